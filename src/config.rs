@@ -1,0 +1,308 @@
+//! Owns the configuration: `pipeline.toml`, `--set` overrides and validation.
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The whole effective configuration. Unknown keys are errors.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub source: SourceConfig,
+    pub output: OutputConfig,
+    pub state: StateConfig,
+    pub pipeline: PipelineConfig,
+    pub strip: crate::strip::StripConfig,
+    pub dedup: crate::dedup::DedupConfig,
+    pub entities: crate::entities::EntitiesConfig,
+    pub metrics: MetricsConfig,
+    pub log: LogConfig,
+}
+
+/// What happens to a dropped file once its line is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DoneAction {
+    Leave,
+    Move,
+    Delete,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceConfig {
+    /// The drop folder.
+    pub dir: PathBuf,
+    pub done: DoneAction,
+    /// Where `done = "move"` puts committed files; relative paths are inside `dir`.
+    pub done_dir: PathBuf,
+    /// Where `done = "move"` puts files that yielded an error record; relative to `dir`.
+    pub failed_dir: PathBuf,
+    /// Descend into subfolders (the done and failed folders are always skipped).
+    pub recursive: bool,
+    /// Ignore filesystem events and rely on rescans alone (network filesystems).
+    pub poll_only: bool,
+    /// A file whose size and mtime stay unchanged this long is ready.
+    #[serde(with = "humantime_serde")]
+    pub settle: Duration,
+    /// Full directory scan period; events are only hints.
+    #[serde(with = "humantime_serde")]
+    pub rescan_interval: Duration,
+    /// Files larger than this on disk become error records.
+    pub max_file_bytes: u64,
+    /// Cap on the inflated size of a gzipped file.
+    pub max_inflated_bytes: u64,
+    /// Cap on paths waiting for their readiness check; past it the watcher falls back to a rescan.
+    pub max_pending: usize,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("drop"),
+            done: DoneAction::Leave,
+            done_dir: PathBuf::from("done"),
+            failed_dir: PathBuf::from("failed"),
+            recursive: false,
+            poll_only: false,
+            settle: Duration::from_secs(2),
+            rescan_interval: Duration::from_secs(30),
+            max_file_bytes: 16 << 20,
+            max_inflated_bytes: 64 << 20,
+            max_pending: 100_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputKind {
+    Stdout,
+    File,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    pub kind: OutputKind,
+    /// JSON Lines file, appended; required when `kind = "file"`.
+    pub path: Option<PathBuf>,
+    /// Lines committed together (one fsync per batch).
+    pub batch_max: usize,
+    /// How long the sink waits to fill a batch once it has one line.
+    #[serde(with = "humantime_serde")]
+    pub batch_linger: Duration,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self {
+            kind: OutputKind::Stdout,
+            path: None,
+            batch_max: 1024,
+            batch_linger: Duration::from_millis(2),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// Ledger, dedup index and error log; without it nothing survives a restart.
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Capacity of every bounded queue between stages.
+    pub queue_capacity: usize,
+    /// Files admitted into the pipeline and not yet committed; bounds memory under any burst.
+    pub max_in_flight: usize,
+    pub read_workers: usize,
+    pub strip_workers: usize,
+    pub entities_workers: usize,
+    /// Period of the summary log line (docs/s, MB/s, queue depths).
+    #[serde(with = "humantime_serde")]
+    pub summary_interval: Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 256,
+            max_in_flight: 2048,
+            read_workers: 2,
+            strip_workers: 2,
+            entities_workers: 2,
+            summary_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Plain,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter such as `info` or `dropline=debug`; `RUST_LOG` wins when set.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Plain,
+        }
+    }
+}
+
+impl Config {
+    /// Loads `path` (or the defaults when `None`), applies `KEY=VALUE` overrides and validates.
+    pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Config> {
+        let mut table = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read config {}", p.display()))?;
+                text.parse::<toml::Table>()
+                    .with_context(|| format!("invalid TOML in {}", p.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for kv in overrides {
+            apply_override(&mut table, kv)?;
+        }
+        let de = toml::Value::Table(table);
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            anyhow::anyhow!("invalid config at `{}`: {}", path, e.inner())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the cross-key rules that the types cannot express.
+    pub fn validate(&self) -> Result<()> {
+        if self.output.kind == OutputKind::File && self.output.path.is_none() {
+            bail!("output.path is required when output.kind = \"file\"");
+        }
+        let p = &self.pipeline;
+        if p.queue_capacity == 0 || p.max_in_flight == 0 {
+            bail!("pipeline.queue_capacity and pipeline.max_in_flight must be at least 1");
+        }
+        if p.read_workers == 0 || p.strip_workers == 0 || p.entities_workers == 0 {
+            bail!("pipeline worker counts must be at least 1");
+        }
+        if self.output.batch_max == 0 {
+            bail!("output.batch_max must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Renders the effective configuration as TOML.
+    pub fn to_toml(&self) -> Result<String> {
+        Ok(toml::to_string_pretty(self)?)
+    }
+
+    /// Resolves a path under the drop folder (done and failed folders).
+    pub fn in_source(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.source.dir.join(p)
+        }
+    }
+}
+
+/// Sets the dotted `key` to `value` in `table`; the value is read as TOML, else as a string.
+fn apply_override(table: &mut toml::Table, kv: &str) -> Result<()> {
+    let (key, raw) = kv
+        .split_once('=')
+        .with_context(|| format!("--set expects KEY=VALUE, got `{kv}`"))?;
+    let key = key.trim();
+    let value = parse_value(raw.trim());
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let last = parts.pop().filter(|s| !s.is_empty());
+    let Some(last) = last else {
+        bail!("--set expects KEY=VALUE, got `{kv}`");
+    };
+    let mut cur = table;
+    for part in parts {
+        let entry = cur
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry
+            .as_table_mut()
+            .with_context(|| format!("config key `{key}`: `{part}` is not a section"))?;
+    }
+    cur.insert(last.to_string(), value);
+    Ok(())
+}
+
+fn parse_value(raw: &str) -> toml::Value {
+    let doc = format!("v = {raw}");
+    match doc.parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_apply_and_type() {
+        let c = Config::load(
+            None,
+            &[
+                "strip.enabled=false".into(),
+                "source.dir=/tmp/x".into(),
+                "pipeline.read_workers=3".into(),
+                "source.settle=250ms".into(),
+            ],
+        )
+        .unwrap();
+        assert!(!c.strip.enabled);
+        assert_eq!(c.source.dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.pipeline.read_workers, 3);
+        assert_eq!(c.source.settle, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::load(None, &["source.dirx=a".into()]).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("dirx"), "{msg}");
+    }
+
+    #[test]
+    fn file_output_needs_path() {
+        assert!(Config::load(None, &["output.kind=file".into()]).is_err());
+    }
+}

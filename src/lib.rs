@@ -1,0 +1,34 @@
+//! dropline: a streaming ingest daemon for news text.
+//!
+//! Files dropped into a folder become one JSON line each: the article's clean text, whether it
+//! duplicates something already seen (and which story it belongs to), and the entities it names.
+//!
+//! # Layout
+//!
+//! - [`config`]: `pipeline.toml`, `--set` overrides and validation.
+//! - [`model`]: the messages that travel between stages and the output records.
+//! - [`read`]: the read stage core: size caps, gzip, format sniffing, UTF-8, bad-input errors.
+//! - [`strip`]: the strip stage core: boilerplate removal from plain text and HTML.
+//! - [`dedup`]: the dedup stage core: exact, near-copy, rewrite and story decisions.
+//! - [`entities`]: the entities stage core: tagging and in-document linking.
+//! - [`driver`]: the one generic async driver every stage runs under (bounded queues, N workers).
+//! - [`watcher`]: drop-folder discovery: notify events as hints, rescans as truth, readiness.
+//! - [`ledger`]: the commit ledger in `state.dir` that makes the file sink exactly-once.
+//! - [`sink`]: ordering, batching, writing, committing and the done-action.
+//! - [`telemetry`]: metric names, their descriptions, the Prometheus endpoint and the summary line.
+//! - [`pipeline`]: wiring of the stages, top to bottom, and the `run` and `process` entry points.
+//! - [`cli`]: the command line.
+
+pub mod cli;
+pub mod config;
+pub mod dedup;
+pub mod driver;
+pub mod entities;
+pub mod ledger;
+pub mod model;
+pub mod pipeline;
+pub mod read;
+pub mod sink;
+pub mod strip;
+pub mod telemetry;
+pub mod watcher;
