@@ -17,7 +17,7 @@ pub struct Cli {
 /// Options every command that loads a config takes.
 #[derive(Debug, Clone, Args)]
 pub struct ConfigArgs {
-    /// The pipeline config (TOML); defaults apply without it.
+    /// The pipeline config (TOML); without it `./pipeline.toml` is used when present, else defaults.
     #[arg(long, short = 'c', global = true)]
     pub config: Option<PathBuf>,
     /// Overrides one config key, e.g. `--set strip.enabled=false`; repeatable.
@@ -120,8 +120,16 @@ pub fn main(cli: Cli) -> ExitCode {
     }
 }
 
+/// The config file used when `--config` is not given and it exists.
+const DEFAULT_CONFIG: &str = "pipeline.toml";
+
 fn load(args: &ConfigArgs) -> Option<Config> {
-    match Config::load(args.config.as_deref(), &args.set) {
+    let default = std::path::Path::new(DEFAULT_CONFIG);
+    let path = args
+        .config
+        .as_deref()
+        .or_else(|| default.is_file().then_some(default));
+    match Config::load(path, &args.set) {
         Ok(c) => Some(c),
         Err(e) => {
             eprintln!("dropline: {e:#}");

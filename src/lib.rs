@@ -13,12 +13,14 @@
 //! - [`entities`]: the entities stage core: tagging and in-document linking.
 //! - [`driver`]: the one generic async driver every stage runs under (bounded queues, N workers).
 //! - [`watcher`]: drop-folder discovery: notify events as hints, rescans as truth, readiness.
+//! - [`admission`]: files in flight or committed, and the in-flight cap (backpressure).
 //! - [`ledger`]: the commit ledger in `state.dir` that makes the file sink exactly-once.
 //! - [`sink`]: ordering, batching, writing, committing and the done-action.
 //! - [`telemetry`]: metric names, their descriptions, the Prometheus endpoint and the summary line.
 //! - [`pipeline`]: wiring of the stages, top to bottom, and the `run` and `process` entry points.
 //! - [`cli`]: the command line.
 
+pub mod admission;
 pub mod cli;
 pub mod config;
 pub mod dedup;

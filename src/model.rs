@@ -132,12 +132,14 @@ pub struct FileKey {
     pub dev: u64,
     pub ino: u64,
     pub size: u64,
-    pub mtime_ns: i128,
+    pub mtime_ns: i64,
 }
 
 /// The payload carried between stages: a document in progress, or the error that ended it.
 #[derive(Debug)]
 pub enum Work {
+    /// Admitted, not yet read.
+    Ready,
     Raw(RawDoc),
     Doc(Box<Document>),
     Failed(ErrorRecord),

@@ -1,6 +1,545 @@
-//! placeholder
-use crate::config::Config;
-use std::path::PathBuf;
-pub struct ProcessSummary { pub failed: u64 }
-pub fn run_daemon(_c: Config, _once: bool) -> anyhow::Result<()> { todo!() }
-pub fn run_process(_c: Config, _p: &[PathBuf]) -> anyhow::Result<ProcessSummary> { todo!() }
+//! Owns the wiring: builds the stage cores, connects them with bounded queues downstream-first
+//! (sink, entities, dedup, strip, read, then intake), and runs the `run` and `process` commands.
+//!
+//! Shutdown is two-phase: the intake stops taking files and drops its sender; each stage drains
+//! its queue and ends, closing the next one; the sink commits its last batch and returns.
+
+use crate::admission::Admission;
+use crate::config::{Config, DoneAction, OutputKind};
+use crate::dedup::{Deduper, KnownRaw};
+use crate::driver::{spawn_ordered_stage, spawn_stage};
+use crate::entities::EntityTagger;
+use crate::ledger::{Ledger, ERRORS_FILE};
+use crate::model::{DedupStatus, Document, Envelope, ErrorRecord, Work};
+use crate::read::{self, ReadLimits};
+use crate::sink::{DonePolicy, Output, Sink, SinkReport};
+use crate::strip::{self, Stripper};
+use crate::telemetry::{self, Summary, Totals};
+use crate::watcher::{self, WatchConfig};
+use anyhow::{bail, Context, Result};
+use async_channel::{bounded, Receiver, Sender};
+use std::fs::OpenOptions;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where files come from.
+enum Intake {
+    /// The daemon: watch the drop folder until shutdown (or until idle with `once`).
+    Watch { config: WatchConfig, once: bool },
+    /// `process`: these files, in this order.
+    List(Vec<PathBuf>),
+}
+
+/// Runs the daemon until SIGINT/SIGTERM; a second signal exits at once.
+pub fn run_daemon(config: Config, once: bool) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        telemetry::install_exporter(&config.metrics)?;
+        let report = daemon(config, shutdown_signal(), once).await?;
+        tracing::info!(
+            documents = report.documents,
+            errors = report.errors,
+            "stopped"
+        );
+        Ok(())
+    })
+}
+
+/// Runs the daemon until `shutdown` resolves; tests call this with their own future.
+pub async fn daemon(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    once: bool,
+) -> Result<SinkReport> {
+    let dir = &config.source.dir;
+    if !dir.is_dir() {
+        bail!("source.dir {} is not a folder", dir.display());
+    }
+    let done = (config.source.done != DoneAction::Leave).then(|| DonePolicy {
+        action: config.source.done,
+        done_dir: config.in_source(&config.source.done_dir),
+        failed_dir: config.in_source(&config.source.failed_dir),
+    });
+    let watch = WatchConfig {
+        dir: dir.clone(),
+        recursive: config.source.recursive,
+        poll_only: config.source.poll_only,
+        settle: config.source.settle,
+        rescan_interval: config.source.rescan_interval,
+        max_pending: config.source.max_pending,
+        skip_dirs: vec![
+            config.in_source(&config.source.done_dir),
+            config.in_source(&config.source.failed_dir),
+        ],
+        done: done.clone(),
+    };
+    let root = std::fs::canonicalize(dir)?;
+    run_pipeline(
+        &config,
+        Intake::Watch {
+            config: watch,
+            once,
+        },
+        Some(root),
+        done,
+        shutdown,
+    )
+    .await
+}
+
+/// What `process` did.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessSummary {
+    pub documents: u64,
+    pub failed: u64,
+}
+
+/// Runs the stages once over `paths` (folders recursively, files in sorted path order) and
+/// writes JSON Lines to stdout.
+pub fn run_process(mut config: Config, paths: &[PathBuf]) -> Result<ProcessSummary> {
+    config.output.kind = OutputKind::Stdout;
+    config.output.path = None;
+    let files = list_inputs(paths)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(run_pipeline(
+        &config,
+        Intake::List(files),
+        None,
+        None,
+        std::future::pending(),
+    ))?;
+    Ok(ProcessSummary {
+        documents: report.documents,
+        failed: report.errors,
+    })
+}
+
+/// Expands folders (recursively, skipping ignored names) and sorts the whole list by path.
+fn list_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for p in paths {
+        if !p.exists() && std::fs::symlink_metadata(p).is_err() {
+            bail!("no such file or folder: {}", p.display());
+        }
+        if p.is_dir() {
+            let mut stack = vec![p.clone()];
+            while let Some(d) = stack.pop() {
+                for entry in std::fs::read_dir(&d)? {
+                    let path = entry?.path();
+                    let name = path.file_name().unwrap_or_default().to_string_lossy();
+                    if read::is_ignored_name(&name) {
+                        continue;
+                    }
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else {
+                        files.push(path);
+                    }
+                }
+            }
+        } else {
+            files.push(p.clone());
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The stage cores, built once and shared by the workers.
+struct Cores {
+    stripper: Option<Arc<Stripper>>,
+    keep_removed: bool,
+    deduper: Option<Deduper>,
+    known_raw: Option<Arc<KnownRaw>>,
+    tagger: Option<Arc<EntityTagger>>,
+}
+
+async fn run_pipeline(
+    config: &Config,
+    intake: Intake,
+    root: Option<PathBuf>,
+    done: Option<DonePolicy>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<SinkReport> {
+    let started = std::time::Instant::now();
+    let state_dir = config.state.dir.as_deref();
+    let out_path = match config.output.kind {
+        OutputKind::File => config.output.path.as_deref(),
+        OutputKind::Stdout => None,
+    };
+    // Recovery first: cut uncommitted output back before anything is appended.
+    let (ledger, recovered) = match state_dir {
+        Some(dir) => {
+            let (l, r) = Ledger::open(dir, out_path, config.dedup.capacity)?;
+            if r.truncated_bytes > 0 {
+                tracing::warn!(bytes = r.truncated_bytes, "cut back uncommitted output");
+            }
+            tracing::info!(committed = r.committed.len(), "ledger recovered");
+            (Some(l), r)
+        }
+        None => (None, Default::default()),
+    };
+    let errors = match state_dir {
+        Some(dir) => {
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(ERRORS_FILE))
+                .context("cannot open errors.jsonl")?;
+            Some((f, recovered.err_len))
+        }
+        None => None,
+    };
+    let output = Output::open(out_path)?;
+    let cores = build_cores(config, state_dir, &recovered.dedup)?;
+    let admission = Arc::new(Admission::new(
+        config.pipeline.max_in_flight,
+        recovered.committed,
+    ));
+    let totals = Arc::new(Totals::default());
+    let cap = config.pipeline.queue_capacity;
+    let (read_tx, read_rx) = bounded::<Envelope>(cap);
+    let (strip_tx, strip_rx) = bounded::<Envelope>(cap);
+    let (dedup_tx, dedup_rx) = bounded::<Envelope>(cap);
+    let (entities_tx, entities_rx) = bounded::<Envelope>(cap);
+    let (sink_tx, sink_rx) = bounded::<Envelope>(cap);
+    let depths = QueueDepths::new(&[
+        ("read", &read_rx),
+        ("strip", &strip_rx),
+        ("dedup", &dedup_rx),
+        ("entities", &entities_rx),
+        ("sink", &sink_rx),
+    ]);
+
+    // Downstream first: the sink, then each stage feeding it.
+    let sink = Sink {
+        output,
+        errors,
+        ledger,
+        done,
+        on_duplicate: config.dedup.on_duplicate,
+        batch_max: config.output.batch_max,
+        admission: Arc::clone(&admission),
+        totals: Arc::clone(&totals),
+    };
+    let sink_task = tokio::task::spawn_blocking(move || sink.run(sink_rx));
+    let p = &config.pipeline;
+    let tagger = cores.tagger.clone();
+    spawn_stage(
+        "entities",
+        p.entities_workers,
+        entities_rx,
+        sink_tx,
+        move |e| entities_step(tagger.as_deref(), e),
+    );
+    let mut deduper = cores.deduper;
+    spawn_ordered_stage("dedup", dedup_rx, entities_tx, move |e| {
+        dedup_step(deduper.as_mut(), e)
+    });
+    let (stripper, keep, known) = (cores.stripper, cores.keep_removed, cores.known_raw);
+    spawn_stage("strip", p.strip_workers, strip_rx, dedup_tx, move |e| {
+        strip_step(stripper.as_deref(), keep, known.as_deref(), e)
+    });
+    let limits = ReadLimits {
+        max_file_bytes: config.source.max_file_bytes,
+        max_inflated_bytes: config.source.max_inflated_bytes,
+    };
+    let read_totals = Arc::clone(&totals);
+    let read_root = root.clone();
+    spawn_stage("read", p.read_workers, read_rx, strip_tx, move |e| {
+        read_step(read_root.as_deref(), limits, &read_totals, e)
+    });
+
+    let summary = tokio::spawn(summary_loop(
+        depths,
+        Arc::clone(&admission),
+        Arc::clone(&totals),
+        config.pipeline.summary_interval,
+    ));
+    let intake_admission = Arc::clone(&admission);
+    let intake_task = tokio::spawn(async move {
+        match intake {
+            Intake::Watch { config, once } => {
+                watcher::run(config, intake_admission, read_tx, shutdown, once).await
+            }
+            Intake::List(files) => feed_list(files, intake_admission, read_tx).await,
+        }
+    });
+    let abort = intake_task.abort_handle();
+    let report = match sink_task.await {
+        Ok(r) => r,
+        Err(e) => Err(anyhow::anyhow!("sink thread ended abnormally: {e}")),
+    };
+    abort.abort();
+    if let Ok(Err(error)) = intake_task.await {
+        tracing::error!(%error, "intake failed");
+    }
+    summary.abort();
+    telemetry::log_final(&totals, started);
+    report
+}
+
+fn build_cores(
+    config: &Config,
+    state_dir: Option<&Path>,
+    restore: &[crate::dedup::IndexEntry],
+) -> Result<Cores> {
+    let stripper = if config.strip.enabled {
+        Some(Arc::new(Stripper::new(&config.strip, state_dir)?))
+    } else {
+        None
+    };
+    let deduper = if config.dedup.enabled {
+        let mut d = Deduper::new(&config.dedup);
+        for e in restore {
+            d.restore(e);
+        }
+        Some(d)
+    } else {
+        None
+    };
+    let tagger = if config.entities.enabled {
+        Some(Arc::new(
+            EntityTagger::load(&config.entities).context("cannot load entity model")?,
+        ))
+    } else {
+        None
+    };
+    Ok(Cores {
+        known_raw: deduper.as_ref().map(Deduper::known_raw),
+        stripper,
+        keep_removed: config.strip.keep_removed,
+        deduper,
+        tagger,
+    })
+}
+
+async fn feed_list(
+    files: Vec<PathBuf>,
+    admission: Arc<Admission>,
+    tx: Sender<Envelope>,
+) -> Result<()> {
+    for path in files {
+        let key = match std::fs::symlink_metadata(&path) {
+            Ok(meta) => read::file_key(&meta),
+            // Still sent: the read stage turns it into an error record.
+            Err(_) => crate::model::FileKey {
+                dev: 0,
+                ino: 0,
+                size: 0,
+                mtime_ns: 0,
+            },
+        };
+        let Some(seq) = admission.admit(key).await else {
+            continue;
+        };
+        if tx.send(watcher::envelope(seq, path, key)).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn fail(env: &mut Envelope, stage: &str, error: String) {
+    env.work = Work::Failed(ErrorRecord {
+        kind: "error".into(),
+        source: env.source.clone(),
+        stage: stage.into(),
+        error,
+    });
+}
+
+fn read_step(
+    root: Option<&Path>,
+    limits: ReadLimits,
+    totals: &Totals,
+    mut env: Envelope,
+) -> Envelope {
+    if !matches!(env.work, Work::Ready) {
+        return env;
+    }
+    match read::read_file(&env.file.path, root, limits, &mut env.source) {
+        Ok(mut raw) => {
+            totals.bytes.fetch_add(env.source.bytes, Ordering::Relaxed);
+            metrics::counter!(telemetry::BYTES_READ).increment(env.source.bytes);
+            raw.source_key = source_key(root, &env.file.path);
+            env.work = Work::Raw(raw);
+        }
+        Err(error) => {
+            tracing::warn!(path = %env.file.path.display(), %error, "failed to read dropped file");
+            fail(&mut env, "read", error.to_string());
+        }
+    }
+    env
+}
+
+/// Returns the folder a file came from, relative to the drop folder: the stripper's source.
+fn source_key(root: Option<&Path>, path: &Path) -> String {
+    let parent = path.parent().unwrap_or(Path::new(""));
+    let rel = root
+        .and_then(|r| {
+            std::fs::canonicalize(parent)
+                .ok()
+                .map(|p| (r.to_path_buf(), p))
+        })
+        .and_then(|(r, p)| p.strip_prefix(&r).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| parent.to_path_buf());
+    rel.display().to_string()
+}
+
+fn strip_step(
+    stripper: Option<&Stripper>,
+    keep: bool,
+    known: Option<&KnownRaw>,
+    mut env: Envelope,
+) -> Envelope {
+    let Work::Raw(raw) = &env.work else {
+        return env;
+    };
+    // An exact re-drop of bytes already decided: the dedup stage will call it a duplicate and
+    // clear its text, so spend nothing on it.
+    let known_copy =
+        known.is_some_and(|k| u128::from_str_radix(&raw.id, 16).is_ok_and(|h| k.contains(h)));
+    let (title, text, removed) = if known_copy {
+        (String::new(), String::new(), None)
+    } else if let Some(s) = stripper {
+        let out = s.strip(raw);
+        (out.title, out.text, keep.then_some(out.removed))
+    } else {
+        let (t, x) = match raw.format {
+            crate::model::Format::Text => strip::plain_text(&raw.body),
+            crate::model::Format::Html => strip::html_visible_text(&raw.body),
+        };
+        (t, x, None)
+    };
+    if !known_copy && text.trim().is_empty() {
+        fail(
+            &mut env,
+            "strip",
+            "no article text left after stripping".into(),
+        );
+        return env;
+    }
+    let doc = Document {
+        kind: "document".into(),
+        id: raw.id.clone(),
+        source: env.source.clone(),
+        title,
+        text,
+        boilerplate: removed,
+        dedup: None,
+        entities: None,
+    };
+    env.work = Work::Doc(Box::new(doc));
+    env
+}
+
+fn dedup_step(deduper: Option<&mut Deduper>, mut env: Envelope) -> Envelope {
+    let (Some(d), Work::Doc(doc)) = (deduper, &mut env.work) else {
+        return env;
+    };
+    let (info, entry) = d.observe(&doc.id, &doc.text);
+    if info.status == DedupStatus::ExactDuplicate {
+        // The body is in the line of `duplicate_of`; clearing it keeps output independent of
+        // whether the strip stage's fast path saw the copy.
+        doc.title.clear();
+        doc.text.clear();
+        doc.boilerplate = None;
+    }
+    doc.dedup = Some(info);
+    env.index_entry = Some(entry);
+    env
+}
+
+fn entities_step(tagger: Option<&EntityTagger>, mut env: Envelope) -> Envelope {
+    let (Some(t), Work::Doc(doc)) = (tagger, &mut env.work) else {
+        return env;
+    };
+    let copy = doc
+        .dedup
+        .as_ref()
+        .is_some_and(|d| d.status == DedupStatus::ExactDuplicate);
+    doc.entities = Some(if copy { Vec::new() } else { t.tag(&doc.text) });
+    env
+}
+
+/// Weak handles on the stage queues, so sampling their depth never keeps a queue open.
+struct QueueDepths(Vec<(&'static str, async_channel::WeakReceiver<Envelope>)>);
+
+impl QueueDepths {
+    fn new(queues: &[(&'static str, &Receiver<Envelope>)]) -> Self {
+        Self(queues.iter().map(|(n, r)| (*n, r.downgrade())).collect())
+    }
+
+    fn sample(&self) -> Vec<(&'static str, usize)> {
+        self.0
+            .iter()
+            .map(|(n, w)| (*n, w.upgrade().map_or(0, |r| r.len())))
+            .collect()
+    }
+}
+
+async fn summary_loop(
+    depths: QueueDepths,
+    admission: Arc<Admission>,
+    totals: Arc<Totals>,
+    every: Duration,
+) {
+    let mut summary = Summary::new();
+    let mut since_last = Duration::ZERO;
+    let mut logged_files = 0;
+    let step = Duration::from_secs(1);
+    loop {
+        tokio::time::sleep(step).await;
+        since_last += step;
+        let queues = depths.sample();
+        for (stage, depth) in &queues {
+            metrics::gauge!(telemetry::QUEUE_DEPTH, "stage" => *stage).set(*depth as f64);
+        }
+        let in_flight = admission.in_flight();
+        metrics::gauge!(telemetry::IN_FLIGHT).set(in_flight as f64);
+        let files = totals.files.load(Ordering::Relaxed);
+        // Log on the period, and once whenever a burst has been fully committed.
+        let went_idle = in_flight == 0 && files != logged_files;
+        if since_last >= every || went_idle {
+            summary.log(&totals, &queues, in_flight);
+            since_last = Duration::ZERO;
+            logged_files = files;
+        }
+    }
+}
+
+/// Resolves on the first SIGINT or SIGTERM; a second one exits the process at once (the
+/// ledger keeps the state consistent whatever instant that is).
+async fn shutdown_signal() {
+    wait_for_signal().await;
+    tracing::info!("shutting down: no new files, draining the pipeline");
+    tokio::spawn(async {
+        wait_for_signal().await;
+        tracing::warn!("second signal, exiting now");
+        std::process::exit(130);
+    });
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM, only SIGINT stops the daemon");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

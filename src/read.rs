@@ -1,1 +1,274 @@
-//! placeholder
+//! Owns the read stage core: from a ready path to a decoded [`RawDoc`], or a clear error.
+//!
+//! Every way a dropped file can be bad ends here as a [`ReadError`]: vanished, unreadable, a
+//! directory, a symlink out of the drop folder, empty, too large, a gzip bomb, binary, or not
+//! UTF-8.
+
+use crate::model::{FileKey, Format, RawDoc, SourceInfo};
+use flate2::read::MultiGzDecoder;
+use std::fs::{self, File, Metadata};
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Why a file could not become a document.
+#[derive(Debug, Error)]
+pub enum ReadError {
+    #[error("file vanished before it could be read")]
+    Vanished,
+    #[error("cannot read file: {0}")]
+    Unreadable(io::Error),
+    #[error("not a regular file")]
+    NotAFile,
+    #[error("symlink points outside the drop folder: {0}")]
+    SymlinkOutside(PathBuf),
+    #[error("file is empty")]
+    Empty,
+    #[error("file is {size} bytes, over the cap of {cap} bytes")]
+    TooLarge { size: u64, cap: u64 },
+    #[error("gzip inflates past the cap of {cap} bytes")]
+    InflatedTooLarge { cap: u64 },
+    #[error("corrupt gzip stream: {0}")]
+    CorruptGzip(io::Error),
+    #[error("binary content (NUL byte at offset {offset})")]
+    Binary { offset: usize },
+    #[error("invalid UTF-8 at byte {offset}")]
+    InvalidUtf8 { offset: usize },
+    #[error("no text after decoding")]
+    NoText,
+}
+
+/// Limits the read stage enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadLimits {
+    pub max_file_bytes: u64,
+    pub max_inflated_bytes: u64,
+}
+
+/// Returns the identity of a file version from its metadata.
+pub fn file_key(meta: &Metadata) -> FileKey {
+    FileKey {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        size: meta.len(),
+        mtime_ns: meta
+            .mtime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(meta.mtime_nsec()),
+    }
+}
+
+/// Returns whether a file name is never read: dotfiles and `*.tmp`, `*.part`, `*~`.
+pub fn is_ignored_name(name: &str) -> bool {
+    name.starts_with('.')
+        || name.ends_with(".tmp")
+        || name.ends_with(".part")
+        || name.ends_with('~')
+}
+
+/// Reads and decodes `path`. `root` is the canonical drop folder symlinks must stay inside
+/// (`None` for paths named on the command line). `info` is filled in as far as reading got.
+pub fn read_file(
+    path: &Path,
+    root: Option<&Path>,
+    limits: ReadLimits,
+    info: &mut SourceInfo,
+) -> Result<RawDoc, ReadError> {
+    let link_meta = fs::symlink_metadata(path).map_err(io_error)?;
+    if link_meta.file_type().is_symlink() {
+        let target = fs::canonicalize(path).map_err(io_error)?;
+        if let Some(root) = root {
+            if !target.starts_with(root) {
+                return Err(ReadError::SymlinkOutside(target));
+            }
+        }
+    }
+    let meta = fs::metadata(path).map_err(io_error)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotAFile);
+    }
+    info.bytes = meta.len();
+    if meta.len() > limits.max_file_bytes {
+        return Err(ReadError::TooLarge {
+            size: meta.len(),
+            cap: limits.max_file_bytes,
+        });
+    }
+    let mut raw = Vec::with_capacity(meta.len() as usize);
+    File::open(path)
+        .and_then(|f| f.take(limits.max_file_bytes + 1).read_to_end(&mut raw))
+        .map_err(io_error)?;
+    info.bytes = raw.len() as u64;
+    if raw.len() as u64 > limits.max_file_bytes {
+        return Err(ReadError::TooLarge {
+            size: raw.len() as u64,
+            cap: limits.max_file_bytes,
+        });
+    }
+    decode(path, &raw, limits, info)
+}
+
+/// Decodes raw bytes already read from `path` (whose name decides gzip and HTML hints).
+pub fn decode(
+    path: &Path,
+    raw: &[u8],
+    limits: ReadLimits,
+    info: &mut SourceInfo,
+) -> Result<RawDoc, ReadError> {
+    if raw.is_empty() {
+        return Err(ReadError::Empty);
+    }
+    let id = format!("{:032x}", crate::dedup::hash128(raw));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let gz = name.ends_with(".gz") || raw.starts_with(&[0x1f, 0x8b]);
+    let inflated;
+    let bytes: &[u8] = if gz {
+        info.compression = Some("gzip".into());
+        inflated = inflate(raw, limits.max_inflated_bytes)?;
+        &inflated
+    } else {
+        raw
+    };
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if let Some(offset) = memchr_nul(bytes) {
+        return Err(ReadError::Binary { offset });
+    }
+    let body = std::str::from_utf8(bytes).map_err(|e| ReadError::InvalidUtf8 {
+        offset: e.valid_up_to(),
+    })?;
+    if body.trim().is_empty() {
+        return Err(ReadError::NoText);
+    }
+    let stem = name.strip_suffix(".gz").unwrap_or(&name);
+    let format = if stem.ends_with(".html") || stem.ends_with(".htm") || looks_like_html(body) {
+        Format::Html
+    } else {
+        Format::Text
+    };
+    info.format = Some(format);
+    Ok(RawDoc {
+        id,
+        format,
+        body: body.to_string(),
+        source_key: String::new(),
+    })
+}
+
+fn inflate(raw: &[u8], cap: u64) -> Result<Vec<u8>, ReadError> {
+    let mut out = Vec::new();
+    MultiGzDecoder::new(raw)
+        .take(cap + 1)
+        .read_to_end(&mut out)
+        .map_err(ReadError::CorruptGzip)?;
+    if out.len() as u64 > cap {
+        return Err(ReadError::InflatedTooLarge { cap });
+    }
+    Ok(out)
+}
+
+fn looks_like_html(body: &str) -> bool {
+    let head = body.trim_start();
+    let head = &head.as_bytes()[..head.len().min(64)];
+    let lower: Vec<u8> = head.iter().map(u8::to_ascii_lowercase).collect();
+    lower.starts_with(b"<!doctype html")
+        || lower.starts_with(b"<html")
+        || lower.starts_with(b"<?xml")
+}
+
+fn memchr_nul(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == 0)
+}
+
+fn io_error(e: io::Error) -> ReadError {
+    match e.kind() {
+        io::ErrorKind::NotFound => ReadError::Vanished,
+        io::ErrorKind::IsADirectory => ReadError::NotAFile,
+        _ => ReadError::Unreadable(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+
+    const LIMITS: ReadLimits = ReadLimits {
+        max_file_bytes: 1 << 20,
+        max_inflated_bytes: 1 << 16,
+    };
+
+    fn dec(name: &str, raw: &[u8]) -> Result<RawDoc, ReadError> {
+        let mut info = SourceInfo {
+            path: name.into(),
+            bytes: raw.len() as u64,
+            format: None,
+            compression: None,
+        };
+        decode(Path::new(name), raw, LIMITS, &mut info)
+    }
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn formats_are_detected() {
+        assert_eq!(dec("a.txt", b"hello").unwrap().format, Format::Text);
+        assert_eq!(dec("a.htm", b"<p>x</p>").unwrap().format, Format::Html);
+        assert_eq!(
+            dec("noext", b"<!DOCTYPE html><p>x").unwrap().format,
+            Format::Html
+        );
+        let d = dec("a.html.gz", &gz(b"<p>hi</p>")).unwrap();
+        assert_eq!((d.format, d.body.as_str()), (Format::Html, "<p>hi</p>"));
+    }
+
+    #[test]
+    fn bad_inputs_are_named() {
+        assert!(matches!(dec("a", b""), Err(ReadError::Empty)));
+        assert!(matches!(
+            dec("a", b"ab\0c"),
+            Err(ReadError::Binary { offset: 2 })
+        ));
+        assert!(matches!(
+            dec("a", b"ok\xff"),
+            Err(ReadError::InvalidUtf8 { offset: 2 })
+        ));
+        assert!(matches!(
+            dec("a.gz", b"\x1f\x8bnot gzip"),
+            Err(ReadError::CorruptGzip(_))
+        ));
+        let bomb = gz(&vec![b'a'; 1 << 20]);
+        assert!(matches!(
+            dec("a.gz", &bomb),
+            Err(ReadError::InflatedTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn id_hashes_raw_bytes() {
+        assert_eq!(
+            dec("a.txt", b"same").unwrap().id,
+            dec("b.html", b"same").unwrap().id
+        );
+        assert_ne!(
+            dec("a.txt", b"same").unwrap().id,
+            dec("a.txt", b"other").unwrap().id
+        );
+    }
+
+    #[test]
+    fn ignored_names() {
+        for n in [".hidden", "a.tmp", "a.part", "a~"] {
+            assert!(is_ignored_name(n), "{n}");
+        }
+        assert!(!is_ignored_name("a.txt"));
+    }
+}

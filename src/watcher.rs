@@ -1,1 +1,411 @@
-//! placeholder
+//! Owns drop-folder discovery: notify events are hints, directory scans are the truth, and a
+//! file is admitted once it is ready (renamed in, closed after writing, or unchanged in size
+//! and mtime for the settle time).
+//!
+//! notify calls back on its own thread; the callback only records paths in a bounded map, and
+//! past its cap it asks for a rescan instead, so no queue here grows without bound.
+
+use crate::admission::{Admission, Skip};
+use crate::model::{Envelope, FileKey, ReadyFile, SourceInfo, Work};
+use crate::read::{file_key, is_ignored_name};
+use crate::sink::{apply_done, DonePolicy};
+use crate::telemetry;
+use async_channel::Sender;
+use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
+use notify::{Event, EventKind, RecursiveMode, Watcher as _};
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::Notify;
+
+/// What an event said about a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hint {
+    /// Renamed into the folder, or closed after writing: ready now.
+    Complete,
+    /// Created or written: ready once it settles.
+    Changed,
+    Removed,
+}
+
+/// Paths reported by notify and not yet looked at; bounded by `cap`.
+#[derive(Debug, Default)]
+struct Pending {
+    paths: HashMap<PathBuf, Hint>,
+    overflow: bool,
+}
+
+/// The watcher's settings.
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    pub dir: PathBuf,
+    pub recursive: bool,
+    pub poll_only: bool,
+    pub settle: Duration,
+    pub rescan_interval: Duration,
+    pub max_pending: usize,
+    /// Folders inside `dir` never scanned (done and failed folders).
+    pub skip_dirs: Vec<PathBuf>,
+    /// Re-runs a done-action that a crash interrupted after commit.
+    pub done: Option<DonePolicy>,
+}
+
+/// A file seen and not yet admitted.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    size: u64,
+    mtime: SystemTime,
+    stable_since: Instant,
+    complete: bool,
+}
+
+/// Watches `config.dir` and sends ready files into `tx` until `shutdown` resolves.
+pub async fn run(
+    config: WatchConfig,
+    admission: Arc<Admission>,
+    tx: Sender<Envelope>,
+    shutdown: impl Future<Output = ()>,
+    once: bool,
+) -> anyhow::Result<()> {
+    tokio::pin!(shutdown);
+    let pending = Arc::new(Mutex::new(Pending::default()));
+    let wake = Arc::new(Notify::new());
+    let _watcher = if config.poll_only {
+        None
+    } else {
+        match start_notify(&config, Arc::clone(&pending), Arc::clone(&wake)) {
+            Ok(w) => Some(w),
+            Err(error) => {
+                tracing::warn!(dir = %config.dir.display(), %error, "cannot watch drop folder, polling");
+                None
+            }
+        }
+    };
+    let poll = _watcher.is_none();
+    let tick = (config.settle / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
+    // Without events, scanning is the only discovery: as often as the settle time allows.
+    let poll_every = (config.settle / 2).clamp(Duration::from_millis(100), config.rescan_interval);
+    let mut tracker: HashMap<PathBuf, Candidate> = HashMap::new();
+    let mut next_rescan = Instant::now() + config.rescan_interval;
+    let mut next_poll = Instant::now() + poll_every;
+    let mut scan_reason = Some("startup");
+    loop {
+        let now = Instant::now();
+        if std::mem::take(&mut lock(&pending).overflow) {
+            scan_reason = Some("overflow");
+        }
+        if scan_reason.is_none() && now >= next_rescan {
+            scan_reason = Some("interval");
+        }
+        if scan_reason.is_none() && poll && now >= next_poll {
+            scan_reason = Some("poll");
+        }
+        if let Some(reason) = scan_reason.take() {
+            metrics::counter!(telemetry::RESCANS, "reason" => reason).increment(1);
+            let present = tokio::task::block_in_place(|| scan(&config, &mut tracker));
+            if reason != "startup" {
+                admission.prune(&present);
+            }
+            next_rescan = now + config.rescan_interval;
+            next_poll = now + poll_every;
+        }
+        let events = std::mem::take(&mut lock(&pending).paths);
+        let ready = tokio::task::block_in_place(|| check(&config, &mut tracker, events));
+        for (path, key) in ready {
+            match admission.skip_reason(&key) {
+                Some(Skip::InFlight) => continue,
+                Some(Skip::Committed { failed }) => {
+                    // Committed before a crash that came before the done-action: finish it.
+                    if let Some(policy) = &config.done {
+                        if let Err(error) = apply_done(policy, &path, failed) {
+                            tracing::warn!(path = %path.display(), %error, "done-action failed");
+                        }
+                    }
+                    continue;
+                }
+                None => {}
+            }
+            let seq = tokio::select! {
+                biased;
+                () = &mut shutdown => return Ok(()),
+                seq = admission.admit(key) => seq,
+            };
+            let Some(seq) = seq else { continue };
+            metrics::counter!(telemetry::FILES_DISCOVERED).increment(1);
+            let env = envelope(seq, path, key);
+            tokio::select! {
+                biased;
+                () = &mut shutdown => return Ok(()),
+                sent = tx.send(env) => if sent.is_err() { return Ok(()) },
+            }
+        }
+        if once && tracker.is_empty() {
+            return Ok(());
+        }
+        tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            () = wake.notified() => {}
+            () = tokio::time::sleep(tick) => {}
+        }
+    }
+}
+
+/// Returns the envelope a ready file starts its way with.
+pub fn envelope(seq: u64, path: PathBuf, key: FileKey) -> Envelope {
+    let source = SourceInfo {
+        path: path.display().to_string(),
+        bytes: key.size,
+        format: None,
+        compression: None,
+    };
+    Envelope {
+        file: ReadyFile {
+            seq,
+            path,
+            key,
+            ready_at: Instant::now(),
+        },
+        source,
+        work: Work::Ready,
+        index_entry: None,
+    }
+}
+
+fn start_notify(
+    config: &WatchConfig,
+    pending: Arc<Mutex<Pending>>,
+    wake: Arc<Notify>,
+) -> notify::Result<notify::RecommendedWatcher> {
+    let cap = config.max_pending;
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<Event>| {
+        let mut p = lock(&pending);
+        match res {
+            Ok(event) => {
+                if event.need_rescan() {
+                    p.overflow = true;
+                }
+                let (hint, path) = match event.kind {
+                    EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
+                        (Hint::Complete, event.paths.first())
+                    }
+                    EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
+                        (Hint::Complete, event.paths.last())
+                    }
+                    EventKind::Modify(ModifyKind::Name(RenameMode::From))
+                    | EventKind::Remove(_) => (Hint::Removed, event.paths.first()),
+                    EventKind::Access(AccessKind::Close(AccessMode::Write)) => {
+                        (Hint::Complete, event.paths.first())
+                    }
+                    EventKind::Create(_) | EventKind::Modify(_) => {
+                        (Hint::Changed, event.paths.first())
+                    }
+                    _ => return,
+                };
+                let Some(path) = path else { return };
+                if p.paths.len() >= cap && !p.paths.contains_key(path) {
+                    p.overflow = true;
+                } else {
+                    let entry = p.paths.entry(path.clone()).or_insert(hint);
+                    // A completion is never downgraded by a later change event of the same batch.
+                    if !(*entry == Hint::Complete && hint == Hint::Changed) {
+                        *entry = hint;
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "filesystem watch error, rescanning");
+                p.overflow = true;
+            }
+        }
+        drop(p);
+        wake.notify_one();
+    })?;
+    let mode = if config.recursive {
+        RecursiveMode::Recursive
+    } else {
+        RecursiveMode::NonRecursive
+    };
+    watcher.watch(&config.dir, mode)?;
+    Ok(watcher)
+}
+
+/// Lists the folder into `tracker`; returns the keys of every file present.
+fn scan(config: &WatchConfig, tracker: &mut HashMap<PathBuf, Candidate>) -> HashSet<FileKey> {
+    let mut present = HashSet::new();
+    let mut dirs = vec![config.dir.clone()];
+    while let Some(dir) = dirs.pop() {
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(error) => {
+                tracing::warn!(dir = %dir.display(), %error, "cannot scan folder");
+                continue;
+            }
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if is_ignored_name(&name.to_string_lossy()) {
+                continue;
+            }
+            let Ok(meta) = fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
+                if config.recursive && !config.skip_dirs.iter().any(|d| d == &path) {
+                    dirs.push(path);
+                }
+                continue;
+            }
+            present.insert(file_key(&meta));
+            if tracker.len() < config.max_pending || tracker.contains_key(&path) {
+                tracker
+                    .entry(path)
+                    .or_insert_with(|| first_sight(&meta, config.settle));
+            }
+        }
+    }
+    present
+}
+
+fn first_sight(meta: &fs::Metadata, settle: Duration) -> Candidate {
+    let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    let age = SystemTime::now().duration_since(mtime).unwrap_or_default();
+    let now = Instant::now();
+    Candidate {
+        size: meta.len(),
+        mtime,
+        // Untouched for longer than the settle time already: stable since before we looked.
+        stable_since: now.checked_sub(age.min(settle)).unwrap_or(now),
+        complete: false,
+    }
+}
+
+/// Applies event hints, re-stats every candidate and returns the ready ones in path order.
+fn check(
+    config: &WatchConfig,
+    tracker: &mut HashMap<PathBuf, Candidate>,
+    events: HashMap<PathBuf, Hint>,
+) -> Vec<(PathBuf, FileKey)> {
+    for (path, hint) in events {
+        let ignored = path
+            .file_name()
+            .is_none_or(|n| is_ignored_name(&n.to_string_lossy()));
+        let outside = path.parent() != Some(config.dir.as_path()) && !config.recursive;
+        if ignored || outside || config.skip_dirs.iter().any(|d| path.starts_with(d)) {
+            continue;
+        }
+        match hint {
+            Hint::Removed => {
+                tracker.remove(&path);
+            }
+            Hint::Complete | Hint::Changed => {
+                let Ok(meta) = fs::symlink_metadata(&path) else {
+                    tracker.remove(&path);
+                    continue;
+                };
+                if meta.is_dir() {
+                    continue;
+                }
+                if tracker.len() >= config.max_pending && !tracker.contains_key(&path) {
+                    continue; // the next rescan finds it
+                }
+                let c = tracker.entry(path).or_insert_with(|| Candidate {
+                    size: meta.len(),
+                    mtime: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                    stable_since: Instant::now(),
+                    complete: false,
+                });
+                if hint == Hint::Complete {
+                    c.complete = true;
+                } else {
+                    c.complete = false;
+                    c.stable_since = Instant::now();
+                }
+            }
+        }
+    }
+    let now = Instant::now();
+    let mut ready = Vec::new();
+    tracker.retain(|path, c| {
+        let Ok(meta) = fs::symlink_metadata(path) else {
+            return false;
+        };
+        let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        if (meta.len(), mtime) != (c.size, c.mtime) {
+            *c = Candidate {
+                size: meta.len(),
+                mtime,
+                stable_since: now,
+                complete: c.complete,
+            };
+        }
+        if c.complete || now.duration_since(c.stable_since) >= config.settle {
+            ready.push((path.clone(), file_key(&meta)));
+            return false;
+        }
+        true
+    });
+    ready.sort_by(|a, b| a.0.cmp(&b.0));
+    ready
+}
+
+fn lock(p: &Mutex<Pending>) -> std::sync::MutexGuard<'_, Pending> {
+    // The map stays valid if the notify thread panicked while holding it.
+    p.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn config(dir: &Path) -> WatchConfig {
+        WatchConfig {
+            dir: dir.to_path_buf(),
+            recursive: false,
+            poll_only: true,
+            settle: Duration::from_secs(3600),
+            rescan_interval: Duration::from_secs(3600),
+            max_pending: 10,
+            skip_dirs: vec![dir.join("done")],
+            done: None,
+        }
+    }
+
+    #[test]
+    fn fresh_files_wait_for_settle_unless_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        fs::write(dir.path().join("a.txt"), "x").unwrap();
+        fs::write(dir.path().join("b.txt"), "y").unwrap();
+        fs::write(dir.path().join("c.part"), "z").unwrap();
+        let mut tracker = HashMap::new();
+        let present = scan(&cfg, &mut tracker);
+        assert_eq!(present.len(), 2, "ignored names are not files to us");
+        assert!(check(&cfg, &mut tracker, HashMap::new()).is_empty());
+        let events = HashMap::from([(dir.path().join("b.txt"), Hint::Complete)]);
+        let ready = check(&cfg, &mut tracker, events);
+        assert_eq!(ready.len(), 1);
+        assert_eq!(ready[0].0, dir.path().join("b.txt"));
+    }
+
+    #[test]
+    fn old_files_are_ready_at_startup_and_subdirs_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path());
+        cfg.settle = Duration::ZERO;
+        cfg.recursive = true;
+        fs::create_dir(dir.path().join("done")).unwrap();
+        fs::write(dir.path().join("done/old.txt"), "x").unwrap();
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        fs::write(dir.path().join("sub/new.txt"), "x").unwrap();
+        let mut tracker = HashMap::new();
+        scan(&cfg, &mut tracker);
+        let ready = check(&cfg, &mut tracker, HashMap::new());
+        let names: Vec<_> = ready.iter().map(|(p, _)| p.clone()).collect();
+        assert_eq!(names, vec![dir.path().join("sub/new.txt")]);
+    }
+}

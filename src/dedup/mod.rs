@@ -169,7 +169,10 @@ impl Deduper {
         };
         let text = parse_hex(&entry.text_hash).unwrap_or(0);
         let known = Known {
-            id: entry.duplicate_of.clone().unwrap_or_else(|| entry.id.clone()),
+            id: entry
+                .duplicate_of
+                .clone()
+                .unwrap_or_else(|| entry.id.clone()),
             story: entry.story.clone().unwrap_or_else(|| entry.id.clone()),
         };
         self.by_raw.entry(raw).or_insert_with(|| known.clone());
