@@ -17,7 +17,8 @@ pub struct Cli {
 /// Options every command that loads a config takes.
 #[derive(Debug, Clone, Args)]
 pub struct ConfigArgs {
-    /// The pipeline config (TOML); without it `./pipeline.toml` is used when present, else defaults.
+    /// The pipeline config (TOML). Without it, `run` and `check` use `./pipeline.toml` when
+    /// present; `process` uses the defaults (so no state survives unless asked for).
     #[arg(long, short = 'c', global = true)]
     pub config: Option<PathBuf>,
     /// Overrides one config key, e.g. `--set strip.enabled=false`; repeatable.
@@ -85,7 +86,7 @@ pub fn main(cli: Cli) -> ExitCode {
             exit(crate::pipeline::run_daemon(cfg, once))
         }
         Command::Process { config, paths } => {
-            let Some(cfg) = load(&config) else {
+            let Some(cfg) = load_explicit(&config) else {
                 return ExitCode::from(EXIT_USAGE);
             };
             crate::telemetry::init_tracing(&cfg.log);
@@ -129,7 +130,16 @@ fn load(args: &ConfigArgs) -> Option<Config> {
         .config
         .as_deref()
         .or_else(|| default.is_file().then_some(default));
-    match Config::load(path, &args.set) {
+    load_from(path, &args.set)
+}
+
+/// Loads only the config named on the command line, else the defaults.
+fn load_explicit(args: &ConfigArgs) -> Option<Config> {
+    load_from(args.config.as_deref(), &args.set)
+}
+
+fn load_from(path: Option<&std::path::Path>, set: &[String]) -> Option<Config> {
+    match Config::load(path, set) {
         Ok(c) => Some(c),
         Err(e) => {
             eprintln!("dropline: {e:#}");

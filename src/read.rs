@@ -67,6 +67,15 @@ pub fn is_ignored_name(name: &str) -> bool {
         || name.ends_with('~')
 }
 
+/// Returns whether a name carries a document extension (`.txt`, `.html`, `.htm`, `.gz`): a
+/// folder named so is taken for a misdropped file and reported, not silently skipped.
+pub fn has_document_extension(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [".txt", ".html", ".htm", ".gz"]
+        .iter()
+        .any(|e| n.ends_with(e))
+}
+
 /// Reads and decodes `path`. `root` is the canonical drop folder symlinks must stay inside
 /// (`None` for paths named on the command line). `info` is filled in as far as reading got.
 pub fn read_file(

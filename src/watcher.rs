@@ -7,7 +7,7 @@
 
 use crate::admission::{Admission, Skip};
 use crate::model::{Envelope, FileKey, ReadyFile, SourceInfo, Work};
-use crate::read::{file_key, is_ignored_name};
+use crate::read::{file_key, has_document_extension, is_ignored_name};
 use crate::sink::{apply_done, DonePolicy};
 use crate::telemetry;
 use async_channel::Sender;
@@ -254,10 +254,15 @@ fn scan(config: &WatchConfig, tracker: &mut HashMap<PathBuf, Candidate>) -> Hash
                 continue;
             };
             if meta.is_dir() {
-                if config.recursive && !config.skip_dirs.iter().any(|d| d == &path) {
-                    dirs.push(path);
+                if config.recursive {
+                    if !config.skip_dirs.iter().any(|d| d == &path) {
+                        dirs.push(path);
+                    }
+                    continue;
                 }
-                continue;
+                if !has_document_extension(&name.to_string_lossy()) {
+                    continue;
+                }
             }
             present.insert(file_key(&meta));
             if tracker.len() < config.max_pending || tracker.contains_key(&path) {
@@ -306,7 +311,8 @@ fn check(
                     tracker.remove(&path);
                     continue;
                 };
-                if meta.is_dir() {
+                let name = path.file_name().unwrap_or_default().to_string_lossy();
+                if meta.is_dir() && (config.recursive || !has_document_extension(&name)) {
                     continue;
                 }
                 if tracker.len() >= config.max_pending && !tracker.contains_key(&path) {

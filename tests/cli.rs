@@ -1,0 +1,120 @@
+//! The one-shot `process` and `check` commands: exit codes, config handling, the seeds.
+
+mod util;
+
+use util::{dropline, seeds, stdout_records};
+
+#[test]
+fn process_seeds_yields_five_documents_in_path_order() {
+    let s = seeds();
+    let out = dropline(&["process", s.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recs = stdout_records(&out);
+    assert_eq!(recs.len(), 5);
+    let paths: Vec<&str> = recs
+        .iter()
+        .map(|r| r["source"]["path"].as_str().unwrap())
+        .collect();
+    let mut sorted = paths.clone();
+    sorted.sort();
+    assert_eq!(paths, sorted);
+    for r in &recs {
+        assert_eq!(r["type"], "document");
+        assert_eq!(r["id"].as_str().unwrap().len(), 32);
+        assert_eq!(r["source"]["format"], "text");
+        assert!(r["text"].as_str().unwrap().contains("Kazakhstan"));
+        assert!(!r["title"].as_str().unwrap().is_empty());
+        assert!(r["dedup"]["status"].is_string());
+    }
+}
+
+#[test]
+fn switched_off_stages_leave_their_fields_out() {
+    let s = seeds();
+    let out = dropline(&[
+        "process",
+        "--set",
+        "dedup.enabled=false",
+        "--set",
+        "entities.enabled=false",
+        s.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    for r in stdout_records(&out) {
+        assert!(r.get("dedup").is_none(), "{r}");
+        assert!(r.get("entities").is_none(), "{r}");
+    }
+}
+
+#[test]
+fn same_bytes_under_another_name_is_an_exact_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = std::fs::read(seeds().join("000_5072810ba3105ce7.txt")).unwrap();
+    std::fs::write(dir.path().join("a.txt"), &body).unwrap();
+    std::fs::write(dir.path().join("b.txt"), &body).unwrap();
+    let out = dropline(&["process", dir.path().to_str().unwrap()]);
+    let recs = stdout_records(&out);
+    assert_eq!(recs[0]["dedup"]["status"], "unique");
+    assert_eq!(recs[1]["dedup"]["status"], "exact_duplicate");
+    assert_eq!(recs[1]["dedup"]["duplicate_of"], recs[0]["id"]);
+    assert_eq!(recs[0]["id"], recs[1]["id"]);
+}
+
+#[test]
+fn a_bad_input_exits_one_with_an_error_record() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good.txt"), "A headline\nSome text here.").unwrap();
+    std::fs::write(dir.path().join("zero.txt"), "").unwrap();
+    let out = dropline(&["process", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let recs = stdout_records(&out);
+    assert_eq!(recs.len(), 2);
+    assert_eq!(recs[0]["type"], "document");
+    assert_eq!(recs[1]["type"], "error");
+    assert_eq!(recs[1]["stage"], "read");
+    assert_eq!(recs[1]["error"], "file is empty");
+}
+
+#[test]
+fn usage_and_config_errors_exit_two() {
+    let s = seeds();
+    let out = dropline(&["process", "--set", "dedup.nope=1", s.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
+    let out = dropline(&["process", "/nonexistent/path/x"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = dropline(&["process"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn shipped_config_parses_and_unknown_keys_are_refused() {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipeline.toml");
+    let out = dropline(&["check", "--config", shipped.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let effective: toml::Table = String::from_utf8_lossy(&out.stdout).parse().unwrap();
+    assert_eq!(effective["source"]["dir"].as_str(), Some("seeds"));
+    assert_eq!(effective["source"]["done"].as_str(), Some("leave"));
+    assert_eq!(
+        effective["metrics"]["listen"].as_str(),
+        Some("127.0.0.1:9464")
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[source]\ndir = \"x\"\nsetle = \"1s\"\n").unwrap();
+    let out = dropline(&["check", "--config", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("setle"), "{err}");
+}

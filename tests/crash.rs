@@ -1,0 +1,64 @@
+//! kill -9 at several instants of a run, then restart: every file appears exactly once.
+
+mod util;
+
+use std::collections::HashMap;
+use std::time::Duration;
+use util::Workspace;
+
+const FILES: usize = 4000;
+
+#[test]
+fn kill_9_at_any_instant_loses_nothing_and_emits_nothing_twice() {
+    let ws = Workspace::new();
+    let cfg = ws.config("[pipeline]\nmax_in_flight = 256\nqueue_capacity = 32\n");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[output]\n", "[output]\nbatch_max = 16\n")
+        .replace("settle = \"200ms\"", "settle = \"0s\"");
+    std::fs::write(&cfg, text).unwrap();
+    for i in 0..FILES {
+        let body = format!(
+            "Headline {i}\nArticle number {i} has its own body, {}.\n",
+            "words ".repeat(i % 50)
+        );
+        std::fs::write(ws.drop_dir().join(format!("{i:05}.txt")), body).unwrap();
+    }
+    let mut partial_kills = 0;
+    for delay_ms in [40, 90, 150, 250, 400, 600] {
+        let mut d = ws.spawn_daemon(&cfg, &[]);
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        d.kill().unwrap(); // SIGKILL
+        d.wait().unwrap();
+        let lines = std::fs::read_to_string(ws.out())
+            .unwrap_or_default()
+            .lines()
+            .count();
+        eprintln!("killed after {delay_ms} ms: {lines} lines");
+        if lines > 0 && lines < FILES {
+            partial_kills += 1;
+        }
+    }
+    assert!(
+        partial_kills >= 2,
+        "kills did not land mid-run ({partial_kills}); the test proves nothing"
+    );
+    let out = ws.run_once(&cfg);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recs = ws.records();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for r in &recs {
+        assert_eq!(r["type"], "document", "{r}");
+        *seen
+            .entry(r["source"]["path"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "emitted twice: {twice:?}");
+    assert_eq!(seen.len(), FILES, "lost files");
+    assert_eq!(recs.len(), FILES);
+}

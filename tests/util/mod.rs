@@ -1,0 +1,196 @@
+//! Shared helpers for the integration tests: a temp drop folder, configs, and the real binary.
+#![allow(dead_code)] // each test file uses its own subset
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Path of the binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_dropline")
+}
+
+/// Folder of the five sample articles.
+pub fn seeds() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds")
+}
+
+/// A temporary workspace: `drop/`, `state/`, `out.jsonl` and a config.
+pub struct Workspace {
+    pub tmp: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(tmp.path().join("drop")).unwrap();
+        Self { tmp }
+    }
+
+    pub fn drop_dir(&self) -> PathBuf {
+        self.tmp.path().join("drop")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.tmp.path().join("state")
+    }
+
+    pub fn out(&self) -> PathBuf {
+        self.tmp.path().join("out.jsonl")
+    }
+
+    /// Writes a config for a file sink with the given extra TOML appended under each section.
+    pub fn config(&self, extra: &str) -> PathBuf {
+        let text = format!(
+            r#"[source]
+dir = "{drop}"
+settle = "200ms"
+rescan_interval = "1s"
+[output]
+kind = "file"
+path = "{out}"
+[state]
+dir = "{state}"
+[metrics]
+enabled = false
+{extra}
+"#,
+            drop = self.drop_dir().display(),
+            out = self.out().display(),
+            state = self.state_dir().display(),
+        );
+        let path = self.tmp.path().join("pipeline.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Drops `body` as `name` the way scrapers should: write a temp name, then rename.
+    pub fn drop_file(&self, name: &str, body: &[u8]) {
+        let tmp = self.drop_dir().join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, body).unwrap();
+        std::fs::rename(&tmp, self.drop_dir().join(name)).unwrap();
+    }
+
+    /// Returns the output records, failing on any line that is not a whole JSON object.
+    pub fn records(&self) -> Vec<Value> {
+        read_records(&self.out())
+    }
+
+    /// Waits until the output holds `n` records or `timeout` passes; returns the records.
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let recs = self.records();
+            if recs.len() >= n || Instant::now() > deadline {
+                return recs;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts `dropline run` on this workspace's config.
+    pub fn spawn_daemon(&self, config: &Path, args: &[&str]) -> Child {
+        Command::new(bin())
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dropline")
+    }
+
+    /// Runs `dropline run --once` to completion.
+    pub fn run_once(&self, config: &Path) -> Output {
+        Command::new(bin())
+            .args(["run", "--once", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run dropline")
+    }
+}
+
+/// Reads JSON Lines, panicking on a torn or invalid line.
+pub fn read_records(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
+        .collect()
+}
+
+/// Runs `dropline` with `args`, returning its output.
+pub fn dropline(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run dropline")
+}
+
+/// Parses stdout as JSON Lines.
+pub fn stdout_records(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
+        .collect()
+}
+
+/// Sends a signal to a child by pid.
+pub fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok, "kill -{sig} failed");
+}
+
+/// Waits for a child to exit within `timeout`, killing it if it does not.
+pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Returns a free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Fetches `path` over HTTP/1.0 from 127.0.0.1:`port`; `None` while nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+/// Returns the value of a metric line `name{labels} value` (or `name value`).
+pub fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (k, v) = l.rsplit_once(' ')?;
+        (k == name_and_labels).then(|| v.parse().ok()).flatten()
+    })
+}
