@@ -253,8 +253,15 @@ async fn run_pipeline(
     };
     let read_totals = Arc::clone(&totals);
     let read_root = root.clone();
+    let drop_dir = root.is_some().then(|| config.source.dir.clone());
     spawn_stage("read", p.read_workers, read_rx, strip_tx, move |e| {
-        read_step(read_root.as_deref(), limits, &read_totals, e)
+        read_step(
+            read_root.as_deref(),
+            drop_dir.as_deref(),
+            limits,
+            &read_totals,
+            e,
+        )
     });
 
     let summary = tokio::spawn(summary_loop(
@@ -358,6 +365,7 @@ fn fail(env: &mut Envelope, stage: &str, error: String) {
 
 fn read_step(
     root: Option<&Path>,
+    drop_dir: Option<&Path>,
     limits: ReadLimits,
     totals: &Totals,
     mut env: Envelope,
@@ -369,7 +377,7 @@ fn read_step(
         Ok(mut raw) => {
             totals.bytes.fetch_add(env.source.bytes, Ordering::Relaxed);
             metrics::counter!(telemetry::BYTES_READ).increment(env.source.bytes);
-            raw.source_key = source_key(root, &env.file.path);
+            raw.source_key = source_key(drop_dir, &env.file.path);
             env.work = Work::Raw(raw);
         }
         Err(error) => {
