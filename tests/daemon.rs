@@ -197,3 +197,59 @@ fn metrics_endpoint_agrees_with_the_output() {
     assert!(body.contains("dropline_stage_seconds_bucket{stage=\"read\""));
     assert!(body.contains("dropline_rescans_total{reason=\"startup\"} 1"));
 }
+
+#[test]
+fn poll_only_mode_finds_files_without_events() {
+    let ws = Workspace::new();
+    let cfg = ws.config("");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[source]\n", "[source]\npoll_only = true\n");
+    std::fs::write(&cfg, text).unwrap();
+    let mut d = ws.spawn_daemon(&cfg, &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(ws.drop_dir().join("polled.txt"), "Polled\nFound by a scan.").unwrap();
+    let recs = ws.wait_for(1, WAIT);
+    signal(&d, "TERM");
+    assert!(wait_exit(&mut d, WAIT).is_some_and(|s| s.success()));
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["text"], "Polled\nFound by a scan.");
+}
+
+#[test]
+fn a_second_signal_exits_at_once_and_state_stays_consistent() {
+    let ws = Workspace::new();
+    let cfg = ws.config("[output]\nbatch_max = 8\n");
+    let cfg_text = std::fs::read_to_string(&cfg).unwrap();
+    // Two [output] tables are invalid TOML: fold the extra key into the first one.
+    let cfg_text = cfg_text
+        .replacen("[output]\nbatch_max = 8\n", "", 1)
+        .replace("[output]\n", "[output]\nbatch_max = 8\n");
+    std::fs::write(&cfg, cfg_text).unwrap();
+    for i in 0..3000 {
+        std::fs::write(
+            ws.drop_dir().join(format!("{i:05}.txt")),
+            format!("T{i}\nBody {i}."),
+        )
+        .unwrap();
+    }
+    let mut d = ws.spawn_daemon(&cfg, &[]);
+    ws.wait_for(1, WAIT);
+    signal(&d, "TERM");
+    signal(&d, "INT");
+    let status = wait_exit(&mut d, WAIT).expect("exited");
+    let out = ws.run_once(&cfg);
+    assert!(out.status.success());
+    let recs = ws.records();
+    let mut paths: Vec<_> = recs
+        .iter()
+        .map(|r| r["source"]["path"].as_str().unwrap().to_string())
+        .collect();
+    paths.sort();
+    paths.dedup();
+    assert_eq!(
+        (recs.len(), paths.len()),
+        (3000, 3000),
+        "first exit: {status}"
+    );
+}
