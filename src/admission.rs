@@ -1,7 +1,6 @@
 //! Owns admission: which files are in flight or committed, and the in-flight cap that turns a
 //! full pipeline into backpressure on the watcher.
 
-use crate::ledger::Committed;
 use crate::model::FileKey;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +18,8 @@ pub struct Admission {
 #[derive(Debug, Default)]
 struct Sets {
     in_flight: HashSet<FileKey>,
-    committed: HashMap<FileKey, Committed>,
+    /// Committed files still expected in the folder, with whether they failed.
+    committed: HashMap<FileKey, bool>,
 }
 
 /// Why a ready file was not admitted.
@@ -34,7 +34,7 @@ pub enum Skip {
 
 impl Admission {
     /// Starts with the files the ledger says are committed and room for `max_in_flight` files.
-    pub fn new(max_in_flight: usize, committed: HashMap<FileKey, Committed>) -> Self {
+    pub fn new(max_in_flight: usize, committed: HashMap<FileKey, bool>) -> Self {
         Self {
             permits: Semaphore::new(max_in_flight),
             state: Mutex::new(Sets {
@@ -53,7 +53,7 @@ impl Admission {
         }
         s.committed
             .get(key)
-            .map(|c| Skip::Committed { failed: c.failed })
+            .map(|&failed| Skip::Committed { failed })
     }
 
     /// Waits for room in the pipeline, then admits `key` and returns its sequence number;
@@ -71,12 +71,11 @@ impl Admission {
     }
 
     /// Records a committed file; `remember` keeps it in the committed set (files left in place).
-    pub fn committed(&self, key: FileKey, path: &str, failed: bool, remember: bool) {
+    pub fn committed(&self, key: FileKey, failed: bool, remember: bool) {
         let mut s = self.lock();
         s.in_flight.remove(&key);
         if remember {
-            let path = path.to_string();
-            s.committed.insert(key, Committed { path, failed });
+            s.committed.insert(key, failed);
         }
         drop(s);
         self.permits.add_permits(1);
@@ -119,7 +118,7 @@ mod tests {
         let waiting = tokio::spawn(async move { a2.admit(key(2)).await });
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         assert!(!waiting.is_finished(), "second file admitted past the cap");
-        a.committed(key(1), "a", false, true);
+        a.committed(key(1), false, true);
         assert_eq!(waiting.await.unwrap(), Some(1));
         assert_eq!(
             a.skip_reason(&key(1)),

@@ -71,7 +71,7 @@ impl Default for SourceConfig {
             rescan_interval: Duration::from_secs(30),
             max_file_bytes: 16 << 20,
             max_inflated_bytes: 64 << 20,
-            max_pending: 100_000,
+            max_pending: 10_000,
         }
     }
 }

@@ -201,7 +201,11 @@ async fn run_pipeline(
     let cores = build_cores(config, state_dir, &recovered.dedup)?;
     let admission = Arc::new(Admission::new(
         config.pipeline.max_in_flight,
-        recovered.committed,
+        recovered
+            .committed
+            .into_iter()
+            .map(|(k, c)| (k, c.failed))
+            .collect(),
     ));
     let totals = Arc::new(Totals::default());
     let cap = config.pipeline.queue_capacity;

@@ -239,8 +239,7 @@ impl Sink {
                 remember = true;
             }
         }
-        self.admission
-            .committed(env.file.key, &env.source.path, failed, remember);
+        self.admission.committed(env.file.key, failed, remember);
     }
 }
 

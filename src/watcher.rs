@@ -92,10 +92,15 @@ pub async fn run(
     let mut next_rescan = Instant::now() + config.rescan_interval;
     let mut next_poll = Instant::now() + poll_every;
     let mut scan_reason = Some("startup");
+    let mut backlog = false;
     loop {
         let now = Instant::now();
         if std::mem::take(&mut lock(&pending).overflow) {
             scan_reason = Some("overflow");
+        }
+        // A scan that hit the tracker's cap left files behind: look again once there is room.
+        if scan_reason.is_none() && backlog && tracker.len() < config.max_pending / 2 {
+            scan_reason = Some("backlog");
         }
         if scan_reason.is_none() && now >= next_rescan {
             scan_reason = Some("interval");
@@ -105,10 +110,11 @@ pub async fn run(
         }
         if let Some(reason) = scan_reason.take() {
             metrics::counter!(telemetry::RESCANS, "reason" => reason).increment(1);
-            let present = tokio::task::block_in_place(|| scan(&config, &mut tracker));
+            let (present, truncated) = tokio::task::block_in_place(|| scan(&config, &mut tracker));
             if reason != "startup" {
                 admission.prune(&present);
             }
+            backlog = truncated;
             next_rescan = now + config.rescan_interval;
             next_poll = now + poll_every;
         }
@@ -232,9 +238,14 @@ fn start_notify(
     Ok(watcher)
 }
 
-/// Lists the folder into `tracker`; returns the keys of every file present.
-fn scan(config: &WatchConfig, tracker: &mut HashMap<PathBuf, Candidate>) -> HashSet<FileKey> {
+/// Lists the folder into `tracker`; returns the keys of every file present, and whether some
+/// were left out because the tracker is full.
+fn scan(
+    config: &WatchConfig,
+    tracker: &mut HashMap<PathBuf, Candidate>,
+) -> (HashSet<FileKey>, bool) {
     let mut present = HashSet::new();
+    let mut truncated = false;
     let mut dirs = vec![config.dir.clone()];
     while let Some(dir) = dirs.pop() {
         let entries = match fs::read_dir(&dir) {
@@ -269,10 +280,12 @@ fn scan(config: &WatchConfig, tracker: &mut HashMap<PathBuf, Candidate>) -> Hash
                 tracker
                     .entry(path)
                     .or_insert_with(|| first_sight(&meta, config.settle));
+            } else {
+                truncated = true;
             }
         }
     }
-    present
+    (present, truncated)
 }
 
 fn first_sight(meta: &fs::Metadata, settle: Duration) -> Candidate {
@@ -389,13 +402,27 @@ mod tests {
         fs::write(dir.path().join("b.txt"), "y").unwrap();
         fs::write(dir.path().join("c.part"), "z").unwrap();
         let mut tracker = HashMap::new();
-        let present = scan(&cfg, &mut tracker);
+        let (present, truncated) = scan(&cfg, &mut tracker);
         assert_eq!(present.len(), 2, "ignored names are not files to us");
+        assert!(!truncated);
         assert!(check(&cfg, &mut tracker, HashMap::new()).is_empty());
         let events = HashMap::from([(dir.path().join("b.txt"), Hint::Complete)]);
         let ready = check(&cfg, &mut tracker, events);
         assert_eq!(ready.len(), 1);
         assert_eq!(ready[0].0, dir.path().join("b.txt"));
+    }
+
+    #[test]
+    fn a_full_tracker_reports_a_truncated_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path());
+        cfg.max_pending = 2;
+        for i in 0..3 {
+            fs::write(dir.path().join(format!("{i}.txt")), "x").unwrap();
+        }
+        let mut tracker = HashMap::new();
+        let (present, truncated) = scan(&cfg, &mut tracker);
+        assert_eq!((present.len(), tracker.len(), truncated), (3, 2, true));
     }
 
     #[test]
