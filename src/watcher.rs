@@ -16,7 +16,7 @@ use notify::{Event, EventKind, RecursiveMode, Watcher as _};
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Notify;
@@ -110,7 +110,9 @@ pub async fn run(
         }
         if let Some(reason) = scan_reason.take() {
             metrics::counter!(telemetry::RESCANS, "reason" => reason).increment(1);
-            let (present, truncated) = tokio::task::block_in_place(|| scan(&config, &mut tracker));
+            tracing::debug!(reason, "scanning drop folder");
+            let (present, truncated) =
+                tokio::task::block_in_place(|| scan(&config, &admission, &mut tracker));
             if reason != "startup" {
                 admission.prune(&present);
             }
@@ -120,19 +122,14 @@ pub async fn run(
         }
         let events = std::mem::take(&mut lock(&pending).paths);
         let ready = tokio::task::block_in_place(|| check(&config, &mut tracker, events));
+        tracing::debug!(
+            tracked = tracker.len(),
+            ready = ready.len(),
+            "readiness check"
+        );
         for (path, key) in ready {
-            match admission.skip_reason(&key) {
-                Some(Skip::InFlight) => continue,
-                Some(Skip::Committed { failed }) => {
-                    // Committed before a crash that came before the done-action: finish it.
-                    if let Some(policy) = &config.done {
-                        if let Err(error) = apply_done(policy, &path, failed) {
-                            tracing::warn!(path = %path.display(), %error, "done-action failed");
-                        }
-                    }
-                    continue;
-                }
-                None => {}
+            if !admissible(&config, &admission, &path, &key) {
+                continue;
             }
             let seq = tokio::select! {
                 biased;
@@ -155,6 +152,23 @@ pub async fn run(
             () = &mut shutdown => return Ok(()),
             () = wake.notified() => {}
             () = tokio::time::sleep(tick) => {}
+        }
+    }
+}
+
+/// Returns whether a file still needs processing; a committed file whose done-action a crash
+/// interrupted gets it finished here.
+fn admissible(config: &WatchConfig, admission: &Admission, path: &Path, key: &FileKey) -> bool {
+    match admission.skip_reason(key) {
+        None => true,
+        Some(Skip::InFlight) => false,
+        Some(Skip::Committed { failed }) => {
+            if let Some(policy) = &config.done {
+                if let Err(error) = apply_done(policy, path, failed) {
+                    tracing::warn!(path = %path.display(), %error, "done-action failed");
+                }
+            }
+            false
         }
     }
 }
@@ -186,6 +200,13 @@ fn start_notify(
     wake: Arc<Notify>,
 ) -> notify::Result<notify::RecommendedWatcher> {
     let cap = config.max_pending;
+    // notify reports absolute paths under what it watches; records keep the folder as configured.
+    let abs = fs::canonicalize(&config.dir)?;
+    let (watched, dir) = (abs.clone(), config.dir.clone());
+    let relative = move |p: &PathBuf| match p.strip_prefix(&watched) {
+        Ok(rest) => dir.join(rest),
+        Err(_) => p.clone(),
+    };
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<Event>| {
         let mut p = lock(&pending);
         match res {
@@ -210,11 +231,13 @@ fn start_notify(
                     }
                     _ => return,
                 };
-                let Some(path) = path else { return };
-                if p.paths.len() >= cap && !p.paths.contains_key(path) {
+                let Some(path) = path.map(&relative) else {
+                    return;
+                };
+                if p.paths.len() >= cap && !p.paths.contains_key(&path) {
                     p.overflow = true;
                 } else {
-                    let entry = p.paths.entry(path.clone()).or_insert(hint);
+                    let entry = p.paths.entry(path).or_insert(hint);
                     // A completion is never downgraded by a later change event of the same batch.
                     if !(*entry == Hint::Complete && hint == Hint::Changed) {
                         *entry = hint;
@@ -234,7 +257,7 @@ fn start_notify(
     } else {
         RecursiveMode::NonRecursive
     };
-    watcher.watch(&config.dir, mode)?;
+    watcher.watch(&abs, mode)?;
     Ok(watcher)
 }
 
@@ -242,6 +265,7 @@ fn start_notify(
 /// were left out because the tracker is full.
 fn scan(
     config: &WatchConfig,
+    admission: &Admission,
     tracker: &mut HashMap<PathBuf, Candidate>,
 ) -> (HashSet<FileKey>, bool) {
     let mut present = HashSet::new();
@@ -275,7 +299,12 @@ fn scan(
                     continue;
                 }
             }
-            present.insert(file_key(&meta));
+            let key = file_key(&meta);
+            present.insert(key);
+            // Files already handled never take a place in the tracker.
+            if !tracker.contains_key(&path) && !admissible(config, admission, &path, &key) {
+                continue;
+            }
             if tracker.len() < config.max_pending || tracker.contains_key(&path) {
                 tracker
                     .entry(path)
@@ -379,7 +408,10 @@ fn lock(p: &Mutex<Pending>) -> std::sync::MutexGuard<'_, Pending> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
+
+    fn nothing_committed() -> Admission {
+        Admission::new(8, HashMap::new())
+    }
 
     fn config(dir: &Path) -> WatchConfig {
         WatchConfig {
@@ -402,7 +434,7 @@ mod tests {
         fs::write(dir.path().join("b.txt"), "y").unwrap();
         fs::write(dir.path().join("c.part"), "z").unwrap();
         let mut tracker = HashMap::new();
-        let (present, truncated) = scan(&cfg, &mut tracker);
+        let (present, truncated) = scan(&cfg, &nothing_committed(), &mut tracker);
         assert_eq!(present.len(), 2, "ignored names are not files to us");
         assert!(!truncated);
         assert!(check(&cfg, &mut tracker, HashMap::new()).is_empty());
@@ -421,7 +453,7 @@ mod tests {
             fs::write(dir.path().join(format!("{i}.txt")), "x").unwrap();
         }
         let mut tracker = HashMap::new();
-        let (present, truncated) = scan(&cfg, &mut tracker);
+        let (present, truncated) = scan(&cfg, &nothing_committed(), &mut tracker);
         assert_eq!((present.len(), tracker.len(), truncated), (3, 2, true));
     }
 
@@ -436,7 +468,7 @@ mod tests {
         fs::create_dir(dir.path().join("sub")).unwrap();
         fs::write(dir.path().join("sub/new.txt"), "x").unwrap();
         let mut tracker = HashMap::new();
-        scan(&cfg, &mut tracker);
+        scan(&cfg, &nothing_committed(), &mut tracker);
         let ready = check(&cfg, &mut tracker, HashMap::new());
         let names: Vec<_> = ready.iter().map(|(p, _)| p.clone()).collect();
         assert_eq!(names, vec![dir.path().join("sub/new.txt")]);

@@ -253,3 +253,54 @@ fn a_second_signal_exits_at_once_and_state_stays_consistent() {
         "first exit: {status}"
     );
 }
+
+#[test]
+fn relative_drop_folder_sees_renames_and_records_keep_relative_paths() {
+    let ws = Workspace::new();
+    let cfg = ws.tmp.path().join("rel.toml");
+    std::fs::write(
+        &cfg,
+        "[source]\ndir = \"drop\"\nsettle = \"1h\"\n[output]\nkind = \"file\"\npath = \"out.jsonl\"\n\
+         [state]\ndir = \"state\"\n[metrics]\nenabled = false\n",
+    )
+    .unwrap();
+    let mut d = std::process::Command::new(util::bin())
+        .args(["run", "--config", "rel.toml"])
+        .current_dir(ws.tmp.path())
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    ws.drop_file("r.txt", b"Relative\nA body.");
+    let recs = ws.wait_for(1, WAIT);
+    signal(&d, "TERM");
+    assert!(wait_exit(&mut d, WAIT).is_some_and(|s| s.success()));
+    assert_eq!(
+        recs.len(),
+        1,
+        "a rename into a relative drop folder was missed"
+    );
+    assert_eq!(recs[0]["source"]["path"], "drop/r.txt");
+}
+
+#[test]
+fn a_burst_larger_than_the_pending_cap_is_processed_completely() {
+    let ws = Workspace::new();
+    let cfg = ws.config("");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[source]\n", "[source]\nmax_pending = 20\n");
+    std::fs::write(&cfg, text).unwrap();
+    let mut d = ws.spawn_daemon(&cfg, &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..600 {
+        ws.drop_file(
+            &format!("{i:04}.txt"),
+            format!("T{i}\nBody {i}.").as_bytes(),
+        );
+    }
+    let recs = ws.wait_for(600, Duration::from_secs(30));
+    signal(&d, "TERM");
+    assert!(wait_exit(&mut d, WAIT).is_some_and(|s| s.success()));
+    assert_eq!(recs.len(), 600);
+}
