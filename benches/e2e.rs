@@ -293,7 +293,7 @@ fn wait_for_start(out: &Path, daemon: &mut Daemon) {
 struct Tail {
     reader: Option<BufReader<fs::File>>,
     path: PathBuf,
-    line: String,
+    line: Vec<u8>,
 }
 
 impl Tail {
@@ -301,7 +301,7 @@ impl Tail {
         Self {
             reader: None,
             path: path.to_path_buf(),
-            line: String::new(),
+            line: Vec::new(),
         }
     }
 
@@ -318,16 +318,16 @@ impl Tail {
         loop {
             let pos = r.stream_position().unwrap();
             self.line.clear();
-            match r.read_line(&mut self.line) {
+            match r.read_until(b'\n', &mut self.line) {
                 Ok(0) => return any,
-                Ok(_) if !self.line.ends_with('\n') => {
+                Ok(_) if self.line.last() != Some(&b'\n') => {
                     r.seek(SeekFrom::Start(pos)).unwrap();
                     return any;
                 }
                 Ok(_) => {
                     let now = Instant::now();
                     let v: serde_json::Value =
-                        serde_json::from_str(&self.line).expect("valid line");
+                        serde_json::from_slice(&self.line).expect("valid line");
                     if let Some(p) = v["source"]["path"].as_str() {
                         seen.entry(p.to_string()).or_insert(now);
                     }

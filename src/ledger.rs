@@ -118,7 +118,8 @@ impl Ledger {
     pub fn commit(&mut self, entries: &[LedgerEntry]) -> Result<()> {
         let mut buf = Vec::with_capacity(entries.len() * 256);
         for e in entries {
-            serde_json::to_writer(&mut buf, &Line::Entry(Box::new(e.clone())))?;
+            // An entry line is the entry itself (`Line` is untagged).
+            serde_json::to_writer(&mut buf, e)?;
             buf.push(b'\n');
         }
         self.file

@@ -176,7 +176,7 @@ impl Sink {
         if let Some(ledger) = &mut self.ledger {
             let stdout = matches!(self.output, Output::Stdout);
             let entries: Vec<LedgerEntry> = batch
-                .iter()
+                .iter_mut()
                 .zip(&marks)
                 .map(|(env, (o, e))| LedgerEntry {
                     key: env.file.key,
@@ -187,7 +187,7 @@ impl Sink {
                     },
                     out: if stdout { 0 } else { out_base + o },
                     err: err_base + e,
-                    dedup: env.index_entry.clone(),
+                    dedup: env.index_entry.take(),
                 })
                 .collect();
             ledger.commit(&entries)?;
