@@ -1,0 +1,327 @@
+//! Owns the story tier: online TF-IDF clustering against story centroids within a time window.
+//!
+//! In the style of Miranda et al. (2018), "Multilingual clustering of streaming news": each
+//! document becomes a sublinear TF-IDF vector over words (name-like words weighted higher, a
+//! proxy for the entities the later stage finds), IDF counted online from the documents seen so
+//! far, and joins the most similar active story centroid if the cosine clears a threshold, else
+//! starts a story. Time is arrival position: a story no document joined for `window` documents
+//! is closed. Every update runs in document-term order so replay reproduces the same floats.
+
+use super::text::Word;
+use std::collections::HashMap;
+
+const TERM_BITS: u32 = 24;
+const TF_MAX: u32 = 127;
+/// Distinct terms kept per document (the most frequent, ties by term id).
+pub const MAX_TERMS: usize = 400;
+/// Terms of a document used to look up candidate stories.
+const QUERY_TERMS: usize = 24;
+/// Stories whose centroid is compared, at most.
+const MAX_CANDIDATES: usize = 64;
+const SWEEP_EVERY: u64 = 4096;
+
+/// Settings of the story tier.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StoryParams {
+    pub threshold: f32,
+    pub window: u64,
+    pub name_boost: f32,
+}
+
+/// One term of a document: a 24-bit word hash, its count and whether it looked like a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Term {
+    pub id: u32,
+    pub tf: u8,
+    pub name_like: bool,
+}
+
+impl Term {
+    /// Returns the term packed as `id << 8 | name_like << 7 | tf`.
+    pub fn pack(self) -> u32 {
+        (self.id << 8) | (u32::from(self.name_like) << 7) | u32::from(self.tf)
+    }
+
+    /// Unpacks what [`Term::pack`] wrote.
+    pub fn unpack(v: u32) -> Self {
+        Self {
+            id: v >> 8,
+            tf: (v & 0x7f) as u8,
+            name_like: v & 0x80 != 0,
+        }
+    }
+}
+
+/// Returns the story terms of a document: words of three or more bytes that are not stop words.
+pub fn terms(words: &[Word]) -> Vec<Term> {
+    let mut counts: HashMap<u32, (u32, u32)> = HashMap::new();
+    for w in words {
+        if w.len < 3 || is_stop(w.hash) {
+            continue;
+        }
+        let id = (w.hash >> (64 - TERM_BITS)) as u32;
+        let e = counts.entry(id).or_insert((0, 0));
+        e.0 += 1;
+        e.1 += u32::from(w.name_like);
+    }
+    let mut out: Vec<Term> = counts
+        .into_iter()
+        .map(|(id, (tf, names))| Term {
+            id,
+            tf: tf.min(TF_MAX) as u8,
+            name_like: names * 2 >= tf,
+        })
+        .collect();
+    out.sort_unstable_by(|a, b| b.tf.cmp(&a.tf).then(a.id.cmp(&b.id)));
+    out.truncate(MAX_TERMS);
+    out.sort_unstable();
+    out
+}
+
+fn is_stop(hash: u64) -> bool {
+    static STOP: std::sync::OnceLock<std::collections::HashSet<u64>> = std::sync::OnceLock::new();
+    STOP.get_or_init(|| {
+        STOP_WORDS
+            .split_whitespace()
+            .map(|w| xxhash_rust::xxh3::xxh3_64(w.as_bytes()))
+            .collect()
+    })
+    .contains(&hash)
+}
+
+const STOP_WORDS: &str = "the and for are but not you all any can had her was one our out has \
+    him his how its may new now old see two who did get she too use that with have this will \
+    your from they know want been good much some time very when come here just like long make \
+    many more only over such take than them well were what said says also into after before \
+    about would could should their there these those which while where other being does most \
+    last first year years week since then because between during under again further once \
+    both each few own same yet per via its it's mr mrs ms according told reported report \
+    reports news";
+
+#[derive(Debug)]
+struct Story {
+    centroid: HashMap<u32, f32>,
+    norm_sq: f32,
+    last_seq: u64,
+    size: u32,
+}
+
+/// A scored story: its id and the cosine of the document to its centroid.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Match {
+    pub story: u128,
+    pub similarity: f32,
+}
+
+/// The online story clusterer.
+#[derive(Debug)]
+pub struct StoryIndex {
+    params: StoryParams,
+    df: HashMap<u32, u32>,
+    docs_seen: u64,
+    stories: HashMap<u128, Story>,
+    postings: HashMap<u32, Vec<u128>>,
+    /// Arrival position of the next document.
+    seq: u64,
+}
+
+impl StoryIndex {
+    pub fn new(params: StoryParams) -> Self {
+        Self {
+            params,
+            df: HashMap::new(),
+            docs_seen: 0,
+            stories: HashMap::new(),
+            postings: HashMap::new(),
+            seq: 0,
+        }
+    }
+
+    /// Returns the document's unit TF-IDF vector under the current document frequencies.
+    pub fn vector(&self, terms: &[Term]) -> Vec<(u32, f32)> {
+        let n = self.docs_seen as f32;
+        let mut v: Vec<(u32, f32)> = terms
+            .iter()
+            .map(|t| {
+                let df = self.df.get(&t.id).copied().unwrap_or(0) as f32;
+                let idf = ((n + 1.0) / (df + 1.0)).ln() + 1.0;
+                let boost = if t.name_like {
+                    self.params.name_boost
+                } else {
+                    1.0
+                };
+                (t.id, (1.0 + f32::from(t.tf.max(1)).ln()) * idf * boost)
+            })
+            .collect();
+        let norm = v.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            for (_, w) in &mut v {
+                *w /= norm;
+            }
+        }
+        v
+    }
+
+    fn active(&self, s: &Story) -> bool {
+        self.seq.saturating_sub(s.last_seq) <= self.params.window
+    }
+
+    /// Returns the active stories most similar to `vector`, best first (ties: smaller id).
+    pub fn rank(&self, vector: &[(u32, f32)]) -> Vec<Match> {
+        let mut query: Vec<&(u32, f32)> = vector.iter().collect();
+        query.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut ids: Vec<u128> = query
+            .iter()
+            .take(QUERY_TERMS)
+            .filter_map(|(t, _)| self.postings.get(t))
+            .flatten()
+            .copied()
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out: Vec<Match> = ids
+            .into_iter()
+            .filter_map(|id| {
+                let s = self.stories.get(&id).filter(|s| self.active(s))?;
+                let dot: f32 = vector
+                    .iter()
+                    .filter_map(|(t, w)| s.centroid.get(t).map(|c| c * w))
+                    .sum();
+                let norm = s.norm_sq.max(f32::MIN_POSITIVE).sqrt();
+                Some(Match {
+                    story: id,
+                    similarity: dot / norm,
+                })
+            })
+            .collect();
+        out.sort_unstable_by(|a, b| {
+            b.similarity
+                .total_cmp(&a.similarity)
+                .then(a.story.cmp(&b.story))
+        });
+        out.truncate(MAX_CANDIDATES);
+        out
+    }
+
+    /// Returns the story a new document joins, if one clears the threshold.
+    pub fn choose(&self, ranked: &[Match]) -> Option<u128> {
+        ranked
+            .first()
+            .filter(|m| m.similarity >= self.params.threshold)
+            .map(|m| m.story)
+    }
+
+    /// Adds a document with these terms to `story` (created when new) and counts its terms.
+    pub fn add(&mut self, story: u128, terms: &[Term]) {
+        let vector = self.vector(terms);
+        let seq = self.seq;
+        let s = self.stories.entry(story).or_insert_with(|| Story {
+            centroid: HashMap::new(),
+            norm_sq: 0.0,
+            last_seq: seq,
+            size: 0,
+        });
+        let mut dot = 0.0f32;
+        let mut self_sq = 0.0f32;
+        for &(t, w) in &vector {
+            self_sq += w * w;
+            match s.centroid.get_mut(&t) {
+                Some(c) => {
+                    dot += *c * w;
+                    *c += w;
+                }
+                None => {
+                    s.centroid.insert(t, w);
+                    self.postings.entry(t).or_default().push(story);
+                }
+            }
+        }
+        s.norm_sq += 2.0 * dot + self_sq;
+        s.last_seq = seq;
+        s.size += 1;
+        for t in terms {
+            *self.df.entry(t.id).or_insert(0) += 1;
+        }
+        self.docs_seen += 1;
+        self.advance();
+    }
+
+    /// Moves time forward by one document that joined no story (an exact duplicate).
+    pub fn advance_only(&mut self) {
+        self.advance();
+    }
+
+    fn advance(&mut self) {
+        self.seq += 1;
+        if self.seq % SWEEP_EVERY == 0 {
+            self.sweep();
+        }
+    }
+
+    /// Drops closed stories and their postings; only memory changes, never a decision.
+    fn sweep(&mut self) {
+        let (seq, window) = (self.seq, self.params.window);
+        self.stories
+            .retain(|_, s| seq.saturating_sub(s.last_seq) <= window);
+        let stories = &self.stories;
+        self.postings.retain(|_, ids| {
+            ids.retain(|id| stories.contains_key(id));
+            !ids.is_empty()
+        });
+    }
+
+    /// Returns the number of open stories.
+    pub fn open_stories(&self) -> usize {
+        self.stories.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::text::words;
+    use super::*;
+
+    fn params() -> StoryParams {
+        StoryParams {
+            threshold: 0.2,
+            window: 100,
+            name_boost: 2.0,
+        }
+    }
+
+    #[test]
+    fn same_event_joins_and_other_event_does_not() {
+        let mut idx = StoryIndex::new(params());
+        let a = terms(&words("An earthquake struck Sumatra killing dozens; rescuers in Padang search rubble"));
+        idx.add(1, &a);
+        let b = terms(&words("Rescuers in Padang dig through rubble after the Sumatra earthquake killed dozens"));
+        let ranked = idx.rank(&idx.vector(&b));
+        assert_eq!(idx.choose(&ranked), Some(1));
+        let c = terms(&words("Apple unveiled a thinner laptop at its Cupertino launch event"));
+        assert_eq!(idx.choose(&idx.rank(&idx.vector(&c))), None);
+    }
+
+    #[test]
+    fn window_closes_stories() {
+        let mut idx = StoryIndex::new(StoryParams {
+            window: 2,
+            ..params()
+        });
+        let a = terms(&words("Sumatra earthquake Padang rescuers rubble"));
+        idx.add(1, &a);
+        for _ in 0..3 {
+            idx.advance_only();
+        }
+        assert!(idx.rank(&idx.vector(&a)).is_empty());
+    }
+
+    #[test]
+    fn terms_pack_round_trip() {
+        let t = Term {
+            id: 0xabcdef,
+            tf: 99,
+            name_like: true,
+        };
+        assert_eq!(Term::unpack(t.pack()), t);
+    }
+}
