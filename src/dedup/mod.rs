@@ -100,7 +100,7 @@ pub struct IndexEntry {
 }
 
 /// Which tier made a decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tier {
     Unique,
     Exact,
