@@ -7,7 +7,7 @@
 //! other articles and are checked against the index of the real ones.
 
 use super::{hash128, normalize, DedupConfig, Deduper, Tier};
-use crate::model::{DedupInfo, DedupStatus};
+use crate::model::DedupInfo;
 use anyhow::Context as _;
 use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
@@ -51,6 +51,12 @@ pub struct EvalDedupArgs {
     /// Overrides `dedup.story_name_boost`.
     #[arg(long)]
     pub name_boost: Option<f32>,
+    /// Overrides `dedup.story_idf_power`.
+    #[arg(long)]
+    pub idf_power: Option<f32>,
+    /// Overrides `dedup.story_name_weight`.
+    #[arg(long)]
+    pub name_weight: Option<f32>,
     /// Prints every predicted near-duplicate pair that is not in the gold.
     #[arg(long)]
     pub verbose: bool,
@@ -77,6 +83,12 @@ pub fn run(args: &EvalDedupArgs) -> anyhow::Result<()> {
     }
     if let Some(v) = args.name_boost {
         config.story_name_boost = v;
+    }
+    if let Some(v) = args.idf_power {
+        config.story_idf_power = v;
+    }
+    if let Some(v) = args.name_weight {
+        config.story_name_weight = v;
     }
     let mut docs = load(&args.data_dir)?;
     docs.sort_by(|a, b| a.name.cmp(&b.name));
@@ -172,7 +184,10 @@ pub fn run(args: &EvalDedupArgs) -> anyhow::Result<()> {
         distinct(&pred_story)
     );
 
-    let vocab: Vec<&str> = docs.iter().flat_map(|d| d.text.split_whitespace()).collect();
+    let vocab: Vec<&str> = docs
+        .iter()
+        .flat_map(|d| d.text.split_whitespace())
+        .collect();
     for &rate in &args.rewrite_rates {
         let mut rng = Rng(args.seed ^ rate.to_bits());
         let (mut near, mut rewrite, mut wrong) = (0usize, 0usize, 0usize);
@@ -216,7 +231,11 @@ fn load(dir: &std::path::Path) -> anyhow::Result<Vec<Doc>> {
             if line.trim().is_empty() {
                 continue;
             }
-            anyhow::bail!("{}:{}: expected doc,topic,story", labels_path.display(), n + 1);
+            anyhow::bail!(
+                "{}:{}: expected doc,topic,story",
+                labels_path.display(),
+                n + 1
+            );
         };
         let path = dir.join("docs").join(format!("{name}.txt"));
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -351,8 +370,16 @@ fn distinct(groups: &[String]) -> usize {
 fn pair_prf(gold: &[String], pred: &[String]) -> (f64, f64, f64) {
     let (g, p) = (same_pairs(gold), same_pairs(pred));
     let tp = g.intersection(&p).count() as f64;
-    let precision = if p.is_empty() { 1.0 } else { tp / p.len() as f64 };
-    let recall = if g.is_empty() { 1.0 } else { tp / g.len() as f64 };
+    let precision = if p.is_empty() {
+        1.0
+    } else {
+        tp / p.len() as f64
+    };
+    let recall = if g.is_empty() {
+        1.0
+    } else {
+        tp / g.len() as f64
+    };
     let f1 = if precision + recall > 0.0 {
         2.0 * precision * recall / (precision + recall)
     } else {

@@ -56,9 +56,9 @@ static REWRITE_PERMS: Perms<REWRITE_PERM> = perms(0x7265_7772_6974_6573);
 fn minhash<const K: usize>(hashes: &[u64], p: &Perms<K>) -> [u32; K] {
     let mut sig = [u32::MAX; K];
     for &x in hashes {
-        for i in 0..K {
-            let h = (x.wrapping_mul(p.a[i]).wrapping_add(p.b[i]) >> 32) as u32;
-            sig[i] = sig[i].min(h);
+        for ((s, &a), &b) in sig.iter_mut().zip(&p.a).zip(&p.b) {
+            let h = (x.wrapping_mul(a).wrapping_add(b) >> 32) as u32;
+            *s = (*s).min(h);
         }
     }
     sig
@@ -197,12 +197,8 @@ pub struct NearIndex {
 }
 
 impl NearIndex {
-    /// Returns the number of indexed documents.
-    pub fn len(&self) -> usize {
-        self.docs.len()
-    }
-
     /// Returns whether the index is empty.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.docs.is_empty()
     }

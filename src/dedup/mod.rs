@@ -58,6 +58,10 @@ pub struct DedupConfig {
     pub story_window: u64,
     /// Weight of name-like (capitalised mid-sentence) words in story vectors.
     pub story_name_boost: f32,
+    /// Exponent of the IDF factor in story vectors (above 1 favours rare words).
+    pub story_idf_power: f32,
+    /// Share of the name-only cosine in the story similarity.
+    pub story_name_weight: f32,
 }
 
 impl Default for DedupConfig {
@@ -69,9 +73,11 @@ impl Default for DedupConfig {
             near_threshold: 0.7,
             rewrite_threshold: 0.42,
             rewrite_min_length_ratio: 0.85,
-            story_threshold: 0.2,
+            story_threshold: 0.22,
             story_window: 20_000,
             story_name_boost: 2.0,
+            story_idf_power: 1.0,
+            story_name_weight: 0.0,
         }
     }
 }
@@ -191,6 +197,8 @@ impl Deduper {
                 threshold: config.story_threshold,
                 window: config.story_window,
                 name_boost: config.story_name_boost,
+                idf_power: config.story_idf_power,
+                name_weight: config.story_name_weight,
             }),
             story_members: HashMap::new(),
             known_raw: Arc::new(KnownRaw::default()),
@@ -287,7 +295,7 @@ impl Deduper {
         let words = text::words(text);
         let sigs = Signatures::of(&words);
         let terms = story::terms(&words);
-        let ranked = self.stories.rank(&self.stories.vector(&terms));
+        let ranked = self.stories.rank(&self.stories.vector(&terms), &terms);
         let mut found: Option<(Tier, u128, u128, f32)> = None;
         if let Some(s) = &sigs {
             let lsh = self.near.candidates(s);
@@ -376,11 +384,7 @@ impl Deduper {
             return;
         };
         let text = parse_hex(&entry.text_hash).unwrap_or(0);
-        let story = entry
-            .story
-            .as_deref()
-            .and_then(parse_hex)
-            .unwrap_or(raw);
+        let story = entry.story.as_deref().and_then(parse_hex).unwrap_or(raw);
         let exact_of = entry
             .duplicate_of
             .as_deref()
@@ -465,7 +469,9 @@ pub fn normalize(text: &str) -> String {
     };
     if text.is_ascii() {
         // NFKC is the identity on ASCII.
-        text.chars().map(|c| c.to_ascii_lowercase()).for_each(&mut push);
+        text.chars()
+            .map(|c| c.to_ascii_lowercase())
+            .for_each(&mut push);
     } else {
         text.nfkc().flat_map(char::to_lowercase).for_each(&mut push);
     }

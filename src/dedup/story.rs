@@ -8,7 +8,7 @@
 //! is closed. Every update runs in document-term order so replay reproduces the same floats.
 
 use super::text::Word;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 const TERM_BITS: u32 = 24;
 const TF_MAX: u32 = 127;
@@ -26,6 +26,9 @@ pub struct StoryParams {
     pub threshold: f32,
     pub window: u64,
     pub name_boost: f32,
+    pub idf_power: f32,
+    /// Share of the name-only cosine in the similarity (the rest is the all-words cosine).
+    pub name_weight: f32,
 }
 
 /// One term of a document: a 24-bit word hash, its count and whether it looked like a name.
@@ -98,10 +101,21 @@ const STOP_WORDS: &str = "the and for are but not you all any can had her was on
     both each few own same yet per via its it's mr mrs ms according told reported report \
     reports news";
 
+fn idf(df: &HashMap<u32, u32>, docs_seen: u64, power: f32, term: u32) -> f32 {
+    let n = docs_seen as f32;
+    let df = df.get(&term).copied().unwrap_or(0) as f32;
+    (((n + 1.0) / (df + 1.0)).ln() + 1.0).powf(power)
+}
+
 #[derive(Debug)]
 struct Story {
-    centroid: HashMap<u32, f32>,
+    /// Sum of the members' unit vectors with IDF divided out; IDF is applied at comparison.
+    centroid: BTreeMap<u32, f32>,
+    /// Squared norm of the centroid under the IDF of the last time a member joined.
     norm_sq: f32,
+    /// Terms that were name-like in some member, and the centroid's squared norm over them.
+    names: BTreeSet<u32>,
+    names_sq: f32,
     last_seq: u64,
     size: u32,
 }
@@ -139,12 +153,10 @@ impl StoryIndex {
 
     /// Returns the document's unit TF-IDF vector under the current document frequencies.
     pub fn vector(&self, terms: &[Term]) -> Vec<(u32, f32)> {
-        let n = self.docs_seen as f32;
         let mut v: Vec<(u32, f32)> = terms
             .iter()
             .map(|t| {
-                let df = self.df.get(&t.id).copied().unwrap_or(0) as f32;
-                let idf = ((n + 1.0) / (df + 1.0)).ln() + 1.0;
+                let idf = self.idf(t.id);
                 let boost = if t.name_like {
                     self.params.name_boost
                 } else {
@@ -162,12 +174,25 @@ impl StoryIndex {
         v
     }
 
+    fn idf(&self, term: u32) -> f32 {
+        idf(&self.df, self.docs_seen, self.params.idf_power, term)
+    }
+
     fn active(&self, s: &Story) -> bool {
         self.seq.saturating_sub(s.last_seq) <= self.params.window
     }
 
     /// Returns the active stories most similar to `vector`, best first (ties: smaller id).
-    pub fn rank(&self, vector: &[(u32, f32)]) -> Vec<Match> {
+    pub fn rank(&self, vector: &[(u32, f32)], terms: &[Term]) -> Vec<Match> {
+        // `vector` and `terms` are in the same (term id) order.
+        let is_name: Vec<bool> = terms.iter().map(|t| t.name_like).collect();
+        let q_names = vector
+            .iter()
+            .zip(&is_name)
+            .filter(|(_, &n)| n)
+            .map(|((_, w), _)| w * w)
+            .sum::<f32>()
+            .sqrt();
         let mut query: Vec<&(u32, f32)> = vector.iter().collect();
         query.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let mut ids: Vec<u128> = query
@@ -183,14 +208,26 @@ impl StoryIndex {
             .into_iter()
             .filter_map(|id| {
                 let s = self.stories.get(&id).filter(|s| self.active(s))?;
-                let dot: f32 = vector
-                    .iter()
-                    .filter_map(|(t, w)| s.centroid.get(t).map(|c| c * w))
-                    .sum();
-                let norm = s.norm_sq.max(f32::MIN_POSITIVE).sqrt();
+                let (mut dot, mut name_dot) = (0.0f32, 0.0f32);
+                for ((t, w), &n) in vector.iter().zip(&is_name) {
+                    if let Some(c) = s.centroid.get(t) {
+                        let x = c * w * self.idf(*t);
+                        dot += x;
+                        if n && s.names.contains(t) {
+                            name_dot += x;
+                        }
+                    }
+                }
+                let all = dot / s.norm_sq.max(f32::MIN_POSITIVE).sqrt();
+                let names = if q_names > 0.0 && s.names_sq > 0.0 {
+                    name_dot / (q_names * s.names_sq.sqrt())
+                } else {
+                    0.0
+                };
+                let a = self.params.name_weight;
                 Some(Match {
                     story: id,
-                    similarity: dot / norm,
+                    similarity: (1.0 - a) * all + a * names,
                 })
             })
             .collect();
@@ -215,28 +252,38 @@ impl StoryIndex {
     pub fn add(&mut self, story: u128, terms: &[Term]) {
         let vector = self.vector(terms);
         let seq = self.seq;
+        let masses: Vec<(u32, f32)> = vector.iter().map(|&(t, w)| (t, w / self.idf(t))).collect();
         let s = self.stories.entry(story).or_insert_with(|| Story {
-            centroid: HashMap::new(),
+            centroid: BTreeMap::new(),
             norm_sq: 0.0,
+            names: BTreeSet::new(),
+            names_sq: 0.0,
             last_seq: seq,
             size: 0,
         });
-        let mut dot = 0.0f32;
-        let mut self_sq = 0.0f32;
-        for &(t, w) in &vector {
-            self_sq += w * w;
+        for t in terms.iter().filter(|t| t.name_like) {
+            s.names.insert(t.id);
+        }
+        for &(t, mass) in &masses {
             match s.centroid.get_mut(&t) {
-                Some(c) => {
-                    dot += *c * w;
-                    *c += w;
-                }
+                Some(c) => *c += mass,
                 None => {
-                    s.centroid.insert(t, w);
+                    s.centroid.insert(t, mass);
                     self.postings.entry(t).or_default().push(story);
                 }
             }
         }
-        s.norm_sq += 2.0 * dot + self_sq;
+        let (df, n, power) = (&self.df, self.docs_seen, self.params.idf_power);
+        let (mut norm_sq, mut names_sq) = (0.0f32, 0.0f32);
+        for (&t, &c) in &s.centroid {
+            let w = c * idf(df, n, power, t);
+            norm_sq += w * w;
+            if s.names.contains(&t) {
+                names_sq += w * w;
+            }
+        }
+        s.norm_sq = norm_sq;
+        s.names_sq = names_sq;
         s.last_seq = seq;
         s.size += 1;
         for t in terms {
@@ -269,11 +316,6 @@ impl StoryIndex {
             !ids.is_empty()
         });
     }
-
-    /// Returns the number of open stories.
-    pub fn open_stories(&self) -> usize {
-        self.stories.len()
-    }
 }
 
 #[cfg(test)]
@@ -286,19 +328,27 @@ mod tests {
             threshold: 0.2,
             window: 100,
             name_boost: 2.0,
+            idf_power: 1.0,
+            name_weight: 0.0,
         }
     }
 
     #[test]
     fn same_event_joins_and_other_event_does_not() {
         let mut idx = StoryIndex::new(params());
-        let a = terms(&words("An earthquake struck Sumatra killing dozens; rescuers in Padang search rubble"));
+        let a = terms(&words(
+            "An earthquake struck Sumatra killing dozens; rescuers in Padang search rubble",
+        ));
         idx.add(1, &a);
-        let b = terms(&words("Rescuers in Padang dig through rubble after the Sumatra earthquake killed dozens"));
-        let ranked = idx.rank(&idx.vector(&b));
+        let b = terms(&words(
+            "Rescuers in Padang dig through rubble after the Sumatra earthquake killed dozens",
+        ));
+        let ranked = idx.rank(&idx.vector(&b), &b);
         assert_eq!(idx.choose(&ranked), Some(1));
-        let c = terms(&words("Apple unveiled a thinner laptop at its Cupertino launch event"));
-        assert_eq!(idx.choose(&idx.rank(&idx.vector(&c))), None);
+        let c = terms(&words(
+            "Apple unveiled a thinner laptop at its Cupertino launch event",
+        ));
+        assert_eq!(idx.choose(&idx.rank(&idx.vector(&c), &c)), None);
     }
 
     #[test]
@@ -312,7 +362,7 @@ mod tests {
         for _ in 0..3 {
             idx.advance_only();
         }
-        assert!(idx.rank(&idx.vector(&a)).is_empty());
+        assert!(idx.rank(&idx.vector(&a), &a).is_empty());
     }
 
     #[test]

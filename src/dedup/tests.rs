@@ -76,7 +76,7 @@ fn edited_copy_is_near_duplicate_with_similarity() {
     assert_eq!(a.status, DedupStatus::Unique);
     assert_eq!(b.status, DedupStatus::NearDuplicate);
     assert_eq!(b.duplicate_of, Some(id("a")));
-    assert!(b.similarity.is_some_and(|s| s >= 0.7 && s < 1.0));
+    assert!(b.similarity.is_some_and(|s| (0.7..1.0).contains(&s)));
     assert_eq!(b.story, a.story);
 }
 
@@ -141,13 +141,20 @@ fn replayed_entries_make_the_same_decisions() {
         let entry: IndexEntry = serde_json::from_str(line).expect("entry parses");
         replayed.restore(&entry);
     }
-    for (n, text) in docs.iter().enumerate().chain([(99, &swap_words(&seed(4), 8))]) {
+    for (n, text) in docs
+        .iter()
+        .enumerate()
+        .chain([(99, &swap_words(&seed(4), 8))])
+    {
         let probe = id(&format!("probe{n}"));
         assert_eq!(live.check(&probe, text), replayed.check(&probe, text));
     }
     let probe = id("new");
     let text = swap_words(&seed(4), 5);
-    assert_eq!(live.observe(&probe, &text).0, replayed.observe(&probe, &text).0);
+    assert_eq!(
+        live.observe(&probe, &text).0,
+        replayed.observe(&probe, &text).0
+    );
 }
 
 #[test]

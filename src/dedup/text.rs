@@ -89,9 +89,11 @@ pub fn shingles(words: &[Word], n: usize) -> impl Iterator<Item = u64> + '_ {
     };
     (0..windows).map(move |i| {
         let end = (i + n).min(words.len());
-        words[i..end].iter().fold(0x51_7c_c1_b7_27_22_0a_95u64, |h, w| {
-            (h.rotate_left(23) ^ w.hash).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        })
+        words[i..end]
+            .iter()
+            .fold(0x51_7c_c1_b7_27_22_0a_95u64, |h, w| {
+                (h.rotate_left(23) ^ w.hash).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            })
     })
 }
 
