@@ -45,6 +45,9 @@ pub struct EvalDedupArgs {
     /// Overrides `dedup.rewrite_threshold`.
     #[arg(long)]
     pub rewrite_threshold: Option<f32>,
+    /// Overrides `dedup.rewrite_min_alignment`.
+    #[arg(long)]
+    pub rewrite_min_alignment: Option<f32>,
     /// Overrides `dedup.story_threshold`.
     #[arg(long)]
     pub story_threshold: Option<f32>,
@@ -77,6 +80,9 @@ pub fn run(args: &EvalDedupArgs) -> anyhow::Result<()> {
     }
     if let Some(v) = args.rewrite_threshold {
         config.rewrite_threshold = v;
+    }
+    if let Some(v) = args.rewrite_min_alignment {
+        config.rewrite_min_alignment = v;
     }
     if let Some(v) = args.story_threshold {
         config.story_threshold = v;
@@ -132,10 +138,14 @@ pub fn run(args: &EvalDedupArgs) -> anyhow::Result<()> {
         .map(|(i, d)| (d.id.as_str(), i))
         .collect();
     let mut pred = UnionFind::new(docs.len());
+    let mut pred_copies = UnionFind::new(docs.len());
     let mut flagged_by: HashMap<Tier, (usize, usize)> = HashMap::new();
     for (i, (info, tier)) in infos.iter().enumerate() {
         if let Some(j) = info.duplicate_of.as_deref().and_then(|o| index.get(o)) {
             pred.union(i, *j);
+            if matches!(tier, Tier::Exact | Tier::NearCopy) {
+                pred_copies.union(i, *j);
+            }
             let wrong = gold_near.get(&docs[i].name) != gold_near.get(&docs[*j].name);
             let e = flagged_by.entry(*tier).or_default();
             e.0 += 1;
@@ -166,6 +176,11 @@ pub fn run(args: &EvalDedupArgs) -> anyhow::Result<()> {
         pairs(&gold_groups),
         pairs(&pred_groups)
     );
+    let copy_groups: Vec<String> = (0..docs.len())
+        .map(|i| pred_copies.find(i).to_string())
+        .collect();
+    let (cp, cr, cf) = pair_prf(&gold_groups, &copy_groups);
+    println!("  exact and near-copy tiers only: P {cp:.4} R {cr:.4} F1 {cf:.4}");
     for tier in [Tier::Exact, Tier::NearCopy, Tier::Rewrite] {
         let (n, wrong) = flagged_by.get(&tier).copied().unwrap_or_default();
         println!("  flagged by {tier:?}: {n}, not in gold {wrong}");

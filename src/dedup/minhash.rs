@@ -2,8 +2,9 @@
 //!
 //! The near-copy signature is 112 MinHash values over word 5-grams, banded 14 x 8 (the
 //! datatrove / text-dedup setting). A second, looser signature (64 values over word bigrams,
-//! kept as 16-bit values) feeds the rewrite tier. Memory per indexed document is the two
-//! signatures (448 + 128 bytes), 14 band links (112 bytes) and about 14 x 20 bytes of band map.
+//! kept as 16-bit values) and 40 positional anchors feed the rewrite tier. Memory per indexed
+//! document is the signatures and anchors (448 + 128 + 160 bytes), 14 band links (112 bytes)
+//! and about 14 x 20 bytes of band map: about 1.1 KB.
 
 use super::text::{shingles, Word};
 use std::collections::{HashMap, VecDeque};
@@ -19,6 +20,13 @@ pub const REWRITE_PERM: usize = 64;
 pub const NEAR_NGRAM: usize = 5;
 /// Word n-gram length of the rewrite signature.
 pub const REWRITE_NGRAM: usize = 2;
+/// Positional anchors kept per document: the first bigrams whose hash falls in 1/8 of the
+/// range, with their word positions. A synonym swap keeps words in place, so the anchors two
+/// such documents share sit at one offset; articles that merely share passages do not line up.
+pub const ANCHORS: usize = 40;
+const NO_ANCHOR: u32 = u32::MAX;
+/// Offsets (in words) that still count as one alignment.
+const ALIGN_SLACK: i32 = 8;
 
 /// Multiply-add-shift hash parameters: `h(x) = (a * x + b) >> 32`, a 2-universal family.
 struct Perms<const K: usize> {
@@ -50,6 +58,9 @@ const fn perms<const K: usize>(seed: u64) -> Perms<K> {
     Perms { a, b }
 }
 
+/// Size of [`Signatures::to_bytes`].
+const BYTES: usize = NUM_PERM * 4 + REWRITE_PERM * 2 + 4 + ANCHORS * 4;
+
 static NEAR_PERMS: Perms<NUM_PERM> = perms(0x6472_6f70_6c69_6e65);
 static REWRITE_PERMS: Perms<REWRITE_PERM> = perms(0x7265_7772_6974_6573);
 
@@ -73,6 +84,8 @@ pub struct Signatures {
     pub rewrite: [u16; REWRITE_PERM],
     /// Number of words, for the rewrite tier's length check.
     pub words: u32,
+    /// Positional anchors, `bigram hash (16 bits) << 16 | word position`, padded with `u32::MAX`.
+    pub anchors: [u32; ANCHORS],
 }
 
 impl Signatures {
@@ -86,6 +99,15 @@ impl Signatures {
         buf.clear();
         buf.extend(shingles(words, REWRITE_NGRAM));
         let wide = minhash(&buf, &REWRITE_PERMS);
+        let mut anchors = [NO_ANCHOR; ANCHORS];
+        let sampled = buf
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| (*h >> 32) & 7 == 0)
+            .map(|(i, h)| ((h >> 48) as u32) << 16 | i.min(0xfffe) as u32);
+        for (slot, a) in anchors.iter_mut().zip(sampled) {
+            *slot = a;
+        }
         let mut rewrite = [0u16; REWRITE_PERM];
         for (r, w) in rewrite.iter_mut().zip(wide) {
             *r = (w >> 16) as u16;
@@ -94,6 +116,7 @@ impl Signatures {
             near,
             rewrite,
             words: u32::try_from(words.len()).unwrap_or(u32::MAX),
+            anchors,
         })
     }
 
@@ -126,9 +149,37 @@ impl Signatures {
         a.min(b) / a.max(b)
     }
 
-    /// Returns the signatures as little-endian bytes: 112 x u32, 64 x u16, then the word count.
+    /// Returns the share of anchors that line up at one offset (1.0 when either document is
+    /// too short to have anchors, so that the other signals decide).
+    pub fn alignment(&self, other: &Self) -> f32 {
+        let valid = |s: &Self| s.anchors.iter().take_while(|&&a| a != NO_ANCHOR).count();
+        let (na, nb) = (valid(self), valid(other));
+        if na == 0 || nb == 0 {
+            return 1.0;
+        }
+        let mut offsets: Vec<i32> = Vec::new();
+        for &a in &self.anchors[..na] {
+            for &b in &other.anchors[..nb] {
+                if a >> 16 == b >> 16 {
+                    offsets.push((b & 0xffff) as i32 - (a & 0xffff) as i32);
+                }
+            }
+        }
+        offsets.sort_unstable();
+        let (mut best, mut lo) = (0usize, 0usize);
+        for hi in 0..offsets.len() {
+            while offsets[hi] - offsets[lo] > ALIGN_SLACK {
+                lo += 1;
+            }
+            best = best.max(hi - lo + 1);
+        }
+        best as f32 / na.max(nb) as f32
+    }
+
+    /// Returns the signatures as little-endian bytes: 112 x u32, 64 x u16, the word count,
+    /// then 40 x u32 anchors.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(NUM_PERM * 4 + REWRITE_PERM * 2 + 4);
+        let mut out = Vec::with_capacity(BYTES);
         for v in self.near {
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -136,16 +187,20 @@ impl Signatures {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.extend_from_slice(&self.words.to_le_bytes());
+        for v in self.anchors {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
         out
     }
 
     /// Parses what [`Signatures::to_bytes`] wrote; `None` on a length mismatch.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() != NUM_PERM * 4 + REWRITE_PERM * 2 + 4 {
+        if bytes.len() != BYTES {
             return None;
         }
         let (near_b, rest) = bytes.split_at(NUM_PERM * 4);
-        let (rw_b, words_b) = rest.split_at(REWRITE_PERM * 2);
+        let (rw_b, rest) = rest.split_at(REWRITE_PERM * 2);
+        let (words_b, anchors_b) = rest.split_at(4);
         let mut near = [0u32; NUM_PERM];
         for (v, c) in near.iter_mut().zip(near_b.chunks_exact(4)) {
             *v = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
@@ -155,10 +210,15 @@ impl Signatures {
             *v = u16::from_le_bytes([c[0], c[1]]);
         }
         let words = u32::from_le_bytes([words_b[0], words_b[1], words_b[2], words_b[3]]);
+        let mut anchors = [NO_ANCHOR; ANCHORS];
+        for (v, c) in anchors.iter_mut().zip(anchors_b.chunks_exact(4)) {
+            *v = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        }
         Some(Self {
             near,
             rewrite,
             words,
+            anchors,
         })
     }
 

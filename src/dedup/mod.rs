@@ -16,9 +16,9 @@
 //! replaying the committed entries with [`Deduper::restore`] rebuilds the same index.
 
 pub mod eval;
-mod minhash;
-mod story;
-mod text;
+pub mod minhash;
+pub mod story;
+pub mod text;
 
 use crate::model::{DedupInfo, DedupStatus};
 use base64::Engine as _;
@@ -52,6 +52,8 @@ pub struct DedupConfig {
     pub rewrite_threshold: f32,
     /// Shorter over longer word count a rewrite must reach (a synonym swap keeps the length).
     pub rewrite_min_length_ratio: f32,
+    /// Share of positional anchors a rewrite must have at one offset (word order kept).
+    pub rewrite_min_alignment: f32,
     /// Centroid cosine at or above which a document joins a story.
     pub story_threshold: f32,
     /// Documents after which a story nobody joined is closed (arrival position is the clock).
@@ -71,8 +73,9 @@ impl Default for DedupConfig {
             on_duplicate: OnDuplicate::Emit,
             capacity: 1_000_000,
             near_threshold: 0.7,
-            rewrite_threshold: 0.42,
+            rewrite_threshold: 0.38,
             rewrite_min_length_ratio: 0.85,
+            rewrite_min_alignment: 0.4,
             story_threshold: 0.22,
             story_window: 20_000,
             story_name_boost: 2.0,
@@ -97,7 +100,7 @@ pub struct IndexEntry {
     /// The story the document was assigned to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub story: Option<String>,
-    /// MinHash signatures and word count, base64 (588 bytes raw, 784 encoded).
+    /// MinHash signatures, word count and anchors, base64 (748 bytes raw, 998 encoded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sig: Option<String>,
     /// Story terms (24-bit word hash, name flag, count) as little-endian u32s, base64.
@@ -369,6 +372,7 @@ impl Deduper {
             let sim = s.rewrite_similarity(&doc.sigs);
             if sim >= self.config.rewrite_threshold
                 && s.length_ratio(&doc.sigs) >= self.config.rewrite_min_length_ratio
+                && s.alignment(&doc.sigs) >= self.config.rewrite_min_alignment
                 && best.is_none_or(|b| sim > b.3)
             {
                 best = Some((Tier::Rewrite, doc.id, doc.story, sim));

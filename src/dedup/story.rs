@@ -202,10 +202,21 @@ impl StoryIndex {
             .flatten()
             .copied()
             .collect();
+        // Keep the stories sharing the most query terms, so a popular term costs no more than
+        // MAX_CANDIDATES exact comparisons.
         ids.sort_unstable();
-        ids.dedup();
-        let mut out: Vec<Match> = ids
+        let mut hits: Vec<(usize, u128)> = Vec::new();
+        for id in ids {
+            match hits.last_mut() {
+                Some((n, last)) if *last == id => *n += 1,
+                _ => hits.push((1, id)),
+            }
+        }
+        hits.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        hits.truncate(MAX_CANDIDATES);
+        let mut out: Vec<Match> = hits
             .into_iter()
+            .map(|(_, id)| id)
             .filter_map(|id| {
                 let s = self.stories.get(&id).filter(|s| self.active(s))?;
                 let (mut dot, mut name_dot) = (0.0f32, 0.0f32);
@@ -264,28 +275,44 @@ impl StoryIndex {
         for t in terms.iter().filter(|t| t.name_like) {
             s.names.insert(t.id);
         }
+        let (df, n, power) = (&self.df, self.docs_seen, self.params.idf_power);
         for &(t, mass) in &masses {
-            match s.centroid.get_mut(&t) {
-                Some(c) => *c += mass,
+            let old = match s.centroid.get_mut(&t) {
+                Some(c) => {
+                    let old = *c;
+                    *c += mass;
+                    old
+                }
                 None => {
                     s.centroid.insert(t, mass);
                     self.postings.entry(t).or_default().push(story);
+                    0.0
+                }
+            };
+            // Incremental update under today's IDF; the full recount below corrects the drift.
+            let i2 = idf(df, n, power, t).powi(2);
+            let delta = ((old + mass).powi(2) - old * old) * i2;
+            s.norm_sq += delta;
+            if s.names.contains(&t) {
+                s.names_sq += delta;
+            }
+        }
+        s.size += 1;
+        if s.size.is_power_of_two() || s.size % 64 == 0 {
+            // Recounts the norms under the current IDF: O(centroid) at doubling sizes and every
+            // 64 members, so the cost per document stays bounded.
+            let (mut norm_sq, mut names_sq) = (0.0f32, 0.0f32);
+            for (&t, &c) in &s.centroid {
+                let w = c * idf(df, n, power, t);
+                norm_sq += w * w;
+                if s.names.contains(&t) {
+                    names_sq += w * w;
                 }
             }
+            s.norm_sq = norm_sq;
+            s.names_sq = names_sq;
         }
-        let (df, n, power) = (&self.df, self.docs_seen, self.params.idf_power);
-        let (mut norm_sq, mut names_sq) = (0.0f32, 0.0f32);
-        for (&t, &c) in &s.centroid {
-            let w = c * idf(df, n, power, t);
-            norm_sq += w * w;
-            if s.names.contains(&t) {
-                names_sq += w * w;
-            }
-        }
-        s.norm_sq = norm_sq;
-        s.names_sq = names_sq;
         s.last_seq = seq;
-        s.size += 1;
         for t in terms {
             *self.df.entry(t.id).or_insert(0) += 1;
         }

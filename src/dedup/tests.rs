@@ -162,7 +162,7 @@ fn entry_stays_compact() {
     let mut d = Deduper::new(&DedupConfig::default());
     let (_, e) = d.observe(&id("a"), &seed(3));
     let sig = e.sig.as_deref().map_or(0, str::len);
-    assert!(sig <= 800, "signature takes {sig} bytes");
+    assert!(sig <= 1000, "signature takes {sig} bytes");
     let json = serde_json::to_string(&e).expect("entry serialises");
     assert!(json.len() < 4096, "entry takes {} bytes", json.len());
 }
