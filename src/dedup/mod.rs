@@ -27,7 +27,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use story::{StoryIndex, StoryParams, Term};
-use unicode_normalization::UnicodeNormalization;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -477,7 +476,10 @@ pub fn normalize(text: &str) -> String {
             .map(|c| c.to_ascii_lowercase())
             .for_each(&mut push);
     } else {
-        text.nfkc().flat_map(char::to_lowercase).for_each(&mut push);
+        text::nfkc(text)
+            .chars()
+            .flat_map(char::to_lowercase)
+            .for_each(&mut push);
     }
     out
 }

@@ -3,7 +3,8 @@
 //! Words follow the same normal form as [`super::normalize`]: NFKC, lowercase, runs of letters and
 //! digits. Pure-ASCII text skips NFKC (it is the identity there), which keeps signatures fast.
 
-use unicode_normalization::UnicodeNormalization;
+use std::borrow::Cow;
+use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
 /// One word of a document: the hash of its normal form and whether it looked like a name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +48,7 @@ pub fn words(text: &str) -> Vec<Word> {
     let mut buf = String::with_capacity(32);
     let mut sentence_start = true;
     let mut first_upper = false;
-    for c in text.nfkc() {
+    for c in nfkc(text).chars() {
         if c.is_alphanumeric() {
             if buf.is_empty() {
                 first_upper = c.is_uppercase();
@@ -68,6 +69,16 @@ pub fn words(text: &str) -> Vec<Word> {
         push_word(&mut out, buf.as_bytes(), first_upper && !sentence_start);
     }
     out
+}
+
+/// Returns `text` in NFKC, borrowed when the quick check proves it already is (most news text,
+/// curly quotes and dashes included), which skips the costly normalisation pass.
+pub fn nfkc(text: &str) -> Cow<'_, str> {
+    if is_nfkc_quick(text.chars()) == IsNormalized::Yes {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.nfkc().collect())
+    }
 }
 
 fn push_word(out: &mut Vec<Word>, normal: &[u8], name_like: bool) {
