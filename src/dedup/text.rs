@@ -84,9 +84,14 @@ pub fn nfkc(text: &str) -> Cow<'_, str> {
 fn push_word(out: &mut Vec<Word>, normal: &[u8], name_like: bool) {
     out.push(Word {
         hash: xxhash_rust::xxh3::xxh3_64(normal),
-        name_like,
+        name_like: name_like || is_year(normal),
         len: normal.len().min(u16::MAX as usize) as u16,
     });
+}
+
+/// Years tell two events of one kind apart as names do (an earthquake in 2009 or in 2013).
+fn is_year(w: &[u8]) -> bool {
+    w.len() == 4 && w.iter().all(u8::is_ascii_digit) && (w[..2] == *b"19" || w[..2] == *b"20")
 }
 
 /// Returns the hashes of the word `n`-grams of `words`; a text shorter than `n` words is one
