@@ -10,6 +10,7 @@ use super::{hash128, normalize, DedupConfig, Deduper, Tier};
 use crate::model::DedupInfo;
 use anyhow::Context as _;
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -74,6 +75,22 @@ struct Doc {
 
 /// Runs the evaluation and prints the scores.
 pub fn run(args: &EvalDedupArgs) -> anyhow::Result<()> {
+    let report = evaluate(args)?;
+    // A closed pipe (`| head`) ends the command with an error rather than a panic.
+    std::io::stdout()
+        .write_all(report.as_bytes())
+        .context("writing the report")
+}
+
+/// Appends one line to the report.
+macro_rules! say {
+    ($report:ident, $($arg:tt)*) => {
+        let _ = writeln!($report, $($arg)*);
+    };
+}
+
+fn evaluate(args: &EvalDedupArgs) -> anyhow::Result<String> {
+    let mut report = String::new();
     let mut config = DedupConfig::default();
     if let Some(v) = args.near_threshold {
         config.near_threshold = v;
@@ -151,7 +168,8 @@ pub fn run(args: &EvalDedupArgs) -> anyhow::Result<()> {
             e.0 += 1;
             e.1 += usize::from(wrong);
             if wrong && args.verbose {
-                println!(
+                say!(
+                    report,
                     "not in gold: {} -> {} ({:?}, similarity {:.3}, 5-gram Jaccard {:.3})",
                     docs[i].name,
                     docs[*j].name,
@@ -165,13 +183,15 @@ pub fn run(args: &EvalDedupArgs) -> anyhow::Result<()> {
     let gold_groups: Vec<String> = docs.iter().map(|d| gold_near[&d.name].clone()).collect();
     let pred_groups: Vec<String> = (0..docs.len()).map(|i| pred.find(i).to_string()).collect();
     let (np, nr, nf) = pair_prf(&gold_groups, &pred_groups);
-    println!(
+    say!(
+        report,
         "documents {}, order {:?} (seed {})",
         docs.len(),
         args.order,
         args.seed
     );
-    println!(
+    say!(
+        report,
         "near-duplicate pairs (J>=0.7): gold {} predicted {}: P {np:.4} R {nr:.4} F1 {nf:.4}",
         pairs(&gold_groups),
         pairs(&pred_groups)
@@ -180,10 +200,13 @@ pub fn run(args: &EvalDedupArgs) -> anyhow::Result<()> {
         .map(|i| pred_copies.find(i).to_string())
         .collect();
     let (cp, cr, cf) = pair_prf(&gold_groups, &copy_groups);
-    println!("  exact and near-copy tiers only: P {cp:.4} R {cr:.4} F1 {cf:.4}");
+    say!(
+        report,
+        "  exact and near-copy tiers only: P {cp:.4} R {cr:.4} F1 {cf:.4}"
+    );
     for tier in [Tier::Exact, Tier::NearCopy, Tier::Rewrite] {
         let (n, wrong) = flagged_by.get(&tier).copied().unwrap_or_default();
-        println!("  flagged by {tier:?}: {n}, not in gold {wrong}");
+        say!(report, "  flagged by {tier:?}: {n}, not in gold {wrong}");
     }
     let gold_story: Vec<String> = docs.iter().map(|d| d.story.clone()).collect();
     let pred_story: Vec<String> = infos
@@ -193,7 +216,7 @@ pub fn run(args: &EvalDedupArgs) -> anyhow::Result<()> {
         .collect();
     let (sp, sr, sf) = pair_prf(&gold_story, &pred_story);
     let ari = adjusted_rand(&gold_story, &pred_story);
-    println!(
+    say!(report,
         "story clusters: gold {} predicted {}: pairwise P {sp:.4} R {sr:.4} F1 {sf:.4} ARI {ari:.4}",
         distinct(&gold_story),
         distinct(&pred_story)
@@ -223,7 +246,7 @@ pub fn run(args: &EvalDedupArgs) -> anyhow::Result<()> {
             }
         }
         let n = docs.len().max(1) as f64;
-        println!(
+        say!(report,
             "rewrites {:.0}%: recall {:.4} (near-copy tier {:.4}, rewrite tier {:.4}), matched to another article {wrong}",
             rate * 100.0,
             (near + rewrite) as f64 / n,
@@ -231,8 +254,8 @@ pub fn run(args: &EvalDedupArgs) -> anyhow::Result<()> {
             rewrite as f64 / n
         );
     }
-    println!("near F1 {nf:.4} story F1 {sf:.4} ARI {ari:.4}");
-    Ok(())
+    say!(report, "near F1 {nf:.4} story F1 {sf:.4} ARI {ari:.4}");
+    Ok(report)
 }
 
 fn load(dir: &std::path::Path) -> anyhow::Result<Vec<Doc>> {
