@@ -193,6 +193,7 @@ impl StoryIndex {
             .map(|((_, w), _)| w * w)
             .sum::<f32>()
             .sqrt();
+        let idfs: Vec<f32> = vector.iter().map(|&(t, _)| self.idf(t)).collect();
         let mut query: Vec<&(u32, f32)> = vector.iter().collect();
         query.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let mut ids: Vec<u128> = query
@@ -220,9 +221,9 @@ impl StoryIndex {
             .filter_map(|id| {
                 let s = self.stories.get(&id).filter(|s| self.active(s))?;
                 let (mut dot, mut name_dot) = (0.0f32, 0.0f32);
-                for ((t, w), &n) in vector.iter().zip(&is_name) {
+                for (((t, w), &n), &idf) in vector.iter().zip(&is_name).zip(&idfs) {
                     if let Some(c) = s.centroid.get(t) {
-                        let x = c * w * self.idf(*t);
+                        let x = c * w * idf;
                         dot += x;
                         if n && s.names.contains(t) {
                             name_dot += x;
