@@ -125,6 +125,7 @@ fn evaluate(args: &EvalDedupArgs) -> anyhow::Result<String> {
     }
     let mut dedup = Deduper::new(&config);
     let mut infos: Vec<(DedupInfo, Tier)> = Vec::with_capacity(docs.len());
+    let (mut entry_bytes, mut sig_bytes) = (Vec::new(), Vec::new());
     let mut out = match &args.out {
         Some(p) => Some(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
@@ -133,7 +134,9 @@ fn evaluate(args: &EvalDedupArgs) -> anyhow::Result<String> {
     };
     for d in &docs {
         let (_, tier) = dedup.check(&d.id, &d.text);
-        let (info, _) = dedup.observe(&d.id, &d.text);
+        let (info, entry) = dedup.observe(&d.id, &d.text);
+        entry_bytes.push(serde_json::to_string(&entry)?.len());
+        sig_bytes.push(entry.sig.as_deref().map_or(0, str::len));
         if let Some(w) = out.as_mut() {
             let rec = serde_json::json!({
                 "type": "document",
@@ -254,6 +257,14 @@ fn evaluate(args: &EvalDedupArgs) -> anyhow::Result<String> {
             rewrite as f64 / n
         );
     }
+    let mean = |v: &[usize]| v.iter().sum::<usize>() as f64 / v.len().max(1) as f64;
+    say!(
+        report,
+        "ledger entry JSON: mean {:.0} bytes, max {} (signatures {:.0} bytes, terms and ids the rest)",
+        mean(&entry_bytes),
+        entry_bytes.iter().max().copied().unwrap_or(0),
+        mean(&sig_bytes)
+    );
     say!(report, "near F1 {nf:.4} story F1 {sf:.4} ARI {ari:.4}");
     Ok(report)
 }
