@@ -337,6 +337,8 @@ mod tests {
                         text_hash: format!("{i:032x}"),
                         duplicate_of: None,
                         story: None,
+                        sig: None,
+                        terms: None,
                     }),
                 })
                 .collect();

@@ -2,7 +2,6 @@
 
 use clap::Parser;
 
-
 fn main() -> std::process::ExitCode {
     limit_malloc_arenas();
     let cli = dropline::cli::Cli::parse();

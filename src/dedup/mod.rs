@@ -2,14 +2,31 @@
 //!
 //! The core is synchronous and single-owner: one dedup worker holds the [`Deduper`], so
 //! decisions are deterministic for a given arrival order (first seen wins).
+//!
+//! Tiers, in the order they decide:
+//! 1. exact: the raw-byte id or the hash of the [`normalize`]d text was seen before;
+//! 2. near-copy ([`minhash`]): an LSH candidate whose word 5-gram MinHash estimate clears
+//!    `near_threshold`;
+//! 3. rewrite: a candidate (LSH, or a recent member of the best-matching stories) whose word
+//!    bigram MinHash estimate clears `rewrite_threshold` at a similar length;
+//! 4. story ([`story`]): duplicates inherit the story of what they repeat; other documents join
+//!    the most similar open story or start one named after themselves.
+//!
+//! Everything a decision depends on is carried by the [`IndexEntry`] the pipeline commits, so
+//! replaying the committed entries with [`Deduper::restore`] rebuilds the same index.
 
 pub mod eval;
+pub mod minhash;
+pub mod story;
+pub mod text;
 
 use crate::model::{DedupInfo, DedupStatus};
+use base64::Engine as _;
+use minhash::{NearIndex, Signatures};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
-use unicode_normalization::UnicodeNormalization;
+use story::{StoryIndex, StoryParams, Term};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -25,8 +42,27 @@ pub enum OnDuplicate {
 pub struct DedupConfig {
     pub enabled: bool,
     pub on_duplicate: OnDuplicate,
-    /// Documents kept in the index; the oldest are evicted past it.
+    /// Documents kept in the exact and near-copy index (FIFO); a copy of an evicted document
+    /// is no longer recognised.
     pub capacity: usize,
+    /// Estimated word 5-gram Jaccard at or above which a document is a near-copy.
+    pub near_threshold: f32,
+    /// Estimated word bigram Jaccard at or above which a document is a rewrite.
+    pub rewrite_threshold: f32,
+    /// Shorter over longer word count a rewrite must reach (a synonym swap keeps the length).
+    pub rewrite_min_length_ratio: f32,
+    /// Share of positional anchors a rewrite must have at one offset (word order kept).
+    pub rewrite_min_alignment: f32,
+    /// Centroid cosine at or above which a document joins a story.
+    pub story_threshold: f32,
+    /// Documents after which a story nobody joined is closed (arrival position is the clock).
+    pub story_window: u64,
+    /// Weight of name-like (capitalised mid-sentence) words in story vectors.
+    pub story_name_boost: f32,
+    /// Exponent of the IDF factor in story vectors (above 1 favours rare words).
+    pub story_idf_power: f32,
+    /// Share of the name-only cosine in the story similarity.
+    pub story_name_weight: f32,
 }
 
 impl Default for DedupConfig {
@@ -35,23 +71,49 @@ impl Default for DedupConfig {
             enabled: true,
             on_duplicate: OnDuplicate::Emit,
             capacity: 1_000_000,
+            near_threshold: 0.7,
+            rewrite_threshold: 0.38,
+            rewrite_min_length_ratio: 0.85,
+            rewrite_min_alignment: 0.4,
+            story_threshold: 0.22,
+            story_window: 20_000,
+            story_name_boost: 2.0,
+            story_idf_power: 1.0,
+            story_name_weight: 0.0,
         }
     }
 }
 
 /// What the ledger stores per committed document so that replay rebuilds the index.
+///
+/// An exact duplicate carries `duplicate_of` and no `sig`; a near duplicate carries both.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndexEntry {
     /// The document id (hash of the raw bytes).
     pub id: String,
     /// Hash of the normalised text, hex.
     pub text_hash: String,
-    /// The earlier document this one duplicates exactly.
+    /// The earlier document this one duplicates, exactly or nearly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate_of: Option<String>,
     /// The story the document was assigned to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub story: Option<String>,
+    /// MinHash signatures, word count and anchors, base64 (748 bytes raw, 998 encoded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sig: Option<String>,
+    /// Story terms (24-bit word hash, name flag, count) as little-endian u32s, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terms: Option<String>,
+}
+
+/// Which tier made a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tier {
+    Unique,
+    Exact,
+    NearCopy,
+    Rewrite,
 }
 
 /// Raw-byte hashes already decided, shared with the strip stage so exact re-drops skip all work.
@@ -79,11 +141,26 @@ impl KnownRaw {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Known {
-    id: String,
-    story: String,
+    /// The document an exact copy resolves to.
+    id: u128,
+    story: u128,
+    /// Arrival position of the document that put this entry in, for eviction.
+    seq: u64,
 }
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    raw: u128,
+    text: u128,
+    in_near: bool,
+}
+
+/// Recent near-index members kept per story, as rewrite candidates.
+const STORY_MEMBERS: usize = 32;
+/// Best stories whose recent members are checked for rewrites.
+const REWRITE_STORIES: usize = 2;
 
 /// The streaming deduplication index.
 #[derive(Debug)]
@@ -91,9 +168,22 @@ pub struct Deduper {
     config: DedupConfig,
     by_raw: HashMap<u128, Known>,
     by_text: HashMap<u128, Known>,
-    /// Insertion order for eviction: (raw hash, text hash).
-    order: VecDeque<(u128, u128)>,
+    /// Every indexed document in arrival order; `order[0]` has position `first_seq`.
+    order: VecDeque<Slot>,
+    first_seq: u64,
+    near: NearIndex,
+    stories: StoryIndex,
+    story_members: HashMap<u128, VecDeque<u64>>,
     known_raw: Arc<KnownRaw>,
+}
+
+/// A decision before it is applied to the index.
+struct Decision {
+    info: DedupInfo,
+    tier: Tier,
+    entry: IndexEntry,
+    sigs: Option<Signatures>,
+    terms: Vec<Term>,
 }
 
 impl Deduper {
@@ -103,6 +193,16 @@ impl Deduper {
             by_raw: HashMap::new(),
             by_text: HashMap::new(),
             order: VecDeque::new(),
+            first_seq: 0,
+            near: NearIndex::default(),
+            stories: StoryIndex::new(StoryParams {
+                threshold: config.story_threshold,
+                window: config.story_window,
+                name_boost: config.story_name_boost,
+                idf_power: config.story_idf_power,
+                name_weight: config.story_name_weight,
+            }),
+            story_members: HashMap::new(),
             known_raw: Arc::new(KnownRaw::default()),
         }
     }
@@ -113,80 +213,245 @@ impl Deduper {
     }
 
     /// Returns whether a document with this id was already decided (an exact re-drop).
-    pub fn is_known_raw(&self, id: &str) -> Option<&str> {
+    pub fn is_known_raw(&self, id: &str) -> Option<String> {
         parse_hex(id)
             .and_then(|h| self.by_raw.get(&h))
-            .map(|k| k.id.as_str())
+            .map(|k| hex(k.id))
+    }
+
+    /// Returns the number of documents in the index.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Returns whether the index is empty.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
     }
 
     /// Decides `text` (already stripped) for the document `id` and adds it to the index.
     pub fn observe(&mut self, id: &str, text: &str) -> (DedupInfo, IndexEntry) {
-        let raw = parse_hex(id).unwrap_or_else(|| hash128(id.as_bytes()));
-        let text_hash = hash128(normalize(text).as_bytes());
-        let earlier = self
-            .by_raw
-            .get(&raw)
-            .or_else(|| self.by_text.get(&text_hash))
-            .cloned();
-        let (info, entry) = match earlier {
-            Some(k) => (
-                DedupInfo {
-                    status: DedupStatus::ExactDuplicate,
-                    duplicate_of: Some(k.id.clone()),
-                    similarity: Some(1.0),
-                    story: Some(k.story.clone()),
-                },
-                IndexEntry {
-                    id: id.to_string(),
-                    text_hash: format!("{text_hash:032x}"),
-                    duplicate_of: Some(k.id),
-                    story: Some(k.story),
-                },
-            ),
-            None => (
-                DedupInfo {
-                    status: DedupStatus::Unique,
-                    duplicate_of: None,
-                    similarity: None,
-                    story: Some(id.to_string()),
-                },
-                IndexEntry {
-                    id: id.to_string(),
-                    text_hash: format!("{text_hash:032x}"),
-                    duplicate_of: None,
-                    story: Some(id.to_string()),
-                },
-            ),
-        };
-        self.restore(&entry);
-        (info, entry)
+        let d = self.decide(id, text);
+        self.apply(&d.entry, d.sigs, &d.terms);
+        (d.info, d.entry)
+    }
+
+    /// Decides `text` as [`Deduper::observe`] would, without adding it; also says which tier.
+    pub fn check(&self, id: &str, text: &str) -> (DedupInfo, Tier) {
+        let d = self.decide(id, text);
+        (d.info, d.tier)
     }
 
     /// Re-adds a committed entry on start-up, bringing the index to the state `observe` left it in.
     pub fn restore(&mut self, entry: &IndexEntry) {
+        let sigs = entry
+            .sig
+            .as_deref()
+            .and_then(decode_b64)
+            .and_then(|b| Signatures::from_bytes(&b));
+        let terms: Vec<Term> = entry
+            .terms
+            .as_deref()
+            .and_then(decode_b64)
+            .map(|b| {
+                b.chunks_exact(4)
+                    .map(|c| Term::unpack(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.apply(entry, sigs, &terms);
+    }
+
+    fn decide(&self, id: &str, text: &str) -> Decision {
+        let raw = parse_hex(id).unwrap_or_else(|| hash128(id.as_bytes()));
+        let text_hash = hash128(normalize(text).as_bytes());
+        let mut entry = IndexEntry {
+            id: hex(raw),
+            text_hash: hex(text_hash),
+            duplicate_of: None,
+            story: None,
+            sig: None,
+            terms: None,
+        };
+        if let Some(k) = self
+            .by_raw
+            .get(&raw)
+            .or_else(|| self.by_text.get(&text_hash))
+        {
+            entry.duplicate_of = Some(hex(k.id));
+            entry.story = Some(hex(k.story));
+            let info = DedupInfo {
+                status: DedupStatus::ExactDuplicate,
+                duplicate_of: entry.duplicate_of.clone(),
+                similarity: Some(1.0),
+                story: entry.story.clone(),
+            };
+            return Decision {
+                info,
+                tier: Tier::Exact,
+                entry,
+                sigs: None,
+                terms: Vec::new(),
+            };
+        }
+        let words = text::words(text);
+        let sigs = Signatures::of(&words);
+        let terms = story::terms(&words);
+        let ranked = self.stories.rank(&self.stories.vector(&terms), &terms);
+        let mut found: Option<(Tier, u128, u128, f32)> = None;
+        if let Some(s) = &sigs {
+            let lsh = self.near.candidates(s);
+            found = self.best_near(s, &lsh).or_else(|| {
+                let mut cands = lsh;
+                for m in ranked.iter().take(REWRITE_STORIES) {
+                    if let Some(members) = self.story_members.get(&m.story) {
+                        cands.extend(members.iter().copied());
+                    }
+                }
+                cands.sort_unstable();
+                cands.dedup();
+                self.best_rewrite(s, &cands)
+            });
+        }
+        let (tier, status, duplicate_of, similarity, story) = match found {
+            Some((tier, of, story, sim)) => (
+                tier,
+                DedupStatus::NearDuplicate,
+                Some(hex(of)),
+                Some(sim),
+                story,
+            ),
+            None => (
+                Tier::Unique,
+                DedupStatus::Unique,
+                None,
+                None,
+                self.stories.choose(&ranked).unwrap_or(raw),
+            ),
+        };
+        entry.duplicate_of = duplicate_of.clone();
+        entry.story = Some(hex(story));
+        entry.sig = sigs
+            .as_ref()
+            .map(|s| base64::engine::general_purpose::STANDARD_NO_PAD.encode(s.to_bytes()));
+        if !terms.is_empty() {
+            let bytes: Vec<u8> = terms.iter().flat_map(|t| t.pack().to_le_bytes()).collect();
+            entry.terms = Some(base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes));
+        }
+        Decision {
+            info: DedupInfo {
+                status,
+                duplicate_of,
+                similarity,
+                story: entry.story.clone(),
+            },
+            tier,
+            entry,
+            sigs,
+            terms,
+        }
+    }
+
+    /// Returns the best verified near-copy among the candidates: (tier, id, story, similarity).
+    fn best_near(&self, s: &Signatures, cands: &[u64]) -> Option<(Tier, u128, u128, f32)> {
+        let mut best: Option<(Tier, u128, u128, f32)> = None;
+        for doc in cands.iter().filter_map(|&c| self.near.get(c)) {
+            let sim = s.near_similarity(&doc.sigs);
+            if sim >= self.config.near_threshold && best.is_none_or(|b| sim > b.3) {
+                best = Some((Tier::NearCopy, doc.id, doc.story, sim));
+            }
+        }
+        best
+    }
+
+    /// Returns the best verified rewrite among the candidates: (tier, id, story, similarity).
+    fn best_rewrite(&self, s: &Signatures, cands: &[u64]) -> Option<(Tier, u128, u128, f32)> {
+        let mut best: Option<(Tier, u128, u128, f32)> = None;
+        for doc in cands.iter().filter_map(|&c| self.near.get(c)) {
+            let sim = s.rewrite_similarity(&doc.sigs);
+            if sim >= self.config.rewrite_threshold
+                && s.length_ratio(&doc.sigs) >= self.config.rewrite_min_length_ratio
+                && s.alignment(&doc.sigs) >= self.config.rewrite_min_alignment
+                && best.is_none_or(|b| sim > b.3)
+            {
+                best = Some((Tier::Rewrite, doc.id, doc.story, sim));
+            }
+        }
+        best
+    }
+
+    /// Adds a decided document to every index; `observe` and `restore` share it so replay
+    /// repeats the same updates in the same order.
+    fn apply(&mut self, entry: &IndexEntry, sigs: Option<Signatures>, terms: &[Term]) {
         let Some(raw) = parse_hex(&entry.id) else {
             return;
         };
         let text = parse_hex(&entry.text_hash).unwrap_or(0);
+        let story = entry.story.as_deref().and_then(parse_hex).unwrap_or(raw);
+        let exact_of = entry
+            .duplicate_of
+            .as_deref()
+            .and_then(parse_hex)
+            .filter(|_| sigs.is_none());
+        let seq = self.first_seq + self.order.len() as u64;
         let known = Known {
-            id: entry
-                .duplicate_of
-                .clone()
-                .unwrap_or_else(|| entry.id.clone()),
-            story: entry.story.clone().unwrap_or_else(|| entry.id.clone()),
+            id: exact_of.unwrap_or(raw),
+            story,
+            seq,
         };
-        self.by_raw.entry(raw).or_insert_with(|| known.clone());
+        self.by_raw.entry(raw).or_insert(known);
         self.by_text.entry(text).or_insert(known);
         self.known_raw.insert(raw);
-        self.order.push_back((raw, text));
-        while self.order.len() > self.config.capacity {
-            if let Some((r, t)) = self.order.pop_front() {
-                self.by_raw.remove(&r);
-                self.by_text.remove(&t);
-                self.known_raw.remove(r);
+        let in_near = sigs.is_some();
+        if let Some(s) = sigs {
+            let nseq = self.near.insert(raw, story, s);
+            let members = self.story_members.entry(story).or_default();
+            members.push_back(nseq);
+            if members.len() > STORY_MEMBERS {
+                members.pop_front();
             }
         }
+        if exact_of.is_some() {
+            self.stories.advance_only();
+        } else {
+            self.stories.add(story, terms);
+        }
+        self.order.push_back(Slot { raw, text, in_near });
+        while self.order.len() > self.config.capacity {
+            self.evict_oldest();
+        }
+        if seq % 4096 == 4095 {
+            let near = &self.near;
+            self.story_members.retain(|_, m| {
+                m.retain(|&s| near.get(s).is_some());
+                !m.is_empty()
+            });
+        }
     }
+
+    fn evict_oldest(&mut self) {
+        let Some(slot) = self.order.pop_front() else {
+            return;
+        };
+        let seq = self.first_seq;
+        self.first_seq += 1;
+        if self.by_raw.get(&slot.raw).is_some_and(|k| k.seq == seq) {
+            self.by_raw.remove(&slot.raw);
+            self.known_raw.remove(slot.raw);
+        }
+        if self.by_text.get(&slot.text).is_some_and(|k| k.seq == seq) {
+            self.by_text.remove(&slot.text);
+        }
+        if slot.in_near {
+            self.near.evict_oldest();
+        }
+    }
+}
+
+fn decode_b64(s: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(s.trim_end_matches('='))
+        .ok()
 }
 
 /// Returns the normal form exact duplicates are judged on: NFKC, lowercase, punctuation and
@@ -194,7 +459,7 @@ impl Deduper {
 pub fn normalize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut pending_space = false;
-    for c in text.nfkc().flat_map(char::to_lowercase) {
+    let mut push = |c: char| {
         if c.is_alphanumeric() {
             if pending_space && !out.is_empty() {
                 out.push(' ');
@@ -204,6 +469,17 @@ pub fn normalize(text: &str) -> String {
         } else {
             pending_space = true;
         }
+    };
+    if text.is_ascii() {
+        // NFKC is the identity on ASCII.
+        text.chars()
+            .map(|c| c.to_ascii_lowercase())
+            .for_each(&mut push);
+    } else {
+        text::nfkc(text)
+            .chars()
+            .flat_map(char::to_lowercase)
+            .for_each(&mut push);
     }
     out
 }
@@ -217,45 +493,9 @@ fn parse_hex(s: &str) -> Option<u128> {
     u128::from_str_radix(s, 16).ok()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn id(s: &str) -> String {
-        format!("{:032x}", hash128(s.as_bytes()))
-    }
-
-    #[test]
-    fn same_text_other_wrapper_is_exact_duplicate() {
-        let mut d = Deduper::new(&DedupConfig::default());
-        let (a, _) = d.observe(&id("a"), "Hello, World!\nSecond line.");
-        let (b, _) = d.observe(&id("b"), "hello world  second LINE");
-        assert_eq!(a.status, DedupStatus::Unique);
-        assert_eq!(b.status, DedupStatus::ExactDuplicate);
-        assert_eq!(b.duplicate_of, Some(id("a")));
-        assert_eq!(b.story, a.story);
-    }
-
-    #[test]
-    fn restore_rebuilds_decisions() {
-        let mut d = Deduper::new(&DedupConfig::default());
-        let (_, e) = d.observe(&id("a"), "some article text");
-        let mut fresh = Deduper::new(&DedupConfig::default());
-        fresh.restore(&e);
-        let (b, _) = fresh.observe(&id("b"), "Some article text.");
-        assert_eq!(b.status, DedupStatus::ExactDuplicate);
-    }
-
-    #[test]
-    fn capacity_evicts_oldest() {
-        let cfg = DedupConfig {
-            capacity: 1,
-            ..DedupConfig::default()
-        };
-        let mut d = Deduper::new(&cfg);
-        d.observe(&id("a"), "first text");
-        d.observe(&id("b"), "second text");
-        let (c, _) = d.observe(&id("c"), "first text");
-        assert_eq!(c.status, DedupStatus::Unique);
-    }
+fn hex(v: u128) -> String {
+    format!("{v:032x}")
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,177 @@
+//! Benchmarks the dedup stage: signature throughput and index query/insert cost at scale.
+//!
+//! `cargo bench --bench dedup`. Throughput is reported in bytes of article text.
+
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use dropline::dedup::minhash::{NearIndex, Signatures, ANCHORS, NUM_PERM, REWRITE_PERM};
+use dropline::dedup::text::words;
+use dropline::dedup::{hash128, DedupConfig, Deduper};
+
+/// Documents in the near-copy index for the query and insert benchmarks.
+const INDEXED: usize = 1_000_000;
+/// Documents behind the whole-stage benchmark (all tiers, stories included).
+const STAGE_INDEXED: usize = 50_000;
+
+fn seeds() -> Vec<String> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/seeds");
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .expect("seeds folder ships with the crate")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("seed is UTF-8"))
+        .collect()
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+fn random_sigs(rng: &mut Rng) -> Signatures {
+    let mut near = [0u32; NUM_PERM];
+    near.iter_mut().for_each(|v| *v = rng.next() as u32);
+    let mut rewrite = [0u16; REWRITE_PERM];
+    rewrite.iter_mut().for_each(|v| *v = rng.next() as u16);
+    Signatures {
+        near,
+        rewrite,
+        words: 300,
+        anchors: [u32::MAX; ANCHORS],
+    }
+}
+
+/// Returns a synthetic article: two thirds of its words drawn from a Zipf-like vocabulary of
+/// 50,000 words, one third from 40 words of its own topic (one of 100,000 topics).
+fn synthetic_article(rng: &mut Rng, len: usize) -> String {
+    let mut out = String::with_capacity(len * 7);
+    let topic = rng.next() % 100_000;
+    for i in 0..len {
+        if i % 3 == 0 {
+            out.push_str(if i % 2 == 0 { "Topic" } else { "topic" });
+            out.push_str(&(topic * 40 + rng.next() % 40).to_string());
+        } else {
+            let r = (rng.next() % 1_000_000) as f64 / 1_000_000.0;
+            out.push_str("word");
+            out.push_str(&(50_000f64.powf(r) as u64).to_string());
+        }
+        out.push(if i % 20 == 19 { '.' } else { ' ' });
+    }
+    out
+}
+
+fn signatures(c: &mut Criterion) {
+    let texts = seeds();
+    let bytes: usize = texts.iter().map(String::len).sum();
+    let mut g = c.benchmark_group("dedup_signatures");
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.bench_function("words_and_minhash_seeds", |b| {
+        b.iter(|| {
+            for t in &texts {
+                black_box(Signatures::of(&words(black_box(t))));
+            }
+        })
+    });
+    let dedup = Deduper::new(&DedupConfig::default());
+    g.bench_function("check_all_tiers_empty_index_seeds", |b| {
+        b.iter(|| {
+            for t in &texts {
+                black_box(dedup.check("00000000000000000000000000000001", black_box(t)));
+            }
+        })
+    });
+    g.finish();
+}
+
+fn near_index(c: &mut Criterion) {
+    let mut rng = Rng(7);
+    let mut idx = NearIndex::default();
+    let mut kept = Vec::new();
+    for i in 0..INDEXED {
+        let s = random_sigs(&mut rng);
+        if i % 1000 == 0 {
+            kept.push(s.clone());
+        }
+        idx.insert(i as u128, i as u128, s);
+    }
+    // Queries: half near-copies of indexed documents (a quarter of the values changed), half new.
+    let queries: Vec<Signatures> = kept
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if i % 2 == 0 {
+                let mut q = s.clone();
+                for v in q.near.iter_mut().step_by(4) {
+                    *v = rng.next() as u32;
+                }
+                q
+            } else {
+                random_sigs(&mut rng)
+            }
+        })
+        .collect();
+    let mut g = c.benchmark_group("dedup_near_index_1m");
+    let mut qi = 0usize;
+    g.bench_function("query_and_verify", |b| {
+        b.iter(|| {
+            qi = (qi + 1) % queries.len();
+            let q = &queries[qi];
+            let best = idx
+                .candidates(q)
+                .into_iter()
+                .filter_map(|c| idx.get(c))
+                .map(|d| q.near_similarity(&d.sigs))
+                .fold(0.0f32, f32::max);
+            black_box(best)
+        })
+    });
+    let mut next = INDEXED as u128;
+    g.bench_function("insert_and_evict_oldest", |b| {
+        b.iter_batched(
+            || random_sigs(&mut rng),
+            |s| {
+                next += 1;
+                idx.insert(next, next, s);
+                black_box(idx.evict_oldest());
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+fn whole_stage(c: &mut Criterion) {
+    let mut rng = Rng(11);
+    let mut dedup = Deduper::new(&DedupConfig::default());
+    for i in 0..STAGE_INDEXED {
+        let text = synthetic_article(&mut rng, 300);
+        dedup.observe(
+            &format!("{:032x}", hash128(&(i as u64).to_le_bytes())),
+            &text,
+        );
+    }
+    let probes: Vec<String> = (0..256).map(|_| synthetic_article(&mut rng, 300)).collect();
+    let mut g = c.benchmark_group("dedup_stage_50k");
+    let mut n = 0usize;
+    g.bench_function("observe_synthetic_300_words", |b| {
+        b.iter(|| {
+            n += 1;
+            let t = &probes[n % probes.len()];
+            let id = format!("{:032x}", hash128(&((n as u64 + 1) << 40).to_le_bytes()));
+            black_box(dedup.observe(&id, t))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, signatures, near_index, whole_stage);
+criterion_main!(benches);

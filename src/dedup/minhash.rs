@@ -1,0 +1,361 @@
+//! Owns the near-copy tier: MinHash signatures over word shingles and the LSH band index.
+//!
+//! The near-copy signature is 112 MinHash values over word 5-grams, banded 14 x 8 (the
+//! datatrove / text-dedup setting). A second, looser signature (64 values over word bigrams,
+//! kept as 16-bit values) and 40 positional anchors feed the rewrite tier. Memory per indexed
+//! document is the signatures and anchors (448 + 128 + 160 bytes), 14 band links (112 bytes)
+//! and about 14 x 20 bytes of band map: about 1.1 KB.
+
+use super::text::{shingles, Word};
+use std::collections::{HashMap, VecDeque};
+
+/// MinHash values in the near-copy signature.
+pub const NUM_PERM: usize = 112;
+/// LSH bands; `NUM_PERM / BANDS` rows each.
+pub const BANDS: usize = 14;
+const ROWS: usize = NUM_PERM / BANDS;
+/// MinHash values in the rewrite signature.
+pub const REWRITE_PERM: usize = 64;
+/// Word n-gram length of the near-copy signature.
+pub const NEAR_NGRAM: usize = 5;
+/// Word n-gram length of the rewrite signature.
+pub const REWRITE_NGRAM: usize = 2;
+/// Positional anchors kept per document: the first bigrams whose hash falls in 1/8 of the
+/// range, with their word positions. A synonym swap keeps words in place, so the anchors two
+/// such documents share sit at one offset; articles that merely share passages do not line up.
+pub const ANCHORS: usize = 40;
+const NO_ANCHOR: u32 = u32::MAX;
+/// Offsets (in words) that still count as one alignment.
+const ALIGN_SLACK: i32 = 8;
+
+/// Per-value hash parameters: `h(x) = g((x ^ b) * a mod 2^32)` with `a` odd and `g` an
+/// xorshift, so each `h` is a bijection of 32-bit words. Shingle hashes are already uniform, so
+/// a bijection keeps the minimum uniform over the union (the MinHash collision probability is
+/// the Jaccard similarity); multiplication by different odd constants decorrelates the values,
+/// and 32-bit lanes let the compiler vectorise the inner loop.
+struct Perms<const K: usize> {
+    a: [u32; K],
+    b: [u32; K],
+}
+
+const fn splitmix(state: u64) -> (u64, u64) {
+    let s = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = s;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (s, z ^ (z >> 31))
+}
+
+const fn perms<const K: usize>(seed: u64) -> Perms<K> {
+    let mut a = [0u32; K];
+    let mut b = [0u32; K];
+    let mut state = seed;
+    let mut i = 0;
+    while i < K {
+        let (s, x) = splitmix(state);
+        let (s2, y) = splitmix(s);
+        state = s2;
+        a[i] = (x as u32) | 1;
+        b[i] = y as u32;
+        i += 1;
+    }
+    Perms { a, b }
+}
+
+/// Size of [`Signatures::to_bytes`].
+const BYTES: usize = NUM_PERM * 4 + REWRITE_PERM * 2 + 4 + ANCHORS * 4;
+
+static NEAR_PERMS: Perms<NUM_PERM> = perms(0x6472_6f70_6c69_6e65);
+static REWRITE_PERMS: Perms<REWRITE_PERM> = perms(0x7265_7772_6974_6573);
+
+fn minhash<const K: usize>(hashes: &[u64], p: &Perms<K>) -> [u32; K] {
+    let mut sig = [u32::MAX; K];
+    for &x in hashes {
+        let x = (x ^ (x >> 32)) as u32;
+        for ((s, &a), &b) in sig.iter_mut().zip(&p.a).zip(&p.b) {
+            let h = (x ^ b).wrapping_mul(a);
+            *s = (*s).min(h ^ (h >> 16));
+        }
+    }
+    sig
+}
+
+/// The two MinHash signatures of one document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signatures {
+    /// Word 5-gram MinHash, for near-copies.
+    pub near: [u32; NUM_PERM],
+    /// Word bigram MinHash (top 16 bits), for rewrites.
+    pub rewrite: [u16; REWRITE_PERM],
+    /// Number of words, for the rewrite tier's length check.
+    pub words: u32,
+    /// Positional anchors, `bigram hash (16 bits) << 16 | word position`, padded with `u32::MAX`.
+    pub anchors: [u32; ANCHORS],
+}
+
+impl Signatures {
+    /// Returns the signatures of a document, or `None` when it has no words.
+    pub fn of(words: &[Word]) -> Option<Self> {
+        if words.is_empty() {
+            return None;
+        }
+        let mut buf: Vec<u64> = shingles(words, NEAR_NGRAM).collect();
+        let near = minhash(&buf, &NEAR_PERMS);
+        buf.clear();
+        buf.extend(shingles(words, REWRITE_NGRAM));
+        let wide = minhash(&buf, &REWRITE_PERMS);
+        let mut anchors = [NO_ANCHOR; ANCHORS];
+        let sampled = buf
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| (*h >> 32) & 7 == 0)
+            .map(|(i, h)| ((h >> 48) as u32) << 16 | i.min(0xfffe) as u32);
+        for (slot, a) in anchors.iter_mut().zip(sampled) {
+            *slot = a;
+        }
+        let mut rewrite = [0u16; REWRITE_PERM];
+        for (r, w) in rewrite.iter_mut().zip(wide) {
+            *r = (w >> 16) as u16;
+        }
+        Some(Self {
+            near,
+            rewrite,
+            words: u32::try_from(words.len()).unwrap_or(u32::MAX),
+            anchors,
+        })
+    }
+
+    /// Returns the estimated word 5-gram Jaccard similarity.
+    pub fn near_similarity(&self, other: &Self) -> f32 {
+        let same = self
+            .near
+            .iter()
+            .zip(&other.near)
+            .filter(|(a, b)| a == b)
+            .count();
+        same as f32 / NUM_PERM as f32
+    }
+
+    /// Returns the estimated word bigram Jaccard similarity (16-bit values; the chance
+    /// collision rate of 2^-16 is below the estimate's noise and left uncorrected).
+    pub fn rewrite_similarity(&self, other: &Self) -> f32 {
+        let same = self
+            .rewrite
+            .iter()
+            .zip(&other.rewrite)
+            .filter(|(a, b)| a == b)
+            .count();
+        same as f32 / REWRITE_PERM as f32
+    }
+
+    /// Returns the shorter document's word count over the longer one's.
+    pub fn length_ratio(&self, other: &Self) -> f32 {
+        let (a, b) = (self.words.max(1) as f32, other.words.max(1) as f32);
+        a.min(b) / a.max(b)
+    }
+
+    /// Returns the share of anchors that line up at one offset (1.0 when either document is
+    /// too short to have anchors, so that the other signals decide).
+    pub fn alignment(&self, other: &Self) -> f32 {
+        let valid = |s: &Self| s.anchors.iter().take_while(|&&a| a != NO_ANCHOR).count();
+        let (na, nb) = (valid(self), valid(other));
+        if na == 0 || nb == 0 {
+            return 1.0;
+        }
+        let mut offsets: Vec<i32> = Vec::new();
+        for &a in &self.anchors[..na] {
+            for &b in &other.anchors[..nb] {
+                if a >> 16 == b >> 16 {
+                    offsets.push((b & 0xffff) as i32 - (a & 0xffff) as i32);
+                }
+            }
+        }
+        offsets.sort_unstable();
+        let (mut best, mut lo) = (0usize, 0usize);
+        for hi in 0..offsets.len() {
+            while offsets[hi] - offsets[lo] > ALIGN_SLACK {
+                lo += 1;
+            }
+            best = best.max(hi - lo + 1);
+        }
+        best as f32 / na.max(nb) as f32
+    }
+
+    /// Returns the signatures as little-endian bytes: 112 x u32, 64 x u16, the word count,
+    /// then 40 x u32 anchors.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(BYTES);
+        for v in self.near {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in self.rewrite {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&self.words.to_le_bytes());
+        for v in self.anchors {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+
+    /// Parses what [`Signatures::to_bytes`] wrote; `None` on a length mismatch.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != BYTES {
+            return None;
+        }
+        let (near_b, rest) = bytes.split_at(NUM_PERM * 4);
+        let (rw_b, rest) = rest.split_at(REWRITE_PERM * 2);
+        let (words_b, anchors_b) = rest.split_at(4);
+        let mut near = [0u32; NUM_PERM];
+        for (v, c) in near.iter_mut().zip(near_b.chunks_exact(4)) {
+            *v = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        }
+        let mut rewrite = [0u16; REWRITE_PERM];
+        for (v, c) in rewrite.iter_mut().zip(rw_b.chunks_exact(2)) {
+            *v = u16::from_le_bytes([c[0], c[1]]);
+        }
+        let words = u32::from_le_bytes([words_b[0], words_b[1], words_b[2], words_b[3]]);
+        let mut anchors = [NO_ANCHOR; ANCHORS];
+        for (v, c) in anchors.iter_mut().zip(anchors_b.chunks_exact(4)) {
+            *v = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        }
+        Some(Self {
+            near,
+            rewrite,
+            words,
+            anchors,
+        })
+    }
+
+    fn band_keys(&self) -> [u64; BANDS] {
+        let mut keys = [0u64; BANDS];
+        for (b, key) in keys.iter_mut().enumerate() {
+            let rows = &self.near[b * ROWS..(b + 1) * ROWS];
+            let mut h = (b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x2545_f491_4f6c_dd1d;
+            for &r in rows {
+                h = (h.rotate_left(29) ^ u64::from(r)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+            }
+            *key = h ^ (h >> 32);
+        }
+        keys
+    }
+}
+
+/// One document in the near-copy index.
+#[derive(Debug, Clone)]
+pub struct NearDoc {
+    pub id: u128,
+    pub story: u128,
+    pub sigs: Signatures,
+    /// Sequence number of the next-older document sharing each band, `u64::MAX` for none.
+    links: [u64; BANDS],
+}
+
+/// The LSH index: documents in arrival order, band buckets as chains through the documents.
+#[derive(Debug, Default)]
+pub struct NearIndex {
+    docs: VecDeque<NearDoc>,
+    /// Sequence number of `docs[0]`.
+    first_seq: u64,
+    /// Band key to the sequence number of the newest document in that bucket.
+    heads: HashMap<u64, u64>,
+}
+
+impl NearIndex {
+    /// Returns whether the index is empty.
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+    }
+
+    /// Returns the document with this sequence number, if still indexed.
+    pub fn get(&self, seq: u64) -> Option<&NearDoc> {
+        let i = seq.checked_sub(self.first_seq)?;
+        self.docs.get(usize::try_from(i).ok()?)
+    }
+
+    /// Returns the sequence numbers of the documents sharing at least one band, oldest first.
+    pub fn candidates(&self, sigs: &Signatures) -> Vec<u64> {
+        let mut out = Vec::new();
+        for (b, key) in sigs.band_keys().into_iter().enumerate() {
+            let mut seq = self.heads.get(&key).copied().unwrap_or(u64::MAX);
+            while let Some(doc) = self.get(seq) {
+                out.push(seq);
+                seq = doc.links[b];
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Adds a document and returns its sequence number.
+    pub fn insert(&mut self, id: u128, story: u128, sigs: Signatures) -> u64 {
+        let seq = self.first_seq + self.docs.len() as u64;
+        let mut links = [u64::MAX; BANDS];
+        for (b, key) in sigs.band_keys().into_iter().enumerate() {
+            if let Some(prev) = self.heads.insert(key, seq) {
+                links[b] = prev;
+            }
+        }
+        self.docs.push_back(NearDoc {
+            id,
+            story,
+            sigs,
+            links,
+        });
+        seq
+    }
+
+    /// Removes the oldest document (FIFO eviction) and returns it.
+    pub fn evict_oldest(&mut self) -> Option<NearDoc> {
+        let doc = self.docs.pop_front()?;
+        let seq = self.first_seq;
+        self.first_seq += 1;
+        for key in doc.sigs.band_keys() {
+            if self.heads.get(&key) == Some(&seq) {
+                self.heads.remove(&key);
+            }
+        }
+        Some(doc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::text::words;
+    use super::*;
+
+    const TEXT: &str = "The council approved the new budget on Tuesday after a long debate \
+        about school funding, road repairs and the cost of the city's ageing water system, \
+        which officials said would need urgent work before next winter arrives in the valley.";
+
+    #[test]
+    fn identical_text_has_similarity_one_and_unrelated_near_zero() {
+        let a = Signatures::of(&words(TEXT)).unwrap();
+        let b = Signatures::of(&words("Completely different words about football matches and goals scored late in the evening by visiting teams from abroad")).unwrap();
+        assert_eq!(a.near_similarity(&a), 1.0);
+        assert!(a.near_similarity(&b) < 0.05);
+        assert!(a.rewrite_similarity(&b) < 0.1);
+    }
+
+    #[test]
+    fn bytes_round_trip() {
+        let a = Signatures::of(&words(TEXT)).unwrap();
+        assert_eq!(Signatures::from_bytes(&a.to_bytes()), Some(a));
+        assert_eq!(Signatures::from_bytes(&[1, 2, 3]), None);
+    }
+
+    #[test]
+    fn index_finds_copy_and_forgets_evicted() {
+        let mut idx = NearIndex::default();
+        let a = Signatures::of(&words(TEXT)).unwrap();
+        let edited = format!("{TEXT} Officials agreed.");
+        let b = Signatures::of(&words(&edited)).unwrap();
+        let s = idx.insert(1, 1, a);
+        assert_eq!(idx.candidates(&b), vec![s]);
+        assert!(idx.evict_oldest().is_some());
+        assert!(idx.candidates(&b).is_empty());
+        assert!(idx.is_empty());
+    }
+}

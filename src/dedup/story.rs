@@ -1,0 +1,405 @@
+//! Owns the story tier: online TF-IDF clustering against story centroids within a time window.
+//!
+//! In the style of Miranda et al. (2018), "Multilingual clustering of streaming news": each
+//! document becomes a sublinear TF-IDF vector over words (name-like words weighted higher, a
+//! proxy for the entities the later stage finds), IDF counted online from the documents seen so
+//! far, and joins the most similar active story centroid if the cosine clears a threshold, else
+//! starts a story. Time is arrival position: a story no document joined for `window` documents
+//! is closed. Every update runs in document-term order so replay reproduces the same floats.
+
+use super::text::Word;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+const TERM_BITS: u32 = 24;
+const TF_MAX: u32 = 127;
+/// Distinct terms kept per document (the most frequent, ties by term id).
+pub const MAX_TERMS: usize = 400;
+/// Terms of a document used to look up candidate stories.
+const QUERY_TERMS: usize = 24;
+/// Stories whose centroid is compared, at most.
+const MAX_CANDIDATES: usize = 64;
+const SWEEP_EVERY: u64 = 4096;
+
+/// Settings of the story tier.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StoryParams {
+    pub threshold: f32,
+    pub window: u64,
+    pub name_boost: f32,
+    pub idf_power: f32,
+    /// Share of the name-only cosine in the similarity (the rest is the all-words cosine).
+    pub name_weight: f32,
+}
+
+/// One term of a document: a 24-bit word hash, its count and whether it looked like a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Term {
+    pub id: u32,
+    pub tf: u8,
+    pub name_like: bool,
+}
+
+impl Term {
+    /// Returns the term packed as `id << 8 | name_like << 7 | tf`.
+    pub fn pack(self) -> u32 {
+        (self.id << 8) | (u32::from(self.name_like) << 7) | u32::from(self.tf)
+    }
+
+    /// Unpacks what [`Term::pack`] wrote.
+    pub fn unpack(v: u32) -> Self {
+        Self {
+            id: v >> 8,
+            tf: (v & 0x7f) as u8,
+            name_like: v & 0x80 != 0,
+        }
+    }
+}
+
+/// Returns the story terms of a document: words of three or more bytes that are not stop words.
+pub fn terms(words: &[Word]) -> Vec<Term> {
+    let mut counts: HashMap<u32, (u32, u32)> = HashMap::new();
+    for w in words {
+        if w.len < 3 || is_stop(w.hash) {
+            continue;
+        }
+        let id = (w.hash >> (64 - TERM_BITS)) as u32;
+        let e = counts.entry(id).or_insert((0, 0));
+        e.0 += 1;
+        e.1 += u32::from(w.name_like);
+    }
+    let mut out: Vec<Term> = counts
+        .into_iter()
+        .map(|(id, (tf, names))| Term {
+            id,
+            tf: tf.min(TF_MAX) as u8,
+            name_like: names * 2 >= tf,
+        })
+        .collect();
+    out.sort_unstable_by(|a, b| b.tf.cmp(&a.tf).then(a.id.cmp(&b.id)));
+    out.truncate(MAX_TERMS);
+    out.sort_unstable();
+    out
+}
+
+fn is_stop(hash: u64) -> bool {
+    static STOP: std::sync::OnceLock<std::collections::HashSet<u64>> = std::sync::OnceLock::new();
+    STOP.get_or_init(|| {
+        STOP_WORDS
+            .split_whitespace()
+            .map(|w| xxhash_rust::xxh3::xxh3_64(w.as_bytes()))
+            .collect()
+    })
+    .contains(&hash)
+}
+
+const STOP_WORDS: &str = "the and for are but not you all any can had her was one our out has \
+    him his how its may new now old see two who did get she too use that with have this will \
+    your from they know want been good much some time very when come here just like long make \
+    many more only over such take than them well were what said says also into after before \
+    about would could should their there these those which while where other being does most \
+    last first year years week since then because between during under again further once \
+    both each few own same yet per via its it's mr mrs ms according told reported report \
+    reports news";
+
+fn idf(df: &HashMap<u32, u32>, docs_seen: u64, power: f32, term: u32) -> f32 {
+    let n = docs_seen as f32;
+    let df = df.get(&term).copied().unwrap_or(0) as f32;
+    (((n + 1.0) / (df + 1.0)).ln() + 1.0).powf(power)
+}
+
+#[derive(Debug)]
+struct Story {
+    /// Sum of the members' unit vectors with IDF divided out; IDF is applied at comparison.
+    centroid: BTreeMap<u32, f32>,
+    /// Squared norm of the centroid under the IDF of the last time a member joined.
+    norm_sq: f32,
+    /// Terms that were name-like in some member, and the centroid's squared norm over them.
+    names: BTreeSet<u32>,
+    names_sq: f32,
+    last_seq: u64,
+    size: u32,
+}
+
+/// A scored story: its id and the cosine of the document to its centroid.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Match {
+    pub story: u128,
+    pub similarity: f32,
+}
+
+/// The online story clusterer.
+#[derive(Debug)]
+pub struct StoryIndex {
+    params: StoryParams,
+    df: HashMap<u32, u32>,
+    docs_seen: u64,
+    stories: HashMap<u128, Story>,
+    postings: HashMap<u32, Vec<u128>>,
+    /// Arrival position of the next document.
+    seq: u64,
+}
+
+impl StoryIndex {
+    pub fn new(params: StoryParams) -> Self {
+        Self {
+            params,
+            df: HashMap::new(),
+            docs_seen: 0,
+            stories: HashMap::new(),
+            postings: HashMap::new(),
+            seq: 0,
+        }
+    }
+
+    /// Returns the document's unit TF-IDF vector under the current document frequencies.
+    pub fn vector(&self, terms: &[Term]) -> Vec<(u32, f32)> {
+        let mut v: Vec<(u32, f32)> = terms
+            .iter()
+            .map(|t| {
+                let idf = self.idf(t.id);
+                let boost = if t.name_like {
+                    self.params.name_boost
+                } else {
+                    1.0
+                };
+                (t.id, (1.0 + f32::from(t.tf.max(1)).ln()) * idf * boost)
+            })
+            .collect();
+        let norm = v.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            for (_, w) in &mut v {
+                *w /= norm;
+            }
+        }
+        v
+    }
+
+    fn idf(&self, term: u32) -> f32 {
+        idf(&self.df, self.docs_seen, self.params.idf_power, term)
+    }
+
+    fn active(&self, s: &Story) -> bool {
+        self.seq.saturating_sub(s.last_seq) <= self.params.window
+    }
+
+    /// Returns the active stories most similar to `vector`, best first (ties: smaller id).
+    pub fn rank(&self, vector: &[(u32, f32)], terms: &[Term]) -> Vec<Match> {
+        // `vector` and `terms` are in the same (term id) order.
+        let is_name: Vec<bool> = terms.iter().map(|t| t.name_like).collect();
+        let q_names = vector
+            .iter()
+            .zip(&is_name)
+            .filter(|(_, &n)| n)
+            .map(|((_, w), _)| w * w)
+            .sum::<f32>()
+            .sqrt();
+        let idfs: Vec<f32> = vector.iter().map(|&(t, _)| self.idf(t)).collect();
+        let mut query: Vec<&(u32, f32)> = vector.iter().collect();
+        query.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut ids: Vec<u128> = query
+            .iter()
+            .take(QUERY_TERMS)
+            .filter_map(|(t, _)| self.postings.get(t))
+            .flatten()
+            .copied()
+            .collect();
+        // Keep the stories sharing the most query terms, so a popular term costs no more than
+        // MAX_CANDIDATES exact comparisons.
+        ids.sort_unstable();
+        let mut hits: Vec<(usize, u128)> = Vec::new();
+        for id in ids {
+            match hits.last_mut() {
+                Some((n, last)) if *last == id => *n += 1,
+                _ => hits.push((1, id)),
+            }
+        }
+        hits.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        hits.truncate(MAX_CANDIDATES);
+        let mut out: Vec<Match> = hits
+            .into_iter()
+            .map(|(_, id)| id)
+            .filter_map(|id| {
+                let s = self.stories.get(&id).filter(|s| self.active(s))?;
+                let (mut dot, mut name_dot) = (0.0f32, 0.0f32);
+                for (((t, w), &n), &idf) in vector.iter().zip(&is_name).zip(&idfs) {
+                    if let Some(c) = s.centroid.get(t) {
+                        let x = c * w * idf;
+                        dot += x;
+                        if n && s.names.contains(t) {
+                            name_dot += x;
+                        }
+                    }
+                }
+                let all = dot / s.norm_sq.max(f32::MIN_POSITIVE).sqrt();
+                let names = if q_names > 0.0 && s.names_sq > 0.0 {
+                    name_dot / (q_names * s.names_sq.sqrt())
+                } else {
+                    0.0
+                };
+                let a = self.params.name_weight;
+                Some(Match {
+                    story: id,
+                    similarity: (1.0 - a) * all + a * names,
+                })
+            })
+            .collect();
+        out.sort_unstable_by(|a, b| {
+            b.similarity
+                .total_cmp(&a.similarity)
+                .then(a.story.cmp(&b.story))
+        });
+        out.truncate(MAX_CANDIDATES);
+        out
+    }
+
+    /// Returns the story a new document joins, if one clears the threshold.
+    pub fn choose(&self, ranked: &[Match]) -> Option<u128> {
+        ranked
+            .first()
+            .filter(|m| m.similarity >= self.params.threshold)
+            .map(|m| m.story)
+    }
+
+    /// Adds a document with these terms to `story` (created when new) and counts its terms.
+    pub fn add(&mut self, story: u128, terms: &[Term]) {
+        let vector = self.vector(terms);
+        let seq = self.seq;
+        let masses: Vec<(u32, f32)> = vector.iter().map(|&(t, w)| (t, w / self.idf(t))).collect();
+        let s = self.stories.entry(story).or_insert_with(|| Story {
+            centroid: BTreeMap::new(),
+            norm_sq: 0.0,
+            names: BTreeSet::new(),
+            names_sq: 0.0,
+            last_seq: seq,
+            size: 0,
+        });
+        for t in terms.iter().filter(|t| t.name_like) {
+            s.names.insert(t.id);
+        }
+        let (df, n, power) = (&self.df, self.docs_seen, self.params.idf_power);
+        for &(t, mass) in &masses {
+            let old = match s.centroid.get_mut(&t) {
+                Some(c) => {
+                    let old = *c;
+                    *c += mass;
+                    old
+                }
+                None => {
+                    s.centroid.insert(t, mass);
+                    self.postings.entry(t).or_default().push(story);
+                    0.0
+                }
+            };
+            // Incremental update under today's IDF; the full recount below corrects the drift.
+            let i2 = idf(df, n, power, t).powi(2);
+            let delta = ((old + mass).powi(2) - old * old) * i2;
+            s.norm_sq += delta;
+            if s.names.contains(&t) {
+                s.names_sq += delta;
+            }
+        }
+        s.size += 1;
+        if s.size.is_power_of_two() || s.size % 64 == 0 {
+            // Recounts the norms under the current IDF: O(centroid) at doubling sizes and every
+            // 64 members, so the cost per document stays bounded.
+            let (mut norm_sq, mut names_sq) = (0.0f32, 0.0f32);
+            for (&t, &c) in &s.centroid {
+                let w = c * idf(df, n, power, t);
+                norm_sq += w * w;
+                if s.names.contains(&t) {
+                    names_sq += w * w;
+                }
+            }
+            s.norm_sq = norm_sq;
+            s.names_sq = names_sq;
+        }
+        s.last_seq = seq;
+        for t in terms {
+            *self.df.entry(t.id).or_insert(0) += 1;
+        }
+        self.docs_seen += 1;
+        self.advance();
+    }
+
+    /// Moves time forward by one document that joined no story (an exact duplicate).
+    pub fn advance_only(&mut self) {
+        self.advance();
+    }
+
+    fn advance(&mut self) {
+        self.seq += 1;
+        if self.seq % SWEEP_EVERY == 0 {
+            self.sweep();
+        }
+    }
+
+    /// Drops closed stories and their postings; only memory changes, never a decision.
+    fn sweep(&mut self) {
+        let (seq, window) = (self.seq, self.params.window);
+        self.stories
+            .retain(|_, s| seq.saturating_sub(s.last_seq) <= window);
+        let stories = &self.stories;
+        self.postings.retain(|_, ids| {
+            ids.retain(|id| stories.contains_key(id));
+            !ids.is_empty()
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::text::words;
+    use super::*;
+
+    fn params() -> StoryParams {
+        StoryParams {
+            threshold: 0.2,
+            window: 100,
+            name_boost: 2.0,
+            idf_power: 1.0,
+            name_weight: 0.0,
+        }
+    }
+
+    #[test]
+    fn same_event_joins_and_other_event_does_not() {
+        let mut idx = StoryIndex::new(params());
+        let a = terms(&words(
+            "An earthquake struck Sumatra killing dozens; rescuers in Padang search rubble",
+        ));
+        idx.add(1, &a);
+        let b = terms(&words(
+            "Rescuers in Padang dig through rubble after the Sumatra earthquake killed dozens",
+        ));
+        let ranked = idx.rank(&idx.vector(&b), &b);
+        assert_eq!(idx.choose(&ranked), Some(1));
+        let c = terms(&words(
+            "Apple unveiled a thinner laptop at its Cupertino launch event",
+        ));
+        assert_eq!(idx.choose(&idx.rank(&idx.vector(&c), &c)), None);
+    }
+
+    #[test]
+    fn window_closes_stories() {
+        let mut idx = StoryIndex::new(StoryParams {
+            window: 2,
+            ..params()
+        });
+        let a = terms(&words("Sumatra earthquake Padang rescuers rubble"));
+        idx.add(1, &a);
+        for _ in 0..3 {
+            idx.advance_only();
+        }
+        assert!(idx.rank(&idx.vector(&a), &a).is_empty());
+    }
+
+    #[test]
+    fn terms_pack_round_trip() {
+        let t = Term {
+            id: 0xabcdef,
+            tf: 99,
+            name_like: true,
+        };
+        assert_eq!(Term::unpack(t.pack()), t);
+    }
+}

@@ -1,0 +1,195 @@
+//! Unit tests of the dedup tiers working together: decisions, replay and eviction.
+
+use super::*;
+
+fn id(s: &str) -> String {
+    format!("{:032x}", hash128(s.as_bytes()))
+}
+
+fn seed(n: usize) -> String {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/seeds");
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .expect("seeds folder ships with the crate")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    paths.sort();
+    std::fs::read_to_string(&paths[n]).expect("seed is UTF-8 text")
+}
+
+/// Replaces every `step`-th word with a word that occurs nowhere in the seeds.
+fn swap_words(text: &str, step: usize) -> String {
+    text.split(' ')
+        .enumerate()
+        .map(|(i, w)| {
+            if i % step == step - 1 {
+                format!("zq{i}x")
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn same_text_other_wrapper_is_exact_duplicate() {
+    let mut d = Deduper::new(&DedupConfig::default());
+    let (a, _) = d.observe(&id("a"), "Hello, World!\nSecond line.");
+    let (b, _) = d.observe(&id("b"), "hello world  second LINE");
+    assert_eq!(a.status, DedupStatus::Unique);
+    assert_eq!(b.status, DedupStatus::ExactDuplicate);
+    assert_eq!(b.duplicate_of, Some(id("a")));
+    assert_eq!(b.story, a.story);
+}
+
+#[test]
+fn restore_rebuilds_decisions() {
+    let mut d = Deduper::new(&DedupConfig::default());
+    let (_, e) = d.observe(&id("a"), "some article text");
+    let mut fresh = Deduper::new(&DedupConfig::default());
+    fresh.restore(&e);
+    let (b, _) = fresh.observe(&id("b"), "Some article text.");
+    assert_eq!(b.status, DedupStatus::ExactDuplicate);
+}
+
+#[test]
+fn capacity_evicts_oldest() {
+    let cfg = DedupConfig {
+        capacity: 1,
+        ..DedupConfig::default()
+    };
+    let mut d = Deduper::new(&cfg);
+    d.observe(&id("a"), "first text");
+    d.observe(&id("b"), "second text");
+    let (c, _) = d.observe(&id("c"), "first text");
+    assert_eq!(c.status, DedupStatus::Unique);
+    assert_eq!(d.len(), 1);
+}
+
+#[test]
+fn edited_copy_is_near_duplicate_with_similarity() {
+    let mut d = Deduper::new(&DedupConfig::default());
+    let original = seed(0);
+    let edited = original.replacen("Thursday", "Friday", 1) + "\nAdditional reporting by staff.";
+    let (a, _) = d.observe(&id("a"), &original);
+    let (b, _) = d.observe(&id("b"), &edited);
+    assert_eq!(a.status, DedupStatus::Unique);
+    assert_eq!(b.status, DedupStatus::NearDuplicate);
+    assert_eq!(b.duplicate_of, Some(id("a")));
+    assert!(b.similarity.is_some_and(|s| (0.7..1.0).contains(&s)));
+    assert_eq!(b.story, a.story);
+}
+
+#[test]
+fn synonym_swap_is_caught_by_rewrite_tier() {
+    let mut d = Deduper::new(&DedupConfig::default());
+    let original = seed(0);
+    d.observe(&id("a"), &original);
+    // One word in six replaced (about 17 %): 5-gram Jaccard falls far below the near threshold.
+    let (info, tier) = d.check(&id("b"), &swap_words(&original, 6));
+    assert_eq!(tier, Tier::Rewrite);
+    assert_eq!(info.status, DedupStatus::NearDuplicate);
+    assert_eq!(info.duplicate_of, Some(id("a")));
+}
+
+#[test]
+fn other_outlets_on_the_same_story_are_unique_but_share_the_story() {
+    // Judged on the raw seed text, boilerplate lines included.
+    let mut d = Deduper::new(&DedupConfig::default());
+    let infos: Vec<DedupInfo> = (0..5)
+        .map(|n| d.observe(&id(&n.to_string()), &seed(n)).0)
+        .collect();
+    for info in &infos {
+        assert_eq!(info.status, DedupStatus::Unique, "{info:?}");
+        assert_eq!(info.story, infos[0].story);
+    }
+}
+
+#[test]
+fn unrelated_article_starts_its_own_story() {
+    let mut d = Deduper::new(&DedupConfig::default());
+    let (a, _) = d.observe(&id("a"), &seed(0));
+    let (b, _) = d.observe(
+        &id("b"),
+        "The city council of Springfield approved a budget for new bicycle lanes and \
+         repaired bridges on Tuesday, after months of debate about parking fees downtown.",
+    );
+    assert_eq!(b.status, DedupStatus::Unique);
+    assert_ne!(b.story, a.story);
+    assert_eq!(b.story, Some(id("b")));
+}
+
+#[test]
+fn replayed_entries_make_the_same_decisions() {
+    let cfg = DedupConfig {
+        capacity: 5,
+        ..DedupConfig::default()
+    };
+    let mut live = Deduper::new(&cfg);
+    let mut ledger = Vec::new();
+    let mut docs: Vec<String> = (0..5).map(seed).collect();
+    docs.push(swap_words(&seed(1), 7));
+    docs.push(seed(2).replacen("Kazakhstan", "Kazakstan", 2));
+    docs.push(seed(3));
+    for (n, text) in docs.iter().enumerate() {
+        let (_, entry) = live.observe(&id(&format!("d{n}")), text);
+        let json = serde_json::to_string(&entry).expect("entry serialises");
+        ledger.push(json);
+    }
+    let mut replayed = Deduper::new(&cfg);
+    for line in &ledger {
+        let entry: IndexEntry = serde_json::from_str(line).expect("entry parses");
+        replayed.restore(&entry);
+    }
+    for (n, text) in docs
+        .iter()
+        .enumerate()
+        .chain([(99, &swap_words(&seed(4), 8))])
+    {
+        let probe = id(&format!("probe{n}"));
+        assert_eq!(live.check(&probe, text), replayed.check(&probe, text));
+    }
+    let probe = id("new");
+    let text = swap_words(&seed(4), 5);
+    assert_eq!(
+        live.observe(&probe, &text).0,
+        replayed.observe(&probe, &text).0
+    );
+}
+
+#[test]
+fn entry_stays_compact() {
+    let mut d = Deduper::new(&DedupConfig::default());
+    let (_, e) = d.observe(&id("a"), &seed(3));
+    let sig = e.sig.as_deref().map_or(0, str::len);
+    assert!(sig <= 1000, "signature takes {sig} bytes");
+    let json = serde_json::to_string(&e).expect("entry serialises");
+    assert!(json.len() < 4096, "entry takes {} bytes", json.len());
+}
+
+#[test]
+fn entries_without_signatures_still_restore_exact_matches() {
+    let old = IndexEntry {
+        id: id("a"),
+        text_hash: format!("{:032x}", hash128(normalize("old text").as_bytes())),
+        duplicate_of: None,
+        story: Some(id("a")),
+        sig: None,
+        terms: None,
+    };
+    let mut d = Deduper::new(&DedupConfig::default());
+    d.restore(&old);
+    let (b, _) = d.observe(&id("b"), "Old text!");
+    assert_eq!(b.status, DedupStatus::ExactDuplicate);
+    assert!(d.known_raw().contains(hash128(b"a")));
+}
+
+#[test]
+fn empty_text_does_not_panic() {
+    let mut d = Deduper::new(&DedupConfig::default());
+    let (a, e) = d.observe(&id("a"), "");
+    assert_eq!(a.status, DedupStatus::Unique);
+    assert!(e.sig.is_none());
+    let (b, _) = d.observe(&id("b"), " ... ");
+    assert_eq!(b.status, DedupStatus::ExactDuplicate);
+}

@@ -1,0 +1,144 @@
+//! Owns the word view of a document that every dedup tier reads: normalised word hashes in order.
+//!
+//! Words follow the same normal form as [`super::normalize`]: NFKC, lowercase, runs of letters and
+//! digits. Pure-ASCII text skips NFKC (it is the identity there), which keeps signatures fast.
+
+use std::borrow::Cow;
+use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
+
+/// One word of a document: the hash of its normal form and whether it looked like a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Word {
+    pub hash: u64,
+    /// Capitalised and not at the start of a sentence or line: a cheap proper-noun proxy.
+    pub name_like: bool,
+    /// Length of the normal form in bytes.
+    pub len: u16,
+}
+
+/// Returns the words of `text` in order.
+pub fn words(text: &str) -> Vec<Word> {
+    let mut out = Vec::with_capacity(text.len() / 6 + 1);
+    if text.is_ascii() {
+        let mut buf: Vec<u8> = Vec::with_capacity(32);
+        let mut sentence_start = true;
+        let mut first_upper = false;
+        for &b in text.as_bytes() {
+            if b.is_ascii_alphanumeric() {
+                if buf.is_empty() {
+                    first_upper = b.is_ascii_uppercase();
+                }
+                buf.push(b.to_ascii_lowercase());
+            } else {
+                if !buf.is_empty() {
+                    push_word(&mut out, &buf, first_upper && !sentence_start);
+                    sentence_start = false;
+                    buf.clear();
+                }
+                if matches!(b, b'.' | b'!' | b'?' | b'\n' | b':' | b'"') {
+                    sentence_start = true;
+                }
+            }
+        }
+        if !buf.is_empty() {
+            push_word(&mut out, &buf, first_upper && !sentence_start);
+        }
+        return out;
+    }
+    let mut buf = String::with_capacity(32);
+    let mut sentence_start = true;
+    let mut first_upper = false;
+    for c in nfkc(text).chars() {
+        if c.is_alphanumeric() {
+            if buf.is_empty() {
+                first_upper = c.is_uppercase();
+            }
+            buf.extend(c.to_lowercase());
+        } else {
+            if !buf.is_empty() {
+                push_word(&mut out, buf.as_bytes(), first_upper && !sentence_start);
+                sentence_start = false;
+                buf.clear();
+            }
+            if matches!(c, '.' | '!' | '?' | '\n' | ':' | '"' | '“' | '”') {
+                sentence_start = true;
+            }
+        }
+    }
+    if !buf.is_empty() {
+        push_word(&mut out, buf.as_bytes(), first_upper && !sentence_start);
+    }
+    out
+}
+
+/// Returns `text` in NFKC, borrowed when the quick check proves it already is (most news text,
+/// curly quotes and dashes included), which skips the costly normalisation pass.
+pub fn nfkc(text: &str) -> Cow<'_, str> {
+    if is_nfkc_quick(text.chars()) == IsNormalized::Yes {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.nfkc().collect())
+    }
+}
+
+fn push_word(out: &mut Vec<Word>, normal: &[u8], name_like: bool) {
+    out.push(Word {
+        hash: xxhash_rust::xxh3::xxh3_64(normal),
+        name_like: name_like || is_year(normal),
+        len: normal.len().min(u16::MAX as usize) as u16,
+    });
+}
+
+/// Years tell two events of one kind apart as names do (an earthquake in 2009 or in 2013).
+fn is_year(w: &[u8]) -> bool {
+    w.len() == 4 && w.iter().all(u8::is_ascii_digit) && (w[..2] == *b"19" || w[..2] == *b"20")
+}
+
+/// Returns the hashes of the word `n`-grams of `words`; a text shorter than `n` words is one
+/// shingle of all its words, as the reference scorer counts it.
+pub fn shingles(words: &[Word], n: usize) -> impl Iterator<Item = u64> + '_ {
+    let n = n.max(1);
+    let windows = if words.is_empty() {
+        0
+    } else {
+        words.len().saturating_sub(n) + 1
+    };
+    (0..windows).map(move |i| {
+        let end = (i + n).min(words.len());
+        words[i..end]
+            .iter()
+            .fold(0x51_7c_c1_b7_27_22_0a_95u64, |h, w| {
+                (h.rotate_left(23) ^ w.hash).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_and_unicode_paths_agree_on_words() {
+        let a = words("Hello, World! Cafe");
+        let b = words("Ｈｅｌｌｏ, World! Cafe\u{00a0}");
+        assert_eq!(
+            a.iter().map(|w| w.hash).collect::<Vec<_>>(),
+            b.iter().map(|w| w.hash).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn capitalised_words_mid_sentence_are_name_like() {
+        let w = words("The talks in Geneva ended. Nobody left");
+        let flags: Vec<bool> = w.iter().map(|w| w.name_like).collect();
+        assert_eq!(flags, vec![false, false, false, true, false, false, false]);
+    }
+
+    #[test]
+    fn short_text_is_one_shingle() {
+        let w = words("two words");
+        assert_eq!(shingles(&w, 5).count(), 1);
+        assert_eq!(shingles(&words(""), 5).count(), 0);
+        assert_eq!(shingles(&words("a b c d e f"), 5).count(), 2);
+    }
+}
