@@ -93,6 +93,7 @@ where
                 error: "internal error: the stage panicked on this file".into(),
             }),
             index_entry: None,
+            prepared: None,
         }
     })
 }
@@ -156,6 +157,7 @@ mod tests {
             },
             work: Work::Ready,
             index_entry: None,
+            prepared: None,
         }
     }
 

@@ -153,4 +153,6 @@ pub struct Envelope {
     pub work: Work,
     /// The dedup index entry to store in the ledger with the commit, so replay rebuilds the index.
     pub index_entry: Option<crate::dedup::IndexEntry>,
+    /// The dedup work done ahead of the ordered dedup worker, by the strip stage.
+    pub prepared: Option<Box<crate::dedup::Prepared>>,
 }

@@ -6,7 +6,7 @@
 
 use crate::admission::Admission;
 use crate::config::{Config, DoneAction, OutputKind};
-use crate::dedup::{Deduper, KnownRaw};
+use crate::dedup::{self, Deduper, KnownRaw};
 use crate::driver::{spawn_ordered_stage, spawn_stage};
 use crate::entities::EntityTagger;
 use crate::ledger::{Ledger, ERRORS_FILE};
@@ -249,7 +249,14 @@ async fn run_pipeline(
     });
     let (stripper, keep, known) = (cores.stripper, cores.keep_removed, cores.known_raw);
     spawn_stage("strip", p.strip_workers, strip_rx, dedup_tx, move |e| {
-        strip_step(stripper.as_deref(), keep, known.as_deref(), e)
+        let mut e = strip_step(stripper.as_deref(), keep, known.as_deref(), e);
+        // The dedup work that needs no index runs here, in parallel, not in the ordered step.
+        if let (Some(_), Work::Doc(doc)) = (&known, &e.work) {
+            if !doc.text.is_empty() {
+                e.prepared = Some(Box::new(dedup::prepare(&doc.id, &doc.text)));
+            }
+        }
+        e
     });
     let limits = ReadLimits {
         max_file_bytes: config.source.max_file_bytes,
@@ -457,7 +464,10 @@ fn dedup_step(deduper: Option<&mut Deduper>, mut env: Envelope) -> Envelope {
     let (Some(d), Work::Doc(doc)) = (deduper, &mut env.work) else {
         return env;
     };
-    let (info, entry) = d.observe(&doc.id, &doc.text);
+    let (info, entry) = match env.prepared.take() {
+        Some(p) => d.observe_prepared(*p),
+        None => d.observe(&doc.id, &doc.text),
+    };
     if info.status == DedupStatus::ExactDuplicate {
         // The body is in the line of `duplicate_of`; clearing it keeps output independent of
         // whether the strip stage's fast path saw the copy.

@@ -191,6 +191,7 @@ pub fn envelope(seq: u64, path: PathBuf, key: FileKey) -> Envelope {
         source,
         work: Work::Ready,
         index_entry: None,
+        prepared: None,
     }
 }
 

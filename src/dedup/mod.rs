@@ -177,6 +177,28 @@ pub struct Deduper {
     known_raw: Arc<KnownRaw>,
 }
 
+/// The index-free part of a decision: hashes, signatures and story terms of one document.
+/// The pipeline computes it on the parallel strip workers, so the single ordered dedup worker
+/// only queries and updates the index.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    raw: u128,
+    text_hash: u128,
+    sigs: Option<Signatures>,
+    terms: Vec<Term>,
+}
+
+/// Returns the index-free work of deciding `text` for the document `id`.
+pub fn prepare(id: &str, text: &str) -> Prepared {
+    let words = text::words(text);
+    Prepared {
+        raw: parse_hex(id).unwrap_or_else(|| hash128(id.as_bytes())),
+        text_hash: hash128(normalize(text).as_bytes()),
+        sigs: Signatures::of(&words),
+        terms: story::terms(&words),
+    }
+}
+
 /// A decision before it is applied to the index.
 struct Decision {
     info: DedupInfo,
@@ -231,14 +253,19 @@ impl Deduper {
 
     /// Decides `text` (already stripped) for the document `id` and adds it to the index.
     pub fn observe(&mut self, id: &str, text: &str) -> (DedupInfo, IndexEntry) {
-        let d = self.decide(id, text);
+        self.observe_prepared(prepare(id, text))
+    }
+
+    /// Decides a document whose index-free work [`prepare`] already did, and adds it.
+    pub fn observe_prepared(&mut self, p: Prepared) -> (DedupInfo, IndexEntry) {
+        let d = self.decide(p);
         self.apply(&d.entry, d.sigs, &d.terms);
         (d.info, d.entry)
     }
 
     /// Decides `text` as [`Deduper::observe`] would, without adding it; also says which tier.
     pub fn check(&self, id: &str, text: &str) -> (DedupInfo, Tier) {
-        let d = self.decide(id, text);
+        let d = self.decide(prepare(id, text));
         (d.info, d.tier)
     }
 
@@ -262,9 +289,13 @@ impl Deduper {
         self.apply(entry, sigs, &terms);
     }
 
-    fn decide(&self, id: &str, text: &str) -> Decision {
-        let raw = parse_hex(id).unwrap_or_else(|| hash128(id.as_bytes()));
-        let text_hash = hash128(normalize(text).as_bytes());
+    fn decide(&self, p: Prepared) -> Decision {
+        let Prepared {
+            raw,
+            text_hash,
+            sigs,
+            terms,
+        } = p;
         let mut entry = IndexEntry {
             id: hex(raw),
             text_hash: hex(text_hash),
@@ -294,9 +325,6 @@ impl Deduper {
                 terms: Vec::new(),
             };
         }
-        let words = text::words(text);
-        let sigs = Signatures::of(&words);
-        let terms = story::terms(&words);
         let ranked = self.stories.rank(&self.stories.vector(&terms), &terms);
         let mut found: Option<(Tier, u128, u128, f32)> = None;
         if let Some(s) = &sigs {
@@ -402,6 +430,11 @@ impl Deduper {
         self.by_raw.entry(raw).or_insert(known);
         self.by_text.entry(text).or_insert(known);
         self.known_raw.insert(raw);
+        // A near-copy is represented by the document it copies: keeping it out of the LSH
+        // index bounds the candidates a syndicated story produces (thousands of re-posts
+        // would otherwise all be verified for every new one). A copy of a copy is still
+        // found when it is close enough to the first one.
+        let sigs = sigs.filter(|_| entry.duplicate_of.is_none());
         let in_near = sigs.is_some();
         if let Some(s) = sigs {
             let nseq = self.near.insert(raw, story, s);
