@@ -1,0 +1,368 @@
+//! Owns the linear-chain model: BILOU tags, the hashed weight table, Viterbi decoding, the
+//! averaged-perceptron update and the compact model file.
+
+use super::features::N_FEATURES;
+use std::io::{Read, Write};
+
+/// Entity types the statistical model tags.
+pub const TYPES: [&str; 4] = ["PER", "ORG", "LOC", "MISC"];
+/// Number of BILOU tags: O plus B, I, L, U for each type.
+pub const N_TAGS: usize = 1 + 4 * TYPES.len();
+const START: usize = N_TAGS;
+const MAGIC: &[u8; 8] = b"DLENT\x00\x01\x00";
+
+/// Position of a tag inside its entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Out,
+    Begin,
+    Inside,
+    Last,
+    Unit,
+}
+
+/// Returns the tag index of `part` for entity type `ty`.
+pub fn tag(part: Part, ty: usize) -> usize {
+    match part {
+        Part::Out => 0,
+        Part::Begin => 1 + 4 * ty,
+        Part::Inside => 2 + 4 * ty,
+        Part::Last => 3 + 4 * ty,
+        Part::Unit => 4 + 4 * ty,
+    }
+}
+
+/// Returns the part and type of a tag index.
+pub fn part_of(tag: usize) -> (Part, usize) {
+    if tag == 0 || tag >= N_TAGS {
+        return (Part::Out, 0);
+    }
+    let ty = (tag - 1) / 4;
+    let part = match (tag - 1) % 4 {
+        0 => Part::Begin,
+        1 => Part::Inside,
+        2 => Part::Last,
+        _ => Part::Unit,
+    };
+    (part, ty)
+}
+
+/// Returns whether `cur` may follow `prev` (`START` for the first token).
+pub fn allowed(prev: usize, cur: usize) -> bool {
+    let (pp, pt) = part_of(prev);
+    let (cp, ct) = part_of(cur);
+    let prev_open = prev != START && matches!(pp, Part::Begin | Part::Inside);
+    if prev_open {
+        matches!(cp, Part::Inside | Part::Last) && ct == pt
+    } else {
+        matches!(cp, Part::Out | Part::Begin | Part::Unit)
+    }
+}
+
+fn ends_ok(tag: usize) -> bool {
+    matches!(part_of(tag).0, Part::Out | Part::Last | Part::Unit)
+}
+
+/// Returns the best tag sequence for emission scores `em` (n x N_TAGS) and transition scores
+/// `trans` ((N_TAGS + 1) x N_TAGS, last row from the start state).
+pub fn viterbi(em: &[f32], trans: &[f32], out: &mut Vec<u8>) {
+    let n = em.len() / N_TAGS;
+    out.clear();
+    if n == 0 {
+        return;
+    }
+    let mut score = vec![f32::NEG_INFINITY; n * N_TAGS];
+    let mut back = vec![0u8; n * N_TAGS];
+    for c in 0..N_TAGS {
+        if allowed(START, c) {
+            score[c] = em[c] + trans[START * N_TAGS + c];
+        }
+    }
+    for i in 1..n {
+        for c in 0..N_TAGS {
+            let mut best = f32::NEG_INFINITY;
+            let mut arg = 0;
+            for p in 0..N_TAGS {
+                let s = score[(i - 1) * N_TAGS + p];
+                if s == f32::NEG_INFINITY || !allowed(p, c) {
+                    continue;
+                }
+                let v = s + trans[p * N_TAGS + c];
+                if v > best {
+                    best = v;
+                    arg = p;
+                }
+            }
+            score[i * N_TAGS + c] = best + em[i * N_TAGS + c];
+            back[i * N_TAGS + c] = arg as u8;
+        }
+    }
+    let last = &score[(n - 1) * N_TAGS..];
+    let mut cur = (0..N_TAGS)
+        .filter(|&c| ends_ok(c))
+        .max_by(|&a, &b| last[a].total_cmp(&last[b]))
+        .unwrap_or(0);
+    out.resize(n, 0);
+    for i in (0..n).rev() {
+        out[i] = cur as u8;
+        cur = back[i * N_TAGS + cur] as usize;
+    }
+}
+
+/// The trained, quantised model used for tagging.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub bits: u32,
+    /// `2^bits` rows of `N_TAGS` quantised weights.
+    weights: Vec<i16>,
+    scale: f32,
+    trans: Vec<f32>,
+    /// The resource text the model was trained with.
+    pub resources: String,
+}
+
+impl Model {
+    /// Quantises float weights into a model.
+    pub fn from_floats(bits: u32, w: &[f32], trans: Vec<f32>, resources: String) -> Self {
+        let max = w.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-9);
+        let scale = max / 32767.0;
+        let weights = w.iter().map(|x| (x / scale).round() as i16).collect();
+        Self {
+            bits,
+            weights,
+            scale,
+            trans,
+            resources,
+        }
+    }
+
+    /// Writes emission scores for a sentence's features (`N_FEATURES` buckets per token).
+    pub fn emissions(&self, feats: &[u32], em: &mut Vec<f32>) {
+        em.clear();
+        for tok in feats.chunks_exact(N_FEATURES) {
+            let mut acc = [0i32; N_TAGS];
+            for &b in tok {
+                let row = &self.weights[b as usize * N_TAGS..(b as usize + 1) * N_TAGS];
+                for (a, &w) in acc.iter_mut().zip(row) {
+                    *a += i32::from(w);
+                }
+            }
+            em.extend(acc.iter().map(|&a| a as f32 * self.scale));
+        }
+    }
+
+    /// Decodes a sentence's features into tags.
+    pub fn decode(&self, feats: &[u32], em: &mut Vec<f32>, out: &mut Vec<u8>) {
+        self.emissions(feats, em);
+        viterbi(em, &self.trans, out);
+    }
+
+    /// Serialises the model, zlib-compressed.
+    pub fn write(&self, out: impl Write) -> std::io::Result<()> {
+        let mut z = flate2::write::ZlibEncoder::new(out, flate2::Compression::best());
+        z.write_all(MAGIC)?;
+        z.write_all(&self.bits.to_le_bytes())?;
+        z.write_all(&(N_TAGS as u32).to_le_bytes())?;
+        z.write_all(&(N_FEATURES as u32).to_le_bytes())?;
+        z.write_all(&self.scale.to_le_bytes())?;
+        z.write_all(&(self.resources.len() as u64).to_le_bytes())?;
+        z.write_all(self.resources.as_bytes())?;
+        for t in &self.trans {
+            z.write_all(&t.to_le_bytes())?;
+        }
+        // Weights are written tag-major so runs of zeros compress well.
+        let rows = 1usize << self.bits;
+        let mut buf = Vec::with_capacity(rows * 2);
+        for t in 0..N_TAGS {
+            buf.clear();
+            for r in 0..rows {
+                buf.extend_from_slice(&self.weights[r * N_TAGS + t].to_le_bytes());
+            }
+            z.write_all(&buf)?;
+        }
+        z.finish()?;
+        Ok(())
+    }
+
+    /// Reads a model written by [`Model::write`].
+    pub fn read(bytes: &[u8]) -> anyhow::Result<Self> {
+        use anyhow::{bail, Context};
+        let mut raw = Vec::new();
+        flate2::read::ZlibDecoder::new(bytes)
+            .read_to_end(&mut raw)
+            .context("entity model is not a valid compressed model file")?;
+        let mut r = raw.as_slice();
+        let mut take = |n: usize| -> anyhow::Result<&[u8]> {
+            if r.len() < n {
+                bail!("entity model file is truncated");
+            }
+            let (a, b) = r.split_at(n);
+            r = b;
+            Ok(a)
+        };
+        if take(8)? != MAGIC {
+            bail!("not a dropline entity model (bad magic or version)");
+        }
+        let u32_at = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let bits = u32_at(take(4)?);
+        let tags = u32_at(take(4)?) as usize;
+        let feats = u32_at(take(4)?) as usize;
+        if tags != N_TAGS || feats != N_FEATURES || !(8..=26).contains(&bits) {
+            bail!("entity model was built for other features (tags {tags}, templates {feats})");
+        }
+        let scale = f32::from_le_bytes(take(4)?.try_into()?);
+        let res_len = u64::from_le_bytes(take(8)?.try_into()?) as usize;
+        let resources = String::from_utf8(take(res_len)?.to_vec())
+            .context("entity model resources are not UTF-8")?;
+        let trans = take((N_TAGS + 1) * N_TAGS * 4)?
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let rows = 1usize << bits;
+        let body = take(rows * N_TAGS * 2)?;
+        let mut weights = vec![0i16; rows * N_TAGS];
+        for t in 0..N_TAGS {
+            let col = &body[t * rows * 2..(t + 1) * rows * 2];
+            for (r, c) in col.chunks_exact(2).enumerate() {
+                weights[r * N_TAGS + t] = i16::from_le_bytes([c[0], c[1]]);
+            }
+        }
+        Ok(Self {
+            bits,
+            weights,
+            scale,
+            trans,
+            resources,
+        })
+    }
+}
+
+/// Averaged-perceptron training state over the same table layout as [`Model`].
+pub struct Trainer {
+    pub bits: u32,
+    w: Vec<i32>,
+    /// Sum of `step * update`, so the average is `w - u / step`.
+    u: Vec<i64>,
+    tw: Vec<i32>,
+    tu: Vec<i64>,
+    step: i64,
+    em: Vec<f32>,
+}
+
+impl Trainer {
+    /// Returns a zeroed trainer with `2^bits` rows.
+    pub fn new(bits: u32) -> Self {
+        let rows = 1usize << bits;
+        Self {
+            bits,
+            w: vec![0; rows * N_TAGS],
+            u: vec![0; rows * N_TAGS],
+            tw: vec![0; (N_TAGS + 1) * N_TAGS],
+            tu: vec![0; (N_TAGS + 1) * N_TAGS],
+            step: 1,
+            em: Vec::new(),
+        }
+    }
+
+    /// Decodes with the current (not averaged) weights, updates towards `gold`, and returns
+    /// the number of wrong tags.
+    pub fn learn(&mut self, feats: &[u32], gold: &[u8], pred: &mut Vec<u8>) -> usize {
+        self.em.clear();
+        for tok in feats.chunks_exact(N_FEATURES) {
+            let mut acc = [0i32; N_TAGS];
+            for &b in tok {
+                let row = &self.w[b as usize * N_TAGS..(b as usize + 1) * N_TAGS];
+                for (a, &w) in acc.iter_mut().zip(row) {
+                    *a += w;
+                }
+            }
+            self.em.extend(acc.iter().map(|&a| a as f32));
+        }
+        let trans: Vec<f32> = self.tw.iter().map(|&t| t as f32).collect();
+        viterbi(&self.em, &trans, pred);
+        let mut wrong = 0;
+        let step = self.step;
+        for i in 0..gold.len() {
+            let (g, p) = (gold[i] as usize, pred[i] as usize);
+            let gp = if i == 0 { START } else { gold[i - 1] as usize };
+            let pp = if i == 0 { START } else { pred[i - 1] as usize };
+            if g != p {
+                wrong += 1;
+                for &b in &feats[i * N_FEATURES..(i + 1) * N_FEATURES] {
+                    let base = b as usize * N_TAGS;
+                    self.w[base + g] += 1;
+                    self.u[base + g] += step;
+                    self.w[base + p] -= 1;
+                    self.u[base + p] -= step;
+                }
+            }
+            if g != p || gp != pp {
+                self.tw[gp * N_TAGS + g] += 1;
+                self.tu[gp * N_TAGS + g] += step;
+                self.tw[pp * N_TAGS + p] -= 1;
+                self.tu[pp * N_TAGS + p] -= step;
+            }
+        }
+        self.step += 1;
+        wrong
+    }
+
+    /// Returns the averaged weights as a model.
+    pub fn averaged(&self, resources: String) -> Model {
+        let c = self.step as f64;
+        let avg = |w: &[i32], u: &[i64]| -> Vec<f32> {
+            w.iter()
+                .zip(u)
+                .map(|(&w, &u)| (f64::from(w) - u as f64 / c) as f32)
+                .collect()
+        };
+        let w = avg(&self.w, &self.u);
+        let t = avg(&self.tw, &self.tu);
+        Model::from_floats(self.bits, &w, t, resources)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_round_trip_and_constraints() {
+        for ty in 0..4 {
+            for part in [Part::Begin, Part::Inside, Part::Last, Part::Unit] {
+                assert_eq!(part_of(tag(part, ty)), (part, ty));
+            }
+        }
+        assert!(allowed(START, tag(Part::Begin, 1)));
+        assert!(!allowed(START, tag(Part::Inside, 1)));
+        assert!(allowed(tag(Part::Begin, 1), tag(Part::Last, 1)));
+        assert!(!allowed(tag(Part::Begin, 1), tag(Part::Last, 2)));
+        assert!(!allowed(tag(Part::Begin, 1), 0));
+    }
+
+    #[test]
+    fn learns_a_toy_pattern_and_round_trips() {
+        // One feature per template; token 0 always a unit PER, token 1 always O.
+        let mut feats = Vec::new();
+        for tok in 0..2u32 {
+            for f in 0..N_FEATURES as u32 {
+                feats.push(tok * 100 + f);
+            }
+        }
+        let gold = vec![tag(Part::Unit, 0) as u8, 0];
+        let mut tr = Trainer::new(10);
+        let mut pred = Vec::new();
+        for _ in 0..5 {
+            tr.learn(&feats, &gold, &mut pred);
+        }
+        let model = tr.averaged("C\tx\t1\t2\t3\n".into());
+        let mut bytes = Vec::new();
+        model.write(&mut bytes).unwrap();
+        let back = Model::read(&bytes).unwrap();
+        assert_eq!(back.resources, model.resources);
+        let (mut em, mut out) = (Vec::new(), Vec::new());
+        back.decode(&feats, &mut em, &mut out);
+        assert_eq!(out, gold);
+        assert!(Model::read(b"garbage").is_err());
+    }
+}
