@@ -18,8 +18,11 @@ use std::time::Instant;
 #[derive(Debug, clap::Args)]
 pub struct EvalEntitiesArgs {
     /// A CoNLL-2003 file (`word POS chunk NER`).
-    #[arg(long)]
-    pub conll: PathBuf,
+    #[arg(long, required_unless_present = "text")]
+    pub conll: Option<PathBuf>,
+    /// Instead of scoring, tags these plain-text files and prints one JSON line per file.
+    #[arg(long, num_args = 1..)]
+    pub text: Vec<PathBuf>,
     /// A model file; defaults to the shipped model.
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -49,6 +52,24 @@ pub fn doc_text(doc: &conll::Doc) -> (String, Vec<usize>) {
     (text, starts)
 }
 
+/// Tags plain-text files, printing `{"source":{"path"},"text","entities"}` lines.
+fn tag_files(tagger: &EntityTagger, paths: &[PathBuf]) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut w = stdout.lock();
+    for p in paths {
+        let text = std::fs::read_to_string(p)
+            .with_context(|| format!("failed to read {}", p.display()))?;
+        let entities = tagger.tag(&text);
+        let rec = serde_json::json!({
+            "source": {"path": p.display().to_string()},
+            "text": text,
+            "entities": entities,
+        });
+        writeln!(w, "{rec}")?;
+    }
+    Ok(())
+}
+
 /// Runs the evaluation and prints P/R/F1 overall and per type, plus tokens/s.
 pub fn run(args: &EvalEntitiesArgs) -> anyhow::Result<()> {
     let config = EntitiesConfig {
@@ -56,7 +77,10 @@ pub fn run(args: &EvalEntitiesArgs) -> anyhow::Result<()> {
         ..EntitiesConfig::default()
     };
     let tagger = EntityTagger::load(&config)?;
-    let docs = conll::read_docs(&args.conll)?;
+    let Some(conll_path) = &args.conll else {
+        return tag_files(&tagger, &args.text);
+    };
+    let docs = conll::read_docs(conll_path)?;
     let mut out = match &args.out {
         Some(p) => Some(std::io::BufWriter::new(
             std::fs::File::create(p)

@@ -7,7 +7,7 @@
 use super::resources::{Resources, GAZ_TYPES};
 
 /// Number of feature templates; every token emits exactly one bucket per template.
-pub const N_FEATURES: usize = 38;
+pub const N_FEATURES: usize = 43;
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -74,6 +74,41 @@ pub struct TokInfo {
     pub doc: u8,
     /// Whether the token's sentence is mostly upper case (a headline).
     pub caps_line: bool,
+    /// Second pass only: 1 + the entity type the first pass gave most often to other
+    /// occurrences of this word in the document (0 none).
+    pub prior: u8,
+    /// Second pass only: bit set of types the first pass gave other occurrences.
+    pub prior_mask: u8,
+    /// Second pass only: the first pass's own tag for this token.
+    pub first: u8,
+}
+
+/// Fills the second-pass fields from first-pass BILOU `tags` over the whole document
+/// (non-local evidence: how the same word was tagged elsewhere).
+pub fn set_priors(infos: &mut [TokInfo], tags: &[u8]) {
+    let type_of = |t: u8| -> Option<usize> { (t > 0).then(|| (usize::from(t) - 1) / 4) };
+    let mut counts: std::collections::HashMap<u64, [u32; 4]> =
+        std::collections::HashMap::with_capacity(infos.len());
+    for (t, &tag) in infos.iter().zip(tags) {
+        if let Some(ty) = type_of(tag) {
+            counts.entry(t.lower).or_default()[ty] += 1;
+        }
+    }
+    for (t, &tag) in infos.iter_mut().zip(tags) {
+        t.first = tag;
+        let mut c = counts.get(&t.lower).copied().unwrap_or_default();
+        if let Some(ty) = type_of(tag) {
+            c[ty] -= 1;
+        }
+        t.prior_mask = c
+            .iter()
+            .enumerate()
+            .fold(0, |m, (i, &n)| m | (u8::from(n > 0) << i));
+        t.prior = match (0..4).max_by_key(|&i| c[i]) {
+            Some(i) if c[i] > 0 => i as u8 + 1,
+            _ => 0,
+        };
+    }
 }
 
 fn shape_code(c: char) -> u32 {
@@ -242,6 +277,7 @@ pub fn sentence_features(sent: &[TokInfo], bits: u32, out: &mut Vec<u32>) {
         let shp = |o: Option<&TokInfo>| o.map_or(PAD, |t| t.short);
         let clu = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.clusters[1]));
         let gz = |o: Option<&TokInfo>| o.map_or(PAD, gaz_code);
+        let first = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.first));
         let caps = u64::from(t.caps_line);
         let values: [u64; N_FEATURES] = [
             0,
@@ -282,6 +318,11 @@ pub fn sentence_features(sent: &[TokInfo], bits: u32, out: &mut Vec<u32>) {
             combine(t.short, low(n1)),
             combine(caps, t.lower),
             combine(combine(u64::from(t.clusters[1]), t.short), caps),
+            combine(u64::from(t.prior), t.short),
+            u64::from(t.prior_mask),
+            u64::from(t.first),
+            combine(first(p1), u64::from(t.first)),
+            combine(u64::from(t.first), first(n1)),
         ];
         for (tmpl, v) in values.iter().enumerate() {
             let h = mix((tmpl as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ v);

@@ -108,7 +108,11 @@ pub fn canonicalize(mentions: &[(&str, &str)]) -> Vec<String> {
     }
     of_mention
         .into_iter()
-        .map(|mut gi| {
+        .zip(mentions)
+        .map(|(mut gi, &(text, label))| {
+            if !NAME_LABELS.contains(&label) {
+                return text.to_string();
+            }
             // Parents always have more tokens, so the chain ends.
             while let Some(p) = groups[gi].parent {
                 gi = p;
@@ -136,6 +140,8 @@ mod tests {
             ("United Nations", "ORG"),
             ("Putin", "PER"),
             ("five", "CARDINAL"),
+            ("first", "ORDINAL"),
+            ("First", "ORDINAL"),
         ];
         let c = canonicalize(&m);
         assert_eq!(c[0], "Kassym-Jomart Tokayev");
@@ -146,6 +152,7 @@ mod tests {
         assert_eq!(c[7], "United Nations");
         assert_eq!(c[9], "Putin");
         assert_eq!(c[10], "five");
+        assert_eq!(c[12], "First");
     }
 
     #[test]

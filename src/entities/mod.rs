@@ -107,16 +107,11 @@ impl EntityTagger {
 
     /// Returns the name spans the model finds in a tokenised document.
     pub fn name_spans(&self, words: &[&str], sentences: &[Range<usize>]) -> Vec<NameSpan> {
-        let infos = features::doc_infos(words, sentences, &self.resources);
-        let mut feats = Vec::new();
-        let mut em = Vec::new();
-        let mut tags = Vec::new();
+        let mut infos = features::doc_infos(words, sentences, &self.resources);
+        let tags = decode_doc(&self.model.stages, &mut infos, sentences);
         let mut out = Vec::new();
         for s in sentences {
-            feats.clear();
-            features::sentence_features(&infos[s.clone()], self.model.bits, &mut feats);
-            self.model.decode(&feats, &mut em, &mut tags);
-            spans_from_tags(&tags, s.start, &mut out);
+            spans_from_tags(&tags[s.clone()], s.start, &mut out);
         }
         out
     }
@@ -167,6 +162,29 @@ impl EntityTagger {
             })
             .collect()
     }
+}
+
+/// Returns the BILOU tags of a document after all passes; each pass after the first reads the
+/// previous pass's tags through [`features::set_priors`].
+pub fn decode_doc(
+    stages: &[perceptron::Stage],
+    infos: &mut [features::TokInfo],
+    sentences: &[Range<usize>],
+) -> Vec<u8> {
+    let mut all = vec![0u8; infos.len()];
+    let (mut feats, mut em, mut tags) = (Vec::new(), Vec::new(), Vec::new());
+    for (k, stage) in stages.iter().enumerate() {
+        if k > 0 {
+            features::set_priors(infos, &all);
+        }
+        for s in sentences {
+            feats.clear();
+            features::sentence_features(&infos[s.clone()], stage.bits, &mut feats);
+            stage.decode(&feats, &mut em, &mut tags);
+            all[s.clone()].copy_from_slice(&tags);
+        }
+    }
+    all
 }
 
 /// Appends the spans of a BILOU tag sequence, offset by `base`.

@@ -9,7 +9,7 @@ pub const TYPES: [&str; 4] = ["PER", "ORG", "LOC", "MISC"];
 /// Number of BILOU tags: O plus B, I, L, U for each type.
 pub const N_TAGS: usize = 1 + 4 * TYPES.len();
 const START: usize = N_TAGS;
-const MAGIC: &[u8; 8] = b"DLENT\x00\x01\x00";
+const MAGIC: &[u8; 8] = b"DLENT\x00\x02\x00";
 
 /// Position of a tag inside its entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,21 +109,28 @@ pub fn viterbi(em: &[f32], trans: &[f32], out: &mut Vec<u8>) {
     }
 }
 
-/// The trained, quantised model used for tagging.
+/// The trained model: one or two passes (the second reads the first's document-level
+/// evidence) and the resources both were trained with.
 #[derive(Debug, Clone)]
 pub struct Model {
+    pub stages: Vec<Stage>,
+    /// The resource text the model was trained with.
+    pub resources: String,
+}
+
+/// One pass's quantised weights.
+#[derive(Debug, Clone)]
+pub struct Stage {
     pub bits: u32,
     /// `2^bits` rows of `N_TAGS` quantised weights.
     weights: Vec<i16>,
     scale: f32,
     trans: Vec<f32>,
-    /// The resource text the model was trained with.
-    pub resources: String,
 }
 
-impl Model {
-    /// Quantises float weights into a model.
-    pub fn from_floats(bits: u32, w: &[f32], trans: Vec<f32>, resources: String) -> Self {
+impl Stage {
+    /// Quantises float weights into a stage.
+    pub fn from_floats(bits: u32, w: &[f32], trans: Vec<f32>) -> Self {
         let max = w.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-9);
         let scale = max / 32767.0;
         let weights = w.iter().map(|x| (x / scale).round() as i16).collect();
@@ -132,7 +139,6 @@ impl Model {
             weights,
             scale,
             trans,
-            resources,
         }
     }
 
@@ -157,16 +163,9 @@ impl Model {
         viterbi(em, &self.trans, out);
     }
 
-    /// Serialises the model, zlib-compressed.
-    pub fn write(&self, out: impl Write) -> std::io::Result<()> {
-        let mut z = flate2::write::ZlibEncoder::new(out, flate2::Compression::best());
-        z.write_all(MAGIC)?;
+    fn write_to(&self, z: &mut impl Write) -> std::io::Result<()> {
         z.write_all(&self.bits.to_le_bytes())?;
-        z.write_all(&(N_TAGS as u32).to_le_bytes())?;
-        z.write_all(&(N_FEATURES as u32).to_le_bytes())?;
         z.write_all(&self.scale.to_le_bytes())?;
-        z.write_all(&(self.resources.len() as u64).to_le_bytes())?;
-        z.write_all(self.resources.as_bytes())?;
         for t in &self.trans {
             z.write_all(&t.to_le_bytes())?;
         }
@@ -180,6 +179,66 @@ impl Model {
             }
             z.write_all(&buf)?;
         }
+        Ok(())
+    }
+
+    fn read_from(r: &mut Reader<'_>) -> anyhow::Result<Self> {
+        let bits = r.u32()?;
+        anyhow::ensure!(
+            (8..=26).contains(&bits),
+            "entity model has a bad table size"
+        );
+        let scale = f32::from_le_bytes(r.take(4)?.try_into()?);
+        let trans = r
+            .take((N_TAGS + 1) * N_TAGS * 4)?
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let rows = 1usize << bits;
+        let body = r.take(rows * N_TAGS * 2)?;
+        let mut weights = vec![0i16; rows * N_TAGS];
+        for t in 0..N_TAGS {
+            let col = &body[t * rows * 2..(t + 1) * rows * 2];
+            for (i, c) in col.chunks_exact(2).enumerate() {
+                weights[i * N_TAGS + t] = i16::from_le_bytes([c[0], c[1]]);
+            }
+        }
+        Ok(Self {
+            bits,
+            weights,
+            scale,
+            trans,
+        })
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> anyhow::Result<&'a [u8]> {
+        anyhow::ensure!(self.0.len() >= n, "entity model file is truncated");
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    fn u32(&mut self) -> anyhow::Result<u32> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into()?))
+    }
+}
+
+impl Model {
+    /// Serialises the model, zlib-compressed.
+    pub fn write(&self, out: impl Write) -> std::io::Result<()> {
+        let mut z = flate2::write::ZlibEncoder::new(out, flate2::Compression::best());
+        z.write_all(MAGIC)?;
+        z.write_all(&(N_TAGS as u32).to_le_bytes())?;
+        z.write_all(&(N_FEATURES as u32).to_le_bytes())?;
+        z.write_all(&(self.resources.len() as u64).to_le_bytes())?;
+        z.write_all(self.resources.as_bytes())?;
+        z.write_all(&(self.stages.len() as u32).to_le_bytes())?;
+        for s in &self.stages {
+            s.write_to(&mut z)?;
+        }
         z.finish()?;
         Ok(())
     }
@@ -191,49 +250,24 @@ impl Model {
         flate2::read::ZlibDecoder::new(bytes)
             .read_to_end(&mut raw)
             .context("entity model is not a valid compressed model file")?;
-        let mut r = raw.as_slice();
-        let mut take = |n: usize| -> anyhow::Result<&[u8]> {
-            if r.len() < n {
-                bail!("entity model file is truncated");
-            }
-            let (a, b) = r.split_at(n);
-            r = b;
-            Ok(a)
-        };
-        if take(8)? != MAGIC {
+        let mut r = Reader(&raw);
+        if r.take(8)? != MAGIC {
             bail!("not a dropline entity model (bad magic or version)");
         }
-        let u32_at = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        let bits = u32_at(take(4)?);
-        let tags = u32_at(take(4)?) as usize;
-        let feats = u32_at(take(4)?) as usize;
-        if tags != N_TAGS || feats != N_FEATURES || !(8..=26).contains(&bits) {
+        let tags = r.u32()? as usize;
+        let feats = r.u32()? as usize;
+        if tags != N_TAGS || feats != N_FEATURES {
             bail!("entity model was built for other features (tags {tags}, templates {feats})");
         }
-        let scale = f32::from_le_bytes(take(4)?.try_into()?);
-        let res_len = u64::from_le_bytes(take(8)?.try_into()?) as usize;
-        let resources = String::from_utf8(take(res_len)?.to_vec())
+        let res_len = u64::from_le_bytes(r.take(8)?.try_into()?) as usize;
+        let resources = String::from_utf8(r.take(res_len)?.to_vec())
             .context("entity model resources are not UTF-8")?;
-        let trans = take((N_TAGS + 1) * N_TAGS * 4)?
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        let rows = 1usize << bits;
-        let body = take(rows * N_TAGS * 2)?;
-        let mut weights = vec![0i16; rows * N_TAGS];
-        for t in 0..N_TAGS {
-            let col = &body[t * rows * 2..(t + 1) * rows * 2];
-            for (r, c) in col.chunks_exact(2).enumerate() {
-                weights[r * N_TAGS + t] = i16::from_le_bytes([c[0], c[1]]);
-            }
-        }
-        Ok(Self {
-            bits,
-            weights,
-            scale,
-            trans,
-            resources,
-        })
+        let n = r.u32()?;
+        anyhow::ensure!((1..=4).contains(&n), "entity model has {n} stages");
+        let stages = (0..n)
+            .map(|_| Stage::read_from(&mut r))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self { stages, resources })
     }
 }
 
@@ -307,8 +341,8 @@ impl Trainer {
         wrong
     }
 
-    /// Returns the averaged weights as a model.
-    pub fn averaged(&self, resources: String) -> Model {
+    /// Returns the averaged weights as a stage.
+    pub fn averaged(&self) -> Stage {
         let c = self.step as f64;
         let avg = |w: &[i32], u: &[i64]| -> Vec<f32> {
             w.iter()
@@ -318,7 +352,7 @@ impl Trainer {
         };
         let w = avg(&self.w, &self.u);
         let t = avg(&self.tw, &self.tu);
-        Model::from_floats(self.bits, &w, t, resources)
+        Stage::from_floats(self.bits, &w, t)
     }
 }
 
@@ -355,13 +389,16 @@ mod tests {
         for _ in 0..5 {
             tr.learn(&feats, &gold, &mut pred);
         }
-        let model = tr.averaged("C\tx\t1\t2\t3\n".into());
+        let model = Model {
+            stages: vec![tr.averaged()],
+            resources: "C\tx\t1\t2\t3\n".into(),
+        };
         let mut bytes = Vec::new();
         model.write(&mut bytes).unwrap();
         let back = Model::read(&bytes).unwrap();
         assert_eq!(back.resources, model.resources);
         let (mut em, mut out) = (Vec::new(), Vec::new());
-        back.decode(&feats, &mut em, &mut out);
+        back.stages[0].decode(&feats, &mut em, &mut out);
         assert_eq!(out, gold);
         assert!(Model::read(b"garbage").is_err());
     }

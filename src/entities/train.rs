@@ -1,10 +1,11 @@
 //! Owns `dropline train entities`: fits the entity model on CoNLL data.
 
 use super::conll::{self, Doc, Scorer, Span};
+use super::features::TokInfo;
 use super::features::{self, N_FEATURES};
-use super::perceptron::{tag, Model, Part, Trainer, TYPES};
+use super::perceptron::{tag, Model, Part, Stage, Trainer, TYPES};
 use super::resources::Resources;
-use super::EntityTagger;
+use super::{decode_doc, spans_from_tags, NameSpan};
 use anyhow::Context;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -35,6 +36,10 @@ pub struct TrainEntitiesArgs {
     /// Stop after this many epochs without a better dev F1.
     #[arg(long, default_value_t = 4)]
     pub patience: usize,
+    /// Folds for the first pass's cross-validated predictions on the training data (the second
+    /// pass learns from them); 0 trains a single-pass model.
+    #[arg(long, default_value_t = 4)]
+    pub folds: usize,
 }
 
 /// The resource file shipped in the repository.
@@ -54,6 +59,14 @@ pub fn gunzip_text(bytes: &[u8]) -> anyhow::Result<String> {
 struct Prepared {
     feats: Vec<u32>,
     gold: Vec<u8>,
+}
+
+/// A document's words turned into token information, with its sentences and gold tags.
+struct DocData {
+    infos: Vec<TokInfo>,
+    sents: Vec<std::ops::Range<usize>>,
+    gold: Vec<u8>,
+    gold_spans: HashSet<Span>,
 }
 
 /// Converts IOB tags into BILOU tag indices.
@@ -88,23 +101,6 @@ pub fn doc_words(doc: &Doc) -> (Vec<&str>, Vec<std::ops::Range<usize>>) {
     (words, sents)
 }
 
-fn prepare(docs: &[Doc], res: &Resources, bits: u32) -> Vec<Prepared> {
-    let mut out = Vec::new();
-    for doc in docs {
-        let (words, sents) = doc_words(doc);
-        let infos = features::doc_infos(&words, &sents, res);
-        for (s, range) in doc.iter().zip(&sents) {
-            let mut feats = Vec::with_capacity(range.len() * N_FEATURES);
-            features::sentence_features(&infos[range.clone()], bits, &mut feats);
-            out.push(Prepared {
-                feats,
-                gold: bilou(&s.tags),
-            });
-        }
-    }
-    out
-}
-
 /// Returns gold spans of a document over its flattened tokens.
 pub fn gold_spans(doc: &Doc) -> HashSet<Span> {
     let mut g = HashSet::new();
@@ -120,20 +116,100 @@ pub fn gold_spans(doc: &Doc) -> HashSet<Span> {
     g
 }
 
-/// Scores a model on gold-tokenised documents (fast; used to pick the epoch).
-fn dev_score(model: &Model, docs: &[Doc]) -> Scorer {
-    let tagger = EntityTagger::from_model(model.clone());
+fn doc_data(docs: &[Doc], res: &Resources) -> Vec<DocData> {
+    docs.iter()
+        .map(|doc| {
+            let (words, sents) = doc_words(doc);
+            DocData {
+                infos: features::doc_infos(&words, &sents, res),
+                gold: doc.iter().flat_map(|s| bilou(&s.tags)).collect(),
+                gold_spans: gold_spans(doc),
+                sents,
+            }
+        })
+        .collect()
+}
+
+fn prepare(docs: &[&DocData], bits: u32) -> Vec<Prepared> {
+    let mut out = Vec::new();
+    for d in docs {
+        for r in &d.sents {
+            let mut feats = Vec::with_capacity(r.len() * N_FEATURES);
+            features::sentence_features(&d.infos[r.clone()], bits, &mut feats);
+            out.push(Prepared {
+                feats,
+                gold: d.gold[r.clone()].to_vec(),
+            });
+        }
+    }
+    out
+}
+
+fn spans_of(tags: &[u8], sents: &[std::ops::Range<usize>]) -> HashSet<Span> {
+    let mut spans: Vec<NameSpan> = Vec::new();
+    for s in sents {
+        spans_from_tags(&tags[s.clone()], s.start, &mut spans);
+    }
+    spans
+        .into_iter()
+        .map(|n| (n.start, n.end, TYPES[n.ty].to_string()))
+        .collect()
+}
+
+/// Scores one pass on documents whose second-pass fields are already set.
+fn dev_score(stage: &Stage, docs: &mut [DocData]) -> Scorer {
     let mut scorer = Scorer::default();
-    for doc in docs {
-        let (words, sents) = doc_words(doc);
-        let pred: HashSet<Span> = tagger
-            .name_spans(&words, &sents)
-            .into_iter()
-            .map(|n| (n.start, n.end, TYPES[n.ty].to_string()))
-            .collect();
-        scorer.add(&gold_spans(doc), &pred);
+    for d in docs.iter_mut() {
+        let tags = decode_doc(std::slice::from_ref(stage), &mut d.infos, &d.sents);
+        scorer.add(&d.gold_spans, &spans_of(&tags, &d.sents));
     }
     scorer
+}
+
+/// Runs perceptron epochs; with `dev`, keeps the best epoch by dev F1 (stopping after
+/// `patience` epochs without gain), else runs exactly `epochs`. Returns the stage, its epoch
+/// and dev F1.
+fn fit(
+    data: &[Prepared],
+    args: &TrainEntitiesArgs,
+    epochs: usize,
+    mut dev: Option<&mut [DocData]>,
+    label: &str,
+    started: Instant,
+) -> (Stage, usize, f64) {
+    let mut trainer = Trainer::new(args.bits);
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut best: Option<(Stage, usize, f64)> = None;
+    let mut pred = Vec::new();
+    for epoch in 1..=epochs {
+        // Fisher-Yates with xorshift: deterministic shuffles, so runs are reproducible.
+        for i in (1..order.len()).rev() {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            order.swap(i, (rng % (i as u64 + 1)) as usize);
+        }
+        let mut wrong = 0;
+        for &k in &order {
+            wrong += trainer.learn(&data[k].feats, &data[k].gold, &mut pred);
+        }
+        let Some(dev) = dev.as_deref_mut() else {
+            continue;
+        };
+        let stage = trainer.averaged();
+        let (p, r, f) = dev_score(&stage, dev).overall.prf();
+        eprintln!(
+            "{label} epoch {epoch}: train tag errors {wrong}, dev P {p:.4} R {r:.4} F1 {f:.4} ({:.0}s)",
+            started.elapsed().as_secs_f64()
+        );
+        if best.as_ref().is_none_or(|b| f > b.2) {
+            best = Some((stage, epoch, f));
+        } else if best.as_ref().is_some_and(|b| epoch - b.1 >= args.patience) {
+            break;
+        }
+    }
+    best.unwrap_or_else(|| (trainer.averaged(), epochs, 0.0))
 }
 
 /// Trains and writes the model.
@@ -149,9 +225,11 @@ pub fn run(args: &TrainEntitiesArgs) -> anyhow::Result<()> {
     };
     let (res, bad) = Resources::parse(&res_text);
     anyhow::ensure!(bad == 0, "resource file has {bad} malformed lines");
-    let train = conll::read_docs(&args.train)?;
-    let dev = conll::read_docs(&args.dev)?;
-    let data = prepare(&train, &res, args.bits);
+    let train_docs = conll::read_docs(&args.train)?;
+    let mut train = doc_data(&train_docs, &res);
+    let mut dev = doc_data(&conll::read_docs(&args.dev)?, &res);
+    let all: Vec<&DocData> = train.iter().collect();
+    let data = prepare(&all, args.bits);
     let n_tokens: usize = data.iter().map(|p| p.gold.len()).sum();
     let (clusters, places) = res.sizes();
     eprintln!(
@@ -159,36 +237,59 @@ pub fn run(args: &TrainEntitiesArgs) -> anyhow::Result<()> {
         train.len(),
         data.len()
     );
-    let mut trainer = Trainer::new(args.bits);
-    let mut order: Vec<usize> = (0..data.len()).collect();
-    let mut rng = 0x2545_f491_4f6c_dd1du64;
-    let mut best: Option<(f64, usize, Model)> = None;
-    let mut pred = Vec::new();
-    for epoch in 1..=args.epochs {
-        // Fisher-Yates with xorshift: deterministic shuffles, so runs are reproducible.
-        for i in (1..order.len()).rev() {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            order.swap(i, (rng % (i as u64 + 1)) as usize);
+    let (first, first_epoch, first_f) =
+        fit(&data, args, args.epochs, Some(&mut dev), "pass 1", started);
+    let mut stages = vec![first];
+    let mut best_f = first_f;
+    let mut epoch = first_epoch;
+    if args.folds >= 2 {
+        // Cross-validated first-pass tags on the training data, so the second pass learns
+        // from first-pass evidence as noisy as it will be on new text.
+        let mut tags: Vec<Vec<u8>> = vec![Vec::new(); train.len()];
+        for fold in 0..args.folds {
+            let rest: Vec<&DocData> = train
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % args.folds != fold)
+                .map(|(_, d)| d)
+                .collect();
+            let (stage, _, _) = fit(
+                &prepare(&rest, args.bits),
+                args,
+                first_epoch,
+                None,
+                "",
+                started,
+            );
+            for (i, d) in train.iter_mut().enumerate() {
+                if i % args.folds == fold {
+                    tags[i] = decode_doc(std::slice::from_ref(&stage), &mut d.infos, &d.sents);
+                }
+            }
+            eprintln!(
+                "pass 1 fold {} done ({:.0}s)",
+                fold + 1,
+                started.elapsed().as_secs_f64()
+            );
         }
-        let mut wrong = 0;
-        for &k in &order {
-            wrong += trainer.learn(&data[k].feats, &data[k].gold, &mut pred);
+        for (d, t) in train.iter_mut().zip(&tags) {
+            features::set_priors(&mut d.infos, t);
         }
-        let model = trainer.averaged(res_text.clone());
-        let (p, r, f) = dev_score(&model, &dev).overall.prf();
-        eprintln!(
-            "epoch {epoch}: train tag errors {wrong}, dev P {p:.4} R {r:.4} F1 {f:.4} ({:.0}s)",
-            started.elapsed().as_secs_f64()
-        );
-        if best.as_ref().is_none_or(|b| f > b.0) {
-            best = Some((f, epoch, model));
-        } else if best.as_ref().is_some_and(|b| epoch - b.1 >= args.patience) {
-            break;
+        for d in dev.iter_mut() {
+            let t = decode_doc(&stages, &mut d.infos, &d.sents);
+            features::set_priors(&mut d.infos, &t);
         }
+        let all: Vec<&DocData> = train.iter().collect();
+        let data2 = prepare(&all, args.bits);
+        let (second, e2, f2) = fit(&data2, args, args.epochs, Some(&mut dev), "pass 2", started);
+        stages.push(second);
+        best_f = f2;
+        epoch = e2;
     }
-    let (f, epoch, model) = best.context("no epochs were run")?;
+    let model = Model {
+        stages,
+        resources: res_text,
+    };
     let file = std::fs::File::create(&args.out)
         .with_context(|| format!("failed to create {}", args.out.display()))?;
     model
@@ -196,8 +297,9 @@ pub fn run(args: &TrainEntitiesArgs) -> anyhow::Result<()> {
         .with_context(|| format!("failed to write {}", args.out.display()))?;
     let size = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
     println!(
-        "wrote {} ({size} bytes): epoch {epoch}, dev F1 {f:.4} on gold tokens, {:.0}s",
+        "wrote {} ({size} bytes, {} passes): last pass epoch {epoch}, dev F1 {best_f:.4} on gold tokens, {:.0}s",
         args.out.display(),
+        model.stages.len(),
         started.elapsed().as_secs_f64()
     );
     Ok(())
