@@ -4,7 +4,7 @@
 //! hashed character by character once per token, and each feature is a mix of (template id,
 //! value) reduced to a bucket of the weight table.
 
-use super::resources::{Resources, GAZ_TYPES};
+use super::resources::{IdMap, Resources, GAZ_TYPES};
 
 /// Number of feature templates; every token emits exactly one bucket per template.
 pub const N_FEATURES: usize = 43;
@@ -87,8 +87,7 @@ pub struct TokInfo {
 /// (non-local evidence: how the same word was tagged elsewhere).
 pub fn set_priors(infos: &mut [TokInfo], tags: &[u8]) {
     let type_of = |t: u8| -> Option<usize> { (t > 0).then(|| (usize::from(t) - 1) / 4) };
-    let mut counts: std::collections::HashMap<u64, [u32; 4]> =
-        std::collections::HashMap::with_capacity(infos.len());
+    let mut counts: IdMap<[u32; 4]> = IdMap::default();
     for (t, &tag) in infos.iter().zip(tags) {
         if let Some(ty) = type_of(tag) {
             counts.entry(t.lower).or_default()[ty] += 1;
@@ -225,8 +224,7 @@ pub fn doc_infos(
         res.mark_gazetteer(&mut infos[s.clone()]);
     }
     // Document-level casing evidence: how the same word is written elsewhere.
-    let mut seen: std::collections::HashMap<u64, (u32, u32)> =
-        std::collections::HashMap::with_capacity(words.len());
+    let mut seen: IdMap<(u32, u32)> = IdMap::default();
     for t in &infos {
         let e = seen.entry(t.lower).or_default();
         if t.flags & flag::LOWER != 0 {

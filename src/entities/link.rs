@@ -11,7 +11,6 @@ const SKIP_IN_ACRONYM: &[&str] = &["of", "and", "the", "for", "on", "in", "de", 
 
 struct Group {
     label: String,
-    key: String,
     tokens: Vec<String>,
     display: String,
     parent: Option<usize>,
@@ -55,10 +54,12 @@ fn contains_run(long: &[String], short: &[String]) -> bool {
 /// Returns the canonical form of each `(text, label)` mention, in order.
 pub fn canonicalize(mentions: &[(&str, &str)]) -> Vec<String> {
     let mut groups: Vec<Group> = Vec::new();
+    let mut index: std::collections::HashMap<(String, &str), usize> =
+        std::collections::HashMap::new();
     let mut of_mention = Vec::with_capacity(mentions.len());
     for &(text, label) in mentions {
         let key = normalise(text);
-        let found = groups.iter().position(|g| g.label == label && g.key == key);
+        let found = index.get(&(key.clone(), label)).copied();
         let gi = match found {
             Some(gi) => {
                 if is_caps(&groups[gi].display) && !is_caps(text) {
@@ -67,10 +68,10 @@ pub fn canonicalize(mentions: &[(&str, &str)]) -> Vec<String> {
                 gi
             }
             None => {
+                index.insert((key.clone(), label), groups.len());
                 groups.push(Group {
                     label: label.to_string(),
                     tokens: key.split_whitespace().map(str::to_string).collect(),
-                    key,
                     display: text.to_string(),
                     parent: None,
                 });

@@ -47,8 +47,25 @@ pub fn part_of(tag: usize) -> (Part, usize) {
     (part, ty)
 }
 
+/// Transition admissibility, computed once: `ALLOWED[prev][cur]`, `prev == START` first.
+static ALLOWED: std::sync::LazyLock<[[bool; N_TAGS]; N_TAGS + 1]> =
+    std::sync::LazyLock::new(|| {
+        let mut a = [[false; N_TAGS]; N_TAGS + 1];
+        for (p, row) in a.iter_mut().enumerate() {
+            for (c, v) in row.iter_mut().enumerate() {
+                *v = allowed_slow(p, c);
+            }
+        }
+        a
+    });
+
 /// Returns whether `cur` may follow `prev` (`START` for the first token).
+#[inline]
 pub fn allowed(prev: usize, cur: usize) -> bool {
+    ALLOWED[prev][cur]
+}
+
+fn allowed_slow(prev: usize, cur: usize) -> bool {
     let (pp, pt) = part_of(prev);
     let (cp, ct) = part_of(cur);
     let prev_open = prev != START && matches!(pp, Part::Begin | Part::Inside);
@@ -71,36 +88,43 @@ pub fn viterbi(em: &[f32], trans: &[f32], out: &mut Vec<u8>) {
     if n == 0 {
         return;
     }
-    let mut score = vec![f32::NEG_INFINITY; n * N_TAGS];
-    let mut back = vec![0u8; n * N_TAGS];
-    for c in 0..N_TAGS {
-        if allowed(START, c) {
-            score[c] = em[c] + trans[START * N_TAGS + c];
+    // Transitions by target tag, forbidden ones at minus infinity: the inner loop is branch-free.
+    let mut by_cur = [[f32::NEG_INFINITY; N_TAGS]; N_TAGS];
+    for (c, row) in by_cur.iter_mut().enumerate() {
+        for (p, v) in row.iter_mut().enumerate() {
+            if allowed(p, c) {
+                *v = trans[p * N_TAGS + c];
+            }
         }
     }
+    let mut score = [f32::NEG_INFINITY; N_TAGS];
+    for (c, s) in score.iter_mut().enumerate() {
+        if allowed(START, c) {
+            *s = em[c] + trans[START * N_TAGS + c];
+        }
+    }
+    let mut back = vec![0u8; n * N_TAGS];
     for i in 1..n {
+        let mut next = [f32::NEG_INFINITY; N_TAGS];
         for c in 0..N_TAGS {
+            let row = &by_cur[c];
             let mut best = f32::NEG_INFINITY;
             let mut arg = 0;
             for p in 0..N_TAGS {
-                let s = score[(i - 1) * N_TAGS + p];
-                if s == f32::NEG_INFINITY || !allowed(p, c) {
-                    continue;
-                }
-                let v = s + trans[p * N_TAGS + c];
+                let v = score[p] + row[p];
                 if v > best {
                     best = v;
                     arg = p;
                 }
             }
-            score[i * N_TAGS + c] = best + em[i * N_TAGS + c];
+            next[c] = best + em[i * N_TAGS + c];
             back[i * N_TAGS + c] = arg as u8;
         }
+        score = next;
     }
-    let last = &score[(n - 1) * N_TAGS..];
     let mut cur = (0..N_TAGS)
         .filter(|&c| ends_ok(c))
-        .max_by(|&a, &b| last[a].total_cmp(&last[b]))
+        .max_by(|&a, &b| score[a].total_cmp(&score[b]))
         .unwrap_or(0);
     out.resize(n, 0);
     for i in (0..n).rev() {

@@ -33,7 +33,8 @@ impl Hasher for IdHasher {
     }
 }
 
-type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+/// A map keyed by precomputed 64-bit hashes.
+pub type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
 /// Word clusters and gazetteer, immutable once built.
 #[derive(Debug, Default, Clone)]

@@ -307,7 +307,7 @@ pub fn find(words: &[&str], sentence: Range<usize>, taken: &[bool]) -> Vec<RuleS
     let end = sentence.end;
     let mut i = sentence.start;
     while i < end {
-        if taken[i] {
+        if taken[i] || !may_start(words[i]) {
             i += 1;
             continue;
         }
@@ -326,6 +326,52 @@ pub fn find(words: &[&str], sentence: Range<usize>, taken: &[bool]) -> Vec<RuleS
         }
     }
     out
+}
+
+/// Lower-case words that can start a match without a digit or currency sign.
+static STARTERS: std::sync::LazyLock<std::collections::HashSet<String>> =
+    std::sync::LazyLock::new(|| {
+        let mut set = std::collections::HashSet::new();
+        for list in [
+            MONTHS,
+            WEEKDAYS,
+            NUMBER_WORDS,
+            ORDINALS,
+            CURRENCY_PREFIXES,
+            RELATIVE,
+        ] {
+            set.extend(list.iter().map(|w| w.to_string()));
+        }
+        for w in [
+            "today",
+            "yesterday",
+            "tomorrow",
+            "tonight",
+            "noon",
+            "midnight",
+        ] {
+            set.insert(w.to_string());
+        }
+        set
+    });
+
+/// Returns whether a match can start at `w`: a cheap filter run on every token.
+fn may_start(w: &str) -> bool {
+    let Some(c) = w.chars().next() else {
+        return false;
+    };
+    if c.is_ascii_digit() || w.contains(['$', '€', '£', '¥']) {
+        return true;
+    }
+    if w.len() > 12 || !c.is_alphabetic() {
+        return false;
+    }
+    let mut buf = [0u8; 12];
+    for (b, x) in buf.iter_mut().zip(w.bytes()) {
+        *b = x.to_ascii_lowercase();
+    }
+    std::str::from_utf8(&buf[..w.len()]).is_ok_and(|l| STARTERS.contains(l))
+        || w.split_once('-').is_some_and(|(a, _)| is(NUMBER_WORDS, a))
 }
 
 fn match_at(words: &[&str], i: usize, end: usize) -> Option<(usize, &'static str)> {
