@@ -7,7 +7,7 @@
 use super::resources::{IdMap, Resources, GAZ_TYPES};
 
 /// Number of feature templates; every token emits exactly one bucket per template.
-pub const N_FEATURES: usize = 43;
+pub const N_FEATURES: usize = 51;
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -74,6 +74,9 @@ pub struct TokInfo {
     pub doc: u8,
     /// Whether the token's sentence is mostly upper case (a headline).
     pub caps_line: bool,
+    /// Position in a run of capitalised tokens (1 B, 2 I, 3 L, 4 U) times 8 plus the run's
+    /// length (at most 5); 0 outside runs.
+    pub run: u8,
     /// Second pass only: 1 + the entity type the first pass gave most often to other
     /// occurrences of this word in the document (0 none).
     pub prior: u8,
@@ -222,6 +225,7 @@ pub fn doc_infos(
             t.caps_line = caps_line;
         }
         res.mark_gazetteer(&mut infos[s.clone()]);
+        mark_runs(&mut infos[s.clone()]);
     }
     // Document-level casing evidence: how the same word is written elsewhere.
     let mut seen: IdMap<(u32, u32)> = IdMap::default();
@@ -243,6 +247,36 @@ pub fn doc_infos(
         t.doc = u8::from(lo > own_lo) | (u8::from(ti > own_ti) << 1);
     }
     infos
+}
+
+/// Marks runs of capitalised tokens in one sentence.
+fn mark_runs(sent: &mut [TokInfo]) {
+    let cap = |t: &TokInfo| t.flags & (flag::TITLE | flag::ALL_CAPS) != 0;
+    let mut i = 0;
+    while i < sent.len() {
+        if !cap(&sent[i]) {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < sent.len() && cap(&sent[j]) {
+            j += 1;
+        }
+        let len = (j - i).min(5) as u8;
+        for k in i..j {
+            let pos = if j - i == 1 {
+                4
+            } else if k == i {
+                1
+            } else if k + 1 == j {
+                3
+            } else {
+                2
+            };
+            sent[k].run = pos * 8 + len;
+        }
+        i = j;
+    }
 }
 
 #[inline]
@@ -276,6 +310,9 @@ pub fn sentence_features(sent: &[TokInfo], bits: u32, out: &mut Vec<u32>) {
         let clu = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.clusters[1]));
         let gz = |o: Option<&TokInfo>| o.map_or(PAD, gaz_code);
         let first = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.first));
+        let suf3 = |o: Option<&TokInfo>| o.map_or(PAD, |t| t.suf[2]);
+        let fine = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.clusters[0]));
+        let prior = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.prior));
         let caps = u64::from(t.caps_line);
         let values: [u64; N_FEATURES] = [
             0,
@@ -321,6 +358,14 @@ pub fn sentence_features(sent: &[TokInfo], bits: u32, out: &mut Vec<u32>) {
             u64::from(t.first),
             combine(first(p1), u64::from(t.first)),
             combine(u64::from(t.first), first(n1)),
+            suf3(p1),
+            suf3(n1),
+            fine(p1),
+            fine(n1),
+            combine(u64::from(t.run), caps),
+            combine(low(p1), low(n1)),
+            combine(combine(prior(p1), u64::from(t.prior)), prior(n1)),
+            combine(shp(p2), shp(n2)),
         ];
         for (tmpl, v) in values.iter().enumerate() {
             let h = mix((tmpl as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ v);

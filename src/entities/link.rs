@@ -7,6 +7,41 @@
 //! canonical form of a group is its first mention, preferring one not in capitals.
 
 const NAME_LABELS: &[&str] = &["PER", "ORG", "LOC", "MISC"];
+/// Words that name a kind of organisation, not one organisation: never linked alone.
+const GENERIC: &[&str] = &[
+    "bank",
+    "tv",
+    "group",
+    "party",
+    "council",
+    "ministry",
+    "university",
+    "company",
+    "club",
+    "association",
+    "league",
+    "union",
+    "airlines",
+    "news",
+    "times",
+    "international",
+    "corp",
+    "inc",
+    "committee",
+    "court",
+    "army",
+    "police",
+    "government",
+    "agency",
+    "service",
+    "institute",
+    "federation",
+    "organization",
+    "assembly",
+    "parliament",
+    "office",
+    "department",
+];
 const SKIP_IN_ACRONYM: &[&str] = &["of", "and", "the", "for", "on", "in", "de", "&", "to"];
 
 struct Group {
@@ -98,7 +133,10 @@ pub fn canonicalize(mentions: &[(&str, &str)]) -> Vec<String> {
                 Some(a) if h.tokens.len() >= 2 && initials(&h.tokens) == *a => true,
                 _ if g.label != h.label => false,
                 _ if g.label == "PER" => h.tokens.ends_with(&g.tokens),
-                _ if g.label == "ORG" => contains_run(&h.tokens, &g.tokens),
+                _ if g.label == "ORG" => {
+                    contains_run(&h.tokens, &g.tokens)
+                        && !(g.tokens.len() == 1 && GENERIC.contains(&g.tokens[0].as_str()))
+                }
                 _ => false,
             };
             if linked && best.is_none_or(|b| groups[b].tokens.len() < h.tokens.len()) {
@@ -157,8 +195,11 @@ mod tests {
     }
 
     #[test]
-    fn does_not_link_across_people_by_first_name() {
+    fn does_not_link_first_names_or_generic_words() {
         let c = canonicalize(&[("John", "PER"), ("John Smith", "PER")]);
         assert_eq!(c[0], "John");
+        let c = canonicalize(&[("Marfin Bank", "ORG"), ("Bank", "ORG"), ("Marfin", "ORG")]);
+        assert_eq!(c[1], "Bank");
+        assert_eq!(c[2], "Marfin Bank");
     }
 }

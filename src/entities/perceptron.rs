@@ -166,6 +166,18 @@ impl Stage {
         }
     }
 
+    /// Zeroes weights smaller than `frac` of the largest (a smaller model file); returns how
+    /// many non-zero weights remain.
+    pub fn prune(&mut self, frac: f32) -> usize {
+        let cut = (frac * 32767.0) as i16;
+        for w in &mut self.weights {
+            if w.abs() < cut {
+                *w = 0;
+            }
+        }
+        self.weights.iter().filter(|w| **w != 0).count()
+    }
+
     /// Writes emission scores for a sentence's features (`N_FEATURES` buckets per token).
     pub fn emissions(&self, feats: &[u32], em: &mut Vec<f32>) {
         em.clear();
@@ -367,17 +379,27 @@ impl Trainer {
 
     /// Returns the averaged weights as a stage.
     pub fn averaged(&self) -> Stage {
-        let c = self.step as f64;
-        let avg = |w: &[i32], u: &[i64]| -> Vec<f32> {
-            w.iter()
-                .zip(u)
-                .map(|(&w, &u)| (f64::from(w) - u as f64 / c) as f32)
-                .collect()
-        };
-        let w = avg(&self.w, &self.u);
-        let t = avg(&self.tw, &self.tu);
-        Stage::from_floats(self.bits, &w, t)
+        average_of(std::slice::from_ref(self))
     }
+}
+
+/// Returns the mean of several trainers' averaged weights (a bagged ensemble folded into one
+/// table, so tagging costs the same as with one model).
+pub fn average_of(trainers: &[Trainer]) -> Stage {
+    let first = &trainers[0];
+    let mut w = vec![0f32; first.w.len()];
+    let mut t = vec![0f32; first.tw.len()];
+    let k = trainers.len() as f64;
+    for tr in trainers {
+        let c = tr.step as f64;
+        for ((o, &x), &u) in w.iter_mut().zip(&tr.w).zip(&tr.u) {
+            *o += ((f64::from(x) - u as f64 / c) / k) as f32;
+        }
+        for ((o, &x), &u) in t.iter_mut().zip(&tr.tw).zip(&tr.tu) {
+            *o += ((f64::from(x) - u as f64 / c) / k) as f32;
+        }
+    }
+    Stage::from_floats(first.bits, &w, t)
 }
 
 #[cfg(test)]
