@@ -263,7 +263,7 @@ fn mark_runs(sent: &mut [TokInfo]) {
             j += 1;
         }
         let len = (j - i).min(5) as u8;
-        for k in i..j {
+        for (k, t) in sent.iter_mut().enumerate().take(j).skip(i) {
             let pos = if j - i == 1 {
                 4
             } else if k == i {
@@ -273,7 +273,7 @@ fn mark_runs(sent: &mut [TokInfo]) {
             } else {
                 2
             };
-            sent[k].run = pos * 8 + len;
+            t.run = pos * 8 + len;
         }
         i = j;
     }
@@ -299,8 +299,7 @@ pub fn sentence_features(sent: &[TokInfo], bits: u32, out: &mut Vec<u32>) {
             Some(&sent[i as usize])
         }
     };
-    for i in 0..n {
-        let t = &sent[i];
+    for (i, t) in sent.iter().enumerate() {
         let p1 = get(i as isize - 1);
         let n1 = get(i as isize + 1);
         let p2 = get(i as isize - 2);

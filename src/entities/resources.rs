@@ -126,8 +126,8 @@ impl Resources {
         while i < sent.len() {
             let mut h = PHRASE_SEED;
             let mut best: Option<(usize, u8)> = None;
-            for j in i..sent.len().min(i + self.max_len) {
-                h = combine(h, sent[j].lower);
+            for (j, t) in sent.iter().enumerate().take(i + self.max_len).skip(i) {
+                h = combine(h, t.lower);
                 if let Some(&bits) = self.gazetteer.get(&h) {
                     best = Some((j + 1, bits));
                 }
@@ -171,7 +171,11 @@ mod tests {
         assert_eq!(bad, 1);
         assert_eq!(res.sizes(), (1, 3));
         let words = ["in", "new", "York", "and", "Russia", "Almaty"];
-        let infos = doc_infos(&words, &[0..6], &res);
+        let sents = [std::ops::Range {
+            start: 0,
+            end: words.len(),
+        }];
+        let infos = doc_infos(&words, &sents, &res);
         let codes: Vec<u8> = infos.iter().map(|t| t.gaz[1]).collect();
         assert_eq!(codes, vec![0, 1, 3, 0, 0, 0]);
         assert_eq!(infos[4].gaz[0], 4);
