@@ -7,7 +7,7 @@
 use super::resources::{IdMap, Resources, GAZ_TYPES};
 
 /// Number of feature templates; every token emits exactly one bucket per template.
-pub const N_FEATURES: usize = 51;
+pub const N_FEATURES: usize = 55;
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -84,6 +84,10 @@ pub struct TokInfo {
     pub prior_mask: u8,
     /// Second pass only: the first pass's own tag for this token.
     pub first: u8,
+    /// Second pass only: bit set of types of first-pass entities elsewhere in the document that
+    /// hold this word followed by the next one (`pair_next`) or preceded by the previous one.
+    pub pair_next: u8,
+    pub pair_prev: u8,
 }
 
 /// Fills the second-pass fields from first-pass BILOU `tags` over the whole document
@@ -95,6 +99,31 @@ pub fn set_priors(infos: &mut [TokInfo], tags: &[u8]) {
         if let Some(ty) = type_of(tag) {
             counts.entry(t.lower).or_default()[ty] += 1;
         }
+    }
+    // Adjacent word pairs inside one first-pass entity, by type.
+    let inside = |a: u8, b: u8| -> Option<usize> {
+        let (ta, tb) = (type_of(a)?, type_of(b)?);
+        // a is B or I, b is I or L of the same type.
+        (ta == tb && matches!((a - 1) % 4, 0 | 1) && matches!((b - 1) % 4, 1 | 2)).then_some(ta)
+    };
+    let mut pairs: IdMap<[u32; 4]> = IdMap::default();
+    let pair_key = |i: usize, infos: &[TokInfo]| combine(infos[i].lower, infos[i + 1].lower);
+    for i in 0..infos.len().saturating_sub(1) {
+        if let Some(ty) = inside(tags[i], tags[i + 1]) {
+            pairs.entry(pair_key(i, infos)).or_default()[ty] += 1;
+        }
+    }
+    for i in 0..infos.len().saturating_sub(1) {
+        let mut c = pairs.get(&pair_key(i, infos)).copied().unwrap_or_default();
+        if let Some(ty) = inside(tags[i], tags[i + 1]) {
+            c[ty] -= 1;
+        }
+        let mask = c
+            .iter()
+            .enumerate()
+            .fold(0, |m, (k, &n)| m | (u8::from(n > 0) << k));
+        infos[i].pair_next = mask;
+        infos[i + 1].pair_prev = mask;
     }
     for (t, &tag) in infos.iter_mut().zip(tags) {
         t.first = tag;
@@ -365,6 +394,10 @@ pub fn sentence_features(sent: &[TokInfo], bits: u32, out: &mut Vec<u32>) {
             combine(low(p1), low(n1)),
             combine(combine(prior(p1), u64::from(t.prior)), prior(n1)),
             combine(shp(p2), shp(n2)),
+            combine(u64::from(t.pair_prev), u64::from(t.pair_next)),
+            combine(u64::from(t.pair_next), t.short),
+            combine(combine(u64::from(t.doc), t.lower), caps),
+            combine(u64::from(t.clusters[2]), combine(shp(p1), shp(n1))),
         ];
         for (tmpl, v) in values.iter().enumerate() {
             let h = mix((tmpl as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ v);

@@ -306,7 +306,7 @@ pub fn run(args: &TrainEntitiesArgs) -> anyhow::Result<()> {
         for d in dev.iter_mut() {
             // Re-run from clean second-pass fields, as the tagger does.
             for t in d.infos.iter_mut() {
-                (t.prior, t.prior_mask, t.first) = (0, 0, 0);
+                (t.prior, t.prior_mask, t.first, t.pair_next, t.pair_prev) = (0, 0, 0, 0, 0);
             }
             let tags = decode_doc(&stages, &mut d.infos, &d.sents);
             scorer.add(&d.gold_spans, &spans_of(&tags, &d.sents));
