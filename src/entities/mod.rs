@@ -325,6 +325,25 @@ mod tests {
     }
 
     #[test]
+    fn odd_input_keeps_offsets_valid() {
+        let tagger = shipped();
+        for text in [
+            "'s '' \" $ % ... -- «» “”",
+            "Zoë Ñandú met 東京 officials 🙂 in São Paulo on 3 March.\r\nThen\u{301} left",
+            "U.S.-based A.B. Co. 's $5bn 10:30 GMT 1st",
+            "a\n\n\nb .\n. ( ) [",
+            &"Word ".repeat(3000),
+        ] {
+            let cps: Vec<char> = text.chars().collect();
+            for e in tagger.tag(text) {
+                assert!(e.start < e.end && e.end <= cps.len());
+                let slice: String = cps[e.start..e.end].iter().collect();
+                assert_eq!(slice, e.text);
+            }
+        }
+    }
+
+    #[test]
     fn tagger_is_shareable() {
         fn check<T: Send + Sync>() {}
         check::<EntityTagger>();

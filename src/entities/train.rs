@@ -28,10 +28,10 @@ pub struct TrainEntitiesArgs {
     #[arg(long)]
     pub resources: Option<PathBuf>,
     /// Maximum number of passes over the training data.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 25)]
     pub epochs: usize,
     /// log2 of the number of weight-table rows.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 19)]
     pub bits: u32,
     /// Stop after this many epochs without a better dev F1.
     #[arg(long, default_value_t = 4)]
@@ -41,10 +41,10 @@ pub struct TrainEntitiesArgs {
     #[arg(long, default_value_t = 4)]
     pub folds: usize,
     /// Perceptrons trained on different shuffles and averaged into each pass.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 5)]
     pub bags: usize,
     /// Zeroes weights below this fraction of the largest weight before writing.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.002)]
     pub prune: f32,
 }
 
