@@ -37,6 +37,10 @@ const MONTHS: &[&str] = &[
     "nov.",
     "dec.",
 ];
+/// Month abbreviations written without a period; dates only next to a day or a year.
+const MONTH_ABBR: &[&str] = &[
+    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+];
 const WEEKDAYS: &[&str] = &[
     "monday",
     "tuesday",
@@ -214,6 +218,10 @@ fn is_numeral(w: &str) -> bool {
     digits > 0 && w.starts_with(|c: char| c.is_ascii_digit())
 }
 
+fn is_month(w: &str) -> bool {
+    is(MONTHS, w) || is(MONTH_ABBR, w)
+}
+
 fn is_number_word(w: &str) -> bool {
     if is(NUMBER_WORDS, w) {
         return true;
@@ -251,10 +259,19 @@ fn is_day(w: &str) -> bool {
     !d.is_empty() && d.len() <= 2 && matches!(d.parse::<u32>(), Ok(1..=31))
 }
 
-/// Returns whether `w` is a date written in digits: `1996-08-30`, `30/08/1996`, `08/30/96`.
+/// Returns whether `w` is a date written in digits: `1996-08-30`, `30/08/1996`, `08/30/96`,
+/// or with a month name in the middle: `09.Jan.2026`, `14-Jan-2026`.
 fn is_numeric_date(w: &str) -> bool {
     for sep in ['-', '/', '.'] {
         let parts: Vec<&str> = w.split(sep).collect();
+        if parts.len() == 3
+            && is_month(parts[1])
+            && is_day(parts[0])
+            && parts[2].len() >= 2
+            && parts[2].chars().all(|c| c.is_ascii_digit())
+        {
+            return true;
+        }
         if parts.len() == 3
             && parts
                 .iter()
@@ -334,6 +351,7 @@ static STARTERS: std::sync::LazyLock<std::collections::HashSet<String>> =
         let mut set = std::collections::HashSet::new();
         for list in [
             MONTHS,
+            MONTH_ABBR,
             WEEKDAYS,
             NUMBER_WORDS,
             ORDINALS,
@@ -426,7 +444,7 @@ fn match_at(words: &[&str], i: usize, end: usize) -> Option<(usize, &'static str
         if matches!(next, "hours" | "hour" | "minutes" | "minute" | "seconds") {
             return Some((n + 1, "TIME"));
         }
-        if is_day(w) && n == 1 && is(MONTHS, next) {
+        if is_day(w) && n == 1 && is_month(next) {
             let extra = usize::from(is_year(at(i + 2)));
             return Some((2 + extra, "DATE"));
         }
@@ -446,7 +464,7 @@ fn match_at(words: &[&str], i: usize, end: usize) -> Option<(usize, &'static str
         let extra = usize::from(is_time_suffix(at(i + 1)));
         return Some((1 + extra, "TIME"));
     }
-    if is(MONTHS, w) && w.starts_with(char::is_uppercase) {
+    if is_month(w) && w.starts_with(char::is_uppercase) {
         // "May" alone is too often a verb or a name: require a day or a year.
         let mut k = i + 1;
         if is_day(at(k)) {
@@ -458,7 +476,7 @@ fn match_at(words: &[&str], i: usize, end: usize) -> Option<(usize, &'static str
         if is_year(at(k)) {
             k += 1;
         }
-        if k > i + 1 || !lower.starts_with("may") {
+        if k > i + 1 || !(lower.starts_with("may") || is(MONTH_ABBR, w)) {
             return Some((k - i, "DATE"));
         }
         return None;
@@ -537,6 +555,14 @@ mod tests {
                 ("10:30 p.m.".into(), "TIME"),
                 ("second".into(), "ORDINAL"),
                 ("three years".into(), "DATE"),
+            ]
+        );
+        assert_eq!(
+            run("09.Jan.2026 on 14 Jan 2026 , Mar 3 but Jun"),
+            vec![
+                ("09.Jan.2026".into(), "DATE"),
+                ("14 Jan 2026".into(), "DATE"),
+                ("Mar 3".into(), "DATE"),
             ]
         );
         assert_eq!(
