@@ -92,11 +92,13 @@ impl EntityTagger {
     }
 
     /// Builds a tagger around a model, with numeric rules and linking on.
-    pub fn from_model(model: Model) -> Self {
+    pub fn from_model(mut model: Model) -> Self {
         let (resources, bad) = Resources::parse(&model.resources);
         if bad > 0 {
             tracing::warn!(bad, "entity model resources have malformed lines");
         }
+        // The parsed maps are all tagging needs; the text is several megabytes.
+        model.resources = String::new();
         Self {
             model,
             resources,
