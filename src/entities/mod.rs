@@ -6,13 +6,15 @@
 //! - [`features`]: hashed features per token (no strings per feature).
 //! - [`resources`]: word clusters and the place gazetteer the features read.
 //! - [`perceptron`]: BILOU tags, Viterbi, averaged-perceptron training, the model file.
-//! - [`rules`]: DATE, TIME, MONEY, PERCENT, QUANTITY, CARDINAL and ORDINAL rules.
+//! - [`rules`]: DATE, TIME, MONEY, PERCENT, QUANTITY, CARDINAL and ORDINAL rules; their word
+//!   lists live in [`lexicon`].
 //! - [`link`]: canonical forms linking the mentions of one document.
 //! - [`conll`]: CoNLL reading and conlleval-style scoring; [`train`] and [`eval`] commands.
 
 pub mod conll;
 pub mod eval;
 pub mod features;
+pub mod lexicon;
 pub mod link;
 pub mod perceptron;
 pub mod resources;
