@@ -11,7 +11,9 @@ const FILES: usize = 4000;
 #[test]
 fn kill_9_at_any_instant_loses_nothing_and_emits_nothing_twice() {
     let ws = Workspace::new();
-    let cfg = ws.config("[pipeline]\nmax_in_flight = 256\nqueue_capacity = 32\n");
+    let cfg = ws.config(
+        "[pipeline]\nmax_in_flight = 256\nqueue_capacity = 32\n[entities]\nenabled = false\n",
+    );
     let text = std::fs::read_to_string(&cfg)
         .unwrap()
         .replace("[output]\n", "[output]\nbatch_max = 16\n")
@@ -25,8 +27,20 @@ fn kill_9_at_any_instant_loses_nothing_and_emits_nothing_twice() {
         std::fs::write(ws.drop_dir().join(format!("{i:05}.txt")), body).unwrap();
     }
     let mut partial_kills = 0;
-    for delay_ms in [40, 90, 150, 250, 400, 600] {
+    let count = || {
+        std::fs::read_to_string(ws.out())
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    for delay_ms in [0, 5, 20, 50, 100, 200] {
+        let before = count();
         let mut d = ws.spawn_daemon(&cfg, &[]);
+        // Kill at a chosen instant after this run's first commit, whatever start-up costs.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while count() == before && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         std::thread::sleep(Duration::from_millis(delay_ms));
         d.kill().unwrap(); // SIGKILL
         d.wait().unwrap();

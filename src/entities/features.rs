@@ -1,0 +1,438 @@
+//! Owns hashed feature extraction: token-derived u64 hashes combined per template into buckets.
+//!
+//! Nothing here builds a `String` per feature: words, lower-case forms, shapes and affixes are
+//! hashed character by character once per token, and each feature is a mix of (template id,
+//! value) reduced to a bucket of the weight table.
+
+use super::resources::{IdMap, Resources, GAZ_TYPES};
+
+/// Number of feature templates; every token emits exactly one bucket per template.
+pub const N_FEATURES: usize = 55;
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+/// Stands in for a missing neighbour (before the first or after the last token).
+const PAD: u64 = 0x5eed_0f0f_dead_beef;
+
+/// Returns a well-mixed 64-bit value (the splitmix64 finaliser).
+#[inline]
+pub fn mix(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// Combines two hashes, order-sensitively.
+#[inline]
+pub fn combine(a: u64, b: u64) -> u64 {
+    mix(a.rotate_left(23) ^ b.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+#[inline]
+fn feed(h: u64, c: u32) -> u64 {
+    (h ^ u64::from(c)).wrapping_mul(FNV_PRIME)
+}
+
+/// Returns the hash of the lower-case form of `word` (the key of clusters and gazetteer).
+pub fn lower_hash(word: &str) -> u64 {
+    let mut h = FNV_OFFSET;
+    for c in word.chars() {
+        for l in c.to_lowercase() {
+            h = feed(h, l as u32);
+        }
+    }
+    mix(h)
+}
+
+/// Bit flags describing a token's form.
+pub mod flag {
+    pub const TITLE: u32 = 1;
+    pub const ALL_CAPS: u32 = 2;
+    pub const LOWER: u32 = 4;
+    pub const DIGIT: u32 = 8;
+    pub const ALNUM: u32 = 16;
+    pub const SENT_START: u32 = 32;
+}
+
+/// What features need to know about one token; computed once per token.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokInfo {
+    pub word: u64,
+    pub lower: u64,
+    pub shape: u64,
+    pub short: u64,
+    pub pre: [u64; 4],
+    pub suf: [u64; 4],
+    pub flags: u32,
+    pub clusters: [u16; 3],
+    /// Per gazetteer type, the token's position in a match: 0 none, 1 B, 2 I, 3 L, 4 U.
+    pub gaz: [u8; GAZ_TYPES],
+    /// Document-level evidence: bit 0 the word occurs in lower case elsewhere in the document,
+    /// bit 1 it occurs capitalised elsewhere away from a sentence start.
+    pub doc: u8,
+    /// Whether the token's sentence is mostly upper case (a headline).
+    pub caps_line: bool,
+    /// Position in a run of capitalised tokens (1 B, 2 I, 3 L, 4 U) times 8 plus the run's
+    /// length (at most 5); 0 outside runs.
+    pub run: u8,
+    /// Second pass only: 1 + the entity type the first pass gave most often to other
+    /// occurrences of this word in the document (0 none).
+    pub prior: u8,
+    /// Second pass only: bit set of types the first pass gave other occurrences.
+    pub prior_mask: u8,
+    /// Second pass only: the first pass's own tag for this token.
+    pub first: u8,
+    /// Second pass only: bit set of types of first-pass entities elsewhere in the document that
+    /// hold this word followed by the next one (`pair_next`) or preceded by the previous one.
+    pub pair_next: u8,
+    pub pair_prev: u8,
+}
+
+/// Fills the second-pass fields from first-pass BILOU `tags` over the whole document
+/// (non-local evidence: how the same word was tagged elsewhere).
+pub fn set_priors(infos: &mut [TokInfo], tags: &[u8]) {
+    let type_of = |t: u8| -> Option<usize> { (t > 0).then(|| (usize::from(t) - 1) / 4) };
+    let mut counts: IdMap<[u32; 4]> = IdMap::default();
+    for (t, &tag) in infos.iter().zip(tags) {
+        if let Some(ty) = type_of(tag) {
+            counts.entry(t.lower).or_default()[ty] += 1;
+        }
+    }
+    // Adjacent word pairs inside one first-pass entity, by type.
+    let inside = |a: u8, b: u8| -> Option<usize> {
+        let (ta, tb) = (type_of(a)?, type_of(b)?);
+        // a is B or I, b is I or L of the same type.
+        (ta == tb && matches!((a - 1) % 4, 0 | 1) && matches!((b - 1) % 4, 1 | 2)).then_some(ta)
+    };
+    let mut pairs: IdMap<[u32; 4]> = IdMap::default();
+    let pair_key = |i: usize, infos: &[TokInfo]| combine(infos[i].lower, infos[i + 1].lower);
+    for i in 0..infos.len().saturating_sub(1) {
+        if let Some(ty) = inside(tags[i], tags[i + 1]) {
+            pairs.entry(pair_key(i, infos)).or_default()[ty] += 1;
+        }
+    }
+    for i in 0..infos.len().saturating_sub(1) {
+        let mut c = pairs.get(&pair_key(i, infos)).copied().unwrap_or_default();
+        if let Some(ty) = inside(tags[i], tags[i + 1]) {
+            c[ty] -= 1;
+        }
+        let mask = c
+            .iter()
+            .enumerate()
+            .fold(0, |m, (k, &n)| m | (u8::from(n > 0) << k));
+        infos[i].pair_next = mask;
+        infos[i + 1].pair_prev = mask;
+    }
+    for (t, &tag) in infos.iter_mut().zip(tags) {
+        t.first = tag;
+        let mut c = counts.get(&t.lower).copied().unwrap_or_default();
+        if let Some(ty) = type_of(tag) {
+            c[ty] -= 1;
+        }
+        t.prior_mask = c
+            .iter()
+            .enumerate()
+            .fold(0, |m, (i, &n)| m | (u8::from(n > 0) << i));
+        t.prior = match (0..4).max_by_key(|&i| c[i]) {
+            Some(i) if c[i] > 0 => i as u8 + 1,
+            _ => 0,
+        };
+    }
+}
+
+fn shape_code(c: char) -> u32 {
+    if c.is_uppercase() {
+        'X' as u32
+    } else if c.is_lowercase() {
+        'x' as u32
+    } else if c.is_numeric() {
+        'd' as u32
+    } else {
+        c as u32
+    }
+}
+
+/// Computes the form-only part of a token's information.
+fn token_form(word: &str, sent_start: bool, res: &Resources) -> TokInfo {
+    let mut info = TokInfo::default();
+    let mut h_word = FNV_OFFSET;
+    let mut h_lower = FNV_OFFSET;
+    let mut h_shape = FNV_OFFSET;
+    let mut h_short = FNV_OFFSET;
+    let mut last_code = 0u32;
+    let (mut upper, mut lower, mut digit, mut n) = (0usize, 0usize, 0usize, 0usize);
+    let mut first_upper = false;
+    for (i, c) in word.chars().enumerate() {
+        h_word = feed(h_word, c as u32);
+        for l in c.to_lowercase() {
+            h_lower = feed(h_lower, l as u32);
+        }
+        if i < 4 {
+            info.pre[i] = mix(h_lower);
+        }
+        let code = shape_code(c);
+        if i < 6 {
+            h_shape = feed(h_shape, code);
+        }
+        if code != last_code {
+            h_short = feed(h_short, code);
+            last_code = code;
+        }
+        if c.is_uppercase() {
+            upper += 1;
+            if i == 0 {
+                first_upper = true;
+            }
+        } else if c.is_lowercase() {
+            lower += 1;
+        } else if c.is_numeric() {
+            digit += 1;
+        }
+        n += 1;
+    }
+    let mut h_suf = FNV_OFFSET;
+    for (i, c) in word.chars().rev().take(4).enumerate() {
+        for l in c.to_lowercase() {
+            h_suf = feed(h_suf, l as u32);
+        }
+        info.suf[i] = mix(h_suf ^ 0x5f);
+    }
+    for i in n.min(4)..4 {
+        info.pre[i] = PAD;
+        info.suf[i] = PAD;
+    }
+    info.word = mix(h_word);
+    info.lower = mix(h_lower);
+    info.shape = mix(h_shape ^ (n.min(8) as u64) << 56);
+    info.short = mix(h_short);
+    if first_upper && upper < n {
+        info.flags |= flag::TITLE;
+    }
+    if upper > 0 && lower == 0 {
+        info.flags |= flag::ALL_CAPS;
+    }
+    if lower > 0 && upper == 0 {
+        info.flags |= flag::LOWER;
+    }
+    if digit > 0 {
+        info.flags |= flag::DIGIT;
+    }
+    if upper + lower + digit > 0 {
+        info.flags |= flag::ALNUM;
+    }
+    if sent_start {
+        info.flags |= flag::SENT_START;
+    }
+    info.clusters = res.clusters(info.lower);
+    info
+}
+
+/// Computes token information for a whole document: `words[i]` with `sent_start[i]` marking
+/// sentence starts and `sentences` the token ranges of the sentences.
+pub fn doc_infos(
+    words: &[&str],
+    sentences: &[std::ops::Range<usize>],
+    res: &Resources,
+) -> Vec<TokInfo> {
+    let mut infos: Vec<TokInfo> = Vec::with_capacity(words.len());
+    for s in sentences {
+        for i in s.clone() {
+            infos.push(token_form(words[i], i == s.start, res));
+        }
+        let alpha = infos[s.clone()]
+            .iter()
+            .filter(|t| t.flags & (flag::TITLE | flag::ALL_CAPS | flag::LOWER) != 0)
+            .count();
+        let caps = infos[s.clone()]
+            .iter()
+            .filter(|t| t.flags & flag::ALL_CAPS != 0)
+            .count();
+        let caps_line = alpha >= 2 && caps * 10 >= alpha * 7;
+        for t in &mut infos[s.clone()] {
+            t.caps_line = caps_line;
+        }
+        res.mark_gazetteer(&mut infos[s.clone()]);
+        mark_runs(&mut infos[s.clone()]);
+    }
+    // Document-level casing evidence: how the same word is written elsewhere.
+    let mut seen: IdMap<(u32, u32)> = IdMap::default();
+    for t in &infos {
+        let e = seen.entry(t.lower).or_default();
+        if t.flags & flag::LOWER != 0 {
+            e.0 += 1;
+        }
+        if t.flags & flag::TITLE != 0 && t.flags & flag::SENT_START == 0 && !t.caps_line {
+            e.1 += 1;
+        }
+    }
+    for t in &mut infos {
+        let (lo, ti) = seen.get(&t.lower).copied().unwrap_or_default();
+        let own_lo = u32::from(t.flags & flag::LOWER != 0);
+        let own_ti = u32::from(
+            t.flags & flag::TITLE != 0 && t.flags & flag::SENT_START == 0 && !t.caps_line,
+        );
+        t.doc = u8::from(lo > own_lo) | (u8::from(ti > own_ti) << 1);
+    }
+    infos
+}
+
+/// Marks runs of capitalised tokens in one sentence.
+fn mark_runs(sent: &mut [TokInfo]) {
+    let cap = |t: &TokInfo| t.flags & (flag::TITLE | flag::ALL_CAPS) != 0;
+    let mut i = 0;
+    while i < sent.len() {
+        if !cap(&sent[i]) {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < sent.len() && cap(&sent[j]) {
+            j += 1;
+        }
+        let len = (j - i).min(5) as u8;
+        for (k, t) in sent.iter_mut().enumerate().take(j).skip(i) {
+            let pos = if j - i == 1 {
+                4
+            } else if k == i {
+                1
+            } else if k + 1 == j {
+                3
+            } else {
+                2
+            };
+            t.run = pos * 8 + len;
+        }
+        i = j;
+    }
+}
+
+#[inline]
+fn gaz_code(t: &TokInfo) -> u64 {
+    let mut v = 0u64;
+    for g in t.gaz {
+        v = (v << 3) | u64::from(g);
+    }
+    v
+}
+
+/// Appends `N_FEATURES` bucket indices per token of `sent` to `out`.
+pub fn sentence_features(sent: &[TokInfo], bits: u32, out: &mut Vec<u32>) {
+    let shift = 64 - bits;
+    let n = sent.len();
+    let get = |i: isize| -> Option<&TokInfo> {
+        if i < 0 || i as usize >= n {
+            None
+        } else {
+            Some(&sent[i as usize])
+        }
+    };
+    for (i, t) in sent.iter().enumerate() {
+        let p1 = get(i as isize - 1);
+        let n1 = get(i as isize + 1);
+        let p2 = get(i as isize - 2);
+        let n2 = get(i as isize + 2);
+        let low = |o: Option<&TokInfo>| o.map_or(PAD, |t| t.lower);
+        let shp = |o: Option<&TokInfo>| o.map_or(PAD, |t| t.short);
+        let clu = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.clusters[1]));
+        let gz = |o: Option<&TokInfo>| o.map_or(PAD, gaz_code);
+        let first = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.first));
+        let suf3 = |o: Option<&TokInfo>| o.map_or(PAD, |t| t.suf[2]);
+        let fine = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.clusters[0]));
+        let prior = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.prior));
+        let caps = u64::from(t.caps_line);
+        let values: [u64; N_FEATURES] = [
+            0,
+            t.word,
+            t.lower,
+            t.shape,
+            t.short,
+            t.pre[0],
+            t.pre[1],
+            t.pre[2],
+            t.pre[3],
+            t.suf[0],
+            t.suf[1],
+            t.suf[2],
+            t.suf[3],
+            low(p1),
+            low(n1),
+            low(p2),
+            low(n2),
+            shp(p1),
+            shp(n1),
+            combine(shp(p1), t.short),
+            combine(t.short, shp(n1)),
+            combine(low(p1), t.lower),
+            combine(t.lower, low(n1)),
+            combine(u64::from(t.flags), t.short),
+            combine(u64::from(t.doc), t.short ^ caps),
+            u64::from(t.clusters[0]),
+            u64::from(t.clusters[1]),
+            u64::from(t.clusters[2]),
+            clu(p1),
+            clu(n1),
+            gaz_code(t),
+            combine(gaz_code(t), t.short),
+            gz(p1),
+            gz(n1),
+            combine(low(p1), t.short),
+            combine(t.short, low(n1)),
+            combine(caps, t.lower),
+            combine(combine(u64::from(t.clusters[1]), t.short), caps),
+            combine(u64::from(t.prior), t.short),
+            u64::from(t.prior_mask),
+            u64::from(t.first),
+            combine(first(p1), u64::from(t.first)),
+            combine(u64::from(t.first), first(n1)),
+            suf3(p1),
+            suf3(n1),
+            fine(p1),
+            fine(n1),
+            combine(u64::from(t.run), caps),
+            combine(low(p1), low(n1)),
+            combine(combine(prior(p1), u64::from(t.prior)), prior(n1)),
+            combine(shp(p2), shp(n2)),
+            combine(u64::from(t.pair_prev), u64::from(t.pair_next)),
+            combine(u64::from(t.pair_next), t.short),
+            combine(combine(u64::from(t.doc), t.lower), caps),
+            combine(u64::from(t.clusters[2]), combine(shp(p1), shp(n1))),
+        ];
+        for (tmpl, v) in values.iter().enumerate() {
+            let h = mix((tmpl as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ v);
+            out.push((h >> shift) as u32);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lower_hash_ignores_case_and_forms_differ() {
+        let res = Resources::empty();
+        let a = token_form("Almaty", false, &res);
+        let b = token_form("ALMATY", false, &res);
+        assert_eq!(a.lower, b.lower);
+        assert_eq!(a.lower, lower_hash("almaty"));
+        assert_ne!(a.word, b.word);
+        assert_ne!(a.short, b.short);
+        assert!(a.flags & flag::TITLE != 0 && b.flags & flag::ALL_CAPS != 0);
+    }
+
+    #[test]
+    fn doc_evidence_sees_other_mentions() {
+        let res = Resources::empty();
+        let words = ["Rose", "won", ".", "A", "rose", "grew", "near", "Rose", "."];
+        let sents = [0..3, 3..9];
+        let infos = doc_infos(&words, &sents, &res);
+        // "Rose" at the start sees the lower-case "rose" and the mid-sentence "Rose".
+        assert_eq!(infos[0].doc, 3);
+        let mut out = Vec::new();
+        sentence_features(&infos[0..3], 20, &mut out);
+        assert_eq!(out.len(), 3 * N_FEATURES);
+        assert!(out.iter().all(|&b| b < (1 << 20)));
+    }
+}

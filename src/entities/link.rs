@@ -1,0 +1,205 @@
+//! Owns in-document linking: gives every mention the canonical name of the entity it refers to
+//! ("Tokayev" -> "Kassym-Jomart Tokayev", "CSTO" -> "Collective Security Treaty Organisation").
+//!
+//! Mentions group by a normalised key (case, `-isation`/`-ization`, a leading "the"); a group
+//! then points at a longer group it abbreviates: a person's surname or trailing name part, an
+//! acronym of a multi-word name, or a contiguous part of a longer organisation name. The
+//! canonical form of a group is its first mention, preferring one not in capitals.
+
+const NAME_LABELS: &[&str] = &["PER", "ORG", "LOC", "MISC"];
+/// Words that name a kind of organisation, not one organisation: never linked alone.
+const GENERIC: &[&str] = &[
+    "bank",
+    "tv",
+    "group",
+    "party",
+    "council",
+    "ministry",
+    "university",
+    "company",
+    "club",
+    "association",
+    "league",
+    "union",
+    "airlines",
+    "news",
+    "times",
+    "international",
+    "corp",
+    "inc",
+    "committee",
+    "court",
+    "army",
+    "police",
+    "government",
+    "agency",
+    "service",
+    "institute",
+    "federation",
+    "organization",
+    "assembly",
+    "parliament",
+    "office",
+    "department",
+];
+const SKIP_IN_ACRONYM: &[&str] = &["of", "and", "the", "for", "on", "in", "de", "&", "to"];
+
+struct Group {
+    label: String,
+    tokens: Vec<String>,
+    display: String,
+    parent: Option<usize>,
+}
+
+fn normalise(text: &str) -> String {
+    let mut s = text
+        .to_lowercase()
+        .replace("isation", "ization")
+        .replace('’', "'");
+    if let Some(rest) = s.strip_prefix("the ") {
+        s = rest.to_string();
+    }
+    s.trim_end_matches("'s").to_string()
+}
+
+fn is_caps(text: &str) -> bool {
+    text.chars().any(char::is_alphabetic) && !text.chars().any(char::is_lowercase)
+}
+
+/// Returns the letters of an acronym ("CSTO", "U.N."), or `None` when `text` is not one.
+fn acronym(text: &str) -> Option<String> {
+    let letters: String = text.chars().filter(|c| *c != '.').collect();
+    let n = letters.chars().count();
+    ((2..=7).contains(&n) && letters.chars().all(|c| c.is_uppercase()))
+        .then(|| letters.to_lowercase())
+}
+
+fn initials(tokens: &[String]) -> String {
+    tokens
+        .iter()
+        .filter(|t| !SKIP_IN_ACRONYM.contains(&t.as_str()))
+        .filter_map(|t| t.chars().next())
+        .collect()
+}
+
+fn contains_run(long: &[String], short: &[String]) -> bool {
+    short.len() < long.len() && long.windows(short.len()).any(|w| w == short)
+}
+
+/// Returns the canonical form of each `(text, label)` mention, in order.
+pub fn canonicalize(mentions: &[(&str, &str)]) -> Vec<String> {
+    let mut groups: Vec<Group> = Vec::new();
+    let mut index: std::collections::HashMap<(String, &str), usize> =
+        std::collections::HashMap::new();
+    let mut of_mention = Vec::with_capacity(mentions.len());
+    for &(text, label) in mentions {
+        let key = normalise(text);
+        let found = index.get(&(key.clone(), label)).copied();
+        let gi = match found {
+            Some(gi) => {
+                if is_caps(&groups[gi].display) && !is_caps(text) {
+                    groups[gi].display = text.to_string();
+                }
+                gi
+            }
+            None => {
+                index.insert((key.clone(), label), groups.len());
+                groups.push(Group {
+                    label: label.to_string(),
+                    tokens: key.split_whitespace().map(str::to_string).collect(),
+                    display: text.to_string(),
+                    parent: None,
+                });
+                groups.len() - 1
+            }
+        };
+        of_mention.push(gi);
+    }
+    for gi in 0..groups.len() {
+        if !NAME_LABELS.contains(&groups[gi].label.as_str()) {
+            continue;
+        }
+        let g = &groups[gi];
+        let acro = acronym(&g.display).filter(|_| g.tokens.len() == 1);
+        let mut best: Option<usize> = None;
+        for (hi, h) in groups.iter().enumerate() {
+            if hi == gi
+                || h.tokens.len() <= g.tokens.len()
+                || !NAME_LABELS.contains(&h.label.as_str())
+            {
+                continue;
+            }
+            let linked = match &acro {
+                Some(a) if h.tokens.len() >= 2 && initials(&h.tokens) == *a => true,
+                _ if g.label != h.label => false,
+                _ if g.label == "PER" => h.tokens.ends_with(&g.tokens),
+                _ if g.label == "ORG" => {
+                    contains_run(&h.tokens, &g.tokens)
+                        && !(g.tokens.len() == 1 && GENERIC.contains(&g.tokens[0].as_str()))
+                }
+                _ => false,
+            };
+            if linked && best.is_none_or(|b| groups[b].tokens.len() < h.tokens.len()) {
+                best = Some(hi);
+            }
+        }
+        groups[gi].parent = best;
+    }
+    of_mention
+        .into_iter()
+        .zip(mentions)
+        .map(|(mut gi, &(text, label))| {
+            if !NAME_LABELS.contains(&label) {
+                return text.to_string();
+            }
+            // Parents always have more tokens, so the chain ends.
+            while let Some(p) = groups[gi].parent {
+                gi = p;
+            }
+            groups[gi].display.clone()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_surnames_acronyms_and_spellings() {
+        let m = [
+            ("Tokayev", "PER"),
+            ("Kassym-Jomart Tokayev", "PER"),
+            ("CSTO", "ORG"),
+            ("Collective Security Treaty Organisation", "ORG"),
+            ("Collective Security Treaty Organization", "ORG"),
+            ("KAZAKHSTAN", "LOC"),
+            ("Kazakhstan", "LOC"),
+            ("UN", "ORG"),
+            ("United Nations", "ORG"),
+            ("Putin", "PER"),
+            ("five", "CARDINAL"),
+            ("first", "ORDINAL"),
+            ("First", "ORDINAL"),
+        ];
+        let c = canonicalize(&m);
+        assert_eq!(c[0], "Kassym-Jomart Tokayev");
+        assert_eq!(c[1], "Kassym-Jomart Tokayev");
+        assert_eq!(c[2], "Collective Security Treaty Organisation");
+        assert_eq!(c[4], "Collective Security Treaty Organisation");
+        assert_eq!(c[5], "Kazakhstan");
+        assert_eq!(c[7], "United Nations");
+        assert_eq!(c[9], "Putin");
+        assert_eq!(c[10], "five");
+        assert_eq!(c[12], "First");
+    }
+
+    #[test]
+    fn does_not_link_first_names_or_generic_words() {
+        let c = canonicalize(&[("John", "PER"), ("John Smith", "PER")]);
+        assert_eq!(c[0], "John");
+        let c = canonicalize(&[("Marfin Bank", "ORG"), ("Bank", "ORG"), ("Marfin", "ORG")]);
+        assert_eq!(c[1], "Bank");
+        assert_eq!(c[2], "Marfin Bank");
+    }
+}

@@ -1,0 +1,398 @@
+//! Owns the rules for numeric and time entities: DATE, TIME, MONEY, PERCENT, QUANTITY,
+//! CARDINAL and ORDINAL, matched over tokens the statistical model left outside names.
+
+use std::ops::Range;
+
+/// A rule match over token indices with its label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSpan {
+    pub start: usize,
+    pub end: usize,
+    pub label: &'static str,
+}
+
+use super::lexicon::*;
+
+fn is(list: &[&str], w: &str) -> bool {
+    list.iter().any(|x| x.eq_ignore_ascii_case(w))
+}
+
+/// Returns whether `w` is a written number: digits with `,` or `.` separators.
+fn is_numeral(w: &str) -> bool {
+    let mut digits = 0;
+    for c in w.chars() {
+        if c.is_ascii_digit() {
+            digits += 1;
+        } else if c != ',' && c != '.' {
+            return false;
+        }
+    }
+    digits > 0 && w.starts_with(|c: char| c.is_ascii_digit())
+}
+
+fn is_month(w: &str) -> bool {
+    is(MONTHS, w) || is(MONTH_ABBR, w)
+}
+
+fn is_number_word(w: &str) -> bool {
+    if is(NUMBER_WORDS, w) {
+        return true;
+    }
+    // "twenty-five"
+    match w.split_once('-') {
+        Some((a, b)) => is(NUMBER_WORDS, a) && is(NUMBER_WORDS, b),
+        None => false,
+    }
+}
+
+fn is_ordinal(w: &str) -> bool {
+    if is(ORDINALS, w) {
+        return true;
+    }
+    let lower = w.to_ascii_lowercase();
+    for suf in ["st", "nd", "rd", "th"] {
+        if let Some(num) = lower.strip_suffix(suf) {
+            if !num.is_empty() && num.chars().all(|c| c.is_ascii_digit()) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+fn is_year(w: &str) -> bool {
+    w.len() == 4
+        && w.chars().all(|c| c.is_ascii_digit())
+        && matches!(w.parse::<u32>(), Ok(1800..=2099))
+}
+
+fn is_day(w: &str) -> bool {
+    let d = w.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    !d.is_empty() && d.len() <= 2 && matches!(d.parse::<u32>(), Ok(1..=31))
+}
+
+/// Returns whether `w` is a date written in digits: `1996-08-30`, `30/08/1996`, `08/30/96`,
+/// or with a month name in the middle: `09.Jan.2026`, `14-Jan-2026`.
+fn is_numeric_date(w: &str) -> bool {
+    for sep in ['-', '/', '.'] {
+        let parts: Vec<&str> = w.split(sep).collect();
+        if parts.len() == 3
+            && is_month(parts[1])
+            && is_day(parts[0])
+            && parts[2].len() >= 2
+            && parts[2].chars().all(|c| c.is_ascii_digit())
+        {
+            return true;
+        }
+        if parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.len() <= 4 && p.chars().all(|c| c.is_ascii_digit()))
+            && (parts[0].len() == 4 || parts[2].len() >= 2)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+fn is_clock(w: &str) -> bool {
+    let core = w
+        .trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '.')
+        .to_string();
+    match core.split_once(':') {
+        Some((h, m)) => {
+            !h.is_empty()
+                && h.len() <= 2
+                && h.chars().all(|c| c.is_ascii_digit())
+                && m.len() == 2
+                && m.chars().all(|c| c.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+/// Returns the number of tokens of a number phrase at `i` ("2.5 million", "five hundred").
+fn number_len(words: &[&str], i: usize, end: usize) -> usize {
+    let mut j = i;
+    while j < end {
+        let w = words[j];
+        let ok = if j == i {
+            is_numeral(w) || is_number_word(w)
+        } else {
+            is(SCALES, w) || (is_number_word(w) && !is_numeral(words[j - 1]))
+        };
+        if !ok {
+            break;
+        }
+        j += 1;
+    }
+    j - i
+}
+
+/// Finds numeric and time entities in `sentence`, skipping tokens where `taken` is set.
+pub fn find(words: &[&str], sentence: Range<usize>, taken: &[bool]) -> Vec<RuleSpan> {
+    let mut out = Vec::new();
+    let end = sentence.end;
+    let mut i = sentence.start;
+    while i < end {
+        if taken[i] || !may_start(words[i]) {
+            i += 1;
+            continue;
+        }
+        // The free stretch: matches never cross a name.
+        let free_end = (i..end).find(|&k| taken[k]).unwrap_or(end);
+        match match_at(words, i, free_end) {
+            Some((len, label)) if len > 0 => {
+                out.push(RuleSpan {
+                    start: i,
+                    end: i + len,
+                    label,
+                });
+                i += len;
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+/// Lower-case words that can start a match without a digit or currency sign.
+static STARTERS: std::sync::LazyLock<std::collections::HashSet<String>> =
+    std::sync::LazyLock::new(|| {
+        let mut set = std::collections::HashSet::new();
+        for list in [
+            MONTHS,
+            MONTH_ABBR,
+            WEEKDAYS,
+            NUMBER_WORDS,
+            ORDINALS,
+            CURRENCY_PREFIXES,
+            RELATIVE,
+        ] {
+            set.extend(list.iter().map(|w| w.to_string()));
+        }
+        for w in [
+            "today",
+            "yesterday",
+            "tomorrow",
+            "tonight",
+            "noon",
+            "midnight",
+        ] {
+            set.insert(w.to_string());
+        }
+        set
+    });
+
+/// Returns whether a match can start at `w`: a cheap filter run on every token.
+fn may_start(w: &str) -> bool {
+    let Some(c) = w.chars().next() else {
+        return false;
+    };
+    if c.is_ascii_digit() || w.contains(['$', '€', '£', '¥']) {
+        return true;
+    }
+    if w.len() > 12 || !c.is_alphabetic() {
+        return false;
+    }
+    let mut buf = [0u8; 12];
+    for (b, x) in buf.iter_mut().zip(w.bytes()) {
+        *b = x.to_ascii_lowercase();
+    }
+    std::str::from_utf8(&buf[..w.len()]).is_ok_and(|l| STARTERS.contains(l))
+        || w.split_once('-').is_some_and(|(a, _)| is(NUMBER_WORDS, a))
+}
+
+fn match_at(words: &[&str], i: usize, end: usize) -> Option<(usize, &'static str)> {
+    let w = words[i];
+    let at = |k: usize| -> &str {
+        if k < end {
+            words[k]
+        } else {
+            ""
+        }
+    };
+    let lower = w.to_lowercase();
+    // MONEY: "$5", "US$ 2 million", "5 million dollars".
+    if let Some(rest) = CURRENCY_PREFIXES
+        .iter()
+        .find_map(|p| lower.strip_prefix(p).filter(|_| lower.len() > p.len()))
+    {
+        if is_numeral(rest) {
+            return Some((1 + scale_len(words, i + 1, end), "MONEY"));
+        }
+    }
+    if is(CURRENCY_PREFIXES, w) {
+        let n = number_len(words, i + 1, end);
+        if n > 0 {
+            return Some((1 + n, "MONEY"));
+        }
+    }
+    let n = number_len(words, i, end);
+    if n > 0 {
+        let next = at(i + n);
+        if is(CURRENCY_WORDS, next) {
+            let extra = usize::from(is(CURRENCY_WORDS, at(i + n + 1)));
+            return Some((n + 1 + extra, "MONEY"));
+        }
+        if next == "%" || next.eq_ignore_ascii_case("percent") || next.eq_ignore_ascii_case("pct") {
+            return Some((n + 1, "PERCENT"));
+        }
+        if next.eq_ignore_ascii_case("per") && at(i + n + 1).eq_ignore_ascii_case("cent") {
+            return Some((n + 2, "PERCENT"));
+        }
+        if is_numeral(w) && n == 1 && is_time_suffix(next) {
+            return Some((2, "TIME"));
+        }
+        if is(UNITS, next) {
+            let extra = usize::from(is(UNITS, at(i + n + 1)));
+            return Some((n + 1 + extra, "QUANTITY"));
+        }
+        if is(DURATIONS, next) {
+            let extra = usize::from(matches!(at(i + n + 1), "ago" | "earlier" | "later" | "old"));
+            return Some((n + 1 + extra, "DATE"));
+        }
+        if matches!(next, "hours" | "hour" | "minutes" | "minute" | "seconds") {
+            return Some((n + 1, "TIME"));
+        }
+        if is_day(w) && n == 1 && is_month(next) {
+            let extra = usize::from(is_year(at(i + 2)));
+            return Some((2 + extra, "DATE"));
+        }
+        if is_year(w) && n == 1 {
+            return Some((1, "DATE"));
+        }
+    }
+    if let Some(rest) = lower.strip_suffix('%') {
+        if is_numeral(rest) {
+            return Some((1, "PERCENT"));
+        }
+    }
+    if is_numeric_date(w) {
+        return Some((1, "DATE"));
+    }
+    if is_clock(w) {
+        let extra = usize::from(is_time_suffix(at(i + 1)));
+        return Some((1 + extra, "TIME"));
+    }
+    if is_month(w) && w.starts_with(char::is_uppercase) {
+        // "May" alone is too often a verb or a name: require a day or a year.
+        let mut k = i + 1;
+        if is_day(at(k)) {
+            k += 1;
+            if at(k) == "," && is_year(at(k + 1)) {
+                k += 1;
+            }
+        }
+        if is_year(at(k)) {
+            k += 1;
+        }
+        if k > i + 1 || !(lower.starts_with("may") || is(MONTH_ABBR, w)) {
+            return Some((k - i, "DATE"));
+        }
+        return None;
+    }
+    if is(WEEKDAYS, w) && w.starts_with(char::is_uppercase) {
+        return Some((1, "DATE"));
+    }
+    if matches!(lower.as_str(), "today" | "yesterday" | "tomorrow") {
+        return Some((1, "DATE"));
+    }
+    if matches!(lower.as_str(), "tonight" | "noon" | "midnight") {
+        return Some((1, "TIME"));
+    }
+    if is(RELATIVE, w) {
+        let next = at(i + 1);
+        if is(DURATIONS, next) && !matches!(lower.as_str(), "same") {
+            return Some((2, "DATE"));
+        }
+        if is(TIME_WORDS, next) && matches!(lower.as_str(), "this" | "last") {
+            return Some((2, "TIME"));
+        }
+        if is(WEEKDAYS, next) {
+            return Some((2, "DATE"));
+        }
+    }
+    if is_ordinal(w) {
+        return Some((1, "ORDINAL"));
+    }
+    if n > 0 {
+        return Some((n, "CARDINAL"));
+    }
+    None
+}
+
+fn is_time_suffix(w: &str) -> bool {
+    matches!(
+        w.to_ascii_lowercase().as_str(),
+        "a.m." | "p.m." | "am" | "pm" | "gmt" | "est" | "utc" | "edt" | "cet"
+    )
+}
+
+fn scale_len(words: &[&str], i: usize, end: usize) -> usize {
+    usize::from(i < end && is(SCALES, words[i]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &str) -> Vec<(String, &'static str)> {
+        let words: Vec<&str> = text.split(' ').collect();
+        let taken = vec![false; words.len()];
+        find(&words, 0..words.len(), &taken)
+            .into_iter()
+            .map(|s| (words[s.start..s.end].join(" "), s.label))
+            .collect()
+    }
+
+    #[test]
+    fn finds_numeric_entities() {
+        assert_eq!(
+            run("On Thursday , 30 August 1996 , prices rose 5 % to $ 2.5 million , or 12 percent"),
+            vec![
+                ("Thursday".into(), "DATE"),
+                ("30 August 1996".into(), "DATE"),
+                ("5 %".into(), "PERCENT"),
+                ("$ 2.5 million".into(), "MONEY"),
+                ("12 percent".into(), "PERCENT"),
+            ]
+        );
+        assert_eq!(
+            run("five aircraft flew 300 km at 10:30 p.m. for the second time in three years"),
+            vec![
+                ("five".into(), "CARDINAL"),
+                ("300 km".into(), "QUANTITY"),
+                ("10:30 p.m.".into(), "TIME"),
+                ("second".into(), "ORDINAL"),
+                ("three years".into(), "DATE"),
+            ]
+        );
+        assert_eq!(
+            run("09.Jan.2026 on 14 Jan 2026 , Mar 3 but Jun"),
+            vec![
+                ("09.Jan.2026".into(), "DATE"),
+                ("14 Jan 2026".into(), "DATE"),
+                ("Mar 3".into(), "DATE"),
+            ]
+        );
+        assert_eq!(
+            run("1996-08-30 last week $5 20% 4th"),
+            vec![
+                ("1996-08-30".into(), "DATE"),
+                ("last week".into(), "DATE"),
+                ("$5".into(), "MONEY"),
+                ("20%".into(), "PERCENT"),
+                ("4th".into(), "ORDINAL"),
+            ]
+        );
+    }
+
+    #[test]
+    fn respects_names_and_ambiguous_months() {
+        let words = ["May", "said", "Seven", "Sisters", "grew"];
+        let taken = [false, false, true, true, false];
+        assert!(find(&words, 0..5, &taken).is_empty());
+    }
+}
