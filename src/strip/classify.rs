@@ -34,8 +34,11 @@ pub const FEATURES: &[&str] = &[
     "rel_len",
     "log_dist_long",
     "long_sentence",
+    "url_like",
+    "ends_colon",
+    "log_short_run",
 ];
-pub const N_FEATURES: usize = 24;
+pub const N_FEATURES: usize = 27;
 
 /// The shipped weights, rebuilt by the ignored test `strip::train::tests::fit_line_model`.
 const SHIPPED_WEIGHTS: &str = include_str!("line_model.txt");
@@ -143,6 +146,20 @@ pub fn features(lines: &[Line], dup: &[bool], out: &mut Vec<[f32; N_FEATURES]>) 
         }
     }
 
+    // Length of the run of consecutive short lines (menus, tag lists) each line belongs to.
+    let mut run = vec![0u32; n];
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j < n && lines[j].words <= 4 {
+            j += 1;
+        }
+        for r in &mut run[i..j] {
+            *r = (j - i) as u32;
+        }
+        i = j.max(i + 1);
+    }
+
     let mut words_before = 0u32;
     for i in 0..n {
         let l = &lines[i];
@@ -185,6 +202,9 @@ pub fn features(lines: &[Line], dup: &[bool], out: &mut Vec<[f32; N_FEATURES]>) 
             ln1(l.words) / log_max.max(1e-3),
             ln1(dist[i].min(1000)),
             flag(is_long(l)),
+            flag(l.url_like),
+            flag(l.ends_colon),
+            ln1(run[i]),
         ]);
     }
 }

@@ -24,6 +24,10 @@ pub struct Line {
     pub terminal: bool,
     /// Separators typical of menus and breadcrumbs: `|`, `»`, `›`, `•`, `©`.
     pub separators: u32,
+    /// Holds a URL, a domain or an e-mail address (`http`, `www.`, `.com`, `@`).
+    pub url_like: bool,
+    /// Ends with a colon: a label ("Share:") or the lead-in of a list.
+    pub ends_colon: bool,
     /// A blank line came right before this line in the source.
     pub blank_before: bool,
     /// Hash of the lower-cased letters with every digit run mapped to one `0`.
@@ -51,12 +55,43 @@ pub fn analyse(text: &str, out: &mut Vec<Line>) {
             line.start = s;
             line.end = e;
             line.blank_before = blank_before;
-            out.push(line);
+            match out.last_mut() {
+                Some(prev) if !blank_before && continues(prev, &text[s..e]) => prev.absorb(&line),
+                _ => out.push(line),
+            }
             blank_before = false;
         } else {
             blank_before = true;
         }
         pos = end + 1;
+    }
+}
+
+/// Returns whether `next` continues a hard-wrapped sentence of `prev`: it starts in lower case
+/// right after a wordy line that did not end a sentence.
+fn continues(prev: &Line, next: &str) -> bool {
+    prev.words >= 6
+        && !prev.terminal
+        && !prev.ends_colon
+        && next.chars().next().is_some_and(char::is_lowercase)
+}
+
+impl Line {
+    /// Merges the measures of the following wrapped line into this one.
+    fn absorb(&mut self, next: &Line) {
+        self.end = next.end;
+        self.words += next.words;
+        self.stops += next.stops;
+        self.caps += next.caps;
+        self.chrome += next.chrome;
+        self.chars += next.chars + 1;
+        self.digits += next.digits;
+        self.letters += next.letters;
+        self.separators += next.separators;
+        self.terminal = next.terminal;
+        self.ends_colon = next.ends_colon;
+        self.url_like |= next.url_like;
+        self.shape = (self.shape ^ next.shape).wrapping_mul(FNV_PRIME);
     }
 }
 
@@ -160,7 +195,19 @@ pub fn measure(line: &str) -> Line {
         finish_word(&mut m, &word, wlen, word_ascii && word_alpha);
     }
     m.terminal = is_terminal(line, last_sig);
+    m.ends_colon = last_sig == ':';
+    m.url_like = has_url(line.as_bytes());
     m
+}
+
+fn has_url(b: &[u8]) -> bool {
+    memchr_any(b, b'@')
+        || b.windows(4)
+            .any(|w| w == b"http" || w == b"www." || w == b".com" || w == b".org")
+}
+
+fn memchr_any(b: &[u8], c: u8) -> bool {
+    b.contains(&c)
 }
 
 #[inline]
@@ -427,6 +474,16 @@ mod tests {
         assert_eq!(v[1].text("a b\n\n  c d e \r\nf"), "c d e");
         assert!(v[1].blank_before);
         assert!(!v[2].blank_before);
+    }
+
+    #[test]
+    fn joins_hard_wrapped_lines() {
+        let t = "Gym equipment refers to the various machines, tools, and\naccessories used in a gym.\nNext Para";
+        let mut v = Vec::new();
+        analyse(t, &mut v);
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].words, 14);
+        assert!(v[0].terminal);
     }
 
     #[test]
