@@ -3,7 +3,6 @@
 //! Pages are processed once, in sorted id order, by one fresh [`Stripper`] without a state dir, the
 //! way a daemon would meet them; the source key of each page is its `manifest.tsv` domain.
 
-use super::html::Extractor;
 use super::metric::{score, shingle_match, Match};
 use super::{StripConfig, Stripped, Stripper};
 use crate::model::{Format, RawDoc};
@@ -43,8 +42,9 @@ pub struct EvalStripArgs {
     pub input: Option<Input>,
     #[arg(long, value_enum, default_value = "strip")]
     pub mode: Mode,
-    #[arg(long, value_enum)]
-    pub extractor: Option<Extractor>,
+    /// Overrides `html_fallback_ratio` (0 turns the fallback off).
+    #[arg(long)]
+    pub fallback_ratio: Option<f32>,
     /// Writes each prediction to DIR/<id>.txt (for `score_strip.py`).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -79,8 +79,8 @@ pub fn run(args: &EvalStripArgs) -> anyhow::Result<()> {
         enabled: args.mode != Mode::KeepAll,
         ..StripConfig::default()
     };
-    if let Some(e) = args.extractor {
-        config.extractor = e;
+    if let Some(v) = args.fallback_ratio {
+        config.html_fallback_ratio = v;
     }
     if let Some(v) = args.body_bar {
         config.body_bar = v;

@@ -2,61 +2,49 @@
 
 use dom_query::{Document, NodeRef};
 
-/// Which main-content extractor the HTML path runs.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Extractor {
-    /// rs-trafilatura: a port of trafilatura's main-content heuristics.
-    #[default]
-    Trafilatura,
-    /// dom_smoothie: a port of Mozilla Readability.
-    Readability,
-}
-
-/// Main content of a page: its title and the body text with one block per line.
+/// A parsed page: its metadata title, all visible text, and the extractor's main content.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct MainContent {
+pub struct Page {
+    /// `og:title`, else `<title>`.
     pub title: String,
-    pub text: String,
+    /// All visible text, one block per line.
+    pub visible: String,
+    /// The main content found by the extractor (dom_smoothie, a Readability port), one block per
+    /// line; `None` when it found none.
+    pub main: Option<String>,
 }
 
-/// Extracts the main content of `html`; `None` when the extractor finds none.
-pub fn extract(html: &str, extractor: Extractor) -> Option<MainContent> {
-    match extractor {
-        Extractor::Trafilatura => {
-            let opts = rs_trafilatura::Options {
-                include_comments: false,
-                ..Default::default()
-            };
-            let r = rs_trafilatura::extract_with_options(html, &opts).ok()?;
-            Some(MainContent {
-                title: r.metadata.title.unwrap_or_default(),
-                text: r.content_text,
-            })
-        }
-        Extractor::Readability => {
-            let cfg = dom_smoothie::Config {
-                text_mode: dom_smoothie::TextMode::Formatted,
-                ..Default::default()
-            };
-            let mut r = dom_smoothie::Readability::new(html, None, Some(cfg)).ok()?;
-            let a = r.parse().ok()?;
-            Some(MainContent {
-                title: a.title,
-                text: a.text_content.to_string(),
-            })
-        }
+/// Parses `html` once, reads its title and visible text, then runs the main-content extractor on the same DOM.
+pub fn parse_page(html: &str) -> Page {
+    let doc = Document::from(html);
+    let (title, visible) = title_and_visible(&doc);
+    let cfg = dom_smoothie::Config {
+        text_mode: dom_smoothie::TextMode::Formatted,
+        ..Default::default()
+    };
+    let main = dom_smoothie::Readability::with_document(doc, None, Some(cfg))
+        .ok()
+        .and_then(|mut r| r.parse().ok())
+        .map(|a| a.text_content.to_string())
+        .filter(|t| !t.trim().is_empty());
+    Page {
+        title,
+        visible,
+        main,
     }
+}
+
+/// Runs the extractor alone, without the visible-text walk: the baseline the whole HTML path is timed against.
+pub fn extract_only(html: &str) -> String {
+    let cfg = dom_smoothie::Config {
+        text_mode: dom_smoothie::TextMode::Formatted,
+        ..Default::default()
+    };
+    dom_smoothie::Readability::new(html, None, Some(cfg))
+        .ok()
+        .and_then(|mut r| r.parse().ok())
+        .map(|a| a.text_content.to_string())
+        .unwrap_or_default()
 }
 
 /// Returns the page title: `og:title` when present, else `<title>`, whitespace collapsed.
@@ -71,22 +59,27 @@ pub fn page_title(doc: &Document) -> String {
 
 /// Returns (title, visible text) of a page: all text outside invisible elements, one block per line.
 pub fn visible_text(html: &str) -> (String, String) {
-    let doc = Document::from(html);
-    let title = page_title(&doc);
-    let mut out = String::with_capacity(html.len() / 4);
-    if let Some(body) = doc.body() {
-        walk(&body, &mut out);
-    } else {
-        walk(&doc.root(), &mut out);
+    title_and_visible(&Document::from(html))
+}
+
+fn title_and_visible(doc: &Document) -> (String, String) {
+    let title = page_title(doc);
+    let mut out = String::new();
+    match doc.body() {
+        Some(body) => walk(&body, &mut out),
+        None => walk(&doc.root(), &mut out),
     }
     let mut text = String::with_capacity(out.len());
     for line in out.lines() {
-        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
-        if !line.is_empty() {
-            if !text.is_empty() {
-                text.push('\n');
-            }
-            text.push_str(&line);
+        let mut words = line.split_whitespace();
+        let Some(first) = words.next() else { continue };
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(first);
+        for w in words {
+            text.push(' ');
+            text.push_str(w);
         }
     }
     (title, text)

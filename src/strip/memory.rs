@@ -93,6 +93,25 @@ impl LineMemory {
         docs
     }
 
+    /// Like [`LineMemory::observe`] but records nothing: for a second look at the same document.
+    pub fn lookup(&self, source: &str, shapes: &[u64], seen_in: &mut Vec<u32>) -> u32 {
+        seen_in.clear();
+        match self.sources.get(source) {
+            Some(entry) => {
+                seen_in.extend(
+                    shapes
+                        .iter()
+                        .map(|s| entry.shapes.get(s).copied().unwrap_or(0)),
+                );
+                entry.docs
+            }
+            None => {
+                seen_in.resize(shapes.len(), 0);
+                0
+            }
+        }
+    }
+
     fn evict_oldest_source(&mut self) {
         if let Some(key) = self
             .sources

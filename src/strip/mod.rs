@@ -25,7 +25,6 @@ mod train;
 
 use crate::model::{Format, RawDoc, RemovedLine};
 use classify::{Decoding, LineModel};
-use html::Extractor;
 use memory::LineMemory;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -38,8 +37,6 @@ pub struct StripConfig {
     pub enabled: bool,
     /// Puts the removed lines into the record's `boilerplate` field, by kind.
     pub keep_removed: bool,
-    /// Main-content extractor for HTML pages.
-    pub extractor: Extractor,
     /// Remembers lines that recur across a source's documents and removes them.
     pub source_memory: bool,
     /// Decoding bars of the plain-text pass (content probabilities, 0..1).
@@ -49,6 +46,9 @@ pub struct StripConfig {
     /// Runs the line classifier on an extractor's output too, with `html_keep` as the bar.
     pub html_classify: bool,
     pub html_keep: f32,
+    /// The HTML path falls back to the plain-text pass over all visible text when the extractor's
+    /// body has fewer than this share of the words that pass keeps (the extractor missed part of the article).
+    pub html_fallback_ratio: f32,
 }
 
 impl Default for StripConfig {
@@ -56,13 +56,13 @@ impl Default for StripConfig {
         Self {
             enabled: true,
             keep_removed: false,
-            extractor: Extractor::default(),
             source_memory: true,
             body_bar: 0.5,
             keep_inside: 0.3,
             keep_outside: 0.8,
             html_classify: false,
             html_keep: 0.1,
+            html_fallback_ratio: 0.5,
         }
     }
 }
@@ -117,49 +117,58 @@ impl Stripper {
             Format::Text => {
                 let title = first_line(&doc.body);
                 let (text, removed) =
-                    self.text_pass(&doc.body, &doc.source_key, self.text_options());
+                    self.text_pass(&doc.body, &doc.source_key, self.text_options(), true);
                 Stripped {
                     title,
                     text,
                     removed,
                 }
             }
-            Format::Html => match html::extract(&doc.body, self.config.extractor) {
-                Some(main) if !main.text.trim().is_empty() => {
-                    let (text, removed) =
-                        self.text_pass(&main.text, &doc.source_key, self.html_options());
-                    let title = if main.title.trim().is_empty() {
-                        first_line(&main.text)
-                    } else {
-                        main.title
-                    };
-                    Stripped {
-                        title,
-                        text,
-                        removed,
-                    }
-                }
-                // No main content found: fall back to the plain-text pass over all visible text.
-                _ => {
-                    let (title, visible) = html_visible_text(&doc.body);
-                    let (text, removed) =
-                        self.text_pass(&visible, &doc.source_key, self.text_options());
-                    Stripped {
-                        title,
-                        text,
-                        removed,
-                    }
-                }
-            },
+            Format::Html => self.strip_html(&doc.body, &doc.source_key),
+        }
+    }
+
+    fn strip_html(&self, html: &str, source: &str) -> Stripped {
+        let page = html::parse_page(html);
+        let title = if page.title.is_empty() {
+            first_line(&page.visible)
+        } else {
+            page.title
+        };
+        // The plain-text pass over all visible text is the fallback and what the source memory learns from.
+        let (full, full_removed) = self.text_pass(&page.visible, source, self.text_options(), true);
+        let Some(main) = page.main else {
+            return Stripped {
+                title,
+                text: full,
+                removed: full_removed,
+            };
+        };
+        let (text, mut removed) = self.text_pass(&main, source, self.html_options(), false);
+        let words = |t: &str| metric::tokens(t).count() as f32;
+        if words(&text) < self.config.html_fallback_ratio * words(&full) {
+            return Stripped {
+                title,
+                text: full,
+                removed: full_removed,
+            };
+        }
+        if self.config.keep_removed {
+            // What the extractor dropped, with the kinds the plain-text pass gave those lines.
+            removed.extend(full_removed.into_iter().filter(|r| !text.contains(&r.text)));
+        }
+        Stripped {
+            title,
+            text,
+            removed,
         }
     }
 
     /// Runs the extractor alone (no post-pass), for measuring what the post-pass costs and adds.
     pub fn extract_only(&self, html: &str) -> Stripped {
-        let main = html::extract(html, self.config.extractor).unwrap_or_default();
         Stripped {
-            title: main.title,
-            text: main.text,
+            title: String::new(),
+            text: html::extract_only(html),
             removed: Vec::new(),
         }
     }
@@ -191,10 +200,17 @@ impl Stripper {
         }
     }
 
-    fn text_pass(&self, text: &str, source: &str, opts: PassOptions) -> (String, Vec<RemovedLine>) {
+    fn text_pass(
+        &self,
+        text: &str,
+        source: &str,
+        opts: PassOptions,
+        record: bool,
+    ) -> (String, Vec<RemovedLine>) {
         let memory = self.config.source_memory.then(|| SourceMemory {
             memory: &self.memory,
             source,
+            record,
         });
         textpass::run(text, &self.model, memory, &opts)
     }

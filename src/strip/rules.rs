@@ -180,7 +180,14 @@ pub fn is_date_line(text: &str) -> bool {
             return false;
         }
     }
-    numbers > 0 && numbers + others <= 8
+    if others > 0 {
+        return numbers > 0 && numbers + others <= 8;
+    }
+    // Numbers alone are a date only in a numeric date or time form: "09.01.2026", "2026-01-09", "5:50".
+    (2..=3).contains(&numbers)
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | '/' | '-' | ':' | ' '))
 }
 
 fn is_date_word(tok: &str) -> bool {
@@ -334,6 +341,9 @@ mod tests {
         assert_eq!(kind("He did not say what response he had received."), None);
         assert_eq!(kind("In 2021, 40 people were hurt."), None);
         assert_eq!(kind("Top 10 tips for May"), None);
+        assert_eq!(kind("$1,595 - $3,000+"), None);
+        assert_eq!(kind("12 + 500 = 512"), None);
+        assert_eq!(kind("2026-01-09"), Some(Kind::DateLine));
     }
 
     #[test]

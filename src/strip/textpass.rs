@@ -40,6 +40,8 @@ thread_local! {
 pub struct SourceMemory<'a> {
     pub memory: &'a Mutex<LineMemory>,
     pub source: &'a str,
+    /// Records this document's lines; off for a second pass over the same document.
+    pub record: bool,
 }
 
 /// Returns the kept text of `text` and, when asked, the removed lines by kind.
@@ -92,7 +94,11 @@ fn run_with(
     if let Some(m) = &memory {
         // A poisoned lock only means another worker panicked mid-update; the counts stay usable.
         let mut guard = m.memory.lock().unwrap_or_else(|e| e.into_inner());
-        docs = guard.observe(m.source, shapes, seen);
+        docs = if m.record {
+            guard.observe(m.source, shapes, seen)
+        } else {
+            guard.lookup(m.source, shapes, seen)
+        };
     }
 
     kinds.clear();
