@@ -160,27 +160,37 @@ pub fn features(lines: &[Line], dup: &[bool], out: &mut Vec<[f32; N_FEATURES]>) 
         i = j.max(i + 1);
     }
 
+    // Per-line values the window features reuse, computed once (ln is the costly part).
+    let lw: Vec<f32> = lines.iter().map(|l| ln1(l.words)).collect();
+    let sd: Vec<f32> = lines.iter().map(stop_density).collect();
     let mut words_before = 0u32;
+    let (mut wl, mut ws, mut wt) = (0.0f32, 0.0f32, 0.0f32);
+    let (mut lo, mut hi) = (0usize, 0usize);
     for i in 0..n {
         let l = &lines[i];
         let w = l.words.max(1) as f32;
         let prev = i.checked_sub(1).map(|j| &lines[j]);
         let next = lines.get(i + 1);
-        let lo = i.saturating_sub(3);
-        let hi = (i + 4).min(n);
-        let win = (hi - lo) as f32;
-        let (mut wl, mut ws, mut wt) = (0.0f32, 0.0f32, 0.0f32);
-        for m in &lines[lo..hi] {
-            wl += ln1(m.words);
-            ws += stop_density(m);
-            wt += f32::from(u8::from(m.terminal));
+        // Sliding window of up to three lines either side.
+        while hi < (i + 4).min(n) {
+            wl += lw[hi];
+            ws += sd[hi];
+            wt += flag(lines[hi].terminal);
+            hi += 1;
         }
+        while lo < i.saturating_sub(3) {
+            wl -= lw[lo];
+            ws -= sd[lo];
+            wt -= flag(lines[lo].terminal);
+            lo += 1;
+        }
+        let win = (hi - lo) as f32;
         let pos = (words_before as f32 + 0.5 * l.words as f32) / total_words as f32;
         words_before += l.words;
         out.push([
             1.0,
-            ln1(l.words),
-            stop_density(l),
+            lw[i],
+            sd[i],
             flag(l.terminal),
             l.caps as f32 / w,
             l.digits as f32 / (l.digits + l.letters).max(1) as f32,
@@ -192,14 +202,14 @@ pub fn features(lines: &[Line], dup: &[bool], out: &mut Vec<[f32; N_FEATURES]>) 
             pos * pos,
             flag(i == 0),
             flag(l.words <= 3),
-            prev.map_or(0.0, |p| ln1(p.words)),
-            next.map_or(0.0, |p| ln1(p.words)),
+            i.checked_sub(1).map_or(0.0, |j| lw[j]),
+            lw.get(i + 1).copied().unwrap_or(0.0),
             flag(prev.is_some_and(|p| p.terminal)),
             flag(next.is_some_and(|p| p.terminal)),
             wl / win,
             ws / win,
             wt / win,
-            ln1(l.words) / log_max.max(1e-3),
+            lw[i] / log_max.max(1e-3),
             ln1(dist[i].min(1000)),
             flag(is_long(l)),
             flag(l.url_like),
@@ -209,9 +219,15 @@ pub fn features(lines: &[Line], dup: &[bool], out: &mut Vec<[f32; N_FEATURES]>) 
     }
 }
 
+/// Returns ln(1 + x), from a table for the small counts that dominate.
 #[inline]
 fn ln1(x: u32) -> f32 {
-    (1.0 + x as f32).ln()
+    static TABLE: std::sync::OnceLock<[f32; 256]> = std::sync::OnceLock::new();
+    let t = TABLE.get_or_init(|| std::array::from_fn(|i| (1.0 + i as f32).ln()));
+    match t.get(x as usize) {
+        Some(v) => *v,
+        None => (1.0 + x as f32).ln(),
+    }
 }
 
 #[inline]

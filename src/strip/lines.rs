@@ -96,10 +96,7 @@ impl Line {
 }
 
 fn memchr_newline(bytes: &[u8], from: usize) -> usize {
-    bytes[from..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(bytes.len(), |p| from + p)
+    memchr::memchr(b'\n', &bytes[from..]).map_or(bytes.len(), |p| from + p)
 }
 
 fn trim(bytes: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
@@ -127,36 +124,58 @@ const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 /// Measures one trimmed line.
+///
+/// ASCII bytes take a table-driven fast path; other characters are decoded and classified with
+/// the Unicode tables, so any script is measured (words, case, digits) without stop-word bias.
 pub fn measure(line: &str) -> Line {
     let mut m = Line {
-        chars: 0,
         shape: FNV_OFFSET,
         ..Line::default()
     };
-    let mut word = [0u8; 16];
-    let mut wlen = 0usize;
+    let table = word_table();
+    let bytes = line.as_bytes();
     let mut in_word = false;
-    let mut word_ascii = true;
-    let mut word_alpha = true;
+    // Hash of the current word when it is plain lower-cased ASCII letters; `plain` says whether it still is.
+    let mut word_hash = FNV_OFFSET;
+    let mut plain = true;
     let mut last_digit = false;
     let mut last_sig = ' ';
-    for c in line.chars() {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let (class, lc, c) = if b < 0x80 {
+            i += 1;
+            (
+                ASCII_CLASS[b as usize],
+                u32::from(b.to_ascii_lowercase()),
+                b as char,
+            )
+        } else {
+            let c = line[i..].chars().next().unwrap_or(' ');
+            i += c.len_utf8();
+            (
+                unicode_class(c),
+                c.to_lowercase().next().map_or(c as u32, |l| l as u32),
+                c,
+            )
+        };
         m.chars += 1;
-        let is_w = c.is_alphanumeric() || c == '_';
-        if is_w {
+        if class >= LOWER {
             if !in_word {
-                in_word = true;
-                wlen = 0;
-                word_ascii = true;
-                word_alpha = true;
-                m.words += 1;
-                if c.is_uppercase() {
-                    m.caps += 1;
+                if (b == b'h' && bytes[i - 1..].starts_with(b"http"))
+                    || (b == b'w' && bytes[i - 1..].starts_with(b"www."))
+                {
+                    m.url_like = true;
                 }
+                in_word = true;
+                word_hash = FNV_OFFSET;
+                plain = true;
+                m.words += 1;
+                m.caps += u32::from(class == UPPER);
             }
-            if c.is_ascii_digit() || c.is_numeric() {
+            if class == DIGIT {
                 m.digits += 1;
-                word_alpha = false;
+                plain = false;
                 if !last_digit {
                     m.shape = (m.shape ^ u64::from(b'0')).wrapping_mul(FNV_PRIME);
                 }
@@ -164,64 +183,235 @@ pub fn measure(line: &str) -> Line {
             } else {
                 m.letters += 1;
                 last_digit = false;
-                let lc = if c.is_ascii() {
-                    c.to_ascii_lowercase() as u32
-                } else {
-                    c.to_lowercase().next().map_or(c as u32, |l| l as u32)
-                };
                 m.shape = (m.shape ^ u64::from(lc)).wrapping_mul(FNV_PRIME);
-                if c.is_ascii() && wlen < word.len() {
-                    word[wlen] = lc as u8;
-                } else {
-                    word_ascii = false;
-                }
-                wlen += 1;
+                plain &= b < 0x80;
+                word_hash = (word_hash ^ u64::from(lc)).wrapping_mul(FNV_PRIME);
             }
         } else {
             if in_word {
-                finish_word(&mut m, &word, wlen, word_ascii && word_alpha);
+                if plain {
+                    let flags = table.get(word_hash);
+                    m.stops += u32::from(flags & STOP != 0);
+                    m.chrome += u32::from(flags & CHROME != 0);
+                }
                 in_word = false;
             }
             last_digit = false;
-            if matches!(c, '|' | '»' | '›' | '•' | '©' | '·') {
+            if class == SEPARATOR {
                 m.separators += 1;
+            } else if b == b'@' {
+                m.url_like = true;
+            } else if b == b'.'
+                && (bytes[i..].starts_with(b"com") || bytes[i..].starts_with(b"org"))
+            {
+                m.url_like = true;
             }
         }
-        if !c.is_whitespace() {
+        if class != SPACE {
             last_sig = c;
         }
     }
-    if in_word {
-        finish_word(&mut m, &word, wlen, word_ascii && word_alpha);
+    if in_word && plain {
+        let flags = table.get(word_hash);
+        m.stops += u32::from(flags & STOP != 0);
+        m.chrome += u32::from(flags & CHROME != 0);
     }
     m.terminal = is_terminal(line, last_sig);
     m.ends_colon = last_sig == ':';
-    m.url_like = has_url(line.as_bytes());
     m
 }
 
-fn has_url(b: &[u8]) -> bool {
-    memchr_any(b, b'@')
-        || b.windows(4)
-            .any(|w| w == b"http" || w == b"www." || w == b".com" || w == b".org")
+const SPACE: u8 = 0;
+const OTHER: u8 = 1;
+const SEPARATOR: u8 = 2;
+const LOWER: u8 = 3;
+const UPPER: u8 = 4;
+const DIGIT: u8 = 5;
+
+const ASCII_CLASS: [u8; 128] = {
+    let mut t = [OTHER; 128];
+    let mut i = 0;
+    while i < 128 {
+        let b = i as u8;
+        t[i] = if b.is_ascii_whitespace() {
+            SPACE
+        } else if b.is_ascii_lowercase() || b == b'_' {
+            LOWER
+        } else if b.is_ascii_uppercase() {
+            UPPER
+        } else if b.is_ascii_digit() {
+            DIGIT
+        } else if b == b'|' {
+            SEPARATOR
+        } else {
+            OTHER
+        };
+        i += 1;
+    }
+    t
+};
+
+fn unicode_class(c: char) -> u8 {
+    if c.is_numeric() {
+        DIGIT
+    } else if c.is_alphabetic() || crate::strip::metric::is_word_char(c) {
+        if c.is_uppercase() {
+            UPPER
+        } else {
+            LOWER
+        }
+    } else if c.is_whitespace() {
+        SPACE
+    } else if matches!(c, '»' | '›' | '•' | '©' | '·') {
+        SEPARATOR
+    } else {
+        OTHER
+    }
 }
 
-fn memchr_any(b: &[u8], c: u8) -> bool {
-    b.contains(&c)
+const STOP: u8 = 1;
+const CHROME: u8 = 2;
+
+/// Common English function words (lower case): the stop-word density signal of jusText.
+pub const STOP_WORDS: &[&str] = &[
+    "a", "about", "after", "all", "also", "an", "and", "any", "are", "as", "at", "be", "because",
+    "been", "before", "being", "between", "both", "but", "by", "can", "could", "did", "do", "does",
+    "during", "each", "even", "for", "from", "had", "has", "have", "he", "her", "here", "him",
+    "his", "how", "i", "if", "in", "into", "is", "it", "its", "just", "like", "may", "me", "might",
+    "more", "most", "much", "must", "my", "no", "not", "now", "of", "on", "one", "only", "or",
+    "other", "our", "out", "over", "same", "she", "should", "so", "some", "such", "than", "that",
+    "the", "their", "them", "then", "there", "these", "they", "this", "those", "through", "to",
+    "too", "under", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while",
+    "who", "why", "will", "with", "would", "you", "your", "said", "says", "s", "t", "many", "well",
+    "against", "however", "although",
+];
+
+/// Words typical of site chrome: menus, sharing, sign-up, legal and consent banners.
+pub const CHROME_WORDS: &[&str] = &[
+    "share",
+    "shares",
+    "tweet",
+    "login",
+    "logout",
+    "subscribe",
+    "subscription",
+    "newsletter",
+    "cookie",
+    "cookies",
+    "privacy",
+    "copyright",
+    "reserved",
+    "menu",
+    "search",
+    "skip",
+    "comment",
+    "comments",
+    "reply",
+    "follow",
+    "facebook",
+    "twitter",
+    "instagram",
+    "linkedin",
+    "pinterest",
+    "youtube",
+    "whatsapp",
+    "tiktok",
+    "reddit",
+    "email",
+    "signup",
+    "advertisement",
+    "sponsored",
+    "related",
+    "tags",
+    "tagged",
+    "categories",
+    "category",
+    "posted",
+    "published",
+    "updated",
+    "author",
+    "previous",
+    "next",
+    "home",
+    "contact",
+    "terms",
+    "views",
+    "likes",
+    "print",
+    "download",
+    "cart",
+    "account",
+    "register",
+    "loading",
+    "sitemap",
+    "faq",
+    "careers",
+    "read",
+    "min",
+    "ago",
+    "photo",
+    "image",
+    "credit",
+    "getty",
+    "shutterstock",
+    "advertise",
+    "accept",
+    "unsubscribe",
+    "rss",
+];
+
+/// Open-addressing set of word hashes with their flags, built once.
+struct WordTable {
+    slots: Vec<(u64, u8)>,
 }
 
-#[inline]
-fn finish_word(m: &mut Line, word: &[u8; 16], wlen: usize, plain: bool) {
-    if !plain || wlen > word.len() {
-        return;
+const TABLE_SIZE: usize = 1024;
+
+impl WordTable {
+    fn build() -> Self {
+        let mut t = WordTable {
+            slots: vec![(0, 0); TABLE_SIZE],
+        };
+        for (list, flag) in [(STOP_WORDS, STOP), (CHROME_WORDS, CHROME)] {
+            for w in list {
+                let h = w.bytes().fold(FNV_OFFSET, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(FNV_PRIME)
+                });
+                let mut i = h as usize % TABLE_SIZE;
+                while t.slots[i].0 != 0 && t.slots[i].0 != h {
+                    i = (i + 1) % TABLE_SIZE;
+                }
+                t.slots[i].0 = h;
+                t.slots[i].1 |= flag;
+            }
+        }
+        t
     }
-    let w = &word[..wlen];
-    if is_stop_word(w) {
-        m.stops += 1;
+
+    #[inline]
+    fn get(&self, h: u64) -> u8 {
+        let mut i = h as usize % TABLE_SIZE;
+        loop {
+            let (k, f) = self.slots[i];
+            if k == h {
+                return f;
+            }
+            if k == 0 {
+                return 0;
+            }
+            i = (i + 1) % TABLE_SIZE;
+        }
     }
-    if is_chrome_word(w) {
-        m.chrome += 1;
-    }
+}
+
+fn word_table() -> &'static WordTable {
+    static TABLE: std::sync::OnceLock<WordTable> = std::sync::OnceLock::new();
+    TABLE.get_or_init(WordTable::build)
+}
+
+/// Returns whether a lower-case word is a common English function word.
+pub fn is_stop_word(w: &str) -> bool {
+    STOP_WORDS.contains(&w)
 }
 
 fn is_terminal(line: &str, last: char) -> bool {
@@ -234,206 +424,6 @@ fn is_terminal(line: &str, last: char) -> bool {
         }
         _ => false,
     }
-}
-
-/// Returns whether a lower-case ASCII word is a common English function word.
-#[inline]
-pub fn is_stop_word(w: &[u8]) -> bool {
-    matches!(
-        w,
-        b"a" | b"about"
-            | b"after"
-            | b"all"
-            | b"also"
-            | b"an"
-            | b"and"
-            | b"any"
-            | b"are"
-            | b"as"
-            | b"at"
-            | b"be"
-            | b"because"
-            | b"been"
-            | b"before"
-            | b"being"
-            | b"between"
-            | b"both"
-            | b"but"
-            | b"by"
-            | b"can"
-            | b"could"
-            | b"did"
-            | b"do"
-            | b"does"
-            | b"during"
-            | b"each"
-            | b"even"
-            | b"for"
-            | b"from"
-            | b"had"
-            | b"has"
-            | b"have"
-            | b"he"
-            | b"her"
-            | b"here"
-            | b"him"
-            | b"his"
-            | b"how"
-            | b"i"
-            | b"if"
-            | b"in"
-            | b"into"
-            | b"is"
-            | b"it"
-            | b"its"
-            | b"just"
-            | b"like"
-            | b"may"
-            | b"me"
-            | b"might"
-            | b"more"
-            | b"most"
-            | b"much"
-            | b"must"
-            | b"my"
-            | b"no"
-            | b"not"
-            | b"now"
-            | b"of"
-            | b"on"
-            | b"one"
-            | b"only"
-            | b"or"
-            | b"other"
-            | b"our"
-            | b"out"
-            | b"over"
-            | b"same"
-            | b"she"
-            | b"should"
-            | b"so"
-            | b"some"
-            | b"such"
-            | b"than"
-            | b"that"
-            | b"the"
-            | b"their"
-            | b"them"
-            | b"then"
-            | b"there"
-            | b"these"
-            | b"they"
-            | b"this"
-            | b"those"
-            | b"through"
-            | b"to"
-            | b"too"
-            | b"under"
-            | b"up"
-            | b"very"
-            | b"was"
-            | b"we"
-            | b"were"
-            | b"what"
-            | b"when"
-            | b"where"
-            | b"which"
-            | b"while"
-            | b"who"
-            | b"why"
-            | b"will"
-            | b"with"
-            | b"would"
-            | b"you"
-            | b"your"
-            | b"said"
-            | b"says"
-            | b"s"
-            | b"t"
-            | b"many"
-            | b"well"
-            | b"against"
-            | b"however"
-            | b"although"
-    )
-}
-
-/// Returns whether a lower-case ASCII word is typical of site chrome (menus, sharing, sign-up, legal).
-#[inline]
-pub fn is_chrome_word(w: &[u8]) -> bool {
-    matches!(
-        w,
-        b"share"
-            | b"shares"
-            | b"tweet"
-            | b"login"
-            | b"logout"
-            | b"subscribe"
-            | b"subscription"
-            | b"newsletter"
-            | b"cookie"
-            | b"cookies"
-            | b"privacy"
-            | b"copyright"
-            | b"reserved"
-            | b"menu"
-            | b"search"
-            | b"skip"
-            | b"comment"
-            | b"comments"
-            | b"reply"
-            | b"follow"
-            | b"facebook"
-            | b"twitter"
-            | b"instagram"
-            | b"linkedin"
-            | b"pinterest"
-            | b"youtube"
-            | b"whatsapp"
-            | b"tiktok"
-            | b"reddit"
-            | b"email"
-            | b"signup"
-            | b"advertisement"
-            | b"sponsored"
-            | b"related"
-            | b"tags"
-            | b"tagged"
-            | b"categories"
-            | b"category"
-            | b"posted"
-            | b"published"
-            | b"updated"
-            | b"author"
-            | b"previous"
-            | b"next"
-            | b"home"
-            | b"contact"
-            | b"terms"
-            | b"views"
-            | b"likes"
-            | b"print"
-            | b"download"
-            | b"cart"
-            | b"account"
-            | b"register"
-            | b"loading"
-            | b"sitemap"
-            | b"faq"
-            | b"careers"
-            | b"read"
-            | b"min"
-            | b"ago"
-            | b"photo"
-            | b"image"
-            | b"credit"
-            | b"getty"
-            | b"shutterstock"
-            | b"advertise"
-            | b"accept"
-            | b"unsubscribe"
-            | b"rss"
-    )
 }
 
 #[cfg(test)]
@@ -451,6 +441,15 @@ mod tests {
         assert_eq!(l.words, 6);
         assert!(l.terminal);
         assert_eq!(l.stops, 2); // the, s
+    }
+
+    #[test]
+    fn notices_urls_and_addresses() {
+        assert!(one("Visit www.example.net today").url_like);
+        assert!(one("see https://x.y").url_like);
+        assert!(one("Mail me@host").url_like);
+        assert!(one("example.com").url_like);
+        assert!(!one("The White House said the common view held.").url_like);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +18,26 @@ const MAX_SHAPES_PER_SOURCE: usize = 8192;
 /// Sources remembered; past it the least recently seen source is forgotten.
 const MAX_SOURCES: usize = 4096;
 
+/// Line shapes are already well-mixed 64-bit hashes: the map uses them as they are.
+#[derive(Debug, Default, Clone, Copy)]
+struct ShapeHasher(u64);
+
+impl Hasher for ShapeHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(*b) ^ (self.0 >> 56);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type ShapeMap = HashMap<u64, u32, BuildHasherDefault<ShapeHasher>>;
+
 /// What one source has shown so far.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct SourceLines {
@@ -25,7 +46,7 @@ struct SourceLines {
     /// Value of the global document counter when this source was last seen.
     last_seen: u64,
     /// Line shape -> number of documents it occurred in.
-    shapes: HashMap<u64, u32>,
+    shapes: ShapeMap,
 }
 
 /// Recurring-line memory for all sources.
@@ -124,7 +145,7 @@ impl LineMemory {
     }
 }
 
-fn forget_rarest_half(shapes: &mut HashMap<u64, u32>) {
+fn forget_rarest_half(shapes: &mut ShapeMap) {
     let mut counts: Vec<u32> = shapes.values().copied().collect();
     let mid = counts.len() / 2;
     let (_, median, _) = counts.select_nth_unstable(mid);

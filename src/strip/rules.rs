@@ -116,7 +116,12 @@ pub fn shape_kind(text: &str, line: &Line) -> Option<Kind> {
     if line.words <= 25 && starts_with_any(text, CREDIT_PREFIXES) {
         return Some(Kind::Credit);
     }
-    if line.words <= 15 && contains_any(text, CREDIT_MARKS) {
+    // Agency marks come with a chrome word ("Getty", "Shutterstock") or a slash ("/ AFP").
+    if line.words <= 15
+        && !line.terminal
+        && (line.chrome > 0 || memchr::memchr(b'/', text.as_bytes()).is_some())
+        && contains_any(text, CREDIT_MARKS)
+    {
         return Some(Kind::Credit);
     }
     if line.words <= 25 && !line.terminal && starts_with_any(text, ATTRIBUTION_PREFIXES) {
@@ -143,16 +148,21 @@ pub fn shape_kind(text: &str, line: &Line) -> Option<Kind> {
 
 fn starts_with_any(text: &str, prefixes: &[&str]) -> bool {
     let b = text.as_bytes();
-    prefixes
-        .iter()
-        .any(|p| b.len() >= p.len() && b[..p.len()].eq_ignore_ascii_case(p.as_bytes()))
+    let Some(first) = b.first().map(u8::to_ascii_lowercase) else {
+        return false;
+    };
+    prefixes.iter().any(|p| {
+        let p = p.as_bytes();
+        p[0] == first && b.len() >= p.len() && b[..p.len()].eq_ignore_ascii_case(p)
+    })
 }
 
 fn contains_any(text: &str, needles: &[&str]) -> bool {
     let b = text.as_bytes();
     needles.iter().any(|n| {
-        b.windows(n.len())
-            .any(|w| w.eq_ignore_ascii_case(n.as_bytes()))
+        let n = n.as_bytes();
+        (0..b.len().saturating_sub(n.len() - 1))
+            .any(|i| b[i].to_ascii_lowercase() == n[0] && b[i..i + n.len()].eq_ignore_ascii_case(n))
     })
 }
 
