@@ -4,6 +4,7 @@
 //! `DROPLINE_STRIP_BENCH_DIR=../shared/data/boilerplate/wcxb-dev` it also runs on that set's
 //! `text/` and `html/` pages (read at start-up; nothing is copied into the repository).
 
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use dropline::model::{Format, RawDoc};
 use dropline::strip::{StripConfig, Stripper};
@@ -76,14 +77,59 @@ fn dev_pages(sub: &str) -> Vec<String> {
         .collect()
 }
 
+/// CPU time of the measuring thread (from `/proc/thread-self/schedstat`, in ns): on a shared
+/// machine this gives the per-core throughput that wall-clock time hides under other load.
+struct ThreadCpu {
+    wall: WallTime,
+}
+
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+impl Measurement for ThreadCpu {
+    type Intermediate = u64;
+    type Value = u64;
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, start: u64) -> u64 {
+        thread_cpu_ns().saturating_sub(start)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        // Values are nanoseconds, as with wall time.
+        self.wall.formatter()
+    }
+}
+
+fn bench_text_cpu(c: &mut Criterion<ThreadCpu>) {
+    text_group(c, "strip_text_cpu");
+}
+
 fn bench_text(c: &mut Criterion) {
+    text_group(c, "strip_text");
+}
+
+fn text_group<M: Measurement>(c: &mut Criterion<M>, group: &str) {
     let stripper = Stripper::new(&StripConfig::default(), None).unwrap();
     let mut sets = vec![("seeds", seeds())];
     let dev = dev_pages("text");
     if !dev.is_empty() {
         sets.push(("wcxb-dev", dev));
     }
-    let mut g = c.benchmark_group("strip_text");
+    let mut g = c.benchmark_group(group);
     for (name, texts) in sets {
         let docs: Vec<RawDoc> = texts.into_iter().map(|t| raw(Format::Text, t)).collect();
         let bytes: usize = docs.iter().map(|d| d.body.len()).sum();
@@ -99,14 +145,22 @@ fn bench_text(c: &mut Criterion) {
     g.finish();
 }
 
+fn bench_html_cpu(c: &mut Criterion<ThreadCpu>) {
+    html_group(c, "strip_html_cpu");
+}
+
 fn bench_html(c: &mut Criterion) {
+    html_group(c, "strip_html");
+}
+
+fn html_group<M: Measurement>(c: &mut Criterion<M>, group: &str) {
     let stripper = Stripper::new(&StripConfig::default(), None).unwrap();
     let mut sets = vec![("synthetic", vec![synthetic_html(&seeds())])];
     let dev = dev_pages("html");
     if !dev.is_empty() {
         sets.push(("wcxb-dev", dev));
     }
-    let mut g = c.benchmark_group("strip_html");
+    let mut g = c.benchmark_group(group);
     g.sample_size(10);
     for (name, pages) in sets {
         let docs: Vec<RawDoc> = pages.into_iter().map(|t| raw(Format::Html, t)).collect();
@@ -131,4 +185,9 @@ fn bench_html(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench_text, bench_html);
-criterion_main!(benches);
+criterion_group! {
+    name = cpu;
+    config = Criterion::default().with_measurement(ThreadCpu { wall: WallTime });
+    targets = bench_text_cpu, bench_html_cpu
+}
+criterion_main!(benches, cpu);

@@ -103,22 +103,21 @@ fn walk(root: &NodeRef<'_>, out: &mut String) {
                 if !node.is_element() && !node.is_document() {
                     continue;
                 }
-                let name = node
-                    .node_name()
-                    .map(|n| n.to_ascii_lowercase())
-                    .unwrap_or_default();
-                if is_invisible(&name) || node.has_attr("hidden") {
+                // html5ever lower-cases HTML element names while parsing.
+                let name = node.node_name().unwrap_or_default();
+                let name: &str = &name;
+                if is_invisible(name) || node.has_attr("hidden") {
                     continue;
                 }
-                let block = is_block(&name);
+                let block = is_block(name);
                 if block {
                     out.push('\n');
                     stack.push(Step::Leave);
                 } else if name == "br" {
                     out.push('\n');
                 }
-                let children: Vec<_> = node.children_it(true).collect();
-                stack.extend(children.into_iter().map(Step::Enter));
+                // Children in reverse, so the first child is popped first.
+                stack.extend(node.children_it(true).map(Step::Enter));
             }
         }
     }

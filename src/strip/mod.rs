@@ -135,25 +135,31 @@ impl Stripper {
         } else {
             page.title
         };
-        // The plain-text pass over all visible text is the fallback and what the source memory learns from.
-        let (full, full_removed) = self.text_pass(&page.visible, source, self.text_options(), true);
         let Some(main) = page.main else {
+            // No main content found: the plain-text pass over all visible text.
+            let (text, removed) = self.text_pass(&page.visible, source, self.text_options(), true);
             return Stripped {
                 title,
-                text: full,
-                removed: full_removed,
+                text,
+                removed,
             };
         };
-        let (text, mut removed) = self.text_pass(&main, source, self.html_options(), false);
+        let (text, mut removed) = self.text_pass(&main, source, self.html_options(), true);
         let words = |t: &str| metric::tokens(t).count() as f32;
-        if words(&text) < self.config.html_fallback_ratio * words(&full) {
-            return Stripped {
-                title,
-                text: full,
-                removed: full_removed,
-            };
-        }
-        if self.config.keep_removed {
+        let kept = words(&text);
+        let ratio = self.config.html_fallback_ratio;
+        // The plain-text pass keeps at most the visible words, so it can only win when the extractor
+        // kept fewer than `ratio` of those; skipping it otherwise keeps the path close to the extractor's cost.
+        if self.config.keep_removed || kept < ratio * words(&page.visible) {
+            let (full, full_removed) =
+                self.text_pass(&page.visible, source, self.text_options(), false);
+            if kept < ratio * words(&full) {
+                return Stripped {
+                    title,
+                    text: full,
+                    removed: full_removed,
+                };
+            }
             // What the extractor dropped, with the kinds the plain-text pass gave those lines.
             removed.extend(full_removed.into_iter().filter(|r| !text.contains(&r.text)));
         }
