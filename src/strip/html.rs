@@ -49,11 +49,22 @@ pub fn extract_only(html: &str) -> String {
 
 /// Returns the page title: `og:title` when present, else `<title>`, whitespace collapsed.
 pub fn page_title(doc: &Document) -> String {
-    let og = doc.select("meta[property='og:title']").attr("content");
-    let raw = match og {
-        Some(t) if !t.trim().is_empty() => t.to_string(),
-        _ => doc.select("title").text().to_string(),
-    };
+    // Only the head's own children are read: a selector over the whole DOM costs more than the walk.
+    let (mut og, mut title) = (None, None);
+    if let Some(head) = doc.head() {
+        for node in head.children_it(false).filter(|n| n.is_element()) {
+            match node.node_name().as_deref() {
+                Some("title") if title.is_none() => title = Some(node.text()),
+                Some("meta")
+                    if og.is_none() && node.attr("property").as_deref() == Some("og:title") =>
+                {
+                    og = node.attr("content").filter(|t| !t.trim().is_empty());
+                }
+                _ => {}
+            }
+        }
+    }
+    let raw = og.or(title).unwrap_or_default();
     raw.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -64,28 +75,45 @@ pub fn visible_text(html: &str) -> (String, String) {
 
 fn title_and_visible(doc: &Document) -> (String, String) {
     let title = page_title(doc);
-    let mut out = String::new();
+    let mut out = TextOut::default();
     match doc.body() {
         Some(body) => walk(&body, &mut out),
         None => walk(&doc.root(), &mut out),
     }
-    let mut text = String::with_capacity(out.len());
-    for line in out.lines() {
-        let mut words = line.split_whitespace();
-        let Some(first) = words.next() else { continue };
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        text.push_str(first);
-        for w in words {
-            text.push(' ');
-            text.push_str(w);
-        }
-    }
+    let mut text = out.text;
+    text.truncate(text.trim_end().len());
     (title, text)
 }
 
-fn walk(root: &NodeRef<'_>, out: &mut String) {
+/// Visible text under construction: whitespace collapsed to one space, blocks on their own lines.
+#[derive(Default)]
+struct TextOut {
+    text: String,
+    space: bool,
+}
+
+impl TextOut {
+    fn push_text(&mut self, t: &str) {
+        self.space |= t.starts_with(|c: char| c.is_whitespace());
+        for (i, word) in t.split_whitespace().enumerate() {
+            if (i > 0 || self.space) && !self.text.is_empty() && !self.text.ends_with('\n') {
+                self.text.push(' ');
+            }
+            self.text.push_str(word);
+            self.space = false;
+        }
+        self.space |= t.ends_with(|c: char| c.is_whitespace());
+    }
+
+    fn break_line(&mut self) {
+        if !self.text.is_empty() && !self.text.ends_with('\n') {
+            self.text.push('\n');
+        }
+        self.space = false;
+    }
+}
+
+fn walk(root: &NodeRef<'_>, out: &mut TextOut) {
     // Explicit stack: deeply nested markup must not overflow the thread's stack.
     enum Step<'a> {
         Enter(NodeRef<'a>),
@@ -94,10 +122,10 @@ fn walk(root: &NodeRef<'_>, out: &mut String) {
     let mut stack = vec![Step::Enter(root.clone())];
     while let Some(step) = stack.pop() {
         match step {
-            Step::Leave => out.push('\n'),
+            Step::Leave => out.break_line(),
             Step::Enter(node) => {
                 if node.is_text() {
-                    out.push_str(&node.text());
+                    out.push_text(&node.text());
                     continue;
                 }
                 if !node.is_element() && !node.is_document() {
@@ -109,12 +137,11 @@ fn walk(root: &NodeRef<'_>, out: &mut String) {
                 if is_invisible(name) || node.has_attr("hidden") {
                     continue;
                 }
-                let block = is_block(name);
-                if block {
-                    out.push('\n');
+                if is_block(name) {
+                    out.break_line();
                     stack.push(Step::Leave);
                 } else if name == "br" {
-                    out.push('\n');
+                    out.break_line();
                 }
                 // Children in reverse, so the first child is popped first.
                 stack.extend(node.children_it(true).map(Step::Enter));
