@@ -119,7 +119,7 @@ fn walk(root: &NodeRef<'_>, out: &mut TextOut) {
         Enter(NodeRef<'a>),
         Leave,
     }
-    let mut stack = vec![Step::Enter(root.clone())];
+    let mut stack = vec![Step::Enter(*root)];
     while let Some(step) = stack.pop() {
         match step {
             Step::Leave => out.break_line(),

@@ -199,10 +199,8 @@ pub fn measure(line: &str) -> Line {
             last_digit = false;
             if class == SEPARATOR {
                 m.separators += 1;
-            } else if b == b'@' {
-                m.url_like = true;
-            } else if b == b'.'
-                && (bytes[i..].starts_with(b"com") || bytes[i..].starts_with(b"org"))
+            } else if b == b'@'
+                || (b == b'.' && (bytes[i..].starts_with(b"com") || bytes[i..].starts_with(b"org")))
             {
                 m.url_like = true;
             }

@@ -154,7 +154,7 @@ fn forget_rarest_half(shapes: &mut ShapeMap) {
     shapes.retain(|_, c| *c > cut);
     if shapes.len() > MAX_SHAPES_PER_SOURCE / 2 {
         let mut v: Vec<(u64, u32)> = shapes.drain().collect();
-        v.sort_unstable_by(|a, b| b.1.cmp(&a.1));
+        v.sort_unstable_by_key(|e| std::cmp::Reverse(e.1));
         v.truncate(MAX_SHAPES_PER_SOURCE / 2);
         shapes.extend(v);
     }

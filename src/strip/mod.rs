@@ -214,7 +214,7 @@ impl Stripper {
         opts: PassOptions,
         record: bool,
     ) -> (String, Vec<RemovedLine>) {
-        let memory = self.config.source_memory.then(|| SourceMemory {
+        let memory = self.config.source_memory.then_some(SourceMemory {
             memory: &self.memory,
             source,
             record,
