@@ -16,6 +16,13 @@ pub struct Page {
 
 /// Parses `html` once, reads its title and visible text, then runs the main-content extractor on the same DOM.
 pub fn parse_page(html: &str) -> Page {
+    if nesting_exceeds(html, MAX_NESTING) {
+        return Page {
+            title: String::new(),
+            visible: flat_text(html),
+            main: None,
+        };
+    }
     let doc = Document::from(html);
     let (title, visible) = title_and_visible(&doc);
     let cfg = dom_smoothie::Config {
@@ -70,7 +77,73 @@ pub fn page_title(doc: &Document) -> String {
 
 /// Returns (title, visible text) of a page: all text outside invisible elements, one block per line.
 pub fn visible_text(html: &str) -> (String, String) {
+    if nesting_exceeds(html, MAX_NESTING) {
+        let text = flat_text(html);
+        return (text.lines().next().unwrap_or_default().to_string(), text);
+    }
     title_and_visible(&Document::from(html))
+}
+
+/// Element nesting beyond which a page is not handed to the HTML parser and extractor: their cost
+/// grows with depth squared and some of their steps recurse, so hostile markup could stall or
+/// overflow a worker's stack. Real pages nest well under a hundred deep.
+const MAX_NESTING: usize = 1000;
+
+/// Estimates the deepest element nesting from the tags alone (void and self-closing elements and
+/// the usual unclosed `p`/`li`/`td` do not count).
+fn nesting_exceeds(html: &str, limit: usize) -> bool {
+    let b = html.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(p) = memchr::memchr(b'<', &b[i..]) {
+        i += p + 1;
+        match b.get(i) {
+            Some(b'/') => depth = depth.saturating_sub(1),
+            Some(c) if c.is_ascii_alphabetic() => {
+                let name_end = b[i..]
+                    .iter()
+                    .position(|c| !c.is_ascii_alphanumeric())
+                    .map_or(b.len(), |e| i + e);
+                let name = &b[i..name_end];
+                let self_closing = memchr::memchr(b'>', &b[name_end..])
+                    .is_some_and(|e| e > 0 && b[name_end + e - 1] == b'/');
+                if !self_closing && !is_unnested(name) {
+                    depth += 1;
+                    if depth > limit {
+                        return true;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+fn is_unnested(name: &[u8]) -> bool {
+    const NAMES: &[&[u8]] = &[
+        b"br", b"img", b"meta", b"link", b"input", b"hr", b"area", b"base", b"col", b"embed",
+        b"source", b"track", b"wbr", b"param", b"p", b"li", b"td", b"th", b"tr", b"option", b"dt",
+        b"dd",
+    ];
+    NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
+/// Text of markup without a DOM: tags become line breaks. Only for pages too deep to parse.
+fn flat_text(html: &str) -> String {
+    let mut out = TextOut::default();
+    let mut rest = html;
+    while let Some(open) = rest.find('<') {
+        out.push_text(&rest[..open]);
+        out.break_line();
+        rest = rest[open..]
+            .find('>')
+            .map_or("", |close| &rest[open + close + 1..]);
+    }
+    out.push_text(rest);
+    let mut text = out.text;
+    text.truncate(text.trim_end().len());
+    text
 }
 
 fn title_and_visible(doc: &Document) -> (String, String) {
@@ -232,6 +305,16 @@ mod tests {
     fn falls_back_to_the_title_element() {
         let doc = Document::from("<title> A  b </title><p>x</p>");
         assert_eq!(page_title(&doc), "A b");
+    }
+
+    #[test]
+    fn deep_nesting_skips_the_parser() {
+        let deep = "<div>".repeat(MAX_NESTING + 1) + "deep text";
+        assert!(nesting_exceeds(&deep, MAX_NESTING));
+        assert_eq!(parse_page(&deep).visible, "deep text");
+        let flat = "<p>a<p>b<br><img src=x/>".repeat(5000);
+        assert!(!nesting_exceeds(&flat, MAX_NESTING));
+        assert!(!nesting_exceeds(PAGE, 20));
     }
 
     #[test]
