@@ -58,6 +58,8 @@ pub struct EvalStripArgs {
     pub keep_inside: Option<f32>,
     #[arg(long)]
     pub keep_outside: Option<f32>,
+    #[arg(long)]
+    pub smoothing: Option<f32>,
     /// Runs the line classifier on the extractor's output with this keep bar.
     #[arg(long)]
     pub html_keep: Option<f32>,
@@ -90,6 +92,9 @@ pub fn run(args: &EvalStripArgs) -> anyhow::Result<()> {
     }
     if let Some(v) = args.keep_outside {
         config.keep_outside = v;
+    }
+    if let Some(v) = args.smoothing {
+        config.smoothing = v;
     }
     if let Some(v) = args.html_keep {
         config.html_classify = true;

@@ -43,6 +43,8 @@ pub struct StripConfig {
     pub body_bar: f32,
     pub keep_inside: f32,
     pub keep_outside: f32,
+    /// Weight of the neighbouring lines in a line's content probability (context smoothing).
+    pub smoothing: f32,
     /// Runs the line classifier on an extractor's output too, with `html_keep` as the bar.
     pub html_classify: bool,
     pub html_keep: f32,
@@ -60,6 +62,7 @@ impl Default for StripConfig {
             body_bar: 0.5,
             keep_inside: 0.3,
             keep_outside: 0.8,
+            smoothing: 0.4,
             html_classify: false,
             html_keep: 0.1,
             html_fallback_ratio: 0.5,
@@ -190,6 +193,7 @@ impl Stripper {
             },
             classify: true,
             keep_removed: c.keep_removed,
+            smoothing: c.smoothing,
         }
     }
 
@@ -204,6 +208,7 @@ impl Stripper {
             },
             classify: c.html_classify,
             keep_removed: c.keep_removed,
+            smoothing: c.smoothing,
         }
     }
 

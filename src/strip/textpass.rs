@@ -15,6 +15,8 @@ pub struct PassOptions {
     /// Runs the classifier; when off only rules and the recurring-line memory remove lines.
     pub classify: bool,
     pub keep_removed: bool,
+    /// Weight of the neighbours' mean probability in a line's smoothed probability (0 = none).
+    pub smoothing: f32,
 }
 
 /// Per-thread buffers, so the hot path does not allocate per line.
@@ -29,6 +31,7 @@ struct Scratch {
     forced: Vec<bool>,
     feats: Vec<[f32; N_FEATURES]>,
     probs: Vec<f32>,
+    raw: Vec<f32>,
     keep: Vec<bool>,
 }
 
@@ -65,6 +68,7 @@ fn run_with(
     s: &mut Scratch,
 ) -> (String, Vec<RemovedLine>) {
     let Scratch {
+        raw,
         lines,
         shapes,
         sorted,
@@ -119,7 +123,9 @@ fn run_with(
     probs.clear();
     if opts.classify {
         features(lines, dup, feats);
-        probs.extend(feats.iter().map(|x| model.probability(x)));
+        raw.clear();
+        raw.extend(feats.iter().map(|x| model.probability(x)));
+        smooth(raw, forced, opts.smoothing, probs);
     } else {
         probs.resize(n, 1.0);
     }
@@ -150,4 +156,37 @@ fn run_with(
         }
     }
     (out, removed)
+}
+
+/// Blends each line's probability with the mean of its neighbours that rules did not remove.
+fn smooth(raw: &[f32], forced: &[bool], weight: f32, out: &mut Vec<f32>) {
+    out.clear();
+    out.extend(raw.iter().enumerate().map(|(i, &p)| {
+        let prev = i.checked_sub(1).filter(|&j| !forced[j]).map(|j| raw[j]);
+        let next = Some(i + 1)
+            .filter(|&j| j < raw.len() && !forced[j])
+            .map(|j| raw[j]);
+        match (prev, next) {
+            (Some(a), Some(b)) => (1.0 - weight) * p + weight * (a + b) / 2.0,
+            (Some(a), None) | (None, Some(a)) => (1.0 - weight) * p + weight * a,
+            (None, None) => p,
+        }
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smoothing_pulls_towards_neighbours_but_skips_removed_lines() {
+        let mut out = Vec::new();
+        smooth(
+            &[0.0, 0.0, 1.0, 1.0],
+            &[false, false, false, true],
+            0.5,
+            &mut out,
+        );
+        assert_eq!(&out[..3], [0.0, 0.25, 0.5]);
+    }
 }
