@@ -92,7 +92,11 @@ impl Stripper {
     /// (file [`memory::FILE_NAME`]); without it the memory lives for the process only.
     pub fn new(config: &StripConfig, state_dir: Option<&Path>) -> anyhow::Result<Self> {
         let memory = match state_dir {
-            Some(dir) if config.source_memory => LineMemory::load(dir)?,
+            // The memory is a cache of what was seen: a damaged file costs accuracy, never the start-up.
+            Some(dir) if config.source_memory => LineMemory::load(dir).unwrap_or_else(|error| {
+                tracing::warn!(%error, "failed to load strip line memory, starting empty");
+                LineMemory::default()
+            }),
             _ => LineMemory::default(),
         };
         Ok(Self {
@@ -442,6 +446,15 @@ mod tests {
             .any(|r| r.text == "Subscribe to our weekly digest today"));
         let fresh = stripper.strip(&doc(Format::Text, &page(7), "other.example"));
         assert!(fresh.text.contains("agreed on a new budget"));
+    }
+
+    #[test]
+    fn damaged_memory_file_starts_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(memory::FILE_NAME), "{not json").unwrap();
+        let stripper = Stripper::new(&StripConfig::default(), Some(dir.path())).unwrap();
+        stripper.persist().unwrap();
+        assert!(memory::LineMemory::load(dir.path()).is_ok());
     }
 
     #[test]
