@@ -121,12 +121,38 @@ fn nesting_exceeds(html: &str, limit: usize) -> bool {
 }
 
 fn is_unnested(name: &[u8]) -> bool {
-    const NAMES: &[&[u8]] = &[
-        b"br", b"img", b"meta", b"link", b"input", b"hr", b"area", b"base", b"col", b"embed",
-        b"source", b"track", b"wbr", b"param", b"p", b"li", b"td", b"th", b"tr", b"option", b"dt",
-        b"dd",
-    ];
-    NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
+    if name.len() > 6 {
+        return false;
+    }
+    let mut buf = [0u8; 6];
+    for (d, c) in buf.iter_mut().zip(name) {
+        *d = c.to_ascii_lowercase();
+    }
+    matches!(
+        &buf[..name.len()],
+        b"br"
+            | b"img"
+            | b"meta"
+            | b"link"
+            | b"input"
+            | b"hr"
+            | b"area"
+            | b"base"
+            | b"col"
+            | b"embed"
+            | b"source"
+            | b"track"
+            | b"wbr"
+            | b"param"
+            | b"p"
+            | b"li"
+            | b"td"
+            | b"th"
+            | b"tr"
+            | b"option"
+            | b"dt"
+            | b"dd"
+    )
 }
 
 /// Text of markup without a DOM: tags become line breaks. Only for pages too deep to parse.
