@@ -247,6 +247,7 @@ async fn run_pipeline(
     spawn_ordered_stage("dedup", dedup_rx, entities_tx, move |e| {
         dedup_step(deduper.as_mut(), e)
     });
+    let learned = cores.stripper.clone();
     let (stripper, keep, known) = (cores.stripper, cores.keep_removed, cores.known_raw);
     spawn_stage("strip", p.strip_workers, strip_rx, dedup_tx, move |e| {
         let mut e = strip_step(stripper.as_deref(), keep, known.as_deref(), e);
@@ -275,6 +276,7 @@ async fn run_pipeline(
         )
     });
 
+    let persister = learned.clone().map(|s| tokio::spawn(persist_loop(s)));
     let summary = tokio::spawn(summary_loop(
         depths,
         Arc::clone(&admission),
@@ -300,6 +302,14 @@ async fn run_pipeline(
         tracing::error!(%error, "intake failed");
     }
     summary.abort();
+    if let Some(p) = persister {
+        p.abort();
+    }
+    if let Some(s) = learned {
+        if let Err(error) = s.persist() {
+            tracing::warn!(%error, "cannot save the stripper's line memory");
+        }
+    }
     telemetry::log_final(&totals, started);
     report
 }
@@ -534,6 +544,21 @@ async fn summary_loop(
             summary.log(&totals, &queues, in_flight);
             since_last = Duration::ZERO;
             logged_files = files;
+        }
+    }
+}
+
+/// How often the stripper's learned line memory is saved while running.
+const PERSIST_EVERY: Duration = Duration::from_secs(60);
+
+/// Saves the stripper's per-source line memory periodically (it is a heuristic: losing the last
+/// minute of it in a crash costs nothing but a little stripping quality).
+async fn persist_loop(stripper: Arc<Stripper>) {
+    loop {
+        tokio::time::sleep(PERSIST_EVERY).await;
+        let s = Arc::clone(&stripper);
+        if let Ok(Err(error)) = tokio::task::spawn_blocking(move || s.persist()).await {
+            tracing::warn!(%error, "cannot save the stripper's line memory");
         }
     }
 }

@@ -85,6 +85,7 @@ pub async fn run(
         }
     };
     let poll = _watcher.is_none();
+    tracing::info!(dir = %config.dir.display(), poll, "watching drop folder");
     let tick = (config.settle / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
     // Without events, scanning is the only discovery: as often as the settle time allows.
     let poll_every = (config.settle / 2).clamp(Duration::from_millis(100), config.rescan_interval);

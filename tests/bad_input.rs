@@ -26,7 +26,6 @@ fn bad_inputs_become_error_records_and_good_files_still_flow() {
     std::fs::write(&outside, "Secret\nNot for the drop folder.").unwrap();
 
     let mut d = ws.spawn_daemon(&cfg, &[]);
-    std::thread::sleep(Duration::from_millis(300));
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "binary.txt",

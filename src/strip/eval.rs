@@ -1,13 +1,240 @@
 //! Owns `dropline eval strip`: scores stripping against gold bodies.
+//!
+//! Pages are processed once, in sorted id order, by one fresh [`Stripper`] without a state dir, the
+//! way a daemon would meet them; the source key of each page is its `manifest.tsv` domain.
+
+use super::metric::{score, shingle_match, Match};
+use super::{StripConfig, Stripped, Stripper};
+use crate::model::{Format, RawDoc};
+use anyhow::{bail, Context};
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Which pages the evaluation reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Input {
+    /// `text/<id>.txt`: each page's visible text.
+    Text,
+    /// `html/<id>.html[.gz]`: the page markup.
+    Html,
+}
+
+/// What the evaluation runs on each page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// The strip stage as configured.
+    Strip,
+    /// The HTML extractor alone, without the plain-text post-pass.
+    ExtractOnly,
+    /// No removal at all (`strip.enabled=false`).
+    KeepAll,
+}
 
 /// Arguments of `dropline eval strip`.
 #[derive(Debug, clap::Args)]
 pub struct EvalStripArgs {
     /// Folder with `html/` or `text/` pages and `gold/` bodies.
-    pub gold_dir: std::path::PathBuf,
+    pub gold_dir: PathBuf,
+    /// Input path; default: `html` when GOLD_DIR has `html/`, else `text`.
+    #[arg(long, value_enum)]
+    pub input: Option<Input>,
+    #[arg(long, value_enum, default_value = "strip")]
+    pub mode: Mode,
+    /// Overrides `html_fallback_ratio` (0 turns the fallback off).
+    #[arg(long)]
+    pub fallback_ratio: Option<f32>,
+    /// Writes each prediction to DIR/<id>.txt (for `score_strip.py`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Writes per-document precision and recall as TSV.
+    #[arg(long)]
+    pub per_doc: Option<PathBuf>,
+    /// Overrides of the decoding bars (for tuning on a dev set).
+    #[arg(long)]
+    pub body_bar: Option<f32>,
+    #[arg(long)]
+    pub keep_inside: Option<f32>,
+    #[arg(long)]
+    pub keep_outside: Option<f32>,
+    #[arg(long)]
+    pub smoothing: Option<f32>,
+    /// Runs the line classifier on the extractor's output with this keep bar.
+    #[arg(long)]
+    pub html_keep: Option<f32>,
+    /// Turns the per-source recurring-line memory off.
+    #[arg(long)]
+    pub no_memory: bool,
 }
 
 /// Runs the evaluation and prints F1, P, R and docs/s.
-pub fn run(_args: &EvalStripArgs) -> anyhow::Result<()> {
-    anyhow::bail!("eval strip is not built yet")
+pub fn run(args: &EvalStripArgs) -> anyhow::Result<()> {
+    let dir = &args.gold_dir;
+    let input = match args.input {
+        Some(i) => i,
+        None if dir.join("html").is_dir() => Input::Html,
+        None if dir.join("text").is_dir() => Input::Text,
+        None => bail!("{} has neither html/ nor text/", dir.display()),
+    };
+    let mut config = StripConfig {
+        enabled: args.mode != Mode::KeepAll,
+        ..StripConfig::default()
+    };
+    if let Some(v) = args.fallback_ratio {
+        config.html_fallback_ratio = v;
+    }
+    if let Some(v) = args.body_bar {
+        config.body_bar = v;
+    }
+    if let Some(v) = args.keep_inside {
+        config.keep_inside = v;
+    }
+    if let Some(v) = args.keep_outside {
+        config.keep_outside = v;
+    }
+    if let Some(v) = args.smoothing {
+        config.smoothing = v;
+    }
+    if let Some(v) = args.html_keep {
+        config.html_classify = true;
+        config.html_keep = v;
+    }
+    config.source_memory = !args.no_memory;
+    let stripper = Stripper::new(&config, None)?;
+    let domains = read_manifest(&dir.join("manifest.tsv"))?;
+    let gold_dir = dir.join("gold");
+    let ids = gold_ids(&gold_dir)?;
+    if let Some(out) = &args.out {
+        std::fs::create_dir_all(out)
+            .with_context(|| format!("failed to create {}", out.display()))?;
+    }
+
+    let mut matches = Vec::with_capacity(ids.len());
+    let mut busy = Duration::ZERO;
+    let mut bytes = 0usize;
+    for id in &ids {
+        let (format, body) = read_page(dir, input, id)?;
+        bytes += body.len();
+        let doc = RawDoc {
+            id: id.clone(),
+            format,
+            body,
+            source_key: domains.get(id).cloned().unwrap_or_default(),
+        };
+        let t = Instant::now();
+        let out: Stripped = match (args.mode, format) {
+            (Mode::ExtractOnly, Format::Html) => stripper.extract_only(&doc.body),
+            _ => stripper.strip(&doc),
+        };
+        busy += t.elapsed();
+        let gold = std::fs::read_to_string(gold_dir.join(format!("{id}.txt")))
+            .with_context(|| format!("failed to read gold for {id}"))?;
+        matches.push(shingle_match(&gold, &out.text));
+        if let Some(dir) = &args.out {
+            std::fs::write(dir.join(format!("{id}.txt")), &out.text)?;
+        }
+    }
+    if let Some(path) = &args.per_doc {
+        write_per_doc(path, &ids, &matches)?;
+    }
+    let s = score(&matches);
+    let secs = busy.as_secs_f64().max(1e-9);
+    println!(
+        "F1 {:.4} P {:.4} R {:.4} n {} docs/s {:.1} MB/s {:.2} input {:?} mode {:?}",
+        s.f1,
+        s.precision,
+        s.recall,
+        ids.len(),
+        ids.len() as f64 / secs,
+        bytes as f64 / secs / 1e6,
+        input,
+        args.mode
+    );
+    Ok(())
+}
+
+fn gold_ids(gold_dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut ids: Vec<String> = std::fs::read_dir(gold_dir)
+        .with_context(|| format!("failed to list {}", gold_dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".txt"))
+                .map(str::to_string)
+        })
+        .collect();
+    ids.sort();
+    if ids.is_empty() {
+        bail!("no gold/<id>.txt files in {}", gold_dir.display());
+    }
+    Ok(ids)
+}
+
+/// Reads `manifest.tsv` (id, url, domain, ...) into id -> domain; a missing manifest gives no keys.
+fn read_manifest(path: &Path) -> anyhow::Result<HashMap<String, String>> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(HashMap::new());
+    };
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
+    let (Some(id_col), Some(dom_col)) = (
+        header.iter().position(|h| *h == "id"),
+        header.iter().position(|h| *h == "domain"),
+    ) else {
+        return Ok(HashMap::new());
+    };
+    Ok(lines
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            Some((f.get(id_col)?.to_string(), f.get(dom_col)?.to_string()))
+        })
+        .collect())
+}
+
+fn read_page(dir: &Path, input: Input, id: &str) -> anyhow::Result<(Format, String)> {
+    match input {
+        Input::Text => {
+            let p = dir.join("text").join(format!("{id}.txt"));
+            let body = std::fs::read_to_string(&p)
+                .with_context(|| format!("failed to read {}", p.display()))?;
+            Ok((Format::Text, body))
+        }
+        Input::Html => {
+            let gz = dir.join("html").join(format!("{id}.html.gz"));
+            let bytes = if gz.exists() {
+                let mut out = Vec::new();
+                flate2::read::GzDecoder::new(std::fs::File::open(&gz)?)
+                    .read_to_end(&mut out)
+                    .with_context(|| format!("failed to gunzip {}", gz.display()))?;
+                out
+            } else {
+                let p = dir.join("html").join(format!("{id}.html"));
+                std::fs::read(&p).with_context(|| format!("failed to read {}", p.display()))?
+            };
+            Ok((Format::Html, String::from_utf8_lossy(&bytes).into_owned()))
+        }
+    }
+}
+
+fn write_per_doc(path: &Path, ids: &[String], matches: &[Match]) -> anyhow::Result<()> {
+    let mut s = String::from("id\tprecision\trecall\ttp\tfp\tfn\n");
+    for (id, m) in ids.iter().zip(matches) {
+        let p = if m.tp + m.fp > 0.0 {
+            m.tp / (m.tp + m.fp)
+        } else {
+            f64::NAN
+        };
+        let r = if m.tp + m.fn_ > 0.0 {
+            m.tp / (m.tp + m.fn_)
+        } else {
+            f64::NAN
+        };
+        s.push_str(&format!(
+            "{id}\t{p:.4}\t{r:.4}\t{:.4}\t{:.4}\t{:.4}\n",
+            m.tp, m.fp, m.fn_
+        ));
+    }
+    std::fs::write(path, s).with_context(|| format!("failed to write {}", path.display()))
 }

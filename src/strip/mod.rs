@@ -1,12 +1,35 @@
 //! Owns boilerplate stripping: from a decoded page (plain text or HTML) to the article body.
 //!
 //! The core is synchronous and free of tokio; the pipeline runs it on blocking workers.
+//!
+//! # Layout
+//! - [`lines`]: splits text into lines and measures each one (words, stop words, punctuation, shape hash).
+//! - [`rules`]: line shapes that are boilerplate on their own (teasers, counters, credits, dates).
+//! - [`classify`]: the logistic line model, its context features and the body-run decoding.
+//! - [`memory`]: per-source memory of recurring lines, persisted in the state dir.
+//! - [`textpass`]: the plain-text pass that ties the above together.
+//! - [`html`]: main-content extraction, page titles and visible text for HTML.
+//! - [`metric`], [`eval`]: the benchmark metric and `dropline eval strip`.
+//! - `train`: fits the line model on a training folder (an ignored test rebuilds the shipped weights).
 
+pub mod classify;
 pub mod eval;
+pub mod html;
+pub mod lines;
+pub mod memory;
+pub mod metric;
+pub mod rules;
+pub mod textpass;
+#[cfg(test)]
+mod train;
 
 use crate::model::{Format, RawDoc, RemovedLine};
+use classify::{Decoding, LineModel};
+use memory::LineMemory;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use textpass::{PassOptions, SourceMemory};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -14,6 +37,20 @@ pub struct StripConfig {
     pub enabled: bool,
     /// Puts the removed lines into the record's `boilerplate` field, by kind.
     pub keep_removed: bool,
+    /// Remembers lines that recur across a source's documents and removes them.
+    pub source_memory: bool,
+    /// Decoding bars of the plain-text pass (content probabilities, 0..1).
+    pub body_bar: f32,
+    pub keep_inside: f32,
+    pub keep_outside: f32,
+    /// Weight of the neighbouring lines in a line's content probability (context smoothing).
+    pub smoothing: f32,
+    /// Runs the line classifier on an extractor's output too, with `html_keep` as the bar.
+    pub html_classify: bool,
+    pub html_keep: f32,
+    /// The HTML path falls back to the plain-text pass over all visible text when the extractor's
+    /// body has fewer than this share of the words that pass keeps (the extractor missed part of the article).
+    pub html_fallback_ratio: f32,
 }
 
 impl Default for StripConfig {
@@ -21,6 +58,14 @@ impl Default for StripConfig {
         Self {
             enabled: true,
             keep_removed: false,
+            source_memory: true,
+            body_bar: 0.5,
+            keep_inside: 0.3,
+            keep_outside: 0.8,
+            smoothing: 0.4,
+            html_classify: false,
+            html_keep: 0.1,
+            html_fallback_ratio: 0.5,
         }
     }
 }
@@ -33,38 +78,178 @@ pub struct Stripped {
     pub removed: Vec<RemovedLine>,
 }
 
-/// Strips boilerplate. Shared by all strip workers (`&self`), so any learned state is internally synchronised.
+/// Strips boilerplate. Shared by all strip workers (`&self`): the recurring-line memory sits behind a mutex.
 #[derive(Debug)]
 pub struct Stripper {
     config: StripConfig,
+    model: LineModel,
+    memory: Mutex<LineMemory>,
+    state_dir: Option<PathBuf>,
 }
 
 impl Stripper {
-    /// Builds a stripper; `state_dir` is where learned per-source statistics persist.
-    pub fn new(config: &StripConfig, _state_dir: Option<&Path>) -> anyhow::Result<Self> {
+    /// Builds a stripper; `state_dir` is where learned per-source statistics persist
+    /// (file [`memory::FILE_NAME`]); without it the memory lives for the process only.
+    pub fn new(config: &StripConfig, state_dir: Option<&Path>) -> anyhow::Result<Self> {
+        let memory = match state_dir {
+            // The memory is a cache of what was seen: a damaged file costs accuracy, never the start-up.
+            Some(dir) if config.source_memory => LineMemory::load(dir).unwrap_or_else(|error| {
+                tracing::warn!(%error, "failed to load strip line memory, starting empty");
+                LineMemory::default()
+            }),
+            _ => LineMemory::default(),
+        };
         Ok(Self {
             config: config.clone(),
+            model: LineModel::shipped()?,
+            memory: Mutex::new(memory),
+            state_dir: state_dir.map(Path::to_path_buf),
         })
     }
 
     /// Returns the article body of `doc`, with boilerplate removed when stripping is enabled.
     pub fn strip(&self, doc: &RawDoc) -> Stripped {
-        let (title, text) = match doc.format {
-            Format::Text => plain_text(&doc.body),
-            Format::Html => html_visible_text(&doc.body),
+        if !self.config.enabled {
+            let (title, text) = match doc.format {
+                Format::Text => plain_text(&doc.body),
+                Format::Html => html_visible_text(&doc.body),
+            };
+            return Stripped {
+                title,
+                text,
+                removed: Vec::new(),
+            };
+        }
+        match doc.format {
+            Format::Text => {
+                let title = first_line(&doc.body);
+                let (text, removed) =
+                    self.text_pass(&doc.body, &doc.source_key, self.text_options(), true);
+                Stripped {
+                    title,
+                    text,
+                    removed,
+                }
+            }
+            Format::Html => self.strip_html(&doc.body, &doc.source_key),
+        }
+    }
+
+    fn strip_html(&self, html: &str, source: &str) -> Stripped {
+        let page = html::parse_page(html);
+        let title = if page.title.is_empty() {
+            first_line(&page.visible)
+        } else {
+            page.title
         };
-        let _ = self.config.enabled;
+        let Some(main) = page.main else {
+            // No main content found: the plain-text pass over all visible text.
+            let (text, removed) = self.text_pass(&page.visible, source, self.text_options(), true);
+            return Stripped {
+                title,
+                text,
+                removed,
+            };
+        };
+        let (text, mut removed) = self.text_pass(&main, source, self.html_options(), true);
+        // Whitespace-separated words: a cheap size measure, monotone in the lines kept.
+        let words = |t: &str| t.split_ascii_whitespace().count() as f32;
+        let kept = words(&text);
+        let ratio = self.config.html_fallback_ratio;
+        // The plain-text pass keeps at most the visible words, so it can only win when the extractor
+        // kept fewer than `ratio` of those; skipping it otherwise keeps the path close to the extractor's cost.
+        if self.config.keep_removed || kept < ratio * words(&page.visible) {
+            let (full, full_removed) =
+                self.text_pass(&page.visible, source, self.text_options(), false);
+            if kept < ratio * words(&full) {
+                return Stripped {
+                    title,
+                    text: full,
+                    removed: full_removed,
+                };
+            }
+            // What the extractor dropped, with the kinds the plain-text pass gave those lines.
+            removed.extend(full_removed.into_iter().filter(|r| !text.contains(&r.text)));
+        }
         Stripped {
             title,
             text,
+            removed,
+        }
+    }
+
+    /// Runs the extractor alone (no post-pass), for measuring what the post-pass costs and adds.
+    pub fn extract_only(&self, html: &str) -> Stripped {
+        Stripped {
+            title: String::new(),
+            text: html::extract_only(html),
             removed: Vec::new(),
         }
     }
 
+    fn text_options(&self) -> PassOptions {
+        let c = &self.config;
+        PassOptions {
+            decoding: Decoding {
+                body_bar: c.body_bar,
+                keep_inside: c.keep_inside,
+                keep_outside: c.keep_outside,
+            },
+            classify: true,
+            keep_removed: c.keep_removed,
+            smoothing: c.smoothing,
+        }
+    }
+
+    fn html_options(&self) -> PassOptions {
+        let c = &self.config;
+        PassOptions {
+            // The extractor already chose the body: every line is inside it.
+            decoding: Decoding {
+                body_bar: -1.0,
+                keep_inside: c.html_keep,
+                keep_outside: c.html_keep,
+            },
+            classify: c.html_classify,
+            keep_removed: c.keep_removed,
+            smoothing: c.smoothing,
+        }
+    }
+
+    fn text_pass(
+        &self,
+        text: &str,
+        source: &str,
+        opts: PassOptions,
+        record: bool,
+    ) -> (String, Vec<RemovedLine>) {
+        let memory = self.config.source_memory.then_some(SourceMemory {
+            memory: &self.memory,
+            source,
+            record,
+        });
+        textpass::run(text, &self.model, memory, &opts)
+    }
+
     /// Persists learned state into the state dir; called on shutdown and periodically.
     pub fn persist(&self) -> anyhow::Result<()> {
-        Ok(())
+        let Some(dir) = &self.state_dir else {
+            return Ok(());
+        };
+        if !self.config.source_memory {
+            return Ok(());
+        }
+        let guard = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        guard.save(dir)
     }
+}
+
+fn first_line(body: &str) -> String {
+    body.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Returns (title, text) of plain text without removing anything: the title is the first non-empty line.
@@ -80,19 +265,306 @@ pub fn plain_text(body: &str) -> (String, String) {
 
 /// Returns (title, visible text) of an HTML page without removing anything.
 pub fn html_visible_text(html: &str) -> (String, String) {
-    // Placeholder tag stripper until the strip stage lands its HTML path.
-    let mut out = String::with_capacity(html.len() / 2);
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => {
-                in_tag = false;
-                out.push('\n');
-            }
-            _ if !in_tag => out.push(c),
-            _ => {}
+    html::visible_text(html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(format: Format, body: &str, source: &str) -> RawDoc {
+        RawDoc {
+            id: "x".into(),
+            format,
+            body: body.into(),
+            source_key: source.into(),
         }
     }
-    plain_text(&out)
+
+    fn seeds() -> Vec<(String, String)> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read_to_string(&p).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// Returns the kind a seed line must be removed as, `Some("")` for lines the test leaves open.
+    fn expected_removal(line: &str) -> Option<&'static str> {
+        let dates = [
+            "09.Jan.2026",
+            "08.Jan.2026",
+            "07.Jan.2026",
+            "06.Jan.2026",
+            "05.Jan.2026",
+            "04.Jan.2026",
+            "03.Jan.2026",
+            "02.Jan.2026",
+            "14 Jan 2026",
+        ];
+        if line.starts_with("READ MORE:") {
+            Some("teaser")
+        } else if dates.contains(&line) {
+            Some("date_line")
+        } else if line == "47 views0 comments" {
+            Some("social_counter")
+        } else if line.starts_with("Photo: official website") {
+            Some("credit")
+        } else if line == "Based on materials from TASS" {
+            Some("attribution")
+        } else if line.starts_with("GSV \"Russia") {
+            Some("")
+        } else {
+            None
+        }
+    }
+
+    #[test]
+    fn seeds_lose_every_boilerplate_line_and_keep_every_article_line() {
+        let config = StripConfig {
+            keep_removed: true,
+            ..StripConfig::default()
+        };
+        let stripper = Stripper::new(&config, None).unwrap();
+        for (name, body) in seeds() {
+            let out = stripper.strip(&doc(Format::Text, &body, "seeds"));
+            let kept: Vec<&str> = out
+                .text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            let lines: Vec<&str> = body
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            assert_eq!(out.title, lines[0], "{name}: title is the first line");
+            // The "Latest news" block: every line after the article's last sentence is another headline or a date.
+            let latest = lines
+                .iter()
+                .position(|l| l.starts_with("Latest news"))
+                .unwrap_or(lines.len());
+            for (i, line) in lines.iter().enumerate() {
+                let removal = if i >= latest {
+                    if expected_removal(line).is_some() {
+                        expected_removal(line)
+                    } else {
+                        Some("related_headline")
+                    }
+                } else {
+                    expected_removal(line)
+                };
+                match removal {
+                    Some("") => {}
+                    Some(kind) => {
+                        assert!(!kept.contains(line), "{name}: kept boilerplate {line:?}");
+                        let r = out.removed.iter().find(|r| r.text == *line);
+                        assert_eq!(
+                            r.map(|r| r.kind.as_str()),
+                            Some(kind),
+                            "{name}: kind of {line:?}"
+                        );
+                    }
+                    // The headline doubles as the title; the body may or may not repeat it.
+                    None if i == 0 && name != "003_e25e52eb3b0ac7af.txt" => {}
+                    None => assert!(kept.contains(line), "{name}: dropped article line {line:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn disabled_stripping_keeps_everything() {
+        let config = StripConfig {
+            enabled: false,
+            ..StripConfig::default()
+        };
+        let stripper = Stripper::new(&config, None).unwrap();
+        let out = stripper.strip(&doc(Format::Text, "Title\n\nREAD MORE: x\n", "s"));
+        assert_eq!(
+            out,
+            Stripped {
+                title: "Title".into(),
+                text: "Title\nREAD MORE: x".into(),
+                removed: vec![]
+            }
+        );
+        let out = stripper.strip(&doc(
+            Format::Html,
+            "<title>T</title><p>a</p><script>b</script>",
+            "s",
+        ));
+        assert_eq!((out.title.as_str(), out.text.as_str()), ("T", "a"));
+    }
+
+    #[test]
+    fn removed_lines_are_only_reported_when_asked() {
+        let stripper = Stripper::new(&StripConfig::default(), None).unwrap();
+        let (_, body) = &seeds()[2];
+        let out = stripper.strip(&doc(Format::Text, body, "s"));
+        assert!(out.removed.is_empty());
+        assert!(!out.text.contains("47 views"));
+    }
+
+    #[test]
+    fn recurring_lines_of_a_source_are_learned_and_persisted() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = StripConfig {
+            keep_removed: true,
+            ..StripConfig::default()
+        };
+        let page = |i: usize| {
+            format!(
+                "Story {i}\nSubscribe to our weekly digest today\nThe council met on day {i} and agreed on a new budget for the schools of the town, after a long debate.\nMembers said the plan would take effect next year and that more money would go to teachers.\nShare this\n"
+            )
+        };
+        {
+            let stripper = Stripper::new(&config, Some(dir.path())).unwrap();
+            for i in 0..3 {
+                stripper.strip(&doc(Format::Text, &page(i), "town.example"));
+            }
+            stripper.persist().unwrap();
+        }
+        assert!(dir.path().join(memory::FILE_NAME).exists());
+        let stripper = Stripper::new(&config, Some(dir.path())).unwrap();
+        let out = stripper.strip(&doc(Format::Text, &page(7), "town.example"));
+        assert!(out.text.contains("agreed on a new budget"));
+        assert!(out
+            .removed
+            .iter()
+            .any(|r| r.text == "Subscribe to our weekly digest today"));
+        let fresh = stripper.strip(&doc(Format::Text, &page(7), "other.example"));
+        assert!(fresh.text.contains("agreed on a new budget"));
+    }
+
+    #[test]
+    fn damaged_memory_file_starts_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(memory::FILE_NAME), "{not json").unwrap();
+        let stripper = Stripper::new(&StripConfig::default(), Some(dir.path())).unwrap();
+        stripper.persist().unwrap();
+        assert!(memory::LineMemory::load(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn stripper_is_shareable_between_workers() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Stripper>();
+    }
+
+    #[test]
+    fn html_pages_keep_the_article_and_take_the_metadata_title() {
+        let para = "The council met on Tuesday and agreed on a new budget for the schools of the town, after a long and heated debate that lasted well into the night.";
+        let html = format!(
+            "<html><head><title>Budget passes | Town News</title><meta property=\"og:title\" content=\"Budget passes\"></head><body><nav><ul><li><a href=/>Home</a></li><li><a href=/news>News</a></li></ul></nav><article><h1>Budget passes</h1><p>{para}</p><p>{para}</p><p>{para}</p><p>READ MORE: Schools get new roofs</p></article><footer>Copyright 2026 Town News. All rights reserved.</footer></body></html>"
+        );
+        let stripper = Stripper::new(&StripConfig::default(), None).unwrap();
+        let out = stripper.strip(&doc(Format::Html, &html, "town.example"));
+        assert_eq!(out.title, "Budget passes");
+        assert!(out.text.contains("heated debate"), "{}", out.text);
+        assert!(!out.text.contains("READ MORE"), "{}", out.text);
+        assert!(!out.text.contains("All rights reserved"), "{}", out.text);
+    }
+}
+
+#[cfg(test)]
+mod robustness_tests {
+    use super::*;
+
+    fn strip_text(body: &str) -> Stripped {
+        let config = StripConfig {
+            keep_removed: true,
+            ..StripConfig::default()
+        };
+        let stripper = Stripper::new(&config, None).unwrap();
+        stripper.strip(&RawDoc {
+            id: "x".into(),
+            format: Format::Text,
+            body: body.into(),
+            source_key: "s".into(),
+        })
+    }
+
+    #[test]
+    fn russian_article_keeps_its_paragraphs() {
+        let paras = [
+            "Президент Казахстана Касым-Жомарт Токаев обратился к главам государств ОДКБ с просьбой помочь стране преодолеть террористическую угрозу.",
+            "По его словам, в Алматы захвачены здания администрации и аэропорт, а в стране введён режим чрезвычайного положения до 19 января.",
+            "Обращение к ОДКБ",
+            "Совет коллективной безопасности организации принял решение направить в республику миротворческие силы на ограниченный срок.",
+            "Министерство внутренних дел сообщило, что в ходе беспорядков погибли восемь сотрудников полиции и национальной гвардии.",
+        ];
+        let body = format!("Казахстан попросил помощи у ОДКБ\nГлавная\nНовости\nСпорт\nКультура\n{}\n© 2026 Все права защищены\nПодписаться на рассылку", paras.join("\n"));
+        let out = strip_text(&body);
+        for p in paras {
+            assert!(out.text.contains(p), "dropped {p:?} from {:?}", out.text);
+        }
+    }
+
+    #[test]
+    fn chinese_article_keeps_its_paragraphs() {
+        let paras = [
+            "哈萨克斯坦总统托卡耶夫表示，该国正面临恐怖主义威胁，并已请求集体安全条约组织提供帮助，以恢复国内的秩序与稳定。",
+            "据报道，阿拉木图的机场和多座政府大楼曾被占领，当局宣布全国进入紧急状态，并实行宵禁措施直到本月十九日。",
+            "集体安全条约组织随后决定向哈萨克斯坦派遣维和部队，执行为期有限的任务，保护重要的基础设施和政府机构。",
+        ];
+        let body = format!(
+            "哈萨克斯坦请求援助\n首页\n新闻\n体育\n{}\n版权所有",
+            paras.join("\n")
+        );
+        let out = strip_text(&body);
+        for p in paras {
+            assert!(out.text.contains(p), "dropped {p:?} from {:?}", out.text);
+        }
+    }
+
+    #[test]
+    fn odd_inputs_do_not_panic() {
+        let long = "word ".repeat(200_000);
+        let inputs = [
+            "",
+            "\n\n\n",
+            " \u{a0}\u{3000}\t",
+            "\u{0}\u{1}\u{7f}\u{feff}",
+            "é\u{301}\u{301}\u{301}",
+            "READ MORE:",
+            "🙂🙂🙂\n🙂",
+            long.as_str(),
+        ];
+        let config = StripConfig {
+            keep_removed: true,
+            ..StripConfig::default()
+        };
+        let stripper = Stripper::new(&config, None).unwrap();
+        for body in inputs {
+            for format in [Format::Text, Format::Html] {
+                let out = stripper.strip(&RawDoc {
+                    id: "x".into(),
+                    format,
+                    body: body.into(),
+                    source_key: String::new(),
+                });
+                assert!(out.text.len() <= body.len() + 1);
+            }
+        }
+        let nested = "<div>".repeat(50_000) + "deep text";
+        let out = stripper.strip(&RawDoc {
+            id: "x".into(),
+            format: Format::Html,
+            body: nested,
+            source_key: String::new(),
+        });
+        assert!(out.text.len() < 100);
+    }
 }

@@ -56,11 +56,17 @@ path = "{out}"
 dir = "{state}"
 [metrics]
 enabled = false
-{extra}
+{entities}{extra}
 "#,
             drop = self.drop_dir().display(),
             out = self.out().display(),
             state = self.state_dir().display(),
+            // The daemon tests are about the spine; the entity model loads slowly in debug builds.
+            entities = if extra.contains("[entities]") {
+                ""
+            } else {
+                "[entities]\nenabled = false\n"
+            },
         );
         let path = self.tmp.path().join("pipeline.toml");
         std::fs::write(&path, text).unwrap();
@@ -91,18 +97,11 @@ enabled = false
         }
     }
 
-    /// Starts `dropline run` on this workspace's config.
+    /// Starts `dropline run` on this workspace's config and returns once it watches the folder.
     pub fn spawn_daemon(&self, config: &Path, args: &[&str]) -> Child {
-        Command::new(bin())
-            .arg("run")
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn dropline")
+        let mut cmd = Command::new(bin());
+        cmd.arg("run").arg("--config").arg(config).args(args);
+        spawn_watching(cmd)
     }
 
     /// Runs `dropline run --once` to completion.
@@ -114,6 +113,36 @@ enabled = false
             .output()
             .expect("run dropline")
     }
+}
+
+/// Spawns a `dropline run` command and waits for its "watching drop folder" log line; stderr
+/// keeps being drained (and echoed) so the daemon never blocks on it.
+pub fn spawn_watching(mut cmd: Command) -> Child {
+    let mut child = cmd
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dropline");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("watching drop folder") {
+                let _ = tx.send(());
+            }
+            if line.contains("WARN") || line.contains("ERROR") {
+                eprintln!("daemon: {line}");
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("daemon never started watching");
+    child
 }
 
 /// Reads JSON Lines, panicking on a torn or invalid line.

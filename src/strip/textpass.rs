@@ -1,0 +1,192 @@
+//! Owns the plain-text pass: rules, per-source memory, the line classifier and decoding, over one text.
+
+use super::classify::{decode, features, Decoding, LineModel, N_FEATURES};
+use super::lines::{analyse, Line};
+use super::memory::LineMemory;
+use super::rules::{mark_related_headlines, shape_kind, Kind};
+use crate::model::RemovedLine;
+use std::cell::RefCell;
+use std::sync::Mutex;
+
+/// How much of the pass runs: all of it for plain text, a gentler bar after an HTML extractor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PassOptions {
+    pub decoding: Decoding,
+    /// Runs the classifier; when off only rules and the recurring-line memory remove lines.
+    pub classify: bool,
+    pub keep_removed: bool,
+    /// Weight of the neighbours' mean probability in a line's smoothed probability (0 = none).
+    pub smoothing: f32,
+}
+
+/// Per-thread buffers, so the hot path does not allocate per line.
+#[derive(Default)]
+struct Scratch {
+    lines: Vec<Line>,
+    shapes: Vec<u64>,
+    sorted: Vec<u64>,
+    seen: Vec<u32>,
+    dup: Vec<bool>,
+    kinds: Vec<Option<Kind>>,
+    forced: Vec<bool>,
+    feats: Vec<[f32; N_FEATURES]>,
+    probs: Vec<f32>,
+    raw: Vec<f32>,
+    keep: Vec<bool>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// The memory of one source, for one document.
+pub struct SourceMemory<'a> {
+    pub memory: &'a Mutex<LineMemory>,
+    pub source: &'a str,
+    /// Records this document's lines; off for a second pass over the same document.
+    pub record: bool,
+}
+
+/// Returns the kept text of `text` and, when asked, the removed lines by kind.
+pub fn run(
+    text: &str,
+    model: &LineModel,
+    memory: Option<SourceMemory<'_>>,
+    opts: &PassOptions,
+) -> (String, Vec<RemovedLine>) {
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        run_with(text, model, memory, opts, &mut s)
+    })
+}
+
+fn run_with(
+    text: &str,
+    model: &LineModel,
+    memory: Option<SourceMemory<'_>>,
+    opts: &PassOptions,
+    s: &mut Scratch,
+) -> (String, Vec<RemovedLine>) {
+    let Scratch {
+        raw,
+        lines,
+        shapes,
+        sorted,
+        seen,
+        dup,
+        kinds,
+        forced,
+        feats,
+        probs,
+        keep,
+    } = s;
+    analyse(text, lines);
+    let n = lines.len();
+    shapes.clear();
+    shapes.extend(lines.iter().map(|l| l.shape));
+    sorted.clear();
+    sorted.extend_from_slice(shapes);
+    sorted.sort_unstable();
+    dup.clear();
+    dup.extend(shapes.iter().map(|sh| {
+        let lo = sorted.partition_point(|x| x < sh);
+        sorted.get(lo + 1) == Some(sh)
+    }));
+
+    let mut docs = 0;
+    seen.clear();
+    if let Some(m) = &memory {
+        // A poisoned lock only means another worker panicked mid-update; the counts stay usable.
+        let mut guard = m.memory.lock().unwrap_or_else(|e| e.into_inner());
+        docs = if m.record {
+            guard.observe(m.source, shapes, seen)
+        } else {
+            guard.lookup(m.source, shapes, seen)
+        };
+    }
+
+    kinds.clear();
+    kinds.extend(lines.iter().map(|l| shape_kind(l.text(text), l)));
+    mark_related_headlines(lines, kinds);
+    if docs >= 2 {
+        for i in 0..n {
+            let (l, k) = (&lines[i], &mut kinds[i]);
+            let recurring = seen[i] >= 4 || (seen[i] >= 2 && (l.words <= 12 || !l.terminal));
+            if k.is_none() && recurring {
+                *k = Some(Kind::Recurring);
+            }
+        }
+    }
+    forced.clear();
+    forced.extend(kinds.iter().map(Option::is_some));
+
+    probs.clear();
+    if opts.classify {
+        features(lines, dup, feats);
+        raw.clear();
+        raw.extend(feats.iter().map(|x| model.probability(x)));
+        smooth(raw, forced, opts.smoothing, probs);
+    } else {
+        probs.resize(n, 1.0);
+    }
+    decode(lines, probs, forced, &opts.decoding, keep);
+
+    let mut out = String::with_capacity(text.len());
+    let mut removed = Vec::new();
+    let mut gap = false;
+    for i in 0..n {
+        let l = &lines[i];
+        gap |= l.blank_before;
+        if keep[i] {
+            if !out.is_empty() {
+                out.push_str(if gap { "\n\n" } else { "\n" });
+            }
+            out.push_str(l.text(text));
+            gap = false;
+        } else if opts.keep_removed {
+            let kind = kinds[i].unwrap_or(if l.words <= 4 {
+                Kind::Navigation
+            } else {
+                Kind::Boilerplate
+            });
+            removed.push(RemovedLine {
+                kind: kind.as_str().to_string(),
+                text: l.text(text).to_string(),
+            });
+        }
+    }
+    (out, removed)
+}
+
+/// Blends each line's probability with the mean of its neighbours that rules did not remove.
+fn smooth(raw: &[f32], forced: &[bool], weight: f32, out: &mut Vec<f32>) {
+    out.clear();
+    out.extend(raw.iter().enumerate().map(|(i, &p)| {
+        let prev = i.checked_sub(1).filter(|&j| !forced[j]).map(|j| raw[j]);
+        let next = Some(i + 1)
+            .filter(|&j| j < raw.len() && !forced[j])
+            .map(|j| raw[j]);
+        match (prev, next) {
+            (Some(a), Some(b)) => (1.0 - weight) * p + weight * (a + b) / 2.0,
+            (Some(a), None) | (None, Some(a)) => (1.0 - weight) * p + weight * a,
+            (None, None) => p,
+        }
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smoothing_pulls_towards_neighbours_but_skips_removed_lines() {
+        let mut out = Vec::new();
+        smooth(
+            &[0.0, 0.0, 1.0, 1.0],
+            &[false, false, false, true],
+            0.5,
+            &mut out,
+        );
+        assert_eq!(&out[..3], [0.0, 0.25, 0.5]);
+    }
+}

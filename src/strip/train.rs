@@ -1,0 +1,192 @@
+//! Owns fitting the line model on a training folder (text/ + gold/), e.g. wcxb-train; never on wcxb-dev.
+//!
+//! Rebuild the shipped weights (`src/strip/line_model.txt`) with:
+//! `DROPLINE_STRIP_TRAIN=../shared/data/boilerplate/wcxb-train cargo test --release --lib strip::train -- --ignored`
+
+use super::classify::{features, LineModel, FEATURES, N_FEATURES};
+use super::lines::{analyse, Line};
+use super::metric::{shingles, tokens};
+use std::collections::HashSet;
+use std::path::Path;
+
+/// Labels each line: content when most token 4-grams overlapping it (across line ends) occur in the gold text.
+///
+/// Looking across line ends lets a short subheading count as content only where the gold text
+/// has it between the same neighbours.
+pub fn label_lines(text: &str, lines: &[Line], gold: &str) -> Vec<bool> {
+    let gold_toks: Vec<&str> = tokens(gold).collect();
+    let gold_set: HashSet<u64> = shingles(&gold_toks, 4).into_iter().collect();
+    let mut toks = Vec::new();
+    let mut ranges = Vec::with_capacity(lines.len());
+    for l in lines {
+        let a = toks.len();
+        toks.extend(tokens(l.text(text)));
+        ranges.push((a, toks.len()));
+    }
+    let in_gold: Vec<bool> = shingles(&toks, 4)
+        .into_iter()
+        .map(|s| gold_set.contains(&s))
+        .collect();
+    ranges
+        .iter()
+        .map(|&(a, b)| {
+            if a == b || in_gold.is_empty() {
+                return false;
+            }
+            let lo = a.saturating_sub(3).min(in_gold.len() - 1);
+            let hi = b.min(in_gold.len());
+            let hits = in_gold[lo..hi].iter().filter(|x| **x).count();
+            hi > lo && hits * 2 >= hi - lo
+        })
+        .collect()
+}
+
+/// Feature vectors, labels and sample weights of every line in a folder.
+fn samples(dir: &Path) -> (Vec<[f32; N_FEATURES]>, Vec<f32>, Vec<f32>) {
+    let mut ids: Vec<_> = std::fs::read_dir(dir.join("gold"))
+        .expect("training folder has gold/")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    ids.sort();
+    let (mut xs, mut ys, mut ws) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut lines, mut feats) = (Vec::new(), Vec::new());
+    for gold_path in ids {
+        let name = gold_path.file_name().expect("file has a name");
+        let Ok(text) = std::fs::read_to_string(dir.join("text").join(name)) else {
+            continue;
+        };
+        let gold = std::fs::read_to_string(&gold_path).expect("gold is UTF-8");
+        analyse(&text, &mut lines);
+        let mut shapes: Vec<u64> = lines.iter().map(|l| l.shape).collect();
+        shapes.sort_unstable();
+        let dup: Vec<bool> = lines
+            .iter()
+            .map(|l| {
+                shapes.partition_point(|s| *s <= l.shape) - shapes.partition_point(|s| *s < l.shape)
+                    > 1
+            })
+            .collect();
+        features(&lines, &dup, &mut feats);
+        let labels = label_lines(&text, &lines, &gold);
+        for ((x, y), l) in feats.iter().zip(labels).zip(&lines) {
+            xs.push(*x);
+            ys.push(if y { 1.0 } else { 0.0 });
+            ws.push((1.0 + l.words as f32).sqrt());
+        }
+    }
+    (xs, ys, ws)
+}
+
+/// Fits L2-regularised logistic regression by full-batch gradient descent with momentum.
+pub fn fit(xs: &[[f32; N_FEATURES]], ys: &[f32], ws: &[f32], epochs: usize) -> LineModel {
+    // Standardise features (the bias stays 1) so one step size fits all, then map weights back.
+    let n = xs.len() as f64;
+    let mut mean = [0f64; N_FEATURES];
+    let mut sd = [0f64; N_FEATURES];
+    for x in xs {
+        for j in 1..N_FEATURES {
+            mean[j] += f64::from(x[j]) / n;
+        }
+    }
+    for x in xs {
+        for j in 1..N_FEATURES {
+            sd[j] += (f64::from(x[j]) - mean[j]).powi(2) / n;
+        }
+    }
+    sd[0] = 1.0;
+    for s in sd.iter_mut().skip(1) {
+        *s = s.sqrt().max(1e-6);
+    }
+    let wsum: f64 = ws.iter().map(|w| f64::from(*w)).sum();
+    let mut w = [0f64; N_FEATURES];
+    let mut vel = [0f64; N_FEATURES];
+    let (lr, momentum, l2) = (0.5, 0.9, 1e-4);
+    let mut z = [0f64; N_FEATURES];
+    for _ in 0..epochs {
+        let mut grad = [0f64; N_FEATURES];
+        for ((x, y), sw) in xs.iter().zip(ys).zip(ws) {
+            z[0] = 1.0;
+            for j in 1..N_FEATURES {
+                z[j] = (f64::from(x[j]) - mean[j]) / sd[j];
+            }
+            let s: f64 = w.iter().zip(&z).map(|(a, b)| a * b).sum();
+            let p = 1.0 / (1.0 + (-s).exp());
+            let g = (p - f64::from(*y)) * f64::from(*sw) / wsum;
+            for j in 0..N_FEATURES {
+                grad[j] += g * z[j];
+            }
+        }
+        for j in 0..N_FEATURES {
+            let reg = if j == 0 { 0.0 } else { l2 * w[j] };
+            vel[j] = momentum * vel[j] - lr * (grad[j] + reg);
+            w[j] += vel[j];
+        }
+    }
+    let mut raw = [0f32; N_FEATURES];
+    let mut bias = w[0];
+    for j in 1..N_FEATURES {
+        raw[j] = (w[j] / sd[j]) as f32;
+        bias -= w[j] * mean[j] / sd[j];
+    }
+    raw[0] = bias as f32;
+    LineModel { weights: raw }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_follow_the_gold_text() {
+        let text = "Home\nNews\nThe first paragraph has enough words to count.\nSubhead\nThe second paragraph has enough words too.\nShare this";
+        let gold = "The first paragraph has enough words to count.\n\nSubhead\n\nThe second paragraph has enough words too.";
+        let mut lines = Vec::new();
+        analyse(text, &mut lines);
+        assert_eq!(
+            label_lines(text, &lines, gold),
+            [false, false, true, true, true, false]
+        );
+    }
+
+    #[test]
+    fn fit_separates_a_trivial_problem() {
+        let mut xs = Vec::new();
+        let mut ys = Vec::new();
+        for i in 0..200 {
+            let mut x = [0f32; N_FEATURES];
+            x[0] = 1.0;
+            x[1] = (i % 2) as f32 * 3.0;
+            xs.push(x);
+            ys.push((i % 2) as f32);
+        }
+        let ws = vec![1.0; xs.len()];
+        let m = fit(&xs, &ys, &ws, 300);
+        assert!(m.probability(&xs[1]) > 0.9 && m.probability(&xs[0]) < 0.1);
+    }
+
+    /// Rebuilds `src/strip/line_model.txt` from the folder named by `DROPLINE_STRIP_TRAIN`.
+    #[test]
+    #[ignore = "needs the training folder; rebuilds the shipped weights"]
+    fn fit_line_model() {
+        let dir = std::env::var("DROPLINE_STRIP_TRAIN")
+            .expect("set DROPLINE_STRIP_TRAIN to a text/ + gold/ folder");
+        let (xs, ys, ws) = samples(Path::new(&dir));
+        assert!(!xs.is_empty(), "no training lines found");
+        let m = fit(&xs, &ys, &ws, 1500);
+        let correct = xs
+            .iter()
+            .zip(&ys)
+            .filter(|(x, y)| (m.probability(x) >= 0.5) == (**y >= 0.5))
+            .count();
+        let header = format!(
+            "# logistic line model over {} features, fitted on {} lines of {dir}\n# training accuracy {:.4}\n# rebuild: DROPLINE_STRIP_TRAIN={dir} cargo test --release --lib strip::train -- --ignored\n",
+            FEATURES.len(),
+            xs.len(),
+            correct as f64 / xs.len() as f64
+        );
+        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/strip/line_model.txt");
+        std::fs::write(&out, header + &m.render()).expect("weights written");
+    }
+}
