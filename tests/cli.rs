@@ -118,3 +118,54 @@ fn shipped_config_parses_and_unknown_keys_are_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("setle"), "{err}");
 }
+
+#[test]
+fn seeds_end_to_end_one_story_clean_text_linked_entities() {
+    let s = seeds();
+    let out = dropline(&["process", s.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let recs = stdout_records(&out);
+    let story = &recs[0]["dedup"]["story"];
+    for r in &recs {
+        assert_eq!(&r["dedup"]["story"], story, "the five seeds are one story");
+        let text = r["text"].as_str().unwrap();
+        for boilerplate in [
+            "READ MORE",
+            "views0 comments",
+            "Photo: official website",
+            "Based on materials from TASS",
+        ] {
+            assert!(
+                !text.contains(boilerplate),
+                "{boilerplate:?} left in {}",
+                r["source"]["path"]
+            );
+        }
+        // Every entity span is the code-point slice of the text it claims to be.
+        let chars: Vec<char> = text.chars().collect();
+        for e in r["entities"].as_array().unwrap() {
+            let (a, b) = (
+                e["start"].as_u64().unwrap() as usize,
+                e["end"].as_u64().unwrap() as usize,
+            );
+            let slice: String = chars[a..b].iter().collect();
+            assert_eq!(slice, e["text"].as_str().unwrap());
+        }
+    }
+    let first = &recs[0];
+    assert!(
+        first["text"]
+            .as_str()
+            .unwrap()
+            .contains("Nationwide emergency"),
+        "subheading kept"
+    );
+    let tokayev = first["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["text"] == "Tokayev")
+        .expect("Tokayev tagged");
+    assert_eq!(tokayev["label"], "PER");
+    assert_eq!(tokayev["canonical"], "Kassym-Jomart Tokayev");
+}
