@@ -146,7 +146,7 @@ pub async fn run(
                 sent = tx.send(env) => if sent.is_err() { return Ok(()) },
             }
         }
-        if once && tracker.is_empty() {
+        if once && tracker.is_empty() && !backlog {
             return Ok(());
         }
         tokio::select! {

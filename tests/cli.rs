@@ -169,3 +169,94 @@ fn seeds_end_to_end_one_story_clean_text_linked_entities() {
     assert_eq!(tokayev["label"], "PER");
     assert_eq!(tokayev["canonical"], "Kassym-Jomart Tokayev");
 }
+
+#[test]
+fn re_posts_of_one_story_keep_their_body_and_are_near_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = std::fs::read_to_string(seeds().join("000_5072810ba3105ce7.txt")).unwrap();
+    let outlets = [
+        "Tribune",
+        "Courier",
+        "Herald",
+        "Gazette",
+        "Observer",
+        "Chronicle",
+        "Ledger",
+        "Sentinel",
+    ];
+    for (i, outlet) in outlets.iter().enumerate() {
+        // Each outlet adds a sentence of its own: near-copies, not exact ones.
+        let copy = format!("{body}\nThe {outlet} desk contributed reporting to this story.\n");
+        std::fs::write(dir.path().join(format!("{i}.txt")), copy).unwrap();
+    }
+    let out = dropline(&[
+        "process",
+        "--set",
+        "entities.enabled=false",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recs = stdout_records(&out);
+    assert_eq!(recs[0]["dedup"]["status"], "unique");
+    for (i, r) in recs.iter().enumerate().skip(1) {
+        // The outlet's sentence is stripped as trailing boilerplate, so a copy may clean up to
+        // the very same body (exact) or differ by a line the source memory removed (near).
+        let status = r["dedup"]["status"].as_str().unwrap();
+        let path = &r["source"]["path"];
+        assert!(
+            matches!(status, "exact_duplicate" | "near_duplicate"),
+            "{path}: {status}"
+        );
+        let earlier: Vec<_> = recs[..i].iter().map(|e| &e["id"]).collect();
+        assert!(earlier.contains(&&r["dedup"]["duplicate_of"]), "{path}");
+        assert_eq!(r["dedup"]["story"], recs[0]["dedup"]["story"]);
+        if status == "near_duplicate" {
+            let text = r["text"].as_str().unwrap();
+            assert!(
+                text.contains("Tokayev urges Collective Security Treaty Organisation"),
+                "{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn run_once_processes_a_backlog_larger_than_the_pending_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let drop = dir.path().join("drop");
+    std::fs::create_dir(&drop).unwrap();
+    for i in 0..120 {
+        std::fs::write(
+            drop.join(format!("{i:03}.txt")),
+            format!("Title {i}\nBody number {i} here."),
+        )
+        .unwrap();
+    }
+    let out = dropline(&[
+        "run",
+        "--once",
+        "--set",
+        &format!("source.dir=\"{}\"", drop.display()),
+        "--set",
+        "source.max_pending=50",
+        "--set",
+        "source.settle=\"0s\"",
+        "--set",
+        &format!("state.dir=\"{}\"", dir.path().join("state").display()),
+        "--set",
+        "metrics.enabled=false",
+        "--set",
+        "entities.enabled=false",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout_records(&out).len(), 120);
+}

@@ -111,7 +111,10 @@ fn run_with(
     if docs >= 2 {
         for i in 0..n {
             let (l, k) = (&lines[i], &mut kinds[i]);
-            let recurring = seen[i] >= 4 || (seen[i] >= 2 && (l.words <= 12 || !l.terminal));
+            // Only chrome-shaped lines (short, or not a sentence) are removed for recurring: a
+            // full sentence seen before is syndicated or quoted content, and re-posts of one
+            // story must keep their body for the dedup stage to call them duplicates.
+            let recurring = seen[i] >= 2 && (l.words <= 12 || !l.terminal);
             if k.is_none() && recurring {
                 *k = Some(Kind::Recurring);
             }
