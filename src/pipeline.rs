@@ -17,7 +17,7 @@ use crate::strip::{self, Stripper};
 use crate::telemetry::{self, Summary, Totals};
 use crate::watcher::{self, WatchConfig};
 use anyhow::{bail, Context, Result};
-use async_channel::{bounded, Receiver, Sender};
+use async_channel::{bounded, Sender};
 use std::fs::OpenOptions;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -211,18 +211,16 @@ async fn run_pipeline(
     let cap = config.pipeline.queue_capacity;
     let (read_tx, read_rx) = bounded::<Envelope>(cap);
     let (strip_tx, strip_rx) = bounded::<Envelope>(cap);
-    let (dedup_tx, dedup_rx) = bounded::<Envelope>(cap);
-    let (entities_tx, entities_rx) = bounded::<Envelope>(cap);
     let (sink_tx, sink_rx) = bounded::<Envelope>(cap);
-    let depths = QueueDepths::new(&[
-        ("read", &read_rx),
-        ("strip", &strip_rx),
-        ("dedup", &dedup_rx),
-        ("entities", &entities_rx),
-        ("sink", &sink_rx),
-    ]);
+    // Weak handles, so sampling a queue's depth never keeps it open.
+    let mut queues = vec![
+        ("read", read_rx.downgrade()),
+        ("strip", strip_rx.downgrade()),
+        ("sink", sink_rx.downgrade()),
+    ];
 
-    // Downstream first: the sink, then each stage feeding it.
+    // Downstream first: the sink, then each stage feeding it. A stage that is switched off is
+    // not spawned at all: its upstream sends straight to its downstream.
     let sink = Sink {
         output,
         errors,
@@ -235,21 +233,36 @@ async fn run_pipeline(
     };
     let sink_task = tokio::task::spawn_blocking(move || sink.run(sink_rx));
     let p = &config.pipeline;
-    let tagger = cores.tagger.clone();
-    spawn_stage(
-        "entities",
-        p.entities_workers,
-        entities_rx,
-        sink_tx,
-        move |e| entities_step(tagger.as_deref(), e),
-    );
-    let mut deduper = cores.deduper;
-    spawn_ordered_stage("dedup", dedup_rx, entities_tx, move |e| {
-        dedup_step(deduper.as_mut(), e)
-    });
+    let (entities_tx, entities_rx) = bounded::<Envelope>(cap);
+    let dedup_out = match cores.tagger.clone() {
+        Some(tagger) => {
+            queues.push(("entities", entities_rx.downgrade()));
+            spawn_stage(
+                "entities",
+                p.entities_workers,
+                entities_rx,
+                sink_tx,
+                move |e| entities_step(&tagger, e),
+            );
+            entities_tx
+        }
+        None => sink_tx,
+    };
+    let (dedup_tx, dedup_rx) = bounded::<Envelope>(cap);
+    let strip_out = match cores.deduper {
+        Some(mut deduper) => {
+            queues.push(("dedup", dedup_rx.downgrade()));
+            spawn_ordered_stage("dedup", dedup_rx, dedup_out, move |e| {
+                dedup_step(&mut deduper, e)
+            });
+            dedup_tx
+        }
+        None => dedup_out,
+    };
+    let depths = QueueDepths(queues);
     let learned = cores.stripper.clone();
     let (stripper, keep, known) = (cores.stripper, cores.keep_removed, cores.known_raw);
-    spawn_stage("strip", p.strip_workers, strip_rx, dedup_tx, move |e| {
+    spawn_stage("strip", p.strip_workers, strip_rx, strip_out, move |e| {
         let mut e = strip_step(stripper.as_deref(), keep, known.as_deref(), e);
         // The dedup work that needs no index runs here, in parallel, not in the ordered step.
         if let (Some(_), Work::Doc(doc)) = (&known, &e.work) {
@@ -470,8 +483,8 @@ fn strip_step(
     env
 }
 
-fn dedup_step(deduper: Option<&mut Deduper>, mut env: Envelope) -> Envelope {
-    let (Some(d), Work::Doc(doc)) = (deduper, &mut env.work) else {
+fn dedup_step(d: &mut Deduper, mut env: Envelope) -> Envelope {
+    let Work::Doc(doc) = &mut env.work else {
         return env;
     };
     let (info, entry) = match env.prepared.take() {
@@ -490,8 +503,8 @@ fn dedup_step(deduper: Option<&mut Deduper>, mut env: Envelope) -> Envelope {
     env
 }
 
-fn entities_step(tagger: Option<&EntityTagger>, mut env: Envelope) -> Envelope {
-    let (Some(t), Work::Doc(doc)) = (tagger, &mut env.work) else {
+fn entities_step(t: &EntityTagger, mut env: Envelope) -> Envelope {
+    let Work::Doc(doc) = &mut env.work else {
         return env;
     };
     let copy = doc
@@ -506,10 +519,6 @@ fn entities_step(tagger: Option<&EntityTagger>, mut env: Envelope) -> Envelope {
 struct QueueDepths(Vec<(&'static str, async_channel::WeakReceiver<Envelope>)>);
 
 impl QueueDepths {
-    fn new(queues: &[(&'static str, &Receiver<Envelope>)]) -> Self {
-        Self(queues.iter().map(|(n, r)| (*n, r.downgrade())).collect())
-    }
-
     fn sample(&self) -> Vec<(&'static str, usize)> {
         self.0
             .iter()
