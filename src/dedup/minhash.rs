@@ -6,8 +6,8 @@
 //! document is the signatures and anchors (448 + 128 + 160 bytes), 14 band links (112 bytes)
 //! and about 14 x 20 bytes of band map: about 1.1 KB.
 
-use super::text::{shingles, Word};
-use std::collections::{HashMap, VecDeque};
+use super::text::{shingles, IdMap, Word};
+use std::collections::VecDeque;
 
 /// MinHash values in the near-copy signature.
 pub const NUM_PERM: usize = 112;
@@ -119,10 +119,11 @@ fn minhash_blocked<const K: usize>(xs: &[u32], p: &Perms<K>) -> [u32; K] {
     }
     // Values past the last whole block (none for the current sizes).
     let done = K / LANES * LANES;
-    for k in done..K {
+    let tail = sig[done..].iter_mut().zip(&p.a[done..]).zip(&p.b[done..]);
+    for ((s, &a), &b) in tail {
         for &x in xs {
-            let h = (x ^ p.b[k]).wrapping_mul(p.a[k]);
-            sig[k] = sig[k].min(h ^ (h >> 16));
+            let h = (x ^ b).wrapping_mul(a);
+            *s = (*s).min(h ^ (h >> 16));
         }
     }
     sig
@@ -307,7 +308,7 @@ pub struct NearIndex {
     /// Sequence number of `docs[0]`.
     first_seq: u64,
     /// Band key to the sequence number of the newest document in that bucket.
-    heads: HashMap<u64, u64>,
+    heads: IdMap<u64, u64>,
 }
 
 impl NearIndex {

@@ -4,6 +4,8 @@
 //! digits. Pure-ASCII text skips NFKC (it is the identity there), which keeps signatures fast.
 
 use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
 /// One word of a document: the hash of its normal form and whether it looked like a name.
@@ -15,6 +17,47 @@ pub struct Word {
     /// Length of the normal form in bytes.
     pub len: u16,
 }
+
+/// Hashes keys that are already uniform hash bits (word and term hashes, story and band ids)
+/// with a multiply instead of SipHash: the dedup maps sit on the stage's one sequential thread.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl IdHasher {
+    fn mix(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(26) ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        // Folds the well-mixed high bits into the low ones the table indexes by.
+        self.0 ^ (self.0 >> 29)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.mix(u64::from(b));
+        }
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.mix(u64::from(v));
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.mix(v);
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.mix(v as u64 ^ (v >> 64) as u64);
+    }
+}
+
+/// A map keyed by hash-derived ids, see [`IdHasher`].
+pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+/// A set of hash-derived ids, see [`IdHasher`].
+pub type IdSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
 
 /// Returns the words of `text` in order.
 pub fn words(text: &str) -> Vec<Word> {
