@@ -84,6 +84,19 @@ fn minhash<const K: usize>(xs: &[u32], p: &Perms<K>) -> [u32; K] {
         // SAFETY: the CPU supports AVX2, checked just above; the function is otherwise safe.
         return unsafe { minhash_avx2(xs, p) };
     }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("sse4.1") {
+        // SAFETY: the CPU supports SSE4.1, checked just above; the function is otherwise safe.
+        return unsafe { minhash_sse41(xs, p) };
+    }
+    minhash_blocked(xs, p)
+}
+
+/// [`minhash_blocked`] compiled for SSE4.1, which has the 32-bit multiply and unsigned minimum
+/// that baseline SSE2 lacks (CPUs without AVX2).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.1")]
+unsafe fn minhash_sse41<const K: usize>(xs: &[u32], p: &Perms<K>) -> [u32; K] {
     minhash_blocked(xs, p)
 }
 
@@ -418,6 +431,11 @@ mod tests {
             let wide = minhash_reference(&hashes, &REWRITE_PERMS);
             assert_eq!(minhash(&xs, &NEAR_PERMS), near);
             assert_eq!(minhash_blocked(&xs, &NEAR_PERMS), near);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("sse4.1") {
+                // SAFETY: the CPU supports SSE4.1, checked just above.
+                assert_eq!(unsafe { minhash_sse41(&xs, &NEAR_PERMS) }, near);
+            }
             assert_eq!(minhash(&xs, &REWRITE_PERMS), wide);
             assert_eq!(minhash_blocked(&xs, &REWRITE_PERMS), wide);
             // A size that leaves a partial block exercises the tail loop.
