@@ -6,8 +6,8 @@
 //! document is the signatures and anchors (448 + 128 + 160 bytes), 14 band links (112 bytes)
 //! and about 14 x 20 bytes of band map: about 1.1 KB.
 
-use super::text::{shingles, Word};
-use std::collections::{HashMap, VecDeque};
+use super::text::{shingles, IdMap, Word};
+use std::collections::VecDeque;
 
 /// MinHash values in the near-copy signature.
 pub const NUM_PERM: usize = 112;
@@ -68,11 +68,73 @@ const BYTES: usize = NUM_PERM * 4 + REWRITE_PERM * 2 + 4 + ANCHORS * 4;
 static NEAR_PERMS: Perms<NUM_PERM> = perms(0x6472_6f70_6c69_6e65);
 static REWRITE_PERMS: Perms<REWRITE_PERM> = perms(0x7265_7772_6974_6573);
 
-fn minhash<const K: usize>(hashes: &[u64], p: &Perms<K>) -> [u32; K] {
+/// Lanes per block of the blocked MinHash loop: two AVX2 vectors, four SSE2 ones.
+const LANES: usize = 16;
+
+/// Folds a 64-bit shingle hash to the 32-bit word the permutations act on.
+fn fold(x: u64) -> u32 {
+    (x ^ (x >> 32)) as u32
+}
+
+/// Returns the MinHash of the folded shingle hashes `xs`: for each value `k` the minimum of
+/// `h_k` over `xs`. Exact integer arithmetic, so every code path gives the same values.
+fn minhash<const K: usize>(xs: &[u32], p: &Perms<K>) -> [u32; K] {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above; the function is otherwise safe.
+        return unsafe { minhash_avx2(xs, p) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("sse4.1") {
+        // SAFETY: the CPU supports SSE4.1, checked just above; the function is otherwise safe.
+        return unsafe { minhash_sse41(xs, p) };
+    }
+    minhash_blocked(xs, p)
+}
+
+/// [`minhash_blocked`] compiled for SSE4.1, which has the 32-bit multiply and unsigned minimum
+/// that baseline SSE2 lacks (CPUs without AVX2).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.1")]
+unsafe fn minhash_sse41<const K: usize>(xs: &[u32], p: &Perms<K>) -> [u32; K] {
+    minhash_blocked(xs, p)
+}
+
+/// [`minhash_blocked`] compiled for AVX2 (eight 32-bit multiplies per instruction).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn minhash_avx2<const K: usize>(xs: &[u32], p: &Perms<K>) -> [u32; K] {
+    minhash_blocked(xs, p)
+}
+
+/// The MinHash loop blocked by [`LANES`] values: a block's minima stay in registers while all
+/// shingles stream past, and the fixed-width lane loop vectorises on any x86-64.
+#[inline(always)]
+fn minhash_blocked<const K: usize>(xs: &[u32], p: &Perms<K>) -> [u32; K] {
     let mut sig = [u32::MAX; K];
-    for &x in hashes {
-        let x = (x ^ (x >> 32)) as u32;
-        for ((s, &a), &b) in sig.iter_mut().zip(&p.a).zip(&p.b) {
+    let blocks = sig
+        .chunks_exact_mut(LANES)
+        .zip(p.a.chunks_exact(LANES))
+        .zip(p.b.chunks_exact(LANES));
+    for ((s, a), b) in blocks {
+        let mut a_l = [0u32; LANES];
+        let mut b_l = [0u32; LANES];
+        a_l.copy_from_slice(a);
+        b_l.copy_from_slice(b);
+        let mut m = [u32::MAX; LANES];
+        for &x in xs {
+            for l in 0..LANES {
+                let h = (x ^ b_l[l]).wrapping_mul(a_l[l]);
+                m[l] = m[l].min(h ^ (h >> 16));
+            }
+        }
+        s.copy_from_slice(&m);
+    }
+    // Values past the last whole block (none for the current sizes).
+    let done = K / LANES * LANES;
+    let tail = sig[done..].iter_mut().zip(&p.a[done..]).zip(&p.b[done..]);
+    for ((s, &a), &b) in tail {
+        for &x in xs {
             let h = (x ^ b).wrapping_mul(a);
             *s = (*s).min(h ^ (h >> 16));
         }
@@ -99,11 +161,12 @@ impl Signatures {
         if words.is_empty() {
             return None;
         }
-        let mut buf: Vec<u64> = shingles(words, NEAR_NGRAM).collect();
-        let near = minhash(&buf, &NEAR_PERMS);
-        buf.clear();
-        buf.extend(shingles(words, REWRITE_NGRAM));
-        let wide = minhash(&buf, &REWRITE_PERMS);
+        let mut folded: Vec<u32> = shingles(words, NEAR_NGRAM).map(fold).collect();
+        let near = minhash(&folded, &NEAR_PERMS);
+        let buf: Vec<u64> = shingles(words, REWRITE_NGRAM).collect();
+        folded.clear();
+        folded.extend(buf.iter().map(|&h| fold(h)));
+        let wide = minhash(&folded, &REWRITE_PERMS);
         let mut anchors = [NO_ANCHOR; ANCHORS];
         let sampled = buf
             .iter()
@@ -258,7 +321,7 @@ pub struct NearIndex {
     /// Sequence number of `docs[0]`.
     first_seq: u64,
     /// Band key to the sequence number of the newest document in that bucket.
-    heads: HashMap<u64, u64>,
+    heads: IdMap<u64, u64>,
 }
 
 impl NearIndex {
@@ -337,6 +400,48 @@ mod tests {
         assert_eq!(a.near_similarity(&a), 1.0);
         assert!(a.near_similarity(&b) < 0.05);
         assert!(a.rewrite_similarity(&b) < 0.1);
+    }
+
+    /// The original per-shingle loop, the reference every fast path must match.
+    fn minhash_reference<const K: usize>(hashes: &[u64], p: &Perms<K>) -> [u32; K] {
+        let mut sig = [u32::MAX; K];
+        for &x in hashes {
+            let x = (x ^ (x >> 32)) as u32;
+            for ((s, &a), &b) in sig.iter_mut().zip(&p.a).zip(&p.b) {
+                let h = (x ^ b).wrapping_mul(a);
+                *s = (*s).min(h ^ (h >> 16));
+            }
+        }
+        sig
+    }
+
+    #[test]
+    fn fast_minhash_matches_scalar_reference() {
+        let mut state = 1u64;
+        for len in [0usize, 1, 2, 15, 16, 17, 333, 2000] {
+            let hashes: Vec<u64> = (0..len)
+                .map(|_| {
+                    let (s, x) = splitmix(state);
+                    state = s;
+                    x
+                })
+                .collect();
+            let xs: Vec<u32> = hashes.iter().map(|&h| fold(h)).collect();
+            let near = minhash_reference(&hashes, &NEAR_PERMS);
+            let wide = minhash_reference(&hashes, &REWRITE_PERMS);
+            assert_eq!(minhash(&xs, &NEAR_PERMS), near);
+            assert_eq!(minhash_blocked(&xs, &NEAR_PERMS), near);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("sse4.1") {
+                // SAFETY: the CPU supports SSE4.1, checked just above.
+                assert_eq!(unsafe { minhash_sse41(&xs, &NEAR_PERMS) }, near);
+            }
+            assert_eq!(minhash(&xs, &REWRITE_PERMS), wide);
+            assert_eq!(minhash_blocked(&xs, &REWRITE_PERMS), wide);
+            // A size that leaves a partial block exercises the tail loop.
+            let odd: Perms<21> = perms(len as u64);
+            assert_eq!(minhash_blocked(&xs, &odd), minhash_reference(&hashes, &odd));
+        }
     }
 
     #[test]

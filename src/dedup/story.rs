@@ -7,8 +7,7 @@
 //! starts a story. Time is arrival position: a story no document joined for `window` documents
 //! is closed. Every update runs in document-term order so replay reproduces the same floats.
 
-use super::text::Word;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use super::text::{IdMap, IdSet, Word};
 
 const TERM_BITS: u32 = 24;
 const TF_MAX: u32 = 127;
@@ -57,7 +56,7 @@ impl Term {
 
 /// Returns the story terms of a document: words of three or more bytes that are not stop words.
 pub fn terms(words: &[Word]) -> Vec<Term> {
-    let mut counts: HashMap<u32, (u32, u32)> = HashMap::new();
+    let mut counts: IdMap<u32, (u32, u32)> = IdMap::default();
     for w in words {
         if w.len < 3 || is_stop(w.hash) {
             continue;
@@ -82,7 +81,7 @@ pub fn terms(words: &[Word]) -> Vec<Term> {
 }
 
 fn is_stop(hash: u64) -> bool {
-    static STOP: std::sync::OnceLock<std::collections::HashSet<u64>> = std::sync::OnceLock::new();
+    static STOP: std::sync::OnceLock<IdSet<u64>> = std::sync::OnceLock::new();
     STOP.get_or_init(|| {
         STOP_WORDS
             .split_whitespace()
@@ -101,20 +100,75 @@ const STOP_WORDS: &str = "the and for are but not you all any can had her was on
     both each few own same yet per via its it's mr mrs ms according told reported report \
     reports news";
 
-fn idf(df: &HashMap<u32, u32>, docs_seen: u64, power: f32, term: u32) -> f32 {
-    let n = docs_seen as f32;
-    let df = df.get(&term).copied().unwrap_or(0) as f32;
-    (((n + 1.0) / (df + 1.0)).ln() + 1.0).powf(power)
+/// Returns the IDF of a term with document frequency `df` after `n` documents. `power` 1.0
+/// skips `powf` (which returns its base unchanged there).
+fn idf_value(n: f32, df: u32, power: f32) -> f32 {
+    let x = ((n + 1.0) / (df as f32 + 1.0)).ln() + 1.0;
+    if power == 1.0 {
+        x
+    } else {
+        x.powf(power)
+    }
+}
+
+/// Document frequencies below this get their IDF cached per call.
+const SMALL_DF: usize = 64;
+
+/// The IDF of every term at one moment (a fixed document count). Most terms are rare, so the
+/// values are cached by document frequency and a handful of `ln` calls serve a whole document.
+struct Idf<'a> {
+    df: &'a IdMap<u32, u32>,
+    n: f32,
+    power: f32,
+    /// IDF by document frequency, NaN until computed.
+    small: [f32; SMALL_DF],
+}
+
+impl<'a> Idf<'a> {
+    fn new(df: &'a IdMap<u32, u32>, docs_seen: u64, power: f32) -> Self {
+        Self {
+            df,
+            n: docs_seen as f32,
+            power,
+            small: [f32::NAN; SMALL_DF],
+        }
+    }
+
+    fn of(&mut self, term: u32) -> f32 {
+        let df = self.df.get(&term).copied().unwrap_or(0);
+        match self.small.get_mut(df as usize) {
+            Some(v) if !v.is_nan() => *v,
+            Some(v) => {
+                *v = idf_value(self.n, df, self.power);
+                *v
+            }
+            None => idf_value(self.n, df, self.power),
+        }
+    }
+}
+
+/// Returns `1 + ln(tf)` (tf at least 1) for every count a term can carry.
+fn tf_weights() -> &'static [f32; 256] {
+    static TABLE: std::sync::OnceLock<[f32; 256]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = [0.0f32; 256];
+        for (tf, w) in t.iter_mut().enumerate() {
+            // Computed at run time as the per-term formula was, so the values are the same.
+            let tf = std::hint::black_box(tf.max(1) as u8);
+            *w = 1.0 + f32::from(tf).ln();
+        }
+        t
+    })
 }
 
 #[derive(Debug)]
 struct Story {
-    /// Sum of the members' unit vectors with IDF divided out; IDF is applied at comparison.
-    centroid: BTreeMap<u32, f32>,
+    /// Sum of the members' unit vectors with IDF divided out (IDF is applied at comparison),
+    /// and whether the term was name-like in some member.
+    centroid: IdMap<u32, (f32, bool)>,
     /// Squared norm of the centroid under the IDF of the last time a member joined.
     norm_sq: f32,
-    /// Terms that were name-like in some member, and the centroid's squared norm over them.
-    names: BTreeSet<u32>,
+    /// The centroid's squared norm over its name-like terms.
     names_sq: f32,
     last_seq: u64,
     size: u32,
@@ -131,10 +185,10 @@ pub struct Match {
 #[derive(Debug)]
 pub struct StoryIndex {
     params: StoryParams,
-    df: HashMap<u32, u32>,
+    df: IdMap<u32, u32>,
     docs_seen: u64,
-    stories: HashMap<u128, Story>,
-    postings: HashMap<u32, Vec<u128>>,
+    stories: IdMap<u128, Story>,
+    postings: IdMap<u32, Vec<u128>>,
     /// Arrival position of the next document.
     seq: u64,
 }
@@ -143,26 +197,34 @@ impl StoryIndex {
     pub fn new(params: StoryParams) -> Self {
         Self {
             params,
-            df: HashMap::new(),
+            df: IdMap::default(),
             docs_seen: 0,
-            stories: HashMap::new(),
-            postings: HashMap::new(),
+            stories: IdMap::default(),
+            postings: IdMap::default(),
             seq: 0,
         }
     }
 
     /// Returns the document's unit TF-IDF vector under the current document frequencies.
     pub fn vector(&self, terms: &[Term]) -> Vec<(u32, f32)> {
+        let mut idf = self.idf();
+        let idfs: Vec<f32> = terms.iter().map(|t| idf.of(t.id)).collect();
+        self.vector_with(terms, &idfs)
+    }
+
+    /// [`StoryIndex::vector`] with the terms' IDF values given.
+    fn vector_with(&self, terms: &[Term], idfs: &[f32]) -> Vec<(u32, f32)> {
+        let tf_weight = tf_weights();
         let mut v: Vec<(u32, f32)> = terms
             .iter()
-            .map(|t| {
-                let idf = self.idf(t.id);
+            .zip(idfs)
+            .map(|(t, &idf)| {
                 let boost = if t.name_like {
                     self.params.name_boost
                 } else {
                     1.0
                 };
-                (t.id, (1.0 + f32::from(t.tf.max(1)).ln()) * idf * boost)
+                (t.id, tf_weight[usize::from(t.tf)] * idf * boost)
             })
             .collect();
         let norm = v.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
@@ -174,8 +236,8 @@ impl StoryIndex {
         v
     }
 
-    fn idf(&self, term: u32) -> f32 {
-        idf(&self.df, self.docs_seen, self.params.idf_power, term)
+    fn idf(&self) -> Idf<'_> {
+        Idf::new(&self.df, self.docs_seen, self.params.idf_power)
     }
 
     fn active(&self, s: &Story) -> bool {
@@ -193,12 +255,18 @@ impl StoryIndex {
             .map(|((_, w), _)| w * w)
             .sum::<f32>()
             .sqrt();
-        let idfs: Vec<f32> = vector.iter().map(|&(t, _)| self.idf(t)).collect();
+        let mut idf = self.idf();
+        let idfs: Vec<f32> = vector.iter().map(|&(t, _)| idf.of(t)).collect();
+        // The heaviest terms (ties: smaller id) look up candidates; their order does not matter.
         let mut query: Vec<&(u32, f32)> = vector.iter().collect();
-        query.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        if query.len() > QUERY_TERMS {
+            query.select_nth_unstable_by(QUERY_TERMS - 1, |a, b| {
+                b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+            });
+            query.truncate(QUERY_TERMS);
+        }
         let mut ids: Vec<u128> = query
             .iter()
-            .take(QUERY_TERMS)
             .filter_map(|(t, _)| self.postings.get(t))
             .flatten()
             .copied()
@@ -222,10 +290,10 @@ impl StoryIndex {
                 let s = self.stories.get(&id).filter(|s| self.active(s))?;
                 let (mut dot, mut name_dot) = (0.0f32, 0.0f32);
                 for (((t, w), &n), &idf) in vector.iter().zip(&is_name).zip(&idfs) {
-                    if let Some(c) = s.centroid.get(t) {
+                    if let Some(&(c, name)) = s.centroid.get(t) {
                         let x = c * w * idf;
                         dot += x;
-                        if n && s.names.contains(t) {
+                        if n && name {
                             name_dot += x;
                         }
                     }
@@ -262,51 +330,60 @@ impl StoryIndex {
 
     /// Adds a document with these terms to `story` (created when new) and counts its terms.
     pub fn add(&mut self, story: u128, terms: &[Term]) {
-        let vector = self.vector(terms);
+        let mut idf = Idf::new(&self.df, self.docs_seen, self.params.idf_power);
+        let idfs: Vec<f32> = terms.iter().map(|t| idf.of(t.id)).collect();
+        let vector = self.vector_with(terms, &idfs);
         let seq = self.seq;
-        let masses: Vec<(u32, f32)> = vector.iter().map(|&(t, w)| (t, w / self.idf(t))).collect();
         let s = self.stories.entry(story).or_insert_with(|| Story {
-            centroid: BTreeMap::new(),
+            centroid: IdMap::default(),
             norm_sq: 0.0,
-            names: BTreeSet::new(),
             names_sq: 0.0,
             last_seq: seq,
             size: 0,
         });
-        for t in terms.iter().filter(|t| t.name_like) {
-            s.names.insert(t.id);
-        }
-        let (df, n, power) = (&self.df, self.docs_seen, self.params.idf_power);
-        for &(t, mass) in &masses {
-            let old = match s.centroid.get_mut(&t) {
+        // Whether term `i` is name-like in this document; a term id repeated in the list (only
+        // from a damaged ledger) counts as name-like if any of its copies is.
+        let unique = terms.windows(2).all(|w| w[0].id < w[1].id);
+        let name_in_doc = |i: usize| {
+            terms[i].name_like
+                || (!unique && terms.iter().any(|u| u.id == terms[i].id && u.name_like))
+        };
+        for (i, (&(t, w), &idf_t)) in vector.iter().zip(&idfs).enumerate() {
+            let mass = w / idf_t;
+            let name_now = name_in_doc(i);
+            let (old, name) = match s.centroid.get_mut(&t) {
                 Some(c) => {
-                    let old = *c;
-                    *c += mass;
-                    old
+                    let old = c.0;
+                    c.0 += mass;
+                    c.1 |= name_now;
+                    (old, c.1)
                 }
                 None => {
-                    s.centroid.insert(t, mass);
+                    s.centroid.insert(t, (mass, name_now));
                     self.postings.entry(t).or_default().push(story);
-                    0.0
+                    (0.0, name_now)
                 }
             };
             // Incremental update under today's IDF; the full recount below corrects the drift.
-            let i2 = idf(df, n, power, t).powi(2);
+            let i2 = idf_t.powi(2);
             let delta = ((old + mass).powi(2) - old * old) * i2;
             s.norm_sq += delta;
-            if s.names.contains(&t) {
+            if name {
                 s.names_sq += delta;
             }
         }
         s.size += 1;
         if s.size.is_power_of_two() || s.size % 64 == 0 {
-            // Recounts the norms under the current IDF: O(centroid) at doubling sizes and every
-            // 64 members, so the cost per document stays bounded.
+            // Recounts the norms under the current IDF, in term id order: O(centroid) at doubling
+            // sizes and every 64 members, so the cost per document stays bounded.
+            let mut entries: Vec<(u32, f32, bool)> =
+                s.centroid.iter().map(|(&t, &(c, n))| (t, c, n)).collect();
+            entries.sort_unstable_by_key(|e| e.0);
             let (mut norm_sq, mut names_sq) = (0.0f32, 0.0f32);
-            for (&t, &c) in &s.centroid {
-                let w = c * idf(df, n, power, t);
+            for (t, c, name) in entries {
+                let w = c * idf.of(t);
                 norm_sq += w * w;
-                if s.names.contains(&t) {
+                if name {
                     names_sq += w * w;
                 }
             }
@@ -401,5 +478,202 @@ mod tests {
             name_like: true,
         };
         assert_eq!(Term::unpack(t.pack()), t);
+    }
+}
+
+/// Golden outputs of the whole dedup stage and of the story tier on a deterministic corpus, so
+/// that speed work provably changes no decision and no float.
+#[cfg(test)]
+mod golden {
+    use super::super::text::words;
+    use super::super::{hash128, DedupConfig, Deduper};
+    use super::*;
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    fn seeds() -> Vec<String> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/seeds");
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .expect("seeds folder ships with the crate")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        paths.sort();
+        paths
+            .iter()
+            .map(|p| std::fs::read_to_string(p).expect("seed is UTF-8"))
+            .collect()
+    }
+
+    /// An article on `topic`: Zipf-like common words, the topic's own names, years and some
+    /// non-ASCII words, in sentences.
+    fn article(rng: &mut Rng, topic: u64, len: usize) -> String {
+        let mut out = String::new();
+        for i in 0..len {
+            match rng.below(10) {
+                0..=2 => {
+                    out.push_str(&format!("Topic{}n{}", topic, rng.below(30)));
+                }
+                3 => out.push_str(&format!("event{}k{}", topic, rng.below(15))),
+                4 if rng.below(8) == 0 => {
+                    out.push_str(
+                        ["Zürich", "café", "2013", "1999", "Ｆｕｌｌ"][rng.below(5) as usize],
+                    );
+                }
+                4 => out.push_str(["the", "and", "said", "with", "of"][rng.below(5) as usize]),
+                _ => {
+                    let r = rng.below(1_000_000) as f64 / 1_000_000.0;
+                    out.push_str(&format!("word{}", 5_000f64.powf(r) as u64));
+                }
+            }
+            out.push(if i % 17 == 16 { '.' } else { ' ' });
+        }
+        out
+    }
+
+    /// Returns the corpus: seeds, fresh articles on recurring topics, exact copies, near-copies,
+    /// rewrites (word swaps) and edited seeds.
+    fn corpus(n: usize) -> Vec<String> {
+        let mut rng = Rng(42);
+        let seeds = seeds();
+        let mut docs: Vec<String> = seeds.clone();
+        while docs.len() < n {
+            let kind = rng.below(20);
+            let prev =
+                docs[docs.len() - 1 - rng.below(docs.len().min(300) as u64) as usize].clone();
+            let doc = match kind {
+                0..=10 => {
+                    let topic = rng.below(400);
+                    let len = 20 + rng.below(250) as usize;
+                    article(&mut rng, topic, len)
+                }
+                11 | 12 => prev.to_uppercase().replace(' ', "  "),
+                13 | 14 => {
+                    let extra = article(&mut rng, 9999, 8);
+                    format!("{prev} {extra}")
+                }
+                15 | 16 => prev
+                    .split(' ')
+                    .enumerate()
+                    .map(|(i, w)| {
+                        if i % 6 == 5 {
+                            format!("zq{i}x")
+                        } else {
+                            w.to_string()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                17 => {
+                    let s = &seeds[rng.below(seeds.len() as u64) as usize];
+                    let cut = s.len() / 2;
+                    let cut = (cut..s.len()).find(|&c| s.is_char_boundary(c)).unwrap_or(0);
+                    format!("{} {}", &s[..cut], article(&mut rng, 7, 30))
+                }
+                18 => String::new(),
+                _ => "Short note.".to_string(),
+            };
+            docs.push(doc);
+        }
+        docs
+    }
+
+    fn configs() -> Vec<DedupConfig> {
+        vec![
+            DedupConfig::default(),
+            DedupConfig {
+                capacity: 1500,
+                story_window: 600,
+                story_idf_power: 1.5,
+                story_name_weight: 0.3,
+                story_threshold: 0.15,
+                ..DedupConfig::default()
+            },
+        ]
+    }
+
+    /// Every document's index entry and verdict, as JSON lines; `DEDUP_GOLDEN_DUMP` names a
+    /// file to write them to for diffing.
+    fn stage_output() -> String {
+        let docs = corpus(5000);
+        let mut out = String::new();
+        for config in configs() {
+            let mut d = Deduper::new(&config);
+            for (i, text) in docs.iter().enumerate() {
+                let id = format!("{:032x}", hash128(&(i as u64 % 4900).to_le_bytes()));
+                let (info, entry) = d.observe(&id, text);
+                out.push_str(&serde_json::to_string(&entry).expect("entry serialises"));
+                out.push('\t');
+                out.push_str(&serde_json::to_string(&info).expect("info serialises"));
+                out.push('\n');
+            }
+        }
+        if let Ok(path) = std::env::var("DEDUP_GOLDEN_DUMP") {
+            std::fs::write(path, &out).expect("dump is writable");
+        }
+        out
+    }
+
+    /// The story tier alone: every vector and ranking, floats as bits.
+    fn story_output() -> String {
+        let docs = corpus(9000);
+        let mut out = String::new();
+        for power in [1.0f32, 1.5] {
+            let mut idx = StoryIndex::new(StoryParams {
+                threshold: 0.2,
+                window: 500,
+                name_boost: 2.0,
+                idf_power: power,
+                name_weight: 0.25,
+            });
+            for (i, text) in docs.iter().enumerate() {
+                let t = terms(&words(text));
+                let v = idx.vector(&t);
+                for (id, w) in &v {
+                    out.push_str(&format!("{id:x}:{:x} ", w.to_bits()));
+                }
+                out.push('|');
+                let ranked = idx.rank(&v, &t);
+                for m in &ranked {
+                    out.push_str(&format!("{:x}:{:x} ", m.story, m.similarity.to_bits()));
+                }
+                out.push('\n');
+                let story = idx.choose(&ranked).unwrap_or(i as u128 + 1);
+                idx.add(story, &t);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn stage_decisions_match_golden() {
+        let out = stage_output();
+        assert_eq!(out.lines().count(), 10_000);
+        assert_eq!(
+            format!("{:032x}", hash128(out.as_bytes())),
+            "5724a53c3cc00384ad4cc397e2e723c2"
+        );
+    }
+
+    #[test]
+    fn story_floats_match_golden() {
+        let out = story_output();
+        assert_eq!(
+            format!("{:032x}", hash128(out.as_bytes())),
+            "59284c5efd6371b56e3a7648db47a3fc"
+        );
     }
 }

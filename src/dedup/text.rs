@@ -4,6 +4,8 @@
 //! digits. Pure-ASCII text skips NFKC (it is the identity there), which keeps signatures fast.
 
 use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
 /// One word of a document: the hash of its normal form and whether it looked like a name.
@@ -16,57 +18,102 @@ pub struct Word {
     pub len: u16,
 }
 
+/// Hashes keys that are already uniform hash bits (word and term hashes, story and band ids)
+/// with a multiply instead of SipHash: the dedup maps sit on the stage's one sequential thread.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl IdHasher {
+    fn mix(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(26) ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        // Folds the well-mixed high bits into the low ones the table indexes by.
+        self.0 ^ (self.0 >> 29)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.mix(u64::from(b));
+        }
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.mix(u64::from(v));
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.mix(v);
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.mix(v as u64 ^ (v >> 64) as u64);
+    }
+}
+
+/// A map keyed by hash-derived ids, see [`IdHasher`].
+pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+/// A set of hash-derived ids, see [`IdHasher`].
+pub type IdSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
+
 /// Returns the words of `text` in order.
+///
+/// Works on bytes: ASCII bytes (most of any news text) take a byte fast path, and only the
+/// characters at or above U+0080 are decoded and classified as Unicode.
 pub fn words(text: &str) -> Vec<Word> {
     let mut out = Vec::with_capacity(text.len() / 6 + 1);
-    if text.is_ascii() {
-        let mut buf: Vec<u8> = Vec::with_capacity(32);
-        let mut sentence_start = true;
-        let mut first_upper = false;
-        for &b in text.as_bytes() {
+    let text: Cow<'_, str> = if text.is_ascii() {
+        Cow::Borrowed(text)
+    } else {
+        nfkc(text)
+    };
+    let bytes = text.as_bytes();
+    let mut buf: Vec<u8> = Vec::with_capacity(32);
+    let mut sentence_start = true;
+    let mut first_upper = false;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let sentence_mark = if b < 0x80 {
+            i += 1;
             if b.is_ascii_alphanumeric() {
                 if buf.is_empty() {
                     first_upper = b.is_ascii_uppercase();
                 }
                 buf.push(b.to_ascii_lowercase());
-            } else {
-                if !buf.is_empty() {
-                    push_word(&mut out, &buf, first_upper && !sentence_start);
-                    sentence_start = false;
-                    buf.clear();
-                }
-                if matches!(b, b'.' | b'!' | b'?' | b'\n' | b':' | b'"') {
-                    sentence_start = true;
-                }
+                continue;
             }
-        }
+            matches!(b, b'.' | b'!' | b'?' | b'\n' | b':' | b'"')
+        } else {
+            // `i` is always at a character boundary: it moves by whole characters.
+            let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) else {
+                break;
+            };
+            i += c.len_utf8();
+            if c.is_alphanumeric() {
+                if buf.is_empty() {
+                    first_upper = c.is_uppercase();
+                }
+                for l in c.to_lowercase() {
+                    buf.extend_from_slice(l.encode_utf8(&mut [0u8; 4]).as_bytes());
+                }
+                continue;
+            }
+            matches!(c, '“' | '”')
+        };
         if !buf.is_empty() {
             push_word(&mut out, &buf, first_upper && !sentence_start);
+            sentence_start = false;
+            buf.clear();
         }
-        return out;
-    }
-    let mut buf = String::with_capacity(32);
-    let mut sentence_start = true;
-    let mut first_upper = false;
-    for c in nfkc(text).chars() {
-        if c.is_alphanumeric() {
-            if buf.is_empty() {
-                first_upper = c.is_uppercase();
-            }
-            buf.extend(c.to_lowercase());
-        } else {
-            if !buf.is_empty() {
-                push_word(&mut out, buf.as_bytes(), first_upper && !sentence_start);
-                sentence_start = false;
-                buf.clear();
-            }
-            if matches!(c, '.' | '!' | '?' | '\n' | ':' | '"' | '“' | '”') {
-                sentence_start = true;
-            }
+        if sentence_mark {
+            sentence_start = true;
         }
     }
     if !buf.is_empty() {
-        push_word(&mut out, buf.as_bytes(), first_upper && !sentence_start);
+        push_word(&mut out, &buf, first_upper && !sentence_start);
     }
     out
 }
@@ -116,6 +163,60 @@ pub fn shingles(words: &[Word], n: usize) -> impl Iterator<Item = u64> + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The former implementation (separate ASCII and char paths), the reference for the
+    /// byte-wise one.
+    fn words_reference(text: &str) -> Vec<Word> {
+        let mut out = Vec::new();
+        let mut buf = String::with_capacity(32);
+        let mut sentence_start = true;
+        let mut first_upper = false;
+        for c in nfkc(text).chars() {
+            if c.is_alphanumeric() {
+                if buf.is_empty() {
+                    first_upper = c.is_uppercase();
+                }
+                buf.extend(c.to_lowercase());
+            } else {
+                if !buf.is_empty() {
+                    push_word(&mut out, buf.as_bytes(), first_upper && !sentence_start);
+                    sentence_start = false;
+                    buf.clear();
+                }
+                if matches!(c, '.' | '!' | '?' | '\n' | ':' | '"' | '“' | '”') {
+                    sentence_start = true;
+                }
+            }
+        }
+        if !buf.is_empty() {
+            push_word(&mut out, buf.as_bytes(), first_upper && !sentence_start);
+        }
+        out
+    }
+
+    #[test]
+    fn bytewise_words_match_reference() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/seeds");
+        let mut texts: Vec<String> = std::fs::read_dir(dir)
+            .expect("seeds folder ships with the crate")
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .collect();
+        texts.extend(
+            [
+                "",
+                "a",
+                "Ünïcödé at the START. Then İstanbul, ΣΟΦΙΑ and Straße: “Quoted” Words!",
+                "Ｆｕｌｌｗｉｄｔｈ ﬁ ligature ½ and e\u{301} combining; 東京 2013 Zürich?",
+                "Tabs\tand\nnew lines\r\n\"Quotes\" — dashes – and ’apostrophes’ ends with É",
+                "ends mid word ñ",
+            ]
+            .map(String::from),
+        );
+        assert!(texts.len() > 5);
+        for t in &texts {
+            assert_eq!(words(t), words_reference(t), "{t:?}");
+        }
+    }
 
     #[test]
     fn ascii_and_unicode_paths_agree_on_words() {
