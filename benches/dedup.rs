@@ -3,6 +3,7 @@
 //! `cargo bench --bench dedup`. Throughput is reported in bytes of article text.
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use dropline::dedup::eval::Rng;
 use dropline::dedup::minhash::{NearIndex, Signatures, ANCHORS, NUM_PERM, REWRITE_PERM};
 use dropline::dedup::text::words;
 use dropline::dedup::{hash128, prepare, DedupConfig, Deduper};
@@ -25,23 +26,11 @@ fn seeds() -> Vec<String> {
         .collect()
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
 fn random_sigs(rng: &mut Rng) -> Signatures {
     let mut near = [0u32; NUM_PERM];
-    near.iter_mut().for_each(|v| *v = rng.next() as u32);
+    near.iter_mut().for_each(|v| *v = rng.next_u64() as u32);
     let mut rewrite = [0u16; REWRITE_PERM];
-    rewrite.iter_mut().for_each(|v| *v = rng.next() as u16);
+    rewrite.iter_mut().for_each(|v| *v = rng.next_u64() as u16);
     Signatures {
         near,
         rewrite,
@@ -54,13 +43,13 @@ fn random_sigs(rng: &mut Rng) -> Signatures {
 /// 50,000 words, one third from 40 words of its own topic (one of 100,000 topics).
 fn synthetic_article(rng: &mut Rng, len: usize) -> String {
     let mut out = String::with_capacity(len * 7);
-    let topic = rng.next() % 100_000;
+    let topic = rng.next_u64() % 100_000;
     for i in 0..len {
         if i % 3 == 0 {
             out.push_str(if i % 2 == 0 { "Topic" } else { "topic" });
-            out.push_str(&(topic * 40 + rng.next() % 40).to_string());
+            out.push_str(&(topic * 40 + rng.next_u64() % 40).to_string());
         } else {
-            let r = (rng.next() % 1_000_000) as f64 / 1_000_000.0;
+            let r = (rng.next_u64() % 1_000_000) as f64 / 1_000_000.0;
             out.push_str("word");
             out.push_str(&(50_000f64.powf(r) as u64).to_string());
         }
@@ -111,7 +100,7 @@ fn near_index(c: &mut Criterion) {
             if i % 2 == 0 {
                 let mut q = s.clone();
                 for v in q.near.iter_mut().step_by(4) {
-                    *v = rng.next() as u32;
+                    *v = rng.next_u64() as u32;
                 }
                 q
             } else {

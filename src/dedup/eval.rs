@@ -353,11 +353,14 @@ fn rewrite_text(text: &str, rate: f64, vocab: &[&str], rng: &mut Rng) -> String 
     tokens.join(" ")
 }
 
-/// splitmix64: a small deterministic generator for shuffles and synthetic rewrites.
-struct Rng(u64);
+/// splitmix64: a small deterministic generator for shuffles, synthetic rewrites, tests and
+/// benches.
+#[derive(Debug, Clone)]
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    /// Returns the next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -365,8 +368,9 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+    /// Returns a number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 }
 

@@ -489,21 +489,7 @@ mod golden {
     use super::super::{hash128, DedupConfig, Deduper};
     use super::*;
 
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use crate::dedup::eval::Rng;
 
     fn seeds() -> Vec<String> {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/seeds");
@@ -520,7 +506,7 @@ mod golden {
 
     /// An article on `topic`: Zipf-like common words, the topic's own names, years and some
     /// non-ASCII words, in sentences.
-    fn article(rng: &mut Rng, topic: u64, len: usize) -> String {
+    fn article(rng: &mut Rng, topic: usize, len: usize) -> String {
         let mut out = String::new();
         for i in 0..len {
             match rng.below(10) {
@@ -529,11 +515,9 @@ mod golden {
                 }
                 3 => out.push_str(&format!("event{}k{}", topic, rng.below(15))),
                 4 if rng.below(8) == 0 => {
-                    out.push_str(
-                        ["Zürich", "café", "2013", "1999", "Ｆｕｌｌ"][rng.below(5) as usize],
-                    );
+                    out.push_str(["Zürich", "café", "2013", "1999", "Ｆｕｌｌ"][rng.below(5)]);
                 }
-                4 => out.push_str(["the", "and", "said", "with", "of"][rng.below(5) as usize]),
+                4 => out.push_str(["the", "and", "said", "with", "of"][rng.below(5)]),
                 _ => {
                     let r = rng.below(1_000_000) as f64 / 1_000_000.0;
                     out.push_str(&format!("word{}", 5_000f64.powf(r) as u64));
@@ -552,12 +536,11 @@ mod golden {
         let mut docs: Vec<String> = seeds.clone();
         while docs.len() < n {
             let kind = rng.below(20);
-            let prev =
-                docs[docs.len() - 1 - rng.below(docs.len().min(300) as u64) as usize].clone();
+            let prev = docs[docs.len() - 1 - rng.below(docs.len().min(300))].clone();
             let doc = match kind {
                 0..=10 => {
                     let topic = rng.below(400);
-                    let len = 20 + rng.below(250) as usize;
+                    let len = 20 + rng.below(250);
                     article(&mut rng, topic, len)
                 }
                 11 | 12 => prev.to_uppercase().replace(' ', "  "),
@@ -578,7 +561,7 @@ mod golden {
                     .collect::<Vec<_>>()
                     .join(" "),
                 17 => {
-                    let s = &seeds[rng.below(seeds.len() as u64) as usize];
+                    let s = &seeds[rng.below(seeds.len())];
                     let cut = s.len() / 2;
                     let cut = (cut..s.len()).find(|&c| s.is_char_boundary(c)).unwrap_or(0);
                     format!("{} {}", &s[..cut], article(&mut rng, 7, 30))
