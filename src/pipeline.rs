@@ -168,7 +168,6 @@ async fn run_pipeline(
     done: Option<DonePolicy>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<SinkReport> {
-    let started = std::time::Instant::now();
     let state_dir = config.state.dir.as_deref();
     let out_path = match config.output.kind {
         OutputKind::File => config.output.path.as_deref(),
@@ -199,6 +198,8 @@ async fn run_pipeline(
     };
     let output = Output::open(out_path)?;
     let cores = build_cores(config, state_dir, &recovered.dedup)?;
+    // Rates in the closing summary count from here: recovery and model loading are start-up.
+    let started = std::time::Instant::now();
     let admission = Arc::new(Admission::new(
         config.pipeline.max_in_flight,
         recovered

@@ -166,6 +166,11 @@ impl Stage {
         let max = w.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-9);
         let scale = max / 32767.0;
         let weights = w.iter().map(|x| (x / scale).round() as i16).collect();
+        Self::with_weights(bits, weights, scale, trans)
+    }
+
+    /// Returns a stage over quantised weights, its tagging table built.
+    fn with_weights(bits: u32, weights: Vec<i16>, scale: f32, trans: Vec<f32>) -> Self {
         let mut stage = Self {
             bits,
             weights,
@@ -277,15 +282,7 @@ impl Stage {
                 *w = i16::from_le_bytes([c[0], c[1]]);
             }
         }
-        let mut stage = Self {
-            bits,
-            weights,
-            scale,
-            trans,
-            fast: Vec::new(),
-            fast_scale: 0.0,
-        };
-        stage.build_fast();
+        let mut stage = Self::with_weights(bits, weights, scale, trans);
         // Tagging reads only the fast table.
         stage.weights = Vec::new();
         Ok(stage)
