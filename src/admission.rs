@@ -17,6 +17,8 @@ pub struct Admission {
 
 #[derive(Debug, Default)]
 struct Sets {
+    /// When the pipeline last went from empty to busy, until the summary takes it.
+    busy_since: Option<std::time::Instant>,
     in_flight: HashSet<FileKey>,
     /// Committed files still expected in the folder, with whether they failed.
     committed: HashMap<FileKey, bool>,
@@ -38,6 +40,7 @@ impl Admission {
         Self {
             permits: Semaphore::new(max_in_flight),
             state: Mutex::new(Sets {
+                busy_since: None,
                 in_flight: HashSet::new(),
                 committed,
             }),
@@ -65,6 +68,9 @@ impl Admission {
         if s.in_flight.contains(&key) || s.committed.contains_key(&key) {
             return None;
         }
+        if s.in_flight.is_empty() && s.busy_since.is_none() {
+            s.busy_since = Some(std::time::Instant::now());
+        }
         s.in_flight.insert(key);
         permit.forget();
         Some(self.next_seq.fetch_add(1, Ordering::Relaxed))
@@ -84,6 +90,11 @@ impl Admission {
     /// Forgets committed files no longer present; `present` is every key a full scan saw.
     pub fn prune(&self, present: &HashSet<FileKey>) {
         self.lock().committed.retain(|k, _| present.contains(k));
+    }
+
+    /// Returns when the current (or last) burst started, once.
+    pub fn take_busy_since(&self) -> Option<std::time::Instant> {
+        self.lock().busy_since.take()
     }
 
     /// Returns the number of files admitted and not yet committed.
@@ -114,6 +125,14 @@ mod tests {
     async fn full_pipeline_blocks_admission_until_a_commit() {
         let a = std::sync::Arc::new(Admission::new(1, HashMap::new()));
         assert_eq!(a.admit(key(1)).await, Some(0));
+        assert!(
+            a.take_busy_since().is_some(),
+            "the first admission starts a burst"
+        );
+        assert!(
+            a.take_busy_since().is_none(),
+            "and the summary takes it once"
+        );
         let a2 = a.clone();
         let waiting = tokio::spawn(async move { a2.admit(key(2)).await });
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;

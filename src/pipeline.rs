@@ -537,6 +537,7 @@ async fn summary_loop(
     let mut summary = Summary::new();
     let mut since_last = Duration::ZERO;
     let mut logged_files = 0;
+    let mut logged_bytes = 0;
     let step = Duration::from_secs(1);
     loop {
         tokio::time::sleep(step).await;
@@ -550,6 +551,13 @@ async fn summary_loop(
         let files = totals.files.load(Ordering::Relaxed);
         // Log on the period, and once whenever a burst has been fully committed.
         let went_idle = in_flight == 0 && files != logged_files;
+        if went_idle {
+            let bytes = totals.bytes.load(Ordering::Relaxed);
+            if let (Some(start), Some(end)) = (admission.take_busy_since(), totals.last_commit()) {
+                telemetry::log_burst(files - logged_files, bytes - logged_bytes, start, end);
+            }
+            logged_bytes = bytes;
+        }
         if since_last >= every || went_idle {
             summary.log(&totals, &queues, in_flight);
             since_last = Duration::ZERO;

@@ -192,6 +192,7 @@ impl Sink {
                 .collect();
             ledger.commit(&entries)?;
         }
+        self.totals.mark_commit();
         metrics::histogram!(telemetry::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
         metrics::histogram!(telemetry::BATCH_SIZE).record(batch.len() as f64);
         for env in batch.drain(..) {

@@ -99,11 +99,57 @@ pub fn init_tracing(config: &LogConfig) {
 }
 
 /// Totals behind the summary line, cheap to bump from any stage.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Totals {
     pub files: AtomicU64,
     pub failed: AtomicU64,
     pub bytes: AtomicU64,
+    /// When the sink last committed, as nanoseconds since `epoch` (0: never).
+    last_commit_ns: AtomicU64,
+    epoch: Instant,
+}
+
+impl Default for Totals {
+    fn default() -> Self {
+        Self {
+            files: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            last_commit_ns: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+}
+
+impl Totals {
+    /// Records that a batch was just committed.
+    pub fn mark_commit(&self) {
+        let ns = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.last_commit_ns.store(ns.max(1), Ordering::Relaxed);
+    }
+
+    /// Returns when the sink last committed.
+    pub fn last_commit(&self) -> Option<Instant> {
+        match self.last_commit_ns.load(Ordering::Relaxed) {
+            0 => None,
+            ns => Some(self.epoch + std::time::Duration::from_nanos(ns)),
+        }
+    }
+}
+
+/// Logs the line that closes a burst: files from the first admission to the last commit.
+pub fn log_burst(files: u64, bytes: u64, started: Instant, committed: Instant) {
+    let secs = committed
+        .saturating_duration_since(started)
+        .as_secs_f64()
+        .max(1e-6);
+    tracing::info!(
+        files,
+        docs_per_s = format_args!("{:.1}", files as f64 / secs),
+        mb_per_s = format_args!("{:.2}", bytes as f64 / secs / 1e6),
+        elapsed_s = format_args!("{secs:.3}"),
+        "burst committed"
+    );
 }
 
 /// Remembers the last summary to print rates over the interval.
