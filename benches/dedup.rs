@@ -14,16 +14,7 @@ const INDEXED: usize = 1_000_000;
 const STAGE_INDEXED: usize = 50_000;
 
 fn seeds() -> Vec<String> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/seeds");
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .expect("seeds folder ships with the crate")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .map(|p| std::fs::read_to_string(p).expect("seed is UTF-8"))
-        .collect()
+    dropline::dedup::eval::seed_texts()
 }
 
 fn random_sigs(rng: &mut Rng) -> Signatures {

@@ -353,6 +353,20 @@ fn rewrite_text(text: &str, rate: f64, vocab: &[&str], rng: &mut Rng) -> String 
     tokens.join(" ")
 }
 
+/// Returns the five sample articles shipped in `seeds/`, in path order (tests and benches).
+pub fn seed_texts() -> Vec<String> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/seeds");
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .expect("seeds folder ships with the crate")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("seed is UTF-8"))
+        .collect()
+}
+
 /// splitmix64: a small deterministic generator for shuffles, synthetic rewrites, tests and
 /// benches.
 #[derive(Debug, Clone)]

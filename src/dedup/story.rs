@@ -492,16 +492,7 @@ mod golden {
     use crate::dedup::eval::Rng;
 
     fn seeds() -> Vec<String> {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/seeds");
-        let mut paths: Vec<_> = std::fs::read_dir(dir)
-            .expect("seeds folder ships with the crate")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        paths.sort();
-        paths
-            .iter()
-            .map(|p| std::fs::read_to_string(p).expect("seed is UTF-8"))
-            .collect()
+        crate::dedup::eval::seed_texts()
     }
 
     /// An article on `topic`: Zipf-like common words, the topic's own names, years and some
