@@ -260,3 +260,35 @@ fn run_once_processes_a_backlog_larger_than_the_pending_cap() {
     );
     assert_eq!(stdout_records(&out).len(), 120);
 }
+
+#[test]
+fn removed_lines_are_kept_by_kind_when_asked() {
+    let seed = seeds().join("000_5072810ba3105ce7.txt");
+    let out = dropline(&[
+        "process",
+        "--set",
+        "strip.keep_removed=true",
+        "--set",
+        "entities.enabled=false",
+        seed.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let rec = &stdout_records(&out)[0];
+    let removed = rec["boilerplate"].as_array().expect("boilerplate field");
+    let teasers: Vec<_> = removed.iter().filter(|r| r["kind"] == "teaser").collect();
+    assert_eq!(teasers.len(), 2, "{removed:?}");
+    assert!(teasers[0]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("READ MORE:"));
+    let plain = dropline(&[
+        "process",
+        "--set",
+        "entities.enabled=false",
+        seed.to_str().unwrap(),
+    ]);
+    assert!(
+        stdout_records(&plain)[0].get("boilerplate").is_none(),
+        "off by default"
+    );
+}
