@@ -31,6 +31,9 @@ pub struct LedgerEntry {
     /// Document id, absent for error records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The file's line was an error record.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failed: bool,
     /// Output file length once this file's line was written.
     pub out: u64,
     /// Error log length once this file's error record (if any) was written.
@@ -39,12 +42,15 @@ pub struct LedgerEntry {
     pub dedup: Option<IndexEntry>,
 }
 
-/// A ledger line: an entry, or the checkpoint compaction writes first.
+/// A ledger line: an entry, or what compaction writes: a checkpoint first, then the entries of
+/// files still present and the retained dedup entries. `Entry` is tried before `Dedup`, whose
+/// one field an entry line also has.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(untagged)]
 enum Line {
     Checkpoint { checkpoint: Checkpoint },
     Entry(Box<LedgerEntry>),
+    Dedup { dedup: IndexEntry },
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
@@ -155,18 +161,14 @@ fn read_ledger(path: &Path) -> Result<Recovered> {
             Ok(Line::Entry(e)) => {
                 rec.out_len = e.out;
                 rec.err_len = e.err;
-                let failed = e.id.is_none() && e.dedup.is_none();
-                rec.committed.insert(
-                    e.key,
-                    Committed {
-                        path: e.path.clone(),
-                        failed,
-                    },
-                );
-                if let Some(d) = e.dedup {
-                    rec.dedup.push(d);
-                }
+                let committed = Committed {
+                    path: e.path,
+                    failed: e.failed,
+                };
+                rec.committed.insert(e.key, committed);
+                rec.dedup.extend(e.dedup);
             }
+            Ok(Line::Dedup { dedup }) => rec.dedup.push(dedup),
             Err(error) => {
                 tracing::warn!(path = %path.display(), %error, "ignoring unreadable ledger tail");
                 break;
@@ -223,36 +225,21 @@ fn compact(path: &Path, rec: &mut Recovered, keep_dedup: usize) -> Result<()> {
     };
     serde_json::to_writer(&mut buf, &Line::Checkpoint { checkpoint: cp })?;
     buf.push(b'\n');
-    // Files still present keep their key; dedup entries ride on entries without a file.
-    let mut dedup = rec.dedup.iter();
     for (key, c) in &rec.committed {
         let e = LedgerEntry {
             key: *key,
             path: c.path.clone(),
-            // Keeps the failed flag readable: documents carry an id.
-            id: (!c.failed).then(String::new),
+            id: None,
+            failed: c.failed,
             out: cp.out,
             err: cp.err,
             dedup: None,
         };
-        serde_json::to_writer(&mut buf, &Line::Entry(Box::new(e)))?;
+        serde_json::to_writer(&mut buf, &e)?;
         buf.push(b'\n');
     }
-    for d in &mut dedup {
-        let e = LedgerEntry {
-            key: FileKey {
-                dev: 0,
-                ino: 0,
-                size: 0,
-                mtime_ns: 0,
-            },
-            path: String::new(),
-            id: Some(d.id.clone()),
-            out: cp.out,
-            err: cp.err,
-            dedup: Some(d.clone()),
-        };
-        serde_json::to_writer(&mut buf, &Line::Entry(Box::new(e)))?;
+    for d in &rec.dedup {
+        serde_json::to_writer(&mut buf, &Line::Dedup { dedup: d.clone() })?;
         buf.push(b'\n');
     }
     {
@@ -264,13 +251,6 @@ fn compact(path: &Path, rec: &mut Recovered, keep_dedup: usize) -> Result<()> {
     if let Some(dir) = path.parent() {
         File::open(dir)?.sync_all()?;
     }
-    // The placeholder key of dedup-only entries is not a committed file.
-    rec.committed.remove(&FileKey {
-        dev: 0,
-        ino: 0,
-        size: 0,
-        mtime_ns: 0,
-    });
     Ok(())
 }
 
@@ -300,6 +280,7 @@ mod tests {
                 key: key(1),
                 path: live.display().to_string(),
                 id: Some("ab".into()),
+                failed: false,
                 out: 6,
                 err: 0,
                 dedup: None,
@@ -330,6 +311,7 @@ mod tests {
                     key: key(i),
                     path: format!("/nonexistent/{i}"),
                     id: Some(format!("{i:032x}")),
+                    failed: false,
                     out: 0,
                     err: i * 3,
                     dedup: Some(IndexEntry {
@@ -352,5 +334,29 @@ mod tests {
         assert_eq!(again.dedup.len(), 2);
         assert_eq!(again.err_len, 12);
         assert!(again.committed.is_empty());
+    }
+
+    #[test]
+    fn failed_flag_survives_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("bad.bin");
+        fs::write(&live, b"\0").unwrap();
+        {
+            let (mut l, _) = Ledger::open(dir.path(), None, 10).unwrap();
+            l.commit(&[LedgerEntry {
+                key: key(7),
+                path: live.display().to_string(),
+                id: None,
+                failed: true,
+                out: 0,
+                err: 0,
+                dedup: None,
+            }])
+            .unwrap();
+        }
+        // The first reopen compacts; the second reads what compaction wrote.
+        Ledger::open(dir.path(), None, 10).unwrap();
+        let (_, rec) = Ledger::open(dir.path(), None, 10).unwrap();
+        assert_eq!(rec.committed.get(&key(7)).map(|c| c.failed), Some(true));
     }
 }

@@ -35,10 +35,7 @@ enum Intake {
 
 /// Runs the daemon until SIGINT/SIGTERM; a second signal exits at once.
 pub fn run_daemon(config: Config, once: bool) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         telemetry::install_exporter(&config.metrics)?;
         let report = daemon(config, shutdown_signal(), once).await?;
         tracing::info!(
@@ -105,10 +102,7 @@ pub fn run_process(mut config: Config, paths: &[PathBuf]) -> Result<ProcessSumma
     config.output.kind = OutputKind::Stdout;
     config.output.path = None;
     let files = list_inputs(paths)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let report = runtime.block_on(run_pipeline(
+    let report = runtime()?.block_on(run_pipeline(
         &config,
         Intake::List(files),
         None,
@@ -121,11 +115,19 @@ pub fn run_process(mut config: Config, paths: &[PathBuf]) -> Result<ProcessSumma
     })
 }
 
+/// Returns the runtime both commands run on: multi-threaded, because the watcher's scans use
+/// `block_in_place`.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
 /// Expands folders (recursively, skipping ignored names) and sorts the whole list by path.
 fn list_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for p in paths {
-        if !p.exists() && std::fs::symlink_metadata(p).is_err() {
+        if std::fs::symlink_metadata(p).is_err() {
             bail!("no such file or folder: {}", p.display());
         }
         if p.is_dir() {
@@ -448,8 +450,7 @@ fn strip_step(
     };
     // An exact re-drop of bytes already decided: the dedup stage will call it a duplicate and
     // clear its text, so spend nothing on it.
-    let known_copy =
-        known.is_some_and(|k| u128::from_str_radix(&raw.id, 16).is_ok_and(|h| k.contains(h)));
+    let known_copy = known.is_some_and(|k| k.contains_id(&raw.id));
     let (title, text, removed) = if known_copy {
         (String::new(), String::new(), None)
     } else if let Some(s) = stripper {

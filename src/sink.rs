@@ -10,7 +10,7 @@ use crate::config::DoneAction;
 use crate::dedup::OnDuplicate;
 use crate::driver::Reorder;
 use crate::ledger::{Ledger, LedgerEntry};
-use crate::model::{DedupStatus, Envelope, Work};
+use crate::model::{DedupStatus, Document, Envelope, Work};
 use crate::telemetry::{self, Totals};
 use anyhow::{Context, Result};
 use async_channel::Receiver;
@@ -134,11 +134,7 @@ impl Sink {
         for env in batch.iter() {
             match &env.work {
                 Work::Doc(doc) => {
-                    let dup = doc
-                        .dedup
-                        .as_ref()
-                        .is_some_and(|d| d.status != DedupStatus::Unique);
-                    if !(dup && self.on_duplicate == OnDuplicate::Drop) {
+                    if !self.drops(doc) {
                         serde_json::to_writer(&mut out_buf, doc.as_ref())?;
                         out_buf.push(b'\n');
                     }
@@ -185,6 +181,7 @@ impl Sink {
                         Work::Doc(d) => Some(d.id.clone()),
                         _ => None,
                     },
+                    failed: matches!(env.work, Work::Failed(_)),
                     out: if stdout { 0 } else { out_base + o },
                     err: err_base + e,
                     dedup: env.index_entry.take(),
@@ -201,6 +198,15 @@ impl Sink {
         Ok(())
     }
 
+    /// Returns whether `doc` is a duplicate that `on_duplicate = "drop"` commits without writing.
+    fn drops(&self, doc: &Document) -> bool {
+        self.on_duplicate == OnDuplicate::Drop
+            && doc
+                .dedup
+                .as_ref()
+                .is_some_and(|d| d.status != DedupStatus::Unique)
+    }
+
     /// Runs the done-action and counts one committed file.
     fn after_commit(&self, env: Envelope, report: &mut SinkReport) {
         let failed = matches!(env.work, Work::Failed(_));
@@ -208,10 +214,7 @@ impl Sink {
             Work::Doc(doc) => {
                 report.documents += 1;
                 let status = doc.dedup.as_ref().map_or("unknown", |d| d.status.as_str());
-                let dropped = status != "unique"
-                    && status != "unknown"
-                    && self.on_duplicate == OnDuplicate::Drop;
-                if dropped {
+                if self.drops(doc) {
                     metrics::counter!(telemetry::DOCUMENTS_DROPPED).increment(1);
                 }
                 metrics::counter!(telemetry::DOCUMENTS_EMITTED, "status" => status).increment(1);

@@ -128,6 +128,11 @@ impl KnownRaw {
         self.ids.lock().map(|s| s.contains(&raw)).unwrap_or(false)
     }
 
+    /// Returns whether the document with this hex id was already decided.
+    pub fn contains_id(&self, id: &str) -> bool {
+        parse_hex(id).is_some_and(|raw| self.contains(raw))
+    }
+
     fn insert(&self, raw: u128) {
         if let Ok(mut s) = self.ids.lock() {
             s.insert(raw);
