@@ -148,12 +148,18 @@ fn load_from(path: Option<&std::path::Path>, set: &[String]) -> Option<Config> {
     }
 }
 
+/// Maps a command's outcome to its exit code: 2 for a refusal the user must act on (config,
+/// state dir in use, output not ours), 1 for anything else.
 fn exit(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("dropline: {e:#}");
-            ExitCode::FAILURE
+            if e.chain().any(|c| c.is::<crate::config::Refused>()) {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -6,6 +6,16 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// A start-up refusal the user must act on (config, state dir in use, output not ours): the
+/// commands exit 2 on it, like on any config error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// The smallest `source.rescan_interval` the watcher supports (its poll period is clamped
+/// between 100 ms and the rescan interval).
+pub const MIN_RESCAN_INTERVAL: Duration = Duration::from_millis(100);
+
 /// The whole effective configuration. Unknown keys are errors.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -221,6 +231,68 @@ impl Config {
         if self.output.batch_max == 0 {
             bail!("output.batch_max must be at least 1");
         }
+        self.validate_paths()
+    }
+
+    /// Refuses durations the watcher cannot run with and paths that would make the daemon read
+    /// its own output, corrupt its state, or move files outside the drop folder.
+    fn validate_paths(&self) -> Result<()> {
+        let s = &self.source;
+        if s.rescan_interval < MIN_RESCAN_INTERVAL {
+            bail!(
+                "source.rescan_interval = {:?} is below the supported minimum of {:?}",
+                s.rescan_interval,
+                MIN_RESCAN_INTERVAL
+            );
+        }
+        let drop = resolve(&s.dir);
+        for (key, p) in [
+            ("source.done_dir", &s.done_dir),
+            ("source.failed_dir", &s.failed_dir),
+        ] {
+            if p.is_relative() && !resolve(&self.in_source(p)).starts_with(&drop) {
+                bail!(
+                    "{key} = {} leaves the drop folder; relative paths must stay inside source.dir \
+                     (give an absolute path to put it elsewhere)",
+                    p.display()
+                );
+            }
+        }
+        let state = self.state.dir.as_deref().map(resolve);
+        if let Some(state) = &state {
+            if state.starts_with(&drop) {
+                bail!(
+                    "state.dir {} is inside the drop folder source.dir {}",
+                    state.display(),
+                    drop.display()
+                );
+            }
+        }
+        let out = match (self.output.kind, &self.output.path) {
+            (OutputKind::File, Some(p)) => resolve(p),
+            _ => return Ok(()),
+        };
+        if out.starts_with(&drop) {
+            bail!(
+                "output.path {} is inside the drop folder source.dir {}: the daemon would read \
+                 its own output",
+                out.display(),
+                drop.display()
+            );
+        }
+        if let Some(state) = &state {
+            let taken = out.parent() == Some(state.as_path())
+                && out.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    STATE_FILES.contains(&n) || n.starts_with(crate::ledger::LEDGER_FILE)
+                });
+            if taken || out == *state {
+                bail!(
+                    "output.path {} is a state file in state.dir {}",
+                    out.display(),
+                    state.display()
+                );
+            }
+        }
         Ok(())
     }
 
@@ -235,6 +307,48 @@ impl Config {
             p.to_path_buf()
         } else {
             self.source.dir.join(p)
+        }
+    }
+}
+
+/// Files that live in `state.dir` and must never be the output.
+const STATE_FILES: &[&str] = &[
+    crate::ledger::LEDGER_FILE,
+    crate::ledger::ERRORS_FILE,
+    crate::lock::LOCK_FILE,
+    "strip-lines.json",
+];
+
+/// Makes `p` absolute and normal without requiring it to exist: the longest existing ancestor
+/// is canonicalized (symlinks resolved), the rest is normalized lexically (`.` and `..`).
+fn resolve(p: &Path) -> PathBuf {
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    let mut abs = PathBuf::from("/");
+    for c in joined.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                abs.pop();
+            }
+            std::path::Component::Normal(n) => abs.push(n),
+            _ => {}
+        }
+    }
+    let mut base = abs.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(canon) = std::fs::canonicalize(base) {
+            return rest.iter().rev().fold(canon, |acc, n| acc.join(n));
+        }
+        match (base.parent(), base.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                base = parent;
+            }
+            _ => return abs,
         }
     }
 }
@@ -301,6 +415,57 @@ mod tests {
         let err = Config::load(None, &["source.dirx=a".into()]).unwrap_err();
         let msg = format!("{err:#}");
         assert!(msg.contains("dirx"), "{msg}");
+    }
+
+    fn refusal(sets: &[&str]) -> String {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        format!("{:#}", Config::load(None, &sets).unwrap_err())
+    }
+
+    #[test]
+    fn dangerous_paths_and_durations_are_refused_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        let drop = format!("source.dir={d}/drop");
+        let msg = refusal(&[&drop, "source.rescan_interval=50ms"]);
+        assert!(msg.contains("source.rescan_interval"), "{msg}");
+        let msg = refusal(&[&drop, "source.done_dir=../../x"]);
+        assert!(msg.contains("source.done_dir"), "{msg}");
+        let msg = refusal(&[&drop, "source.failed_dir=a/../../b"]);
+        assert!(msg.contains("source.failed_dir"), "{msg}");
+        let msg = refusal(&[&drop, &format!("state.dir={d}/drop/st")]);
+        assert!(msg.contains("state.dir"), "{msg}");
+        let file = ["output.kind=file", &drop];
+        let msg = refusal(&[
+            file[0],
+            file[1],
+            &format!("output.path={d}/drop/../drop/o.jsonl"),
+        ]);
+        assert!(msg.contains("output.path"), "{msg}");
+        let msg = refusal(&[
+            file[0],
+            file[1],
+            &format!("state.dir={d}/st"),
+            &format!("output.path={d}/st/ledger.jsonl"),
+        ]);
+        assert!(
+            msg.contains("output.path") && msg.contains("state file"),
+            "{msg}"
+        );
+        // Still fine: inside-the-folder relative dirs, absolute dirs elsewhere, 100 ms.
+        Config::load(
+            None,
+            &[
+                drop.clone(),
+                "source.done_dir=sub/../done".into(),
+                format!("source.failed_dir={d}/failed"),
+                "source.rescan_interval=100ms".into(),
+                "output.kind=file".into(),
+                format!("output.path={d}/st/out.jsonl"),
+                format!("state.dir={d}/st"),
+            ],
+        )
+        .unwrap();
     }
 
     #[test]

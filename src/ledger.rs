@@ -1,27 +1,38 @@
-//! Owns the commit ledger: which files' lines are durably in the sink, and the recovery that
-//! makes the file sink exactly-once across crashes.
+//! Owns the commit ledger: which files' lines are durably in the sink, which output file they
+//! are in, and the recovery that makes the file sink exactly-once across crashes.
 //!
-//! The ledger is an append-only JSON Lines log in `state.dir/ledger.jsonl`. The sink writes a
-//! batch to the output (and `errors.jsonl`), fsyncs, then appends one ledger entry per file and
-//! fsyncs the ledger. An entry names the byte length the output and the error log had once its
-//! line was in; on start-up both files are cut back to the last committed lengths, so a line
-//! written but never committed disappears and its file is processed again. A torn last ledger
-//! line is ignored. Compaction rewrites the log (temp, fsync, rename) keeping a checkpoint of
-//! the lengths, the entries of files still present, and the most recent dedup entries.
+//! The ledger is an append-only log in `state.dir/ledger.jsonl`, one JSON object per line
+//! followed by a tab and the CRC-32 of the JSON, so a damaged line is skipped and its
+//! neighbours kept. The sink writes a batch to the output (and `errors.jsonl`), fsyncs, then
+//! appends one entry per file and fsyncs the ledger (the commit point). An entry names the
+//! byte length the output and the error log had once its line was in; the last entry of a
+//! batch also carries the CRC of the output's last bytes before that length.
+//!
+//! A checkpoint line binds the ledger to its output: path, device and inode, committed length
+//! and tail CRC. It is written by compaction at start-up and by the sink whenever the output
+//! changed under it (deleted, renamed, truncated). At start-up the output is cut back to its
+//! committed length only when it is the bound file and its committed tail is intact; lines
+//! past that length whose source file is gone (moved or deleted by the done-action) prove
+//! that the ledger lost entries, and are kept. An output the ledger cannot explain is refused
+//! with [`Refused`], never truncated.
 
+use crate::config::Refused;
 use crate::dedup::IndexEntry;
 use crate::model::FileKey;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 /// File name of the ledger inside `state.dir`.
 pub const LEDGER_FILE: &str = "ledger.jsonl";
 /// File name of the error log inside `state.dir`.
 pub const ERRORS_FILE: &str = "errors.jsonl";
+/// Bytes of committed output covered by a tail checksum.
+pub const TAIL_BYTES: u64 = 64;
 
 /// One committed file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,8 +49,19 @@ pub struct LedgerEntry {
     pub out: u64,
     /// Error log length once this file's error record (if any) was written.
     pub err: u64,
+    /// CRC-32 of the output's last [`TAIL_BYTES`] before `out` (last entry of a batch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dedup: Option<IndexEntry>,
+}
+
+/// The output file a ledger belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Binding {
+    pub path: PathBuf,
+    pub dev: u64,
+    pub ino: u64,
 }
 
 /// A ledger line: an entry, or what compaction writes: a checkpoint first, then the entries of
@@ -53,10 +75,15 @@ enum Line {
     Dedup { dedup: IndexEntry },
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-struct Checkpoint {
-    out: u64,
-    err: u64,
+/// Committed lengths, and (for a file sink) the output they are lengths of.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub out: u64,
+    pub err: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Binding>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<u32>,
 }
 
 /// A committed file: its path at commit time and whether it yielded an error record.
@@ -78,6 +105,17 @@ pub struct Recovered {
     pub err_len: u64,
     /// Bytes of uncommitted output cut back during recovery.
     pub truncated_bytes: u64,
+    /// Damaged ledger lines skipped (not counting a torn last line).
+    pub damaged: usize,
+    /// Output lines past the committed length kept because their files were already gone.
+    pub adopted: usize,
+    /// The output the ledger was bound to, and the last known tail checksum `(offset, crc)`.
+    binding: Option<Binding>,
+    tail: Option<(u64, u32)>,
+    /// Whether the ledger held anything at all.
+    seen: bool,
+    /// Output ranges whose ledger entries were damaged.
+    gaps: Vec<(u64, u64)>,
 }
 
 /// The open, append-only ledger.
@@ -85,12 +123,14 @@ pub struct Recovered {
 pub struct Ledger {
     path: PathBuf,
     file: File,
-    appended: usize,
+    len: u64,
+    binding: Option<Binding>,
 }
 
 impl Ledger {
-    /// Opens (creating) the ledger in `dir`, reads what is committed, compacts it, and cuts the
-    /// output file and error log back to their committed lengths.
+    /// Opens (creating) the ledger in `dir`, reads what is committed, reconciles the output
+    /// with it (cutting back an uncommitted tail, refusing an output it cannot explain),
+    /// compacts it, and cuts the error log back to its committed length.
     pub fn open(
         dir: &Path,
         output: Option<&Path>,
@@ -101,40 +141,110 @@ impl Ledger {
         let path = dir.join(LEDGER_FILE);
         let mut rec = read_ledger(&path)?;
         if let Some(out) = output {
-            rec.truncated_bytes += cut_back(out, &mut rec.out_len)?;
+            reconcile_output(out, dir, &mut rec)?;
         }
-        rec.truncated_bytes += cut_back(&dir.join(ERRORS_FILE), &mut rec.err_len)?;
-        compact(&path, &mut rec, keep_dedup)?;
+        if rec.damaged == 0 {
+            rec.truncated_bytes += cut_back(&dir.join(ERRORS_FILE), &mut rec.err_len)?;
+        } else {
+            // The error log is only a second copy; with entries lost keep all of it.
+            rec.err_len = file_len(&dir.join(ERRORS_FILE))?;
+        }
+        let binding = output.and_then(|o| {
+            identity(o).map(|(dev, ino)| Binding {
+                path: o.to_path_buf(),
+                dev,
+                ino,
+            })
+        });
+        let tail = match output {
+            Some(o) if binding.is_some() => Some(tail_crc(o, rec.out_len)?),
+            _ => None,
+        };
+        compact(&path, &mut rec, keep_dedup, binding.clone(), tail)?;
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .with_context(|| format!("cannot open ledger {}", path.display()))?;
+        let len = file.metadata()?.len();
         Ok((
             Ledger {
                 path,
                 file,
-                appended: 0,
+                len,
+                binding,
             },
             rec,
         ))
     }
 
-    /// Appends and fsyncs a batch of entries: once this returns, the batch is committed.
+    /// The output file this ledger's lengths refer to.
+    pub fn binding(&self) -> Option<&Binding> {
+        self.binding.as_ref()
+    }
+
+    /// Binds the ledger to a new output file (reopened after a rotation or a truncation) whose
+    /// committed length is now `out`; durable before any line goes into the new file.
+    pub fn rebind(&mut self, output: Binding, out: u64, err: u64, tail: u32) -> Result<()> {
+        let cp = Checkpoint {
+            out,
+            err,
+            output: Some(output.clone()),
+            tail: Some(tail),
+        };
+        let mut buf = Vec::new();
+        push_line(&mut buf, &Line::Checkpoint { checkpoint: cp })?;
+        self.append(&buf)?;
+        self.binding = Some(output);
+        Ok(())
+    }
+
+    /// Appends and fsyncs a batch of entries: once this returns, the batch is committed. On
+    /// failure the ledger is cut back to where it was, so a retry starts clean.
     pub fn commit(&mut self, entries: &[LedgerEntry]) -> Result<()> {
         let mut buf = Vec::with_capacity(entries.len() * 256);
         for e in entries {
             // An entry line is the entry itself (`Line` is untagged).
-            serde_json::to_writer(&mut buf, e)?;
-            buf.push(b'\n');
+            push_line(&mut buf, e)?;
         }
-        self.file
-            .write_all(&buf)
-            .and_then(|()| self.file.sync_data())
-            .with_context(|| format!("cannot commit to ledger {}", self.path.display()))?;
-        self.appended += entries.len();
+        self.append(&buf)
+    }
+
+    fn append(&mut self, buf: &[u8]) -> Result<()> {
+        let r = self
+            .file
+            .write_all(buf)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = r {
+            let _ = self.file.set_len(self.len);
+            return Err(e)
+                .with_context(|| format!("cannot commit to ledger {}", self.path.display()));
+        }
+        self.len += buf.len() as u64;
         Ok(())
     }
+}
+
+/// Writes `value` as one self-checking ledger line: JSON, a tab, its CRC-32 in hex.
+fn push_line<T: Serialize>(buf: &mut Vec<u8>, value: &T) -> Result<()> {
+    let start = buf.len();
+    serde_json::to_writer(&mut *buf, value)?;
+    let crc = crc32fast::hash(&buf[start..]);
+    writeln!(buf, "\t{crc:08x}")?;
+    Ok(())
+}
+
+/// Parses one ledger line (without its newline); `None` when it is damaged. Lines without a
+/// checksum (ledgers written before it existed) are accepted when they parse.
+fn parse_line(line: &str) -> Option<Line> {
+    let json = match line.rsplit_once('\t') {
+        Some((json, crc)) => {
+            let crc = u32::from_str_radix(crc, 16).ok()?;
+            (crc32fast::hash(json.as_bytes()) == crc).then_some(json)?
+        }
+        None => line,
+    };
+    serde_json::from_str(json).ok()
 }
 
 fn read_ledger(path: &Path) -> Result<Recovered> {
@@ -146,21 +256,37 @@ fn read_ledger(path: &Path) -> Result<Recovered> {
     };
     let mut valid_len = 0u64;
     let mut reader = BufReader::new(file);
-    let mut line = String::new();
+    let mut line = Vec::new();
+    let mut gap_from = None;
     loop {
         line.clear();
-        let n = reader.read_line(&mut line)?;
-        if n == 0 || !line.ends_with('\n') {
+        let n = reader.read_until(b'\n', &mut line)?;
+        if n == 0 || line.last() != Some(&b'\n') {
             break; // end, or a torn last line: everything before it stands
         }
-        match serde_json::from_str::<Line>(&line) {
-            Ok(Line::Checkpoint { checkpoint }) => {
+        valid_len += n as u64;
+        let text = std::str::from_utf8(&line[..n - 1]).unwrap_or("");
+        match parse_line(text) {
+            Some(Line::Checkpoint { checkpoint }) => {
+                rec.seen = true;
                 rec.out_len = checkpoint.out;
                 rec.err_len = checkpoint.err;
+                rec.tail = checkpoint.tail.map(|t| (checkpoint.out, t));
+                if checkpoint.output.is_some() {
+                    rec.binding = checkpoint.output;
+                }
+                gap_from = None;
             }
-            Ok(Line::Entry(e)) => {
+            Some(Line::Entry(e)) => {
+                rec.seen = true;
+                if let Some(from) = gap_from.take() {
+                    rec.gaps.push((from, e.out));
+                }
                 rec.out_len = e.out;
                 rec.err_len = e.err;
+                if let Some(t) = e.tail {
+                    rec.tail = Some((e.out, t));
+                }
                 let committed = Committed {
                     path: e.path,
                     failed: e.failed,
@@ -168,13 +294,13 @@ fn read_ledger(path: &Path) -> Result<Recovered> {
                 rec.committed.insert(e.key, committed);
                 rec.dedup.extend(e.dedup);
             }
-            Ok(Line::Dedup { dedup }) => rec.dedup.push(dedup),
-            Err(error) => {
-                tracing::warn!(path = %path.display(), %error, "ignoring unreadable ledger tail");
-                break;
+            Some(Line::Dedup { dedup }) => rec.dedup.push(dedup),
+            None => {
+                rec.damaged += 1;
+                gap_from.get_or_insert(rec.out_len);
+                tracing::warn!(path = %path.display(), offset = valid_len - n as u64, "skipping damaged ledger line");
             }
         }
-        valid_len += n as u64;
     }
     let len = fs::metadata(path)?.len();
     if len > valid_len {
@@ -185,13 +311,183 @@ fn read_ledger(path: &Path) -> Result<Recovered> {
     Ok(rec)
 }
 
+fn file_len(path: &Path) -> Result<u64> {
+    match fs::metadata(path) {
+        Ok(m) => Ok(m.len()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e).with_context(|| format!("cannot stat {}", path.display())),
+    }
+}
+
+/// Returns the (device, inode) of `path`, `None` when it does not exist.
+pub fn identity(path: &Path) -> Option<(u64, u64)> {
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// CRC-32 of the last [`TAIL_BYTES`] (or fewer) of `path` before offset `end`.
+pub fn tail_crc(path: &Path, end: u64) -> Result<u32> {
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(crc32fast::hash(b"")),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let start = end.saturating_sub(TAIL_BYTES);
+    let mut buf = vec![0; (end - start) as usize];
+    f.read_exact_at(&mut buf, start)
+        .with_context(|| format!("cannot read the tail of {}", path.display()))?;
+    Ok(crc32fast::hash(&buf))
+}
+
+/// Makes the output at `out` agree with the ledger: cuts an uncommitted tail back, keeps lines
+/// the ledger lost, and refuses (exit 2) an output that is not the one it committed to.
+fn reconcile_output(out: &Path, dir: &Path, rec: &mut Recovered) -> Result<()> {
+    let len = file_len(out)?;
+    let here = identity(out);
+    let advice = "move it aside (or point output.path at a new file) and start again";
+    match &rec.binding {
+        _ if len == 0 => {
+            // Nothing to lose: a new or emptied output starts at 0.
+            if rec.out_len > 0 {
+                tracing::warn!(path = %out.display(), committed = rec.out_len, "output is empty, assuming it was rotated");
+            }
+            rec.out_len = 0;
+            rec.tail = None;
+            return Ok(());
+        }
+        None if !rec.seen => {
+            return Err(Refused(format!(
+                "output {} already holds {len} bytes that state.dir {} has no record of \
+                 (new, emptied or deleted state); dropline will not append to or cut it: {advice}",
+                out.display(),
+                dir.display()
+            ))
+            .into());
+        }
+        // A ledger from before bindings existed: it wrote to this path.
+        None => {}
+        Some(b) if b.path != out || Some((b.dev, b.ino)) != here => {
+            return Err(Refused(format!(
+                "output {} ({len} bytes) is not the file state.dir {} committed to ({}, inode {}): \
+                 it was replaced or output.path changed; {advice}",
+                out.display(),
+                dir.display(),
+                b.path.display(),
+                b.ino
+            ))
+            .into());
+        }
+        Some(_) => {}
+    }
+    if len < rec.out_len {
+        // Truncated in place (copytruncate) after the last commit: new lines go at its end.
+        tracing::warn!(path = %out.display(), len, committed = rec.out_len, "output shorter than committed, assuming it was truncated by a rotation");
+        rec.out_len = len;
+        rec.tail = None;
+        return Ok(());
+    }
+    if let Some((at, crc)) = rec.tail {
+        if at <= len && tail_crc(out, at)? != crc {
+            return Err(Refused(format!(
+                "output {} was rewritten since its last commit (its bytes before offset {at} \
+                 differ from what was committed); {advice}",
+                out.display()
+            ))
+            .into());
+        }
+    }
+    for (from, to) in std::mem::take(&mut rec.gaps) {
+        if to <= len && from < to {
+            let lines = scan_lines(out, from, to)?;
+            for l in lines {
+                adopt(&l, rec);
+            }
+        }
+    }
+    if len > rec.out_len {
+        let lines = scan_lines(out, rec.out_len, len)?;
+        // Lines up to the last one whose file is gone were committed: the done-action ran.
+        let keep = lines.iter().rposition(|l| l.gone()).map_or(0, |i| i + 1);
+        for l in &lines[..keep] {
+            adopt(l, rec);
+        }
+        rec.adopted += keep;
+        let new_len = lines[..keep].last().map_or(rec.out_len, |l| l.end);
+        let f = OpenOptions::new()
+            .write(true)
+            .open(out)
+            .with_context(|| format!("cannot cut back {}", out.display()))?;
+        f.set_len(new_len)?;
+        f.sync_all()?;
+        rec.truncated_bytes += len - new_len;
+        rec.out_len = new_len;
+    }
+    Ok(())
+}
+
+/// One whole output line found past the committed length (or in a damaged entry's range).
+struct FoundLine {
+    path: Option<PathBuf>,
+    failed: bool,
+    bytes: Option<u64>,
+    end: u64,
+}
+
+impl FoundLine {
+    fn gone(&self) -> bool {
+        self.path
+            .as_ref()
+            .is_some_and(|p| fs::symlink_metadata(p).is_err())
+    }
+}
+
+/// Reads the whole JSON lines in `[from, to)` of `path`; stops at a torn or unparsable line.
+fn scan_lines(path: &Path, from: u64, to: u64) -> Result<Vec<FoundLine>> {
+    let mut f = File::open(path)?;
+    f.seek(SeekFrom::Start(from))?;
+    let mut reader = BufReader::new(f.take(to - from));
+    let mut found = Vec::new();
+    let mut at = from;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line)?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            break;
+        }
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else {
+            break;
+        };
+        at += n as u64;
+        let source = &v["source"];
+        found.push(FoundLine {
+            path: source["path"].as_str().map(PathBuf::from),
+            failed: v["type"] == "error",
+            bytes: source["bytes"].as_u64(),
+            end: at,
+        });
+    }
+    Ok(found)
+}
+
+/// Marks the file of a kept line committed, when it is still there with the size it had.
+fn adopt(line: &FoundLine, rec: &mut Recovered) {
+    let Some(path) = &line.path else { return };
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return;
+    };
+    if line.bytes.is_some_and(|b| b != meta.len()) {
+        return; // rewritten since: a new version, processed again
+    }
+    let key = crate::read::file_key(&meta);
+    rec.committed.entry(key).or_insert(Committed {
+        path: path.display().to_string(),
+        failed: line.failed,
+    });
+}
+
 /// Cuts `path` back to `committed` bytes; returns how many bytes were removed.
 fn cut_back(path: &Path, committed: &mut u64) -> Result<u64> {
-    let len = match fs::metadata(path) {
-        Ok(m) => m.len(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-        Err(e) => return Err(e).with_context(|| format!("cannot stat {}", path.display())),
-    };
+    let len = file_len(path)?;
     if len > *committed {
         let f = OpenOptions::new()
             .write(true)
@@ -203,15 +499,21 @@ fn cut_back(path: &Path, committed: &mut u64) -> Result<u64> {
     }
     if len < *committed {
         // The file was rotated or truncated by someone else: new lines start at its length.
-        tracing::warn!(path = %path.display(), len, committed = *committed, "output shorter than committed, assuming rotation");
+        tracing::warn!(path = %path.display(), len, committed = *committed, "file shorter than committed, assuming rotation");
         *committed = len;
     }
     Ok(0)
 }
 
-/// Rewrites the ledger keeping the checkpoint, files still present, and the last `keep_dedup`
-/// dedup entries; temp file, fsync, rename, fsync dir.
-fn compact(path: &Path, rec: &mut Recovered, keep_dedup: usize) -> Result<()> {
+/// Rewrites the ledger keeping the checkpoint (bound to `output`), files still present, and
+/// the last `keep_dedup` dedup entries; temp file, fsync, rename, fsync dir.
+fn compact(
+    path: &Path,
+    rec: &mut Recovered,
+    keep_dedup: usize,
+    output: Option<Binding>,
+    tail: Option<u32>,
+) -> Result<()> {
     rec.committed.retain(|_, c| Path::new(&c.path).exists());
     if rec.dedup.len() > keep_dedup {
         let drop = rec.dedup.len() - keep_dedup;
@@ -222,25 +524,26 @@ fn compact(path: &Path, rec: &mut Recovered, keep_dedup: usize) -> Result<()> {
     let cp = Checkpoint {
         out: rec.out_len,
         err: rec.err_len,
+        output,
+        tail,
     };
-    serde_json::to_writer(&mut buf, &Line::Checkpoint { checkpoint: cp })?;
-    buf.push(b'\n');
+    let (out, err) = (cp.out, cp.err);
+    push_line(&mut buf, &Line::Checkpoint { checkpoint: cp })?;
     for (key, c) in &rec.committed {
         let e = LedgerEntry {
             key: *key,
             path: c.path.clone(),
             id: None,
             failed: c.failed,
-            out: cp.out,
-            err: cp.err,
+            out,
+            err,
+            tail: None,
             dedup: None,
         };
-        serde_json::to_writer(&mut buf, &e)?;
-        buf.push(b'\n');
+        push_line(&mut buf, &e)?;
     }
     for d in &rec.dedup {
-        serde_json::to_writer(&mut buf, &Line::Dedup { dedup: d.clone() })?;
-        buf.push(b'\n');
+        push_line(&mut buf, &Line::Dedup { dedup: d.clone() })?;
     }
     {
         let mut f = File::create(&tmp)?;
@@ -283,6 +586,7 @@ mod tests {
                 failed: false,
                 out: 6,
                 err: 0,
+                tail: None,
                 dedup: None,
             }])
             .unwrap();
@@ -314,6 +618,7 @@ mod tests {
                     failed: false,
                     out: 0,
                     err: i * 3,
+                    tail: None,
                     dedup: Some(IndexEntry {
                         id: format!("{i:032x}"),
                         text_hash: format!("{i:032x}"),
@@ -350,6 +655,7 @@ mod tests {
                 failed: true,
                 out: 0,
                 err: 0,
+                tail: None,
                 dedup: None,
             }])
             .unwrap();

@@ -15,6 +15,7 @@
 //! - [`watcher`]: drop-folder discovery: notify events as hints, rescans as truth, readiness.
 //! - [`admission`]: files in flight or committed, and the in-flight cap (backpressure).
 //! - [`ledger`]: the commit ledger in `state.dir` that makes the file sink exactly-once.
+//! - [`lock`]: the exclusive lock on `state.dir` (one process per state dir).
 //! - [`sink`]: ordering, batching, writing, committing and the done-action.
 //! - [`telemetry`]: metric names, their descriptions, the Prometheus endpoint and the summary line.
 //! - [`pipeline`]: wiring of the stages, top to bottom, and the `run` and `process` entry points.
@@ -27,6 +28,7 @@ pub mod dedup;
 pub mod driver;
 pub mod entities;
 pub mod ledger;
+pub mod lock;
 pub mod model;
 pub mod pipeline;
 pub mod read;

@@ -5,11 +5,12 @@
 //! its queue and ends, closing the next one; the sink commits its last batch and returns.
 
 use crate::admission::Admission;
-use crate::config::{Config, DoneAction, OutputKind};
+use crate::config::{Config, DoneAction, OutputKind, Refused};
 use crate::dedup::{self, Deduper, KnownRaw};
 use crate::driver::{spawn_ordered_stage, spawn_stage};
 use crate::entities::EntityTagger;
 use crate::ledger::{Ledger, ERRORS_FILE};
+use crate::lock::StateLock;
 use crate::model::{DedupStatus, Document, Envelope, ErrorRecord, Work};
 use crate::read::{self, ReadLimits};
 use crate::sink::{DonePolicy, Output, Sink, SinkReport};
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// Where files come from.
 enum Intake {
@@ -55,7 +57,7 @@ pub async fn daemon(
 ) -> Result<SinkReport> {
     let dir = &config.source.dir;
     if !dir.is_dir() {
-        bail!("source.dir {} is not a folder", dir.display());
+        return Err(Refused(format!("source.dir {} is not a folder", dir.display())).into());
     }
     let done = (config.source.done != DoneAction::Leave).then(|| DonePolicy {
         action: config.source.done,
@@ -85,6 +87,7 @@ pub async fn daemon(
         Some(root),
         done,
         shutdown,
+        Some(hangups()),
     )
     .await
 }
@@ -108,6 +111,7 @@ pub fn run_process(mut config: Config, paths: &[PathBuf]) -> Result<ProcessSumma
         None,
         None,
         std::future::pending(),
+        None,
     ))?;
     Ok(ProcessSummary {
         documents: report.documents,
@@ -169,8 +173,11 @@ async fn run_pipeline(
     root: Option<PathBuf>,
     done: Option<DonePolicy>,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    hangup: Option<watch::Receiver<u64>>,
 ) -> Result<SinkReport> {
     let state_dir = config.state.dir.as_deref();
+    // One process per state dir, for as long as this function runs.
+    let _lock = state_dir.map(StateLock::acquire).transpose()?;
     let out_path = match config.output.kind {
         OutputKind::File => config.output.path.as_deref(),
         OutputKind::Stdout => None,
@@ -181,6 +188,13 @@ async fn run_pipeline(
             let (l, r) = Ledger::open(dir, out_path, config.dedup.capacity)?;
             if r.truncated_bytes > 0 {
                 tracing::warn!(bytes = r.truncated_bytes, "cut back uncommitted output");
+            }
+            if r.damaged > 0 || r.adopted > 0 {
+                tracing::warn!(
+                    damaged = r.damaged,
+                    kept = r.adopted,
+                    "ledger had damaged or missing entries; output lines of finished files kept"
+                );
             }
             tracing::info!(committed = r.committed.len(), "ledger recovered");
             (Some(l), r)
@@ -233,6 +247,8 @@ async fn run_pipeline(
         batch_max: config.output.batch_max,
         admission: Arc::clone(&admission),
         totals: Arc::clone(&totals),
+        hangup,
+        fault: None,
     };
     let sink_task = tokio::task::spawn_blocking(move || sink.run(sink_rx));
     let p = &config.pipeline;
@@ -580,6 +596,26 @@ async fn persist_loop(stripper: Arc<Stripper>) {
             tracing::warn!(%error, "cannot save the stripper's line memory");
         }
     }
+}
+
+/// Listens for SIGHUP for the life of the process, so it never kills the daemon, and counts the
+/// hangups: the sink reopens its output on the next commit after one (config reload can
+/// subscribe to the same channel).
+fn hangups() -> watch::Receiver<u64> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (tx, rx) = watch::channel(0u64);
+    match signal(SignalKind::hangup()) {
+        Ok(mut hup) => {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    tracing::info!("hangup: reopening the output before the next commit");
+                    tx.send_modify(|n| *n += 1);
+                }
+            });
+        }
+        Err(error) => tracing::warn!(%error, "cannot listen for SIGHUP"),
+    }
+    rx
 }
 
 /// Resolves on the first SIGINT or SIGTERM; a second one exits the process at once (the

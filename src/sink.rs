@@ -9,22 +9,35 @@ use crate::admission::Admission;
 use crate::config::DoneAction;
 use crate::dedup::OnDuplicate;
 use crate::driver::Reorder;
-use crate::ledger::{Ledger, LedgerEntry};
+use crate::ledger::{Binding, Ledger, LedgerEntry, TAIL_BYTES};
 use crate::model::{DedupStatus, Document, Envelope, Work};
 use crate::telemetry::{self, Totals};
 use anyhow::{Context, Result};
 use async_channel::Receiver;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Where document lines go.
 #[derive(Debug)]
 pub enum Output {
     Stdout,
-    File { file: File, len: u64 },
+    File(FileOutput),
+}
+
+/// The output file, reopened at its path whenever the path stops naming it.
+#[derive(Debug)]
+pub struct FileOutput {
+    path: PathBuf,
+    file: File,
+    /// Length after the last committed batch (as far as this process knows).
+    len: u64,
+    /// The last [`TAIL_BYTES`] bytes before `len`, for the ledger's tail checksum.
+    tail: Vec<u8>,
 }
 
 impl Output {
@@ -32,40 +45,112 @@ impl Output {
     pub fn open(path: Option<&Path>) -> Result<Output> {
         match path {
             None => Ok(Output::Stdout),
-            Some(p) => {
-                if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    fs::create_dir_all(dir)?;
-                }
-                let file = OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .with_context(|| format!("cannot open output {}", p.display()))?;
-                let len = file.metadata()?.len();
-                Ok(Output::File { file, len })
-            }
-        }
-    }
-
-    fn write_durable(&mut self, buf: &[u8]) -> std::io::Result<u64> {
-        match self {
-            Output::Stdout => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(buf)?;
-                out.flush()?;
-                Ok(0)
-            }
-            Output::File { file, len } => {
-                if !buf.is_empty() {
-                    file.write_all(buf)?;
-                    file.sync_data()?;
-                    *len += buf.len() as u64;
-                }
-                Ok(*len)
-            }
+            Some(p) => Ok(Output::File(FileOutput::open(p)?)),
         }
     }
 }
+
+impl FileOutput {
+    fn open(p: &Path) -> Result<FileOutput> {
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .with_context(|| format!("cannot open output {}", p.display()))?;
+        let mut out = FileOutput {
+            path: p.to_path_buf(),
+            file,
+            len: 0,
+            tail: Vec::new(),
+        };
+        out.resync()?;
+        Ok(out)
+    }
+
+    /// Takes the open file's current length as committed and rereads its tail.
+    fn resync(&mut self) -> Result<()> {
+        self.len = self.file.metadata()?.len();
+        let start = self.len.saturating_sub(TAIL_BYTES);
+        self.tail = vec![0; (self.len - start) as usize];
+        self.file
+            .read_exact_at(&mut self.tail, start)
+            .with_context(|| format!("cannot read output {}", self.path.display()))?;
+        Ok(())
+    }
+
+    /// Makes sure the next lines go where the user looks: reopens the path when the open file
+    /// was deleted or renamed away (or on `reopen`), and continues at the end of a file that
+    /// was truncated in place (copytruncate). Returns what changed.
+    fn check(&mut self, reopen: bool) -> Result<Option<&'static str>> {
+        let open = self.file.metadata()?;
+        let mut reason = match fs::metadata(&self.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("deleted"),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot stat {}", self.path.display()))
+            }
+            Ok(m) if (m.dev(), m.ino()) != (open.dev(), open.ino()) => Some("replaced"),
+            Ok(_) if reopen => Some("hangup"),
+            Ok(_) => None,
+        };
+        if reason.is_some() {
+            *self = FileOutput::open(&self.path)?;
+        } else if open.len() != self.len {
+            reason = Some(if open.len() < self.len {
+                "truncated"
+            } else {
+                "grown"
+            });
+            self.resync()?;
+        }
+        Ok(reason)
+    }
+
+    fn binding(&self) -> Result<Binding> {
+        let m = self.file.metadata()?;
+        Ok(Binding {
+            path: self.path.clone(),
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
+}
+
+/// Test hook: called before each durable write ("output", "errors"); `Some(n)` writes the
+/// first `n` bytes and then fails with ENOSPC, as a full disk would.
+pub type FaultHook = Box<dyn FnMut(&'static str) -> Option<usize> + Send>;
+
+/// Writes and fsyncs `buf`, through the fault hook when there is one.
+fn write_synced(
+    file: &mut File,
+    buf: &[u8],
+    step: &'static str,
+    fault: &mut Option<FaultHook>,
+) -> std::io::Result<()> {
+    if buf.is_empty() {
+        return Ok(());
+    }
+    if let Some(n) = fault.as_mut().and_then(|h| h(step)) {
+        file.write_all(&buf[..n.min(buf.len())])?;
+        return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+    }
+    file.write_all(buf)?;
+    file.sync_data()
+}
+
+/// Returns whether `e` is a full disk or an exhausted quota: conditions to wait out.
+fn is_disk_full(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+            .is_some_and(|code| code == libc::ENOSPC || code == libc::EDQUOT)
+    })
+}
+
+/// First and longest wait between attempts while the disk is full.
+const FULL_BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(5));
 
 /// What happens to files after commit; `None` of the dirs in `process` mode.
 #[derive(Debug, Clone)]
@@ -86,6 +171,10 @@ pub struct Sink {
     pub batch_max: usize,
     pub admission: Arc<Admission>,
     pub totals: Arc<Totals>,
+    /// Bumped on SIGHUP: the output is reopened at its path before the next commit.
+    pub hangup: Option<tokio::sync::watch::Receiver<u64>>,
+    /// Fault injection for tests; `None` in the daemon.
+    pub fault: Option<FaultHook>,
 }
 
 /// Counts of what the sink committed.
@@ -129,7 +218,7 @@ impl Sink {
         let started = std::time::Instant::now();
         let mut out_buf = Vec::with_capacity(batch.len() * 4096);
         let mut err_buf = Vec::new();
-        // Offsets relative to the start of this batch, fixed up after the writes.
+        // Offsets relative to the start of this batch, fixed up at each write attempt.
         let mut marks = Vec::with_capacity(batch.len());
         for env in batch.iter() {
             match &env.work {
@@ -152,48 +241,135 @@ impl Sink {
             }
             marks.push((out_buf.len() as u64, err_buf.len() as u64));
         }
-        let out_base = match &self.output {
-            Output::File { len, .. } => *len,
-            Output::Stdout => 0,
-        };
-        self.output
-            .write_durable(&out_buf)
-            .context("cannot write output")?;
-        let mut err_base = 0;
-        if let Some((file, len)) = &mut self.errors {
-            err_base = *len;
-            if !err_buf.is_empty() {
-                file.write_all(&err_buf)
-                    .and_then(|()| file.sync_data())
-                    .context("cannot write errors.jsonl")?;
-                *len += err_buf.len() as u64;
+        let mut entries: Vec<LedgerEntry> = batch
+            .iter_mut()
+            .map(|env| LedgerEntry {
+                key: env.file.key,
+                path: env.file.path.display().to_string(),
+                id: match &env.work {
+                    Work::Doc(d) => Some(d.id.clone()),
+                    _ => None,
+                },
+                failed: matches!(env.work, Work::Failed(_)),
+                out: 0,
+                err: 0,
+                tail: None,
+                dedup: env.index_entry.take(),
+            })
+            .collect();
+        // A full disk is waited out: each attempt starts from the batch's first byte.
+        let mut wait = FULL_BACKOFF.0;
+        let mut blocked = false;
+        loop {
+            match self.attempt(&out_buf, &err_buf, &marks, &mut entries) {
+                Ok(()) => break,
+                Err(error) if is_disk_full(&error) && !matches!(self.output, Output::Stdout) => {
+                    if !blocked {
+                        tracing::warn!(error = %format!("{error:#}"), files = batch.len(), "disk full, sink waiting for space");
+                        metrics::gauge!(telemetry::SINK_BLOCKED).set(1.0);
+                        blocked = true;
+                    }
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(FULL_BACKOFF.1);
+                }
+                Err(error) => return Err(error),
             }
         }
-        if let Some(ledger) = &mut self.ledger {
-            let stdout = matches!(self.output, Output::Stdout);
-            let entries: Vec<LedgerEntry> = batch
-                .iter_mut()
-                .zip(&marks)
-                .map(|(env, (o, e))| LedgerEntry {
-                    key: env.file.key,
-                    path: env.file.path.display().to_string(),
-                    id: match &env.work {
-                        Work::Doc(d) => Some(d.id.clone()),
-                        _ => None,
-                    },
-                    failed: matches!(env.work, Work::Failed(_)),
-                    out: if stdout { 0 } else { out_base + o },
-                    err: err_base + e,
-                    dedup: env.index_entry.take(),
-                })
-                .collect();
-            ledger.commit(&entries)?;
+        if blocked {
+            tracing::info!(files = batch.len(), "disk space back, sink resumed");
+            metrics::gauge!(telemetry::SINK_BLOCKED).set(0.0);
         }
         self.totals.mark_commit();
         metrics::histogram!(telemetry::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
         metrics::histogram!(telemetry::BATCH_SIZE).record(batch.len() as f64);
         for env in batch.drain(..) {
             self.after_commit(env, report);
+        }
+        Ok(())
+    }
+
+    /// One try at writing and committing a batch; on failure nothing of it stays on disk.
+    fn attempt(
+        &mut self,
+        out_buf: &[u8],
+        err_buf: &[u8],
+        marks: &[(u64, u64)],
+        entries: &mut [LedgerEntry],
+    ) -> Result<()> {
+        let reopen = self
+            .hangup
+            .as_mut()
+            .is_some_and(|h| h.has_changed().unwrap_or(false));
+        if reopen {
+            self.hangup.as_mut().map(|h| h.borrow_and_update());
+        }
+        let err_base = self.errors.as_ref().map_or(0, |(_, len)| *len);
+        let out_base = match &mut self.output {
+            Output::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(out_buf)
+                    .and_then(|()| out.flush())
+                    .context("cannot write output")?;
+                None
+            }
+            Output::File(f) => {
+                let changed = f.check(reopen)?;
+                if let Some(reason) = changed {
+                    tracing::info!(path = %f.path.display(), reason, len = f.len, "output changed under the sink, continuing in the file at its path");
+                }
+                if let Some(ledger) = &mut self.ledger {
+                    let b = f.binding()?;
+                    if changed.is_some() || ledger.binding() != Some(&b) {
+                        ledger.rebind(b, f.len, err_base, crc32fast::hash(&f.tail))?;
+                    }
+                }
+                let base = f.len;
+                if let Err(e) = write_synced(&mut f.file, out_buf, "output", &mut self.fault) {
+                    let _ = f.file.set_len(base);
+                    return Err(e).context("cannot write output");
+                }
+                Some(base)
+            }
+        };
+        let rollback = |sink: &mut Sink| {
+            if let (Output::File(f), Some(base)) = (&mut sink.output, out_base) {
+                let _ = f.file.set_len(base);
+            }
+            if let Some((file, _)) = &mut sink.errors {
+                let _ = file.set_len(err_base);
+            }
+        };
+        if let Some((file, _)) = &mut self.errors {
+            if let Err(e) = write_synced(file, err_buf, "errors", &mut self.fault) {
+                rollback(self);
+                return Err(e).context("cannot write errors.jsonl");
+            }
+        }
+        let mut tail = Vec::new();
+        if let Output::File(f) = &self.output {
+            tail.extend_from_slice(&f.tail);
+            tail.extend_from_slice(out_buf);
+            tail.drain(..tail.len().saturating_sub(TAIL_BYTES as usize));
+        }
+        if let Some(ledger) = &mut self.ledger {
+            for (e, (o, r)) in entries.iter_mut().zip(marks) {
+                e.out = out_base.map_or(0, |b| b + o);
+                e.err = err_base + r;
+            }
+            if let (Some(last), Some(_)) = (entries.last_mut(), out_base) {
+                last.tail = Some(crc32fast::hash(&tail));
+            }
+            if let Err(e) = ledger.commit(entries) {
+                rollback(self);
+                return Err(e);
+            }
+        }
+        if let Output::File(f) = &mut self.output {
+            f.len += out_buf.len() as u64;
+            f.tail = tail;
+        }
+        if let Some((_, len)) = &mut self.errors {
+            *len += err_buf.len() as u64;
         }
         Ok(())
     }

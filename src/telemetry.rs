@@ -23,6 +23,8 @@ pub const IN_FLIGHT: &str = "dropline_files_in_flight";
 pub const END_TO_END_SECONDS: &str = "dropline_end_to_end_seconds";
 pub const COMMIT_SECONDS: &str = "dropline_commit_seconds";
 pub const BATCH_SIZE: &str = "dropline_commit_batch_files";
+/// 1 while the sink waits for disk space (ENOSPC, EDQUOT), else 0.
+pub const SINK_BLOCKED: &str = "dropline_sink_blocked";
 
 /// Histogram buckets for latencies, in seconds (100 us to 30 s).
 const LATENCY_BUCKETS: &[f64] = &[
@@ -67,6 +69,10 @@ pub fn describe() {
         "Write, fsync and ledger commit of one batch."
     );
     describe_histogram!(BATCH_SIZE, "Files per committed batch.");
+    describe_gauge!(
+        SINK_BLOCKED,
+        "1 while the sink waits for disk space, else 0."
+    );
 }
 
 /// Starts the Prometheus endpoint; must run inside the tokio runtime.
