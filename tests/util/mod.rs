@@ -135,7 +135,7 @@ pub fn spawn_watching(mut cmd: Command) -> Child {
             if line.contains("watching drop folder") {
                 let _ = tx.send(());
             }
-            if line.contains("WARN") || line.contains("ERROR") {
+            if line.contains("WARN") || line.contains("ERROR") || line.starts_with("dropline:") {
                 eprintln!("daemon: {line}");
             }
         }
@@ -222,4 +222,24 @@ pub fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
         let (k, v) = l.rsplit_once(' ')?;
         (k == name_and_labels).then(|| v.parse().ok()).flatten()
     })
+}
+
+/// Runs `dropline run --once --config CONFIG ARGS...` to completion.
+pub fn run_once_with(config: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(["run", "--once", "--config"])
+        .arg(config)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run dropline")
+}
+
+/// Returns the `source.path` of every record in the JSON Lines file at `path` (panics on a
+/// torn line).
+pub fn record_paths(path: &Path) -> Vec<String> {
+    read_records(path)
+        .iter()
+        .map(|r| r["source"]["path"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
