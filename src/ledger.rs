@@ -665,4 +665,45 @@ mod tests {
         let (_, rec) = Ledger::open(dir.path(), None, 10).unwrap();
         assert_eq!(rec.committed.get(&key(7)).map(|c| c.failed), Some(true));
     }
+
+    #[test]
+    fn a_damaged_line_is_skipped_and_its_neighbours_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<PathBuf> = (0..3)
+            .map(|i| dir.path().join(format!("{i}.txt")))
+            .collect();
+        for f in &files {
+            fs::write(f, "x").unwrap();
+        }
+        {
+            let (mut l, _) = Ledger::open(dir.path(), None, 10).unwrap();
+            for (i, f) in files.iter().enumerate() {
+                l.commit(&[LedgerEntry {
+                    key: key(i as u64),
+                    path: f.display().to_string(),
+                    id: None,
+                    failed: false,
+                    out: 0,
+                    err: 0,
+                    tail: None,
+                    dedup: None,
+                }])
+                .unwrap();
+            }
+        }
+        let path = dir.path().join(LEDGER_FILE);
+        let text = fs::read_to_string(&path).unwrap();
+        // Flip one character of the middle entry: valid JSON still, but not what was written.
+        let damaged = text.replacen("\"ino\":1,", "\"ino\":7,", 1);
+        assert_ne!(damaged, text);
+        fs::write(&path, damaged).unwrap();
+        let (_, rec) = Ledger::open(dir.path(), None, 10).unwrap();
+        assert_eq!(rec.damaged, 1);
+        assert!(rec.committed.contains_key(&key(0)));
+        assert!(!rec.committed.contains_key(&key(1)) && !rec.committed.contains_key(&key(7)));
+        assert!(
+            rec.committed.contains_key(&key(2)),
+            "the line after the damage was lost"
+        );
+    }
 }

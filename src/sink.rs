@@ -215,7 +215,9 @@ impl Sink {
         Ok(report)
     }
 
-    fn commit(&mut self, batch: &mut Vec<Envelope>, report: &mut SinkReport) -> Result<()> {
+    /// Writes, commits and finishes one batch in order (`run` calls it for each batch it
+    /// gathers; `benches/commit.rs` times it).
+    pub fn commit(&mut self, batch: &mut Vec<Envelope>, report: &mut SinkReport) -> Result<()> {
         let started = std::time::Instant::now();
         let mut out_buf = Vec::with_capacity(batch.len() * 4096);
         let mut err_buf = Vec::new();
