@@ -397,14 +397,19 @@ fn reconcile_output(out: &Path, dir: &Path, rec: &mut Recovered) -> Result<()> {
     }
     for (from, to) in std::mem::take(&mut rec.gaps) {
         if to <= len && from < to {
-            let lines = scan_lines(out, from, to)?;
-            for l in lines {
+            for l in scan_lines(out, from, to)?.unwrap_or_default() {
                 adopt(&l, rec);
             }
         }
     }
     if len > rec.out_len {
-        let lines = scan_lines(out, rec.out_len, len)?;
+        let lines = scan_lines(out, rec.out_len, len)?.map_err(|at| {
+            Refused(format!(
+                "output {} has a line at offset {at}, past what was committed, that dropline \
+                 did not write; {advice}",
+                out.display()
+            ))
+        })?;
         // Lines up to the last one whose file is gone were committed: the done-action ran.
         let keep = lines.iter().rposition(|l| l.gone()).map_or(0, |i| i + 1);
         for l in &lines[..keep] {
@@ -440,8 +445,10 @@ impl FoundLine {
     }
 }
 
-/// Reads the whole JSON lines in `[from, to)` of `path`; stops at a torn or unparsable line.
-fn scan_lines(path: &Path, from: u64, to: u64) -> Result<Vec<FoundLine>> {
+/// Reads the whole lines in `[from, to)` of `path` (a torn last line is left out); `Err` with
+/// the offset of the first whole line that is not a record with a `source.path`: something
+/// other than dropline wrote it.
+fn scan_lines(path: &Path, from: u64, to: u64) -> Result<std::result::Result<Vec<FoundLine>, u64>> {
     let mut f = File::open(path)?;
     f.seek(SeekFrom::Start(from))?;
     let mut reader = BufReader::new(f.take(to - from));
@@ -454,19 +461,20 @@ fn scan_lines(path: &Path, from: u64, to: u64) -> Result<Vec<FoundLine>> {
         if n == 0 || line.last() != Some(&b'\n') {
             break;
         }
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else {
-            break;
+        let v = serde_json::from_slice::<serde_json::Value>(&line).unwrap_or_default();
+        let source = &v["source"];
+        let Some(p) = source["path"].as_str() else {
+            return Ok(Err(at));
         };
         at += n as u64;
-        let source = &v["source"];
         found.push(FoundLine {
-            path: source["path"].as_str().map(PathBuf::from),
+            path: Some(PathBuf::from(p)),
             failed: v["type"] == "error",
             bytes: source["bytes"].as_u64(),
             end: at,
         });
     }
-    Ok(found)
+    Ok(Ok(found))
 }
 
 /// Marks the file of a kept line committed, when it is still there with the size it had.
@@ -591,8 +599,13 @@ mod tests {
             }])
             .unwrap();
         }
-        // A second line written but never committed, and a torn ledger line.
-        fs::write(&out, "line1\nline2-uncommitted\n").unwrap();
+        // A second line written but never committed (its file is still there), a torn third,
+        // and a torn ledger line.
+        let uncommitted = format!(
+            "{{\"source\":{{\"path\":{:?}}}}}\n",
+            live.display().to_string()
+        );
+        fs::write(&out, format!("line1\n{uncommitted}{{\"sou")).unwrap();
         let mut f = OpenOptions::new()
             .append(true)
             .open(dir.path().join(LEDGER_FILE))
@@ -603,6 +616,14 @@ mod tests {
         assert_eq!(rec.out_len, 6);
         assert!(rec.committed.contains_key(&key(1)));
         assert_eq!(rec.committed.len(), 1);
+        // A line nobody can explain past the committed length is refused, not cut.
+        fs::write(&out, "line1\nappended by hand\n").unwrap();
+        let err = Ledger::open(dir.path(), Some(&out), 10).unwrap_err();
+        assert!(err.downcast_ref::<Refused>().is_some(), "{err:#}");
+        assert_eq!(
+            fs::read_to_string(&out).unwrap(),
+            "line1\nappended by hand\n"
+        );
     }
 
     #[test]
