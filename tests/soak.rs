@@ -87,13 +87,18 @@ fn soak_kill_9_at_random_instants_done_move() {
             .map(|b| b.iter().filter(|&&c| c == b'\n').count())
             .unwrap_or(0)
     };
+    let size = || std::fs::metadata(ws.out()).map_or(0, |m| m.len());
     let started = Instant::now();
-    let (mut kills, mut mid_run) = (0, 0);
-    // Kill instants are uniform in [0, hi) from spawn, start-up included; `hi` adapts so that
-    // each life commits a few hundred files at most and the kills spread over the whole run.
-    let mut hi = 400u64;
-    while kills < KILLS || (lines() < FILES && kills < 10 * KILLS) {
+    let (mut kills, mut mid_run, mut in_startup) = (0, 0, 0);
+    // Three lives in four are killed at a random instant after their first commit (`hi`
+    // adapts so that each commits a hundred or two files); every fourth at a random instant
+    // of its start-up (ledger replay, compaction, the first scan).
+    let mut hi = 40u64;
+    let mut startup = Duration::from_millis(100);
+    while mid_run < KILLS && lines() < FILES && kills < 10 * KILLS {
         let before = lines();
+        let grown_from = size();
+        let spawned = Instant::now();
         let mut d = Command::new(bin())
             .args(["run", "--config"])
             .arg(&cfg)
@@ -102,22 +107,31 @@ fn soak_kill_9_at_random_instants_done_move() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(rng.below(hi)));
+        if kills % 4 == 3 {
+            std::thread::sleep(Duration::from_millis(
+                rng.below(startup.as_millis() as u64 + 1),
+            ));
+        } else {
+            while size() == grown_from && spawned.elapsed() < Duration::from_secs(30) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            startup = spawned.elapsed();
+            std::thread::sleep(Duration::from_millis(rng.below(hi)));
+        }
         d.kill().unwrap();
         d.wait().unwrap();
         kills += 1;
         let after = lines();
         if after > before && after < FILES {
             mid_run += 1;
+        } else if after == before {
+            in_startup += 1;
         }
         let progress = after.saturating_sub(before);
-        if progress > 300 {
-            hi = (hi * 3 / 4).max(50);
-        } else if progress < 50 {
-            hi = (hi * 5 / 4).min(5000);
-        }
-        if kills >= KILLS && after >= FILES {
-            break;
+        if progress > 250 {
+            hi = (hi * 3 / 4).max(2);
+        } else if progress < 80 {
+            hi = (hi * 5 / 4 + 1).min(2000);
         }
     }
     writer.join().unwrap();
@@ -137,9 +151,9 @@ fn soak_kill_9_at_random_instants_done_move() {
         .filter(|e| e.as_ref().unwrap().path().is_file())
         .count();
     eprintln!(
-        "soak: seed {seed:#x}, {FILES} files, {kills} kills ({mid_run} mid-run, committed lines \
-         grew and the run was unfinished), lost {lost}, duplicated {twice}, torn {torn}, \
-         left in the drop folder {left}, {:.0} s",
+        "soak: seed {seed:#x}, {FILES} files, {kills} kills survived ({mid_run} mid-run: lines \
+         grew and the run was unfinished; {in_startup} before any new line), lost {lost}, \
+         duplicated {twice}, torn {torn}, left in the drop folder {left}, {:.0} s",
         started.elapsed().as_secs_f64()
     );
     assert!(
