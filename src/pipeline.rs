@@ -17,7 +17,7 @@ use crate::strip::{self, Stripper};
 use crate::telemetry::{self, Summary, Totals};
 use crate::watcher::{self, WatchConfig};
 use anyhow::{bail, Context, Result};
-use async_channel::{bounded, Sender};
+use async_channel::bounded;
 use std::fs::OpenOptions;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -283,7 +283,7 @@ async fn run_pipeline(
     let read_root = root.clone();
     let drop_dir = root.is_some().then(|| config.source.dir.clone());
     spawn_stage("read", p.read_workers, read_rx, strip_tx, move |e| {
-        read_step(
+        read::read_step(
             read_root.as_deref(),
             drop_dir.as_deref(),
             limits,
@@ -305,7 +305,7 @@ async fn run_pipeline(
             Intake::Watch { config, once } => {
                 watcher::run(config, intake_admission, read_tx, shutdown, once).await
             }
-            Intake::List(files) => feed_list(files, intake_admission, read_tx).await,
+            Intake::List(files) => read::feed_list(files, intake_admission, read_tx).await,
         }
     });
     let abort = intake_task.abort_handle();
@@ -365,32 +365,6 @@ fn build_cores(
     })
 }
 
-async fn feed_list(
-    files: Vec<PathBuf>,
-    admission: Arc<Admission>,
-    tx: Sender<Envelope>,
-) -> Result<()> {
-    for path in files {
-        let key = match std::fs::symlink_metadata(&path) {
-            Ok(meta) => read::file_key(&meta),
-            // Still sent: the read stage turns it into an error record.
-            Err(_) => crate::model::FileKey {
-                dev: 0,
-                ino: 0,
-                size: 0,
-                mtime_ns: 0,
-            },
-        };
-        let Some(seq) = admission.admit(key).await else {
-            continue;
-        };
-        if tx.send(watcher::envelope(seq, path, key)).await.is_err() {
-            break;
-        }
-    }
-    Ok(())
-}
-
 fn fail(env: &mut Envelope, stage: &str, error: String) {
     env.work = Work::Failed(ErrorRecord {
         kind: "error".into(),
@@ -398,45 +372,6 @@ fn fail(env: &mut Envelope, stage: &str, error: String) {
         stage: stage.into(),
         error,
     });
-}
-
-fn read_step(
-    root: Option<&Path>,
-    drop_dir: Option<&Path>,
-    limits: ReadLimits,
-    totals: &Totals,
-    mut env: Envelope,
-) -> Envelope {
-    if !matches!(env.work, Work::Ready) {
-        return env;
-    }
-    match read::read_file(&env.file.path, root, limits, &mut env.source) {
-        Ok(mut raw) => {
-            totals.bytes.fetch_add(env.source.bytes, Ordering::Relaxed);
-            metrics::counter!(telemetry::BYTES_READ).increment(env.source.bytes);
-            raw.source_key = source_key(drop_dir, &env.file.path);
-            env.work = Work::Raw(raw);
-        }
-        Err(error) => {
-            tracing::warn!(path = %env.file.path.display(), %error, "failed to read dropped file");
-            fail(&mut env, "read", error.to_string());
-        }
-    }
-    env
-}
-
-/// Returns the folder a file came from, relative to the drop folder: the stripper's source.
-fn source_key(root: Option<&Path>, path: &Path) -> String {
-    let parent = path.parent().unwrap_or(Path::new(""));
-    let rel = root
-        .and_then(|r| {
-            std::fs::canonicalize(parent)
-                .ok()
-                .map(|p| (r.to_path_buf(), p))
-        })
-        .and_then(|(r, p)| p.strip_prefix(&r).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| parent.to_path_buf());
-    rel.display().to_string()
 }
 
 fn strip_step(

@@ -12,6 +12,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+mod stage;
+pub use stage::{feed_list, read_step};
+
 /// Why a file could not become a document.
 #[derive(Debug, Error)]
 pub enum ReadError {
