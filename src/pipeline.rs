@@ -7,7 +7,7 @@
 use crate::admission::Admission;
 use crate::config::{Config, DoneAction, OutputKind};
 use crate::dedup::{self, Deduper, KnownRaw};
-use crate::driver::{spawn_ordered_stage, spawn_stage};
+use crate::driver::{spawn_ordered_stage, spawn_stage, Budget};
 use crate::entities::EntityTagger;
 use crate::ledger::{Ledger, ERRORS_FILE};
 use crate::model::{DedupStatus, Document, Envelope, ErrorRecord, Work};
@@ -35,7 +35,13 @@ enum Intake {
 
 /// Runs the daemon until SIGINT/SIGTERM; a second signal exits at once.
 pub fn run_daemon(config: Config, once: bool) -> Result<()> {
-    runtime()?.block_on(async {
+    let rt = runtime()?;
+    let result = rt.block_on(async {
+        match read::raise_fd_limit() {
+            Ok((old, new)) if new > old => tracing::info!(old, new, "raised open-file limit"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
+        }
         telemetry::install_exporter(&config.metrics)?;
         let report = daemon(config, shutdown_signal(), once).await?;
         tracing::info!(
@@ -44,7 +50,10 @@ pub fn run_daemon(config: Config, once: bool) -> Result<()> {
             "stopped"
         );
         Ok(())
-    })
+    });
+    // A thread still busy with a file past its time budget must not hold up the exit.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result
 }
 
 /// Runs the daemon until `shutdown` resolves; tests call this with their own future.
@@ -102,13 +111,16 @@ pub fn run_process(mut config: Config, paths: &[PathBuf]) -> Result<ProcessSumma
     config.output.kind = OutputKind::Stdout;
     config.output.path = None;
     let files = list_inputs(paths)?;
-    let report = runtime()?.block_on(run_pipeline(
+    let rt = runtime()?;
+    let report = rt.block_on(run_pipeline(
         &config,
         Intake::List(files),
         None,
         None,
         std::future::pending(),
-    ))?;
+    ));
+    rt.shutdown_timeout(Duration::from_secs(1));
+    let report = report?;
     Ok(ProcessSummary {
         documents: report.documents,
         failed: report.errors,
@@ -202,14 +214,21 @@ async fn run_pipeline(
     let cores = build_cores(config, state_dir, &recovered.dedup)?;
     // Rates in the closing summary count from here: recovery and model loading are start-up.
     let started = std::time::Instant::now();
-    let admission = Arc::new(Admission::new(
-        config.pipeline.max_in_flight,
-        recovered
-            .committed
-            .into_iter()
-            .map(|(k, c)| (k, c.failed))
-            .collect(),
-    ));
+    let admission = Arc::new(
+        Admission::new(
+            config.pipeline.max_in_flight,
+            recovered
+                .committed
+                .into_iter()
+                .map(|(k, c)| (k, c.failed))
+                .collect(),
+        )
+        .with_byte_budget(
+            config.pipeline.max_in_flight_bytes,
+            config.source.max_inflated_bytes,
+        ),
+    );
+    let budget = Budget::new(config.pipeline.file_timeout);
     let totals = Arc::new(Totals::default());
     let cap = config.pipeline.queue_capacity;
     let (read_tx, read_rx) = bounded::<Envelope>(cap);
@@ -245,6 +264,7 @@ async fn run_pipeline(
                 p.entities_workers,
                 entities_rx,
                 sink_tx,
+                &budget,
                 move |e| entities_step(&tagger, e),
             );
             entities_tx
@@ -265,32 +285,35 @@ async fn run_pipeline(
     let depths = QueueDepths(queues);
     let learned = cores.stripper.clone();
     let (stripper, keep, known) = (cores.stripper, cores.keep_removed, cores.known_raw);
-    spawn_stage("strip", p.strip_workers, strip_rx, strip_out, move |e| {
-        let mut e = strip_step(stripper.as_deref(), keep, known.as_deref(), e);
-        // The dedup work that needs no index runs here, in parallel, not in the ordered step.
-        if let (Some(_), Work::Doc(doc)) = (&known, &e.work) {
-            if !doc.text.is_empty() {
-                e.prepared = Some(Box::new(dedup::prepare(&doc.id, &doc.text)));
+    spawn_stage(
+        "strip",
+        p.strip_workers,
+        strip_rx,
+        strip_out,
+        &budget,
+        move |e| {
+            let mut e = strip_step(stripper.as_deref(), keep, known.as_deref(), e);
+            // The dedup work that needs no index runs here, in parallel, not in the ordered step.
+            if let (Some(_), Work::Doc(doc)) = (&known, &e.work) {
+                if !doc.text.is_empty() {
+                    e.prepared = Some(Box::new(dedup::prepare(&doc.id, &doc.text)));
+                }
             }
-        }
-        e
-    });
-    let limits = ReadLimits {
-        max_file_bytes: config.source.max_file_bytes,
-        max_inflated_bytes: config.source.max_inflated_bytes,
+            e
+        },
+    );
+    let read_stage = read::ReadStage {
+        root: root.clone(),
+        drop_dir: root.is_some().then(|| config.source.dir.clone()),
+        limits: ReadLimits {
+            max_file_bytes: config.source.max_file_bytes,
+            max_inflated_bytes: config.source.max_inflated_bytes,
+        },
+        totals: Arc::clone(&totals),
+        admission: Arc::clone(&admission),
+        attempts: config.source.read_attempts,
     };
-    let read_totals = Arc::clone(&totals);
-    let read_root = root.clone();
-    let drop_dir = root.is_some().then(|| config.source.dir.clone());
-    spawn_stage("read", p.read_workers, read_rx, strip_tx, move |e| {
-        read::read_step(
-            read_root.as_deref(),
-            drop_dir.as_deref(),
-            limits,
-            &read_totals,
-            e,
-        )
-    });
+    read::spawn_read_stage(read_stage, p.read_workers, read_rx, strip_tx, &budget);
 
     let persister = learned.clone().map(|s| tokio::spawn(persist_loop(s)));
     let summary = tokio::spawn(summary_loop(
