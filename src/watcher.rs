@@ -36,6 +36,8 @@ enum Hint {
 struct Pending {
     paths: HashMap<PathBuf, Hint>,
     overflow: bool,
+    /// The watched folder itself was removed: its watch is gone.
+    watch_lost: bool,
 }
 
 /// The watcher's settings.
@@ -101,6 +103,12 @@ pub async fn run(
     loop {
         let now = Instant::now();
         let current = dir_identity(&config.dir);
+        // A folder removed and recreated between two ticks may get its inode number back; the
+        // removal event of the watched folder itself says the watch is gone all the same.
+        let lost = std::mem::take(&mut lock(&pending).watch_lost);
+        if lost && current.is_some() && current == watched_dir {
+            watched_dir = None;
+        }
         if current != watched_dir {
             match current {
                 None => {
@@ -202,10 +210,12 @@ fn admissible(config: &WatchConfig, admission: &Admission, path: &Path, key: &Fi
     }
 }
 
-/// Returns the (device, inode) of the drop folder, `None` while it is missing.
-fn dir_identity(dir: &Path) -> Option<(u64, u64)> {
+/// Returns the (device, inode, birth time) of the drop folder, `None` while it is missing.
+fn dir_identity(dir: &Path) -> Option<(u64, u64, Option<SystemTime>)> {
     use std::os::unix::fs::MetadataExt;
-    fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
+    fs::metadata(dir)
+        .ok()
+        .map(|m| (m.dev(), m.ino(), m.created().ok()))
 }
 
 /// Returns the envelope a ready file starts its way with.
@@ -241,6 +251,7 @@ fn start_notify(
     // notify reports absolute paths under what it watches; records keep the folder as configured.
     let abs = fs::canonicalize(&config.dir)?;
     let (watched, dir) = (abs.clone(), config.dir.clone());
+    let root = abs.clone();
     let relative = move |p: &PathBuf| match p.strip_prefix(&watched) {
         Ok(rest) => dir.join(rest),
         Err(_) => p.clone(),
@@ -251,6 +262,9 @@ fn start_notify(
             Ok(event) => {
                 if event.need_rescan() {
                     p.overflow = true;
+                }
+                if matches!(event.kind, EventKind::Remove(_)) && event.paths.contains(&root) {
+                    p.watch_lost = true;
                 }
                 let (hint, path) = match event.kind {
                     EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
