@@ -34,6 +34,9 @@ struct Sets {
     in_flight: HashMap<FileKey, Vec<(u64, u64)>>,
     in_flight_files: usize,
     reserved: u64,
+    /// Bytes of files whose stage thread ran past its time budget and still runs: committed
+    /// (as an error record) but still in memory, so still charged to the budget.
+    runaway: u64,
     /// Committed files still expected in the folder, by key without fingerprint, with their
     /// fingerprint and whether they failed.
     committed: HashMap<FileKey, Vec<(u64, bool)>>,
@@ -126,7 +129,9 @@ impl Admission {
                 if Self::skip_in(&s, &key).is_some() {
                     return None;
                 }
-                if s.reserved == 0 || s.reserved.saturating_add(want) <= self.max_bytes {
+                // With nothing in flight a file always goes: runaways cannot halt the pipeline.
+                let charged = s.reserved.saturating_add(s.runaway);
+                if s.reserved == 0 || charged.saturating_add(want) <= self.max_bytes {
                     if s.in_flight_files == 0 && s.busy_since.is_none() {
                         s.busy_since = Some(std::time::Instant::now());
                     }
@@ -160,6 +165,28 @@ impl Admission {
         if bytes < old {
             self.bytes_freed.notify_waiters();
         }
+    }
+
+    /// Keeps the bytes of in-flight `key` charged after its commit, until [`Admission::unpin`]:
+    /// its stage thread ran past the time budget and still holds the file in memory. Returns
+    /// the bytes pinned.
+    pub fn pin(&self, key: &FileKey) -> u64 {
+        let mut s = self.lock();
+        let bytes = s
+            .in_flight
+            .get(&key.without_fp())
+            .and_then(|v| v.iter().find(|(fp, _)| *fp == key.fp))
+            .map_or(0, |&(_, b)| b);
+        s.runaway += bytes;
+        bytes
+    }
+
+    /// Releases bytes pinned by [`Admission::pin`] once the runaway thread ended.
+    pub fn unpin(&self, bytes: u64) {
+        let mut s = self.lock();
+        s.runaway = s.runaway.saturating_sub(bytes);
+        drop(s);
+        self.bytes_freed.notify_waiters();
     }
 
     /// Records a committed file; `remember` keeps it in the committed set (files left in place).

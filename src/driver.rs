@@ -24,13 +24,15 @@ use tokio::task::JoinHandle;
 /// a free slot before taking the next file, so at most the stages' workers plus this many
 /// stage threads ever exist, and when every slot is taken the stage slows down instead of
 /// spawning without bound.
-pub const MAX_RUNAWAY_THREADS: usize = 8;
+pub const MAX_RUNAWAY_THREADS: usize = 4;
 
 /// The per-file time budget every stage worker enforces.
 #[derive(Debug, Clone)]
 pub struct Budget {
     pub timeout: Duration,
     runaways: Arc<Semaphore>,
+    /// Keeps a runaway file's bytes charged to the in-flight byte budget until its thread ends.
+    admission: Option<Arc<crate::admission::Admission>>,
 }
 
 impl Budget {
@@ -39,7 +41,14 @@ impl Budget {
         Self {
             timeout,
             runaways: Arc::new(Semaphore::new(MAX_RUNAWAY_THREADS)),
+            admission: None,
         }
+    }
+
+    /// Charges runaway files' bytes to `admission`'s byte budget until their threads end.
+    pub fn with_admission(mut self, admission: Arc<crate::admission::Admission>) -> Self {
+        self.admission = Some(admission);
+        self
     }
 
     /// Returns the number of runaway threads still running.
@@ -103,10 +112,17 @@ where
                 "file took longer than its time budget, moving on"
             );
             // The semaphore is never closed; a failed acquire would only mean no bound.
+            let pinned = budget
+                .admission
+                .as_ref()
+                .map(|a| (Arc::clone(a), a.pin(&file.key)));
             let slot = Arc::clone(&budget.runaways).acquire_owned().await.ok();
             tokio::spawn(async move {
                 let _ = handle.await;
                 drop(slot);
+                if let Some((admission, bytes)) = pinned {
+                    admission.unpin(bytes);
+                }
             });
             Outcome::TimedOut
         }

@@ -228,7 +228,7 @@ async fn run_pipeline(
             config.source.max_inflated_bytes,
         ),
     );
-    let budget = Budget::new(config.pipeline.file_timeout);
+    let budget = Budget::new(config.pipeline.file_timeout).with_admission(Arc::clone(&admission));
     let totals = Arc::new(Totals::default());
     let cap = config.pipeline.queue_capacity;
     let (read_tx, read_rx) = bounded::<Envelope>(cap);

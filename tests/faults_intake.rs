@@ -305,3 +305,101 @@ fn a_sparse_terabyte_file_is_an_error_record_not_a_crash() {
     );
     assert_eq!(recs[1]["type"], "document");
 }
+
+/// Memory under a burst of big gzip files (issue 8, failure 7): 80 files each inflating to
+/// 60 MB, under both caps, processed with the default settings; prints the peak RSS. Not a
+/// timed test: run `cargo test --release --test faults_intake -- --ignored soak_memory
+/// --nocapture`.
+#[test]
+#[ignore]
+// The child is reaped by wait4 (which also gives its peak RSS), not by Child::wait.
+#[allow(clippy::zombie_processes)]
+fn soak_memory_eighty_gzip_files_of_sixty_mb_inflated() {
+    use std::io::Write;
+    let files: usize = std::env::var("DROPLINE_SOAK_FILES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(80);
+    let ws = Workspace::new();
+    let words: Vec<String> = [
+        "council", "budget", "river", "minister", "city", "the", "approved", "said", "on", "new",
+        "bridge", "market", "report", "week", "police", "school",
+    ]
+    .map(String::from)
+    .to_vec();
+    // Article-shaped text: capitalised twelve-word sentences, five to a paragraph.
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut common = String::with_capacity(60_000_000);
+    common.push_str("Headline of the big file\n");
+    let mut sentence = 0;
+    while common.len() < 59_990_000 {
+        for w in 0..12 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let word = &words[(rng % 16) as usize];
+            if w == 0 {
+                common.push_str(&word[..1].to_uppercase());
+                common.push_str(&word[1..]);
+            } else {
+                common.push(' ');
+                common.push_str(word);
+            }
+        }
+        sentence += 1;
+        common.push_str(if sentence % 5 == 0 { ".\n" } else { ". " });
+    }
+    let gz = |text: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(text).unwrap();
+        e.finish().unwrap()
+    };
+    // One shared member, compressed once, after a small member of each file's own (gzip
+    // members concatenate): distinct files, and the trailer still tells the big member's size.
+    let shared = gz(common.as_bytes());
+    for i in 0..files {
+        let mut body = gz(format!("Article {i}\nUnique opening paragraph {i}.\n").as_bytes());
+        body.extend_from_slice(&shared);
+        ws.drop_file(&format!("big{i:03}.txt.gz"), &body);
+    }
+    eprintln!("{files} files of {} bytes on disk", shared.len() + 60);
+    let started = Instant::now();
+    let out_path = ws.tmp.path().join("soak.jsonl");
+    let child = Command::new(bin())
+        .arg("process")
+        .args(
+            std::env::var("DROPLINE_SOAK_SET")
+                .ok()
+                .iter()
+                .flat_map(|s| ["--set", s.as_str()]),
+        )
+        .arg(ws.drop_dir())
+        .env("RUST_LOG", "warn")
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, writing into locals that outlive the call.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    eprintln!(
+        "exit status {}, {:.1} s, peak RSS {} MB",
+        libc::WEXITSTATUS(status),
+        started.elapsed().as_secs_f64(),
+        usage.ru_maxrss / 1024
+    );
+    let recs = util::read_records(&out_path);
+    let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in &recs {
+        let k = match r["type"].as_str() {
+            Some("error") => format!("error ({}: {})", r["stage"], r["error"]),
+            _ => "document".to_string(),
+        };
+        *kinds.entry(k).or_default() += 1;
+    }
+    eprintln!("records: {kinds:?}");
+    assert_eq!(recs.len(), files);
+    assert!(usage.ru_maxrss < 2 << 20, "peak RSS over 2 GB");
+}
