@@ -57,6 +57,7 @@ fn main() {
                     ino: i,
                     size: 2048,
                     mtime_ns: 1,
+                    fp: 0,
                 };
                 let mut env =
                     dropline::watcher::envelope(i, PathBuf::from(format!("drop/{i:07}.txt")), key);

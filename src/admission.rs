@@ -1,11 +1,18 @@
-//! Owns admission: which files are in flight or committed, and the in-flight cap that turns a
-//! full pipeline into backpressure on the watcher.
+//! Owns admission: which files are in flight or committed, and the two caps that turn a full
+//! pipeline into backpressure on the watcher: a file count and a byte budget.
+//!
+//! The byte budget reserves, per admitted file, the larger of its size on disk and the size
+//! its gzip trailer claims (capped by `max_inflated_bytes`); once the read stage knows the
+//! decoded size it corrects the reservation ([`Admission::resize`]); the commit releases it.
+//! A file larger than the whole budget is admitted when nothing else is in flight, so it still
+//! passes, alone. Corrections may overshoot the budget (a file turns out bigger than claimed):
+//! new admissions then wait until commits bring the total back under it.
 
 use crate::model::FileKey;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 /// Shared by the intake (watcher or `process`) and the sink.
 #[derive(Debug)]
@@ -13,15 +20,26 @@ pub struct Admission {
     permits: Semaphore,
     state: Mutex<Sets>,
     next_seq: AtomicU64,
+    /// Signalled whenever reserved bytes go down.
+    bytes_freed: Notify,
+    max_bytes: u64,
+    max_inflated: u64,
 }
 
 #[derive(Debug, Default)]
 struct Sets {
     /// When the pipeline last went from empty to busy, until the summary takes it.
     busy_since: Option<std::time::Instant>,
-    in_flight: HashSet<FileKey>,
-    /// Committed files still expected in the folder, with whether they failed.
-    committed: HashMap<FileKey, bool>,
+    /// Files in flight by key without fingerprint, with their fingerprint and reserved bytes.
+    in_flight: HashMap<FileKey, Vec<(u64, u64)>>,
+    in_flight_files: usize,
+    reserved: u64,
+    /// Bytes of files whose stage thread ran past its time budget and still runs: committed
+    /// (as an error record) but still in memory, so still charged to the budget.
+    runaway: u64,
+    /// Committed files still expected in the folder, by key without fingerprint, with their
+    /// fingerprint and whether they failed.
+    committed: HashMap<FileKey, Vec<(u64, bool)>>,
 }
 
 /// Why a ready file was not admitted.
@@ -34,62 +52,185 @@ pub enum Skip {
     },
 }
 
+fn fp_matches(a: u64, b: u64) -> bool {
+    a == b || a == 0 || b == 0
+}
+
 impl Admission {
-    /// Starts with the files the ledger says are committed and room for `max_in_flight` files.
+    /// Starts with the files the ledger says are committed and room for `max_in_flight` files;
+    /// no byte budget until [`Admission::with_byte_budget`].
     pub fn new(max_in_flight: usize, committed: HashMap<FileKey, bool>) -> Self {
+        let mut sets = Sets::default();
+        for (key, failed) in committed {
+            sets.committed
+                .entry(key.without_fp())
+                .or_default()
+                .push((key.fp, failed));
+        }
         Self {
             permits: Semaphore::new(max_in_flight),
-            state: Mutex::new(Sets {
-                busy_since: None,
-                in_flight: HashSet::new(),
-                committed,
-            }),
+            state: Mutex::new(sets),
             next_seq: AtomicU64::new(0),
+            bytes_freed: Notify::new(),
+            max_bytes: u64::MAX,
+            max_inflated: u64::MAX,
         }
+    }
+
+    /// Bounds the bytes in flight to `max_bytes`; gzip size hints count up to `max_inflated`.
+    pub fn with_byte_budget(mut self, max_bytes: u64, max_inflated: u64) -> Self {
+        self.max_bytes = max_bytes.max(1);
+        self.max_inflated = max_inflated;
+        self
     }
 
     /// Returns why `key` must not be admitted, if it must not.
     pub fn skip_reason(&self, key: &FileKey) -> Option<Skip> {
         let s = self.lock();
-        if s.in_flight.contains(key) {
+        Self::skip_in(&s, key)
+    }
+
+    fn skip_in(s: &Sets, key: &FileKey) -> Option<Skip> {
+        let base = key.without_fp();
+        if s.in_flight
+            .get(&base)
+            .is_some_and(|v| v.iter().any(|&(fp, _)| fp_matches(fp, key.fp)))
+        {
             return Some(Skip::InFlight);
         }
         s.committed
-            .get(key)
-            .map(|&failed| Skip::Committed { failed })
+            .get(&base)?
+            .iter()
+            .find(|&&(fp, _)| fp_matches(fp, key.fp))
+            .map(|&(_, failed)| Skip::Committed { failed })
     }
 
-    /// Waits for room in the pipeline, then admits `key` and returns its sequence number;
-    /// `None` when `key` was admitted or committed meanwhile.
-    pub async fn admit(&self, key: FileKey) -> Option<u64> {
+    /// Returns the bytes a file is expected to take in memory: its size, or what its gzip
+    /// trailer claims when larger, never more than the inflate cap allows.
+    pub fn estimate(&self, key: &FileKey, inflated_hint: Option<u64>) -> u64 {
+        let hint = inflated_hint.unwrap_or(0).min(self.max_inflated);
+        key.size.max(hint).max(1)
+    }
+
+    /// Waits for room in the pipeline (a file slot, then `bytes` of the byte budget), then
+    /// admits `key` and returns its sequence number; `None` when `key` was admitted or
+    /// committed meanwhile.
+    pub async fn admit(&self, key: FileKey, bytes: u64) -> Option<u64> {
         // The semaphore is never closed, so acquire only fails if it were; treat as no room.
         let permit = self.permits.acquire().await.ok()?;
+        let want = bytes.min(self.max_bytes);
+        loop {
+            let freed = self.bytes_freed.notified();
+            tokio::pin!(freed);
+            // Registered before the check, so a release between check and await is not missed.
+            freed.as_mut().enable();
+            {
+                let mut s = self.lock();
+                if Self::skip_in(&s, &key).is_some() {
+                    return None;
+                }
+                // With nothing in flight a file always goes: runaways cannot halt the pipeline.
+                let charged = s.reserved.saturating_add(s.runaway);
+                if s.reserved == 0 || charged.saturating_add(want) <= self.max_bytes {
+                    if s.in_flight_files == 0 && s.busy_since.is_none() {
+                        s.busy_since = Some(std::time::Instant::now());
+                    }
+                    s.reserved += want;
+                    s.in_flight_files += 1;
+                    s.in_flight
+                        .entry(key.without_fp())
+                        .or_default()
+                        .push((key.fp, want));
+                    permit.forget();
+                    return Some(self.next_seq.fetch_add(1, Ordering::Relaxed));
+                }
+            }
+            freed.await;
+        }
+    }
+
+    /// Sets the bytes reserved for in-flight `key` to `bytes` (what reading actually produced).
+    pub fn resize(&self, key: &FileKey, bytes: u64) {
         let mut s = self.lock();
-        if s.in_flight.contains(&key) || s.committed.contains_key(&key) {
-            return None;
+        let Some(slot) = s
+            .in_flight
+            .get_mut(&key.without_fp())
+            .and_then(|v| v.iter_mut().find(|(fp, _)| *fp == key.fp))
+        else {
+            return;
+        };
+        let old = std::mem::replace(&mut slot.1, bytes);
+        s.reserved = s.reserved - old + bytes;
+        drop(s);
+        if bytes < old {
+            self.bytes_freed.notify_waiters();
         }
-        if s.in_flight.is_empty() && s.busy_since.is_none() {
-            s.busy_since = Some(std::time::Instant::now());
-        }
-        s.in_flight.insert(key);
-        permit.forget();
-        Some(self.next_seq.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Keeps the bytes of in-flight `key` charged after its commit, until [`Admission::unpin`]:
+    /// its stage thread ran past the time budget and still holds the file in memory. Returns
+    /// the bytes pinned.
+    pub fn pin(&self, key: &FileKey) -> u64 {
+        let mut s = self.lock();
+        let bytes = s
+            .in_flight
+            .get(&key.without_fp())
+            .and_then(|v| v.iter().find(|(fp, _)| *fp == key.fp))
+            .map_or(0, |&(_, b)| b);
+        s.runaway += bytes;
+        bytes
+    }
+
+    /// Releases bytes pinned by [`Admission::pin`] once the runaway thread ended.
+    pub fn unpin(&self, bytes: u64) {
+        let mut s = self.lock();
+        s.runaway = s.runaway.saturating_sub(bytes);
+        drop(s);
+        self.bytes_freed.notify_waiters();
     }
 
     /// Records a committed file; `remember` keeps it in the committed set (files left in place).
     pub fn committed(&self, key: FileKey, failed: bool, remember: bool) {
         let mut s = self.lock();
-        s.in_flight.remove(&key);
+        let base = key.without_fp();
+        let mut released = None;
+        if let Some(v) = s.in_flight.get_mut(&base) {
+            if let Some(i) = v.iter().position(|&(fp, _)| fp == key.fp) {
+                released = Some(v.swap_remove(i).1);
+            }
+            if v.is_empty() {
+                s.in_flight.remove(&base);
+            }
+        }
+        if let Some(bytes) = released {
+            s.reserved -= bytes;
+            s.in_flight_files -= 1;
+        }
         if remember {
-            s.committed.insert(key, failed);
+            let v = s.committed.entry(base).or_default();
+            v.retain(|&(fp, _)| fp != key.fp);
+            v.push((key.fp, failed));
         }
         drop(s);
-        self.permits.add_permits(1);
+        if released.is_some() {
+            self.permits.add_permits(1);
+            self.bytes_freed.notify_waiters();
+        }
     }
 
     /// Forgets committed files no longer present; `present` is every key a full scan saw.
     pub fn prune(&self, present: &HashSet<FileKey>) {
-        self.lock().committed.retain(|k, _| present.contains(k));
+        let mut by_base: HashMap<FileKey, Vec<u64>> = HashMap::new();
+        for k in present {
+            by_base.entry(k.without_fp()).or_default().push(k.fp);
+        }
+        self.lock().committed.retain(|base, v| {
+            let Some(fps) = by_base.get(base) else {
+                return false;
+            };
+            v.retain(|&(fp, _)| fps.iter().any(|&p| fp_matches(fp, p)));
+            !v.is_empty()
+        });
     }
 
     /// Returns when the current (or last) burst started, once.
@@ -99,7 +240,12 @@ impl Admission {
 
     /// Returns the number of files admitted and not yet committed.
     pub fn in_flight(&self) -> usize {
-        self.lock().in_flight.len()
+        self.lock().in_flight_files
+    }
+
+    /// Returns the bytes reserved by files admitted and not yet committed.
+    pub fn in_flight_bytes(&self) -> u64 {
+        self.lock().reserved
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Sets> {
@@ -111,6 +257,8 @@ impl Admission {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
 
     fn key(ino: u64) -> FileKey {
         FileKey {
@@ -118,13 +266,14 @@ mod tests {
             ino,
             size: 1,
             mtime_ns: 1,
+            fp: 7,
         }
     }
 
     #[tokio::test(start_paused = true)]
     async fn full_pipeline_blocks_admission_until_a_commit() {
-        let a = std::sync::Arc::new(Admission::new(1, HashMap::new()));
-        assert_eq!(a.admit(key(1)).await, Some(0));
+        let a = Arc::new(Admission::new(1, HashMap::new()));
+        assert_eq!(a.admit(key(1), 1).await, Some(0));
         assert!(
             a.take_busy_since().is_some(),
             "the first admission starts a burst"
@@ -134,8 +283,8 @@ mod tests {
             "and the summary takes it once"
         );
         let a2 = a.clone();
-        let waiting = tokio::spawn(async move { a2.admit(key(2)).await });
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let waiting = tokio::spawn(async move { a2.admit(key(2), 1).await });
+        tokio::time::sleep(Duration::from_secs(1)).await;
         assert!(!waiting.is_finished(), "second file admitted past the cap");
         a.committed(key(1), false, true);
         assert_eq!(waiting.await.unwrap(), Some(1));
@@ -144,5 +293,65 @@ mod tests {
             Some(Skip::Committed { failed: false })
         );
         assert_eq!(a.skip_reason(&key(2)), Some(Skip::InFlight));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn byte_budget_blocks_but_a_huge_file_passes_alone() {
+        let a = Arc::new(Admission::new(100, HashMap::new()).with_byte_budget(100, 1000));
+        assert_eq!(a.admit(key(1), 60).await, Some(0));
+        let a2 = a.clone();
+        let second = tokio::spawn(async move { a2.admit(key(2), 60).await });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            !second.is_finished(),
+            "120 bytes admitted into a 100-byte budget"
+        );
+        // Reading showed the first file smaller than feared: room for the second.
+        a.resize(&key(1), 30);
+        assert_eq!(second.await.unwrap(), Some(1));
+        assert_eq!(a.in_flight_bytes(), 90);
+        a.committed(key(1), false, false);
+        a.committed(key(2), false, false);
+        assert_eq!(a.in_flight_bytes(), 0);
+        assert_eq!(
+            a.admit(key(3), 10_000).await,
+            Some(2),
+            "alone, past the budget"
+        );
+        assert_eq!(a.in_flight_bytes(), 100);
+    }
+
+    #[test]
+    fn gzip_hints_count_up_to_the_inflate_cap() {
+        let a = Admission::new(1, HashMap::new()).with_byte_budget(1 << 30, 500);
+        assert_eq!(a.estimate(&key(1), Some(400)), 400);
+        assert_eq!(a.estimate(&key(1), Some(4_000_000_000)), 500);
+        assert_eq!(a.estimate(&key(1), None), 1);
+    }
+
+    #[test]
+    fn fingerprints_tell_versions_apart_and_unknown_matches_any() {
+        let legacy = FileKey { fp: 0, ..key(1) };
+        let a = Admission::new(4, HashMap::from([(key(1), false)]));
+        let reused = FileKey { fp: 8, ..key(1) };
+        assert_eq!(
+            a.skip_reason(&reused),
+            None,
+            "same inode, size, mtime; new content"
+        );
+        assert!(a.skip_reason(&key(1)).is_some());
+        assert!(a.skip_reason(&legacy).is_some());
+        let b = Admission::new(4, HashMap::from([(legacy, true)]));
+        assert_eq!(
+            b.skip_reason(&reused),
+            Some(Skip::Committed { failed: true })
+        );
+        b.prune(&HashSet::from([reused]));
+        assert!(
+            b.skip_reason(&reused).is_some(),
+            "unknown matches any: kept"
+        );
+        b.prune(&HashSet::new());
+        assert_eq!(b.skip_reason(&reused), None);
     }
 }

@@ -66,6 +66,9 @@ pub struct SourceConfig {
     pub max_inflated_bytes: u64,
     /// Cap on paths waiting for their readiness check; past it the watcher falls back to a rescan.
     pub max_pending: usize,
+    /// Tries to read a file that fails transiently (descriptors exhausted, permission, I/O,
+    /// no space, folder recreated), with backoff 2 s, 4 s, 8 s, 16 s...; 1 = no retry.
+    pub read_attempts: u32,
 }
 
 impl Default for SourceConfig {
@@ -82,6 +85,7 @@ impl Default for SourceConfig {
             max_file_bytes: 16 << 20,
             max_inflated_bytes: 64 << 20,
             max_pending: 10_000,
+            read_attempts: 5,
         }
     }
 }
@@ -137,6 +141,12 @@ pub struct PipelineConfig {
     /// Period of the summary log line (docs/s, MB/s, queue depths).
     #[serde(with = "humantime_serde")]
     pub summary_interval: Duration,
+    /// Time budget of one file in one stage; past it the file becomes an error record.
+    #[serde(with = "humantime_serde")]
+    pub file_timeout: Duration,
+    /// Bytes admitted files may take (size on disk, or decoded size once read); a single file
+    /// larger than this still passes, alone.
+    pub max_in_flight_bytes: u64,
 }
 
 impl Default for PipelineConfig {
@@ -148,6 +158,8 @@ impl Default for PipelineConfig {
             strip_workers: 2,
             entities_workers: 2,
             summary_interval: Duration::from_secs(10),
+            file_timeout: Duration::from_secs(10),
+            max_in_flight_bytes: 256 << 20,
         }
     }
 }
@@ -227,6 +239,12 @@ impl Config {
         }
         if p.read_workers == 0 || p.strip_workers == 0 || p.entities_workers == 0 {
             bail!("pipeline worker counts must be at least 1");
+        }
+        if p.file_timeout.is_zero() || p.max_in_flight_bytes == 0 {
+            bail!("pipeline.file_timeout and pipeline.max_in_flight_bytes must be above zero");
+        }
+        if self.source.read_attempts == 0 {
+            bail!("source.read_attempts must be at least 1");
         }
         if self.output.batch_max == 0 {
             bail!("output.batch_max must be at least 1");

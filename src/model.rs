@@ -25,6 +25,10 @@ pub struct SourceInfo {
     /// `gzip` when the file was compressed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compression: Option<String>,
+    /// Base64 of the raw file name bytes, when they are not UTF-8 (`path` then escapes them
+    /// as `\xNN`, so two such names never share a `path`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<String>,
 }
 
 /// A decoded file on its way to the strip stage.
@@ -127,12 +131,39 @@ pub struct ReadyFile {
 }
 
 /// Identifies one version of one file across renames and restarts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// (device, inode, size, mtime) alone would call a new file that reuses a deleted file's inode
+/// with the same size and a preserved mtime (`cp -p`, `rsync -t`) "already done"; `fp`, a hash
+/// of the file's first and last 4 KiB and its size, tells them apart. `fp = 0` means unknown
+/// (unreadable at discovery, or a ledger written before fingerprints): it matches any
+/// fingerprint of the same (device, inode, size, mtime), see [`FileKey::same_version`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FileKey {
     pub dev: u64,
     pub ino: u64,
     pub size: u64,
     pub mtime_ns: i64,
+    /// Content fingerprint; 0 when unknown.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fp: u64,
+}
+
+impl FileKey {
+    /// Returns the key without its fingerprint: what the filesystem alone says.
+    pub fn without_fp(self) -> FileKey {
+        FileKey { fp: 0, ..self }
+    }
+
+    /// Returns whether both keys name the same file version: same metadata, and the same
+    /// fingerprint unless either is unknown.
+    pub fn same_version(&self, other: &FileKey) -> bool {
+        self.without_fp() == other.without_fp()
+            && (self.fp == other.fp || self.fp == 0 || other.fp == 0)
+    }
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// The payload carried between stages: a document in progress, or the error that ended it.

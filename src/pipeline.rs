@@ -7,7 +7,7 @@
 use crate::admission::Admission;
 use crate::config::{Config, DoneAction, OutputKind, Refused};
 use crate::dedup::{self, Deduper, KnownRaw};
-use crate::driver::{spawn_ordered_stage, spawn_stage};
+use crate::driver::{spawn_ordered_stage, spawn_stage, Budget};
 use crate::entities::EntityTagger;
 use crate::ledger::{Ledger, ERRORS_FILE};
 use crate::lock::StateLock;
@@ -18,7 +18,7 @@ use crate::strip::{self, Stripper};
 use crate::telemetry::{self, Summary, Totals};
 use crate::watcher::{self, WatchConfig};
 use anyhow::{bail, Context, Result};
-use async_channel::{bounded, Sender};
+use async_channel::bounded;
 use std::fs::OpenOptions;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -37,7 +37,13 @@ enum Intake {
 
 /// Runs the daemon until SIGINT/SIGTERM; a second signal exits at once.
 pub fn run_daemon(config: Config, once: bool) -> Result<()> {
-    runtime()?.block_on(async {
+    let rt = runtime()?;
+    let result = rt.block_on(async {
+        match read::raise_fd_limit() {
+            Ok((old, new)) if new > old => tracing::info!(old, new, "raised open-file limit"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
+        }
         telemetry::install_exporter(&config.metrics)?;
         let report = daemon(config, shutdown_signal(), once).await?;
         tracing::info!(
@@ -46,7 +52,10 @@ pub fn run_daemon(config: Config, once: bool) -> Result<()> {
             "stopped"
         );
         Ok(())
-    })
+    });
+    // A thread still busy with a file past its time budget must not hold up the exit.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result
 }
 
 /// Runs the daemon until `shutdown` resolves; tests call this with their own future.
@@ -105,14 +114,17 @@ pub fn run_process(mut config: Config, paths: &[PathBuf]) -> Result<ProcessSumma
     config.output.kind = OutputKind::Stdout;
     config.output.path = None;
     let files = list_inputs(paths)?;
-    let report = runtime()?.block_on(run_pipeline(
+    let rt = runtime()?;
+    let report = rt.block_on(run_pipeline(
         &config,
         Intake::List(files),
         None,
         None,
         std::future::pending(),
         None,
-    ))?;
+    ));
+    rt.shutdown_timeout(Duration::from_secs(1));
+    let report = report?;
     Ok(ProcessSummary {
         documents: report.documents,
         failed: report.errors,
@@ -216,14 +228,21 @@ async fn run_pipeline(
     let cores = build_cores(config, state_dir, &recovered.dedup)?;
     // Rates in the closing summary count from here: recovery and model loading are start-up.
     let started = std::time::Instant::now();
-    let admission = Arc::new(Admission::new(
-        config.pipeline.max_in_flight,
-        recovered
-            .committed
-            .into_iter()
-            .map(|(k, c)| (k, c.failed))
-            .collect(),
-    ));
+    let admission = Arc::new(
+        Admission::new(
+            config.pipeline.max_in_flight,
+            recovered
+                .committed
+                .into_iter()
+                .map(|(k, c)| (k, c.failed))
+                .collect(),
+        )
+        .with_byte_budget(
+            config.pipeline.max_in_flight_bytes,
+            config.source.max_inflated_bytes,
+        ),
+    );
+    let budget = Budget::new(config.pipeline.file_timeout).with_admission(Arc::clone(&admission));
     let totals = Arc::new(Totals::default());
     let cap = config.pipeline.queue_capacity;
     let (read_tx, read_rx) = bounded::<Envelope>(cap);
@@ -261,6 +280,7 @@ async fn run_pipeline(
                 p.entities_workers,
                 entities_rx,
                 sink_tx,
+                &budget,
                 move |e| entities_step(&tagger, e),
             );
             entities_tx
@@ -281,32 +301,35 @@ async fn run_pipeline(
     let depths = QueueDepths(queues);
     let learned = cores.stripper.clone();
     let (stripper, keep, known) = (cores.stripper, cores.keep_removed, cores.known_raw);
-    spawn_stage("strip", p.strip_workers, strip_rx, strip_out, move |e| {
-        let mut e = strip_step(stripper.as_deref(), keep, known.as_deref(), e);
-        // The dedup work that needs no index runs here, in parallel, not in the ordered step.
-        if let (Some(_), Work::Doc(doc)) = (&known, &e.work) {
-            if !doc.text.is_empty() {
-                e.prepared = Some(Box::new(dedup::prepare(&doc.id, &doc.text)));
+    spawn_stage(
+        "strip",
+        p.strip_workers,
+        strip_rx,
+        strip_out,
+        &budget,
+        move |e| {
+            let mut e = strip_step(stripper.as_deref(), keep, known.as_deref(), e);
+            // The dedup work that needs no index runs here, in parallel, not in the ordered step.
+            if let (Some(_), Work::Doc(doc)) = (&known, &e.work) {
+                if !doc.text.is_empty() {
+                    e.prepared = Some(Box::new(dedup::prepare(&doc.id, &doc.text)));
+                }
             }
-        }
-        e
-    });
-    let limits = ReadLimits {
-        max_file_bytes: config.source.max_file_bytes,
-        max_inflated_bytes: config.source.max_inflated_bytes,
+            e
+        },
+    );
+    let read_stage = read::ReadStage {
+        root: root.clone(),
+        drop_dir: root.is_some().then(|| config.source.dir.clone()),
+        limits: ReadLimits {
+            max_file_bytes: config.source.max_file_bytes,
+            max_inflated_bytes: config.source.max_inflated_bytes,
+        },
+        totals: Arc::clone(&totals),
+        admission: Arc::clone(&admission),
+        attempts: config.source.read_attempts,
     };
-    let read_totals = Arc::clone(&totals);
-    let read_root = root.clone();
-    let drop_dir = root.is_some().then(|| config.source.dir.clone());
-    spawn_stage("read", p.read_workers, read_rx, strip_tx, move |e| {
-        read_step(
-            read_root.as_deref(),
-            drop_dir.as_deref(),
-            limits,
-            &read_totals,
-            e,
-        )
-    });
+    read::spawn_read_stage(read_stage, p.read_workers, read_rx, strip_tx, &budget);
 
     let persister = learned.clone().map(|s| tokio::spawn(persist_loop(s)));
     let summary = tokio::spawn(summary_loop(
@@ -321,7 +344,7 @@ async fn run_pipeline(
             Intake::Watch { config, once } => {
                 watcher::run(config, intake_admission, read_tx, shutdown, once).await
             }
-            Intake::List(files) => feed_list(files, intake_admission, read_tx).await,
+            Intake::List(files) => read::feed_list(files, intake_admission, read_tx).await,
         }
     });
     let abort = intake_task.abort_handle();
@@ -381,32 +404,6 @@ fn build_cores(
     })
 }
 
-async fn feed_list(
-    files: Vec<PathBuf>,
-    admission: Arc<Admission>,
-    tx: Sender<Envelope>,
-) -> Result<()> {
-    for path in files {
-        let key = match std::fs::symlink_metadata(&path) {
-            Ok(meta) => read::file_key(&meta),
-            // Still sent: the read stage turns it into an error record.
-            Err(_) => crate::model::FileKey {
-                dev: 0,
-                ino: 0,
-                size: 0,
-                mtime_ns: 0,
-            },
-        };
-        let Some(seq) = admission.admit(key).await else {
-            continue;
-        };
-        if tx.send(watcher::envelope(seq, path, key)).await.is_err() {
-            break;
-        }
-    }
-    Ok(())
-}
-
 fn fail(env: &mut Envelope, stage: &str, error: String) {
     env.work = Work::Failed(ErrorRecord {
         kind: "error".into(),
@@ -414,45 +411,6 @@ fn fail(env: &mut Envelope, stage: &str, error: String) {
         stage: stage.into(),
         error,
     });
-}
-
-fn read_step(
-    root: Option<&Path>,
-    drop_dir: Option<&Path>,
-    limits: ReadLimits,
-    totals: &Totals,
-    mut env: Envelope,
-) -> Envelope {
-    if !matches!(env.work, Work::Ready) {
-        return env;
-    }
-    match read::read_file(&env.file.path, root, limits, &mut env.source) {
-        Ok(mut raw) => {
-            totals.bytes.fetch_add(env.source.bytes, Ordering::Relaxed);
-            metrics::counter!(telemetry::BYTES_READ).increment(env.source.bytes);
-            raw.source_key = source_key(drop_dir, &env.file.path);
-            env.work = Work::Raw(raw);
-        }
-        Err(error) => {
-            tracing::warn!(path = %env.file.path.display(), %error, "failed to read dropped file");
-            fail(&mut env, "read", error.to_string());
-        }
-    }
-    env
-}
-
-/// Returns the folder a file came from, relative to the drop folder: the stripper's source.
-fn source_key(root: Option<&Path>, path: &Path) -> String {
-    let parent = path.parent().unwrap_or(Path::new(""));
-    let rel = root
-        .and_then(|r| {
-            std::fs::canonicalize(parent)
-                .ok()
-                .map(|p| (r.to_path_buf(), p))
-        })
-        .and_then(|(r, p)| p.strip_prefix(&r).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| parent.to_path_buf());
-    rel.display().to_string()
 }
 
 fn strip_step(

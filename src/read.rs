@@ -6,11 +6,16 @@
 
 use crate::model::{FileKey, Format, RawDoc, SourceInfo};
 use flate2::read::MultiGzDecoder;
-use std::fs::{self, File, Metadata};
+use std::fs::Metadata;
 use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
+
+mod open;
+mod stage;
+pub use open::{display_path, file_key_at, is_transient, probe, raise_fd_limit, KeyCache, Probe};
+pub use stage::{feed_list, spawn_read_stage, ReadStage};
 
 /// Why a file could not become a document.
 #[derive(Debug, Error)]
@@ -37,6 +42,14 @@ pub enum ReadError {
     InvalidUtf8 { offset: usize },
     #[error("no text after decoding")]
     NoText,
+    #[error("the folder holding the file vanished")]
+    ParentVanished,
+    #[error("sparse file: a hole at byte {data} of {size}")]
+    Sparse { data: u64, size: u64 },
+    #[error("cannot allocate {0} bytes to read the file")]
+    OutOfMemory(u64),
+    #[error("reading was cancelled (time budget spent)")]
+    Cancelled,
 }
 
 /// Limits the read stage enforces.
@@ -46,7 +59,8 @@ pub struct ReadLimits {
     pub max_inflated_bytes: u64,
 }
 
-/// Returns the identity of a file version from its metadata.
+/// Returns the identity of a file version from its metadata alone (fingerprint unknown; see
+/// [`file_key_at`] for the full key).
 pub fn file_key(meta: &Metadata) -> FileKey {
     FileKey {
         dev: meta.dev(),
@@ -56,6 +70,7 @@ pub fn file_key(meta: &Metadata) -> FileKey {
             .mtime()
             .saturating_mul(1_000_000_000)
             .saturating_add(meta.mtime_nsec()),
+        fp: 0,
     }
 }
 
@@ -76,38 +91,27 @@ pub fn has_document_extension(name: &str) -> bool {
         .any(|e| n.ends_with(e))
 }
 
-/// Reads and decodes `path`. `root` is the canonical drop folder symlinks must stay inside
-/// (`None` for paths named on the command line). `info` is filled in as far as reading got.
+/// Reads and decodes `path`. `root` is the canonical drop folder the opened descriptor must
+/// lie in (`None` for paths named on the command line). `info` is filled in as far as reading
+/// got.
 pub fn read_file(
     path: &Path,
     root: Option<&Path>,
     limits: ReadLimits,
     info: &mut SourceInfo,
 ) -> Result<RawDoc, ReadError> {
-    let link_meta = fs::symlink_metadata(path).map_err(io_error)?;
-    if link_meta.file_type().is_symlink() {
-        let target = fs::canonicalize(path).map_err(io_error)?;
-        if let Some(root) = root {
-            if !target.starts_with(root) {
-                return Err(ReadError::SymlinkOutside(target));
-            }
-        }
-    }
-    let meta = fs::metadata(path).map_err(io_error)?;
-    if !meta.is_file() {
-        return Err(ReadError::NotAFile);
-    }
-    info.bytes = meta.len();
-    if meta.len() > limits.max_file_bytes {
+    let mut opened = open::open_checked(path, root)?;
+    let size = opened.meta.len();
+    info.bytes = size;
+    if size > limits.max_file_bytes {
         return Err(ReadError::TooLarge {
-            size: meta.len(),
+            size,
             cap: limits.max_file_bytes,
         });
     }
-    let mut raw = Vec::with_capacity(meta.len() as usize);
-    File::open(path)
-        .and_then(|f| f.take(limits.max_file_bytes + 1).read_to_end(&mut raw))
-        .map_err(io_error)?;
+    open::refuse_holes(&opened.file, size)?;
+    // Sized by what arrives, never by the claimed length: a file may grow or lie.
+    let raw = open::read_bounded(&mut opened.file, limits.max_file_bytes)?;
     info.bytes = raw.len() as u64;
     if raw.len() as u64 > limits.max_file_bytes {
         return Err(ReadError::TooLarge {
@@ -192,14 +196,6 @@ fn memchr_nul(bytes: &[u8]) -> Option<usize> {
     bytes.iter().position(|&b| b == 0)
 }
 
-fn io_error(e: io::Error) -> ReadError {
-    match e.kind() {
-        io::ErrorKind::NotFound => ReadError::Vanished,
-        io::ErrorKind::IsADirectory => ReadError::NotAFile,
-        _ => ReadError::Unreadable(e),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +213,7 @@ mod tests {
             bytes: raw.len() as u64,
             format: None,
             compression: None,
+            path_bytes: None,
         };
         decode(Path::new(name), raw, LIMITS, &mut info)
     }

@@ -524,6 +524,7 @@ mod tests {
                     ino: i,
                     size: 1,
                     mtime_ns: 1,
+                    fp: 0,
                 };
                 let mut env = crate::watcher::envelope(i, PathBuf::from(format!("/gone/{i}")), key);
                 env.work = Work::Failed(ErrorRecord {

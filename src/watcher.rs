@@ -7,7 +7,7 @@
 
 use crate::admission::{Admission, Skip};
 use crate::model::{Envelope, FileKey, ReadyFile, SourceInfo, Work};
-use crate::read::{file_key, has_document_extension, is_ignored_name};
+use crate::read::{display_path, has_document_extension, is_ignored_name, KeyCache};
 use crate::sink::{apply_done, DonePolicy};
 use crate::telemetry;
 use async_channel::Sender;
@@ -36,6 +36,8 @@ enum Hint {
 struct Pending {
     paths: HashMap<PathBuf, Hint>,
     overflow: bool,
+    /// The watched folder itself was removed: its watch is gone.
+    watch_lost: bool,
 }
 
 /// The watcher's settings.
@@ -73,7 +75,7 @@ pub async fn run(
     tokio::pin!(shutdown);
     let pending = Arc::new(Mutex::new(Pending::default()));
     let wake = Arc::new(Notify::new());
-    let _watcher = if config.poll_only {
+    let mut watch = if config.poll_only {
         None
     } else {
         match start_notify(&config, Arc::clone(&pending), Arc::clone(&wake)) {
@@ -84,7 +86,11 @@ pub async fn run(
             }
         }
     };
-    let poll = _watcher.is_none();
+    let mut poll = watch.is_none();
+    // The folder's identity: a folder deleted and recreated is a new inode that notify does not
+    // watch, so it is checked on every tick and the watch re-established.
+    let mut watched_dir = dir_identity(&config.dir);
+    let mut keys = KeyCache::default();
     tracing::info!(dir = %config.dir.display(), poll, "watching drop folder");
     let tick = (config.settle / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
     // Without events, scanning is the only discovery: as often as the settle time allows.
@@ -96,6 +102,35 @@ pub async fn run(
     let mut backlog = false;
     loop {
         let now = Instant::now();
+        let current = dir_identity(&config.dir);
+        // A folder removed and recreated between two ticks may get its inode number back; the
+        // removal event of the watched folder itself says the watch is gone all the same.
+        let lost = std::mem::take(&mut lock(&pending).watch_lost);
+        if lost && current.is_some() && current == watched_dir {
+            watched_dir = None;
+        }
+        if current != watched_dir {
+            match current {
+                None => {
+                    tracing::warn!(dir = %config.dir.display(), "drop folder vanished, waiting for it")
+                }
+                Some(_) => {
+                    watch = None;
+                    if !config.poll_only {
+                        match start_notify(&config, Arc::clone(&pending), Arc::clone(&wake)) {
+                            Ok(w) => watch = Some(w),
+                            Err(error) => {
+                                tracing::warn!(%error, "cannot watch drop folder, polling")
+                            }
+                        }
+                    }
+                    poll = watch.is_none();
+                    tracing::info!(dir = %config.dir.display(), poll, "drop folder recreated, watch re-established");
+                    scan_reason = Some("rewatch");
+                }
+            }
+            watched_dir = current;
+        }
         if std::mem::take(&mut lock(&pending).overflow) {
             scan_reason = Some("overflow");
         }
@@ -113,7 +148,7 @@ pub async fn run(
             metrics::counter!(telemetry::RESCANS, "reason" => reason).increment(1);
             tracing::debug!(reason, "scanning drop folder");
             let (present, truncated) =
-                tokio::task::block_in_place(|| scan(&config, &admission, &mut tracker));
+                tokio::task::block_in_place(|| scan(&config, &admission, &mut tracker, &mut keys));
             if reason != "startup" {
                 admission.prune(&present);
             }
@@ -122,20 +157,21 @@ pub async fn run(
             next_poll = now + poll_every;
         }
         let events = std::mem::take(&mut lock(&pending).paths);
-        let ready = tokio::task::block_in_place(|| check(&config, &mut tracker, events));
+        let ready = tokio::task::block_in_place(|| check(&config, &mut tracker, events, &mut keys));
         tracing::debug!(
             tracked = tracker.len(),
             ready = ready.len(),
             "readiness check"
         );
-        for (path, key) in ready {
+        for (path, key, hint) in ready {
             if !admissible(&config, &admission, &path, &key) {
                 continue;
             }
+            let bytes = admission.estimate(&key, hint);
             let seq = tokio::select! {
                 biased;
                 () = &mut shutdown => return Ok(()),
-                seq = admission.admit(key) => seq,
+                seq = admission.admit(key, bytes) => seq,
             };
             let Some(seq) = seq else { continue };
             metrics::counter!(telemetry::FILES_DISCOVERED).increment(1);
@@ -174,13 +210,23 @@ fn admissible(config: &WatchConfig, admission: &Admission, path: &Path, key: &Fi
     }
 }
 
+/// Returns the (device, inode, birth time) of the drop folder, `None` while it is missing.
+fn dir_identity(dir: &Path) -> Option<(u64, u64, Option<SystemTime>)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(dir)
+        .ok()
+        .map(|m| (m.dev(), m.ino(), m.created().ok()))
+}
+
 /// Returns the envelope a ready file starts its way with.
 pub fn envelope(seq: u64, path: PathBuf, key: FileKey) -> Envelope {
+    let (shown, path_bytes) = display_path(&path);
     let source = SourceInfo {
-        path: path.display().to_string(),
+        path: shown,
         bytes: key.size,
         format: None,
         compression: None,
+        path_bytes,
     };
     Envelope {
         file: ReadyFile {
@@ -205,6 +251,7 @@ fn start_notify(
     // notify reports absolute paths under what it watches; records keep the folder as configured.
     let abs = fs::canonicalize(&config.dir)?;
     let (watched, dir) = (abs.clone(), config.dir.clone());
+    let root = abs.clone();
     let relative = move |p: &PathBuf| match p.strip_prefix(&watched) {
         Ok(rest) => dir.join(rest),
         Err(_) => p.clone(),
@@ -215,6 +262,9 @@ fn start_notify(
             Ok(event) => {
                 if event.need_rescan() {
                     p.overflow = true;
+                }
+                if matches!(event.kind, EventKind::Remove(_)) && event.paths.contains(&root) {
+                    p.watch_lost = true;
                 }
                 let (hint, path) = match event.kind {
                     EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
@@ -269,6 +319,7 @@ fn scan(
     config: &WatchConfig,
     admission: &Admission,
     tracker: &mut HashMap<PathBuf, Candidate>,
+    keys: &mut KeyCache,
 ) -> (HashSet<FileKey>, bool) {
     let mut present = HashSet::new();
     let mut truncated = false;
@@ -301,7 +352,7 @@ fn scan(
                     continue;
                 }
             }
-            let key = file_key(&meta);
+            let (key, _) = keys.key(&path, &meta);
             present.insert(key);
             // Files already handled never take a place in the tracker.
             if !tracker.contains_key(&path) && !admissible(config, admission, &path, &key) {
@@ -316,6 +367,7 @@ fn scan(
             }
         }
     }
+    keys.sweep();
     (present, truncated)
 }
 
@@ -337,7 +389,8 @@ fn check(
     config: &WatchConfig,
     tracker: &mut HashMap<PathBuf, Candidate>,
     events: HashMap<PathBuf, Hint>,
-) -> Vec<(PathBuf, FileKey)> {
+    keys: &mut KeyCache,
+) -> Vec<(PathBuf, FileKey, Option<u64>)> {
     for (path, hint) in events {
         let ignored = path
             .file_name()
@@ -393,7 +446,8 @@ fn check(
             };
         }
         if c.complete || now.duration_since(c.stable_since) >= config.settle {
-            ready.push((path.clone(), file_key(&meta)));
+            let (key, hint) = keys.key(path, &meta);
+            ready.push((path.clone(), key, hint));
             return false;
         }
         true
@@ -436,12 +490,17 @@ mod tests {
         fs::write(dir.path().join("b.txt"), "y").unwrap();
         fs::write(dir.path().join("c.part"), "z").unwrap();
         let mut tracker = HashMap::new();
-        let (present, truncated) = scan(&cfg, &nothing_committed(), &mut tracker);
+        let (present, truncated) = scan(
+            &cfg,
+            &nothing_committed(),
+            &mut tracker,
+            &mut KeyCache::default(),
+        );
         assert_eq!(present.len(), 2, "ignored names are not files to us");
         assert!(!truncated);
-        assert!(check(&cfg, &mut tracker, HashMap::new()).is_empty());
+        assert!(check(&cfg, &mut tracker, HashMap::new(), &mut KeyCache::default()).is_empty());
         let events = HashMap::from([(dir.path().join("b.txt"), Hint::Complete)]);
-        let ready = check(&cfg, &mut tracker, events);
+        let ready = check(&cfg, &mut tracker, events, &mut KeyCache::default());
         assert_eq!(ready.len(), 1);
         assert_eq!(ready[0].0, dir.path().join("b.txt"));
     }
@@ -455,7 +514,12 @@ mod tests {
             fs::write(dir.path().join(format!("{i}.txt")), "x").unwrap();
         }
         let mut tracker = HashMap::new();
-        let (present, truncated) = scan(&cfg, &nothing_committed(), &mut tracker);
+        let (present, truncated) = scan(
+            &cfg,
+            &nothing_committed(),
+            &mut tracker,
+            &mut KeyCache::default(),
+        );
         assert_eq!((present.len(), tracker.len(), truncated), (3, 2, true));
     }
 
@@ -470,9 +534,14 @@ mod tests {
         fs::create_dir(dir.path().join("sub")).unwrap();
         fs::write(dir.path().join("sub/new.txt"), "x").unwrap();
         let mut tracker = HashMap::new();
-        scan(&cfg, &nothing_committed(), &mut tracker);
-        let ready = check(&cfg, &mut tracker, HashMap::new());
-        let names: Vec<_> = ready.iter().map(|(p, _)| p.clone()).collect();
+        scan(
+            &cfg,
+            &nothing_committed(),
+            &mut tracker,
+            &mut KeyCache::default(),
+        );
+        let ready = check(&cfg, &mut tracker, HashMap::new(), &mut KeyCache::default());
+        let names: Vec<_> = ready.iter().map(|(p, _, _)| p.clone()).collect();
         assert_eq!(names, vec![dir.path().join("sub/new.txt")]);
     }
 }

@@ -423,6 +423,7 @@ mod tests {
             ino,
             size: 10,
             mtime_ns: 5,
+            fp: 0,
         }
     }
 

@@ -1,0 +1,413 @@
+//! Owns how a dropped file is opened and read: open first, then check where the descriptor
+//! really points (no check-then-open race with a swapped-in symlink), reads sized by what
+//! arrives rather than by a claimed length, holes refused, cooperative cancellation, and the
+//! content fingerprint that tells file versions apart.
+
+use super::ReadError;
+use crate::model::FileKey;
+use std::fs::{File, Metadata, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+/// Bytes hashed at each end of a file for its fingerprint.
+const FP_EDGE: usize = 4096;
+/// Files at least this large are checked for holes before reading.
+const HOLE_CHECK_MIN: u64 = 1 << 20;
+/// Read granularity: the buffer grows by what each read returned, never by the file's size.
+const CHUNK: usize = 1 << 20;
+
+/// An opened regular file and its metadata, taken from the descriptor.
+#[derive(Debug)]
+pub struct Opened {
+    pub file: File,
+    pub meta: Metadata,
+}
+
+/// Opens `path` for reading. With `root` (the canonical drop folder), the descriptor's real
+/// path must lie inside it: a symlink, or a folder swapped for one, that leads outside is
+/// refused whatever instant the swap happened, because the check is on the opened descriptor.
+pub fn open_checked(path: &Path, root: Option<&Path>) -> Result<Opened, ReadError> {
+    // O_NONBLOCK: a FIFO swapped in must not hang a worker; it has no effect on regular files.
+    let flags = libc::O_NONBLOCK | libc::O_CLOEXEC;
+    let no_follow = OpenOptions::new()
+        .read(true)
+        .custom_flags(flags | libc::O_NOFOLLOW)
+        .open(path);
+    let (file, followed) = match no_follow {
+        Ok(f) => (f, false),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            let f = OpenOptions::new()
+                .read(true)
+                .custom_flags(flags)
+                .open(path)
+                .map_err(|e| io_error(path, e))?;
+            (f, true)
+        }
+        Err(e) => return Err(io_error(path, e)),
+    };
+    if let Some(root) = root {
+        match fd_path(&file) {
+            Some(real) if real.starts_with(root) => {}
+            Some(real) => return Err(ReadError::SymlinkOutside(real)),
+            // Without /proc the descriptor cannot be checked: only a file opened without
+            // following a final symlink is taken.
+            None if followed => {
+                return Err(ReadError::SymlinkOutside(PathBuf::from("(unverifiable)")))
+            }
+            None => {}
+        }
+    }
+    let meta = file.metadata().map_err(|e| io_error(path, e))?;
+    if !meta.is_file() {
+        return Err(ReadError::NotAFile);
+    }
+    Ok(Opened { file, meta })
+}
+
+/// Returns the path the kernel has for an open descriptor.
+fn fd_path(file: &File) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()
+}
+
+/// Refuses a large file with holes: they read as zeros, which no text is, and a sparse file can
+/// claim any size (a 1 TB file of 4 KB on disk) without costing its writer anything.
+pub fn refuse_holes(file: &File, size: u64) -> Result<(), ReadError> {
+    if size < HOLE_CHECK_MIN {
+        return Ok(());
+    }
+    let fd = file.as_raw_fd();
+    // SAFETY: lseek on a descriptor this function borrows; no memory is touched.
+    let hole = unsafe { libc::lseek(fd, 0, libc::SEEK_HOLE) };
+    // SAFETY: as above; puts the offset back where reading starts.
+    unsafe { libc::lseek(fd, 0, libc::SEEK_SET) };
+    // Filesystems without hole support report the end of the file (or fail): no hole.
+    if hole >= 0 && (hole as u64) < size {
+        return Err(ReadError::Sparse {
+            data: hole as u64,
+            size,
+        });
+    }
+    Ok(())
+}
+
+/// Reads at most `cap + 1` bytes, growing the buffer by what each read returned; stops early
+/// when the driver cancels the file (its time budget ran out).
+pub fn read_bounded(file: &mut File, cap: u64) -> Result<Vec<u8>, ReadError> {
+    let limit = cap.saturating_add(1);
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        if crate::driver::cancelled() {
+            return Err(ReadError::Cancelled);
+        }
+        let room = limit - buf.len() as u64;
+        if room == 0 {
+            return Ok(buf);
+        }
+        let want = CHUNK.min(room as usize);
+        buf.try_reserve(want)
+            .map_err(|_| ReadError::OutOfMemory(buf.len() as u64 + want as u64))?;
+        let start = buf.len();
+        buf.resize(start + want, 0);
+        match file.read(&mut buf[start..]) {
+            Ok(0) => {
+                buf.truncate(start);
+                return Ok(buf);
+            }
+            Ok(n) => buf.truncate(start + n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(start),
+            Err(e) => return Err(ReadError::Unreadable(e)),
+        }
+    }
+}
+
+/// What discovery learns from a file's first and last bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Probe {
+    /// xxh3 of the first and last 4 KiB and the size; never 0 (0 means unknown).
+    pub fp: u64,
+    /// The size a gzip file claims it inflates to (its trailer, modulo 4 GiB): a hint for the
+    /// in-flight byte budget, never used to size an allocation.
+    pub inflated_hint: Option<u64>,
+}
+
+/// Reads the first and last 4 KiB of a regular file without following a final symlink; `None`
+/// for anything else or when it cannot be opened (the fingerprint is then unknown).
+pub fn probe(path: &Path, meta: &Metadata) -> Option<Probe> {
+    if !meta.file_type().is_file() {
+        return None;
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
+    let size = file.metadata().ok()?.len();
+    let head = read_at_most(&file, 0, FP_EDGE.min(size as usize))?;
+    let tail_start = size.saturating_sub(FP_EDGE as u64).max(head.len() as u64);
+    let tail = read_at_most(&file, tail_start, (size - tail_start) as usize)?;
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(&head);
+    h.update(&tail);
+    h.update(&size.to_le_bytes());
+    let fp = h.digest().max(1);
+    let whole_tail: &[u8] = if tail.len() >= 4 { &tail } else { &head };
+    let inflated_hint = (head.starts_with(&[0x1f, 0x8b]) && whole_tail.len() >= 4).then(|| {
+        let t = &whole_tail[whole_tail.len() - 4..];
+        u64::from(u32::from_le_bytes([t[0], t[1], t[2], t[3]]))
+    });
+    Some(Probe { fp, inflated_hint })
+}
+
+fn read_at_most(file: &File, offset: u64, len: usize) -> Option<Vec<u8>> {
+    let mut buf = vec![0; len];
+    let mut got = 0;
+    while got < len {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    buf.truncate(got);
+    Some(buf)
+}
+
+/// Returns the identity of the file version at `path` from its (unfollowed) metadata, with
+/// the content fingerprint and the gzip size hint when the file can be read.
+pub fn file_key_at(path: &Path, meta: &Metadata) -> (FileKey, Option<u64>) {
+    let mut key = super::file_key(meta);
+    let p = probe(path, meta);
+    key.fp = p.map_or(0, |p| p.fp);
+    (key, p.and_then(|p| p.inflated_hint))
+}
+
+/// Fingerprints of the files discovery has seen, by path: a file is read again only when its
+/// (device, inode, size, mtime, ctime) changed, so rescans of a folder of files left in place
+/// cost a `stat` each. Entries not looked up between two sweeps are dropped.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    map: std::collections::HashMap<PathBuf, Cached>,
+    generation: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Cached {
+    key: FileKey,
+    ctime_ns: i64,
+    hint: Option<u64>,
+    seen: u64,
+}
+
+impl KeyCache {
+    /// Returns the full key of the file at `path` and its gzip size hint.
+    pub fn key(&mut self, path: &Path, meta: &Metadata) -> (FileKey, Option<u64>) {
+        let base = super::file_key(meta);
+        let ctime = ctime_ns(meta);
+        let generation = self.generation;
+        if let Some(c) = self.map.get_mut(path) {
+            if c.key.without_fp() == base && c.ctime_ns == ctime && c.key.fp != 0 {
+                c.seen = generation;
+                return (c.key, c.hint);
+            }
+        }
+        let (key, hint) = file_key_at(path, meta);
+        let cached = Cached {
+            key,
+            ctime_ns: ctime,
+            hint,
+            seen: generation,
+        };
+        self.map.insert(path.to_path_buf(), cached);
+        (key, hint)
+    }
+
+    /// Drops the entries not looked up since the last sweep (call after a full scan).
+    pub fn sweep(&mut self) {
+        let generation = self.generation;
+        self.map.retain(|_, c| c.seen == generation);
+        self.generation += 1;
+    }
+}
+
+/// Returns the ctime of `meta` in nanoseconds: changed by every write, chmod, rename and
+/// `cp -p`, and settable by no one, so a cached fingerprint is reused only while it is equal.
+pub fn ctime_ns(meta: &Metadata) -> i64 {
+    meta.ctime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(meta.ctime_nsec())
+}
+
+/// Maps an open or read error to a [`ReadError`]; a missing file whose folder is missing too
+/// is a vanished parent (the folder being recreated), worth retrying.
+pub fn io_error(path: &Path, e: io::Error) -> ReadError {
+    match e.kind() {
+        io::ErrorKind::NotFound => match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() && !p.exists() => ReadError::ParentVanished,
+            _ => ReadError::Vanished,
+        },
+        io::ErrorKind::IsADirectory => ReadError::NotAFile,
+        _ => ReadError::Unreadable(e),
+    }
+}
+
+/// Returns whether `e` is a condition that may clear by itself: descriptor exhaustion, a
+/// permission fixed later, I/O and space trouble, a folder being recreated.
+pub fn is_transient(e: &ReadError) -> bool {
+    match e {
+        ReadError::ParentVanished => true,
+        ReadError::Unreadable(io) => matches!(
+            io.raw_os_error(),
+            Some(
+                libc::EMFILE
+                    | libc::ENFILE
+                    | libc::EACCES
+                    | libc::EPERM
+                    | libc::EIO
+                    | libc::ENOSPC
+                    | libc::ENOMEM
+                    | libc::EAGAIN
+                    | libc::ENOBUFS
+                    | libc::ESTALE
+            )
+        ),
+        _ => false,
+    }
+}
+
+/// Raises the soft limit on open descriptors to the hard limit, as most daemons do; returns
+/// the (old, new) soft limits. With the common 1,024 soft limit, a thousand idle connections to
+/// the metrics port would otherwise leave no descriptor for reading files.
+pub fn raise_fd_limit() -> io::Result<(libc::rlim_t, libc::rlim_t)> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit write and read the struct this function owns.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let old = lim.rlim_cur;
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok((old, lim.rlim_cur))
+}
+
+/// Returns `path` as written into records: UTF-8 as is; otherwise every byte that is not part of
+/// valid UTF-8 escaped as `\xNN`, with the raw bytes in base64 beside it, so two names that
+/// differ only in such bytes never share a `source.path`.
+pub fn display_path(path: &Path) -> (String, Option<String>) {
+    let bytes = path.as_os_str().as_bytes();
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return (s.to_string(), None);
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02X}"));
+        }
+    }
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+    (out, Some(b64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn non_utf8_names_stay_apart() {
+        let a = Path::new(OsStr::from_bytes(b"d/caf\xe9.txt"));
+        let b = Path::new(OsStr::from_bytes(b"d/caf\xe8.txt"));
+        let (pa, ba) = display_path(a);
+        let (pb, bb) = display_path(b);
+        assert_eq!(pa, "d/caf\\xE9.txt");
+        assert_ne!(pa, pb);
+        assert_eq!(ba.as_deref(), Some("ZC9jYWbpLnR4dA=="));
+        assert_ne!(ba, bb);
+        assert_eq!(
+            display_path(Path::new("d/café.txt")),
+            ("d/café.txt".into(), None)
+        );
+    }
+
+    #[test]
+    fn fingerprint_sees_a_same_size_rewrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.txt");
+        std::fs::write(&p, "first version").unwrap();
+        let meta = std::fs::metadata(&p).unwrap();
+        let one = probe(&p, &meta).unwrap();
+        std::fs::write(&p, "other version").unwrap();
+        let two = probe(&p, &std::fs::metadata(&p).unwrap()).unwrap();
+        assert_ne!(one.fp, two.fp);
+        assert_ne!(one.fp, 0);
+        assert_eq!(one.inflated_hint, None);
+    }
+
+    #[test]
+    fn gzip_trailer_gives_the_inflated_hint() {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&vec![b'a'; 100_000]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.gz");
+        std::fs::write(&p, e.finish().unwrap()).unwrap();
+        let got = probe(&p, &std::fs::metadata(&p).unwrap()).unwrap();
+        assert_eq!(got.inflated_hint, Some(100_000));
+    }
+
+    #[test]
+    fn symlink_out_of_root_is_refused_on_the_descriptor() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("drop");
+        std::fs::create_dir(&root).unwrap();
+        let root = std::fs::canonicalize(&root).unwrap();
+        std::fs::write(dir.path().join("secret"), "s").unwrap();
+        std::fs::write(root.join("inside"), "i").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), root.join("out.txt")).unwrap();
+        std::os::unix::fs::symlink(root.join("inside"), root.join("in.txt")).unwrap();
+        assert!(matches!(
+            open_checked(&root.join("out.txt"), Some(&root)),
+            Err(ReadError::SymlinkOutside(_))
+        ));
+        assert!(open_checked(&root.join("in.txt"), Some(&root)).is_ok());
+        assert!(open_checked(&root.join("out.txt"), None).is_ok());
+    }
+
+    #[test]
+    fn sparse_file_is_refused_without_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sparse.txt");
+        let f = File::create(&p).unwrap();
+        f.set_len(1 << 40).unwrap();
+        let o = open_checked(&p, None).unwrap();
+        let got = refuse_holes(&o.file, o.meta.len());
+        // Filesystems without SEEK_HOLE report no hole; tmpfs and ext4 have it.
+        if let Err(e) = got {
+            assert!(matches!(e, ReadError::Sparse { data: 0, .. }), "{e}");
+        }
+    }
+
+    #[test]
+    fn bounded_read_stops_past_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.txt");
+        std::fs::write(&p, vec![b'x'; 3 * CHUNK + 5]).unwrap();
+        let mut f = File::open(&p).unwrap();
+        assert_eq!(read_bounded(&mut f, 10).unwrap().len(), 11);
+        let mut f = File::open(&p).unwrap();
+        assert_eq!(read_bounded(&mut f, 1 << 30).unwrap().len(), 3 * CHUNK + 5);
+    }
+}

@@ -1,0 +1,233 @@
+//! Owns the read stage's pipeline adapter: the intake of a file list (`process`), and the
+//! workers that turn an admitted file into a [`Work::Raw`] document or an error record, under
+//! the per-file time budget, retrying what is transient without holding a worker.
+
+use crate::admission::Admission;
+use crate::driver::{self, Budget, Outcome};
+use crate::model::{Envelope, FileKey, Work};
+use crate::read::{self, ReadError, ReadLimits};
+use crate::telemetry::{self, Totals};
+use crate::watcher;
+use async_channel::{Receiver, Sender};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Admits `files` in order and sends them to the read stage (the `process` command's intake).
+pub async fn feed_list(
+    files: Vec<PathBuf>,
+    admission: Arc<Admission>,
+    tx: Sender<Envelope>,
+) -> anyhow::Result<()> {
+    for path in files {
+        let (key, hint) = match std::fs::symlink_metadata(&path) {
+            Ok(meta) => read::file_key_at(&path, &meta),
+            // Still sent: the read stage turns it into an error record.
+            Err(_) => (FileKey::default(), None),
+        };
+        let bytes = admission.estimate(&key, hint);
+        let Some(seq) = admission.admit(key, bytes).await else {
+            continue;
+        };
+        if tx.send(watcher::envelope(seq, path, key)).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// What the read workers share.
+#[derive(Debug)]
+pub struct ReadStage {
+    /// The canonical drop folder opened files must lie in; `None` in `process`.
+    pub root: Option<PathBuf>,
+    /// The drop folder as configured, for the stripper's per-source key.
+    pub drop_dir: Option<PathBuf>,
+    pub limits: ReadLimits,
+    pub totals: Arc<Totals>,
+    pub admission: Arc<Admission>,
+    /// Tries per file for transient errors (1 = no retry).
+    pub attempts: u32,
+}
+
+/// Waits between tries: 2 s, 4 s, 8 s, then 16 s each; five tries span 30 s.
+fn backoff(tries_done: u32) -> Duration {
+    Duration::from_secs(1u64 << tries_done.clamp(1, 4))
+}
+
+/// Spawns the read stage's `workers` on `rx`, sending to `tx`. A file that fails with a
+/// transient error leaves its worker: a task of its own waits out the backoff and tries again,
+/// holding a sender so the next stage's queue stays open until it is done.
+pub fn spawn_read_stage(
+    stage: ReadStage,
+    workers: usize,
+    rx: Receiver<Envelope>,
+    tx: Sender<Envelope>,
+    budget: &Budget,
+) {
+    let stage = Arc::new(stage);
+    for _ in 0..workers {
+        let (stage, rx, tx, budget) = (Arc::clone(&stage), rx.clone(), tx.clone(), budget.clone());
+        tokio::spawn(async move {
+            while let Ok(env) = rx.recv().await {
+                match attempt(&stage, &budget, env).await {
+                    Ok(out) => {
+                        if tx.send(out).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err((env, _)) => {
+                        let (stage, tx, budget) = (Arc::clone(&stage), tx.clone(), budget.clone());
+                        tokio::spawn(retry(stage, budget, env, tx));
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Tries a file again after each backoff until it reads, fails for good, or runs out of tries.
+async fn retry(stage: Arc<ReadStage>, budget: Budget, mut env: Envelope, tx: Sender<Envelope>) {
+    let mut tries = 1;
+    let out = loop {
+        tokio::time::sleep(backoff(tries)).await;
+        tries += 1;
+        match attempt(&stage, &budget, env).await {
+            Ok(out) => break out,
+            Err((back, error)) if tries >= stage.attempts => {
+                env = back;
+                let msg = format!("{error} (transient, gave up after {tries} tries)");
+                tracing::warn!(path = %env.file.path.display(), %error, tries, "giving up on a file");
+                break fail(env, msg);
+            }
+            Err((back, _)) => env = back,
+        }
+    };
+    let _ = tx.send(out).await;
+}
+
+/// One try: `Ok` with the file's envelope as it leaves the stage, or `Err` with a transient
+/// error worth another try.
+async fn attempt(
+    stage: &Arc<ReadStage>,
+    budget: &Budget,
+    env: Envelope,
+) -> Result<Envelope, (Envelope, ReadError)> {
+    if !matches!(env.work, Work::Ready) {
+        return Ok(env);
+    }
+    let (file, source) = (env.file.clone(), env.source.clone());
+    let s = Arc::clone(stage);
+    let job = move || {
+        let mut env = env;
+        debug_stall(&env.file.path);
+        let got = read::read_file(&env.file.path, s.root.as_deref(), s.limits, &mut env.source);
+        (env, got)
+    };
+    match driver::run_budgeted("read", budget, &file, job).await {
+        Outcome::Done((mut env, Ok(mut raw))) => {
+            let source_bytes = env.source.bytes;
+            stage
+                .totals
+                .bytes
+                .fetch_add(source_bytes, Ordering::Relaxed);
+            metrics::counter!(telemetry::BYTES_READ).increment(source_bytes);
+            stage
+                .admission
+                .resize(&env.file.key, source_bytes.max(raw.body.len() as u64));
+            raw.source_key = source_key(stage.drop_dir.as_deref(), &env.file.path);
+            env.work = Work::Raw(raw);
+            Ok(env)
+        }
+        Outcome::Done((env, Err(error))) => {
+            let transient = read::is_transient(&error);
+            warn_limited(&env.file.path, &error, transient);
+            if transient && stage.attempts > 1 {
+                return Err((env, error));
+            }
+            let msg = error.to_string();
+            Ok(fail(env, msg))
+        }
+        Outcome::TimedOut => {
+            let msg = format!("took longer than {}", driver::format_budget(budget.timeout));
+            Ok(driver::failed(file, source, "read", msg))
+        }
+        Outcome::Panicked => {
+            tracing::error!(path = %file.path.display(), "read stage panicked on a file");
+            let msg = "internal error: the stage panicked on this file".to_string();
+            Ok(driver::failed(file, source, "read", msg))
+        }
+    }
+}
+
+/// Debug builds only: a file whose path contains `DROPLINE_TEST_STALL_READ` stalls its read for
+/// 20 s without polling for cancellation, the way a runaway core would; tests use it to check
+/// the time budget. Release builds never read the variable.
+fn debug_stall(path: &Path) {
+    if cfg!(debug_assertions) {
+        if let Ok(marker) = std::env::var("DROPLINE_TEST_STALL_READ") {
+            if !marker.is_empty() && path.to_string_lossy().contains(&marker) {
+                std::thread::sleep(Duration::from_secs(20));
+            }
+        }
+    }
+}
+
+fn fail(env: Envelope, error: String) -> Envelope {
+    driver::failed(env.file, env.source, "read", error)
+}
+
+/// Read warnings logged per second at most; the rest are counted and reported in one line, so
+/// a storm (descriptor exhaustion fails every file at once) cannot flood the log.
+const WARNINGS_PER_SECOND: u32 = 10;
+
+static WARN_WINDOW: Mutex<Option<(Instant, u32, u64)>> = Mutex::new(None);
+
+fn warn_limited(path: &Path, error: &ReadError, transient: bool) {
+    let now = Instant::now();
+    let mut w = WARN_WINDOW.lock().unwrap_or_else(|e| e.into_inner());
+    let (start, logged, suppressed) = w.get_or_insert((now, 0, 0));
+    if now.duration_since(*start) >= Duration::from_secs(1) {
+        if *suppressed > 0 {
+            tracing::warn!(
+                suppressed = *suppressed,
+                "read warnings suppressed in the last second"
+            );
+        }
+        (*start, *logged, *suppressed) = (now, 0, 0);
+    }
+    if *logged >= WARNINGS_PER_SECOND {
+        *suppressed += 1;
+        return;
+    }
+    *logged += 1;
+    drop(w);
+    tracing::warn!(path = %path.display(), %error, transient, "failed to read dropped file");
+}
+
+/// Returns the folder a file came from, relative to the drop folder: the stripper's source.
+fn source_key(root: Option<&Path>, path: &Path) -> String {
+    let parent = path.parent().unwrap_or(Path::new(""));
+    let rel = root
+        .and_then(|r| {
+            std::fs::canonicalize(parent)
+                .ok()
+                .map(|p| (r.to_path_buf(), p))
+        })
+        .and_then(|(r, p)| p.strip_prefix(&r).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| parent.to_path_buf());
+    rel.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_spans_about_thirty_seconds_over_five_tries() {
+        let total: Duration = (1..5).map(backoff).sum();
+        assert_eq!(total, Duration::from_secs(30));
+        assert_eq!(backoff(9), Duration::from_secs(16));
+    }
+}
