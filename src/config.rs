@@ -56,6 +56,10 @@ pub struct SourceConfig {
     pub max_inflated_bytes: u64,
     /// Cap on paths waiting for their readiness check; past it the watcher falls back to a rescan.
     pub max_pending: usize,
+    /// Globs of files to read, on the name (or, with a `/`, the path relative to `dir`).
+    pub include: Vec<String>,
+    /// Globs of files and folders never touched; they win over `include`.
+    pub exclude: Vec<String>,
 }
 
 impl Default for SourceConfig {
@@ -72,8 +76,14 @@ impl Default for SourceConfig {
             max_file_bytes: 16 << 20,
             max_inflated_bytes: 64 << 20,
             max_pending: 10_000,
+            include: own(crate::filter::DEFAULT_INCLUDE),
+            exclude: own(crate::filter::DEFAULT_EXCLUDE),
         }
     }
+}
+
+fn own(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,14 +193,18 @@ impl Default for LogConfig {
 }
 
 impl Config {
-    /// Loads `path` (or the defaults when `None`), applies `KEY=VALUE` overrides and validates.
+    /// Loads `path` (or the defaults when `None`), applies `KEY=VALUE` overrides and validates;
+    /// every error names the file (or `--set`) and the key.
     pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Config> {
+        let origin = path.map_or_else(|| "--set".into(), |p| p.display().to_string());
+        Self::load_unnamed(path, overrides).with_context(|| origin)
+    }
+
+    fn load_unnamed(path: Option<&Path>, overrides: &[String]) -> Result<Config> {
         let mut table = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("cannot read config {}", p.display()))?;
-                text.parse::<toml::Table>()
-                    .with_context(|| format!("invalid TOML in {}", p.display()))?
+                let text = std::fs::read_to_string(p).context("cannot read the config file")?;
+                text.parse::<toml::Table>().context("invalid TOML")?
             }
             None => toml::Table::new(),
         };
@@ -221,7 +235,14 @@ impl Config {
         if self.output.batch_max == 0 {
             bail!("output.batch_max must be at least 1");
         }
+        self.file_filter()?;
+        crate::check::parse_log_level(&self.log.level)?;
         Ok(())
+    }
+
+    /// Compiles `source.include` and `source.exclude`.
+    pub fn file_filter(&self) -> Result<crate::filter::FileFilter> {
+        crate::filter::FileFilter::new(&self.source.include, &self.source.exclude)
     }
 
     /// Renders the effective configuration as TOML.

@@ -33,11 +33,19 @@ enum Intake {
     List(Vec<PathBuf>),
 }
 
-/// Runs the daemon until SIGINT/SIGTERM; a second signal exits at once.
-pub fn run_daemon(config: Config, once: bool) -> Result<()> {
+/// Runs the daemon until SIGINT/SIGTERM; a second signal exits at once. With `reload`, SIGHUP
+/// re-reads the config from there and applies what can change live.
+pub fn run_daemon(config: Config, once: bool, reload: Option<crate::reload::Source>) -> Result<()> {
     runtime()?.block_on(async {
         telemetry::install_exporter(&config.metrics)?;
-        let report = daemon(config, shutdown_signal(), once).await?;
+        let live = crate::reload::Live::new(&config)?;
+        let hangup = Arc::new(tokio::sync::Notify::new());
+        tokio::spawn(crate::reload::forward_sighup(Arc::clone(&hangup)));
+        if let Some(source) = reload {
+            let (current, live) = (config.clone(), live.clone());
+            tokio::spawn(crate::reload::on_hangup(source, current, live, hangup));
+        }
+        let report = daemon_with(config, shutdown_signal(), once, live.filter).await?;
         tracing::info!(
             documents = report.documents,
             errors = report.errors,
@@ -52,6 +60,17 @@ pub async fn daemon(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
     once: bool,
+) -> Result<SinkReport> {
+    let filter = crate::filter::SharedFilter::new(config.file_filter()?);
+    daemon_with(config, shutdown, once, filter).await
+}
+
+/// [`daemon`] with the file filter a reload can swap.
+async fn daemon_with(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    once: bool,
+    filter: crate::filter::SharedFilter,
 ) -> Result<SinkReport> {
     let dir = &config.source.dir;
     if !dir.is_dir() {
@@ -74,6 +93,7 @@ pub async fn daemon(
             config.in_source(&config.source.failed_dir),
         ],
         done: done.clone(),
+        filter,
     };
     let root = std::fs::canonicalize(dir)?;
     run_pipeline(
@@ -101,7 +121,7 @@ pub struct ProcessSummary {
 pub fn run_process(mut config: Config, paths: &[PathBuf]) -> Result<ProcessSummary> {
     config.output.kind = OutputKind::Stdout;
     config.output.path = None;
-    let files = list_inputs(paths)?;
+    let files = list_inputs(paths, &config.file_filter()?)?;
     let report = runtime()?.block_on(run_pipeline(
         &config,
         Intake::List(files),
@@ -123,8 +143,9 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Expands folders (recursively, skipping ignored names) and sorts the whole list by path.
-fn list_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// Expands folders (recursively, keeping what `filter` reads) and sorts the whole list by path;
+/// files named on the command line are read whatever their name.
+fn list_inputs(paths: &[PathBuf], filter: &crate::filter::FileFilter) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for p in paths {
         if std::fs::symlink_metadata(p).is_err() {
@@ -135,8 +156,7 @@ fn list_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             while let Some(d) = stack.pop() {
                 for entry in std::fs::read_dir(&d)? {
                     let path = entry?.path();
-                    let name = path.file_name().unwrap_or_default().to_string_lossy();
-                    if read::is_ignored_name(&name) {
+                    if filter.skips(p, &path, path.is_dir()) {
                         continue;
                     }
                     if path.is_dir() {
