@@ -261,6 +261,27 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_pipeline_toml_lists_every_key() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipeline.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut section = "";
+        let mut listed = Vec::new();
+        for line in text.lines().map(str::trim) {
+            if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = s;
+            } else if let Some((k, _)) = line.trim_start_matches("# ").split_once(" = ") {
+                listed.push(format!("{section}.{}", k.trim()));
+            }
+        }
+        let missing: Vec<&str> = KEYS
+            .iter()
+            .map(|(k, _)| *k)
+            .filter(|k| !listed.iter().any(|l| l == k))
+            .collect();
+        assert!(missing.is_empty(), "pipeline.toml lacks {missing:?}");
+    }
+
+    #[test]
     fn log_level_typos_are_errors_and_directives_pass() {
         for ok in [
             "info",

@@ -421,3 +421,72 @@ fn completions_and_man_page_are_generated() {
     assert!(text.contains(".TH dropline 1"), "{text}");
     assert!(text.contains("completions"));
 }
+
+#[test]
+fn sighup_changes_the_log_level_live() {
+    use std::io::BufRead;
+    let ws = Workspace::new();
+    let cfg = ws.config("[log]\nlevel = \"warn\"\n");
+    let mut d = Command::new(bin())
+        .arg("run")
+        .arg("--config")
+        .arg(&cfg)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = d.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    // Up and scanning (rescans every second) but silent at warn.
+    ws.drop_file("a.txt", b"Alpha\nA plain article.");
+    assert_eq!(ws.wait_for(1, Duration::from_secs(20)).len(), 1);
+    std::thread::sleep(Duration::from_millis(1500));
+    let before: Vec<String> = rx.try_iter().collect();
+    assert!(
+        before
+            .iter()
+            .all(|l| !l.contains("INFO") && !l.contains("DEBUG")),
+        "{before:#?}"
+    );
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("level = \"warn\"", "level = \"debug\"");
+    std::fs::write(&cfg, text).unwrap();
+    signal(&d, "HUP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut after = Vec::new();
+    while std::time::Instant::now() < deadline
+        && !after
+            .iter()
+            .any(|l: &String| l.contains("scanning drop folder"))
+    {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            after.push(l);
+        }
+    }
+    signal(&d, "TERM");
+    assert!(wait_exit(&mut d, Duration::from_secs(20)).is_some_and(|s| s.success()));
+    assert!(
+        after.iter().any(|l| l.contains("config reloaded")),
+        "{after:#?}"
+    );
+    assert!(
+        after
+            .iter()
+            .any(|l| l.contains("DEBUG") && l.contains("scanning drop folder")),
+        "{after:#?}"
+    );
+    assert!(
+        after.iter().all(|l| !l.contains("\x1b[")),
+        "no colour codes when stderr is not a terminal"
+    );
+}
