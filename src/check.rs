@@ -133,6 +133,14 @@ pub fn environment(config: &Config) -> Vec<String> {
             }
         }
     }
+    if let (true, Some(model)) = (config.entities.enabled, &config.entities.model) {
+        if let Err(e) = std::fs::File::open(model) {
+            problems.push(format!(
+                "entities.model: cannot read {}: {e}",
+                model.display()
+            ));
+        }
+    }
     if config.metrics.enabled {
         if let Err(e) = std::net::TcpListener::bind(config.metrics.listen) {
             problems.push(format!(
@@ -317,13 +325,15 @@ mod tests {
             &[
                 format!("source.dir={}", tmp.path().join("nope").display()),
                 format!("state.dir={}", tmp.path().join("state/deep").display()),
+                format!("entities.model={}", tmp.path().join("model.bin").display()),
                 "metrics.enabled=false".into(),
             ],
         )
         .unwrap();
         let problems = environment(&cfg);
-        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].starts_with("source.dir:"), "{problems:?}");
+        assert!(problems[1].starts_with("entities.model:"), "{problems:?}");
         assert!(!tmp.path().join("state").exists(), "check creates nothing");
     }
 
