@@ -6,9 +6,17 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The version `--version` prints: the crate version and the git commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("DROPLINE_COMMIT"),
+    ")"
+);
+
 /// Streaming ingest daemon for news text.
 #[derive(Debug, Parser)]
-#[command(name = "dropline", version, about)]
+#[command(name = "dropline", version = VERSION, about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -43,11 +51,22 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Validates the config and prints the effective config.
+    /// Validates the config as strictly as `run` does (folders, metrics port, log level) and
+    /// prints the effective config; exit 2 on any problem.
     Check {
         #[command(flatten)]
         config: ConfigArgs,
+        /// Prints a key's meaning, default and current value instead (a section lists its keys).
+        #[arg(long, value_name = "KEY")]
+        explain: Option<String>,
     },
+    /// Prints a shell completion script to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Prints the man page (roff) to stdout.
+    Man,
     /// Scores a stage against a labelled data set.
     #[command(subcommand)]
     Eval(EvalCommand),
@@ -79,28 +98,62 @@ const EXIT_USAGE: u8 = 2;
 pub fn main(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run { config, once } => {
-            let Some(cfg) = load(&config) else {
+            let Some((cfg, path)) = load(&config) else {
                 return ExitCode::from(EXIT_USAGE);
             };
-            crate::telemetry::init_tracing(&cfg.log);
-            exit(crate::pipeline::run_daemon(cfg, once))
+            if !environment_ok(&cfg, path.as_deref()) {
+                return ExitCode::from(EXIT_USAGE);
+            }
+            crate::logging::init(&cfg.log);
+            log_startup(&cfg, path.as_deref());
+            let format = cfg.log.format;
+            let source = crate::reload::Source {
+                path,
+                overrides: config.set.clone(),
+            };
+            match crate::pipeline::run_daemon(cfg, once, Some(source)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    crate::logging::fatal(format, &e);
+                    failure_code(&e)
+                }
+            }
         }
         Command::Process { config, paths } => {
-            let Some(cfg) = load_explicit(&config) else {
+            let Some(cfg) = load_from(config.config.as_deref(), &config.set) else {
                 return ExitCode::from(EXIT_USAGE);
             };
-            crate::telemetry::init_tracing(&cfg.log);
+            crate::logging::init(&cfg.log);
+            let format = cfg.log.format;
             match crate::pipeline::run_process(cfg, &paths) {
                 Ok(summary) if summary.failed == 0 => ExitCode::SUCCESS,
                 Ok(_) => ExitCode::from(1),
                 Err(e) => {
-                    eprintln!("dropline: {e:#}");
+                    crate::logging::fatal(format, &e);
                     ExitCode::from(EXIT_USAGE)
                 }
             }
         }
-        Command::Check { config } => match load(&config) {
-            Some(cfg) => match cfg.to_toml() {
+        Command::Check { config, explain } => {
+            let Some((cfg, path)) = load(&config) else {
+                return ExitCode::from(EXIT_USAGE);
+            };
+            if let Some(key) = explain {
+                return match crate::check::explain(&key, &cfg) {
+                    Ok(text) => {
+                        print!("{text}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("dropline: {e:#}");
+                        ExitCode::from(EXIT_USAGE)
+                    }
+                };
+            }
+            if !environment_ok(&cfg, path.as_deref()) {
+                return ExitCode::from(EXIT_USAGE);
+            }
+            match cfg.to_toml() {
                 Ok(s) => {
                     print!("{s}");
                     ExitCode::SUCCESS
@@ -109,9 +162,23 @@ pub fn main(cli: Cli) -> ExitCode {
                     eprintln!("dropline: {e:#}");
                     ExitCode::from(EXIT_USAGE)
                 }
-            },
-            None => ExitCode::from(EXIT_USAGE),
-        },
+            }
+        }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "dropline", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("dropline: cannot write the man page: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Eval(cmd) => exit(match cmd {
             EvalCommand::Strip(a) => strip::eval::run(&a),
             EvalCommand::Dedup(a) => dedup::eval::run(&a),
@@ -124,42 +191,75 @@ pub fn main(cli: Cli) -> ExitCode {
 /// The config file used when `--config` is not given and it exists.
 const DEFAULT_CONFIG: &str = "pipeline.toml";
 
-fn load(args: &ConfigArgs) -> Option<Config> {
+/// Loads `--config`, else `./pipeline.toml` when it exists, else the defaults; returns the
+/// config and the file it came from.
+fn load(args: &ConfigArgs) -> Option<(Config, Option<PathBuf>)> {
     let default = std::path::Path::new(DEFAULT_CONFIG);
     let path = args
         .config
-        .as_deref()
-        .or_else(|| default.is_file().then_some(default));
-    load_from(path, &args.set)
+        .clone()
+        .or_else(|| default.is_file().then(|| default.to_path_buf()));
+    load_from(path.as_deref(), &args.set).map(|c| (c, path))
 }
 
-/// Loads only the config named on the command line, else the defaults.
-fn load_explicit(args: &ConfigArgs) -> Option<Config> {
-    load_from(args.config.as_deref(), &args.set)
-}
-
+/// Loads `path` (or the defaults) with overrides; errors are printed in the format the config
+/// asks for, naming the file.
 fn load_from(path: Option<&std::path::Path>, set: &[String]) -> Option<Config> {
     match Config::load(path, set) {
         Ok(c) => Some(c),
         Err(e) => {
-            eprintln!("dropline: {e:#}");
+            crate::logging::fatal(crate::logging::sniff_format(path, set), &e);
             None
         }
     }
 }
 
-/// Maps a command's outcome to its exit code: 2 for a refusal the user must act on (config,
+/// Prints every problem `run` would hit before starting, each naming the file and key.
+fn environment_ok(cfg: &Config, path: Option<&std::path::Path>) -> bool {
+    let problems = crate::check::environment(cfg);
+    let origin = path.map_or_else(|| "defaults".into(), |p| p.display().to_string());
+    for p in &problems {
+        let e = anyhow::anyhow!("{origin}: {p}");
+        crate::logging::fatal(cfg.log.format, &e);
+    }
+    problems.is_empty()
+}
+
+/// Logs what an operator needs to know the daemon started as configured.
+fn log_startup(cfg: &Config, path: Option<&std::path::Path>) {
+    let metrics = if cfg.metrics.enabled {
+        cfg.metrics.listen.to_string()
+    } else {
+        "off".into()
+    };
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        commit = env!("DROPLINE_COMMIT"),
+        config = %path.map_or_else(|| "(defaults)".into(), |p| p.display().to_string()),
+        drop_dir = %cfg.source.dir.display(),
+        state_dir = %cfg.state.dir.as_ref().map_or_else(|| "(none)".into(), |p| p.display().to_string()),
+        metrics = %metrics,
+        "starting dropline"
+    );
+}
+
+/// Returns the exit code for a failed command: 2 for a refusal the user must act on (config,
 /// state dir in use, output not ours), 1 for anything else.
+fn failure_code(e: &anyhow::Error) -> ExitCode {
+    if e.chain().any(|c| c.is::<crate::config::Refused>()) {
+        ExitCode::from(EXIT_USAGE)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Maps an eval or train result to an exit code.
 fn exit(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("dropline: {e:#}");
-            if e.chain().any(|c| c.is::<crate::config::Refused>()) {
-                ExitCode::from(EXIT_USAGE)
-            } else {
-                ExitCode::FAILURE
-            }
+            failure_code(&e)
         }
     }
 }

@@ -69,6 +69,10 @@ pub struct SourceConfig {
     /// Tries to read a file that fails transiently (descriptors exhausted, permission, I/O,
     /// no space, folder recreated), with backoff 2 s, 4 s, 8 s, 16 s...; 1 = no retry.
     pub read_attempts: u32,
+    /// Globs of files to read, on the name (or, with a `/`, the path relative to `dir`).
+    pub include: Vec<String>,
+    /// Globs of files and folders never touched; they win over `include`.
+    pub exclude: Vec<String>,
 }
 
 impl Default for SourceConfig {
@@ -86,8 +90,14 @@ impl Default for SourceConfig {
             max_inflated_bytes: 64 << 20,
             max_pending: 10_000,
             read_attempts: 5,
+            include: own(crate::filter::DEFAULT_INCLUDE),
+            exclude: own(crate::filter::DEFAULT_EXCLUDE),
         }
     }
+}
+
+fn own(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,14 +215,18 @@ impl Default for LogConfig {
 }
 
 impl Config {
-    /// Loads `path` (or the defaults when `None`), applies `KEY=VALUE` overrides and validates.
+    /// Loads `path` (or the defaults when `None`), applies `KEY=VALUE` overrides and validates;
+    /// every error names the file (or `--set`) and the key.
     pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Config> {
+        let origin = path.map_or_else(|| "--set".into(), |p| p.display().to_string());
+        Self::load_unnamed(path, overrides).with_context(|| origin)
+    }
+
+    fn load_unnamed(path: Option<&Path>, overrides: &[String]) -> Result<Config> {
         let mut table = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("cannot read config {}", p.display()))?;
-                text.parse::<toml::Table>()
-                    .with_context(|| format!("invalid TOML in {}", p.display()))?
+                let text = std::fs::read_to_string(p).context("cannot read the config file")?;
+                text.parse::<toml::Table>().context("invalid TOML")?
             }
             None => toml::Table::new(),
         };
@@ -249,6 +263,8 @@ impl Config {
         if self.output.batch_max == 0 {
             bail!("output.batch_max must be at least 1");
         }
+        self.file_filter()?;
+        crate::check::parse_log_level(&self.log.level)?;
         self.validate_paths()
     }
 
@@ -312,6 +328,11 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Compiles `source.include` and `source.exclude`.
+    pub fn file_filter(&self) -> Result<crate::filter::FileFilter> {
+        crate::filter::FileFilter::new(&self.source.include, &self.source.exclude)
     }
 
     /// Renders the effective configuration as TOML.

@@ -12,6 +12,8 @@
 //! - [`dedup`]: the dedup stage core: exact, near-copy, rewrite and story decisions.
 //! - [`entities`]: the entities stage core: tagging and in-document linking.
 //! - [`driver`]: the one generic async driver every stage runs under (bounded queues, N workers).
+//! - [`filter`]: which files are read: `source.include` and `source.exclude` globs.
+//! - [`check`]: what `check` (and `run` before starting) verifies, and the key docs for `--explain`.
 //! - [`watcher`]: drop-folder discovery: notify events as hints, rescans as truth, readiness.
 //! - [`admission`]: files in flight or committed, and the in-flight cap (backpressure).
 //! - [`ledger`]: the commit ledger in `state.dir` that makes the file sink exactly-once.
@@ -19,19 +21,25 @@
 //! - [`sink`]: ordering, batching, writing, committing and the done-action.
 //! - [`telemetry`]: metric names, their descriptions, the Prometheus endpoint and the summary line.
 //! - [`pipeline`]: wiring of the stages, top to bottom, and the `run` and `process` entry points.
-//! - [`cli`]: the command line.
+//! - [`reload`]: SIGHUP reload: re-reads the config, applies the keys that can change live.
+//! - [`logging`]: tracing set-up (plain or JSON, colour only on a terminal) and fatal errors.
+//! - [`cli`]: the command line: commands, `--version`, completions, man page.
 
 pub mod admission;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod dedup;
 pub mod driver;
 pub mod entities;
+pub mod filter;
 pub mod ledger;
 pub mod lock;
+pub mod logging;
 pub mod model;
 pub mod pipeline;
 pub mod read;
+pub mod reload;
 pub mod sink;
 pub mod strip;
 pub mod telemetry;

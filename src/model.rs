@@ -119,6 +119,74 @@ pub struct ErrorRecord {
     pub error: String,
 }
 
+/// The record schema every output line names in its `schema` field (`schema/record.schema.json`).
+pub const RECORD_SCHEMA: &str = "dropline.record/1";
+
+/// One output line: the contract fields every record carries, then the record's own fields.
+///
+/// `line_id` is the upsert key for stores: unique per file version and the same whenever that
+/// file's line is emitted again (a stdout sink re-emits after a crash). `id` is the content
+/// hash and repeats on exact duplicates by design.
+#[derive(Debug, Serialize)]
+pub struct Line<'a, T: Serialize> {
+    pub schema: &'static str,
+    pub line_id: String,
+    /// RFC 3339 UTC with milliseconds: when the sink wrote the line.
+    pub processed_at: &'a str,
+    #[serde(flatten)]
+    pub record: &'a T,
+}
+
+impl<'a, T: Serialize> Line<'a, T> {
+    /// Wraps `record` of `file` (whose raw content hash is `content_id`, when it was read).
+    pub fn new(
+        file: &ReadyFile,
+        content_id: Option<&str>,
+        processed_at: &'a str,
+        record: &'a T,
+    ) -> Self {
+        Self {
+            schema: RECORD_SCHEMA,
+            line_id: line_id(&file.key, &file.path, content_id),
+            processed_at,
+            record,
+        }
+    }
+}
+
+/// Returns the line id of one file version: the xxh3-128 of its identity (device, inode,
+/// size, mtime) and its content hash. Nothing time- or order-dependent goes in, so a
+/// re-emitted line keeps its id; the path does not either (a restart from another working
+/// directory spells it differently), except for a file that could not even be stat'ed, whose
+/// identity is all zeros.
+pub fn line_id(key: &FileKey, path: &std::path::Path, content_id: Option<&str>) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut buf = Vec::with_capacity(96);
+    buf.extend_from_slice(&key.dev.to_le_bytes());
+    buf.extend_from_slice(&key.ino.to_le_bytes());
+    buf.extend_from_slice(&key.size.to_le_bytes());
+    buf.extend_from_slice(&key.mtime_ns.to_le_bytes());
+    buf.extend_from_slice(&key.fp.to_le_bytes());
+    buf.extend_from_slice(content_id.unwrap_or("").as_bytes());
+    let unknown = FileKey {
+        dev: 0,
+        ino: 0,
+        size: 0,
+        mtime_ns: 0,
+        fp: 0,
+    };
+    if *key == unknown {
+        buf.push(0);
+        buf.extend_from_slice(path.as_os_str().as_bytes());
+    }
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&buf))
+}
+
+/// Returns `now` as RFC 3339 UTC with milliseconds, e.g. `2026-12-02T10:00:00.123Z`.
+pub fn timestamp_now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
 /// A file the watcher (or the `process` command) has declared ready.
 #[derive(Debug, Clone)]
 pub struct ReadyFile {
@@ -186,4 +254,52 @@ pub struct Envelope {
     pub index_entry: Option<crate::dedup::IndexEntry>,
     /// The dedup work done ahead of the ordered dedup worker, by the strip stage.
     pub prepared: Option<Box<crate::dedup::Prepared>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn line_id_follows_the_file_version_not_its_spelling() {
+        let key = FileKey {
+            dev: 1,
+            ino: 2,
+            size: 3,
+            mtime_ns: 4,
+            fp: 5,
+        };
+        let id = line_id(&key, Path::new("drop/a.txt"), Some("ab"));
+        assert_eq!(id.len(), 32);
+        assert_eq!(id, line_id(&key, Path::new("/srv/drop/a.txt"), Some("ab")));
+        for other in [
+            FileKey { ino: 9, ..key },
+            FileKey { size: 9, ..key },
+            FileKey { mtime_ns: 9, ..key },
+            FileKey { fp: 9, ..key },
+        ] {
+            assert_ne!(id, line_id(&other, Path::new("drop/a.txt"), Some("ab")));
+        }
+        assert_ne!(id, line_id(&key, Path::new("drop/a.txt"), Some("cd")));
+        let unknown = FileKey {
+            dev: 0,
+            ino: 0,
+            size: 0,
+            mtime_ns: 0,
+            fp: 0,
+        };
+        assert_ne!(
+            line_id(&unknown, Path::new("x"), None),
+            line_id(&unknown, Path::new("y"), None),
+            "files that could not be stat'ed are told apart by path"
+        );
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_milliseconds() {
+        let t = timestamp_now();
+        assert_eq!(t.len(), "2026-12-02T10:00:00.123Z".len(), "{t}");
+        assert!(t.ends_with('Z') && t.as_bytes()[10] == b'T' && t.as_bytes()[19] == b'.');
+    }
 }

@@ -35,8 +35,9 @@ enum Intake {
     List(Vec<PathBuf>),
 }
 
-/// Runs the daemon until SIGINT/SIGTERM; a second signal exits at once.
-pub fn run_daemon(config: Config, once: bool) -> Result<()> {
+/// Runs the daemon until SIGINT/SIGTERM; a second signal exits at once. With `reload`, SIGHUP
+/// re-reads the config from there and applies what can change live.
+pub fn run_daemon(config: Config, once: bool, reload: Option<crate::reload::Source>) -> Result<()> {
     let rt = runtime()?;
     let result = rt.block_on(async {
         match read::raise_fd_limit() {
@@ -45,7 +46,18 @@ pub fn run_daemon(config: Config, once: bool) -> Result<()> {
             Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
         }
         telemetry::install_exporter(&config.metrics)?;
-        let report = daemon(config, shutdown_signal(), once).await?;
+        let live = crate::reload::Live::new(&config)?;
+        let hangup = hangups();
+        if let Some(source) = reload {
+            let (current, live) = (config.clone(), live.clone());
+            tokio::spawn(crate::reload::on_hangup(
+                source,
+                current,
+                live,
+                hangup.clone(),
+            ));
+        }
+        let report = daemon_with(config, shutdown_signal(), once, live.filter, hangup).await?;
         tracing::info!(
             documents = report.documents,
             errors = report.errors,
@@ -63,6 +75,18 @@ pub async fn daemon(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
     once: bool,
+) -> Result<SinkReport> {
+    let filter = crate::filter::SharedFilter::new(config.file_filter()?);
+    daemon_with(config, shutdown, once, filter, hangups()).await
+}
+
+/// [`daemon`] with the file filter a reload can swap.
+async fn daemon_with(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    once: bool,
+    filter: crate::filter::SharedFilter,
+    hangup: watch::Receiver<u64>,
 ) -> Result<SinkReport> {
     let dir = &config.source.dir;
     if !dir.is_dir() {
@@ -85,6 +109,7 @@ pub async fn daemon(
             config.in_source(&config.source.failed_dir),
         ],
         done: done.clone(),
+        filter,
     };
     let root = std::fs::canonicalize(dir)?;
     run_pipeline(
@@ -96,7 +121,7 @@ pub async fn daemon(
         Some(root),
         done,
         shutdown,
-        Some(hangups()),
+        Some(hangup),
     )
     .await
 }
@@ -113,7 +138,7 @@ pub struct ProcessSummary {
 pub fn run_process(mut config: Config, paths: &[PathBuf]) -> Result<ProcessSummary> {
     config.output.kind = OutputKind::Stdout;
     config.output.path = None;
-    let files = list_inputs(paths)?;
+    let files = list_inputs(paths, &config.file_filter()?)?;
     let rt = runtime()?;
     let report = rt.block_on(run_pipeline(
         &config,
@@ -139,8 +164,9 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Expands folders (recursively, skipping ignored names) and sorts the whole list by path.
-fn list_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// Expands folders (recursively, keeping what `filter` reads) and sorts the whole list by path;
+/// files named on the command line are read whatever their name.
+fn list_inputs(paths: &[PathBuf], filter: &crate::filter::FileFilter) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for p in paths {
         if std::fs::symlink_metadata(p).is_err() {
@@ -151,8 +177,7 @@ fn list_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             while let Some(d) = stack.pop() {
                 for entry in std::fs::read_dir(&d)? {
                     let path = entry?.path();
-                    let name = path.file_name().unwrap_or_default().to_string_lossy();
-                    if read::is_ignored_name(&name) {
+                    if filter.skips(p, &path, path.is_dir()) {
                         continue;
                     }
                     if path.is_dir() {
@@ -557,8 +582,8 @@ async fn persist_loop(stripper: Arc<Stripper>) {
 }
 
 /// Listens for SIGHUP for the life of the process, so it never kills the daemon, and counts the
-/// hangups: the sink reopens its output on the next commit after one (config reload can
-/// subscribe to the same channel).
+/// hangups: the sink reopens its output on the next commit after one, and the config reload
+/// (`reload::on_hangup`) re-reads the config on the same channel.
 fn hangups() -> watch::Receiver<u64> {
     use tokio::signal::unix::{signal, SignalKind};
     let (tx, rx) = watch::channel(0u64);

@@ -10,7 +10,7 @@ use crate::config::DoneAction;
 use crate::dedup::OnDuplicate;
 use crate::driver::Reorder;
 use crate::ledger::{Binding, Ledger, LedgerEntry, TAIL_BYTES};
-use crate::model::{DedupStatus, Document, Envelope, Work};
+use crate::model::{DedupStatus, Document, Envelope, Line, Work};
 use crate::telemetry::{self, Totals};
 use anyhow::{Context, Result};
 use async_channel::Receiver;
@@ -223,19 +223,22 @@ impl Sink {
         let mut err_buf = Vec::new();
         // Offsets relative to the start of this batch, fixed up at each write attempt.
         let mut marks = Vec::with_capacity(batch.len());
+        let now = crate::model::timestamp_now();
         for env in batch.iter() {
             match &env.work {
                 Work::Doc(doc) => {
                     if !self.drops(doc) {
-                        serde_json::to_writer(&mut out_buf, doc.as_ref())?;
+                        let line = Line::new(&env.file, Some(&doc.id), &now, doc.as_ref());
+                        serde_json::to_writer(&mut out_buf, &line)?;
                         out_buf.push(b'\n');
                     }
                 }
                 Work::Failed(rec) => {
-                    serde_json::to_writer(&mut out_buf, rec)?;
+                    let line = Line::new(&env.file, None, &now, rec);
+                    serde_json::to_writer(&mut out_buf, &line)?;
                     out_buf.push(b'\n');
                     if self.errors.is_some() {
-                        serde_json::to_writer(&mut err_buf, rec)?;
+                        serde_json::to_writer(&mut err_buf, &line)?;
                         err_buf.push(b'\n');
                     }
                 }

@@ -7,7 +7,7 @@
 
 use crate::admission::{Admission, Skip};
 use crate::model::{Envelope, FileKey, ReadyFile, SourceInfo, Work};
-use crate::read::{display_path, has_document_extension, is_ignored_name, KeyCache};
+use crate::read::{display_path, has_document_extension, KeyCache};
 use crate::sink::{apply_done, DonePolicy};
 use crate::telemetry;
 use async_channel::Sender;
@@ -53,6 +53,8 @@ pub struct WatchConfig {
     pub skip_dirs: Vec<PathBuf>,
     /// Re-runs a done-action that a crash interrupted after commit.
     pub done: Option<DonePolicy>,
+    /// Which files are read (`source.include`/`exclude`); a reload swaps it.
+    pub filter: crate::filter::SharedFilter,
 }
 
 /// A file seen and not yet admitted.
@@ -323,6 +325,7 @@ fn scan(
 ) -> (HashSet<FileKey>, bool) {
     let mut present = HashSet::new();
     let mut truncated = false;
+    let filter = config.filter.get();
     let mut dirs = vec![config.dir.clone()];
     while let Some(dir) = dirs.pop() {
         let entries = match fs::read_dir(&dir) {
@@ -335,12 +338,12 @@ fn scan(
         for entry in entries.flatten() {
             let path = entry.path();
             let name = entry.file_name();
-            if is_ignored_name(&name.to_string_lossy()) {
-                continue;
-            }
             let Ok(meta) = fs::symlink_metadata(&path) else {
                 continue;
             };
+            if filter.skips(&config.dir, &path, meta.is_dir()) {
+                continue;
+            }
             if meta.is_dir() {
                 if config.recursive {
                     if !config.skip_dirs.iter().any(|d| d == &path) {
@@ -391,10 +394,9 @@ fn check(
     events: HashMap<PathBuf, Hint>,
     keys: &mut KeyCache,
 ) -> Vec<(PathBuf, FileKey, Option<u64>)> {
+    let filter = config.filter.get();
     for (path, hint) in events {
-        let ignored = path
-            .file_name()
-            .is_none_or(|n| is_ignored_name(&n.to_string_lossy()));
+        let ignored = path.file_name().is_none() || filter.skips(&config.dir, &path, path.is_dir());
         let outside = path.parent() != Some(config.dir.as_path()) && !config.recursive;
         if ignored || outside || config.skip_dirs.iter().any(|d| path.starts_with(d)) {
             continue;
@@ -479,6 +481,7 @@ mod tests {
             max_pending: 10,
             skip_dirs: vec![dir.join("done")],
             done: None,
+            filter: Default::default(),
         }
     }
 

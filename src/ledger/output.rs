@@ -157,7 +157,7 @@ fn adopt(line: &FoundLine, rec: &mut Recovered) {
     if line.bytes.is_some_and(|b| b != meta.len()) {
         return; // rewritten since: a new version, processed again
     }
-    let key = crate::read::file_key(&meta);
+    let (key, _) = crate::read::file_key_at(path, &meta);
     rec.committed.entry(key).or_insert(Committed {
         path: path.display().to_string(),
         failed: line.failed,
