@@ -3,7 +3,6 @@
 //! buffer that restores readiness order where a stage or the sink needs it.
 
 use crate::model::{Envelope, ErrorRecord, Work};
-use crate::telemetry::STAGE_SECONDS;
 use async_channel::{Receiver, Sender};
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -80,7 +79,7 @@ where
     let source = env.source.clone();
     let started = Instant::now();
     let out = catch_unwind(AssertUnwindSafe(|| f(env)));
-    metrics::histogram!(STAGE_SECONDS, "stage" => name).record(started.elapsed().as_secs_f64());
+    crate::telemetry::stage_done(name, started.elapsed().as_secs_f64());
     out.unwrap_or_else(|_| {
         tracing::error!(stage = name, path = %file.path.display(), "stage panicked on a file");
         Envelope {

@@ -16,7 +16,8 @@
 //! - [`admission`]: files in flight or committed, and the in-flight cap (backpressure).
 //! - [`ledger`]: the commit ledger in `state.dir` that makes the file sink exactly-once.
 //! - [`sink`]: ordering, batching, writing, committing and the done-action.
-//! - [`telemetry`]: metric names, their descriptions, the Prometheus endpoint and the summary line.
+//! - [`telemetry`]: metric names, their descriptions, the Prometheus recorder and the summary line.
+//! - [`status`]: the HTTP listener (`/metrics`, health, status page) and the live view behind it.
 //! - [`pipeline`]: wiring of the stages, top to bottom, and the `run` and `process` entry points.
 //! - [`cli`]: the command line.
 
@@ -31,6 +32,7 @@ pub mod model;
 pub mod pipeline;
 pub mod read;
 pub mod sink;
+pub mod status;
 pub mod strip;
 pub mod telemetry;
 pub mod watcher;

@@ -190,6 +190,7 @@ impl Sink {
             ledger.commit(&entries)?;
         }
         self.totals.mark_commit();
+        crate::status::live().note_batch(batch);
         metrics::histogram!(telemetry::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
         metrics::histogram!(telemetry::BATCH_SIZE).record(batch.len() as f64);
         for env in batch.drain(..) {

@@ -94,6 +94,8 @@ pub async fn run(
     let mut next_poll = Instant::now() + poll_every;
     let mut scan_reason = Some("startup");
     let mut backlog = false;
+    // Waiting files a truncated scan left out of the tracker (for the backlog gauge).
+    let mut untracked = 0;
     loop {
         let now = Instant::now();
         if std::mem::take(&mut lock(&pending).overflow) {
@@ -118,6 +120,12 @@ pub async fn run(
                 admission.prune(&present);
             }
             backlog = truncated;
+            untracked = admission
+                .count_waiting(&present)
+                .saturating_sub(tracker.len());
+            if reason == "startup" {
+                crate::status::mark_ready();
+            }
             next_rescan = now + config.rescan_interval;
             next_poll = now + poll_every;
         }
@@ -128,7 +136,10 @@ pub async fn run(
             ready = ready.len(),
             "readiness check"
         );
+        let mut waiting = tracker.len() + untracked + ready.len();
+        telemetry::set_backlog(waiting);
         for (path, key) in ready {
+            waiting -= 1;
             if !admissible(&config, &admission, &path, &key) {
                 continue;
             }
@@ -139,7 +150,9 @@ pub async fn run(
             };
             let Some(seq) = seq else { continue };
             metrics::counter!(telemetry::FILES_DISCOVERED).increment(1);
-            let env = envelope(seq, path, key);
+            telemetry::set_backlog(waiting);
+            let mut env = envelope(seq, path, key);
+            env.file.ready_at = telemetry::landed_at(&env.file.path);
             tokio::select! {
                 biased;
                 () = &mut shutdown => return Ok(()),
