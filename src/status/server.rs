@@ -1,9 +1,10 @@
 //! Owns the one HTTP listener (`metrics.listen`): `/metrics`, `/health/live`, `/health/ready`,
 //! `/` (the status page) and `/api/status`. hyper 1, HTTP/1.1 only, GET only.
 //!
-//! Connections are bounded: at most `MAX_CONNECTIONS` are served at once (the rest wait in the
-//! kernel's accept queue, holding no descriptor of ours), and a connection that sends no
-//! request head within `HEADER_TIMEOUT` (idle keep-alive included) is closed.
+//! Connections are bounded: at most `MAX_CONNECTIONS` are served at once, one accepted past
+//! that is closed at once (so idle clients can never run the daemon out of descriptors, and the
+//! accept queue never holds a scrape behind them), and a connection that sends no request head
+//! within `HEADER_TIMEOUT` (idle keep-alive included) is closed.
 
 use super::live;
 use crate::config::MetricsConfig;
@@ -21,9 +22,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 /// Connections served at once.
-const MAX_CONNECTIONS: usize = 64;
+const MAX_CONNECTIONS: usize = 128;
 /// Longest wait for a request head, including between requests on a kept-alive connection.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the recorder's histograms are drained when nobody scrapes.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
@@ -62,10 +63,6 @@ pub async fn serve(listener: TcpListener, handle: PrometheusHandle) {
     });
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
-        // Take a slot before accepting: past the cap, connections wait in the accept queue.
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(error) => {
@@ -74,6 +71,11 @@ pub async fn serve(listener: TcpListener, handle: PrometheusHandle) {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::debug!("too many metrics connections, closing a new one");
+            drop(stream);
+            continue;
         };
         let app = app.clone();
         tokio::spawn(async move {
