@@ -298,7 +298,7 @@ fn backlog_rises_then_falls_to_zero_and_latency_counts_the_wait_in_the_folder() 
         Some(n as f64)
     );
     assert_eq!(
-        metric(&last, "dropline_end_to_end_seconds_bucket{le=\"1.25\"}"),
+        metric(&last, "dropline_end_to_end_seconds_bucket{le=\"1.21\"}"),
         Some(0.0),
         "some files' latency left out their wait in the folder"
     );
@@ -437,4 +437,49 @@ fn a_real_prometheus_scrapes_the_processed_count() {
     assert_eq!(processed, Some(files.len() as f64));
     assert_eq!(build, Some(1.0));
     assert_eq!(up, Some(1.0));
+}
+
+#[test]
+fn systemd_hears_ready_once_ready_and_watchdog_pings() {
+    let ws = Workspace::new();
+    let port = free_port();
+    let cfg = config_with_metrics(&ws, port, false, "");
+    let sock_path = ws.tmp.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    // systemd names the main process in WATCHDOG_PID: `exec` keeps the shell's pid.
+    let mut d = Command::new("sh")
+        .arg("-c")
+        .arg("WATCHDOG_PID=$$ exec \"$0\" run --config \"$1\"")
+        .arg(bin())
+        .arg(&cfg)
+        .env("RUST_LOG", "warn")
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "200000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while !(got.iter().any(|m| m == "READY=1")
+        && got.iter().filter(|m| *m == "WATCHDOG=1").count() >= 2)
+    {
+        let Ok(n) = sock.recv(&mut buf) else { break };
+        let msg = String::from_utf8_lossy(&buf[..n]).trim().to_string();
+        if msg == "READY=1" {
+            // Readiness is announced only once the endpoint says so.
+            let ready = http_get(port, "/health/ready").and_then(|r| status_code(&r));
+            assert_eq!(ready, Some(200), "READY=1 sent before /health/ready");
+        }
+        got.push(msg);
+    }
+    signal(&d, "TERM");
+    assert!(wait_exit(&mut d, WAIT).is_some_and(|s| s.success()));
+    assert!(got.iter().any(|m| m == "READY=1"), "{got:?}");
+    assert!(
+        got.iter().filter(|m| *m == "WATCHDOG=1").count() >= 2,
+        "{got:?}"
+    );
 }
