@@ -591,6 +591,7 @@ async fn persist_loop(stripper: Arc<Stripper>) {
 /// ledger keeps the state consistent whatever instant that is).
 async fn shutdown_signal() {
     wait_for_signal().await;
+    crate::status::mark_stopping();
     tracing::info!("shutting down: no new files, draining the pipeline");
     tokio::spawn(async {
         wait_for_signal().await;

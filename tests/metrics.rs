@@ -476,7 +476,16 @@ fn systemd_hears_ready_once_ready_and_watchdog_pings() {
         got.push(msg);
     }
     signal(&d, "TERM");
+    let stopping = loop {
+        let Ok(n) = sock.recv(&mut buf) else {
+            break false;
+        };
+        if String::from_utf8_lossy(&buf[..n]).trim() == "STOPPING=1" {
+            break true;
+        }
+    };
     assert!(wait_exit(&mut d, WAIT).is_some_and(|s| s.success()));
+    assert!(stopping, "no STOPPING=1 on SIGTERM");
     assert!(got.iter().any(|m| m == "READY=1"), "{got:?}");
     assert!(
         got.iter().filter(|m| *m == "WATCHDOG=1").count() >= 2,

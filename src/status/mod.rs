@@ -50,6 +50,15 @@ pub fn mark_ready() {
     }
 }
 
+/// Marks the daemon as draining: `/health/ready` answers 503 again and systemd hears
+/// `STOPPING=1`.
+pub fn mark_stopping() {
+    live().ready.store(false, Ordering::SeqCst);
+    if let Err(error) = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]) {
+        tracing::warn!(%error, "cannot notify systemd of stopping");
+    }
+}
+
 /// Live counters and rings; cheap atomics for what stages bump per file, one mutex for the rest.
 #[derive(Debug)]
 pub struct Live {
