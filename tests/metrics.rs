@@ -309,6 +309,7 @@ fn idle_connections_cannot_exhaust_descriptors() {
     let ws = Workspace::new();
     let port = free_port();
     let cfg = config_with_metrics(&ws, port, false, "");
+    raise_fd_limit(4096);
     let mut d = spawn_quiet(&cfg);
     wait_ready(port);
     let idle: Vec<_> = (0..1100)
@@ -336,6 +337,22 @@ fn idle_connections_cannot_exhaust_descriptors() {
     signal(&d, "TERM");
     assert!(wait_exit(&mut d, WAIT).is_some_and(|s| s.success()));
     assert!(served, "no request served while idle clients were held");
+}
+
+/// Raises this process's soft descriptor limit towards `want` (within the hard limit), so the
+/// test can hold 1,100 client sockets where the default soft limit is 1,024.
+fn raise_fd_limit(want: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
 }
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
