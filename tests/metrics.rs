@@ -509,3 +509,76 @@ fn systemd_hears_ready_once_ready_and_watchdog_pings() {
         "{got:?}"
     );
 }
+
+#[test]
+fn burst_line_counts_the_whole_burst_and_idle_summaries_are_skipped() {
+    let ws = Workspace::new();
+    let port = free_port();
+    let cfg = config_with_metrics(
+        &ws,
+        port,
+        false,
+        "[pipeline]\nmax_in_flight = 2\nsummary_interval = \"1s\"\n[log]\nformat = \"json\"\n",
+    );
+    let n = 400;
+    for i in 0..n {
+        ws.drop_file(
+            &format!("{i:04}.txt"),
+            format!(
+                "Headline {i}\nBody of article number {i}, words {}.",
+                i * 7919
+            )
+            .as_bytes(),
+        );
+    }
+    let mut d = Command::new(bin())
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = d.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    assert_eq!(ws.wait_for(n, WAIT).len(), n);
+    // Idle for a few summary intervals.
+    std::thread::sleep(Duration::from_secs(4));
+    signal(&d, "TERM");
+    assert!(wait_exit(&mut d, WAIT).is_some_and(|s| s.success()));
+    let logs: Vec<Value> = reader
+        .join()
+        .unwrap()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let message = |l: &Value| l["fields"]["message"].as_str().unwrap_or("").to_string();
+    let bursts: Vec<&Value> = logs
+        .iter()
+        .filter(|l| message(l) == "burst committed")
+        .collect();
+    assert_eq!(bursts.len(), 1, "one burst, one line: {bursts:?}");
+    let f = &bursts[0]["fields"];
+    assert_eq!(f["files"].as_u64(), Some(n as u64), "{f}");
+    let (rate, secs) = (f["docs_per_s"].as_f64(), f["elapsed_s"].as_f64());
+    let (rate, secs) = (
+        rate.expect("docs_per_s a number"),
+        secs.expect("elapsed_s a number"),
+    );
+    assert!((rate * secs - n as f64).abs() < n as f64 * 0.02, "{f}");
+    // Summaries mid-burst (the interval is 1 s), none once idle.
+    let summaries: Vec<u64> = logs
+        .iter()
+        .filter(|l| message(l) == "summary")
+        .map(|l| l["fields"]["files_total"].as_u64().expect("a number"))
+        .collect();
+    eprintln!("burst {f}; summaries {summaries:?}");
+    let at_end = summaries.iter().filter(|f| **f == n as u64).count();
+    assert_eq!(at_end, 1, "idle summaries logged: {summaries:?}");
+}
