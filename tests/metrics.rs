@@ -186,7 +186,9 @@ fn every_series_is_there_from_start_and_counters_agree_with_the_output() {
     let recs = ws.wait_for(files.len(), WAIT);
     assert_eq!(recs.len(), files.len());
     let n = files.len() as f64;
-    let text = wait_metric(port, "dropline_files_processed_total", n);
+    // The sink records end-to-end latency last for each file: once it counts them all, every
+    // other counter is final.
+    let text = wait_metric(port, "dropline_end_to_end_seconds_count", n);
     signal(&d, "TERM");
     assert!(wait_exit(&mut d, WAIT).is_some_and(|s| s.success()));
 
@@ -270,7 +272,9 @@ fn backlog_rises_then_falls_to_zero_and_latency_counts_the_wait_in_the_folder() 
             last = body(&resp).to_string();
             let backlog = metric(&last, "dropline_backlog_files").unwrap_or(0.0);
             max_backlog = max_backlog.max(backlog);
-            if metric(&last, "dropline_files_processed_total") == Some(n as f64) && backlog == 0.0 {
+            if metric(&last, "dropline_end_to_end_seconds_count") == Some(n as f64)
+                && backlog == 0.0
+            {
                 break;
             }
         }
