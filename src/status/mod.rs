@@ -189,7 +189,10 @@ impl Live {
     pub fn note_batch(&self, batch: &[Envelope]) {
         let now = Instant::now();
         let mut r = self.lock();
-        for env in batch {
+        // Only the batch's last documents can stay in the recent ring: build no others.
+        let shown_from = batch.len().saturating_sub(RECENT_CAP);
+        for (i, env) in batch.iter().enumerate() {
+            self.processed.fetch_add(1, Ordering::Relaxed);
             let latency = now
                 .saturating_duration_since(env.file.ready_at)
                 .as_secs_f32();
@@ -199,8 +202,14 @@ impl Live {
             r.latencies.push_back((now, latency));
             match &env.work {
                 Work::Doc(doc) => {
+                    let story = doc.dedup.as_ref().and_then(|d| d.story.as_deref());
+                    if let Some(story) = story {
+                        r.note_story(story, &doc.title, now);
+                    }
+                    if i < shown_from {
+                        continue;
+                    }
                     let status = doc.dedup.as_ref().map_or("unknown", |d| d.status.as_str());
-                    let story = doc.dedup.as_ref().and_then(|d| d.story.clone());
                     let mut entities: Vec<(String, String)> = Vec::new();
                     for e in doc.entities.iter().flatten() {
                         if entities.len() == ENTITIES_SHOWN {
@@ -210,9 +219,6 @@ impl Live {
                             entities.push((e.canonical.clone(), e.label.clone()));
                         }
                     }
-                    if let Some(story) = &story {
-                        r.note_story(story, &doc.title, now);
-                    }
                     if r.recent.len() == RECENT_CAP {
                         r.recent.pop_front();
                     }
@@ -221,7 +227,7 @@ impl Live {
                         path: doc.source.path.clone(),
                         title: doc.title.clone(),
                         status,
-                        story,
+                        story: story.map(str::to_string),
                         entities,
                         latency_s: latency,
                     });
@@ -231,7 +237,6 @@ impl Live {
                 }
                 Work::Ready | Work::Raw(_) => {}
             }
-            self.processed.fetch_add(1, Ordering::Relaxed);
         }
         if r.last_prune
             .is_none_or(|t| now.duration_since(t) > Duration::from_secs(10))
