@@ -233,6 +233,15 @@ impl Admission {
         });
     }
 
+    /// Returns how many of `present` are neither in flight nor committed: files waiting.
+    pub fn count_waiting(&self, present: &HashSet<FileKey>) -> usize {
+        let s = self.lock();
+        present
+            .iter()
+            .filter(|k| !s.in_flight.contains_key(k) && !s.committed.contains_key(k))
+            .count()
+    }
+
     /// Returns when the current (or last) burst started, once.
     pub fn take_busy_since(&self) -> Option<std::time::Instant> {
         self.lock().busy_since.take()

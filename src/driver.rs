@@ -4,7 +4,6 @@
 //! where a stage or the sink needs it.
 
 use crate::model::{Envelope, ErrorRecord, ReadyFile, SourceInfo, Work};
-use crate::telemetry::STAGE_SECONDS;
 use async_channel::{Receiver, Sender};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -127,7 +126,7 @@ where
             Outcome::TimedOut
         }
     };
-    metrics::histogram!(STAGE_SECONDS, "stage" => name).record(started.elapsed().as_secs_f64());
+    crate::telemetry::stage_done(name, started.elapsed().as_secs_f64());
     out
 }
 
@@ -245,7 +244,7 @@ where
     let source = env.source.clone();
     let started = Instant::now();
     let out = catch_unwind(AssertUnwindSafe(|| f(env)));
-    metrics::histogram!(STAGE_SECONDS, "stage" => name).record(started.elapsed().as_secs_f64());
+    crate::telemetry::stage_done(name, started.elapsed().as_secs_f64());
     out.unwrap_or_else(|_| panicked(name, file, source))
 }
 

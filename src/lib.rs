@@ -19,7 +19,8 @@
 //! - [`ledger`]: the commit ledger in `state.dir` that makes the file sink exactly-once.
 //! - [`lock`]: the exclusive lock on `state.dir` (one process per state dir).
 //! - [`sink`]: ordering, batching, writing, committing and the done-action.
-//! - [`telemetry`]: metric names, their descriptions, the Prometheus endpoint and the summary line.
+//! - [`telemetry`]: metric names, their descriptions, the Prometheus recorder and the summary line.
+//! - [`status`]: the HTTP listener (`/metrics`, health, status page) and the live view behind it.
 //! - [`pipeline`]: wiring of the stages, top to bottom, and the `run` and `process` entry points.
 //! - [`reload`]: SIGHUP reload: re-reads the config, applies the keys that can change live.
 //! - [`logging`]: tracing set-up (plain or JSON, colour only on a terminal) and fatal errors.
@@ -41,6 +42,7 @@ pub mod pipeline;
 pub mod read;
 pub mod reload;
 pub mod sink;
+pub mod status;
 pub mod strip;
 pub mod telemetry;
 pub mod watcher;

@@ -45,7 +45,7 @@ pub fn run_daemon(config: Config, once: bool, reload: Option<crate::reload::Sour
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
         }
-        telemetry::install_exporter(&config.metrics)?;
+        crate::status::start(&config.metrics).await?;
         let live = crate::reload::Live::new(&config)?;
         let hangup = hangups();
         if let Some(source) = reload {
@@ -536,8 +536,10 @@ async fn summary_loop(
 ) {
     let mut summary = Summary::new();
     let mut since_last = Duration::ZERO;
-    let mut logged_files = 0;
-    let mut logged_bytes = 0;
+    // Totals when the current burst started (the last one ended).
+    let mut burst_files = 0;
+    let mut burst_bytes = 0;
+    let live = crate::status::live();
     let step = Duration::from_secs(1);
     loop {
         tokio::time::sleep(step).await;
@@ -548,20 +550,23 @@ async fn summary_loop(
         }
         let in_flight = admission.in_flight();
         metrics::gauge!(telemetry::IN_FLIGHT).set(in_flight as f64);
+        live.sample(&totals, &queues, in_flight);
+        let backlog = live.backlog();
         let files = totals.files.load(Ordering::Relaxed);
-        // Log on the period, and once whenever a burst has been fully committed.
-        let went_idle = in_flight == 0 && files != logged_files;
+        // Log on the period, and once whenever a burst has been fully committed: nothing in
+        // flight and nothing waiting in the folder.
+        let went_idle = in_flight == 0 && backlog == 0 && files != burst_files;
         if went_idle {
             let bytes = totals.bytes.load(Ordering::Relaxed);
             if let (Some(start), Some(end)) = (admission.take_busy_since(), totals.last_commit()) {
-                telemetry::log_burst(files - logged_files, bytes - logged_bytes, start, end);
+                telemetry::log_burst(files - burst_files, bytes - burst_bytes, start, end);
             }
-            logged_bytes = bytes;
+            burst_files = files;
+            burst_bytes = bytes;
         }
         if since_last >= every || went_idle {
-            summary.log(&totals, &queues, in_flight);
+            summary.log(&totals, &queues, in_flight, backlog);
             since_last = Duration::ZERO;
-            logged_files = files;
         }
     }
 }
@@ -605,6 +610,7 @@ fn hangups() -> watch::Receiver<u64> {
 /// ledger keeps the state consistent whatever instant that is).
 async fn shutdown_signal() {
     wait_for_signal().await;
+    crate::status::mark_stopping();
     tracing::info!("shutting down: no new files, draining the pipeline");
     tokio::spawn(async {
         wait_for_signal().await;

@@ -286,6 +286,7 @@ impl Sink {
             metrics::gauge!(telemetry::SINK_BLOCKED).set(0.0);
         }
         self.totals.mark_commit();
+        crate::status::live().note_batch(batch);
         metrics::histogram!(telemetry::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
         metrics::histogram!(telemetry::BATCH_SIZE).record(batch.len() as f64);
         for env in batch.drain(..) {

@@ -1,11 +1,12 @@
-//! Owns observability: metric names and descriptions, the Prometheus endpoint, tracing set-up
-//! and the periodic summary line. Every metric is named once here; label values come from
-//! small fixed sets, never a path.
+//! Owns observability: metric names and descriptions, the Prometheus recorder, tracing set-up
+//! and the summary lines. Every metric is named once here; label values come from small fixed
+//! sets, never a path. The HTTP listener that serves the metrics is `crate::status`.
 
-use crate::config::{LogConfig, LogFormat, MetricsConfig};
+use crate::config::{LogConfig, LogFormat};
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Instant;
 use tracing_subscriber::EnvFilter;
 
@@ -20,21 +21,60 @@ pub const RESCANS: &str = "dropline_rescans_total";
 pub const STAGE_SECONDS: &str = "dropline_stage_seconds";
 pub const QUEUE_DEPTH: &str = "dropline_queue_depth";
 pub const IN_FLIGHT: &str = "dropline_files_in_flight";
+pub const BACKLOG: &str = "dropline_backlog_files";
 pub const END_TO_END_SECONDS: &str = "dropline_end_to_end_seconds";
 pub const COMMIT_SECONDS: &str = "dropline_commit_seconds";
 pub const BATCH_SIZE: &str = "dropline_commit_batch_files";
 /// 1 while the sink waits for disk space (ENOSPC, EDQUOT), else 0.
 pub const SINK_BLOCKED: &str = "dropline_sink_blocked";
+pub const BUILD_INFO: &str = "dropline_build_info";
 
-/// Histogram buckets for latencies, in seconds (100 us to 30 s).
+/// The label values of the labelled series, so every series exists (at zero) from start-up.
+pub const STAGES: &[&str] = &["read", "strip", "dedup", "entities"];
+pub const FAILED_STAGES: &[&str] = &["read", "strip", "dedup", "entities", "internal"];
+pub const QUEUES: &[&str] = &["read", "strip", "dedup", "entities", "sink"];
+pub const DEDUP_STATUSES: &[&str] = &["unique", "exact_duplicate", "near_duplicate"];
+pub const ENTITY_LABELS: &[&str] = &[
+    "PER", "ORG", "LOC", "MISC", "DATE", "TIME", "MONEY", "PERCENT", "QUANTITY", "CARDINAL",
+    "ORDINAL", "OTHER",
+];
+pub const RESCAN_REASONS: &[&str] = &[
+    "startup", "interval", "overflow", "poll", "backlog", "rewatch",
+];
+
+/// Histogram buckets for per-stage and commit latencies, in seconds (100 us to 30 s).
 const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0, 30.0,
 ];
 
+/// Buckets for end-to-end latency, in seconds: coarse below 1 s, then each bound 10 % above
+/// the last up to 10 min, then 30 and 60 min. A file can wait minutes in a burst, and
+/// `histogram_quantile` interpolates linearly inside a bucket, so with 10 % steps a quantile it
+/// reports is within 10 % of the true one anywhere from 1 s to 10 min.
+fn end_to_end_buckets() -> Vec<f64> {
+    let mut b = vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75];
+    let mut x: f64 = 1.0;
+    while x <= 600.0 {
+        b.push(x);
+        // Rounded down to three significant digits: readable `le` labels, and never a step
+        // above 10 %.
+        let next = x * 1.1;
+        let f = 10f64.powi(2 - next.log10().floor() as i32);
+        x = (next * f).floor() / f;
+    }
+    b.extend([1800.0, 3600.0]);
+    b
+}
+
+/// Buckets for files per committed batch: counts, not seconds.
+const BATCH_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
+
 /// Describes every metric once, so the endpoint carries HELP lines.
 pub fn describe() {
-    describe_counter!(FILES_DISCOVERED, "Files found ready in the drop folder.");
+    describe_counter!(FILES_DISCOVERED, "Files admitted from the drop folder.");
     describe_counter!(
         FILES_PROCESSED,
         "Files whose line (document or error) was committed."
@@ -58,10 +98,15 @@ pub fn describe() {
     );
     describe_gauge!(QUEUE_DEPTH, "Items waiting in a stage's input queue.");
     describe_gauge!(IN_FLIGHT, "Files admitted and not yet committed.");
+    describe_gauge!(
+        BACKLOG,
+        "Files seen in the drop folder and not yet admitted (settling or waiting for room)."
+    );
     describe_histogram!(
         END_TO_END_SECONDS,
         Unit::Seconds,
-        "From ready to committed."
+        "From the file landing in the drop folder (its ctime, or first sight) to its commit, \
+         including the wait for admission."
     );
     describe_histogram!(
         COMMIT_SECONDS,
@@ -73,20 +118,113 @@ pub fn describe() {
         SINK_BLOCKED,
         "1 while the sink waits for disk space, else 0."
     );
+    describe_histogram!(BATCH_SIZE, "Files per committed batch (a count).");
+    describe_gauge!(BUILD_INFO, "Always 1; labels name the version and commit.");
 }
 
-/// Starts the Prometheus endpoint; must run inside the tokio runtime.
-pub fn install_exporter(config: &MetricsConfig) -> anyhow::Result<()> {
-    if !config.enabled {
-        return Ok(());
+/// Registers every series at zero, so `rate()` and alerts see them right after a restart.
+pub fn register_zeros() {
+    for name in [
+        FILES_DISCOVERED,
+        FILES_PROCESSED,
+        BYTES_READ,
+        DOCUMENTS_DROPPED,
+    ] {
+        metrics::counter!(name).increment(0);
     }
-    PrometheusBuilder::new()
-        .with_http_listener(config.listen)
+    for stage in FAILED_STAGES {
+        metrics::counter!(FILES_FAILED, "stage" => *stage).increment(0);
+    }
+    for status in DEDUP_STATUSES {
+        metrics::counter!(DOCUMENTS_EMITTED, "status" => *status).increment(0);
+    }
+    for label in ENTITY_LABELS {
+        metrics::counter!(ENTITIES, "label" => *label).increment(0);
+    }
+    for reason in RESCAN_REASONS {
+        metrics::counter!(RESCANS, "reason" => *reason).increment(0);
+    }
+    for stage in STAGES {
+        // A histogram appears on the endpoint once it has a handle; no sample is recorded.
+        let _ = metrics::histogram!(STAGE_SECONDS, "stage" => *stage);
+    }
+    for queue in QUEUES {
+        metrics::gauge!(QUEUE_DEPTH, "stage" => *queue).set(0.0);
+    }
+    let _ = metrics::histogram!(END_TO_END_SECONDS);
+    let _ = metrics::histogram!(COMMIT_SECONDS);
+    let _ = metrics::histogram!(BATCH_SIZE);
+    metrics::gauge!(IN_FLIGHT).set(0.0);
+    metrics::gauge!(BACKLOG).set(0.0);
+    metrics::gauge!(SINK_BLOCKED).set(0.0);
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "commit" => COMMIT)
+        .set(1.0);
+}
+
+/// The commit the binary was built from (`build.rs`), or `unknown` outside a git checkout.
+pub const COMMIT: &str = env!("DROPLINE_COMMIT");
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the global Prometheus recorder (once per process) and registers every series at
+/// zero; returns the handle that renders `/metrics`.
+pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle.clone());
+    }
+    let recorder = PrometheusBuilder::new()
         .set_buckets(LATENCY_BUCKETS)?
-        .install()
-        .map_err(|e| anyhow::anyhow!("cannot serve metrics on {}: {e}", config.listen))?;
+        .set_buckets_for_metric(
+            Matcher::Full(END_TO_END_SECONDS.into()),
+            &end_to_end_buckets(),
+        )?
+        .set_buckets_for_metric(Matcher::Full(BATCH_SIZE.into()), BATCH_BUCKETS)?
+        .build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder)
+        .map_err(|e| anyhow::anyhow!("cannot install the metrics recorder: {e}"))?;
     describe();
-    Ok(())
+    register_zeros();
+    Ok(HANDLE.get_or_init(|| handle).clone())
+}
+
+/// Records one file through `stage`: its latency histogram and the status page's counter.
+pub fn stage_done(stage: &'static str, secs: f64) {
+    metrics::histogram!(STAGE_SECONDS, "stage" => stage).record(secs);
+    crate::status::live().stage_done(stage);
+}
+
+/// Sets the backlog gauge: files seen in the drop folder and not yet admitted.
+pub fn set_backlog(files: usize) {
+    metrics::gauge!(BACKLOG).set(files as f64);
+    crate::status::live().set_backlog(files as u64);
+}
+
+/// Returns when the file at `path` landed in the drop folder: its ctime (its last write, or
+/// its rename into the folder), never later than now. End-to-end latency counts from here, so
+/// the wait in the folder (settling, a backlog, a restart) is part of it.
+pub fn landed_at(path: &std::path::Path) -> Instant {
+    use std::os::unix::fs::MetadataExt;
+    let now = Instant::now();
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return now;
+    };
+    let (secs, nanos) = (meta.ctime(), meta.ctime_nsec());
+    let Ok(secs) = u64::try_from(secs) else {
+        return now;
+    };
+    let ctime =
+        std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos.clamp(0, 999_999_999) as u32);
+    let age = std::time::SystemTime::now()
+        .duration_since(ctime)
+        .unwrap_or_default();
+    now.checked_sub(age).unwrap_or(now)
+}
+
+/// Returns `x` rounded to `places` decimals, so JSON logs carry short numbers, not strings.
+fn round(x: f64, places: i32) -> f64 {
+    let f = 10f64.powi(places);
+    (x * f).round() / f
 }
 
 /// Initialises tracing to stderr; `RUST_LOG` wins over the configured level.
@@ -151,9 +289,9 @@ pub fn log_burst(files: u64, bytes: u64, started: Instant, committed: Instant) {
         .max(1e-6);
     tracing::info!(
         files,
-        docs_per_s = format_args!("{:.1}", files as f64 / secs),
-        mb_per_s = format_args!("{:.2}", bytes as f64 / secs / 1e6),
-        elapsed_s = format_args!("{secs:.3}"),
+        docs_per_s = round(files as f64 / secs, 1),
+        mb_per_s = round(bytes as f64 / secs / 1e6, 2),
+        elapsed_s = round(secs, 3),
         "burst committed"
     );
 }
@@ -179,10 +317,23 @@ impl Summary {
     }
 
     /// Logs one summary line for the interval since the last one; `queues` are (stage, depth).
-    pub fn log(&mut self, totals: &Totals, queues: &[(&str, usize)], in_flight: usize) {
+    /// An idle interval (nothing committed, nothing in flight or waiting) logs nothing.
+    pub fn log(
+        &mut self,
+        totals: &Totals,
+        queues: &[(&str, usize)],
+        in_flight: usize,
+        backlog: u64,
+    ) {
         let now = Instant::now();
         let files = totals.files.load(Ordering::Relaxed);
         let bytes = totals.bytes.load(Ordering::Relaxed);
+        let busy = in_flight > 0 || backlog > 0 || queues.iter().any(|(_, d)| *d > 0);
+        if files == self.last_files && !busy {
+            self.last_at = now;
+            self.last_bytes = bytes;
+            return;
+        }
         let secs = now.duration_since(self.last_at).as_secs_f64().max(1e-9);
         let docs_per_s = (files - self.last_files) as f64 / secs;
         let mb_per_s = (bytes - self.last_bytes) as f64 / secs / 1e6;
@@ -190,9 +341,10 @@ impl Summary {
         tracing::info!(
             files_total = files,
             failed_total = totals.failed.load(Ordering::Relaxed),
-            docs_per_s = format_args!("{docs_per_s:.1}"),
-            mb_per_s = format_args!("{mb_per_s:.2}"),
+            docs_per_s = round(docs_per_s, 1),
+            mb_per_s = round(mb_per_s, 2),
             in_flight,
+            backlog,
             queues = %depths.join(","),
             uptime_s = self.started.elapsed().as_secs(),
             "summary"
@@ -211,9 +363,9 @@ pub fn log_final(totals: &Totals, started: Instant) {
     tracing::info!(
         files_total = files,
         failed_total = totals.failed.load(Ordering::Relaxed),
-        docs_per_s = format_args!("{:.1}", files as f64 / secs),
-        mb_per_s = format_args!("{:.2}", bytes as f64 / secs / 1e6),
-        elapsed_s = format_args!("{secs:.3}"),
+        docs_per_s = round(files as f64 / secs, 1),
+        mb_per_s = round(bytes as f64 / secs / 1e6, 2),
+        elapsed_s = round(secs, 3),
         "run summary"
     );
 }
@@ -221,5 +373,25 @@ pub fn log_final(totals: &Totals, started: Instant) {
 impl Default for Summary {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn end_to_end_buckets_rise_by_at_most_ten_percent_from_one_second_to_ten_minutes() {
+        let b = end_to_end_buckets();
+        assert!(b.windows(2).all(|w| w[0] < w[1]), "{b:?}");
+        let fine: Vec<f64> = b
+            .iter()
+            .copied()
+            .filter(|x| (1.0..=600.0).contains(x))
+            .collect();
+        assert!(fine[0] == 1.0 && *fine.last().unwrap() > 550.0, "{fine:?}");
+        for w in fine.windows(2) {
+            assert!(w[1] / w[0] <= 1.1 + 1e-9, "{} -> {}", w[0], w[1]);
+        }
     }
 }

@@ -102,6 +102,8 @@ pub async fn run(
     let mut next_poll = Instant::now() + poll_every;
     let mut scan_reason = Some("startup");
     let mut backlog = false;
+    // Waiting files a truncated scan left out of the tracker (for the backlog gauge).
+    let mut untracked = 0;
     loop {
         let now = Instant::now();
         let current = dir_identity(&config.dir);
@@ -155,6 +157,12 @@ pub async fn run(
                 admission.prune(&present);
             }
             backlog = truncated;
+            untracked = admission
+                .count_waiting(&present)
+                .saturating_sub(tracker.len());
+            if reason == "startup" {
+                crate::status::mark_ready();
+            }
             next_rescan = now + config.rescan_interval;
             next_poll = now + poll_every;
         }
@@ -165,7 +173,10 @@ pub async fn run(
             ready = ready.len(),
             "readiness check"
         );
+        let mut waiting = tracker.len() + untracked + ready.len();
+        telemetry::set_backlog(waiting);
         for (path, key, hint) in ready {
+            waiting -= 1;
             if !admissible(&config, &admission, &path, &key) {
                 continue;
             }
@@ -177,7 +188,9 @@ pub async fn run(
             };
             let Some(seq) = seq else { continue };
             metrics::counter!(telemetry::FILES_DISCOVERED).increment(1);
-            let env = envelope(seq, path, key);
+            telemetry::set_backlog(waiting);
+            let mut env = envelope(seq, path, key);
+            env.file.ready_at = telemetry::landed_at(&env.file.path);
             tokio::select! {
                 biased;
                 () = &mut shutdown => return Ok(()),
