@@ -10,7 +10,7 @@ use crate::dedup::{self, Deduper, KnownRaw};
 use crate::driver::{spawn_ordered_stage, spawn_stage};
 use crate::entities::EntityTagger;
 use crate::ledger::{Ledger, ERRORS_FILE};
-use crate::model::{DedupStatus, Document, Envelope, ErrorRecord, Work};
+use crate::model::{DedupStatus, Envelope, ErrorRecord, Work};
 use crate::read::{self, ReadLimits};
 use crate::sink::{DonePolicy, Output, Sink, SinkReport};
 use crate::strip::{self, Stripper};
@@ -266,7 +266,7 @@ async fn run_pipeline(
     let learned = cores.stripper.clone();
     let (stripper, keep, known) = (cores.stripper, cores.keep_removed, cores.known_raw);
     spawn_stage("strip", p.strip_workers, strip_rx, strip_out, move |e| {
-        let mut e = strip_step(stripper.as_deref(), keep, known.as_deref(), e);
+        let mut e = strip::stage::strip_step(stripper.as_deref(), keep, known.as_deref(), e);
         // The dedup work that needs no index runs here, in parallel, not in the ordered step.
         if let (Some(_), Work::Doc(doc)) = (&known, &e.work) {
             if !doc.text.is_empty() {
@@ -437,52 +437,6 @@ fn source_key(root: Option<&Path>, path: &Path) -> String {
         .and_then(|(r, p)| p.strip_prefix(&r).ok().map(Path::to_path_buf))
         .unwrap_or_else(|| parent.to_path_buf());
     rel.display().to_string()
-}
-
-fn strip_step(
-    stripper: Option<&Stripper>,
-    keep: bool,
-    known: Option<&KnownRaw>,
-    mut env: Envelope,
-) -> Envelope {
-    let Work::Raw(raw) = &env.work else {
-        return env;
-    };
-    // An exact re-drop of bytes already decided: the dedup stage will call it a duplicate and
-    // clear its text, so spend nothing on it.
-    let known_copy = known.is_some_and(|k| k.contains_id(&raw.id));
-    let (title, text, removed) = if known_copy {
-        (String::new(), String::new(), None)
-    } else if let Some(s) = stripper {
-        let out = s.strip(raw);
-        (out.title, out.text, keep.then_some(out.removed))
-    } else {
-        let (t, x) = match raw.format {
-            crate::model::Format::Text => strip::plain_text(&raw.body),
-            crate::model::Format::Html => strip::html_visible_text(&raw.body),
-        };
-        (t, x, None)
-    };
-    if !known_copy && text.trim().is_empty() {
-        fail(
-            &mut env,
-            "strip",
-            "no article text left after stripping".into(),
-        );
-        return env;
-    }
-    let doc = Document {
-        kind: "document".into(),
-        id: raw.id.clone(),
-        source: env.source.clone(),
-        title,
-        text,
-        boilerplate: removed,
-        dedup: None,
-        entities: None,
-    };
-    env.work = Work::Doc(Box::new(doc));
-    env
 }
 
 fn dedup_step(d: &mut Deduper, mut env: Envelope) -> Envelope {

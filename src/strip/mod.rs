@@ -7,6 +7,7 @@
 //! - [`rules`]: line shapes that are boilerplate on their own (teasers, counters, credits, dates).
 //! - [`classify`]: the logistic line model, its context features and the body-run decoding.
 //! - [`memory`]: per-source memory of recurring lines, persisted in the state dir.
+//! - [`stage`]: the pipeline adapter from a read envelope to a document or an error record.
 //! - [`textpass`]: the plain-text pass that ties the above together.
 //! - [`html`]: main-content extraction, page titles and visible text for HTML.
 //! - [`metric`], [`eval`]: the benchmark metric and `dropline eval strip`.
@@ -19,6 +20,7 @@ pub mod lines;
 pub mod memory;
 pub mod metric;
 pub mod rules;
+pub mod stage;
 pub mod textpass;
 #[cfg(test)]
 mod train;
