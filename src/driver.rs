@@ -154,6 +154,7 @@ mod tests {
                 bytes: 0,
                 format: None,
                 compression: None,
+                encoding: None,
             },
             work: Work::Ready,
             index_entry: None,

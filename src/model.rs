@@ -25,6 +25,9 @@ pub struct SourceInfo {
     /// `gzip` when the file was compressed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compression: Option<String>,
+    /// The charset the bytes were decoded from (`utf-8`, `windows-1252`, `shift_jis`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
 }
 
 /// A decoded file on its way to the strip stage.

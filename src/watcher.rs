@@ -181,6 +181,7 @@ pub fn envelope(seq: u64, path: PathBuf, key: FileKey) -> Envelope {
         bytes: key.size,
         format: None,
         compression: None,
+        encoding: None,
     };
     Envelope {
         file: ReadyFile {
