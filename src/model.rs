@@ -106,6 +106,9 @@ pub struct Document {
     pub dedup: Option<DedupInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entities: Option<Vec<Entity>>,
+    /// The strip stage's per-source memory work, applied in arrival order; never written.
+    #[serde(skip)]
+    pub strip_memory: Option<Box<crate::strip::MemoryWork>>,
 }
 
 /// An error record: the one line a file that could not become a document yields.

@@ -262,6 +262,20 @@ async fn run_pipeline(
         }
         None => dedup_out,
     };
+    // The strip stage's per-source memory learns in arrival order, in its own ordered step.
+    let strip_out = match cores.stripper.clone().filter(|s| s.learns()) {
+        Some(s) => {
+            let (memory_tx, memory_rx) = bounded::<Envelope>(cap);
+            queues.push(("strip_memory", memory_rx.downgrade()));
+            spawn_ordered_stage("strip_memory", memory_rx, strip_out, move |e| {
+                strip::stage::memory_step(&s, e, |id, text| {
+                    Some(Box::new(dedup::prepare(id, text)))
+                })
+            });
+            memory_tx
+        }
+        None => strip_out,
+    };
     let depths = QueueDepths(queues);
     let learned = cores.stripper.clone();
     let (stripper, keep, known) = (cores.stripper, cores.keep_removed, cores.known_raw);
