@@ -16,7 +16,7 @@ pub struct Page {
 
 /// Parses `html` once, reads its title and visible text, then runs the main-content extractor on the same DOM.
 pub fn parse_page(html: &str) -> Page {
-    let html = &*super::markup::cap_attributes(html);
+    let html = &*super::markup::guard(html);
     if nesting_exceeds(html, MAX_NESTING) {
         return Page {
             title: String::new(),
@@ -44,7 +44,7 @@ pub fn parse_page(html: &str) -> Page {
 
 /// Runs the extractor alone, without the visible-text walk: the baseline the whole HTML path is timed against.
 pub fn extract_only(html: &str) -> String {
-    let html = &*super::markup::cap_attributes(html);
+    let html = &*super::markup::guard(html);
     let cfg = dom_smoothie::Config {
         text_mode: dom_smoothie::TextMode::Formatted,
         ..Default::default()
@@ -79,7 +79,7 @@ pub fn page_title(doc: &Document) -> String {
 
 /// Returns (title, visible text) of a page: all text outside invisible elements, one block per line.
 pub fn visible_text(html: &str) -> (String, String) {
-    let html = &*super::markup::cap_attributes(html);
+    let html = &*super::markup::guard(html);
     if nesting_exceeds(html, MAX_NESTING) {
         let text = flat_text(html);
         return (text.lines().next().unwrap_or_default().to_string(), text);

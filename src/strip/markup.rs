@@ -1,8 +1,10 @@
-//! Owns the markup guard: a linear pre-pass that bounds what any HTML parser is handed.
+//! Owns the markup guard: a linear pre-pass over the markup before any HTML parser sees it.
 //!
 //! html5ever checks each new attribute against the tag's earlier ones, so one element with a
 //! million attributes costs minutes. The guard drops attributes past a per-tag and a per-page
-//! cap before the parser sees the markup; real pages stay far below both.
+//! cap; real pages stay far below both. It also shows what a browser shows once the page's
+//! scripts ran: React streams server-rendered segments as `<div hidden id="S:n">` and swaps them
+//! in with a script, so the article of such a page sits in a hidden div.
 
 use std::borrow::Cow;
 
@@ -11,9 +13,10 @@ pub const MAX_ATTRS_PER_TAG: usize = 64;
 /// Attributes kept per page, all tags together.
 pub const MAX_ATTRS_PER_PAGE: usize = 500_000;
 
-/// Returns `html` with attributes beyond the caps removed (borrowed when nothing was removed).
+/// Returns `html` with attributes beyond the caps removed and streamed segments shown
+/// (borrowed when nothing changed).
 /// The tokenizing follows the HTML standard's attribute states: quoted values may hold `>`.
-pub fn cap_attributes(html: &str) -> Cow<'_, str> {
+pub fn guard(html: &str) -> Cow<'_, str> {
     let b = html.as_bytes();
     let len = b.len();
     let mut out: Option<String> = None;
@@ -30,10 +33,13 @@ pub fn cap_attributes(html: &str) -> Cow<'_, str> {
         if !b.get(i).is_some_and(u8::is_ascii_alphabetic) {
             continue;
         }
+        let name_start = i;
         while i < len && !ws(b[i]) && b[i] != b'/' && b[i] != b'>' {
             i += 1;
         }
+        let is_div = b[name_start..i].eq_ignore_ascii_case(b"div");
         let mut count = 0usize;
+        let (mut hidden, mut segment, mut cut) = (None, false, None::<(usize, usize)>);
         loop {
             // A dropped attribute takes the space before it along.
             let lead = i;
@@ -43,11 +49,13 @@ pub fn cap_attributes(html: &str) -> Cow<'_, str> {
             if i >= len || b[i] == b'>' {
                 break;
             }
+            let name_at = i;
             // The first character of a name may be anything but space, `/` and `>`, even `=`.
             i += utf8_len(b[i]);
             while i < len && !ws(b[i]) && !matches!(b[i], b'/' | b'>' | b'=') {
                 i += 1;
             }
+            let name = &b[name_at..i];
             let mut j = i;
             while j < len && ws(b[j]) {
                 j += 1;
@@ -56,6 +64,10 @@ pub fn cap_attributes(html: &str) -> Cow<'_, str> {
                 j += 1;
                 while j < len && ws(b[j]) {
                     j += 1;
+                }
+                let value_at = j + usize::from(matches!(b.get(j), Some(b'"' | b'\'')));
+                if is_div && name.eq_ignore_ascii_case(b"id") {
+                    segment = b[value_at..].starts_with(b"S:");
                 }
                 match b.get(j) {
                     Some(&q) if q == b'"' || q == b'\'' => {
@@ -72,10 +84,21 @@ pub fn cap_attributes(html: &str) -> Cow<'_, str> {
             count += 1;
             total += 1;
             if count > MAX_ATTRS_PER_TAG || total > MAX_ATTRS_PER_PAGE {
-                let o = out.get_or_insert_with(|| String::with_capacity(html.len()));
-                o.push_str(&html[copied..lead]);
-                copied = i;
+                cut = Some((cut.map_or(lead, |c| c.0), i));
+            } else if is_div && name.eq_ignore_ascii_case(b"hidden") {
+                hidden = Some((lead, i));
             }
+        }
+        let mut remove = |from: usize, to: usize| {
+            let o = out.get_or_insert_with(|| String::with_capacity(html.len()));
+            o.push_str(&html[copied..from]);
+            copied = to;
+        };
+        if let Some((from, to)) = hidden.filter(|_| segment) {
+            remove(from, to);
+        }
+        if let Some((from, to)) = cut {
+            remove(from, to);
         }
     }
     match out {
@@ -112,7 +135,7 @@ mod tests {
             attrs(10),
             attrs(100)
         );
-        assert!(matches!(cap_attributes(&html), Cow::Borrowed(_)));
+        assert!(matches!(guard(&html), Cow::Borrowed(_)));
     }
 
     #[test]
@@ -121,7 +144,7 @@ mod tests {
             "<p>before</p><div{} é=1 data-ü='ü'>text ü</div><p z=1>after</p>",
             attrs(1000)
         );
-        let capped = cap_attributes(&html);
+        let capped = guard(&html);
         let doc = dom_query::Document::from(capped.as_ref());
         let div = doc.select("div");
         assert_eq!(div.nodes()[0].attrs().len(), MAX_ATTRS_PER_TAG);
@@ -129,6 +152,15 @@ mod tests {
         assert_eq!(div.text().as_ref(), "text ü");
         assert_eq!(doc.select("p[z]").text().as_ref(), "after");
         assert!(capped.contains("<p>before</p>"));
+    }
+
+    #[test]
+    fn streamed_react_segments_are_shown() {
+        let html = "<div hidden id=\"S:0\"><p>Article</p></div><div hidden=\"\"><p>menu</p></div><div id=S:1 hidden class=x>y</div>";
+        assert_eq!(
+            guard(html),
+            "<div id=\"S:0\"><p>Article</p></div><div hidden=\"\"><p>menu</p></div><div id=S:1 class=x>y</div>"
+        );
     }
 
     #[test]
@@ -143,8 +175,8 @@ mod tests {
             "<",
         ] {
             let many = format!("<x{}{html}", attrs(MAX_ATTRS_PER_TAG + 2));
-            let _ = cap_attributes(&many);
-            let _ = cap_attributes(html);
+            let _ = guard(&many);
+            let _ = guard(html);
         }
     }
 }
