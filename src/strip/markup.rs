@@ -37,7 +37,8 @@ pub fn guard(html: &str) -> Cow<'_, str> {
         while i < len && !ws(b[i]) && b[i] != b'/' && b[i] != b'>' {
             i += 1;
         }
-        let is_div = b[name_start..i].eq_ignore_ascii_case(b"div");
+        let name_end = i;
+        let is_div = b[name_start..name_end].eq_ignore_ascii_case(b"div");
         let mut count = 0usize;
         let (mut hidden, mut segment, mut cut) = (None, false, None::<(usize, usize)>);
         loop {
@@ -100,6 +101,12 @@ pub fn guard(html: &str) -> Cow<'_, str> {
         if let Some((from, to)) = cut {
             remove(from, to);
         }
+        // Raw-text elements end only at their end tag, as in the tokenizer: markup-like text
+        // inside them must not shift what the guard takes for tags.
+        let name = &b[name_start..name_end];
+        if RAW_TEXT.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+            i = end_tag(b, i, name);
+        }
     }
     match out {
         None => Cow::Borrowed(html),
@@ -108,6 +115,32 @@ pub fn guard(html: &str) -> Cow<'_, str> {
             Cow::Owned(o)
         }
     }
+}
+
+/// Elements whose content the HTML tokenizer reads as text up to their end tag.
+const RAW_TEXT: &[&[u8]] = &[
+    b"script",
+    b"style",
+    b"title",
+    b"textarea",
+    b"xmp",
+    b"iframe",
+    b"noembed",
+    b"noframes",
+];
+
+/// Returns where `</name` starts at or after `from` (any case), or the end of `b`.
+fn end_tag(b: &[u8], mut from: usize, name: &[u8]) -> usize {
+    while let Some(p) = memchr::memmem::find(&b[from.min(b.len())..], b"</") {
+        let at = from + p;
+        if b.len() >= at + 2 + name.len()
+            && b[at + 2..at + 2 + name.len()].eq_ignore_ascii_case(name)
+        {
+            return at;
+        }
+        from = at + 2;
+    }
+    b.len()
 }
 
 /// Length of the UTF-8 sequence a lead byte starts (1 for continuation bytes, never 0).
@@ -161,6 +194,19 @@ mod tests {
             guard(html),
             "<div id=\"S:0\"><p>Article</p></div><div hidden=\"\"><p>menu</p></div><div id=S:1 class=x>y</div>"
         );
+    }
+
+    #[test]
+    fn markup_inside_raw_text_does_not_hide_a_wide_tag() {
+        let html = format!("<title><x a=\"</title><div{}>t</div>\"></x>", attrs(1000));
+        let capped = guard(&html);
+        let doc = dom_query::Document::from(capped.as_ref());
+        assert_eq!(
+            doc.select("div").nodes()[0].attrs().len(),
+            MAX_ATTRS_PER_TAG
+        );
+        let script = "<script>if (a<b && c > \"d\") {}</script><p>x</p>";
+        assert!(matches!(guard(script), Cow::Borrowed(_)));
     }
 
     #[test]
