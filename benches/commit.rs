@@ -70,6 +70,7 @@ fn main() {
                     boilerplate: None,
                     dedup: None,
                     entities: None,
+                    strip_memory: None,
                 }));
                 env
             })

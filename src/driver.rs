@@ -306,6 +306,7 @@ mod tests {
                 format: None,
                 compression: None,
                 path_bytes: None,
+                encoding: None,
             },
             work: Work::Ready,
             index_entry: None,

@@ -8,6 +8,7 @@
 //! - [`config`]: `pipeline.toml`, `--set` overrides and validation.
 //! - [`model`]: the messages that travel between stages and the output records.
 //! - [`read`]: the read stage core: size caps, gzip, format sniffing, UTF-8, bad-input errors.
+//! - [`decode`]: reading bytes like a browser: binary sniffing, charset choice and decoding.
 //! - [`strip`]: the strip stage core: boilerplate removal from plain text and HTML.
 //! - [`dedup`]: the dedup stage core: exact, near-copy, rewrite and story decisions.
 //! - [`entities`]: the entities stage core: tagging and in-document linking.
@@ -30,6 +31,7 @@ pub mod admission;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod decode;
 pub mod dedup;
 pub mod driver;
 pub mod entities;

@@ -29,6 +29,9 @@ pub struct SourceInfo {
     /// as `\xNN`, so two such names never share a `path`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_bytes: Option<String>,
+    /// The charset the bytes were decoded from (`utf-8`, `windows-1252`, `shift_jis`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
 }
 
 /// A decoded file on its way to the strip stage.
@@ -107,6 +110,9 @@ pub struct Document {
     pub dedup: Option<DedupInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entities: Option<Vec<Entity>>,
+    /// The strip stage's per-source memory work, applied in arrival order; never written.
+    #[serde(skip)]
+    pub strip_memory: Option<Box<crate::strip::MemoryWork>>,
 }
 
 /// An error record: the one line a file that could not become a document yields.

@@ -11,7 +11,7 @@ use crate::driver::{spawn_ordered_stage, spawn_stage, Budget};
 use crate::entities::EntityTagger;
 use crate::ledger::{Ledger, ERRORS_FILE};
 use crate::lock::StateLock;
-use crate::model::{DedupStatus, Document, Envelope, ErrorRecord, Work};
+use crate::model::{DedupStatus, Envelope, Work};
 use crate::read::{self, ReadLimits};
 use crate::sink::{DonePolicy, Output, Sink, SinkReport};
 use crate::strip::{self, Stripper};
@@ -323,6 +323,20 @@ async fn run_pipeline(
         }
         None => dedup_out,
     };
+    // The strip stage's per-source memory learns in arrival order, in its own ordered step.
+    let strip_out = match cores.stripper.clone().filter(|s| s.learns()) {
+        Some(s) => {
+            let (memory_tx, memory_rx) = bounded::<Envelope>(cap);
+            queues.push(("strip_memory", memory_rx.downgrade()));
+            spawn_ordered_stage("strip_memory", memory_rx, strip_out, move |e| {
+                strip::stage::memory_step(&s, e, |id, text| {
+                    Some(Box::new(dedup::prepare(id, text)))
+                })
+            });
+            memory_tx
+        }
+        None => strip_out,
+    };
     let depths = QueueDepths(queues);
     let learned = cores.stripper.clone();
     let (stripper, keep, known) = (cores.stripper, cores.keep_removed, cores.known_raw);
@@ -333,7 +347,7 @@ async fn run_pipeline(
         strip_out,
         &budget,
         move |e| {
-            let mut e = strip_step(stripper.as_deref(), keep, known.as_deref(), e);
+            let mut e = strip::stage::strip_step(stripper.as_deref(), keep, known.as_deref(), e);
             // The dedup work that needs no index runs here, in parallel, not in the ordered step.
             if let (Some(_), Work::Doc(doc)) = (&known, &e.work) {
                 if !doc.text.is_empty() {
@@ -427,61 +441,6 @@ fn build_cores(
         deduper,
         tagger,
     })
-}
-
-fn fail(env: &mut Envelope, stage: &str, error: String) {
-    env.work = Work::Failed(ErrorRecord {
-        kind: "error".into(),
-        source: env.source.clone(),
-        stage: stage.into(),
-        error,
-    });
-}
-
-fn strip_step(
-    stripper: Option<&Stripper>,
-    keep: bool,
-    known: Option<&KnownRaw>,
-    mut env: Envelope,
-) -> Envelope {
-    let Work::Raw(raw) = &env.work else {
-        return env;
-    };
-    // An exact re-drop of bytes already decided: the dedup stage will call it a duplicate and
-    // clear its text, so spend nothing on it.
-    let known_copy = known.is_some_and(|k| k.contains_id(&raw.id));
-    let (title, text, removed) = if known_copy {
-        (String::new(), String::new(), None)
-    } else if let Some(s) = stripper {
-        let out = s.strip(raw);
-        (out.title, out.text, keep.then_some(out.removed))
-    } else {
-        let (t, x) = match raw.format {
-            crate::model::Format::Text => strip::plain_text(&raw.body),
-            crate::model::Format::Html => strip::html_visible_text(&raw.body),
-        };
-        (t, x, None)
-    };
-    if !known_copy && text.trim().is_empty() {
-        fail(
-            &mut env,
-            "strip",
-            "no article text left after stripping".into(),
-        );
-        return env;
-    }
-    let doc = Document {
-        kind: "document".into(),
-        id: raw.id.clone(),
-        source: env.source.clone(),
-        title,
-        text,
-        boilerplate: removed,
-        dedup: None,
-        entities: None,
-    };
-    env.work = Work::Doc(Box::new(doc));
-    env
 }
 
 fn dedup_step(d: &mut Deduper, mut env: Envelope) -> Envelope {

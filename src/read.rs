@@ -1,8 +1,8 @@
 //! Owns the read stage core: from a ready path to a decoded [`RawDoc`], or a clear error.
 //!
 //! Every way a dropped file can be bad ends here as a [`ReadError`]: vanished, unreadable, a
-//! directory, a symlink out of the drop folder, empty, too large, a gzip bomb, binary, or not
-//! UTF-8.
+//! directory, a symlink out of the drop folder, empty, too large, a gzip bomb, or binary.
+//! Text in any charset is decoded ([`crate::decode`]).
 
 use crate::model::{FileKey, Format, RawDoc, SourceInfo};
 use flate2::read::MultiGzDecoder;
@@ -36,10 +36,8 @@ pub enum ReadError {
     InflatedTooLarge { cap: u64 },
     #[error("corrupt gzip stream: {0}")]
     CorruptGzip(io::Error),
-    #[error("binary content (NUL byte at offset {offset})")]
-    Binary { offset: usize },
-    #[error("invalid UTF-8 at byte {offset}")]
-    InvalidUtf8 { offset: usize },
+    #[error("binary content ({0})")]
+    Binary(crate::decode::Binary),
     #[error("no text after decoding")]
     NoText,
     #[error("the folder holding the file vanished")]
@@ -146,18 +144,18 @@ pub fn decode(
     } else {
         raw
     };
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    if let Some(offset) = memchr_nul(bytes) {
-        return Err(ReadError::Binary { offset });
+    if let Some(why) = crate::decode::sniff_binary(bytes) {
+        return Err(ReadError::Binary(why));
     }
-    let body = std::str::from_utf8(bytes).map_err(|e| ReadError::InvalidUtf8 {
-        offset: e.valid_up_to(),
-    })?;
+    let stem = name.strip_suffix(".gz").unwrap_or(&name);
+    let named_html = stem.ends_with(".html") || stem.ends_with(".htm");
+    let decoded = crate::decode::decode(bytes, named_html || looks_like_html(bytes));
+    info.encoding = Some(decoded.encoding.name().to_ascii_lowercase());
+    let body = decoded.text;
     if body.trim().is_empty() {
         return Err(ReadError::NoText);
     }
-    let stem = name.strip_suffix(".gz").unwrap_or(&name);
-    let format = if stem.ends_with(".html") || stem.ends_with(".htm") || looks_like_html(body) {
+    let format = if named_html || looks_like_html(body.as_bytes()) {
         Format::Html
     } else {
         Format::Text
@@ -166,7 +164,7 @@ pub fn decode(
     Ok(RawDoc {
         id,
         format,
-        body: body.to_string(),
+        body,
         source_key: String::new(),
     })
 }
@@ -183,17 +181,13 @@ fn inflate(raw: &[u8], cap: u64) -> Result<Vec<u8>, ReadError> {
     Ok(out)
 }
 
-fn looks_like_html(body: &str) -> bool {
-    let head = body.trim_start();
-    let head = &head.as_bytes()[..head.len().min(64)];
+fn looks_like_html(body: &[u8]) -> bool {
+    let head = body.trim_ascii_start();
+    let head = &head[..head.len().min(64)];
     let lower: Vec<u8> = head.iter().map(u8::to_ascii_lowercase).collect();
     lower.starts_with(b"<!doctype html")
         || lower.starts_with(b"<html")
         || lower.starts_with(b"<?xml")
-}
-
-fn memchr_nul(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == 0)
 }
 
 #[cfg(test)]
@@ -214,6 +208,7 @@ mod tests {
             format: None,
             compression: None,
             path_bytes: None,
+            encoding: None,
         };
         decode(Path::new(name), raw, LIMITS, &mut info)
     }
@@ -239,14 +234,13 @@ mod tests {
     #[test]
     fn bad_inputs_are_named() {
         assert!(matches!(dec("a", b""), Err(ReadError::Empty)));
+        assert!(matches!(dec("a", b"ab\0c"), Err(ReadError::Binary(_))));
         assert!(matches!(
-            dec("a", b"ab\0c"),
-            Err(ReadError::Binary { offset: 2 })
+            dec("a.html", b"%PDF-1.4\n"),
+            Err(ReadError::Binary(_))
         ));
-        assert!(matches!(
-            dec("a", b"ok\xff"),
-            Err(ReadError::InvalidUtf8 { offset: 2 })
-        ));
+        let latin = dec("a", b"Caf\xe9 au lait").unwrap();
+        assert_eq!(latin.body, "Caf\u{e9} au lait");
         assert!(matches!(
             dec("a.gz", b"\x1f\x8bnot gzip"),
             Err(ReadError::CorruptGzip(_))

@@ -242,6 +242,7 @@ pub fn envelope(seq: u64, path: PathBuf, key: FileKey) -> Envelope {
         format: None,
         compression: None,
         path_bytes,
+        encoding: None,
     };
     Envelope {
         file: ReadyFile {

@@ -32,11 +32,6 @@ fn bad_inputs_become_error_records_and_good_files_still_flow() {
             b"GIF89a\x00\x01\x02".to_vec(),
             "binary content",
         ),
-        (
-            "latin1.txt",
-            b"Caf\xe9 au lait".to_vec(),
-            "invalid UTF-8 at byte 3",
-        ),
         ("empty.txt", Vec::new(), "file is empty"),
         ("blank.txt", b"  \n\n \t".to_vec(), "no text after decoding"),
         ("huge.txt", vec![b'a'; 100_001], "over the cap"),
@@ -56,6 +51,11 @@ fn bad_inputs_become_error_records_and_good_files_still_flow() {
     }
     std::os::unix::fs::symlink(&outside, ws.drop_dir().join("link.txt")).unwrap();
     std::fs::create_dir(ws.drop_dir().join("folder.txt")).unwrap();
+    // Not UTF-8 is not bad input: a Latin-1 file is an article like any other.
+    ws.drop_file(
+        "latin1.txt",
+        b"Caf\xe9 au lait\nLe caf\xe9 \xe9tait ferm\xe9 ce matin.",
+    );
     ws.drop_file(
         "good.txt",
         b"Headline\nA good article after all the bad ones.",
@@ -67,7 +67,7 @@ fn bad_inputs_become_error_records_and_good_files_still_flow() {
         ),
     );
 
-    let total = cases.len() + 4;
+    let total = cases.len() + 5;
     let recs = ws.wait_for(total, Duration::from_secs(20));
     signal(&d, "TERM");
     assert!(wait_exit(&mut d, Duration::from_secs(20)).is_some_and(|s| s.success()));
@@ -105,6 +105,13 @@ fn bad_inputs_become_error_records_and_good_files_still_flow() {
     assert_eq!(folder["error"], "not a regular file");
     assert!(outside.exists(), "the symlink target is never touched");
     assert_eq!(by_name("good.txt")["type"], "document");
+    let latin = by_name("latin1.txt");
+    assert_eq!(latin["type"], "document", "{latin}");
+    assert_eq!(latin["source"]["encoding"], "windows-1252");
+    assert!(latin["text"]
+        .as_str()
+        .unwrap()
+        .contains("caf\u{e9} \u{e9}tait ferm\u{e9}"));
     let html = by_name("good.html.gz");
     assert_eq!(html["source"]["format"], "html");
     assert_eq!(html["source"]["compression"], "gzip");
@@ -114,7 +121,7 @@ fn bad_inputs_become_error_records_and_good_files_still_flow() {
         .contains("Zipped page body text."));
 
     let errors = read_records(&ws.state_dir().join("errors.jsonl"));
-    assert_eq!(errors.len(), total - 2);
+    assert_eq!(errors.len(), total - 3);
     assert!(errors
         .iter()
         .all(|e| e["type"] == "error" && e["stage"] == "read"));

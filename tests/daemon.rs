@@ -100,7 +100,8 @@ fn done_move_moves_only_committed_files() {
         .replace("[source]\n", "[source]\ndone = \"move\"\n");
     std::fs::write(&cfg, text).unwrap();
     ws.drop_file("ok.txt", b"Headline\nA fine body.");
-    ws.drop_file("bad.txt", b"\xff\xfe binary-ish \x00");
+    // Real binary: a UTF-16 byte-order mark alone would now be decoded as text.
+    ws.drop_file("bad.txt", b"\x7fELF\x02\x01\x01 binary-ish \x00");
     let out = ws.run_once(&cfg);
     assert!(
         out.status.success(),

@@ -66,6 +66,13 @@ pub struct EvalStripArgs {
     /// Turns the per-source recurring-line memory off.
     #[arg(long)]
     pub no_memory: bool,
+    /// Scores another extractor's output on the same pages: a folder of `<id>.txt`, or JSON
+    /// Lines with `text` and either `id` or `source.path` (whose file stem is the page id).
+    #[arg(long)]
+    pub compare: Option<PathBuf>,
+    /// How many pages with the largest loss to print.
+    #[arg(long, default_value_t = 10)]
+    pub worst: usize,
 }
 
 /// Runs the evaluation and prints F1, P, R and docs/s.
@@ -111,6 +118,7 @@ pub fn run(args: &EvalStripArgs) -> anyhow::Result<()> {
     }
 
     let mut matches = Vec::with_capacity(ids.len());
+    let mut golds = Vec::with_capacity(ids.len());
     let mut busy = Duration::ZERO;
     let mut bytes = 0usize;
     for id in &ids {
@@ -131,6 +139,7 @@ pub fn run(args: &EvalStripArgs) -> anyhow::Result<()> {
         let gold = std::fs::read_to_string(gold_dir.join(format!("{id}.txt")))
             .with_context(|| format!("failed to read gold for {id}"))?;
         matches.push(shingle_match(&gold, &out.text));
+        golds.push(gold);
         if let Some(dir) = &args.out {
             std::fs::write(dir.join(format!("{id}.txt")), &out.text)?;
         }
@@ -151,7 +160,100 @@ pub fn run(args: &EvalStripArgs) -> anyhow::Result<()> {
         input,
         args.mode
     );
+    print_worst("dropline", &ids, &matches, args.worst);
+    if let Some(path) = &args.compare {
+        let theirs = read_compare(path)?;
+        let mut missing = 0;
+        let other: Vec<Match> = ids
+            .iter()
+            .zip(&golds)
+            .map(|(id, gold)| {
+                let text = theirs.get(id).map(String::as_str).unwrap_or_else(|| {
+                    missing += 1;
+                    ""
+                });
+                shingle_match(gold, text)
+            })
+            .collect();
+        let o = score(&other);
+        println!(
+            "compare F1 {:.4} P {:.4} R {:.4} n {} missing {} file {}",
+            o.f1,
+            o.precision,
+            o.recall,
+            ids.len(),
+            missing,
+            path.display()
+        );
+        print_worst("compare", &ids, &other, args.worst);
+    }
     Ok(())
+}
+
+/// Prints the pages that lose the most F1, with their precision and recall.
+fn print_worst(label: &str, ids: &[String], matches: &[Match], n: usize) {
+    let mut rows: Vec<(f64, &str, f64, f64)> = ids
+        .iter()
+        .zip(matches)
+        .map(|(id, m)| {
+            let p = if m.tp + m.fp > 0.0 {
+                m.tp / (m.tp + m.fp)
+            } else {
+                0.0
+            };
+            let r = if m.tp + m.fn_ > 0.0 {
+                m.tp / (m.tp + m.fn_)
+            } else {
+                1.0
+            };
+            let f = if p + r > 0.0 {
+                2.0 * p * r / (p + r)
+            } else {
+                0.0
+            };
+            (1.0 - f, id.as_str(), p, r)
+        })
+        .collect();
+    rows.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    for (loss, id, p, r) in rows.into_iter().take(n) {
+        println!("{label} worst {id} loss {loss:.3} P {p:.3} R {r:.3}");
+    }
+}
+
+/// Reads another extractor's output keyed by page id.
+fn read_compare(path: &Path) -> anyhow::Result<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    if path.is_dir() {
+        for e in
+            std::fs::read_dir(path).with_context(|| format!("failed to list {}", path.display()))?
+        {
+            let p = e?.path();
+            if let Some(id) = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".txt"))
+            {
+                out.insert(id.to_string(), std::fs::read_to_string(&p)?);
+            }
+        }
+        return Ok(out);
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read {}", path.display()))?;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("bad JSON line in {}", path.display()))?;
+        let id = v["id"].as_str().map(str::to_string).or_else(|| {
+            v["source"]["path"].as_str().and_then(|p| {
+                let name = Path::new(p).file_name()?.to_str()?;
+                Some(name.split('.').next()?.to_string())
+            })
+        });
+        if let Some(id) = id {
+            out.insert(id, v["text"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    Ok(out)
 }
 
 fn gold_ids(gold_dir: &Path) -> anyhow::Result<Vec<String>> {
@@ -197,9 +299,9 @@ fn read_page(dir: &Path, input: Input, id: &str) -> anyhow::Result<(Format, Stri
     match input {
         Input::Text => {
             let p = dir.join("text").join(format!("{id}.txt"));
-            let body = std::fs::read_to_string(&p)
-                .with_context(|| format!("failed to read {}", p.display()))?;
-            Ok((Format::Text, body))
+            let bytes =
+                std::fs::read(&p).with_context(|| format!("failed to read {}", p.display()))?;
+            Ok((Format::Text, crate::decode::decode(&bytes, false).text))
         }
         Input::Html => {
             let gz = dir.join("html").join(format!("{id}.html.gz"));
@@ -213,7 +315,8 @@ fn read_page(dir: &Path, input: Input, id: &str) -> anyhow::Result<(Format, Stri
                 let p = dir.join("html").join(format!("{id}.html"));
                 std::fs::read(&p).with_context(|| format!("failed to read {}", p.display()))?
             };
-            Ok((Format::Html, String::from_utf8_lossy(&bytes).into_owned()))
+            // Read like the daemon does: charset sniffing, NUL and line-end normalization.
+            Ok((Format::Html, crate::decode::decode(&bytes, true).text))
         }
     }
 }

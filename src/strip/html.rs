@@ -16,6 +16,7 @@ pub struct Page {
 
 /// Parses `html` once, reads its title and visible text, then runs the main-content extractor on the same DOM.
 pub fn parse_page(html: &str) -> Page {
+    let html = &*super::markup::guard(html);
     if nesting_exceeds(html, MAX_NESTING) {
         return Page {
             title: String::new(),
@@ -43,6 +44,7 @@ pub fn parse_page(html: &str) -> Page {
 
 /// Runs the extractor alone, without the visible-text walk: the baseline the whole HTML path is timed against.
 pub fn extract_only(html: &str) -> String {
+    let html = &*super::markup::guard(html);
     let cfg = dom_smoothie::Config {
         text_mode: dom_smoothie::TextMode::Formatted,
         ..Default::default()
@@ -77,6 +79,7 @@ pub fn page_title(doc: &Document) -> String {
 
 /// Returns (title, visible text) of a page: all text outside invisible elements, one block per line.
 pub fn visible_text(html: &str) -> (String, String) {
+    let html = &*super::markup::guard(html);
     if nesting_exceeds(html, MAX_NESTING) {
         let text = flat_text(html);
         return (text.lines().next().unwrap_or_default().to_string(), text);
@@ -94,6 +97,7 @@ const MAX_NESTING: usize = 1000;
 fn nesting_exceeds(html: &str, limit: usize) -> bool {
     let b = html.as_bytes();
     let mut depth = 0usize;
+    let mut next_gt = 0usize;
     let mut i = 0;
     while let Some(p) = memchr::memchr(b'<', &b[i..]) {
         i += p + 1;
@@ -105,8 +109,13 @@ fn nesting_exceeds(html: &str, limit: usize) -> bool {
                     .position(|c| !c.is_ascii_alphanumeric())
                     .map_or(b.len(), |e| i + e);
                 let name = &b[i..name_end];
-                let self_closing = memchr::memchr(b'>', &b[name_end..])
-                    .is_some_and(|e| e > 0 && b[name_end + e - 1] == b'/');
+                if next_gt < name_end {
+                    next_gt =
+                        memchr::memchr(b'>', &b[name_end..]).map_or(usize::MAX, |e| name_end + e);
+                }
+                // Searching once per `>` keeps this linear on markup full of unclosed `<a`.
+                let self_closing =
+                    next_gt != usize::MAX && next_gt > name_end && b[next_gt - 1] == b'/';
                 if !self_closing && !is_unnested(name) {
                     depth += 1;
                     if depth > limit {

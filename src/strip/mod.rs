@@ -6,7 +6,9 @@
 //! - [`lines`]: splits text into lines and measures each one (words, stop words, punctuation, shape hash).
 //! - [`rules`]: line shapes that are boilerplate on their own (teasers, counters, credits, dates).
 //! - [`classify`]: the logistic line model, its context features and the body-run decoding.
+//! - [`markup`]: the linear pre-pass that caps attributes before any HTML parser runs.
 //! - [`memory`]: per-source memory of recurring lines, persisted in the state dir.
+//! - [`stage`]: the pipeline adapter from a read envelope to a document or an error record.
 //! - [`textpass`]: the plain-text pass that ties the above together.
 //! - [`html`]: main-content extraction, page titles and visible text for HTML.
 //! - [`metric`], [`eval`]: the benchmark metric and `dropline eval strip`.
@@ -16,9 +18,11 @@ pub mod classify;
 pub mod eval;
 pub mod html;
 pub mod lines;
+pub mod markup;
 pub mod memory;
 pub mod metric;
 pub mod rules;
+pub mod stage;
 pub mod textpass;
 #[cfg(test)]
 mod train;
@@ -26,10 +30,11 @@ mod train;
 use crate::model::{Format, RawDoc, RemovedLine};
 use classify::{Decoding, LineModel};
 use memory::LineMemory;
+use rules::Kind;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use textpass::{PassOptions, SourceMemory};
+use textpass::{PassOptions, PassOut};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -50,6 +55,7 @@ pub struct StripConfig {
     pub html_keep: f32,
     /// The HTML path falls back to the plain-text pass over all visible text when the extractor's
     /// body has fewer than this share of the words that pass keeps (the extractor missed part of the article).
+    /// Chosen by 5-fold cross-validation on wcxb-train grouped by site (`scripts/strip_cv.py`).
     pub html_fallback_ratio: f32,
 }
 
@@ -65,9 +71,19 @@ impl Default for StripConfig {
             smoothing: 0.4,
             html_classify: false,
             html_keep: 0.1,
-            html_fallback_ratio: 0.5,
+            html_fallback_ratio: 0.6,
         }
     }
+}
+
+/// What the per-source memory needs of one stripped document, applied in arrival order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemoryWork {
+    source: String,
+    /// Shapes the memory counts for this document.
+    observe: Vec<u64>,
+    /// Per kept line of the text: its shape and whether the memory may remove it.
+    kept: Vec<(u64, bool)>,
 }
 
 /// The result of stripping one document.
@@ -108,34 +124,115 @@ impl Stripper {
     }
 
     /// Returns the article body of `doc`, with boilerplate removed when stripping is enabled.
+    /// Applies and updates the per-source memory at once: for callers that meet documents one
+    /// at a time, in order (the pipeline splits this into [`Self::strip_deferred`] on parallel
+    /// workers and [`Self::apply_memory`] in an ordered step).
     pub fn strip(&self, doc: &RawDoc) -> Stripped {
+        let (mut out, work) = self.strip_deferred(doc);
+        if let Some(work) = work {
+            let removed = self.config.keep_removed.then_some(&mut out.removed);
+            self.apply_memory(&work, &mut out.text, removed);
+        }
+        out
+    }
+
+    /// Strips `doc` without the per-source memory, and returns what the memory needs to learn
+    /// from it and remove from it (`None` when the memory is off).
+    pub fn strip_deferred(&self, doc: &RawDoc) -> (Stripped, Option<MemoryWork>) {
         if !self.config.enabled {
             let (title, text) = match doc.format {
                 Format::Text => plain_text(&doc.body),
                 Format::Html => html_visible_text(&doc.body),
             };
-            return Stripped {
+            let out = Stripped {
                 title,
                 text,
                 removed: Vec::new(),
             };
+            return (out, None);
         }
-        match doc.format {
+        let (out, observe, kept) = match doc.format {
             Format::Text => {
                 let title = first_line(&doc.body);
-                let (text, removed) =
-                    self.text_pass(&doc.body, &doc.source_key, self.text_options(), true);
-                Stripped {
+                let pass = textpass::run(&doc.body, &self.model, &self.text_options());
+                let out = Stripped {
                     title,
-                    text,
-                    removed,
-                }
+                    text: pass.text,
+                    removed: pass.removed,
+                };
+                (out, pass.shapes, pass.kept)
             }
-            Format::Html => self.strip_html(&doc.body, &doc.source_key),
-        }
+            Format::Html => self.strip_html(&doc.body),
+        };
+        let work = self.config.source_memory.then(|| MemoryWork {
+            source: doc.source_key.clone(),
+            observe,
+            kept,
+        });
+        (out, work)
     }
 
-    fn strip_html(&self, html: &str, source: &str) -> Stripped {
+    /// Applies the per-source memory to one document's kept `text`, then records the document's
+    /// lines. Call it in arrival order: what it removes depends only on earlier documents.
+    /// Returns whether lines were removed (their kinds go to `removed` when given).
+    pub fn apply_memory(
+        &self,
+        work: &MemoryWork,
+        text: &mut String,
+        removed: Option<&mut Vec<RemovedLine>>,
+    ) -> bool {
+        let shapes: Vec<u64> = work.kept.iter().map(|k| k.0).collect();
+        let mut seen = Vec::new();
+        // A poisoned lock only means another worker panicked mid-update; the counts stay usable.
+        let mut guard = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        let docs = guard.lookup(&work.source, &shapes, &mut seen);
+        let mut scratch = Vec::new();
+        guard.observe(&work.source, &work.observe, &mut scratch);
+        drop(guard);
+        let drop_line: Vec<bool> = work
+            .kept
+            .iter()
+            .zip(&seen)
+            .map(|(&(_, removable), &n)| docs >= 2 && removable && n >= 2)
+            .collect();
+        if !drop_line.contains(&true) {
+            return false;
+        }
+        let lines: Vec<&str> = text.split('\n').filter(|l| !l.is_empty()).collect();
+        if lines.len() != drop_line.len() {
+            // Not the text the pass produced: leave it as it is rather than guess.
+            return false;
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut removed_lines = Vec::new();
+        let (mut gap, mut line) = (false, 0);
+        for part in text.split('\n') {
+            if part.is_empty() {
+                gap = true;
+                continue;
+            }
+            if drop_line[line] {
+                removed_lines.push(RemovedLine {
+                    kind: Kind::Recurring.as_str().to_string(),
+                    text: part.to_string(),
+                });
+            } else {
+                if !out.is_empty() {
+                    out.push_str(if gap { "\n\n" } else { "\n" });
+                }
+                out.push_str(part);
+                gap = false;
+            }
+            line += 1;
+        }
+        *text = out;
+        if let Some(r) = removed {
+            r.extend(removed_lines);
+        }
+        true
+    }
+
+    fn strip_html(&self, html: &str) -> (Stripped, Vec<u64>, Vec<(u64, bool)>) {
         let page = html::parse_page(html);
         let title = if page.title.is_empty() {
             first_line(&page.visible)
@@ -144,38 +241,49 @@ impl Stripper {
         };
         let Some(main) = page.main else {
             // No main content found: the plain-text pass over all visible text.
-            let (text, removed) = self.text_pass(&page.visible, source, self.text_options(), true);
-            return Stripped {
-                title,
-                text,
-                removed,
-            };
+            let pass = textpass::run(&page.visible, &self.model, &self.text_options());
+            return (
+                Stripped {
+                    title,
+                    text: pass.text,
+                    removed: pass.removed,
+                },
+                pass.shapes,
+                pass.kept,
+            );
         };
-        let (text, mut removed) = self.text_pass(&main, source, self.html_options(), true);
+        let PassOut {
+            text,
+            mut removed,
+            shapes,
+            kept,
+        } = textpass::run(&main, &self.model, &self.html_options());
         // Whitespace-separated words: a cheap size measure, monotone in the lines kept.
         let words = |t: &str| t.split_ascii_whitespace().count() as f32;
-        let kept = words(&text);
+        let n_kept = words(&text);
         let ratio = self.config.html_fallback_ratio;
         // The plain-text pass keeps at most the visible words, so it can only win when the extractor
         // kept fewer than `ratio` of those; skipping it otherwise keeps the path close to the extractor's cost.
-        if self.config.keep_removed || kept < ratio * words(&page.visible) {
-            let (full, full_removed) =
-                self.text_pass(&page.visible, source, self.text_options(), false);
-            if kept < ratio * words(&full) {
-                return Stripped {
+        if self.config.keep_removed || n_kept < ratio * words(&page.visible) {
+            let full = textpass::run(&page.visible, &self.model, &self.text_options());
+            if n_kept < ratio * words(&full.text) {
+                let out = Stripped {
                     title,
-                    text: full,
-                    removed: full_removed,
+                    text: full.text,
+                    removed: full.removed,
                 };
+                // The memory learns the extractor's lines, as before the fallback was taken.
+                return (out, shapes, full.kept);
             }
             // What the extractor dropped, with the kinds the plain-text pass gave those lines.
-            removed.extend(full_removed.into_iter().filter(|r| !text.contains(&r.text)));
+            removed.extend(full.removed.into_iter().filter(|r| !text.contains(&r.text)));
         }
-        Stripped {
+        let out = Stripped {
             title,
             text,
             removed,
-        }
+        };
+        (out, shapes, kept)
     }
 
     /// Runs the extractor alone (no post-pass), for measuring what the post-pass costs and adds.
@@ -216,19 +324,9 @@ impl Stripper {
         }
     }
 
-    fn text_pass(
-        &self,
-        text: &str,
-        source: &str,
-        opts: PassOptions,
-        record: bool,
-    ) -> (String, Vec<RemovedLine>) {
-        let memory = self.config.source_memory.then_some(SourceMemory {
-            memory: &self.memory,
-            source,
-            record,
-        });
-        textpass::run(text, &self.model, memory, &opts)
+    /// Returns whether documents carry memory work to apply in order ([`Self::apply_memory`]).
+    pub fn learns(&self) -> bool {
+        self.config.enabled && self.config.source_memory
     }
 
     /// Persists learned state into the state dir; called on shutdown and periodically.

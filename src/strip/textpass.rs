@@ -1,12 +1,13 @@
-//! Owns the plain-text pass: rules, per-source memory, the line classifier and decoding, over one text.
+//! Owns the plain-text pass: rules, the line classifier and decoding, over one text.
+//!
+//! The per-source memory is applied afterwards, in arrival order ([`super::Stripper::apply_memory`]):
+//! the pass reports every line's shape and which kept lines the memory may remove.
 
 use super::classify::{decode, features, Decoding, LineModel, N_FEATURES};
 use super::lines::{analyse, Line};
-use super::memory::LineMemory;
 use super::rules::{mark_related_headlines, shape_kind, Kind};
 use crate::model::RemovedLine;
 use std::cell::RefCell;
-use std::sync::Mutex;
 
 /// How much of the pass runs: all of it for plain text, a gentler bar after an HTML extractor.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -25,7 +26,6 @@ struct Scratch {
     lines: Vec<Line>,
     shapes: Vec<u64>,
     sorted: Vec<u64>,
-    seen: Vec<u32>,
     dup: Vec<bool>,
     kinds: Vec<Option<Kind>>,
     forced: Vec<bool>,
@@ -39,40 +39,39 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// The memory of one source, for one document.
-pub struct SourceMemory<'a> {
-    pub memory: &'a Mutex<LineMemory>,
-    pub source: &'a str,
-    /// Records this document's lines; off for a second pass over the same document.
-    pub record: bool,
+/// What one pass kept and removed, and what the per-source memory needs of it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PassOut {
+    pub text: String,
+    pub removed: Vec<RemovedLine>,
+    /// The shape of every line of the input, for the memory to count.
+    pub shapes: Vec<u64>,
+    /// Per kept line, in output order: its shape and whether it may be removed for recurring
+    /// (chrome-shaped: not a sentence).
+    pub kept: Vec<(u64, bool)>,
 }
 
 /// Returns the kept text of `text` and, when asked, the removed lines by kind.
-pub fn run(
-    text: &str,
-    model: &LineModel,
-    memory: Option<SourceMemory<'_>>,
-    opts: &PassOptions,
-) -> (String, Vec<RemovedLine>) {
+pub fn run(text: &str, model: &LineModel, opts: &PassOptions) -> PassOut {
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
-        run_with(text, model, memory, opts, &mut s)
+        run_with(text, model, opts, &mut s)
     })
 }
 
-fn run_with(
-    text: &str,
-    model: &LineModel,
-    memory: Option<SourceMemory<'_>>,
-    opts: &PassOptions,
-    s: &mut Scratch,
-) -> (String, Vec<RemovedLine>) {
+/// Returns whether a line reads as a sentence of a body: the per-source memory never removes
+/// those, since a sentence seen before is quoted or syndicated content, and re-posts of one story
+/// must keep their body for the dedup stage to call them duplicates.
+pub fn reads_as_sentence(l: &Line) -> bool {
+    l.terminal && l.words >= 5
+}
+
+fn run_with(text: &str, model: &LineModel, opts: &PassOptions, s: &mut Scratch) -> PassOut {
     let Scratch {
         raw,
         lines,
         shapes,
         sorted,
-        seen,
         dup,
         kinds,
         forced,
@@ -93,33 +92,9 @@ fn run_with(
         sorted.get(lo + 1) == Some(sh)
     }));
 
-    let mut docs = 0;
-    seen.clear();
-    if let Some(m) = &memory {
-        // A poisoned lock only means another worker panicked mid-update; the counts stay usable.
-        let mut guard = m.memory.lock().unwrap_or_else(|e| e.into_inner());
-        docs = if m.record {
-            guard.observe(m.source, shapes, seen)
-        } else {
-            guard.lookup(m.source, shapes, seen)
-        };
-    }
-
     kinds.clear();
     kinds.extend(lines.iter().map(|l| shape_kind(l.text(text), l)));
     mark_related_headlines(lines, kinds);
-    if docs >= 2 {
-        for i in 0..n {
-            let (l, k) = (&lines[i], &mut kinds[i]);
-            // Only chrome-shaped lines (short, or not a sentence) are removed for recurring: a
-            // full sentence seen before is syndicated or quoted content, and re-posts of one
-            // story must keep their body for the dedup stage to call them duplicates.
-            let recurring = seen[i] >= 2 && (l.words <= 12 || !l.terminal);
-            if k.is_none() && recurring {
-                *k = Some(Kind::Recurring);
-            }
-        }
-    }
     forced.clear();
     forced.extend(kinds.iter().map(Option::is_some));
 
@@ -136,6 +111,7 @@ fn run_with(
 
     let mut out = String::with_capacity(text.len());
     let mut removed = Vec::new();
+    let mut kept = Vec::new();
     let mut gap = false;
     for i in 0..n {
         let l = &lines[i];
@@ -145,6 +121,7 @@ fn run_with(
                 out.push_str(if gap { "\n\n" } else { "\n" });
             }
             out.push_str(l.text(text));
+            kept.push((l.shape, !reads_as_sentence(l)));
             gap = false;
         } else if opts.keep_removed {
             let kind = kinds[i].unwrap_or(if l.words <= 4 {
@@ -158,7 +135,12 @@ fn run_with(
             });
         }
     }
-    (out, removed)
+    PassOut {
+        text: out,
+        removed,
+        shapes: shapes.clone(),
+        kept,
+    }
 }
 
 /// Blends each line's probability with the mean of its neighbours that rules did not remove.

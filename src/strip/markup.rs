@@ -1,0 +1,228 @@
+//! Owns the markup guard: a linear pre-pass over the markup before any HTML parser sees it.
+//!
+//! html5ever checks each new attribute against the tag's earlier ones, so one element with a
+//! million attributes costs minutes. The guard drops attributes past a per-tag and a per-page
+//! cap; real pages stay far below both. It also shows what a browser shows once the page's
+//! scripts ran: React streams server-rendered segments as `<div hidden id="S:n">` and swaps them
+//! in with a script, so the article of such a page sits in a hidden div.
+
+use std::borrow::Cow;
+
+/// Attributes kept per tag; real elements carry a few dozen at most.
+pub const MAX_ATTRS_PER_TAG: usize = 64;
+/// Attributes kept per page, all tags together.
+pub const MAX_ATTRS_PER_PAGE: usize = 500_000;
+
+/// Returns `html` with attributes beyond the caps removed and streamed segments shown
+/// (borrowed when nothing changed).
+/// The tokenizing follows the HTML standard's attribute states: quoted values may hold `>`.
+pub fn guard(html: &str) -> Cow<'_, str> {
+    let b = html.as_bytes();
+    let len = b.len();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut total = 0usize;
+    let mut i = 0;
+    let ws = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c');
+    while let Some(p) = memchr::memchr(b'<', &b[i..]) {
+        i += p + 1;
+        if b[i..].starts_with(b"!--") {
+            i = memchr::memmem::find(&b[i + 3..], b"-->").map_or(len, |e| i + 3 + e + 3);
+            continue;
+        }
+        if !b.get(i).is_some_and(u8::is_ascii_alphabetic) {
+            continue;
+        }
+        let name_start = i;
+        while i < len && !ws(b[i]) && b[i] != b'/' && b[i] != b'>' {
+            i += 1;
+        }
+        let name_end = i;
+        let is_div = b[name_start..name_end].eq_ignore_ascii_case(b"div");
+        let mut count = 0usize;
+        let (mut hidden, mut segment, mut cut) = (None, false, None::<(usize, usize)>);
+        loop {
+            // A dropped attribute takes the space before it along.
+            let lead = i;
+            while i < len && (ws(b[i]) || b[i] == b'/') {
+                i += 1;
+            }
+            if i >= len || b[i] == b'>' {
+                break;
+            }
+            let name_at = i;
+            // The first character of a name may be anything but space, `/` and `>`, even `=`.
+            i += utf8_len(b[i]);
+            while i < len && !ws(b[i]) && !matches!(b[i], b'/' | b'>' | b'=') {
+                i += 1;
+            }
+            let name = &b[name_at..i];
+            let mut j = i;
+            while j < len && ws(b[j]) {
+                j += 1;
+            }
+            if j < len && b[j] == b'=' {
+                j += 1;
+                while j < len && ws(b[j]) {
+                    j += 1;
+                }
+                let value_at = j + usize::from(matches!(b.get(j), Some(b'"' | b'\'')));
+                if is_div && name.eq_ignore_ascii_case(b"id") {
+                    segment = b[value_at..].starts_with(b"S:");
+                }
+                match b.get(j) {
+                    Some(&q) if q == b'"' || q == b'\'' => {
+                        j = memchr::memchr(q, &b[j + 1..]).map_or(len, |e| j + 1 + e + 1);
+                    }
+                    _ => {
+                        while j < len && !ws(b[j]) && b[j] != b'>' {
+                            j += 1;
+                        }
+                    }
+                }
+                i = j;
+            }
+            count += 1;
+            total += 1;
+            if count > MAX_ATTRS_PER_TAG || total > MAX_ATTRS_PER_PAGE {
+                cut = Some((cut.map_or(lead, |c| c.0), i));
+            } else if is_div && name.eq_ignore_ascii_case(b"hidden") {
+                hidden = Some((lead, i));
+            }
+        }
+        let mut remove = |from: usize, to: usize| {
+            let o = out.get_or_insert_with(|| String::with_capacity(html.len()));
+            o.push_str(&html[copied..from]);
+            copied = to;
+        };
+        if let Some((from, to)) = hidden.filter(|_| segment) {
+            remove(from, to);
+        }
+        if let Some((from, to)) = cut {
+            remove(from, to);
+        }
+        // Raw-text elements end only at their end tag, as in the tokenizer: markup-like text
+        // inside them must not shift what the guard takes for tags.
+        let name = &b[name_start..name_end];
+        if RAW_TEXT.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+            i = end_tag(b, i, name);
+        }
+    }
+    match out {
+        None => Cow::Borrowed(html),
+        Some(mut o) => {
+            o.push_str(&html[copied..]);
+            Cow::Owned(o)
+        }
+    }
+}
+
+/// Elements whose content the HTML tokenizer reads as text up to their end tag.
+const RAW_TEXT: &[&[u8]] = &[
+    b"script",
+    b"style",
+    b"title",
+    b"textarea",
+    b"xmp",
+    b"iframe",
+    b"noembed",
+    b"noframes",
+];
+
+/// Returns where `</name` starts at or after `from` (any case), or the end of `b`.
+fn end_tag(b: &[u8], mut from: usize, name: &[u8]) -> usize {
+    while let Some(p) = memchr::memmem::find(&b[from.min(b.len())..], b"</") {
+        let at = from + p;
+        if b.len() >= at + 2 + name.len()
+            && b[at + 2..at + 2 + name.len()].eq_ignore_ascii_case(name)
+        {
+            return at;
+        }
+        from = at + 2;
+    }
+    b.len()
+}
+
+/// Length of the UTF-8 sequence a lead byte starts (1 for continuation bytes, never 0).
+fn utf8_len(lead: u8) -> usize {
+    match lead {
+        0xf0..=0xff => 4,
+        0xe0..=0xef => 3,
+        0xc0..=0xdf => 2,
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(n: usize) -> String {
+        (0..n).map(|i| format!(" a{i}=\"v>{i}\"")).collect()
+    }
+
+    #[test]
+    fn pages_under_the_cap_are_untouched() {
+        let html = format!(
+            "<div{}>é<p class=x id='y' hidden>t</p><!-- <a {} --></div>",
+            attrs(10),
+            attrs(100)
+        );
+        assert!(matches!(guard(&html), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn attributes_past_the_cap_are_dropped_and_the_rest_is_kept() {
+        let html = format!(
+            "<p>before</p><div{} é=1 data-ü='ü'>text ü</div><p z=1>after</p>",
+            attrs(1000)
+        );
+        let capped = guard(&html);
+        let doc = dom_query::Document::from(capped.as_ref());
+        let div = doc.select("div");
+        assert_eq!(div.nodes()[0].attrs().len(), MAX_ATTRS_PER_TAG);
+        assert_eq!(div.attr("a0").as_deref(), Some("v>0"));
+        assert_eq!(div.text().as_ref(), "text ü");
+        assert_eq!(doc.select("p[z]").text().as_ref(), "after");
+        assert!(capped.contains("<p>before</p>"));
+    }
+
+    #[test]
+    fn streamed_react_segments_are_shown() {
+        let html = "<div hidden id=\"S:0\"><p>Article</p></div><div hidden=\"\"><p>menu</p></div><div id=S:1 hidden class=x>y</div>";
+        assert_eq!(
+            guard(html),
+            "<div id=\"S:0\"><p>Article</p></div><div hidden=\"\"><p>menu</p></div><div id=S:1 class=x>y</div>"
+        );
+    }
+
+    #[test]
+    fn markup_inside_raw_text_does_not_hide_a_wide_tag() {
+        let html = format!("<title><x a=\"</title><div{}>t</div>\"></x>", attrs(1000));
+        let capped = guard(&html);
+        let doc = dom_query::Document::from(capped.as_ref());
+        assert_eq!(
+            doc.select("div").nodes()[0].attrs().len(),
+            MAX_ATTRS_PER_TAG
+        );
+        let script = "<script>if (a<b && c > \"d\") {}</script><p>x</p>";
+        assert!(matches!(guard(script), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn unterminated_markup_does_not_panic() {
+        for html in [
+            "<a b=\"",
+            "<a b='x",
+            "<a ",
+            "<a b= ",
+            "<a\u{e9}=1 \u{e9}",
+            "<!--",
+            "<",
+        ] {
+            let many = format!("<x{}{html}", attrs(MAX_ATTRS_PER_TAG + 2));
+            let _ = guard(&many);
+            let _ = guard(html);
+        }
+    }
+}
