@@ -238,7 +238,7 @@ impl Admission {
         let s = self.lock();
         present
             .iter()
-            .filter(|k| !s.in_flight.contains_key(k) && !s.committed.contains_key(k))
+            .filter(|k| Self::skip_in(&s, k).is_none())
             .count()
     }
 
@@ -277,6 +277,17 @@ mod tests {
             mtime_ns: 1,
             fp: 7,
         }
+    }
+
+    #[tokio::test]
+    async fn files_in_flight_or_committed_are_not_waiting() {
+        let a = Admission::new(4, HashMap::from([(key(1), false)]));
+        let present: HashSet<FileKey> = (1..=3).map(key).collect();
+        assert_eq!(a.count_waiting(&present), 2);
+        assert_eq!(a.admit(key(2), 1).await, Some(0));
+        assert_eq!(a.count_waiting(&present), 1, "in flight is not waiting");
+        a.committed(key(2), false, true);
+        assert_eq!(a.count_waiting(&present), 1, "committed is not waiting");
     }
 
     #[tokio::test(start_paused = true)]
