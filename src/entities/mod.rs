@@ -9,6 +9,7 @@
 //! - [`rules`]: DATE, TIME, MONEY, PERCENT, QUANTITY, CARDINAL and ORDINAL rules; their word
 //!   lists live in [`lexicon`].
 //! - [`link`]: canonical forms linking the mentions of one document.
+//! - [`stage`]: the pipeline adapter the entities workers run.
 //! - [`conll`]: CoNLL reading and conlleval-style scoring; [`train`] and [`eval`] commands.
 
 pub mod conll;
@@ -19,6 +20,7 @@ pub mod link;
 pub mod perceptron;
 pub mod resources;
 pub mod rules;
+pub mod stage;
 pub mod tokenize;
 pub mod train;
 
