@@ -500,6 +500,50 @@ mod tests {
     }
 
     #[test]
+    fn ascii_fast_paths_hash_as_full_case_mapping_does() {
+        fn reference(word: &str) -> u64 {
+            let mut h = FNV_OFFSET;
+            for c in word.chars() {
+                for l in c.to_lowercase() {
+                    h = feed(h, l as u32);
+                }
+            }
+            mix(h)
+        }
+        for w in [
+            "McDonald's",
+            "NATO",
+            "3-D",
+            "U.S.",
+            "ÉCOLE",
+            "Straße",
+            "İstanbul",
+            "Zoë",
+            "",
+        ] {
+            assert_eq!(lower_hash(w), reference(w), "{w}");
+        }
+        let res = ResourceTables::empty();
+        let t = token_form("Ab1-é", false, &res.view());
+        assert_eq!(
+            t.flags & (flag::TITLE | flag::DIGIT),
+            flag::TITLE | flag::DIGIT
+        );
+        for c in (0u8..128).map(char::from) {
+            let slow = if c.is_uppercase() {
+                'X' as u32
+            } else if c.is_lowercase() {
+                'x' as u32
+            } else if c.is_numeric() {
+                'd' as u32
+            } else {
+                c as u32
+            };
+            assert_eq!(shape_code(c), slow, "{c:?}");
+        }
+    }
+
+    #[test]
     fn doc_evidence_sees_other_mentions() {
         let tables = ResourceTables::empty();
         let res = tables.view();

@@ -129,11 +129,11 @@ impl EntityTagger {
             for n in &names {
                 taken[n.start..n.end].iter_mut().for_each(|t| *t = true);
             }
+            let mut rule_spans = Vec::new();
             for s in &sentences {
-                for r in rules::find(&words, s.clone(), &taken) {
-                    found.push((r.start, r.end, r.label));
-                }
+                rules::find_into(&words, s.clone(), &taken, &mut rule_spans);
             }
+            found.extend(rule_spans.iter().map(|r| (r.start, r.end, r.label)));
             found.sort_unstable_by_key(|f| f.0);
         }
         let texts: Vec<&str> = found
