@@ -173,8 +173,9 @@ fn shape_code(c: char) -> u32 {
     }
 }
 
-/// Computes the form-only part of a token's information.
-fn token_form(word: &str, sent_start: bool, res: &ResourcesView<'_>) -> TokInfo {
+/// Computes the form-only part of a token's information (clusters are looked up later, all
+/// together, so that their cache misses overlap).
+fn token_form(word: &str, sent_start: bool) -> TokInfo {
     let mut info = TokInfo::default();
     let mut h_word = FNV_OFFSET;
     let mut h_lower = FNV_OFFSET;
@@ -241,7 +242,6 @@ fn token_form(word: &str, sent_start: bool, res: &ResourcesView<'_>) -> TokInfo 
     if sent_start {
         info.flags |= flag::SENT_START;
     }
-    info.clusters = res.clusters(info.lower);
     info
 }
 
@@ -255,7 +255,7 @@ pub fn doc_infos(
     let mut infos: Vec<TokInfo> = Vec::with_capacity(words.len());
     for s in sentences {
         for i in s.clone() {
-            infos.push(token_form(words[i], i == s.start, res));
+            infos.push(token_form(words[i], i == s.start));
         }
         let alpha = infos[s.clone()]
             .iter()
@@ -271,6 +271,9 @@ pub fn doc_infos(
         }
         res.mark_gazetteer(&mut infos[s.clone()]);
         mark_runs(&mut infos[s.clone()]);
+    }
+    for t in &mut infos {
+        t.clusters = res.clusters(t.lower);
     }
     // Document-level casing evidence: how the same word is written elsewhere.
     let mut seen: IdMap<(u32, u32)> = IdMap::default();
@@ -488,10 +491,8 @@ mod tests {
 
     #[test]
     fn lower_hash_ignores_case_and_forms_differ() {
-        let tables = ResourceTables::empty();
-        let res = tables.view();
-        let a = token_form("Almaty", false, &res);
-        let b = token_form("ALMATY", false, &res);
+        let a = token_form("Almaty", false);
+        let b = token_form("ALMATY", false);
         assert_eq!(a.lower, b.lower);
         assert_eq!(a.lower, lower_hash("almaty"));
         assert_ne!(a.word, b.word);
@@ -523,8 +524,7 @@ mod tests {
         ] {
             assert_eq!(lower_hash(w), reference(w), "{w}");
         }
-        let res = ResourceTables::empty();
-        let t = token_form("Ab1-é", false, &res.view());
+        let t = token_form("Ab1-é", false);
         assert_eq!(
             t.flags & (flag::TITLE | flag::DIGIT),
             flag::TITLE | flag::DIGIT
