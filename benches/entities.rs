@@ -1,4 +1,5 @@
-//! Measures entity tagging throughput (tokenizer, features, both passes, rules and linking).
+//! Measures entity tagging throughput (tokenizer, features, both passes, rules and linking) and
+//! the start-up cost of loading the shipped model.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dropline::entities::{tokenize, EntitiesConfig, EntityTagger};
@@ -34,6 +35,10 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(tokens));
     g.bench_function("names_only_tokens", |b| b.iter(|| names_only.tag(&text)));
     g.finish();
+    // Start-up: checks the header, the checksum over the whole file and every table's bounds.
+    c.bench_function("entities/load_shipped_model", |b| {
+        b.iter(|| EntityTagger::load(&EntitiesConfig::default()).expect("shipped model loads"))
+    });
 }
 
 criterion_group!(benches, bench);

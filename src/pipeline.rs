@@ -8,7 +8,7 @@ use crate::admission::Admission;
 use crate::config::{Config, DoneAction, OutputKind, Refused};
 use crate::dedup::{self, Deduper, KnownRaw};
 use crate::driver::{spawn_ordered_stage, spawn_stage, Budget};
-use crate::entities::EntityTagger;
+use crate::entities::{stage::entities_step, EntityTagger};
 use crate::ledger::{Ledger, ERRORS_FILE};
 use crate::lock::StateLock;
 use crate::model::{DedupStatus, Envelope, Work};
@@ -460,18 +460,6 @@ fn dedup_step(d: &mut Deduper, mut env: Envelope) -> Envelope {
     }
     doc.dedup = Some(info);
     env.index_entry = Some(entry);
-    env
-}
-
-fn entities_step(t: &EntityTagger, mut env: Envelope) -> Envelope {
-    let Work::Doc(doc) = &mut env.work else {
-        return env;
-    };
-    let copy = doc
-        .dedup
-        .as_ref()
-        .is_some_and(|d| d.status == DedupStatus::ExactDuplicate);
-    doc.entities = Some(if copy { Vec::new() } else { t.tag(&doc.text) });
     env
 }
 

@@ -91,6 +91,7 @@ pub fn run(args: &EvalEntitiesArgs) -> anyhow::Result<()> {
     let mut scorer = Scorer::default();
     let mut tokens = 0usize;
     let mut elapsed = 0f64;
+    let mut cpu = 0f64;
     for (i, doc) in docs.iter().enumerate() {
         let (text, starts) = doc_text(doc);
         let lens: Vec<usize> = doc
@@ -98,9 +99,10 @@ pub fn run(args: &EvalEntitiesArgs) -> anyhow::Result<()> {
             .flat_map(|s| s.words.iter().map(|w| w.chars().count()))
             .collect();
         tokens += starts.len();
-        let t0 = Instant::now();
+        let (t0, c0) = (Instant::now(), thread_cpu_seconds());
         let entities = tagger.tag(&text);
         elapsed += t0.elapsed().as_secs_f64();
+        cpu += thread_cpu_seconds() - c0;
         let mut pred: HashSet<Span> = HashSet::new();
         for e in &entities {
             if !TYPES.contains(&e.label.as_str()) {
@@ -137,5 +139,24 @@ pub fn run(args: &EvalEntitiesArgs) -> anyhow::Result<()> {
         "tagging {:.0} tokens/s (one thread, tokenizer, rules and linking included)",
         tokens as f64 / elapsed.max(1e-9)
     );
+    // On a shared machine the thread's CPU time is the steadier measure.
+    println!(
+        "tagging {:.0} tokens per CPU second of the tagging thread",
+        tokens as f64 / cpu.max(1e-9)
+    );
     Ok(())
+}
+
+/// Returns the CPU time the calling thread has used, in seconds.
+fn thread_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant Linux knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }

@@ -4,7 +4,7 @@
 //! hashed character by character once per token, and each feature is a mix of (template id,
 //! value) reduced to a bucket of the weight table.
 
-use super::resources::{IdMap, Resources, GAZ_TYPES};
+use super::resources::{IdMap, ResourcesView, GAZ_TYPES};
 
 /// Number of feature templates; every token emits exactly one bucket per template.
 pub const N_FEATURES: usize = 55;
@@ -39,11 +39,21 @@ fn feed(h: u64, c: u32) -> u64 {
 pub fn lower_hash(word: &str) -> u64 {
     let mut h = FNV_OFFSET;
     for c in word.chars() {
-        for l in c.to_lowercase() {
-            h = feed(h, l as u32);
-        }
+        h = feed_lower(h, c);
     }
     mix(h)
+}
+
+/// Feeds the lower-case form of `c` (one character for ASCII, possibly more otherwise).
+#[inline]
+fn feed_lower(mut h: u64, c: char) -> u64 {
+    if c.is_ascii() {
+        return feed(h, c.to_ascii_lowercase() as u32);
+    }
+    for l in c.to_lowercase() {
+        h = feed(h, l as u32);
+    }
+    h
 }
 
 /// Bit flags describing a token's form.
@@ -142,7 +152,16 @@ pub fn set_priors(infos: &mut [TokInfo], tags: &[u8]) {
     }
 }
 
+#[inline]
 fn shape_code(c: char) -> u32 {
+    if c.is_ascii() {
+        return match c {
+            'A'..='Z' => 'X' as u32,
+            'a'..='z' => 'x' as u32,
+            '0'..='9' => 'd' as u32,
+            _ => c as u32,
+        };
+    }
     if c.is_uppercase() {
         'X' as u32
     } else if c.is_lowercase() {
@@ -154,8 +173,9 @@ fn shape_code(c: char) -> u32 {
     }
 }
 
-/// Computes the form-only part of a token's information.
-fn token_form(word: &str, sent_start: bool, res: &Resources) -> TokInfo {
+/// Computes the form-only part of a token's information (clusters are looked up later, all
+/// together, so that their cache misses overlap).
+fn token_form(word: &str, sent_start: bool) -> TokInfo {
     let mut info = TokInfo::default();
     let mut h_word = FNV_OFFSET;
     let mut h_lower = FNV_OFFSET;
@@ -166,9 +186,7 @@ fn token_form(word: &str, sent_start: bool, res: &Resources) -> TokInfo {
     let mut first_upper = false;
     for (i, c) in word.chars().enumerate() {
         h_word = feed(h_word, c as u32);
-        for l in c.to_lowercase() {
-            h_lower = feed(h_lower, l as u32);
-        }
+        h_lower = feed_lower(h_lower, c);
         if i < 4 {
             info.pre[i] = mix(h_lower);
         }
@@ -180,23 +198,22 @@ fn token_form(word: &str, sent_start: bool, res: &Resources) -> TokInfo {
             h_short = feed(h_short, code);
             last_code = code;
         }
-        if c.is_uppercase() {
+        // The shape code already classifies the character.
+        if code == 'X' as u32 {
             upper += 1;
             if i == 0 {
                 first_upper = true;
             }
-        } else if c.is_lowercase() {
+        } else if code == 'x' as u32 {
             lower += 1;
-        } else if c.is_numeric() {
+        } else if code == 'd' as u32 {
             digit += 1;
         }
         n += 1;
     }
     let mut h_suf = FNV_OFFSET;
     for (i, c) in word.chars().rev().take(4).enumerate() {
-        for l in c.to_lowercase() {
-            h_suf = feed(h_suf, l as u32);
-        }
+        h_suf = feed_lower(h_suf, c);
         info.suf[i] = mix(h_suf ^ 0x5f);
     }
     for i in n.min(4)..4 {
@@ -225,7 +242,6 @@ fn token_form(word: &str, sent_start: bool, res: &Resources) -> TokInfo {
     if sent_start {
         info.flags |= flag::SENT_START;
     }
-    info.clusters = res.clusters(info.lower);
     info
 }
 
@@ -234,12 +250,12 @@ fn token_form(word: &str, sent_start: bool, res: &Resources) -> TokInfo {
 pub fn doc_infos(
     words: &[&str],
     sentences: &[std::ops::Range<usize>],
-    res: &Resources,
+    res: &ResourcesView<'_>,
 ) -> Vec<TokInfo> {
     let mut infos: Vec<TokInfo> = Vec::with_capacity(words.len());
     for s in sentences {
         for i in s.clone() {
-            infos.push(token_form(words[i], i == s.start, res));
+            infos.push(token_form(words[i], i == s.start));
         }
         let alpha = infos[s.clone()]
             .iter()
@@ -255,6 +271,9 @@ pub fn doc_infos(
         }
         res.mark_gazetteer(&mut infos[s.clone()]);
         mark_runs(&mut infos[s.clone()]);
+    }
+    for t in &mut infos {
+        t.clusters = res.clusters(t.lower);
     }
     // Document-level casing evidence: how the same word is written elsewhere.
     let mut seen: IdMap<(u32, u32)> = IdMap::default();
@@ -317,91 +336,150 @@ fn gaz_code(t: &TokInfo) -> u64 {
     v
 }
 
+/// Templates whose values read the second-pass fields (`prior`, `prior_mask`, `first`,
+/// `pair_prev`, `pair_next`); every other template has the same bucket in every pass.
+pub const SECOND_PASS: [usize; 8] = [38, 39, 40, 41, 42, 49, 51, 52];
+
+/// Returns the neighbour of token `i` at offset `d` in `sent`.
+#[inline]
+fn near(sent: &[TokInfo], i: usize, d: isize) -> Option<&TokInfo> {
+    sent.get(i.checked_add_signed(d)?)
+}
+
+/// Returns the bucket of template `tmpl` with value `v`.
+#[inline]
+fn bucket(tmpl: usize, v: u64, shift: u32) -> u32 {
+    let h = mix((tmpl as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ v);
+    (h >> shift) as u32
+}
+
+/// Writes the values of the `SECOND_PASS` templates of token `i` into `values`.
+#[inline]
+fn second_pass_values(sent: &[TokInfo], i: usize, values: &mut [u64; N_FEATURES]) {
+    let t = &sent[i];
+    let (p1, n1) = (near(sent, i, -1), near(sent, i, 1));
+    let first = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.first));
+    let prior = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.prior));
+    values[38] = combine(u64::from(t.prior), t.short);
+    values[39] = u64::from(t.prior_mask);
+    values[40] = u64::from(t.first);
+    values[41] = combine(first(p1), u64::from(t.first));
+    values[42] = combine(u64::from(t.first), first(n1));
+    values[49] = combine(combine(prior(p1), u64::from(t.prior)), prior(n1));
+    values[51] = combine(u64::from(t.pair_prev), u64::from(t.pair_next));
+    values[52] = combine(u64::from(t.pair_next), t.short);
+}
+
+/// Returns the values of every template of token `i`.
+#[inline]
+fn values(sent: &[TokInfo], i: usize) -> [u64; N_FEATURES] {
+    let t = &sent[i];
+    let p1 = near(sent, i, -1);
+    let n1 = near(sent, i, 1);
+    let p2 = near(sent, i, -2);
+    let n2 = near(sent, i, 2);
+    let low = |o: Option<&TokInfo>| o.map_or(PAD, |t| t.lower);
+    let shp = |o: Option<&TokInfo>| o.map_or(PAD, |t| t.short);
+    let clu = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.clusters[1]));
+    let gz = |o: Option<&TokInfo>| o.map_or(PAD, gaz_code);
+    let suf3 = |o: Option<&TokInfo>| o.map_or(PAD, |t| t.suf[2]);
+    let fine = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.clusters[0]));
+    let caps = u64::from(t.caps_line);
+    let mut values: [u64; N_FEATURES] = [
+        0,
+        t.word,
+        t.lower,
+        t.shape,
+        t.short,
+        t.pre[0],
+        t.pre[1],
+        t.pre[2],
+        t.pre[3],
+        t.suf[0],
+        t.suf[1],
+        t.suf[2],
+        t.suf[3],
+        low(p1),
+        low(n1),
+        low(p2),
+        low(n2),
+        shp(p1),
+        shp(n1),
+        combine(shp(p1), t.short),
+        combine(t.short, shp(n1)),
+        combine(low(p1), t.lower),
+        combine(t.lower, low(n1)),
+        combine(u64::from(t.flags), t.short),
+        combine(u64::from(t.doc), t.short ^ caps),
+        u64::from(t.clusters[0]),
+        u64::from(t.clusters[1]),
+        u64::from(t.clusters[2]),
+        clu(p1),
+        clu(n1),
+        gaz_code(t),
+        combine(gaz_code(t), t.short),
+        gz(p1),
+        gz(n1),
+        combine(low(p1), t.short),
+        combine(t.short, low(n1)),
+        combine(caps, t.lower),
+        combine(combine(u64::from(t.clusters[1]), t.short), caps),
+        0, // 38..=42: second pass
+        0,
+        0,
+        0,
+        0,
+        suf3(p1),
+        suf3(n1),
+        fine(p1),
+        fine(n1),
+        combine(u64::from(t.run), caps),
+        combine(low(p1), low(n1)),
+        0, // 49: second pass
+        combine(shp(p2), shp(n2)),
+        0, // 51, 52: second pass
+        0,
+        combine(combine(u64::from(t.doc), t.lower), caps),
+        combine(u64::from(t.clusters[2]), combine(shp(p1), shp(n1))),
+    ];
+    second_pass_values(sent, i, &mut values);
+    values
+}
+
 /// Appends `N_FEATURES` bucket indices per token of `sent` to `out`.
 pub fn sentence_features(sent: &[TokInfo], bits: u32, out: &mut Vec<u32>) {
+    let start = out.len();
+    out.resize(start + sent.len() * N_FEATURES, 0);
+    write_features(sent, bits, &mut out[start..]);
+}
+
+/// Writes `N_FEATURES` bucket indices per token of `sent` into `out`.
+pub fn write_features(sent: &[TokInfo], bits: u32, out: &mut [u32]) {
     let shift = 64 - bits;
-    let n = sent.len();
-    let get = |i: isize| -> Option<&TokInfo> {
-        if i < 0 || i as usize >= n {
-            None
-        } else {
-            Some(&sent[i as usize])
+    for (i, row) in out
+        .chunks_exact_mut(N_FEATURES)
+        .enumerate()
+        .take(sent.len())
+    {
+        for (tmpl, (b, v)) in row.iter_mut().zip(values(sent, i)).enumerate() {
+            *b = bucket(tmpl, v, shift);
         }
-    };
-    for (i, t) in sent.iter().enumerate() {
-        let p1 = get(i as isize - 1);
-        let n1 = get(i as isize + 1);
-        let p2 = get(i as isize - 2);
-        let n2 = get(i as isize + 2);
-        let low = |o: Option<&TokInfo>| o.map_or(PAD, |t| t.lower);
-        let shp = |o: Option<&TokInfo>| o.map_or(PAD, |t| t.short);
-        let clu = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.clusters[1]));
-        let gz = |o: Option<&TokInfo>| o.map_or(PAD, gaz_code);
-        let first = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.first));
-        let suf3 = |o: Option<&TokInfo>| o.map_or(PAD, |t| t.suf[2]);
-        let fine = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.clusters[0]));
-        let prior = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.prior));
-        let caps = u64::from(t.caps_line);
-        let values: [u64; N_FEATURES] = [
-            0,
-            t.word,
-            t.lower,
-            t.shape,
-            t.short,
-            t.pre[0],
-            t.pre[1],
-            t.pre[2],
-            t.pre[3],
-            t.suf[0],
-            t.suf[1],
-            t.suf[2],
-            t.suf[3],
-            low(p1),
-            low(n1),
-            low(p2),
-            low(n2),
-            shp(p1),
-            shp(n1),
-            combine(shp(p1), t.short),
-            combine(t.short, shp(n1)),
-            combine(low(p1), t.lower),
-            combine(t.lower, low(n1)),
-            combine(u64::from(t.flags), t.short),
-            combine(u64::from(t.doc), t.short ^ caps),
-            u64::from(t.clusters[0]),
-            u64::from(t.clusters[1]),
-            u64::from(t.clusters[2]),
-            clu(p1),
-            clu(n1),
-            gaz_code(t),
-            combine(gaz_code(t), t.short),
-            gz(p1),
-            gz(n1),
-            combine(low(p1), t.short),
-            combine(t.short, low(n1)),
-            combine(caps, t.lower),
-            combine(combine(u64::from(t.clusters[1]), t.short), caps),
-            combine(u64::from(t.prior), t.short),
-            u64::from(t.prior_mask),
-            u64::from(t.first),
-            combine(first(p1), u64::from(t.first)),
-            combine(u64::from(t.first), first(n1)),
-            suf3(p1),
-            suf3(n1),
-            fine(p1),
-            fine(n1),
-            combine(u64::from(t.run), caps),
-            combine(low(p1), low(n1)),
-            combine(combine(prior(p1), u64::from(t.prior)), prior(n1)),
-            combine(shp(p2), shp(n2)),
-            combine(u64::from(t.pair_prev), u64::from(t.pair_next)),
-            combine(u64::from(t.pair_next), t.short),
-            combine(combine(u64::from(t.doc), t.lower), caps),
-            combine(u64::from(t.clusters[2]), combine(shp(p1), shp(n1))),
-        ];
-        for (tmpl, v) in values.iter().enumerate() {
-            let h = mix((tmpl as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ v);
-            out.push((h >> shift) as u32);
+    }
+}
+
+/// Rewrites only the `SECOND_PASS` buckets of features written by [`write_features`] with the
+/// same `bits`, after the second-pass fields of `sent` changed.
+pub fn refresh_second_pass(sent: &[TokInfo], bits: u32, out: &mut [u32]) {
+    let shift = 64 - bits;
+    let mut v = [0u64; N_FEATURES];
+    for (i, row) in out
+        .chunks_exact_mut(N_FEATURES)
+        .enumerate()
+        .take(sent.len())
+    {
+        second_pass_values(sent, i, &mut v);
+        for t in SECOND_PASS {
+            row[t] = bucket(t, v[t], shift);
         }
     }
 }
@@ -409,12 +487,12 @@ pub fn sentence_features(sent: &[TokInfo], bits: u32, out: &mut Vec<u32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entities::resources::ResourceTables;
 
     #[test]
     fn lower_hash_ignores_case_and_forms_differ() {
-        let res = Resources::empty();
-        let a = token_form("Almaty", false, &res);
-        let b = token_form("ALMATY", false, &res);
+        let a = token_form("Almaty", false);
+        let b = token_form("ALMATY", false);
         assert_eq!(a.lower, b.lower);
         assert_eq!(a.lower, lower_hash("almaty"));
         assert_ne!(a.word, b.word);
@@ -423,8 +501,52 @@ mod tests {
     }
 
     #[test]
+    fn ascii_fast_paths_hash_as_full_case_mapping_does() {
+        fn reference(word: &str) -> u64 {
+            let mut h = FNV_OFFSET;
+            for c in word.chars() {
+                for l in c.to_lowercase() {
+                    h = feed(h, l as u32);
+                }
+            }
+            mix(h)
+        }
+        for w in [
+            "McDonald's",
+            "NATO",
+            "3-D",
+            "U.S.",
+            "ÉCOLE",
+            "Straße",
+            "İstanbul",
+            "Zoë",
+            "",
+        ] {
+            assert_eq!(lower_hash(w), reference(w), "{w}");
+        }
+        let t = token_form("Ab1-é", false);
+        assert_eq!(
+            t.flags & (flag::TITLE | flag::DIGIT),
+            flag::TITLE | flag::DIGIT
+        );
+        for c in (0u8..128).map(char::from) {
+            let slow = if c.is_uppercase() {
+                'X' as u32
+            } else if c.is_lowercase() {
+                'x' as u32
+            } else if c.is_numeric() {
+                'd' as u32
+            } else {
+                c as u32
+            };
+            assert_eq!(shape_code(c), slow, "{c:?}");
+        }
+    }
+
+    #[test]
     fn doc_evidence_sees_other_mentions() {
-        let res = Resources::empty();
+        let tables = ResourceTables::empty();
+        let res = tables.view();
         let words = ["Rose", "won", ".", "A", "rose", "grew", "near", "Rose", "."];
         let sents = [0..3, 3..9];
         let infos = doc_infos(&words, &sents, &res);
@@ -434,5 +556,13 @@ mod tests {
         sentence_features(&infos[0..3], 20, &mut out);
         assert_eq!(out.len(), 3 * N_FEATURES);
         assert!(out.iter().all(|&b| b < (1 << 20)));
+        // Refreshing the second-pass templates gives what a full recomputation gives.
+        let mut infos = infos;
+        set_priors(&mut infos, &[4, 0, 0, 0, 0, 0, 0, 4, 0]);
+        let mut full = Vec::new();
+        sentence_features(&infos[0..3], 20, &mut full);
+        assert_ne!(full, out);
+        refresh_second_pass(&infos[0..3], 20, &mut out);
+        assert_eq!(full, out);
     }
 }

@@ -5,10 +5,13 @@
 //! - [`tokenize`]: raw text to tokens with code-point offsets, and sentences.
 //! - [`features`]: hashed features per token (no strings per feature).
 //! - [`resources`]: word clusters and the place gazetteer the features read.
-//! - [`perceptron`]: BILOU tags, Viterbi, averaged-perceptron training, the model file.
+//! - [`perceptron`]: BILOU tags, Viterbi, averaged-perceptron training, the tagging table.
+//! - [`model_file`]: the model file, read in place from the binary or a memory map; [`table`]
+//!   is the hash table its resources are stored in.
 //! - [`rules`]: DATE, TIME, MONEY, PERCENT, QUANTITY, CARDINAL and ORDINAL rules; their word
 //!   lists live in [`lexicon`].
 //! - [`link`]: canonical forms linking the mentions of one document.
+//! - [`stage`]: the pipeline adapter the entities workers run.
 //! - [`conll`]: CoNLL reading and conlleval-style scoring; [`train`] and [`eval`] commands.
 
 pub mod conll;
@@ -16,22 +19,25 @@ pub mod eval;
 pub mod features;
 pub mod lexicon;
 pub mod link;
+pub mod model_file;
 pub mod perceptron;
 pub mod resources;
 pub mod rules;
+pub mod stage;
+pub mod table;
 pub mod tokenize;
 pub mod train;
 
 use crate::model::Entity;
 use anyhow::Context;
-use perceptron::{part_of, Model, Part, TYPES};
-use resources::Resources;
+use model_file::{Aligned, ModelFile};
+use perceptron::{part_of, Part, StageView, TYPES};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::path::PathBuf;
 
 /// The model trained by `dropline train entities` and shipped in the binary.
-static SHIPPED_MODEL: &[u8] = include_bytes!("../../models/entities.bin");
+static SHIPPED_MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!("../../models/entities.bin"));
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -67,25 +73,19 @@ pub struct NameSpan {
 /// Tags entities. Immutable once loaded and shared by all entity workers.
 #[derive(Debug)]
 pub struct EntityTagger {
-    model: Model,
-    resources: Resources,
+    model: ModelFile,
     numeric: bool,
     link: bool,
 }
 
 impl EntityTagger {
-    /// Loads the configured model, or the shipped one when none is configured.
+    /// Loads the configured model (memory-mapped), or the one compiled into the binary.
     pub fn load(config: &EntitiesConfig) -> anyhow::Result<Self> {
         let model = match &config.model {
-            Some(path) => {
-                let bytes = std::fs::read(path)
-                    .with_context(|| format!("failed to read entity model {}", path.display()))?;
-                Model::read(&bytes)
-                    .with_context(|| format!("failed to load entity model {}", path.display()))?
-            }
-            None => {
-                Model::read(SHIPPED_MODEL).context("failed to load the shipped entity model")?
-            }
+            Some(path) => ModelFile::open(path)
+                .with_context(|| format!("failed to load entity model {}", path.display()))?,
+            None => ModelFile::from_static(SHIPPED_MODEL)
+                .context("failed to load the shipped entity model")?,
         };
         let mut tagger = Self::from_model(model);
         tagger.numeric = config.numeric;
@@ -94,16 +94,9 @@ impl EntityTagger {
     }
 
     /// Builds a tagger around a model, with numeric rules and linking on.
-    pub fn from_model(mut model: Model) -> Self {
-        let (resources, bad) = Resources::parse(&model.resources);
-        if bad > 0 {
-            tracing::warn!(bad, "entity model resources have malformed lines");
-        }
-        // The parsed maps are all tagging needs; the text is several megabytes.
-        model.resources = String::new();
+    pub fn from_model(model: ModelFile) -> Self {
         Self {
             model,
-            resources,
             numeric: true,
             link: true,
         }
@@ -111,8 +104,9 @@ impl EntityTagger {
 
     /// Returns the name spans the model finds in a tokenised document.
     pub fn name_spans(&self, words: &[&str], sentences: &[Range<usize>]) -> Vec<NameSpan> {
-        let mut infos = features::doc_infos(words, sentences, &self.resources);
-        let tags = decode_doc(&self.model.stages, &mut infos, sentences);
+        let view = self.model.view();
+        let mut infos = features::doc_infos(words, sentences, &view.resources);
+        let tags = decode_doc(view.stages(), &mut infos, sentences);
         let mut out = Vec::new();
         for s in sentences {
             spans_from_tags(&tags[s.clone()], s.start, &mut out);
@@ -135,11 +129,11 @@ impl EntityTagger {
             for n in &names {
                 taken[n.start..n.end].iter_mut().for_each(|t| *t = true);
             }
+            let mut rule_spans = Vec::new();
             for s in &sentences {
-                for r in rules::find(&words, s.clone(), &taken) {
-                    found.push((r.start, r.end, r.label));
-                }
+                rules::find_into(&words, s.clone(), &taken, &mut rule_spans);
             }
+            found.extend(rule_spans.iter().map(|r| (r.start, r.end, r.label)));
             found.sort_unstable_by_key(|f| f.0);
         }
         let texts: Vec<&str> = found
@@ -170,25 +164,45 @@ impl EntityTagger {
 
 /// Returns the BILOU tags of a document after all passes; each pass after the first reads the
 /// previous pass's tags through [`features::set_priors`].
-pub fn decode_doc(
-    stages: &[perceptron::Stage],
+pub fn decode_doc<'a>(
+    stages: impl IntoIterator<Item = StageView<'a>>,
     infos: &mut [features::TokInfo],
     sentences: &[Range<usize>],
 ) -> Vec<u8> {
     let mut all = vec![0u8; infos.len()];
-    let (mut feats, mut em, mut tags) = (Vec::new(), Vec::new(), Vec::new());
-    for (k, stage) in stages.iter().enumerate() {
+    let n = features::N_FEATURES;
+    let mut feats = vec![0u32; infos.len() * n];
+    let (mut scratch, mut tags) = (perceptron::Scratch::default(), Vec::new());
+    let mut feats_bits = None;
+    for (k, stage) in stages.into_iter().enumerate() {
         if k > 0 {
             features::set_priors(infos, &all);
         }
         for s in sentences {
-            feats.clear();
-            features::sentence_features(&infos[s.clone()], stage.bits, &mut feats);
-            stage.decode(&feats, &mut em, &mut tags);
+            // A sentence where the first pass found nothing and the rest of the document gives
+            // none of its words a type keeps its first-pass tags: the second pass has nothing
+            // new to read there (on CoNLL train, testa and btc-news it changes no tag).
+            if k > 0 && infos[s.clone()].iter().all(settled) {
+                continue;
+            }
+            let (sent, f) = (&infos[s.clone()], &mut feats[s.start * n..s.end * n]);
+            // Later passes differ from the first only in the templates that read its tags.
+            if feats_bits == Some(stage.bits) {
+                features::refresh_second_pass(sent, stage.bits, f);
+            } else {
+                features::write_features(sent, stage.bits, f);
+            }
+            stage.decode(f, &mut scratch, &mut tags);
             all[s.clone()].copy_from_slice(&tags);
         }
+        feats_bits = Some(stage.bits);
     }
     all
+}
+
+/// Returns whether a token carries no first-pass evidence for a later pass to read.
+fn settled(t: &features::TokInfo) -> bool {
+    t.first == 0 && t.prior_mask == 0 && t.pair_next == 0 && t.pair_prev == 0
 }
 
 /// Appends the spans of a BILOU tag sequence, offset by `base`.

@@ -1,19 +1,20 @@
-//! Owns the linear-chain model: BILOU tags, the hashed weight table, Viterbi decoding, the
-//! averaged-perceptron update and the compact model file.
+//! Owns the linear-chain model: BILOU tags, the hashed weight table (dense for training,
+//! sparse and quantised for tagging), Viterbi decoding and the averaged-perceptron update.
 
 use super::features::N_FEATURES;
-use std::io::{Read, Write};
 
 /// Entity types the statistical model tags.
 pub const TYPES: [&str; 4] = ["PER", "ORG", "LOC", "MISC"];
 /// Number of BILOU tags: O plus B, I, L, U for each type.
 pub const N_TAGS: usize = 1 + 4 * TYPES.len();
-const START: usize = N_TAGS;
-const MAGIC: &[u8; 8] = b"DLENT\x00\x02\x00";
-/// Weights per row of the in-memory tagging table: tag O's weight is subtracted from every
-/// tag's (a per-token constant, which Viterbi ignores), so O scores 0 and a row is 16 `i16`,
-/// 32 bytes, half a cache line. The file keeps all 17 columns, which compress better.
-const ROW: usize = N_TAGS - 1;
+/// The start state's row in the transition table.
+pub const START: usize = N_TAGS;
+/// Weights per row of the tagging table: tag O's weight is subtracted from every tag's (a
+/// per-token constant, which Viterbi ignores), so O scores 0 and a row is 16 `i8`, a quarter
+/// of a cache line.
+pub const ROW: usize = N_TAGS - 1;
+/// Length of a transition table: `(N_TAGS + 1) x N_TAGS`, the start state's row last.
+pub const TRANS_LEN: usize = (N_TAGS + 1) * N_TAGS;
 
 /// Position of a tag inside its entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,45 +85,83 @@ fn ends_ok(tag: usize) -> bool {
     matches!(part_of(tag).0, Part::Out | Part::Last | Part::Unit)
 }
 
+/// For each tag, the tags that may precede it (ascending; the start state not included).
+/// BILOU allows at most 9: a name may start after O, L or U, and continue only its own B or I.
+static PREVS: std::sync::LazyLock<[(usize, [u8; N_TAGS]); N_TAGS]> =
+    std::sync::LazyLock::new(|| {
+        std::array::from_fn(|c| {
+            let mut list = [0u8; N_TAGS];
+            let mut n = 0;
+            for p in 0..N_TAGS {
+                if allowed(p, c) {
+                    list[n] = p as u8;
+                    n += 1;
+                }
+            }
+            (n, list)
+        })
+    });
+
+/// Reusable buffers for decoding, so tagging allocates nothing per sentence or token.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    pub em: Vec<f32>,
+    back: Vec<u8>,
+    /// Per token, `N_FEATURES` slots of row numbers, the first `counts[t]` of them used.
+    ids: Vec<u32>,
+    counts: Vec<u8>,
+}
+
+/// Asks the CPU to start loading the cache line at `p` (a hint; never faults).
+#[inline(always)]
+fn prefetch(p: *const i8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never dereferences or faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p, std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Returns the best tag sequence for emission scores `em` (n x N_TAGS) and transition scores
-/// `trans` ((N_TAGS + 1) x N_TAGS, last row from the start state).
-pub fn viterbi(em: &[f32], trans: &[f32], out: &mut Vec<u8>) {
+/// `trans` ((N_TAGS + 1) x N_TAGS, last row from the start state). Forbidden transitions are
+/// skipped rather than scored at minus infinity; ties go to the lowest previous tag.
+pub fn viterbi(em: &[f32], trans: &[f32], back: &mut Vec<u8>, out: &mut Vec<u8>) {
     let n = em.len() / N_TAGS;
     out.clear();
     if n == 0 {
         return;
     }
-    // Transitions by target tag, forbidden ones at minus infinity: the inner loop is branch-free.
-    let mut by_cur = [[f32::NEG_INFINITY; N_TAGS]; N_TAGS];
-    for (c, row) in by_cur.iter_mut().enumerate() {
-        for (p, v) in row.iter_mut().enumerate() {
-            if allowed(p, c) {
-                *v = trans[p * N_TAGS + c];
-            }
-        }
-    }
+    let prevs = &*PREVS;
     let mut score = [f32::NEG_INFINITY; N_TAGS];
     for (c, s) in score.iter_mut().enumerate() {
         if allowed(START, c) {
             *s = em[c] + trans[START * N_TAGS + c];
         }
     }
-    let mut back = vec![0u8; n * N_TAGS];
-    for i in 1..n {
+    back.clear();
+    back.resize(n * N_TAGS, 0);
+    for (em_i, back_i) in em
+        .chunks_exact(N_TAGS)
+        .zip(back.chunks_exact_mut(N_TAGS))
+        .skip(1)
+    {
         let mut next = [f32::NEG_INFINITY; N_TAGS];
         for c in 0..N_TAGS {
-            let row = &by_cur[c];
+            let (len, list) = &prevs[c];
             let mut best = f32::NEG_INFINITY;
             let mut arg = 0;
-            for p in 0..N_TAGS {
-                let v = score[p] + row[p];
+            for &p in &list[..*len] {
+                let p = usize::from(p);
+                let v = score[p] + trans[p * N_TAGS + c];
                 if v > best {
                     best = v;
                     arg = p;
                 }
             }
-            next[c] = best + em[i * N_TAGS + c];
-            back[i * N_TAGS + c] = arg as u8;
+            next[c] = best + em_i[c];
+            back_i[c] = arg as u8;
         }
         score = next;
     }
@@ -133,31 +172,18 @@ pub fn viterbi(em: &[f32], trans: &[f32], out: &mut Vec<u8>) {
     out.resize(n, 0);
     for i in (0..n).rev() {
         out[i] = cur as u8;
-        cur = back[i * N_TAGS + cur] as usize;
+        cur = usize::from(back[i * N_TAGS + cur]);
     }
 }
 
-/// The trained model: one or two passes (the second reads the first's document-level
-/// evidence) and the resources both were trained with.
-#[derive(Debug, Clone)]
-pub struct Model {
-    pub stages: Vec<Stage>,
-    /// The resource text the model was trained with.
-    pub resources: String,
-}
-
-/// One pass's quantised weights.
+/// One pass's dense quantised weights, as training produces them.
 #[derive(Debug, Clone)]
 pub struct Stage {
     pub bits: u32,
-    /// `2^bits` rows of `N_TAGS` quantised weights, as stored in the file; emptied once the
-    /// tagging table is built from a loaded file.
+    /// `2^bits` rows of `N_TAGS` quantised weights.
     weights: Vec<i16>,
     scale: f32,
     trans: Vec<f32>,
-    /// The tagging table: `2^bits` rows of `ROW` weights relative to tag O, at `fast_scale`.
-    fast: Vec<i16>,
-    fast_scale: f32,
 }
 
 impl Stage {
@@ -166,34 +192,12 @@ impl Stage {
         let max = w.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-9);
         let scale = max / 32767.0;
         let weights = w.iter().map(|x| (x / scale).round() as i16).collect();
-        Self::with_weights(bits, weights, scale, trans)
-    }
-
-    /// Returns a stage over quantised weights, its tagging table built.
-    fn with_weights(bits: u32, weights: Vec<i16>, scale: f32, trans: Vec<f32>) -> Self {
-        let mut stage = Self {
+        Self {
             bits,
             weights,
             scale,
             trans,
-            fast: Vec::new(),
-            fast_scale: 0.0,
-        };
-        stage.build_fast();
-        stage
-    }
-
-    /// Builds the tagging table from the stored weights (differences halved to fit `i16`).
-    fn build_fast(&mut self) {
-        self.fast = self
-            .weights
-            .chunks_exact(N_TAGS)
-            .flat_map(|r| {
-                let o = i32::from(r[0]);
-                r[1..].iter().map(move |&x| ((i32::from(x) - o) / 2) as i16)
-            })
-            .collect();
-        self.fast_scale = self.scale * 2.0;
+        }
     }
 
     /// Zeroes weights smaller than `frac` of the largest (a smaller model file); returns how
@@ -205,150 +209,204 @@ impl Stage {
                 *w = 0;
             }
         }
-        self.build_fast();
         self.weights.iter().filter(|w| **w != 0).count()
     }
 
+    /// Builds the tagging table: each row's weights relative to tag O, quantised to `i8` with
+    /// a per-row power-of-two scale; rows that are all zero are left out and a bitmap with
+    /// running ranks finds the others.
+    pub fn compile(&self) -> CompiledStage {
+        let rows = 1usize << self.bits;
+        let words = rows.div_ceil(64);
+        let mut out = CompiledStage {
+            bits: self.bits,
+            scale: self.scale,
+            trans: self.trans.clone(),
+            bitmap: vec![0; words],
+            rank: vec![0; words],
+            shifts: Vec::new(),
+            rows: Vec::new(),
+        };
+        for (r, w) in self.weights.chunks_exact(N_TAGS).enumerate() {
+            let o = i32::from(w[0]);
+            let d: [i32; ROW] = std::array::from_fn(|t| i32::from(w[t + 1]) - o);
+            let max = d.iter().map(|x| x.unsigned_abs()).max().unwrap_or(0);
+            let mut shift = 0u32;
+            while ((max + ((1 << shift) >> 1)) >> shift) > 127 {
+                shift += 1;
+            }
+            let q: [i8; ROW] = std::array::from_fn(|t| {
+                let v = (f64::from(d[t]) / f64::from(1u32 << shift)).round();
+                v.clamp(-127.0, 127.0) as i8
+            });
+            if q.iter().all(|&x| x == 0) {
+                continue;
+            }
+            out.bitmap[r / 64] |= 1 << (r % 64);
+            out.shifts.push(shift as u8);
+            out.rows.push(q);
+        }
+        let mut seen = 0u32;
+        for (rank, word) in out.rank.iter_mut().zip(&out.bitmap) {
+            *rank = seen;
+            seen += word.count_ones();
+        }
+        out
+    }
+}
+
+/// One pass's tagging table, owned (training, tests); the model file stores these arrays.
+#[derive(Debug, Clone)]
+pub struct CompiledStage {
+    pub bits: u32,
+    pub scale: f32,
+    pub trans: Vec<f32>,
+    pub bitmap: Vec<u64>,
+    pub rank: Vec<u32>,
+    pub shifts: Vec<u8>,
+    pub rows: Vec<[i8; ROW]>,
+}
+
+impl CompiledStage {
+    /// Returns a view over the owned arrays.
+    pub fn view(&self) -> StageView<'_> {
+        StageView {
+            bits: self.bits,
+            scale: self.scale,
+            trans: &self.trans,
+            bitmap: &self.bitmap,
+            rank: &self.rank,
+            shifts: &self.shifts,
+            rows: &self.rows,
+        }
+    }
+}
+
+/// One pass's tagging table over borrowed arrays (the model file's bytes).
+#[derive(Debug, Clone, Copy)]
+pub struct StageView<'a> {
+    pub bits: u32,
+    /// Multiplies the integer row sums into scores.
+    pub scale: f32,
+    /// `TRANS_LEN` transition scores, the start state's row last.
+    pub trans: &'a [f32],
+    /// One bit per hashed feature bucket: whether it has a row.
+    pub bitmap: &'a [u64],
+    /// Per bitmap word, the number of rows before it.
+    pub rank: &'a [u32],
+    /// Per row, the power of two its `i8` weights are scaled by.
+    pub shifts: &'a [u8],
+    pub rows: &'a [[i8; ROW]],
+}
+
+impl StageView<'_> {
+    /// Returns whether the arrays fit together, so that lookups stay in bounds.
+    pub fn is_well_formed(&self) -> bool {
+        let words = (1usize << self.bits).div_ceil(64);
+        let ones: u64 = self.bitmap.iter().map(|w| u64::from(w.count_ones())).sum();
+        let ranks_ok = self
+            .rank
+            .iter()
+            .zip(self.bitmap)
+            .try_fold(0u32, |seen, (&r, w)| {
+                (r == seen).then(|| seen + w.count_ones())
+            })
+            .is_some();
+        self.trans.len() == TRANS_LEN
+            && self.bitmap.len() == words
+            && self.rank.len() == words
+            && ranks_ok
+            && ones == self.rows.len() as u64
+            && self.shifts.len() == self.rows.len()
+            && self.shifts.iter().all(|&s| s < 24)
+    }
+
     /// Writes emission scores for a sentence's features (`N_FEATURES` buckets per token).
-    pub fn emissions(&self, feats: &[u32], em: &mut Vec<f32>) {
-        em.clear();
-        for tok in feats.chunks_exact(N_FEATURES) {
-            let mut acc = [0i32; ROW];
+    ///
+    /// A first loop turns every bucket of the sentence into a row number without a branch
+    /// (most buckets have no row, so a branch would mispredict); a second adds up each token's
+    /// rows while prefetching the rows of a token a little ahead, so their cache misses
+    /// overlap. Uses AVX2 and POPCNT when the CPU has them (same sums either way).
+    pub fn emissions(&self, feats: &[u32], scratch: &mut Scratch) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("popcnt")
+        {
+            // SAFETY: both target features were just detected on this CPU.
+            unsafe { self.emissions_avx2(feats, scratch) };
+            return;
+        }
+        self.emissions_body(feats, scratch);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,popcnt")]
+    unsafe fn emissions_avx2(&self, feats: &[u32], scratch: &mut Scratch) {
+        self.emissions_body(feats, scratch);
+    }
+
+    #[inline(always)]
+    fn emissions_body(&self, feats: &[u32], scratch: &mut Scratch) {
+        /// Tokens between the one being summed and the one whose rows are prefetched.
+        const AHEAD: usize = 2;
+        let n_tok = feats.len() / N_FEATURES;
+        let Scratch {
+            em, ids, counts, ..
+        } = scratch;
+        ids.clear();
+        ids.resize(n_tok * N_FEATURES, 0);
+        counts.clear();
+        for (tok, out) in feats
+            .chunks_exact(N_FEATURES)
+            .zip(ids.chunks_exact_mut(N_FEATURES))
+        {
+            let mut n = 0;
             for &b in tok {
-                let Some(row) = self.fast.get(b as usize * ROW..(b as usize + 1) * ROW) else {
+                let b = b as usize;
+                // Buckets come from `write_features` with this pass's bits, so they are below
+                // `2^bits`; an out-of-range one simply has no row.
+                let (word, rank) = match (self.bitmap.get(b >> 6), self.rank.get(b >> 6)) {
+                    (Some(&w), Some(&r)) => (w, r),
+                    _ => (0, 0),
+                };
+                let bit = 1u64 << (b & 63);
+                out[n] = rank + (word & (bit - 1)).count_ones();
+                n += usize::from(word & bit != 0);
+            }
+            counts.push(n as u8);
+        }
+        em.clear();
+        for t in 0..n_tok {
+            if let Some(&n) = counts.get(t + AHEAD) {
+                let ahead = &ids[(t + AHEAD) * N_FEATURES..][..usize::from(n)];
+                for &i in ahead {
+                    prefetch(self.rows.as_ptr().wrapping_add(i as usize).cast());
+                }
+            }
+            let mut acc = [0i32; ROW];
+            for &i in &ids[t * N_FEATURES..][..usize::from(counts[t])] {
+                let i = i as usize;
+                // The load-time check guarantees a row and a shift for every set bit.
+                let (Some(row), Some(&shift)) = (self.rows.get(i), self.shifts.get(i)) else {
                     continue;
                 };
                 for (a, &w) in acc.iter_mut().zip(row) {
-                    *a += i32::from(w);
+                    *a += i32::from(w) << shift;
                 }
             }
             em.push(0.0);
-            em.extend(acc.iter().map(|&a| a as f32 * self.fast_scale));
+            em.extend(acc.iter().map(|&a| a as f32 * self.scale));
         }
     }
 
     /// Decodes a sentence's features into tags.
-    pub fn decode(&self, feats: &[u32], em: &mut Vec<f32>, out: &mut Vec<u8>) {
-        self.emissions(feats, em);
-        viterbi(em, &self.trans, out);
-    }
-
-    fn write_to(&self, z: &mut impl Write) -> std::io::Result<()> {
-        if self.weights.len() != (1usize << self.bits) * N_TAGS {
-            return Err(std::io::Error::other(
-                "a stage loaded from a file keeps only its tagging table and cannot be written",
-            ));
-        }
-        z.write_all(&self.bits.to_le_bytes())?;
-        z.write_all(&self.scale.to_le_bytes())?;
-        for t in &self.trans {
-            z.write_all(&t.to_le_bytes())?;
-        }
-        // Weights are written tag-major so runs of zeros compress well.
-        let rows = 1usize << self.bits;
-        let mut buf = Vec::with_capacity(rows * 2);
-        for t in 0..N_TAGS {
-            buf.clear();
-            for r in 0..rows {
-                buf.extend_from_slice(&self.weights[r * N_TAGS + t].to_le_bytes());
-            }
-            z.write_all(&buf)?;
-        }
-        Ok(())
-    }
-
-    fn read_from(r: &mut Reader<'_>) -> anyhow::Result<Self> {
-        let bits = r.u32()?;
-        anyhow::ensure!(
-            (8..=26).contains(&bits),
-            "entity model has a bad table size"
-        );
-        let scale = f32::from_le_bytes(r.take(4)?.try_into()?);
-        let trans = r
-            .take((N_TAGS + 1) * N_TAGS * 4)?
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        let rows = 1usize << bits;
-        let body = r.take(rows * N_TAGS * 2)?;
-        let mut weights = vec![0i16; rows * N_TAGS];
-        for t in 0..N_TAGS {
-            let col = &body[t * rows * 2..(t + 1) * rows * 2];
-            for (w, c) in weights[t..]
-                .iter_mut()
-                .step_by(N_TAGS)
-                .zip(col.chunks_exact(2))
-            {
-                *w = i16::from_le_bytes([c[0], c[1]]);
-            }
-        }
-        let mut stage = Self::with_weights(bits, weights, scale, trans);
-        // Tagging reads only the fast table.
-        stage.weights = Vec::new();
-        Ok(stage)
+    pub fn decode(&self, feats: &[u32], scratch: &mut Scratch, out: &mut Vec<u8>) {
+        self.emissions(feats, scratch);
+        viterbi(&scratch.em, self.trans, &mut scratch.back, out);
     }
 }
 
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> anyhow::Result<&'a [u8]> {
-        anyhow::ensure!(self.0.len() >= n, "entity model file is truncated");
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Ok(a)
-    }
-    fn u32(&mut self) -> anyhow::Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into()?))
-    }
-}
-
-impl Model {
-    /// Serialises the model, zlib-compressed.
-    pub fn write(&self, out: impl Write) -> std::io::Result<()> {
-        let mut z = flate2::write::ZlibEncoder::new(out, flate2::Compression::best());
-        z.write_all(MAGIC)?;
-        z.write_all(&(N_TAGS as u32).to_le_bytes())?;
-        z.write_all(&(N_FEATURES as u32).to_le_bytes())?;
-        z.write_all(&(self.resources.len() as u64).to_le_bytes())?;
-        z.write_all(self.resources.as_bytes())?;
-        z.write_all(&(self.stages.len() as u32).to_le_bytes())?;
-        for s in &self.stages {
-            s.write_to(&mut z)?;
-        }
-        z.finish()?;
-        Ok(())
-    }
-
-    /// Reads a model written by [`Model::write`].
-    pub fn read(bytes: &[u8]) -> anyhow::Result<Self> {
-        use anyhow::{bail, Context};
-        let mut raw = Vec::new();
-        flate2::read::ZlibDecoder::new(bytes)
-            .read_to_end(&mut raw)
-            .context("entity model is not a valid compressed model file")?;
-        let mut r = Reader(&raw);
-        if r.take(8)? != MAGIC {
-            bail!("not a dropline entity model (bad magic or version)");
-        }
-        let tags = r.u32()? as usize;
-        let feats = r.u32()? as usize;
-        if tags != N_TAGS || feats != N_FEATURES {
-            bail!("entity model was built for other features (tags {tags}, templates {feats})");
-        }
-        let res_len = u64::from_le_bytes(r.take(8)?.try_into()?) as usize;
-        let resources = String::from_utf8(r.take(res_len)?.to_vec())
-            .context("entity model resources are not UTF-8")?;
-        let n = r.u32()?;
-        anyhow::ensure!((1..=4).contains(&n), "entity model has {n} stages");
-        let stages = (0..n)
-            .map(|_| Stage::read_from(&mut r))
-            .collect::<anyhow::Result<_>>()?;
-        Ok(Self { stages, resources })
-    }
-}
-
-/// Averaged-perceptron training state over the same table layout as [`Model`].
+/// Averaged-perceptron training state over the same dense layout as [`Stage`].
 pub struct Trainer {
     pub bits: u32,
     w: Vec<i32>,
@@ -358,6 +416,7 @@ pub struct Trainer {
     tu: Vec<i64>,
     step: i64,
     em: Vec<f32>,
+    back: Vec<u8>,
 }
 
 impl Trainer {
@@ -372,6 +431,7 @@ impl Trainer {
             tu: vec![0; (N_TAGS + 1) * N_TAGS],
             step: 1,
             em: Vec::new(),
+            back: Vec::new(),
         }
     }
 
@@ -390,7 +450,7 @@ impl Trainer {
             self.em.extend(acc.iter().map(|&a| a as f32));
         }
         let trans: Vec<f32> = self.tw.iter().map(|&t| t as f32).collect();
-        viterbi(&self.em, &trans, pred);
+        viterbi(&self.em, &trans, &mut self.back, pred);
         let mut wrong = 0;
         let step = self.step;
         for i in 0..gold.len() {
@@ -461,8 +521,113 @@ mod tests {
         assert!(!allowed(tag(Part::Begin, 1), 0));
     }
 
+    /// The decoder before forbidden transitions were skipped: every pair scored, forbidden ones
+    /// at minus infinity.
+    fn dense_viterbi(em: &[f32], trans: &[f32]) -> Vec<u8> {
+        let n = em.len() / N_TAGS;
+        if n == 0 {
+            return Vec::new();
+        }
+        let mut score = [f32::NEG_INFINITY; N_TAGS];
+        for (c, s) in score.iter_mut().enumerate() {
+            if allowed(START, c) {
+                *s = em[c] + trans[START * N_TAGS + c];
+            }
+        }
+        let mut back = vec![0u8; n * N_TAGS];
+        for i in 1..n {
+            let mut next = [f32::NEG_INFINITY; N_TAGS];
+            for c in 0..N_TAGS {
+                let (mut best, mut arg) = (f32::NEG_INFINITY, 0);
+                for p in 0..N_TAGS {
+                    let t = if allowed(p, c) {
+                        trans[p * N_TAGS + c]
+                    } else {
+                        f32::NEG_INFINITY
+                    };
+                    let v = score[p] + t;
+                    if v > best {
+                        best = v;
+                        arg = p;
+                    }
+                }
+                next[c] = best + em[i * N_TAGS + c];
+                back[i * N_TAGS + c] = arg as u8;
+            }
+            score = next;
+        }
+        let mut cur = (0..N_TAGS)
+            .filter(|&c| ends_ok(c))
+            .max_by(|&a, &b| score[a].total_cmp(&score[b]))
+            .unwrap_or(0);
+        let mut out = vec![0u8; n];
+        for i in (0..n).rev() {
+            out[i] = cur as u8;
+            cur = back[i * N_TAGS + cur] as usize;
+        }
+        out
+    }
+
     #[test]
-    fn learns_a_toy_pattern_and_round_trips() {
+    fn sparse_viterbi_matches_the_dense_one_ties_included() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        // Small integer scores, so ties are frequent.
+        let mut draw = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % 7) as f32 - 3.0
+        };
+        let (mut back, mut out) = (Vec::new(), Vec::new());
+        for trial in 0..400 {
+            let n = trial % 23;
+            let em: Vec<f32> = (0..n * N_TAGS).map(|_| draw()).collect();
+            let trans: Vec<f32> = (0..TRANS_LEN).map(|_| draw()).collect();
+            viterbi(&em, &trans, &mut back, &mut out);
+            assert_eq!(out, dense_viterbi(&em, &trans), "trial {trial}");
+        }
+    }
+
+    #[test]
+    fn compiled_rows_stay_within_half_a_step_of_the_float_weights() {
+        let mut w = vec![0f32; (1 << 8) * N_TAGS];
+        // Row 3: differences from O up to 16; at this table's scale (1000 / 32767) they need a
+        // row shift of 3, a step of about 0.24.
+        for t in 0..N_TAGS {
+            w[3 * N_TAGS + t] = t as f32;
+        }
+        // Row 5: one weight at the global maximum.
+        w[5 * N_TAGS + 2] = 1000.0;
+        w[5 * N_TAGS + 4] = -3.0;
+        let stage = Stage::from_floats(8, &w, vec![0.0; TRANS_LEN]);
+        let c = stage.compile();
+        let v = c.view();
+        assert!(v.is_well_formed());
+        assert_eq!(c.rows.len(), 2);
+        let mut scratch = Scratch::default();
+        let mut feats = vec![0u32; N_FEATURES];
+        feats[0] = 3;
+        v.emissions(&feats, &mut scratch);
+        for t in 1..N_TAGS {
+            let want = t as f32;
+            // Half a step plus the i16 rounding of the dense table.
+            assert!(
+                (scratch.em[t] - want).abs() <= 0.14,
+                "{t}: {}",
+                scratch.em[t]
+            );
+        }
+        feats[0] = 5;
+        v.emissions(&feats, &mut scratch);
+        assert!((scratch.em[2] - 1000.0).abs() < 1000.0 / 127.0);
+        assert!(scratch.em[4] <= 0.0 && scratch.em[4] > -3.0 - 1000.0 / 127.0);
+        feats[0] = 4; // a row of zeros is left out
+        v.emissions(&feats, &mut scratch);
+        assert!(scratch.em.iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn learns_a_toy_pattern_and_decodes_it_compiled() {
         // One feature per template; token 0 always a unit PER, token 1 always O.
         let mut feats = Vec::new();
         for tok in 0..2u32 {
@@ -476,17 +641,10 @@ mod tests {
         for _ in 0..5 {
             tr.learn(&feats, &gold, &mut pred);
         }
-        let model = Model {
-            stages: vec![tr.averaged()],
-            resources: "C\tx\t1\t2\t3\n".into(),
-        };
-        let mut bytes = Vec::new();
-        model.write(&mut bytes).unwrap();
-        let back = Model::read(&bytes).unwrap();
-        assert_eq!(back.resources, model.resources);
-        let (mut em, mut out) = (Vec::new(), Vec::new());
-        back.stages[0].decode(&feats, &mut em, &mut out);
+        let compiled = tr.averaged().compile();
+        let (mut scratch, mut out) = (Scratch::default(), Vec::new());
+        compiled.view().decode(&feats, &mut scratch, &mut out);
         assert_eq!(out, gold);
-        assert!(Model::read(b"garbage").is_err());
+        assert!(compiled.view().is_well_formed());
     }
 }

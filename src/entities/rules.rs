@@ -133,6 +133,12 @@ fn number_len(words: &[&str], i: usize, end: usize) -> usize {
 /// Finds numeric and time entities in `sentence`, skipping tokens where `taken` is set.
 pub fn find(words: &[&str], sentence: Range<usize>, taken: &[bool]) -> Vec<RuleSpan> {
     let mut out = Vec::new();
+    find_into(words, sentence, taken, &mut out);
+    out
+}
+
+/// Appends the numeric and time entities of `sentence` to `out` (see [`find`]).
+pub fn find_into(words: &[&str], sentence: Range<usize>, taken: &[bool], out: &mut Vec<RuleSpan>) {
     let end = sentence.end;
     let mut i = sentence.start;
     while i < end {
@@ -154,7 +160,6 @@ pub fn find(words: &[&str], sentence: Range<usize>, taken: &[bool]) -> Vec<RuleS
             _ => i += 1,
         }
     }
-    out
 }
 
 /// Lower-case words that can start a match without a digit or currency sign.
@@ -213,7 +218,20 @@ fn match_at(words: &[&str], i: usize, end: usize) -> Option<(usize, &'static str
             ""
         }
     };
-    let lower = w.to_lowercase();
+    // Most candidates are short ASCII words: lower-case them on the stack.
+    let mut buf = [0u8; 32];
+    let owned: String;
+    let lower: &str = match buf.get_mut(..w.len()) {
+        Some(b) if w.is_ascii() => {
+            b.copy_from_slice(w.as_bytes());
+            b.make_ascii_lowercase();
+            std::str::from_utf8(b).unwrap_or(w)
+        }
+        _ => {
+            owned = w.to_lowercase();
+            &owned
+        }
+    };
     // MONEY: "$5", "US$ 2 million", "5 million dollars".
     if let Some(rest) = CURRENCY_PREFIXES
         .iter()
@@ -296,18 +314,18 @@ fn match_at(words: &[&str], i: usize, end: usize) -> Option<(usize, &'static str
     if is(WEEKDAYS, w) && w.starts_with(char::is_uppercase) {
         return Some((1, "DATE"));
     }
-    if matches!(lower.as_str(), "today" | "yesterday" | "tomorrow") {
+    if matches!(lower, "today" | "yesterday" | "tomorrow") {
         return Some((1, "DATE"));
     }
-    if matches!(lower.as_str(), "tonight" | "noon" | "midnight") {
+    if matches!(lower, "tonight" | "noon" | "midnight") {
         return Some((1, "TIME"));
     }
     if is(RELATIVE, w) {
         let next = at(i + 1);
-        if is(DURATIONS, next) && !matches!(lower.as_str(), "same") {
+        if is(DURATIONS, next) && !matches!(lower, "same") {
             return Some((2, "DATE"));
         }
-        if is(TIME_WORDS, next) && matches!(lower.as_str(), "this" | "last") {
+        if is(TIME_WORDS, next) && matches!(lower, "this" | "last") {
             return Some((2, "TIME"));
         }
         if is(WEEKDAYS, next) {

@@ -11,14 +11,16 @@
 //!     --dev ../shared/data/ner/conll2003/eng.testa --out models/entities.bin
 //! ```
 //!
-//! rebuilds the shipped `models/entities.bin` byte for byte (about 75-95 s on one core of the
-//! shared 2-core machine) from the embedded `resources/entities.res.gz`.
+//! rebuilds the shipped `models/entities.bin` byte for byte (about 190 s on the shared 2-core
+//! machine) from the embedded `resources/entities.res.gz`. The file is the read-in-place format
+//! of [`super::model_file`]: i8 weight rows with per-row scales, resources as flat tables.
 
 use super::conll::{self, Doc, Scorer, Span};
 use super::features::TokInfo;
 use super::features::{self, N_FEATURES};
-use super::perceptron::{average_of, tag, Model, Part, Stage, Trainer, TYPES};
-use super::resources::Resources;
+use super::model_file::{self, ModelFile};
+use super::perceptron::{average_of, tag, Part, Stage, Trainer, TYPES};
+use super::resources::{ResourceTables, ResourcesView};
 use super::{decode_doc, spans_from_tags, NameSpan};
 use anyhow::Context;
 use std::collections::HashSet;
@@ -136,7 +138,7 @@ pub fn gold_spans(doc: &Doc) -> HashSet<Span> {
     g
 }
 
-fn doc_data(docs: &[Doc], res: &Resources) -> Vec<DocData> {
+fn doc_data(docs: &[Doc], res: &ResourcesView<'_>) -> Vec<DocData> {
     docs.iter()
         .map(|doc| {
             let (words, sents) = doc_words(doc);
@@ -178,9 +180,10 @@ fn spans_of(tags: &[u8], sents: &[std::ops::Range<usize>]) -> HashSet<Span> {
 
 /// Scores one pass on documents whose second-pass fields are already set.
 fn dev_score(stage: &Stage, docs: &mut [DocData]) -> Scorer {
+    let compiled = stage.compile();
     let mut scorer = Scorer::default();
     for d in docs.iter_mut() {
-        let tags = decode_doc(std::slice::from_ref(stage), &mut d.infos, &d.sents);
+        let tags = decode_doc([compiled.view()], &mut d.infos, &d.sents);
         scorer.add(&d.gold_spans, &spans_of(&tags, &d.sents));
     }
     scorer
@@ -248,11 +251,13 @@ pub fn run(args: &TrainEntitiesArgs) -> anyhow::Result<()> {
         }
         None => gunzip_text(SHIPPED_RESOURCES)?,
     };
-    let (res, bad) = Resources::parse(&res_text);
+    let (tables, bad) = ResourceTables::parse(&res_text);
     anyhow::ensure!(bad == 0, "resource file has {bad} malformed lines");
+    let res = tables.view();
     let train_docs = conll::read_docs(&args.train)?;
     let mut train = doc_data(&train_docs, &res);
     let mut dev = doc_data(&conll::read_docs(&args.dev)?, &res);
+    drop(res_text);
     let all: Vec<&DocData> = train.iter().collect();
     let data = prepare(&all, args.bits);
     let n_tokens: usize = data.iter().map(|p| p.gold.len()).sum();
@@ -262,10 +267,8 @@ pub fn run(args: &TrainEntitiesArgs) -> anyhow::Result<()> {
         train.len(),
         data.len()
     );
-    let (first, first_epoch, first_f) =
-        fit(&data, args, args.epochs, Some(&mut dev), "pass 1", started);
+    let (first, first_epoch, _) = fit(&data, args, args.epochs, Some(&mut dev), "pass 1", started);
     let mut stages = vec![first];
-    let mut best_f = first_f;
     let mut epoch = first_epoch;
     if args.folds >= 2 {
         // Cross-validated first-pass tags on the training data, so the second pass learns
@@ -286,9 +289,10 @@ pub fn run(args: &TrainEntitiesArgs) -> anyhow::Result<()> {
                 "",
                 started,
             );
+            let compiled = stage.compile();
             for (i, d) in train.iter_mut().enumerate() {
                 if i % args.folds == fold {
-                    tags[i] = decode_doc(std::slice::from_ref(&stage), &mut d.infos, &d.sents);
+                    tags[i] = decode_doc([compiled.view()], &mut d.infos, &d.sents);
                 }
             }
             eprintln!(
@@ -300,15 +304,15 @@ pub fn run(args: &TrainEntitiesArgs) -> anyhow::Result<()> {
         for (d, t) in train.iter_mut().zip(&tags) {
             features::set_priors(&mut d.infos, t);
         }
+        let first = stages[0].compile();
         for d in dev.iter_mut() {
-            let t = decode_doc(&stages, &mut d.infos, &d.sents);
+            let t = decode_doc([first.view()], &mut d.infos, &d.sents);
             features::set_priors(&mut d.infos, &t);
         }
         let all: Vec<&DocData> = train.iter().collect();
         let data2 = prepare(&all, args.bits);
-        let (second, e2, f2) = fit(&data2, args, args.epochs, Some(&mut dev), "pass 2", started);
+        let (second, e2, _) = fit(&data2, args, args.epochs, Some(&mut dev), "pass 2", started);
         stages.push(second);
-        best_f = f2;
         epoch = e2;
     }
     if args.prune > 0.0 {
@@ -316,31 +320,30 @@ pub fn run(args: &TrainEntitiesArgs) -> anyhow::Result<()> {
             let kept = s.prune(args.prune);
             eprintln!("pass {} pruned: {kept} non-zero weights", k + 1);
         }
-        let mut scorer = Scorer::default();
-        for d in dev.iter_mut() {
-            // Re-run from clean second-pass fields, as the tagger does.
-            for t in d.infos.iter_mut() {
-                (t.prior, t.prior_mask, t.first, t.pair_next, t.pair_prev) = (0, 0, 0, 0, 0);
-            }
-            let tags = decode_doc(&stages, &mut d.infos, &d.sents);
-            scorer.add(&d.gold_spans, &spans_of(&tags, &d.sents));
-        }
-        best_f = scorer.overall.prf().2;
     }
-    let model = Model {
-        stages,
-        resources: res_text,
-    };
-    let file = std::fs::File::create(&args.out)
-        .with_context(|| format!("failed to create {}", args.out.display()))?;
-    model
-        .write(std::io::BufWriter::new(file))
+    let compiled: Vec<_> = stages.iter().map(Stage::compile).collect();
+    let bytes = model_file::write(&compiled, &tables);
+    // Scores the written file exactly as the tagger will read it.
+    let model = ModelFile::from_bytes(&bytes).context("the written model does not load")?;
+    let view = model.view();
+    let mut scorer = Scorer::default();
+    for d in dev.iter_mut() {
+        // Re-run from clean second-pass fields, as the tagger does.
+        for t in d.infos.iter_mut() {
+            (t.prior, t.prior_mask, t.first, t.pair_next, t.pair_prev) = (0, 0, 0, 0, 0);
+        }
+        let tags = decode_doc(view.stages(), &mut d.infos, &d.sents);
+        scorer.add(&d.gold_spans, &spans_of(&tags, &d.sents));
+    }
+    let best_f = scorer.overall.prf().2;
+    std::fs::write(&args.out, &bytes)
         .with_context(|| format!("failed to write {}", args.out.display()))?;
-    let size = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
+    let rows: usize = compiled.iter().map(|c| c.rows.len()).sum();
     println!(
-        "wrote {} ({size} bytes, {} passes): last pass epoch {epoch}, dev F1 {best_f:.4} on gold tokens, {:.0}s",
+        "wrote {} ({} bytes, {} passes, {rows} weight rows): last pass epoch {epoch}, dev F1 {best_f:.4} on gold tokens, {:.0}s",
         args.out.display(),
-        model.stages.len(),
+        bytes.len(),
+        stages.len(),
         started.elapsed().as_secs_f64()
     );
     Ok(())
@@ -362,7 +365,7 @@ mod tests {
     #[test]
     fn shipped_resources_parse() {
         let text = gunzip_text(SHIPPED_RESOURCES).unwrap();
-        let (_, bad) = Resources::parse(&text);
+        let (_, bad) = ResourceTables::parse(&text);
         assert_eq!(bad, 0);
     }
 }
