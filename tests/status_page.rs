@@ -75,11 +75,14 @@ fn the_page_renders_the_running_daemons_data() {
     }
     let recs = ws.wait_for(seeds.len(), WAIT);
     assert_eq!(recs.len(), seeds.len());
-    // The page's counters come from the sink; wait until the API has them.
+    // The page's counters come from the sink and its charts from the once-a-second samples;
+    // wait until the API has both.
     let deadline = Instant::now() + WAIT;
     while Instant::now() < deadline {
         let api = http_get(port, "/api/status").unwrap_or_default();
-        if api.contains(&format!("\"processed\":{}", seeds.len())) {
+        if api.contains(&format!("\"processed\":{}", seeds.len()))
+            && !api.contains("\"samples\":[]")
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
