@@ -170,6 +170,19 @@ pub fn stdout_records(out: &Output) -> Vec<Value> {
         .collect()
 }
 
+/// Returns JSON Lines output with each record's `processed_at` removed: the bytes that must
+/// not depend on timing or worker counts.
+pub fn without_timestamps(stdout: &[u8]) -> String {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}"));
+            v.as_object_mut().map(|o| o.remove("processed_at"));
+            v.to_string() + "\n"
+        })
+        .collect()
+}
+
 /// Sends a signal to a child by pid.
 pub fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill")
