@@ -256,7 +256,7 @@ async fn run_pipeline(
         Some(mut deduper) => {
             queues.push(("dedup", dedup_rx.downgrade()));
             spawn_ordered_stage("dedup", dedup_rx, dedup_out, move |e| {
-                dedup_step(&mut deduper, e)
+                dedup::stage::dedup_step(&mut deduper, e)
             });
             dedup_tx
         }
@@ -268,11 +268,7 @@ async fn run_pipeline(
     spawn_stage("strip", p.strip_workers, strip_rx, strip_out, move |e| {
         let mut e = strip_step(stripper.as_deref(), keep, known.as_deref(), e);
         // The dedup work that needs no index runs here, in parallel, not in the ordered step.
-        if let (Some(_), Work::Doc(doc)) = (&known, &e.work) {
-            if !doc.text.is_empty() {
-                e.prepared = Some(Box::new(dedup::prepare(&doc.id, &doc.text)));
-            }
-        }
+        dedup::stage::prepare_step(known.as_deref(), &mut e);
         e
     });
     let limits = ReadLimits {
@@ -482,26 +478,6 @@ fn strip_step(
         entities: None,
     };
     env.work = Work::Doc(Box::new(doc));
-    env
-}
-
-fn dedup_step(d: &mut Deduper, mut env: Envelope) -> Envelope {
-    let Work::Doc(doc) = &mut env.work else {
-        return env;
-    };
-    let (info, entry) = match env.prepared.take() {
-        Some(p) => d.observe_prepared(*p),
-        None => d.observe(&doc.id, &doc.text),
-    };
-    if info.status == DedupStatus::ExactDuplicate {
-        // The body is in the line of `duplicate_of`; clearing it keeps output independent of
-        // whether the strip stage's fast path saw the copy.
-        doc.title.clear();
-        doc.text.clear();
-        doc.boilerplate = None;
-    }
-    doc.dedup = Some(info);
-    env.index_entry = Some(entry);
     env
 }
 

@@ -17,6 +17,7 @@
 
 pub mod eval;
 pub mod minhash;
+pub mod stage;
 pub mod story;
 pub mod text;
 
