@@ -321,6 +321,7 @@ mod tests {
                         story: None,
                         sig: None,
                         terms: None,
+                        sent: None,
                     }),
                 })
                 .collect();
