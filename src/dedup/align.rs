@@ -24,10 +24,6 @@ pub const MAX_WORDS: usize = 768;
 const MIN_SENTENCE_WORDS: usize = 3;
 /// Content words two sentences must share to match.
 const MIN_COMMON: usize = 3;
-/// Content words an alignment must hold to make a rewrite.
-pub const MIN_REWRITE_WORDS: usize = 40;
-/// Share of a rewrite's aligned sentences that must be reworded.
-pub const MIN_REWORDED: f32 = 0.5;
 
 /// The content words of a document's sentences.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -55,11 +51,11 @@ pub struct Alignment {
 
 impl Alignment {
     /// Returns how much of both documents the ordered alignment covers (the rewrite score); 0
-    /// when it holds fewer than [`MIN_REWRITE_WORDS`] content words (too few to tell a reworded
-    /// copy from two reports of one fact) or when most aligned sentences are verbatim (an edited
-    /// version of one text, not a reworded copy: those that are close enough are near-copies).
-    pub fn coverage(&self) -> f32 {
-        if self.aligned_words < MIN_REWRITE_WORDS || self.reworded < MIN_REWORDED {
+    /// when it holds fewer than `min_words` content words (too few to tell a reworded copy from
+    /// two reports of one fact) or when most aligned sentences are verbatim (an edited version
+    /// of one text, not a reworded copy: those that are close enough are near-copies).
+    pub fn coverage(&self, min_words: usize, min_reworded: f32) -> f32 {
+        if self.aligned_words < min_words || self.reworded < min_reworded {
             return 0.0;
         }
         self.ordered_new.min(self.covered_old)
@@ -227,46 +223,70 @@ impl Probe {
         }
         let new_len: Vec<usize> = (0..ns).map(|i| new.sentence(i).len()).collect();
         let old_len: Vec<usize> = (0..os).map(|j| old.sentence(j).len()).collect();
-        let matches = |i: usize, j: usize| {
-            let c = common[i * os + j] as usize;
-            c >= MIN_COMMON && c as f32 >= overlap * new_len[i].max(old_len[j]) as f32
-        };
+        let c = |i: usize, j: usize| common[i * os + j] as usize;
+        let passes = |c: usize, size: usize| c >= MIN_COMMON && c as f32 >= overlap * size as f32;
         // A one-to-one alignment in which both documents advance (as a longest common
-        // subsequence of matching sentences), heaviest in words of both: `dp[j]` holds, for the
-        // rows so far, the best chain over old sentences `..j` as (both, new words, old words).
-        let mut dp = vec![(0usize, 0usize, 0usize, 0usize); os + 1];
+        // subsequence of matching sentences), heaviest in words of both; a sentence merged from
+        // two (or split in two) aligns with both parts when each part shares words with it.
+        // `row[j]` holds the best chain over the new sentences so far and old sentences `..j`
+        // as (both, new words, old words, reworded new words).
+        type Chain = (usize, usize, usize, usize);
+        let zero: Chain = (0, 0, 0, 0);
+        let extend = |from: Chain, new_w: usize, old_w: usize, changed: bool| -> Chain {
+            let r = if changed { new_w } else { 0 };
+            (
+                from.0 + new_w + old_w,
+                from.1 + new_w,
+                from.2 + old_w,
+                from.3 + r,
+            )
+        };
+        let mut prev2 = vec![zero; os + 1];
+        let mut prev = vec![zero; os + 1];
         let mut shared = 0usize;
         for i in 0..ns {
+            let mut row = vec![zero; os + 1];
             let mut any = false;
-            let mut diag = dp[0];
             for j in 0..os {
-                let up = dp[j + 1];
-                let mut best = if up.0 >= dp[j].0 { up } else { dp[j] };
-                if matches(i, j) {
+                let mut best = if prev[j + 1].0 >= row[j].0 {
+                    prev[j + 1]
+                } else {
+                    row[j]
+                };
+                let mut consider = |cand: Chain| {
+                    if cand.0 > best.0 {
+                        best = cand;
+                    }
+                };
+                let (nl, ol) = (new_len[i], old_len[j]);
+                if passes(c(i, j), nl.max(ol)) {
                     any = true;
-                    let w = (new_len[i], old_len[j]);
-                    let same = common[i * os + j] as usize == w.0.max(w.1);
-                    let changed = if same { 0 } else { w.0 };
-                    let take = (
-                        diag.0 + w.0 + w.1,
-                        diag.1 + w.0,
-                        diag.2 + w.1,
-                        diag.3 + changed,
-                    );
-                    if take.0 > best.0 {
-                        best = take;
+                    consider(extend(prev[j], nl, ol, c(i, j) != nl.max(ol)));
+                }
+                if j > 0 && c(i, j - 1) >= 2 && c(i, j) >= 2 {
+                    let merged = old_len[j - 1] + ol;
+                    if passes(c(i, j - 1) + c(i, j), nl.max(merged)) {
+                        any = true;
+                        consider(extend(prev[j - 1], nl, merged, true));
                     }
                 }
-                diag = up;
-                dp[j + 1] = best;
+                if i > 0 && c(i - 1, j) >= 2 && c(i, j) >= 2 {
+                    let split = new_len[i - 1] + nl;
+                    if passes(c(i - 1, j) + c(i, j), split.max(ol)) {
+                        any = true;
+                        consider(extend(prev2[j], split, ol, true));
+                    }
+                }
+                row[j + 1] = best;
             }
             if any {
                 shared += new_len[i];
             }
+            prev2 = std::mem::replace(&mut prev, row);
         }
         let new_total: usize = new_len.iter().sum();
         let old_total: usize = old_len.iter().sum();
-        let chain = dp[os];
+        let chain = prev[os];
         Alignment {
             shared: shared as f32 / new_total.max(1) as f32,
             ordered_new: chain.1 as f32 / new_total.max(1) as f32,
@@ -315,7 +335,7 @@ mod tests {
         assert!((a.shared - a.ordered_new).abs() < 1e-6, "{a:?}");
         assert!(a.shared > 0.2 && a.shared < 0.5, "{a:?}");
         assert!((a.covered_old - 0.5).abs() < 0.15, "{a:?}");
-        assert!(a.coverage() < 0.5);
+        assert!(a.coverage(0, 0.0) < 0.5);
     }
 
     #[test]

@@ -58,6 +58,12 @@ pub struct EvalDedupArgs {
     /// Overrides `dedup.rewrite_threshold`.
     #[arg(long)]
     pub rewrite_threshold: Option<f32>,
+    /// Overrides `dedup.rewrite_min_words`.
+    #[arg(long)]
+    pub rewrite_min_words: Option<usize>,
+    /// Overrides `dedup.rewrite_min_reworded`.
+    #[arg(long)]
+    pub rewrite_min_reworded: Option<f32>,
     /// Overrides `dedup.align_overlap`.
     #[arg(long)]
     pub align_overlap: Option<f32>,
@@ -118,6 +124,10 @@ fn config_of(args: &EvalDedupArgs) -> DedupConfig {
     set(&mut c.near_threshold, args.near_threshold);
     set(&mut c.rewrite_threshold, args.rewrite_threshold);
     set(&mut c.align_overlap, args.align_overlap);
+    set(&mut c.rewrite_min_reworded, args.rewrite_min_reworded);
+    if let Some(v) = args.rewrite_min_words {
+        c.rewrite_min_words = v;
+    }
     set(&mut c.reuse_min_share, args.reuse_min_share);
     set(&mut c.story_reuse_share, args.story_reuse_share);
     set(&mut c.story_threshold, args.story_threshold);

@@ -104,19 +104,37 @@ pub fn rewrite(
     }
 }
 
-/// Replaces `rate` of the whitespace tokens of `text` with tokens drawn from `vocab`.
+/// Replaces `rate` of the whitespace tokens of `text` with tokens drawn from `vocab`, keeping
+/// the white space (line breaks) between them.
 pub fn swap(text: &str, rate: f64, vocab: &[&str], rng: &mut Rng) -> String {
-    let mut tokens: Vec<&str> = text.split_whitespace().collect();
-    let k = ((tokens.len() as f64) * rate).round() as usize;
-    let mut positions: Vec<usize> = (0..tokens.len()).collect();
+    let spans: Vec<(usize, usize)> = text
+        .split_whitespace()
+        .map(|t| {
+            let start = t.as_ptr() as usize - text.as_ptr() as usize;
+            (start, start + t.len())
+        })
+        .collect();
+    let k = ((spans.len() as f64) * rate).round() as usize;
+    let mut positions: Vec<usize> = (0..spans.len()).collect();
+    let mut replaced: Vec<(usize, &str)> = Vec::with_capacity(k);
     for i in 0..k.min(positions.len()) {
         let j = i + rng.below(positions.len() - i);
         positions.swap(i, j);
         if !vocab.is_empty() {
-            tokens[positions[i]] = vocab[rng.below(vocab.len())];
+            replaced.push((positions[i], vocab[rng.below(vocab.len())]));
         }
     }
-    tokens.join(" ")
+    replaced.sort_unstable_by_key(|r| r.0);
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (p, w) in replaced {
+        let (s, e) = spans[p];
+        out.push_str(&text[at..s]);
+        out.push_str(w);
+        at = e;
+    }
+    out.push_str(&text[at..]);
+    out
 }
 
 /// Replaces `rate` of all words (as counted over every word) with near neighbours, choosing

@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex};
 use story::{StoryIndex, StoryParams, Term};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum OnDuplicate {
     /// Duplicates are written with their verdict.
     Emit,
@@ -73,7 +73,12 @@ pub struct DedupConfig {
     /// Share of both texts an ordered sentence alignment must cover for a rewrite (above 1
     /// turns the tier off).
     pub rewrite_threshold: f32,
-    /// Share of the smaller sentence's content words two sentences must share to align.
+    /// Content words an alignment must hold for a rewrite (shorter texts are left to `reuse`).
+    pub rewrite_min_words: usize,
+    /// Share of a rewrite's aligned words in sentences that were reworded (not verbatim): an
+    /// edited version of one text keeps most sentences as they were, a spun copy does not.
+    pub rewrite_min_reworded: f32,
+    /// Share of the larger sentence's content words two sentences must share to align.
     pub align_overlap: f32,
     /// Share of a document an earlier one must make up to be listed in `reuse`.
     pub reuse_min_share: f32,
@@ -102,6 +107,8 @@ impl Default for DedupConfig {
             capacity: 1_000_000,
             near_threshold: 0.7,
             rewrite_threshold: 0.8,
+            rewrite_min_words: 40,
+            rewrite_min_reworded: 0.5,
             align_overlap: 0.4,
             reuse_min_share: 0.2,
             story_reuse_share: 0.5,
@@ -504,7 +511,10 @@ impl Deduper {
     fn best_rewrite(&self, aligned: &[(u64, Alignment)]) -> Option<(Tier, u128, u128, f32)> {
         let mut best: Option<(Tier, u128, u128, f32)> = None;
         for (seq, a) in aligned {
-            let cov = a.coverage();
+            let cov = a.coverage(
+                self.config.rewrite_min_words,
+                self.config.rewrite_min_reworded,
+            );
             if cov >= self.config.rewrite_threshold && best.is_none_or(|b| cov > b.3) {
                 if let Some(doc) = self.near.get(*seq) {
                     best = Some((Tier::Rewrite, doc.id, doc.story, cov));
