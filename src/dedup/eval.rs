@@ -10,9 +10,10 @@
 //! ones.
 //!
 //! With `--cv K` the topics are split into K folds; for each fold the near, rewrite and story
-//! thresholds are chosen on the other folds' topics (near: best near-duplicate F1; rewrite: the
+//! thresholds are chosen on the other folds' topics (near: best near-duplicate F1, ties to the
+//! default; rewrite: the
 //! lowest with the fewest false positives on real articles; story: best mean of pairwise F1
-//! and ARI) and every score is measured on the held-out fold alone.
+//! and ARI, ties to the default) and every score is measured on the held-out fold alone.
 
 use super::eval_gen::{self, Generator, Thesaurus};
 use super::{hash128, normalize, DedupConfig, Deduper, Tier};
@@ -402,17 +403,18 @@ const STORY_GRID: [f32; 12] = [
     0.12, 0.14, 0.16, 0.18, 0.2, 0.22, 0.24, 0.26, 0.28, 0.3, 0.33, 0.36,
 ];
 
-/// Picks the grid value with the best score; on a plateau of equal scores, its middle.
-fn tune(grid: &[f32], mut score: impl FnMut(f32) -> f64) -> f32 {
+/// Picks the grid value with the best score; among equal scores (a plateau: ECB+ has few
+/// near-duplicate pairs, so the near score is flat over a wide range) the one closest to
+/// `prior`, the shipped default.
+fn tune(grid: &[f32], prior: f32, mut score: impl FnMut(f32) -> f64) -> f32 {
     let scores: Vec<f64> = grid.iter().map(|&v| score(v)).collect();
     let best = scores.iter().copied().fold(f64::MIN, f64::max);
-    let top: Vec<f32> = grid
-        .iter()
+    grid.iter()
         .zip(&scores)
         .filter(|(_, &s)| s >= best - 1e-9)
         .map(|(&v, _)| v)
-        .collect();
-    top[top.len() / 2]
+        .min_by(|a, b| (a - prior).abs().total_cmp(&(b - prior).abs()))
+        .unwrap_or(prior)
 }
 
 fn cross_validate(
@@ -449,7 +451,7 @@ fn cross_validate(
         let mut quiet = String::new();
         let mut train_score =
             |c: &DedupConfig| score(&run_docs(c, train.clone()), None, false, &mut quiet);
-        c.near_threshold = tune(&NEAR_GRID, |v| {
+        c.near_threshold = tune(&NEAR_GRID, base.near_threshold, |v| {
             train_score(&DedupConfig {
                 near_threshold: v,
                 ..c.clone()
@@ -471,7 +473,7 @@ fn cross_validate(
             .collect();
         let fewest = fps.iter().copied().min().unwrap_or(0);
         c.rewrite_threshold = REWRITE_GRID[fps.iter().position(|&f| f == fewest).unwrap_or(0)];
-        c.story_threshold = tune(&STORY_GRID, |v| {
+        c.story_threshold = tune(&STORY_GRID, base.story_threshold, |v| {
             train_score(&DedupConfig {
                 story_threshold: v,
                 ..c.clone()
