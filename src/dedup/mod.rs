@@ -106,7 +106,7 @@ impl Default for DedupConfig {
             on_duplicate: OnDuplicate::Emit,
             capacity: 1_000_000,
             near_threshold: 0.7,
-            rewrite_threshold: 0.8,
+            rewrite_threshold: 0.95,
             rewrite_min_words: 40,
             rewrite_min_reworded: 0.5,
             align_overlap: 0.4,
