@@ -199,9 +199,10 @@ impl Probe {
         self.sketch
     }
 
-    /// Aligns the new document with an earlier one; `overlap` is the share of the smaller
-    /// sentence two sentences must share to match.
-    pub fn align(&self, old: &Sketch, overlap: f32) -> Alignment {
+    /// Aligns the new document with an earlier one; `overlap` is the share of the larger
+    /// sentence two sentences must share to match. The ordered chain is computed only when
+    /// `shared` reaches `chain_from` (it cannot exceed `shared`); otherwise only `shared` is set.
+    pub fn align(&self, old: &Sketch, overlap: f32, chain_from: f32) -> Alignment {
         let new = &self.sketch;
         let (ns, os) = (new.sentence_count(), old.sentence_count());
         if ns == 0 || os == 0 {
@@ -225,11 +226,50 @@ impl Probe {
         let old_len: Vec<usize> = (0..os).map(|j| old.sentence(j).len()).collect();
         let c = |i: usize, j: usize| common[i * os + j] as usize;
         let passes = |c: usize, size: usize| c >= MIN_COMMON && c as f32 >= overlap * size as f32;
+        // Which pairs match: bit 0 sentence to sentence, bit 1 new `i` to old `j - 1` and `j`
+        // merged, bit 2 new `i - 1` and `i` (one old sentence split in two) to old `j`; a
+        // merged or split match needs each part to share words.
+        let mut kind = vec![0u8; ns * os];
+        let mut hit_new = vec![false; ns];
+        for i in 0..ns {
+            for j in 0..os {
+                let (nl, ol) = (new_len[i], old_len[j]);
+                let mut k = 0u8;
+                if passes(c(i, j), nl.max(ol)) {
+                    k |= 1;
+                }
+                if j > 0 && c(i, j - 1) >= 2 && c(i, j) >= 2 {
+                    let merged = old_len[j - 1] + ol;
+                    if passes(c(i, j - 1) + c(i, j), nl.max(merged)) {
+                        k |= 2;
+                    }
+                }
+                if i > 0 && c(i - 1, j) >= 2 && c(i, j) >= 2 {
+                    let split = new_len[i - 1] + nl;
+                    if passes(c(i - 1, j) + c(i, j), split.max(ol)) {
+                        k |= 4;
+                        hit_new[i - 1] = true;
+                    }
+                }
+                hit_new[i] |= k != 0;
+                kind[i * os + j] = k;
+            }
+        }
+        let new_total: usize = new_len.iter().sum();
+        let shared: usize = (0..ns).filter(|&i| hit_new[i]).map(|i| new_len[i]).sum();
+        let shared = shared as f32 / new_total.max(1) as f32;
+        // Every new sentence on a chain matched something, so the chain's share of the new
+        // document is at most `shared`: below `chain_from` it cannot matter.
+        if shared < chain_from {
+            return Alignment {
+                shared,
+                ..Alignment::default()
+            };
+        }
         // A one-to-one alignment in which both documents advance (as a longest common
-        // subsequence of matching sentences), heaviest in words of both; a sentence merged from
-        // two (or split in two) aligns with both parts when each part shares words with it.
-        // `row[j]` holds the best chain over the new sentences so far and old sentences `..j`
-        // as (both, new words, old words, reworded new words).
+        // subsequence of matching sentences), heaviest in words of both. `row[j]` holds the
+        // best chain over the new sentences so far and old sentences `..j` as (both, new words,
+        // old words, reworded new words).
         type Chain = (usize, usize, usize, usize);
         let zero: Chain = (0, 0, 0, 0);
         let extend = |from: Chain, new_w: usize, old_w: usize, changed: bool| -> Chain {
@@ -243,10 +283,8 @@ impl Probe {
         };
         let mut prev2 = vec![zero; os + 1];
         let mut prev = vec![zero; os + 1];
-        let mut shared = 0usize;
+        let mut row = vec![zero; os + 1];
         for i in 0..ns {
-            let mut row = vec![zero; os + 1];
-            let mut any = false;
             for j in 0..os {
                 let mut best = if prev[j + 1].0 >= row[j].0 {
                     prev[j + 1]
@@ -259,36 +297,26 @@ impl Probe {
                     }
                 };
                 let (nl, ol) = (new_len[i], old_len[j]);
-                if passes(c(i, j), nl.max(ol)) {
-                    any = true;
+                let k = kind[i * os + j];
+                if k & 1 != 0 {
                     consider(extend(prev[j], nl, ol, c(i, j) != nl.max(ol)));
                 }
-                if j > 0 && c(i, j - 1) >= 2 && c(i, j) >= 2 {
-                    let merged = old_len[j - 1] + ol;
-                    if passes(c(i, j - 1) + c(i, j), nl.max(merged)) {
-                        any = true;
-                        consider(extend(prev[j - 1], nl, merged, true));
-                    }
+                if k & 2 != 0 {
+                    consider(extend(prev[j - 1], nl, old_len[j - 1] + ol, true));
                 }
-                if i > 0 && c(i - 1, j) >= 2 && c(i, j) >= 2 {
-                    let split = new_len[i - 1] + nl;
-                    if passes(c(i - 1, j) + c(i, j), split.max(ol)) {
-                        any = true;
-                        consider(extend(prev2[j], split, ol, true));
-                    }
+                if k & 4 != 0 {
+                    consider(extend(prev2[j], new_len[i - 1] + nl, ol, true));
                 }
                 row[j + 1] = best;
             }
-            if any {
-                shared += new_len[i];
-            }
-            prev2 = std::mem::replace(&mut prev, row);
+            // Rotate: prev2 <- prev <- row; row is fully rewritten from column 1 next time.
+            std::mem::swap(&mut prev2, &mut prev);
+            std::mem::swap(&mut prev, &mut row);
         }
-        let new_total: usize = new_len.iter().sum();
         let old_total: usize = old_len.iter().sum();
         let chain = prev[os];
         Alignment {
-            shared: shared as f32 / new_total.max(1) as f32,
+            shared,
             ordered_new: chain.1 as f32 / new_total.max(1) as f32,
             covered_old: chain.2 as f32 / old_total.max(1) as f32,
             aligned_words: chain.1.min(chain.2),
@@ -307,7 +335,7 @@ mod tests {
         Neighbouring countries promised humanitarian convoys carrying food and medicine.";
 
     fn align(new: &str, old: &str) -> Alignment {
-        Probe::new(Sketch::of(new)).align(&Sketch::of(old), 0.5)
+        Probe::new(Sketch::of(new)).align(&Sketch::of(old), 0.5, 0.0)
     }
 
     #[test]

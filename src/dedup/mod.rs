@@ -502,7 +502,12 @@ impl Deduper {
             .into_iter()
             .filter_map(|c| {
                 let old = self.sketches.get(&c)?;
-                Some((c, probe.align(old, self.config.align_overlap)))
+                let a = probe.align(
+                    old,
+                    self.config.align_overlap,
+                    self.config.rewrite_threshold,
+                );
+                Some((c, a))
             })
             .collect()
     }
