@@ -60,6 +60,7 @@ pub enum DedupStatus {
     Unique,
     ExactDuplicate,
     NearDuplicate,
+    Rewrite,
 }
 
 impl DedupStatus {
@@ -69,6 +70,7 @@ impl DedupStatus {
             DedupStatus::Unique => "unique",
             DedupStatus::ExactDuplicate => "exact_duplicate",
             DedupStatus::NearDuplicate => "near_duplicate",
+            DedupStatus::Rewrite => "rewrite",
         }
     }
 }
@@ -83,6 +85,16 @@ pub struct DedupInfo {
     pub similarity: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub story: Option<String>,
+    /// Earlier documents whose sentences make up a share of this one, largest share first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reuse: Vec<Reuse>,
+}
+
+/// One `reuse` entry: an earlier document and the share of this one its sentences make up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reuse {
+    pub of: String,
+    pub shared: f32,
 }
 
 /// One entity mention; `start`/`end` count Unicode code points of `text`.

@@ -11,7 +11,7 @@ use crate::driver::{spawn_ordered_stage, spawn_stage, Budget};
 use crate::entities::{stage::entities_step, EntityTagger};
 use crate::ledger::{Ledger, ERRORS_FILE};
 use crate::lock::StateLock;
-use crate::model::{DedupStatus, Envelope, Work};
+use crate::model::Envelope;
 use crate::read::{self, ReadLimits};
 use crate::sink::{DonePolicy, Output, Sink, SinkReport};
 use crate::strip::{self, Stripper};
@@ -317,7 +317,7 @@ async fn run_pipeline(
         Some(mut deduper) => {
             queues.push(("dedup", dedup_rx.downgrade()));
             spawn_ordered_stage("dedup", dedup_rx, dedup_out, move |e| {
-                dedup_step(&mut deduper, e)
+                dedup::stage::dedup_step(&mut deduper, e)
             });
             dedup_tx
         }
@@ -349,11 +349,7 @@ async fn run_pipeline(
         move |e| {
             let mut e = strip::stage::strip_step(stripper.as_deref(), keep, known.as_deref(), e);
             // The dedup work that needs no index runs here, in parallel, not in the ordered step.
-            if let (Some(_), Work::Doc(doc)) = (&known, &e.work) {
-                if !doc.text.is_empty() {
-                    e.prepared = Some(Box::new(dedup::prepare(&doc.id, &doc.text)));
-                }
-            }
+            dedup::stage::prepare_step(known.as_deref(), &mut e);
             e
         },
     );
@@ -441,26 +437,6 @@ fn build_cores(
         deduper,
         tagger,
     })
-}
-
-fn dedup_step(d: &mut Deduper, mut env: Envelope) -> Envelope {
-    let Work::Doc(doc) = &mut env.work else {
-        return env;
-    };
-    let (info, entry) = match env.prepared.take() {
-        Some(p) => d.observe_prepared(*p),
-        None => d.observe(&doc.id, &doc.text),
-    };
-    if info.status == DedupStatus::ExactDuplicate {
-        // The body is in the line of `duplicate_of`; clearing it keeps output independent of
-        // whether the strip stage's fast path saw the copy.
-        doc.title.clear();
-        doc.text.clear();
-        doc.boilerplate = None;
-    }
-    doc.dedup = Some(info);
-    env.index_entry = Some(entry);
-    env
 }
 
 /// Weak handles on the stage queues, so sampling their depth never keeps a queue open.

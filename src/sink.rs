@@ -10,7 +10,7 @@ use crate::config::DoneAction;
 use crate::dedup::OnDuplicate;
 use crate::driver::Reorder;
 use crate::ledger::{Binding, Ledger, LedgerEntry, TAIL_BYTES};
-use crate::model::{DedupStatus, Document, Envelope, Line, Work};
+use crate::model::{Document, Envelope, Line, Work};
 use crate::telemetry::{self, Totals};
 use anyhow::{Context, Result};
 use async_channel::Receiver;
@@ -381,13 +381,12 @@ impl Sink {
         Ok(())
     }
 
-    /// Returns whether `doc` is a duplicate that `on_duplicate = "drop"` commits without writing.
+    /// Returns whether `doc` is a duplicate that `on_duplicate` commits without writing (exact
+    /// and near duplicates with `drop`, rewrites too with `drop_rewrites`; never a reuse).
     fn drops(&self, doc: &Document) -> bool {
-        self.on_duplicate == OnDuplicate::Drop
-            && doc
-                .dedup
-                .as_ref()
-                .is_some_and(|d| d.status != DedupStatus::Unique)
+        doc.dedup
+            .as_ref()
+            .is_some_and(|d| self.on_duplicate.drops(d.status))
     }
 
     /// Runs the done-action and counts one committed file.

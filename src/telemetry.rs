@@ -33,7 +33,7 @@ pub const BUILD_INFO: &str = "dropline_build_info";
 pub const STAGES: &[&str] = &["read", "strip", "dedup", "entities"];
 pub const FAILED_STAGES: &[&str] = &["read", "strip", "dedup", "entities", "internal"];
 pub const QUEUES: &[&str] = &["read", "strip", "dedup", "entities", "sink"];
-pub const DEDUP_STATUSES: &[&str] = &["unique", "exact_duplicate", "near_duplicate"];
+pub const DEDUP_STATUSES: &[&str] = &["unique", "exact_duplicate", "near_duplicate", "rewrite"];
 pub const ENTITY_LABELS: &[&str] = &[
     "PER", "ORG", "LOC", "MISC", "DATE", "TIME", "MONEY", "PERCENT", "QUANTITY", "CARDINAL",
     "ORDINAL", "OTHER",

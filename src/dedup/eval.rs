@@ -1,13 +1,23 @@
-//! Owns `dropline eval dedup`: near-duplicate, rewrite and story scores on a labelled folder.
+//! Owns `dropline eval dedup`: near-duplicate, rewrite, reuse and story scores on a labelled
+//! folder, once with given settings or cross-validated across topics (`--cv K`).
 //!
 //! Scores are computed as `shared/tools/score_dedup.py` computes them: near-duplicate gold is
 //! word 5-gram Jaccard >= 0.7 after normalisation, closed transitively, and predicted groups are
-//! documents linked to their `duplicate_of`; stories are scored pairwise and by adjusted Rand
-//! index. Synthetic rewrites replace a share of an article's words with words drawn from the
-//! other articles and are checked against the index of the real ones.
+//! documents with status `exact_duplicate` or `near_duplicate` linked to their `duplicate_of`;
+//! stories are scored pairwise and by adjusted Rand index. A `rewrite` verdict on a real article
+//! whose original is not in its near-duplicate group is a rewrite false positive. Synthetic
+//! rewrites ([`super::eval_gen`]) of every article are checked against the index of the real
+//! ones.
+//!
+//! With `--cv K` the topics are split into K folds; for each fold the near, rewrite and story
+//! thresholds are chosen on the other folds' topics (near: best near-duplicate F1, ties to the
+//! default; rewrite: the
+//! lowest with the fewest false positives on real articles; story: best mean of pairwise F1
+//! and ARI, ties to the default) and every score is measured on the held-out fold alone.
 
+use super::eval_gen::{self, Generator, Thesaurus};
 use super::{hash128, normalize, DedupConfig, Deduper, Tier};
-use crate::model::DedupInfo;
+use crate::model::{DedupInfo, DedupStatus};
 use anyhow::Context as _;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -31,9 +41,12 @@ pub struct EvalDedupArgs {
     /// Arrival order.
     #[arg(long, value_enum, default_value = "sorted")]
     pub order: Order,
-    /// Seed of the shuffle and of the synthetic rewrites.
+    /// Seed of the shuffle, of the folds and of the synthetic rewrites.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Cross-validates the thresholds across topics in this many folds.
+    #[arg(long)]
+    pub cv: Option<usize>,
     /// Writes one JSON line per document (`id`, `source.path`, `dedup`) for score_dedup.py.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -46,9 +59,21 @@ pub struct EvalDedupArgs {
     /// Overrides `dedup.rewrite_threshold`.
     #[arg(long)]
     pub rewrite_threshold: Option<f32>,
-    /// Overrides `dedup.rewrite_min_alignment`.
+    /// Overrides `dedup.rewrite_min_words`.
     #[arg(long)]
-    pub rewrite_min_alignment: Option<f32>,
+    pub rewrite_min_words: Option<usize>,
+    /// Overrides `dedup.rewrite_min_reworded`.
+    #[arg(long)]
+    pub rewrite_min_reworded: Option<f32>,
+    /// Overrides `dedup.align_overlap`.
+    #[arg(long)]
+    pub align_overlap: Option<f32>,
+    /// Overrides `dedup.reuse_min_share`.
+    #[arg(long)]
+    pub reuse_min_share: Option<f32>,
+    /// Overrides `dedup.story_reuse_share`.
+    #[arg(long)]
+    pub story_reuse_share: Option<f32>,
     /// Overrides `dedup.story_threshold`.
     #[arg(long)]
     pub story_threshold: Option<f32>,
@@ -61,13 +86,14 @@ pub struct EvalDedupArgs {
     /// Overrides `dedup.story_name_weight`.
     #[arg(long)]
     pub name_weight: Option<f32>,
-    /// Prints every predicted near-duplicate pair that is not in the gold.
+    /// Prints every duplicate or rewrite verdict that is not in the gold, and every reuse.
     #[arg(long)]
     pub verbose: bool,
 }
 
 struct Doc {
     name: String,
+    topic: String,
     id: String,
     text: String,
     story: String,
@@ -89,33 +115,230 @@ macro_rules! say {
     };
 }
 
+fn config_of(args: &EvalDedupArgs) -> DedupConfig {
+    let mut c = DedupConfig::default();
+    let set = |slot: &mut f32, v: Option<f32>| {
+        if let Some(v) = v {
+            *slot = v;
+        }
+    };
+    set(&mut c.near_threshold, args.near_threshold);
+    set(&mut c.rewrite_threshold, args.rewrite_threshold);
+    set(&mut c.align_overlap, args.align_overlap);
+    set(&mut c.rewrite_min_reworded, args.rewrite_min_reworded);
+    if let Some(v) = args.rewrite_min_words {
+        c.rewrite_min_words = v;
+    }
+    set(&mut c.reuse_min_share, args.reuse_min_share);
+    set(&mut c.story_reuse_share, args.story_reuse_share);
+    set(&mut c.story_threshold, args.story_threshold);
+    set(&mut c.story_name_boost, args.name_boost);
+    set(&mut c.story_idf_power, args.idf_power);
+    set(&mut c.story_name_weight, args.name_weight);
+    c
+}
+
+/// Everything one run over a set of documents measured.
+#[derive(Debug, Clone, Default)]
+struct Scores {
+    docs: usize,
+    near: (f64, f64, f64),
+    rewrite_fp: usize,
+    story: (f64, f64, f64),
+    ari: f64,
+    reuse_entries: usize,
+    reuse_same_story: usize,
+    /// Recall of synthetic rewrites per generator and rate, and how many matched another article.
+    recall: Vec<(Generator, f64, f64, usize)>,
+}
+
+impl Scores {
+    fn story_score(&self) -> f64 {
+        (self.story.2 + self.ari) / 2.0
+    }
+}
+
+/// The state of one run: documents in arrival order, their verdicts and the index after them.
+struct Run<'a> {
+    docs: Vec<&'a Doc>,
+    infos: Vec<(DedupInfo, Tier)>,
+    dedup: Deduper,
+    gold_near: HashMap<String, usize>,
+}
+
+fn run_docs<'a>(config: &DedupConfig, docs: Vec<&'a Doc>) -> Run<'a> {
+    let mut dedup = Deduper::new(config);
+    let infos = docs
+        .iter()
+        .map(|d| {
+            let (_, tier) = dedup.check(&d.id, &d.text);
+            let (info, _) = dedup.observe(&d.id, &d.text);
+            (info, tier)
+        })
+        .collect();
+    let gold_near = near_gold(&docs);
+    Run {
+        docs,
+        infos,
+        dedup,
+        gold_near,
+    }
+}
+
+/// Synthetic rewrites made once per document, generator and rate.
+struct Synthetic {
+    /// (generator, rate, rewritten text of each document by name).
+    sets: Vec<(Generator, f64, HashMap<String, String>)>,
+}
+
+impl Synthetic {
+    fn make(docs: &[Doc], rates: &[f64], seed: u64) -> anyhow::Result<Self> {
+        let thesaurus = Thesaurus::load()?;
+        let vocab: Vec<&str> = docs
+            .iter()
+            .flat_map(|d| d.text.split_whitespace())
+            .collect();
+        let mut sets = Vec::new();
+        for g in Generator::ALL {
+            for &rate in rates {
+                let mut rng = Rng(seed ^ rate.to_bits() ^ (g as u64) << 56);
+                let texts = docs
+                    .iter()
+                    .map(|d| {
+                        let t = eval_gen::rewrite(g, &d.text, rate, &vocab, &thesaurus, &mut rng);
+                        (d.name.clone(), t)
+                    })
+                    .collect();
+                sets.push((g, rate, texts));
+            }
+        }
+        Ok(Self { sets })
+    }
+}
+
+fn score(run: &Run, synthetic: Option<&Synthetic>, verbose: bool, report: &mut String) -> Scores {
+    let docs = &run.docs;
+    let index: HashMap<&str, usize> = docs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.id.as_str(), i))
+        .collect();
+    let group = |i: usize| run.gold_near[&docs[i].name];
+    let mut pred = UnionFind::new(docs.len());
+    let mut s = Scores {
+        docs: docs.len(),
+        ..Scores::default()
+    };
+    for (i, (info, tier)) in run.infos.iter().enumerate() {
+        for r in &info.reuse {
+            if let Some(&j) = index.get(r.of.as_str()) {
+                s.reuse_entries += 1;
+                s.reuse_same_story += usize::from(docs[i].story == docs[j].story);
+                if verbose {
+                    say!(
+                        report,
+                        "reuse: {} <- {} shared {:.2} (same story {})",
+                        docs[i].name,
+                        docs[j].name,
+                        r.shared,
+                        docs[i].story == docs[j].story
+                    );
+                }
+            }
+        }
+        let Some(&j) = info.duplicate_of.as_deref().and_then(|o| index.get(o)) else {
+            continue;
+        };
+        let wrong = group(i) != group(j);
+        if info.status == DedupStatus::Rewrite {
+            s.rewrite_fp += usize::from(wrong);
+        } else {
+            pred.union(i, j);
+        }
+        if wrong && verbose {
+            say!(
+                report,
+                "not in gold: {} -> {} ({:?}, similarity {:.3}, 5-gram Jaccard {:.3})",
+                docs[i].name,
+                docs[j].name,
+                tier,
+                info.similarity.unwrap_or(0.0),
+                jaccard5(&docs[i].text, &docs[j].text)
+            );
+        }
+    }
+    let gold_groups: Vec<String> = (0..docs.len()).map(|i| group(i).to_string()).collect();
+    let pred_groups: Vec<String> = (0..docs.len()).map(|i| pred.find(i).to_string()).collect();
+    s.near = pair_prf(&gold_groups, &pred_groups);
+    let gold_story: Vec<String> = docs.iter().map(|d| d.story.clone()).collect();
+    let pred_story: Vec<String> = run
+        .infos
+        .iter()
+        .enumerate()
+        .map(|(i, (info, _))| info.story.clone().unwrap_or_else(|| format!("none:{i}")))
+        .collect();
+    s.story = pair_prf(&gold_story, &pred_story);
+    s.ari = adjusted_rand(&gold_story, &pred_story);
+    for (g, rate, texts) in synthetic.map(|x| x.sets.as_slice()).unwrap_or_default() {
+        let (mut hit, mut wrong) = (0usize, 0usize);
+        for (i, d) in docs.iter().enumerate() {
+            let text = &texts[&d.name];
+            let probe = format!("{:032x}", hash128(text.as_bytes()));
+            let (info, _) = run.dedup.check(&probe, text);
+            if info.status == DedupStatus::Unique {
+                continue;
+            }
+            match info.duplicate_of.as_deref().and_then(|o| index.get(o)) {
+                Some(&j) if group(j) == group(i) => hit += 1,
+                _ => wrong += 1,
+            }
+        }
+        s.recall
+            .push((*g, *rate, hit as f64 / docs.len().max(1) as f64, wrong));
+    }
+    s
+}
+
+fn print_scores(s: &Scores, report: &mut String) {
+    let (np, nr, nf) = s.near;
+    let (sp, sr, sf) = s.story;
+    say!(
+        report,
+        "near-duplicate pairs (J>=0.7): P {np:.4} R {nr:.4} F1 {nf:.4}"
+    );
+    say!(
+        report,
+        "rewrite false positives on real articles: {} in {} documents ({:.2} per 1,000)",
+        s.rewrite_fp,
+        s.docs,
+        s.rewrite_fp as f64 * 1000.0 / s.docs.max(1) as f64
+    );
+    say!(
+        report,
+        "reuse entries: {} ({} within the gold story)",
+        s.reuse_entries,
+        s.reuse_same_story
+    );
+    say!(
+        report,
+        "story clusters: pairwise P {sp:.4} R {sr:.4} F1 {sf:.4} ARI {:.4}",
+        s.ari
+    );
+    for (g, rate, recall, wrong) in &s.recall {
+        say!(
+            report,
+            "rewrites {:.0}% {}: recall {recall:.4}, matched to another article {wrong}",
+            rate * 100.0,
+            g.name()
+        );
+    }
+}
+
 fn evaluate(args: &EvalDedupArgs) -> anyhow::Result<String> {
     let mut report = String::new();
-    let mut config = DedupConfig::default();
-    if let Some(v) = args.near_threshold {
-        config.near_threshold = v;
-    }
-    if let Some(v) = args.rewrite_threshold {
-        config.rewrite_threshold = v;
-    }
-    if let Some(v) = args.rewrite_min_alignment {
-        config.rewrite_min_alignment = v;
-    }
-    if let Some(v) = args.story_threshold {
-        config.story_threshold = v;
-    }
-    if let Some(v) = args.name_boost {
-        config.story_name_boost = v;
-    }
-    if let Some(v) = args.idf_power {
-        config.story_idf_power = v;
-    }
-    if let Some(v) = args.name_weight {
-        config.story_name_weight = v;
-    }
+    let config = config_of(args);
     let mut docs = load(&args.data_dir)?;
     docs.sort_by(|a, b| a.name.cmp(&b.name));
-    let gold_near = near_gold(&docs);
     if args.order == Order::Shuffle {
         let mut rng = Rng(args.seed);
         for i in (1..docs.len()).rev() {
@@ -123,21 +346,35 @@ fn evaluate(args: &EvalDedupArgs) -> anyhow::Result<String> {
             docs.swap(i, j);
         }
     }
-    let mut dedup = Deduper::new(&config);
-    let mut infos: Vec<(DedupInfo, Tier)> = Vec::with_capacity(docs.len());
-    let (mut entry_bytes, mut sig_bytes) = (Vec::new(), Vec::new());
-    let mut out = match &args.out {
-        Some(p) => Some(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
-        )),
-        None => None,
+    let synthetic = if args.rewrite_rates.is_empty() {
+        None
+    } else {
+        Some(Synthetic::make(&docs, &args.rewrite_rates, args.seed)?)
     };
-    for d in &docs {
-        let (_, tier) = dedup.check(&d.id, &d.text);
-        let (info, entry) = dedup.observe(&d.id, &d.text);
-        entry_bytes.push(serde_json::to_string(&entry)?.len());
-        sig_bytes.push(entry.sig.as_deref().map_or(0, str::len));
-        if let Some(w) = out.as_mut() {
+    say!(
+        report,
+        "documents {}, order {:?} (seed {})",
+        docs.len(),
+        args.order,
+        args.seed
+    );
+    if let Some(k) = args.cv {
+        cross_validate(
+            &docs,
+            &config,
+            k.max(2),
+            args.seed,
+            synthetic.as_ref(),
+            &mut report,
+        );
+        return Ok(report);
+    }
+    let run = run_docs(&config, docs.iter().collect());
+    if let Some(p) = &args.out {
+        let mut w = std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        );
+        for (d, (info, _)) in run.docs.iter().zip(&run.infos) {
             let rec = serde_json::json!({
                 "type": "document",
                 "id": d.id,
@@ -146,127 +383,160 @@ fn evaluate(args: &EvalDedupArgs) -> anyhow::Result<String> {
             });
             writeln!(w, "{rec}")?;
         }
-        infos.push((info, tier));
-    }
-    if let Some(mut w) = out {
         w.flush()?;
     }
+    let s = score(&run, synthetic.as_ref(), args.verbose, &mut report);
+    print_scores(&s, &mut report);
+    say!(
+        report,
+        "near F1 {:.4} story F1 {:.4} ARI {:.4}",
+        s.near.2,
+        s.story.2,
+        s.ari
+    );
+    Ok(report)
+}
 
-    let index: HashMap<&str, usize> = docs
+const NEAR_GRID: [f32; 7] = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8];
+const REWRITE_GRID: [f32; 10] = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95];
+const STORY_GRID: [f32; 12] = [
+    0.12, 0.14, 0.16, 0.18, 0.2, 0.22, 0.24, 0.26, 0.28, 0.3, 0.33, 0.36,
+];
+
+/// Picks the grid value with the best score; among equal scores (a plateau: ECB+ has few
+/// near-duplicate pairs, so the near score is flat over a wide range) the one closest to
+/// `prior`, the shipped default.
+fn tune(grid: &[f32], prior: f32, mut score: impl FnMut(f32) -> f64) -> f32 {
+    let scores: Vec<f64> = grid.iter().map(|&v| score(v)).collect();
+    let best = scores.iter().copied().fold(f64::MIN, f64::max);
+    grid.iter()
+        .zip(&scores)
+        .filter(|(_, &s)| s >= best - 1e-9)
+        .map(|(&v, _)| v)
+        .min_by(|a, b| (a - prior).abs().total_cmp(&(b - prior).abs()))
+        .unwrap_or(prior)
+}
+
+fn cross_validate(
+    docs: &[Doc],
+    base: &DedupConfig,
+    k: usize,
+    seed: u64,
+    synthetic: Option<&Synthetic>,
+    report: &mut String,
+) {
+    let mut topics: Vec<&str> = docs.iter().map(|d| d.topic.as_str()).collect();
+    topics.sort_by_key(|t| (t.parse::<u32>().unwrap_or(u32::MAX), t.to_string()));
+    topics.dedup();
+    let mut rng = Rng(seed ^ 0xf01d);
+    for i in (1..topics.len()).rev() {
+        topics.swap(i, rng.below(i + 1));
+    }
+    let fold_of: HashMap<&str, usize> = topics
         .iter()
         .enumerate()
-        .map(|(i, d)| (d.id.as_str(), i))
+        .map(|(i, t)| (*t, i % k))
         .collect();
-    let mut pred = UnionFind::new(docs.len());
-    let mut pred_copies = UnionFind::new(docs.len());
-    let mut flagged_by: HashMap<Tier, (usize, usize)> = HashMap::new();
-    for (i, (info, tier)) in infos.iter().enumerate() {
-        if let Some(j) = info.duplicate_of.as_deref().and_then(|o| index.get(o)) {
-            pred.union(i, *j);
-            if matches!(tier, Tier::Exact | Tier::NearCopy) {
-                pred_copies.union(i, *j);
-            }
-            let wrong = gold_near.get(&docs[i].name) != gold_near.get(&docs[*j].name);
-            let e = flagged_by.entry(*tier).or_default();
-            e.0 += 1;
-            e.1 += usize::from(wrong);
-            if wrong && args.verbose {
-                say!(
-                    report,
-                    "not in gold: {} -> {} ({:?}, similarity {:.3}, 5-gram Jaccard {:.3})",
-                    docs[i].name,
-                    docs[*j].name,
-                    tier,
-                    info.similarity.unwrap_or(0.0),
-                    jaccard5(&docs[i].text, &docs[*j].text)
-                );
-            }
-        }
-    }
-    let gold_groups: Vec<String> = docs.iter().map(|d| gold_near[&d.name].clone()).collect();
-    let pred_groups: Vec<String> = (0..docs.len()).map(|i| pred.find(i).to_string()).collect();
-    let (np, nr, nf) = pair_prf(&gold_groups, &pred_groups);
-    say!(
-        report,
-        "documents {}, order {:?} (seed {})",
-        docs.len(),
-        args.order,
-        args.seed
-    );
-    say!(
-        report,
-        "near-duplicate pairs (J>=0.7): gold {} predicted {}: P {np:.4} R {nr:.4} F1 {nf:.4}",
-        pairs(&gold_groups),
-        pairs(&pred_groups)
-    );
-    let copy_groups: Vec<String> = (0..docs.len())
-        .map(|i| pred_copies.find(i).to_string())
-        .collect();
-    let (cp, cr, cf) = pair_prf(&gold_groups, &copy_groups);
-    say!(
-        report,
-        "  exact and near-copy tiers only: P {cp:.4} R {cr:.4} F1 {cf:.4}"
-    );
-    for tier in [Tier::Exact, Tier::NearCopy, Tier::Rewrite] {
-        let (n, wrong) = flagged_by.get(&tier).copied().unwrap_or_default();
-        say!(report, "  flagged by {tier:?}: {n}, not in gold {wrong}");
-    }
-    let gold_story: Vec<String> = docs.iter().map(|d| d.story.clone()).collect();
-    let pred_story: Vec<String> = infos
-        .iter()
-        .enumerate()
-        .map(|(i, (info, _))| info.story.clone().unwrap_or_else(|| format!("none:{i}")))
-        .collect();
-    let (sp, sr, sf) = pair_prf(&gold_story, &pred_story);
-    let ari = adjusted_rand(&gold_story, &pred_story);
-    say!(report,
-        "story clusters: gold {} predicted {}: pairwise P {sp:.4} R {sr:.4} F1 {sf:.4} ARI {ari:.4}",
-        distinct(&gold_story),
-        distinct(&pred_story)
-    );
-
-    let vocab: Vec<&str> = docs
-        .iter()
-        .flat_map(|d| d.text.split_whitespace())
-        .collect();
-    for &rate in &args.rewrite_rates {
-        let mut rng = Rng(args.seed ^ rate.to_bits());
-        let (mut near, mut rewrite, mut wrong) = (0usize, 0usize, 0usize);
-        for d in &docs {
-            let text = rewrite_text(&d.text, rate, &vocab, &mut rng);
-            let probe = format!("{:032x}", hash128(text.as_bytes()));
-            let (info, tier) = dedup.check(&probe, &text);
-            let hit = info
-                .duplicate_of
-                .as_deref()
-                .and_then(|o| index.get(o))
-                .map(|&j| gold_near[&docs[j].name] == gold_near[&d.name]);
-            match (hit, tier) {
-                (Some(true), Tier::NearCopy | Tier::Exact) => near += 1,
-                (Some(true), _) => rewrite += 1,
-                (Some(false), _) => wrong += 1,
-                _ => {}
-            }
-        }
-        let n = docs.len().max(1) as f64;
+    let mut all: Vec<Scores> = Vec::new();
+    for f in 0..k {
+        let train: Vec<&Doc> = docs
+            .iter()
+            .filter(|d| fold_of[d.topic.as_str()] != f)
+            .collect();
+        let test: Vec<&Doc> = docs
+            .iter()
+            .filter(|d| fold_of[d.topic.as_str()] == f)
+            .collect();
+        let mut c = base.clone();
+        let mut quiet = String::new();
+        let mut train_score =
+            |c: &DedupConfig| score(&run_docs(c, train.clone()), None, false, &mut quiet);
+        c.near_threshold = tune(&NEAR_GRID, base.near_threshold, |v| {
+            train_score(&DedupConfig {
+                near_threshold: v,
+                ..c.clone()
+            })
+            .near
+            .2
+        });
+        // The lowest threshold with the fewest false positives on real articles (recall only
+        // grows as the threshold falls).
+        let fps: Vec<usize> = REWRITE_GRID
+            .iter()
+            .map(|&v| {
+                train_score(&DedupConfig {
+                    rewrite_threshold: v,
+                    ..c.clone()
+                })
+                .rewrite_fp
+            })
+            .collect();
+        let fewest = fps.iter().copied().min().unwrap_or(0);
+        c.rewrite_threshold = REWRITE_GRID[fps.iter().position(|&f| f == fewest).unwrap_or(0)];
+        c.story_threshold = tune(&STORY_GRID, base.story_threshold, |v| {
+            train_score(&DedupConfig {
+                story_threshold: v,
+                ..c.clone()
+            })
+            .story_score()
+        });
+        let mut fold_topics: Vec<&str> =
+            topics.iter().copied().filter(|t| fold_of[t] == f).collect();
+        fold_topics.sort_by_key(|t| t.parse::<u32>().unwrap_or(u32::MAX));
+        let s = score(&run_docs(&c, test), synthetic, false, report);
         say!(report,
-            "rewrites {:.0}%: recall {:.4} (near-copy tier {:.4}, rewrite tier {:.4}), matched to another article {wrong}",
+            "fold {f}: topics {} ({} docs); chosen near {:.2} rewrite {:.2} story {:.2}: near P {:.4} F1 {:.4}, rewrite FP {}, story F1 {:.4} ARI {:.4}",
+            fold_topics.join(" "), s.docs, c.near_threshold, c.rewrite_threshold, c.story_threshold,
+            s.near.0, s.near.2, s.rewrite_fp, s.story.2, s.ari);
+        all.push(s);
+    }
+    let stat = |f: &dyn Fn(&Scores) -> f64| {
+        let v: Vec<f64> = all.iter().map(f).collect();
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
+        format!("{m:.4} ± {sd:.4}")
+    };
+    say!(
+        report,
+        "cross-validated over {k} topic folds (mean ± std across folds):"
+    );
+    say!(
+        report,
+        "  near-duplicate P {} R {} F1 {}",
+        stat(&|s| s.near.0),
+        stat(&|s| s.near.1),
+        stat(&|s| s.near.2)
+    );
+    let fp: usize = all.iter().map(|s| s.rewrite_fp).sum();
+    let n: usize = all.iter().map(|s| s.docs).sum();
+    say!(
+        report,
+        "  rewrite false positives on real articles: {fp} in {n} documents ({:.2} per 1,000)",
+        fp as f64 * 1000.0 / n.max(1) as f64
+    );
+    say!(
+        report,
+        "  story pairwise P {} R {} F1 {} ARI {}",
+        stat(&|s| s.story.0),
+        stat(&|s| s.story.1),
+        stat(&|s| s.story.2),
+        stat(&|s| s.ari)
+    );
+    let reuse: usize = all.iter().map(|s| s.reuse_entries).sum();
+    let same: usize = all.iter().map(|s| s.reuse_same_story).sum();
+    say!(
+        report,
+        "  reuse entries {reuse} ({same} within the gold story)"
+    );
+    for (i, (g, rate, _, _)) in all[0].recall.iter().enumerate() {
+        say!(
+            report,
+            "  rewrites {:.0}% {}: recall {}",
             rate * 100.0,
-            (near + rewrite) as f64 / n,
-            near as f64 / n,
-            rewrite as f64 / n
+            g.name(),
+            stat(&|s| s.recall[i].2)
         );
     }
-    let mean = |v: &[usize]| v.iter().sum::<usize>() as f64 / v.len().max(1) as f64;
-    say!(
-        report,
-        "ledger entry JSON: mean {:.0} bytes, max {} (signatures {:.0} bytes, terms and ids the rest)",
-        mean(&entry_bytes),
-        entry_bytes.iter().max().copied().unwrap_or(0),
-        mean(&sig_bytes)
-    );
-    say!(report, "near F1 {nf:.4} story F1 {sf:.4} ARI {ari:.4}");
-    Ok(report)
 }
 
 fn load(dir: &std::path::Path) -> anyhow::Result<Vec<Doc>> {
@@ -276,7 +546,7 @@ fn load(dir: &std::path::Path) -> anyhow::Result<Vec<Doc>> {
     let mut docs = Vec::new();
     for (n, line) in labels.lines().enumerate().skip(1) {
         let cols: Vec<&str> = line.trim().split(',').collect();
-        let [name, _topic, story] = cols[..] else {
+        let [name, topic, story] = cols[..] else {
             if line.trim().is_empty() {
                 continue;
             }
@@ -290,6 +560,7 @@ fn load(dir: &std::path::Path) -> anyhow::Result<Vec<Doc>> {
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         docs.push(Doc {
             name: name.to_string(),
+            topic: topic.to_string(),
             id: format!("{:032x}", hash128(&bytes)),
             text: String::from_utf8_lossy(&bytes).into_owned(),
             story: story.to_string(),
@@ -321,8 +592,9 @@ fn jaccard5(a: &str, b: &str) -> f64 {
     jaccard(&shingle_set(a), &shingle_set(b))
 }
 
-/// Returns each document's gold near-duplicate group (exact 5-gram Jaccard >= 0.7, transitive).
-fn near_gold(docs: &[Doc]) -> HashMap<String, String> {
+/// Returns each document's gold near-duplicate group (exact 5-gram Jaccard >= 0.7, transitive)
+/// as the index of a representative member.
+fn near_gold(docs: &[&Doc]) -> HashMap<String, usize> {
     let sets: Vec<HashSet<String>> = docs.iter().map(|d| shingle_set(&d.text)).collect();
     let mut uf = UnionFind::new(docs.len());
     for i in 0..docs.len() {
@@ -334,23 +606,8 @@ fn near_gold(docs: &[Doc]) -> HashMap<String, String> {
     }
     docs.iter()
         .enumerate()
-        .map(|(i, d)| (d.name.clone(), docs[uf.find(i)].name.clone()))
+        .map(|(i, d)| (d.name.clone(), uf.find(i)))
         .collect()
-}
-
-/// Replaces `rate` of the whitespace tokens of `text` with tokens drawn from `vocab`.
-fn rewrite_text(text: &str, rate: f64, vocab: &[&str], rng: &mut Rng) -> String {
-    let mut tokens: Vec<&str> = text.split_whitespace().collect();
-    let k = ((tokens.len() as f64) * rate).round() as usize;
-    let mut positions: Vec<usize> = (0..tokens.len()).collect();
-    for i in 0..k.min(positions.len()) {
-        let j = i + rng.below(positions.len() - i);
-        positions.swap(i, j);
-        if !vocab.is_empty() {
-            tokens[positions[i]] = vocab[rng.below(vocab.len())];
-        }
-    }
-    tokens.join(" ")
 }
 
 /// Returns the five sample articles shipped in `seeds/`, in path order (tests and benches).
@@ -425,14 +682,6 @@ fn same_pairs(groups: &[String]) -> HashSet<(usize, usize)> {
     out
 }
 
-fn pairs(groups: &[String]) -> usize {
-    same_pairs(groups).len()
-}
-
-fn distinct(groups: &[String]) -> usize {
-    groups.iter().collect::<HashSet<_>>().len()
-}
-
 /// Returns pairwise precision, recall and F1 of `pred` against `gold` (1.0 on empty sets).
 fn pair_prf(gold: &[String], pred: &[String]) -> (f64, f64, f64) {
     let (g, p) = (same_pairs(gold), same_pairs(pred));
@@ -501,13 +750,5 @@ mod tests {
         assert_eq!(p, 1.0);
         assert!((r - 1.0 / 3.0).abs() < 1e-9);
         assert!(adjusted_rand(&gold, &pred) < 1.0);
-    }
-
-    #[test]
-    fn rewrite_replaces_the_requested_share() {
-        let text = "a b c d e f g h i j";
-        let mut rng = Rng(3);
-        let out = rewrite_text(text, 0.3, &["Z"], &mut rng);
-        assert_eq!(out.split(' ').filter(|w| *w == "Z").count(), 3);
     }
 }

@@ -331,6 +331,11 @@ impl NearIndex {
         self.docs.is_empty()
     }
 
+    /// Returns the sequence number of the oldest indexed document.
+    pub fn first_seq(&self) -> u64 {
+        self.first_seq
+    }
+
     /// Returns the document with this sequence number, if still indexed.
     pub fn get(&self, seq: u64) -> Option<&NearDoc> {
         let i = seq.checked_sub(self.first_seq)?;

@@ -7,20 +7,30 @@
 //! 1. exact: the raw-byte id or the hash of the [`normalize`]d text was seen before;
 //! 2. near-copy ([`minhash`]): an LSH candidate whose word 5-gram MinHash estimate clears
 //!    `near_threshold`;
-//! 3. rewrite: a candidate (LSH, or a recent member of the best-matching stories) whose word
-//!    bigram MinHash estimate clears `rewrite_threshold` at a similar length;
-//! 4. story ([`story`]): duplicates inherit the story of what they repeat; other documents join
-//!    the most similar open story or start one named after themselves.
+//! 3. rewrite ([`align`]): a candidate (LSH, or a recent member of the best-matching stories)
+//!    whose sentences align in order with the document's, covering at least `rewrite_threshold`
+//!    of both texts: a reworded (spun) copy;
+//! 4. reuse: candidates whose sentences, verbatim or reworded, make up at least
+//!    `reuse_min_share` of the document are listed in `reuse`; the document stays `unique`
+//!    (a newer version of a wire story, an article quoting another);
+//! 5. story ([`story`]): duplicates and rewrites inherit the story of what they repeat; other
+//!    documents join the most similar open story, else the story of the document they reuse
+//!    most when it makes up `story_reuse_share` of them, else start one named after themselves.
 //!
 //! Everything a decision depends on is carried by the [`IndexEntry`] the pipeline commits, so
 //! replaying the committed entries with [`Deduper::restore`] rebuilds the same index.
 
+pub mod align;
+mod config;
 pub mod eval;
+pub mod eval_gen;
 pub mod minhash;
+pub mod stage;
 pub mod story;
 pub mod text;
 
-use crate::model::{DedupInfo, DedupStatus};
+use crate::model::{DedupInfo, DedupStatus, Reuse};
+use align::{Alignment, Probe, Sketch};
 use base64::Engine as _;
 use minhash::{NearIndex, Signatures};
 use serde::{Deserialize, Serialize};
@@ -28,61 +38,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use story::{StoryIndex, StoryParams, Term};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnDuplicate {
-    /// Duplicates are written with their verdict.
-    Emit,
-    /// Duplicates are counted and committed but not written.
-    Drop,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DedupConfig {
-    pub enabled: bool,
-    pub on_duplicate: OnDuplicate,
-    /// Documents kept in the exact and near-copy index (FIFO); a copy of an evicted document
-    /// is no longer recognised.
-    pub capacity: usize,
-    /// Estimated word 5-gram Jaccard at or above which a document is a near-copy.
-    pub near_threshold: f32,
-    /// Estimated word bigram Jaccard at or above which a document is a rewrite.
-    pub rewrite_threshold: f32,
-    /// Shorter over longer word count a rewrite must reach (a synonym swap keeps the length).
-    pub rewrite_min_length_ratio: f32,
-    /// Share of positional anchors a rewrite must have at one offset (word order kept).
-    pub rewrite_min_alignment: f32,
-    /// Centroid cosine at or above which a document joins a story.
-    pub story_threshold: f32,
-    /// Documents after which a story nobody joined is closed (arrival position is the clock).
-    pub story_window: u64,
-    /// Weight of name-like (capitalised mid-sentence) words in story vectors.
-    pub story_name_boost: f32,
-    /// Exponent of the IDF factor in story vectors (above 1 favours rare words).
-    pub story_idf_power: f32,
-    /// Share of the name-only cosine in the story similarity.
-    pub story_name_weight: f32,
-}
-
-impl Default for DedupConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            on_duplicate: OnDuplicate::Emit,
-            capacity: 1_000_000,
-            near_threshold: 0.7,
-            rewrite_threshold: 0.38,
-            rewrite_min_length_ratio: 0.85,
-            rewrite_min_alignment: 0.4,
-            story_threshold: 0.22,
-            story_window: 20_000,
-            story_name_boost: 2.0,
-            story_idf_power: 1.0,
-            story_name_weight: 0.0,
-        }
-    }
-}
+pub use config::{DedupConfig, OnDuplicate};
 
 /// What the ledger stores per committed document so that replay rebuilds the index.
 ///
@@ -105,6 +61,9 @@ pub struct IndexEntry {
     /// Story terms (24-bit word hash, name flag, count) as little-endian u32s, base64.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terms: Option<String>,
+    /// Sentence sketch ([`Sketch::to_bytes`]), base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<String>,
 }
 
 /// Which tier made a decision.
@@ -164,8 +123,10 @@ struct Slot {
 
 /// Recent near-index members kept per story, as rewrite candidates.
 const STORY_MEMBERS: usize = 32;
-/// Best stories whose recent members are checked for rewrites.
+/// Best stories whose recent members are checked for rewrites and reuse.
 const REWRITE_STORIES: usize = 2;
+/// Earlier documents listed in `reuse`, at most.
+const MAX_REUSE: usize = 4;
 
 /// The streaming deduplication index.
 #[derive(Debug)]
@@ -179,6 +140,9 @@ pub struct Deduper {
     near: NearIndex,
     stories: StoryIndex,
     story_members: HashMap<u128, VecDeque<u64>>,
+    /// Sentence sketches of the last `align_window` near-index documents, by near-index seq.
+    sketches: text::IdMap<u64, Sketch>,
+    sketch_order: VecDeque<u64>,
     known_raw: Arc<KnownRaw>,
 }
 
@@ -191,6 +155,7 @@ pub struct Prepared {
     text_hash: u128,
     sigs: Option<Signatures>,
     terms: Vec<Term>,
+    probe: Probe,
 }
 
 /// Returns the index-free work of deciding `text` for the document `id`.
@@ -201,6 +166,7 @@ pub fn prepare(id: &str, text: &str) -> Prepared {
         text_hash: hash128(normalize(text).as_bytes()),
         sigs: Signatures::of(&words),
         terms: story::terms(&words),
+        probe: Probe::new(Sketch::of(text)),
     }
 }
 
@@ -211,6 +177,7 @@ struct Decision {
     entry: IndexEntry,
     sigs: Option<Signatures>,
     terms: Vec<Term>,
+    sketch: Option<Sketch>,
 }
 
 impl Deduper {
@@ -230,6 +197,8 @@ impl Deduper {
                 name_weight: config.story_name_weight,
             }),
             story_members: HashMap::new(),
+            sketches: text::IdMap::default(),
+            sketch_order: VecDeque::new(),
             known_raw: Arc::new(KnownRaw::default()),
         }
     }
@@ -264,7 +233,7 @@ impl Deduper {
     /// Decides a document whose index-free work [`prepare`] already did, and adds it.
     pub fn observe_prepared(&mut self, p: Prepared) -> (DedupInfo, IndexEntry) {
         let d = self.decide(p);
-        self.apply(&d.entry, d.sigs, &d.terms);
+        self.apply(&d.entry, d.sigs, d.sketch, &d.terms);
         (d.info, d.entry)
     }
 
@@ -291,7 +260,12 @@ impl Deduper {
                     .collect()
             })
             .unwrap_or_default();
-        self.apply(entry, sigs, &terms);
+        let sketch = entry
+            .sent
+            .as_deref()
+            .and_then(decode_b64)
+            .and_then(|b| Sketch::from_bytes(&b));
+        self.apply(entry, sigs, sketch, &terms);
     }
 
     fn decide(&self, p: Prepared) -> Decision {
@@ -300,6 +274,7 @@ impl Deduper {
             text_hash,
             sigs,
             terms,
+            probe,
         } = p;
         let mut entry = IndexEntry {
             id: hex(raw),
@@ -308,6 +283,7 @@ impl Deduper {
             story: None,
             sig: None,
             terms: None,
+            sent: None,
         };
         if let Some(k) = self
             .by_raw
@@ -321,6 +297,7 @@ impl Deduper {
                 duplicate_of: entry.duplicate_of.clone(),
                 similarity: Some(1.0),
                 story: entry.story.clone(),
+                reuse: Vec::new(),
             };
             return Decision {
                 info,
@@ -328,39 +305,47 @@ impl Deduper {
                 entry,
                 sigs: None,
                 terms: Vec::new(),
+                sketch: None,
             };
         }
         let ranked = self.stories.rank(&self.stories.vector(&terms), &terms);
-        let mut found: Option<(Tier, u128, u128, f32)> = None;
-        if let Some(s) = &sigs {
-            let lsh = self.near.candidates(s);
-            found = self.best_near(s, &lsh).or_else(|| {
-                let mut cands = lsh;
-                for m in ranked.iter().take(REWRITE_STORIES) {
-                    if let Some(members) = self.story_members.get(&m.story) {
-                        cands.extend(members.iter().copied());
-                    }
-                }
-                cands.sort_unstable();
-                cands.dedup();
-                self.best_rewrite(s, &cands)
-            });
+        let lsh = sigs
+            .as_ref()
+            .map(|s| self.near.candidates(s))
+            .unwrap_or_default();
+        let mut found = sigs.as_ref().and_then(|s| self.best_near(s, &lsh));
+        let mut reuse: Vec<(u64, f32)> = Vec::new();
+        if found.is_none() {
+            let aligned = self.align(&probe, lsh, &ranked);
+            found = self.best_rewrite(&aligned);
+            if found.is_none() {
+                reuse = aligned
+                    .iter()
+                    .filter(|(_, a)| a.shared >= self.config.reuse_min_share)
+                    .map(|&(seq, a)| (seq, a.shared))
+                    .collect();
+                reuse.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                reuse.truncate(MAX_REUSE);
+            }
         }
         let (tier, status, duplicate_of, similarity, story) = match found {
-            Some((tier, of, story, sim)) => (
-                tier,
-                DedupStatus::NearDuplicate,
-                Some(hex(of)),
-                Some(sim),
-                story,
-            ),
-            None => (
-                Tier::Unique,
-                DedupStatus::Unique,
-                None,
-                None,
-                self.stories.choose(&ranked).unwrap_or(raw),
-            ),
+            Some((tier, of, story, sim)) => {
+                let status = if tier == Tier::Rewrite {
+                    DedupStatus::Rewrite
+                } else {
+                    DedupStatus::NearDuplicate
+                };
+                (tier, status, Some(hex(of)), Some(sim), story)
+            }
+            None => {
+                let by_reuse = reuse
+                    .first()
+                    .filter(|r| r.1 >= self.config.story_reuse_share)
+                    .and_then(|r| self.near.get(r.0))
+                    .map(|d| d.story);
+                let story = self.stories.choose(&ranked).or(by_reuse).unwrap_or(raw);
+                (Tier::Unique, DedupStatus::Unique, None, None, story)
+            }
         };
         entry.duplicate_of = duplicate_of.clone();
         entry.story = Some(hex(story));
@@ -371,17 +356,33 @@ impl Deduper {
             let bytes: Vec<u8> = terms.iter().flat_map(|t| t.pack().to_le_bytes()).collect();
             entry.terms = Some(base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes));
         }
+        let sketch = probe.into_sketch();
+        if sketch.sentence_count() > 0 && duplicate_of.is_none() {
+            entry.sent =
+                Some(base64::engine::general_purpose::STANDARD_NO_PAD.encode(sketch.to_bytes()));
+        }
+        let reuse = reuse
+            .iter()
+            .filter_map(|&(seq, shared)| {
+                self.near.get(seq).map(|d| Reuse {
+                    of: hex(d.id),
+                    shared: (shared * 100.0).round() / 100.0,
+                })
+            })
+            .collect();
         Decision {
             info: DedupInfo {
                 status,
                 duplicate_of,
                 similarity,
                 story: entry.story.clone(),
+                reuse,
             },
             tier,
             entry,
             sigs,
             terms,
+            sketch: Some(sketch),
         }
     }
 
@@ -397,17 +398,50 @@ impl Deduper {
         best
     }
 
-    /// Returns the best verified rewrite among the candidates: (tier, id, story, similarity).
-    fn best_rewrite(&self, s: &Signatures, cands: &[u64]) -> Option<(Tier, u128, u128, f32)> {
+    /// Aligns the document with its candidates that still have a sketch: the LSH candidates
+    /// and the recent members of the best-matching stories, in near-index order.
+    fn align(
+        &self,
+        probe: &Probe,
+        mut cands: Vec<u64>,
+        ranked: &[story::Match],
+    ) -> Vec<(u64, Alignment)> {
+        if probe.sketch().sentence_count() == 0 {
+            return Vec::new();
+        }
+        for m in ranked.iter().take(REWRITE_STORIES) {
+            if let Some(members) = self.story_members.get(&m.story) {
+                cands.extend(members.iter().copied());
+            }
+        }
+        cands.sort_unstable();
+        cands.dedup();
+        cands
+            .into_iter()
+            .filter_map(|c| {
+                let old = self.sketches.get(&c)?;
+                let a = probe.align(
+                    old,
+                    self.config.align_overlap,
+                    self.config.rewrite_threshold,
+                );
+                Some((c, a))
+            })
+            .collect()
+    }
+
+    /// Returns the best rewrite among the aligned candidates: (tier, id, story, coverage).
+    fn best_rewrite(&self, aligned: &[(u64, Alignment)]) -> Option<(Tier, u128, u128, f32)> {
         let mut best: Option<(Tier, u128, u128, f32)> = None;
-        for doc in cands.iter().filter_map(|&c| self.near.get(c)) {
-            let sim = s.rewrite_similarity(&doc.sigs);
-            if sim >= self.config.rewrite_threshold
-                && s.length_ratio(&doc.sigs) >= self.config.rewrite_min_length_ratio
-                && s.alignment(&doc.sigs) >= self.config.rewrite_min_alignment
-                && best.is_none_or(|b| sim > b.3)
-            {
-                best = Some((Tier::Rewrite, doc.id, doc.story, sim));
+        for (seq, a) in aligned {
+            let cov = a.coverage(
+                self.config.rewrite_min_words,
+                self.config.rewrite_min_reworded,
+            );
+            if cov >= self.config.rewrite_threshold && best.is_none_or(|b| cov > b.3) {
+                if let Some(doc) = self.near.get(*seq) {
+                    best = Some((Tier::Rewrite, doc.id, doc.story, cov));
+                }
             }
         }
         best
@@ -415,7 +449,13 @@ impl Deduper {
 
     /// Adds a decided document to every index; `observe` and `restore` share it so replay
     /// repeats the same updates in the same order.
-    fn apply(&mut self, entry: &IndexEntry, sigs: Option<Signatures>, terms: &[Term]) {
+    fn apply(
+        &mut self,
+        entry: &IndexEntry,
+        sigs: Option<Signatures>,
+        sketch: Option<Sketch>,
+        terms: &[Term],
+    ) {
         let Some(raw) = parse_hex(&entry.id) else {
             return;
         };
@@ -443,6 +483,15 @@ impl Deduper {
         let in_near = sigs.is_some();
         if let Some(s) = sigs {
             let nseq = self.near.insert(raw, story, s);
+            if let Some(sk) = sketch.filter(|k| k.sentence_count() > 0) {
+                self.sketches.insert(nseq, sk);
+                self.sketch_order.push_back(nseq);
+                while self.sketch_order.len() > self.config.align_window {
+                    if let Some(old) = self.sketch_order.pop_front() {
+                        self.sketches.remove(&old);
+                    }
+                }
+            }
             let members = self.story_members.entry(story).or_default();
             members.push_back(nseq);
             if members.len() > STORY_MEMBERS {
@@ -482,6 +531,12 @@ impl Deduper {
         }
         if slot.in_near {
             self.near.evict_oldest();
+            let first = self.near.first_seq();
+            while self.sketch_order.front().is_some_and(|&s| s < first) {
+                if let Some(old) = self.sketch_order.pop_front() {
+                    self.sketches.remove(&old);
+                }
+            }
         }
     }
 }

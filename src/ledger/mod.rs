@@ -496,6 +496,7 @@ mod tests {
                         story: None,
                         sig: None,
                         terms: None,
+                        sent: None,
                     }),
                 })
                 .collect();

@@ -1,0 +1,387 @@
+//! Owns sentence alignment: per-sentence content-word sketches of a document, and the reuse
+//! and rewrite relations they reveal between a new document and an earlier one.
+//!
+//! A sentence is the set of its content words (three bytes or more, no stop word), each kept
+//! as 16 bits of its hash. Two sentences match when they share at least `overlap` of the
+//! larger set (and three words): a verbatim quote matches fully, a reworded one partly. From
+//! the matches between a new document and an earlier
+//! one come
+//! - `shared`: the share of the new document's content words in sentences that match some
+//!   sentence of the earlier one (the `reuse` relation), and
+//! - the ordered coverage: the heaviest chain of matches in which both documents advance, as a
+//!   share of the new document's words, and the share of the earlier document's words in
+//!   matched sentences. A rewrite covers most of both; a newer version of a wire story, or an
+//!   article quoting one, covers only part of one side.
+
+use super::story::is_stop;
+use super::text::{self, IdMap};
+
+/// Sentences kept per document (the first ones); alignment bitmasks are 64 bits wide.
+pub const MAX_SENTENCES: usize = 64;
+/// Content words kept per document, over all its sentences.
+pub const MAX_WORDS: usize = 768;
+/// Sentences with fewer content words are skipped (datelines, bylines, fragments).
+const MIN_SENTENCE_WORDS: usize = 3;
+/// Content words two sentences must share to match.
+const MIN_COMMON: usize = 3;
+
+/// The content words of a document's sentences.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sketch {
+    /// 16-bit content-word hashes, sorted and deduplicated within each sentence.
+    words: Vec<u16>,
+    /// End of each sentence in `words`.
+    ends: Vec<u16>,
+}
+
+/// What the alignment of a new document with an earlier one found.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Alignment {
+    /// Share of the new document's content words in sentences matching the earlier one.
+    pub shared: f32,
+    /// Share of the new document's words on the heaviest ordered chain of matches.
+    pub ordered_new: f32,
+    /// Share of the earlier document's words on that chain.
+    pub covered_old: f32,
+    /// Content words on the chain, on the smaller side.
+    pub aligned_words: usize,
+    /// Share of the chain's new words in sentences that differ from their match (reworded).
+    pub reworded: f32,
+}
+
+impl Alignment {
+    /// Returns how much of both documents the ordered alignment covers (the rewrite score); 0
+    /// when it holds fewer than `min_words` content words (too few to tell a reworded copy from
+    /// two reports of one fact) or when most aligned sentences are verbatim (an edited version
+    /// of one text, not a reworded copy: those that are close enough are near-copies).
+    pub fn coverage(&self, min_words: usize, min_reworded: f32) -> f32 {
+        if self.aligned_words < min_words || self.reworded < min_reworded {
+            return 0.0;
+        }
+        self.ordered_new.min(self.covered_old)
+    }
+}
+
+/// Returns the sentences of `text`: cut after `.`, `!` or `?` followed by white space, and at
+/// line breaks.
+fn sentences(text: &str) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            let b = bytes[i];
+            i += 1;
+            let end = b == b'\n'
+                || (matches!(b, b'.' | b'!' | b'?')
+                    && bytes.get(i).is_none_or(|c| c.is_ascii_whitespace()));
+            if end {
+                let s = &text[start..i];
+                start = i;
+                return Some(s);
+            }
+        }
+        (start < bytes.len()).then(|| {
+            let s = &text[start..];
+            start = bytes.len();
+            s
+        })
+    })
+}
+
+impl Sketch {
+    /// Returns the sketch of a document's text.
+    pub fn of(text: &str) -> Self {
+        let mut out = Self::default();
+        let mut sentence: Vec<u16> = Vec::new();
+        for s in sentences(text) {
+            if out.ends.len() == MAX_SENTENCES || out.words.len() >= MAX_WORDS {
+                break;
+            }
+            sentence.clear();
+            sentence.extend(
+                text::words(s)
+                    .iter()
+                    .filter(|w| w.len >= 3 && !is_stop(w.hash))
+                    .map(|w| (w.hash >> 48) as u16),
+            );
+            sentence.sort_unstable();
+            sentence.dedup();
+            if sentence.len() < MIN_SENTENCE_WORDS {
+                continue;
+            }
+            let room = MAX_WORDS - out.words.len();
+            out.words
+                .extend_from_slice(&sentence[..sentence.len().min(room)]);
+            out.ends.push(out.words.len() as u16);
+        }
+        out
+    }
+
+    /// Returns the number of sentences kept.
+    pub fn sentence_count(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn sentence(&self, i: usize) -> &[u16] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.words[start..self.ends[i] as usize]
+    }
+
+    /// Returns the sketch as bytes: the sentence count, the ends, then the words, little-endian.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + 2 * (self.ends.len() + self.words.len()));
+        out.push(self.ends.len() as u8);
+        for v in self.ends.iter().chain(&self.words) {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+
+    /// Parses what [`Sketch::to_bytes`] wrote; `None` when it is inconsistent.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let (&n, rest) = bytes.split_first()?;
+        if rest.len() % 2 != 0 || rest.len() / 2 < n as usize || n as usize > MAX_SENTENCES {
+            return None;
+        }
+        let vals: Vec<u16> = rest
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        let (ends, words) = vals.split_at(n as usize);
+        let ordered = ends.windows(2).all(|w| w[0] <= w[1]);
+        if !ordered || ends.last().is_some_and(|&e| e as usize != words.len()) {
+            return None;
+        }
+        Some(Self {
+            words: words.to_vec(),
+            ends: ends.to_vec(),
+        })
+    }
+
+    /// Returns the memory the sketch holds on the heap, in bytes.
+    pub fn heap_bytes(&self) -> usize {
+        2 * (self.words.capacity() + self.ends.capacity())
+    }
+}
+
+/// A new document's sketch with a lookup from content word to the sentences holding it, built
+/// once per document (off the ordered worker) and aligned against many earlier documents.
+#[derive(Debug, Clone, Default)]
+pub struct Probe {
+    sketch: Sketch,
+    /// Content word to a bitmask of the sentences that hold it.
+    sentences_of: IdMap<u16, u64>,
+}
+
+impl Probe {
+    /// Returns the probe of a new document.
+    pub fn new(sketch: Sketch) -> Self {
+        let mut sentences_of: IdMap<u16, u64> = IdMap::default();
+        for i in 0..sketch.sentence_count() {
+            for &w in sketch.sentence(i) {
+                *sentences_of.entry(w).or_insert(0) |= 1 << i;
+            }
+        }
+        Self {
+            sketch,
+            sentences_of,
+        }
+    }
+
+    /// Returns the document's sketch.
+    pub fn sketch(&self) -> &Sketch {
+        &self.sketch
+    }
+
+    /// Returns the document's sketch, dropping the lookup.
+    pub fn into_sketch(self) -> Sketch {
+        self.sketch
+    }
+
+    /// Aligns the new document with an earlier one; `overlap` is the share of the larger
+    /// sentence two sentences must share to match. The ordered chain is computed only when
+    /// `shared` reaches `chain_from` (it cannot exceed `shared`); otherwise only `shared` is set.
+    pub fn align(&self, old: &Sketch, overlap: f32, chain_from: f32) -> Alignment {
+        let new = &self.sketch;
+        let (ns, os) = (new.sentence_count(), old.sentence_count());
+        if ns == 0 || os == 0 {
+            return Alignment::default();
+        }
+        let mut common = vec![0u16; ns * os];
+        for j in 0..os {
+            for w in old.sentence(j) {
+                let Some(&mask) = self.sentences_of.get(w) else {
+                    continue;
+                };
+                let mut m = mask;
+                while m != 0 {
+                    let i = m.trailing_zeros() as usize;
+                    common[i * os + j] += 1;
+                    m &= m - 1;
+                }
+            }
+        }
+        let new_len: Vec<usize> = (0..ns).map(|i| new.sentence(i).len()).collect();
+        let old_len: Vec<usize> = (0..os).map(|j| old.sentence(j).len()).collect();
+        let c = |i: usize, j: usize| common[i * os + j] as usize;
+        let passes = |c: usize, size: usize| c >= MIN_COMMON && c as f32 >= overlap * size as f32;
+        // Which pairs match: bit 0 sentence to sentence, bit 1 new `i` to old `j - 1` and `j`
+        // merged, bit 2 new `i - 1` and `i` (one old sentence split in two) to old `j`; a
+        // merged or split match needs each part to share words.
+        let mut kind = vec![0u8; ns * os];
+        let mut hit_new = vec![false; ns];
+        for i in 0..ns {
+            for j in 0..os {
+                let (nl, ol) = (new_len[i], old_len[j]);
+                let mut k = 0u8;
+                if passes(c(i, j), nl.max(ol)) {
+                    k |= 1;
+                }
+                if j > 0 && c(i, j - 1) >= 2 && c(i, j) >= 2 {
+                    let merged = old_len[j - 1] + ol;
+                    if passes(c(i, j - 1) + c(i, j), nl.max(merged)) {
+                        k |= 2;
+                    }
+                }
+                if i > 0 && c(i - 1, j) >= 2 && c(i, j) >= 2 {
+                    let split = new_len[i - 1] + nl;
+                    if passes(c(i - 1, j) + c(i, j), split.max(ol)) {
+                        k |= 4;
+                        hit_new[i - 1] = true;
+                    }
+                }
+                hit_new[i] |= k != 0;
+                kind[i * os + j] = k;
+            }
+        }
+        let new_total: usize = new_len.iter().sum();
+        let shared: usize = (0..ns).filter(|&i| hit_new[i]).map(|i| new_len[i]).sum();
+        let shared = shared as f32 / new_total.max(1) as f32;
+        // Every new sentence on a chain matched something, so the chain's share of the new
+        // document is at most `shared`: below `chain_from` it cannot matter.
+        if shared < chain_from {
+            return Alignment {
+                shared,
+                ..Alignment::default()
+            };
+        }
+        // A one-to-one alignment in which both documents advance (as a longest common
+        // subsequence of matching sentences), heaviest in words of both. `row[j]` holds the
+        // best chain over the new sentences so far and old sentences `..j` as (both, new words,
+        // old words, reworded new words).
+        type Chain = (usize, usize, usize, usize);
+        let zero: Chain = (0, 0, 0, 0);
+        let extend = |from: Chain, new_w: usize, old_w: usize, changed: bool| -> Chain {
+            let r = if changed { new_w } else { 0 };
+            (
+                from.0 + new_w + old_w,
+                from.1 + new_w,
+                from.2 + old_w,
+                from.3 + r,
+            )
+        };
+        let mut prev2 = vec![zero; os + 1];
+        let mut prev = vec![zero; os + 1];
+        let mut row = vec![zero; os + 1];
+        for i in 0..ns {
+            for j in 0..os {
+                let mut best = if prev[j + 1].0 >= row[j].0 {
+                    prev[j + 1]
+                } else {
+                    row[j]
+                };
+                let mut consider = |cand: Chain| {
+                    if cand.0 > best.0 {
+                        best = cand;
+                    }
+                };
+                let (nl, ol) = (new_len[i], old_len[j]);
+                let k = kind[i * os + j];
+                if k & 1 != 0 {
+                    consider(extend(prev[j], nl, ol, c(i, j) != nl.max(ol)));
+                }
+                if k & 2 != 0 {
+                    consider(extend(prev[j - 1], nl, old_len[j - 1] + ol, true));
+                }
+                if k & 4 != 0 {
+                    consider(extend(prev2[j], new_len[i - 1] + nl, ol, true));
+                }
+                row[j + 1] = best;
+            }
+            // Rotate: prev2 <- prev <- row; row is fully rewritten from column 1 next time.
+            std::mem::swap(&mut prev2, &mut prev);
+            std::mem::swap(&mut prev, &mut row);
+        }
+        let old_total: usize = old_len.iter().sum();
+        let chain = prev[os];
+        Alignment {
+            shared,
+            ordered_new: chain.1 as f32 / new_total.max(1) as f32,
+            covered_old: chain.2 as f32 / old_total.max(1) as f32,
+            aligned_words: chain.1.min(chain.2),
+            reworded: chain.3 as f32 / chain.1.max(1) as f32,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "Rebels seized the airport in the largest city on Monday morning.\n\
+        Government troops withdrew towards the capital after heavy fighting overnight.\n\
+        Officials said the president would address parliament about the crisis tomorrow.\n\
+        Neighbouring countries promised humanitarian convoys carrying food and medicine.";
+
+    fn align(new: &str, old: &str) -> Alignment {
+        Probe::new(Sketch::of(new)).align(&Sketch::of(old), 0.5, 0.0)
+    }
+
+    #[test]
+    fn sentences_cut_at_stops_and_lines() {
+        let s: Vec<&str> = sentences("One two. Three 3.5 four!\nFive").collect();
+        assert_eq!(s, ["One two.", " Three 3.5 four!", "\n", "Five"]);
+    }
+
+    #[test]
+    fn identical_text_is_fully_covered() {
+        let a = align(A, A);
+        assert_eq!((a.shared, a.ordered_new, a.covered_old), (1.0, 1.0, 1.0));
+        assert_eq!(a.aligned_words, Sketch::of(A).words.len());
+    }
+
+    #[test]
+    fn quoting_two_sentences_is_partial_reuse_not_coverage() {
+        let quote = "Analysts expected markets across the region to fall sharply this week.\n\
+            Rebels seized the airport in the largest city on Monday morning.\n\
+            Investors moved money into gold and government bonds during trading.\n\
+            Government troops withdrew towards the capital after heavy fighting overnight.\n\
+            Currency traders reported thin volumes before the holiday weekend began.\n\
+            Banks raised their forecasts for inflation over the coming quarters.";
+        let a = align(quote, A);
+        assert!((a.shared - a.ordered_new).abs() < 1e-6, "{a:?}");
+        assert!(a.shared > 0.2 && a.shared < 0.5, "{a:?}");
+        assert!((a.covered_old - 0.5).abs() < 0.15, "{a:?}");
+        assert!(a.coverage(0, 0.0) < 0.5);
+    }
+
+    #[test]
+    fn reordered_sentences_lose_ordered_coverage_only() {
+        let mut lines: Vec<&str> = A.lines().collect();
+        lines.reverse();
+        let a = align(&lines.join("\n"), A);
+        assert_eq!(a.shared, 1.0);
+        assert!(a.covered_old < 0.4, "{a:?}");
+        assert!(a.ordered_new < 0.4, "{a:?}");
+    }
+
+    #[test]
+    fn bytes_round_trip_and_reject_damage() {
+        let s = Sketch::of(A);
+        assert_eq!(s.sentence_count(), 4);
+        let b = s.to_bytes();
+        assert_eq!(Sketch::from_bytes(&b), Some(s));
+        assert_eq!(Sketch::from_bytes(&b[..b.len() - 2]), None);
+    }
+}

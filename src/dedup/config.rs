@@ -1,0 +1,89 @@
+//! Owns the `[dedup]` settings and what `on_duplicate` drops.
+
+use crate::model::DedupStatus;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDuplicate {
+    /// Duplicates are written with their verdict.
+    Emit,
+    /// Exact and near duplicates are counted and committed but not written; rewrites and
+    /// documents that reuse others are written.
+    Drop,
+    /// As `drop`, and rewrites are dropped too.
+    DropRewrites,
+}
+
+impl OnDuplicate {
+    /// Returns whether a document with this status is committed without being written.
+    pub fn drops(self, status: DedupStatus) -> bool {
+        match status {
+            DedupStatus::Unique => false,
+            DedupStatus::ExactDuplicate | DedupStatus::NearDuplicate => self != OnDuplicate::Emit,
+            DedupStatus::Rewrite => self == OnDuplicate::DropRewrites,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DedupConfig {
+    pub enabled: bool,
+    pub on_duplicate: OnDuplicate,
+    /// Documents kept in the exact and near-copy index (FIFO); a copy of an evicted document
+    /// is no longer recognised.
+    pub capacity: usize,
+    /// Estimated word 5-gram Jaccard at or above which a document is a near-copy.
+    pub near_threshold: f32,
+    /// Share of both texts an ordered sentence alignment must cover for a rewrite (above 1
+    /// turns the tier off).
+    pub rewrite_threshold: f32,
+    /// Content words an alignment must hold for a rewrite (shorter texts are left to `reuse`).
+    pub rewrite_min_words: usize,
+    /// Share of a rewrite's aligned words in sentences that were reworded (not verbatim): an
+    /// edited version of one text keeps most sentences as they were, a spun copy does not.
+    pub rewrite_min_reworded: f32,
+    /// Share of the larger sentence's content words two sentences must share to align.
+    pub align_overlap: f32,
+    /// Share of a document an earlier one must make up to be listed in `reuse`.
+    pub reuse_min_share: f32,
+    /// Share of a document the earlier one it reuses most must make up for the document to
+    /// join that one's story when no story centroid is close enough (above 1: never).
+    pub story_reuse_share: f32,
+    /// Most recent indexed documents whose sentence sketches are kept for rewrites and reuse.
+    pub align_window: usize,
+    /// Centroid cosine at or above which a document joins a story.
+    pub story_threshold: f32,
+    /// Documents after which a story nobody joined is closed (arrival position is the clock).
+    pub story_window: u64,
+    /// Weight of name-like (capitalised mid-sentence) words in story vectors.
+    pub story_name_boost: f32,
+    /// Exponent of the IDF factor in story vectors (above 1 favours rare words).
+    pub story_idf_power: f32,
+    /// Share of the name-only cosine in the story similarity.
+    pub story_name_weight: f32,
+}
+
+impl Default for DedupConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            on_duplicate: OnDuplicate::Emit,
+            capacity: 1_000_000,
+            near_threshold: 0.7,
+            rewrite_threshold: 0.95,
+            rewrite_min_words: 40,
+            rewrite_min_reworded: 0.5,
+            align_overlap: 0.4,
+            reuse_min_share: 0.2,
+            story_reuse_share: 0.5,
+            align_window: 20_000,
+            story_threshold: 0.22,
+            story_window: 20_000,
+            story_name_boost: 2.0,
+            story_idf_power: 1.0,
+            story_name_weight: 0.0,
+        }
+    }
+}
