@@ -57,7 +57,7 @@ pub fn run_daemon(config: Config, once: bool, reload: Option<crate::reload::Sour
                 hangup.clone(),
             ));
         }
-        let report = daemon_with(config, shutdown_signal(), once, live.filter, hangup).await?;
+        let report = daemon_with(config, shutdown_signal(), once, live, hangup).await?;
         tracing::info!(
             documents = report.documents,
             errors = report.errors,
@@ -76,16 +76,16 @@ pub async fn daemon(
     shutdown: impl Future<Output = ()> + Send + 'static,
     once: bool,
 ) -> Result<SinkReport> {
-    let filter = crate::filter::SharedFilter::new(config.file_filter()?);
-    daemon_with(config, shutdown, once, filter, hangups()).await
+    let live = crate::reload::Live::new(&config)?;
+    daemon_with(config, shutdown, once, live, hangups()).await
 }
 
-/// [`daemon`] with the file filter a reload can swap.
+/// [`daemon`] with the file filter and watcher timing a reload can swap.
 async fn daemon_with(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
     once: bool,
-    filter: crate::filter::SharedFilter,
+    live: crate::reload::Live,
     hangup: watch::Receiver<u64>,
 ) -> Result<SinkReport> {
     let dir = &config.source.dir;
@@ -101,15 +101,14 @@ async fn daemon_with(
         dir: dir.clone(),
         recursive: config.source.recursive,
         poll_only: config.source.poll_only,
-        settle: config.source.settle,
-        rescan_interval: config.source.rescan_interval,
+        timing: live.timing,
         max_pending: config.source.max_pending,
         skip_dirs: vec![
             config.in_source(&config.source.done_dir),
             config.in_source(&config.source.failed_dir),
         ],
         done: done.clone(),
-        filter,
+        filter: live.filter,
     };
     let root = std::fs::canonicalize(dir)?;
     run_pipeline(

@@ -1,14 +1,55 @@
 //! Owns the live reload: on a hangup (SIGHUP), re-reads the config file, applies what can
-//! change safely (log level, `source.include`/`exclude`) and names every other changed key in
-//! a warning: those take effect at the next start.
+//! change safely ([`LIVE_KEYS`]: log level, `source.include`/`exclude`, `source.settle`,
+//! `source.rescan_interval`) and names every other changed key in a warning: those take effect
+//! at the next start. A new config is validated whole (`Config::load`, the same checks as
+//! `run`) before anything changes.
+//!
+//! Thresholds stay restart-only on purpose. The output must be the same bytes for the same
+//! input and arrival order whatever the worker counts, and a SIGHUP lands at a wall-clock
+//! moment, not at a sequence number: the strip probabilities are applied by parallel workers,
+//! so which documents saw the new values would depend on scheduling; the dedup thresholds
+//! (`dedup.near_threshold`, `dedup.story_threshold`) are read by the ordered stage, but how far
+//! it has got when the signal lands depends on the worker counts, and its memory (near-duplicate
+//! index, open stories) holds decisions made under the old values that a new threshold would
+//! not revisit. A restart gives a clean boundary (the ledger says where it is).
 
 use crate::config::Config;
 use crate::filter::SharedFilter;
 use anyhow::Result;
 use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 /// Keys a reload puts in force without a restart.
-pub const LIVE_KEYS: &[&str] = &["log.level", "source.include", "source.exclude"];
+pub const LIVE_KEYS: &[&str] = &[
+    "log.level",
+    "source.include",
+    "source.exclude",
+    "source.rescan_interval",
+    "source.settle",
+];
+
+/// The watcher's `source.settle` and `source.rescan_interval`, read on every tick and swapped
+/// whole by a reload.
+#[derive(Debug, Clone)]
+pub struct Timing(Arc<RwLock<(Duration, Duration)>>);
+
+impl Timing {
+    pub fn new(settle: Duration, rescan_interval: Duration) -> Self {
+        Self(Arc::new(RwLock::new((settle, rescan_interval))))
+    }
+
+    /// Returns `(settle, rescan_interval)` in force now.
+    pub fn get(&self) -> (Duration, Duration) {
+        // The lock guards a plain copy; a poisoned lock still holds valid values.
+        *self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Puts new values in force from the watcher's next tick.
+    pub fn set(&self, settle: Duration, rescan_interval: Duration) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = (settle, rescan_interval);
+    }
+}
 
 /// Where the running config came from, to read it again.
 #[derive(Debug, Clone, Default)]
@@ -21,12 +62,14 @@ pub struct Source {
 #[derive(Debug, Clone)]
 pub struct Live {
     pub filter: SharedFilter,
+    pub timing: Timing,
 }
 
 impl Live {
     pub fn new(config: &Config) -> Result<Self> {
         Ok(Self {
             filter: SharedFilter::new(config.file_filter()?),
+            timing: Timing::new(config.source.settle, config.source.rescan_interval),
         })
     }
 }
@@ -64,7 +107,19 @@ pub fn reload(source: &Source, current: &Config, live: &Live) -> Result<ReloadPl
         crate::logging::set_level(&new.log.level)?;
         effective.log.level = new.log.level.clone();
     }
-    if applied.iter().any(|k| k.starts_with("source.")) {
+    if applied
+        .iter()
+        .any(|k| k == "source.settle" || k == "source.rescan_interval")
+    {
+        live.timing
+            .set(new.source.settle, new.source.rescan_interval);
+        effective.source.settle = new.source.settle;
+        effective.source.rescan_interval = new.source.rescan_interval;
+    }
+    if applied
+        .iter()
+        .any(|k| k == "source.include" || k == "source.exclude")
+    {
         live.filter.replace(filter);
         effective.source.include = new.source.include.clone();
         effective.source.exclude = new.source.exclude.clone();
@@ -161,18 +216,37 @@ mod tests {
         assert!(!live.filter.get().reads(Path::new("a.csv")));
         write(
             &path,
-            "include = [\"*.txt\", \"*.csv\"]\nrescan_interval = \"5s\"\n[pipeline]\nread_workers = 7",
+            "include = [\"*.txt\", \"*.csv\"]\nrescan_interval = \"5s\"\n\
+             [pipeline]\nread_workers = 7\n[dedup]\nnear_threshold = 0.8",
         );
         let plan = reload(&source, &current, &live).unwrap();
-        assert_eq!(plan.applied, vec!["source.include".to_string()]);
         assert_eq!(
-            plan.restart_needed,
+            plan.applied,
             vec![
-                "pipeline.read_workers".to_string(),
+                "source.include".to_string(),
                 "source.rescan_interval".to_string()
             ]
         );
+        assert_eq!(
+            plan.restart_needed,
+            vec![
+                "dedup.near_threshold".to_string(),
+                "pipeline.read_workers".to_string()
+            ]
+        );
         assert!(live.filter.get().reads(Path::new("a.csv")));
+        assert_eq!(
+            live.timing.get(),
+            (current.source.settle, Duration::from_secs(5))
+        );
+        assert_eq!(
+            plan.effective.source.rescan_interval,
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            plan.effective.dedup.near_threshold,
+            current.dedup.near_threshold
+        );
         assert_eq!(
             plan.effective.pipeline.read_workers,
             current.pipeline.read_workers
@@ -182,6 +256,67 @@ mod tests {
         let again = reload(&source, &plan.effective, &live).unwrap();
         assert!(again.applied.is_empty());
         assert_eq!(again.restart_needed.len(), 2);
+    }
+
+    #[test]
+    fn settle_and_rescan_interval_apply_and_go_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("pipeline.toml");
+        write(&path, "settle = \"1h\"\nrescan_interval = \"1h\"");
+        let source = Source {
+            path: Some(path.clone()),
+            overrides: vec![],
+        };
+        let current = Config::load(Some(&path), &[]).unwrap();
+        let live = Live::new(&current).unwrap();
+        let hour = Duration::from_secs(3600);
+        assert_eq!(live.timing.get(), (hour, hour));
+        write(&path, "settle = \"300ms\"\nrescan_interval = \"200ms\"");
+        let plan = reload(&source, &current, &live).unwrap();
+        assert_eq!(
+            plan.applied,
+            vec!["source.rescan_interval", "source.settle"]
+        );
+        assert!(plan.restart_needed.is_empty(), "{:?}", plan.restart_needed);
+        let fast = (Duration::from_millis(300), Duration::from_millis(200));
+        assert_eq!(live.timing.get(), fast);
+        assert_eq!(
+            (
+                plan.effective.source.settle,
+                plan.effective.source.rescan_interval
+            ),
+            fast
+        );
+        // Taking the keys out of the file puts the defaults back.
+        write(&path, "");
+        let back = reload(&source, &plan.effective, &live).unwrap();
+        assert_eq!(
+            back.applied,
+            vec!["source.rescan_interval", "source.settle"]
+        );
+        let defaults = Config::default().source;
+        assert_eq!(
+            live.timing.get(),
+            (defaults.settle, defaults.rescan_interval)
+        );
+    }
+
+    #[test]
+    fn a_rescan_interval_below_the_minimum_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("pipeline.toml");
+        write(&path, "");
+        let source = Source {
+            path: Some(path.clone()),
+            overrides: vec![],
+        };
+        let current = Config::load(Some(&path), &[]).unwrap();
+        let live = Live::new(&current).unwrap();
+        let before = live.timing.get();
+        write(&path, "settle = \"100ms\"\nrescan_interval = \"50ms\"");
+        let err = format!("{:#}", reload(&source, &current, &live).unwrap_err());
+        assert!(err.contains("source.rescan_interval"), "{err}");
+        assert_eq!(live.timing.get(), before, "timing untouched");
     }
 
     #[test]

@@ -46,8 +46,8 @@ pub struct WatchConfig {
     pub dir: PathBuf,
     pub recursive: bool,
     pub poll_only: bool,
-    pub settle: Duration,
-    pub rescan_interval: Duration,
+    /// `source.settle` and `source.rescan_interval`, read on every tick; a reload swaps them.
+    pub timing: crate::reload::Timing,
     pub max_pending: usize,
     /// Folders inside `dir` never scanned (done and failed folders).
     pub skip_dirs: Vec<PathBuf>,
@@ -94,18 +94,19 @@ pub async fn run(
     let mut watched_dir = dir_identity(&config.dir);
     let mut keys = KeyCache::default();
     tracing::info!(dir = %config.dir.display(), poll, "watching drop folder");
-    let tick = (config.settle / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
-    // Without events, scanning is the only discovery: as often as the settle time allows.
-    let poll_every = (config.settle / 2).clamp(Duration::from_millis(100), config.rescan_interval);
     let mut tracker: HashMap<PathBuf, Candidate> = HashMap::new();
-    let mut next_rescan = Instant::now() + config.rescan_interval;
-    let mut next_poll = Instant::now() + poll_every;
+    let mut last_scan = Instant::now();
     let mut scan_reason = Some("startup");
     let mut backlog = false;
     // Waiting files a truncated scan left out of the tracker (for the backlog gauge).
     let mut untracked = 0;
     loop {
         let now = Instant::now();
+        // Read every tick, so a reload's new values hold from the next tick on.
+        let (settle, rescan_interval) = config.timing.get();
+        let tick = (settle / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
+        // Without events, scanning is the only discovery: as often as the settle time allows.
+        let poll_every = (settle / 2).clamp(Duration::from_millis(100), rescan_interval);
         let current = dir_identity(&config.dir);
         // A folder removed and recreated between two ticks may get its inode number back; the
         // removal event of the watched folder itself says the watch is gone all the same.
@@ -142,10 +143,10 @@ pub async fn run(
         if scan_reason.is_none() && backlog && tracker.len() < config.max_pending / 2 {
             scan_reason = Some("backlog");
         }
-        if scan_reason.is_none() && now >= next_rescan {
+        if scan_reason.is_none() && now >= last_scan + rescan_interval {
             scan_reason = Some("interval");
         }
-        if scan_reason.is_none() && poll && now >= next_poll {
+        if scan_reason.is_none() && poll && now >= last_scan + poll_every {
             scan_reason = Some("poll");
         }
         if let Some(reason) = scan_reason.take() {
@@ -163,8 +164,7 @@ pub async fn run(
             if reason == "startup" {
                 crate::status::mark_ready();
             }
-            next_rescan = now + config.rescan_interval;
-            next_poll = now + poll_every;
+            last_scan = now;
         }
         let events = std::mem::take(&mut lock(&pending).paths);
         let ready = tokio::task::block_in_place(|| check(&config, &mut tracker, events, &mut keys));
@@ -339,7 +339,7 @@ fn scan(
 ) -> (HashSet<FileKey>, bool) {
     let mut present = HashSet::new();
     let mut truncated = false;
-    let filter = config.filter.get();
+    let (filter, settle) = (config.filter.get(), config.timing.get().0);
     let mut dirs = vec![config.dir.clone()];
     while let Some(dir) = dirs.pop() {
         let entries = match fs::read_dir(&dir) {
@@ -378,7 +378,7 @@ fn scan(
             if tracker.len() < config.max_pending || tracker.contains_key(&path) {
                 tracker
                     .entry(path)
-                    .or_insert_with(|| first_sight(&meta, config.settle));
+                    .or_insert_with(|| first_sight(&meta, settle));
             } else {
                 truncated = true;
             }
@@ -446,7 +446,7 @@ fn check(
             }
         }
     }
-    let now = Instant::now();
+    let (now, settle) = (Instant::now(), config.timing.get().0);
     let mut ready = Vec::new();
     tracker.retain(|path, c| {
         let Ok(meta) = fs::symlink_metadata(path) else {
@@ -461,7 +461,7 @@ fn check(
                 complete: c.complete,
             };
         }
-        if c.complete || now.duration_since(c.stable_since) >= config.settle {
+        if c.complete || now.duration_since(c.stable_since) >= settle {
             let (key, hint) = keys.key(path, &meta);
             ready.push((path.clone(), key, hint));
             return false;
@@ -490,8 +490,10 @@ mod tests {
             dir: dir.to_path_buf(),
             recursive: false,
             poll_only: true,
-            settle: Duration::from_secs(3600),
-            rescan_interval: Duration::from_secs(3600),
+            timing: crate::reload::Timing::new(
+                Duration::from_secs(3600),
+                Duration::from_secs(3600),
+            ),
             max_pending: 10,
             skip_dirs: vec![dir.join("done")],
             done: None,
@@ -523,6 +525,22 @@ mod tests {
     }
 
     #[test]
+    fn a_shorter_settle_set_live_makes_tracked_files_ready() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        let shared = cfg.timing.clone();
+        fs::write(dir.path().join("a.txt"), "x").unwrap();
+        let mut tracker = HashMap::new();
+        let mut keys = KeyCache::default();
+        scan(&cfg, &nothing_committed(), &mut tracker, &mut keys);
+        assert!(check(&cfg, &mut tracker, HashMap::new(), &mut keys).is_empty());
+        // What a reload does: the same cell, new values, read by the next check.
+        shared.set(Duration::ZERO, Duration::from_secs(3600));
+        let ready = check(&cfg, &mut tracker, HashMap::new(), &mut keys);
+        assert_eq!(ready.len(), 1);
+    }
+
+    #[test]
     fn a_full_tracker_reports_a_truncated_scan() {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = config(dir.path());
@@ -544,7 +562,7 @@ mod tests {
     fn old_files_are_ready_at_startup_and_subdirs_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = config(dir.path());
-        cfg.settle = Duration::ZERO;
+        cfg.timing = crate::reload::Timing::new(Duration::ZERO, Duration::from_secs(3600));
         cfg.recursive = true;
         fs::create_dir(dir.path().join("done")).unwrap();
         fs::write(dir.path().join("done/old.txt"), "x").unwrap();

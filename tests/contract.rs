@@ -386,6 +386,44 @@ fn sighup_reloads_include_rules_and_the_daemon_keeps_running() {
 }
 
 #[test]
+fn sighup_makes_a_shorter_rescan_interval_and_settle_live() {
+    let ws = Workspace::new();
+    // Polling only, with an hour to settle and between scans: a new file waits half an hour.
+    let cfg = ws.config("");
+    let slow = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("settle = \"200ms\"", "settle = \"1h\"\npoll_only = true")
+        .replace("rescan_interval = \"1s\"", "rescan_interval = \"1h\"");
+    std::fs::write(&cfg, &slow).unwrap();
+    let mut cmd = Command::new(bin());
+    cmd.arg("run").arg("--config").arg(&cfg);
+    let mut d = spawn_watching(cmd);
+    ws.drop_file("a.txt", b"Alpha\nA plain article.");
+    // The control: under the running values the file stays unread.
+    assert!(ws.wait_for(1, Duration::from_millis(1500)).is_empty());
+    let fast = slow
+        .replace("settle = \"1h\"", "settle = \"300ms\"")
+        .replace("rescan_interval = \"1h\"", "rescan_interval = \"200ms\"");
+    std::fs::write(&cfg, fast).unwrap();
+    signal(&d, "HUP");
+    let recs = ws.wait_for(1, Duration::from_secs(5));
+    assert_eq!(
+        recs.len(),
+        1,
+        "the file must appear within seconds of the reload"
+    );
+    assert!(recs[0]["source"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("/a.txt"));
+    // And later files too, found by the 200 ms polls.
+    ws.drop_file("b.txt", b"Beta\nAnother plain article.");
+    assert_eq!(ws.wait_for(2, Duration::from_secs(5)).len(), 2);
+    signal(&d, "TERM");
+    assert!(wait_exit(&mut d, Duration::from_secs(20)).is_some_and(|s| s.success()));
+}
+
+#[test]
 fn version_names_the_commit() {
     let out = dropline(&["--version"]);
     assert_eq!(out.status.code(), Some(0));
