@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
+mod pool;
+
 /// Threads whose file ran past its budget and that are still running, across all stages.
 ///
 /// A synchronous core on a blocking thread cannot be killed: at the deadline the driver emits
@@ -57,7 +59,7 @@ impl Budget {
 }
 
 thread_local! {
-    static CANCEL: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
+    pub(crate) static CANCEL: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
 }
 
 /// Returns whether the file the current stage thread works on has spent its time budget; long
@@ -156,10 +158,10 @@ pub fn format_budget(d: Duration) -> String {
 }
 
 /// Spawns `workers` workers applying `f` to every envelope from `rx` and sending the result to
-/// `tx`. Each file runs on a blocking thread under `budget`: past it the file becomes an error
-/// record ("took longer than ...") and the worker moves on. Workers end when `rx` is closed and
-/// drained, or when `tx` is closed; the last worker to end drops the last sender, which closes
-/// the next stage's queue.
+/// `tx`. Each file runs on a long-lived stage thread under `budget`: past it the file becomes
+/// an error record ("took longer than ...") and the stage moves on. Workers end when `rx` is
+/// closed and drained, or when `tx` is closed; the stage's watchdog ends after the last of
+/// them and drops the last sender, which closes the next stage's queue.
 pub fn spawn_stage<F>(
     name: &'static str,
     workers: usize,
@@ -169,34 +171,23 @@ pub fn spawn_stage<F>(
     f: F,
 ) -> Vec<JoinHandle<()>>
 where
-    F: Fn(Envelope) -> Envelope + Send + Sync + Clone + 'static,
+    F: Fn(Envelope) -> Envelope + Send + Sync + 'static,
 {
-    (0..workers)
-        .map(|_| {
-            let (rx, tx, f, budget) = (rx.clone(), tx.clone(), f.clone(), budget.clone());
-            tokio::spawn(async move {
-                while let Ok(env) = rx.recv().await {
-                    let (file, source) = (env.file.clone(), env.source.clone());
-                    let f = f.clone();
-                    let out = match run_budgeted(name, &budget, &file, move || f(env)).await {
-                        Outcome::Done(out) => out,
-                        Outcome::TimedOut => {
-                            let error =
-                                format!("took longer than {}", format_budget(budget.timeout));
-                            failed(file, source, name, error)
-                        }
-                        Outcome::Panicked => panicked(name, file, source),
-                    };
-                    if tx.send(out).await.is_err() {
-                        break;
-                    }
-                }
-            })
-        })
-        .collect()
+    let step = move |e| Step::Send(f(e));
+    vec![pool::spawn_pool(
+        name,
+        workers,
+        rx,
+        tx,
+        budget,
+        step,
+        |_, _| {},
+    )]
 }
 
-fn panicked(name: &'static str, file: ReadyFile, source: SourceInfo) -> Envelope {
+pub use pool::{spawn_pool, Step};
+
+pub(crate) fn panicked(name: &'static str, file: ReadyFile, source: SourceInfo) -> Envelope {
     tracing::error!(stage = name, path = %file.path.display(), "stage panicked on a file");
     let error = "internal error: the stage panicked on this file".to_string();
     failed(file, source, name, error)

@@ -3,7 +3,7 @@
 //! the per-file time budget, retrying what is transient without holding a worker.
 
 use crate::admission::Admission;
-use crate::driver::{self, Budget, Outcome};
+use crate::driver::{self, Budget, Outcome, Step};
 use crate::model::{Envelope, FileKey, Work};
 use crate::read::{self, ReadError, ReadLimits};
 use crate::telemetry::{self, Totals};
@@ -67,24 +67,23 @@ pub fn spawn_read_stage(
     budget: &Budget,
 ) {
     let stage = Arc::new(stage);
-    for _ in 0..workers {
-        let (stage, rx, tx, budget) = (Arc::clone(&stage), rx.clone(), tx.clone(), budget.clone());
-        tokio::spawn(async move {
-            while let Ok(env) = rx.recv().await {
-                match attempt(&stage, &budget, env).await {
-                    Ok(out) => {
-                        if tx.send(out).await.is_err() {
-                            break;
-                        }
-                    }
-                    Err((env, _)) => {
-                        let (stage, tx, budget) = (Arc::clone(&stage), tx.clone(), budget.clone());
-                        tokio::spawn(retry(stage, budget, env, tx));
-                    }
-                }
-            }
-        });
-    }
+    let s = Arc::clone(&stage);
+    let step = move |env: Envelope| {
+        if !matches!(env.work, Work::Ready) {
+            return Step::Send(env);
+        }
+        let (env, got) = read_job(&s, env);
+        match finish(&s, env, got) {
+            Ok(out) => Step::Send(out),
+            Err((env, _)) => Step::Later(env),
+        }
+    };
+    let runtime = tokio::runtime::Handle::current();
+    let b = budget.clone();
+    let later = move |env: Envelope, tx: Sender<Envelope>| {
+        runtime.spawn(retry(Arc::clone(&stage), b.clone(), env, tx));
+    };
+    driver::spawn_pool("read", workers, rx, tx, budget, step, later);
 }
 
 /// Tries a file again after each backoff until it reads, fails for good, or runs out of tries.
@@ -107,26 +106,27 @@ async fn retry(stage: Arc<ReadStage>, budget: Budget, mut env: Envelope, tx: Sen
     let _ = tx.send(out).await;
 }
 
-/// One try: `Ok` with the file's envelope as it leaves the stage, or `Err` with a transient
-/// error worth another try.
-async fn attempt(
-    stage: &Arc<ReadStage>,
-    budget: &Budget,
-    env: Envelope,
+/// Reads the file of `env` (on a stage thread).
+fn read_job(
+    s: &ReadStage,
+    mut env: Envelope,
+) -> (Envelope, Result<crate::model::RawDoc, ReadError>) {
+    debug_stall(&env.file.path);
+    let got = read::read_file(&env.file.path, s.root.as_deref(), s.limits, &mut env.source);
+    (env, got)
+}
+
+/// Turns a read into the envelope leaving the stage, or `Err` with a transient error worth
+/// another try.
+// The envelope goes back by value on the rare transient path, as `attempt` always did.
+#[allow(clippy::result_large_err)]
+fn finish(
+    stage: &ReadStage,
+    mut env: Envelope,
+    got: Result<crate::model::RawDoc, ReadError>,
 ) -> Result<Envelope, (Envelope, ReadError)> {
-    if !matches!(env.work, Work::Ready) {
-        return Ok(env);
-    }
-    let (file, source) = (env.file.clone(), env.source.clone());
-    let s = Arc::clone(stage);
-    let job = move || {
-        let mut env = env;
-        debug_stall(&env.file.path);
-        let got = read::read_file(&env.file.path, s.root.as_deref(), s.limits, &mut env.source);
-        (env, got)
-    };
-    match driver::run_budgeted("read", budget, &file, job).await {
-        Outcome::Done((mut env, Ok(mut raw))) => {
+    match got {
+        Ok(mut raw) => {
             let source_bytes = env.source.bytes;
             stage
                 .totals
@@ -140,7 +140,7 @@ async fn attempt(
             env.work = Work::Raw(raw);
             Ok(env)
         }
-        Outcome::Done((env, Err(error))) => {
+        Err(error) => {
             let transient = read::is_transient(&error);
             warn_limited(&env.file.path, &error, transient);
             if transient && stage.attempts > 1 {
@@ -149,6 +149,24 @@ async fn attempt(
             let msg = error.to_string();
             Ok(fail(env, msg))
         }
+    }
+}
+
+/// One try on a blocking thread under the budget (the retry path): `Ok` with the file's
+/// envelope as it leaves the stage, or `Err` with a transient error worth another try.
+async fn attempt(
+    stage: &Arc<ReadStage>,
+    budget: &Budget,
+    env: Envelope,
+) -> Result<Envelope, (Envelope, ReadError)> {
+    if !matches!(env.work, Work::Ready) {
+        return Ok(env);
+    }
+    let (file, source) = (env.file.clone(), env.source.clone());
+    let s = Arc::clone(stage);
+    let job = move || read_job(&s, env);
+    match driver::run_budgeted("read", budget, &file, job).await {
+        Outcome::Done((env, got)) => finish(stage, env, got),
         Outcome::TimedOut => {
             let msg = format!("took longer than {}", driver::format_budget(budget.timeout));
             Ok(driver::failed(file, source, "read", msg))
