@@ -1,18 +1,37 @@
 //! Owns admission: which files are in flight or committed, and the two caps that turn a full
 //! pipeline into backpressure on the watcher: a file count and a byte budget.
 //!
-//! The byte budget reserves, per admitted file, the larger of its size on disk and the size
-//! its gzip trailer claims (capped by `max_inflated_bytes`); once the read stage knows the
-//! decoded size it corrects the reservation ([`Admission::resize`]); the commit releases it.
-//! A file larger than the whole budget is admitted when nothing else is in flight, so it still
-//! passes, alone. Corrections may overshoot the budget (a file turns out bigger than claimed):
-//! new admissions then wait until commits bring the total back under it.
+//! The byte budget charges what a file costs in memory while in flight: its decoded size
+//! (first guessed as the larger of its size on disk and the size its gzip trailer claims,
+//! capped by `max_inflated_bytes`) times the working set the enabled stages build per decoded
+//! byte ([`working_set_factor`]). Once the read stage knows the decoded size it corrects the
+//! charge ([`Admission::resize`]); the commit releases it. A file charged more than the whole
+//! budget is admitted when nothing else is in flight and no runaway thread still holds memory,
+//! so it still passes, alone. Corrections may overshoot the budget (a file turns out bigger
+//! than claimed): new admissions then wait until commits bring the total back under it.
 
 use crate::model::FileKey;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use tokio::sync::{Notify, Semaphore};
+
+/// Peak RSS per decoded byte of read, strip, dedup and the sink (the document, its stripped
+/// text and its JSON line coexist), rounded up. Measured with `/usr/bin/time -v dropline
+/// process --set entities.enabled=false --set pipeline.file_timeout=600s DIR` on one
+/// article-shaped 15 MB file (peak RSS minus the 18 MB of a run on a one-line file): strip off
+/// 6.4, plain-text strip 7.0, HTML strip 7.4 bytes per byte.
+pub const BASE_BYTES_PER_BYTE: u64 = 8;
+
+/// Added per decoded byte when entities are on: the tagger holds per token its span, its
+/// features (55 u32) and its token record (~120 bytes), ~400 bytes a token of ~5.5 bytes.
+/// Measured as above with entities on: 69 bytes per byte in all (1,060 MB peak for 15 MB).
+pub const ENTITIES_BYTES_PER_BYTE: u64 = 64;
+
+/// Returns the bytes of memory one decoded byte costs in flight with the given stages on.
+pub fn working_set_factor(entities: bool) -> u64 {
+    BASE_BYTES_PER_BYTE + if entities { ENTITIES_BYTES_PER_BYTE } else { 0 }
+}
 
 /// Shared by the intake (watcher or `process`) and the sink.
 #[derive(Debug)]
@@ -24,6 +43,8 @@ pub struct Admission {
     bytes_freed: Notify,
     max_bytes: u64,
     max_inflated: u64,
+    /// Bytes charged per decoded byte; see [`working_set_factor`].
+    factor: u64,
 }
 
 #[derive(Debug, Default)]
@@ -74,6 +95,7 @@ impl Admission {
             bytes_freed: Notify::new(),
             max_bytes: u64::MAX,
             max_inflated: u64::MAX,
+            factor: 1,
         }
     }
 
@@ -82,6 +104,17 @@ impl Admission {
         self.max_bytes = max_bytes.max(1);
         self.max_inflated = max_inflated;
         self
+    }
+
+    /// Charges `factor` bytes of the budget per decoded byte (1 until set).
+    pub fn with_working_set(mut self, factor: u64) -> Self {
+        self.factor = factor.max(1);
+        self
+    }
+
+    /// Returns the charge for a file of `decoded` bytes.
+    pub fn charge(&self, decoded: u64) -> u64 {
+        decoded.max(1).saturating_mul(self.factor)
     }
 
     /// Returns why `key` must not be admitted, if it must not.
@@ -105,11 +138,11 @@ impl Admission {
             .map(|&(_, failed)| Skip::Committed { failed })
     }
 
-    /// Returns the bytes a file is expected to take in memory: its size, or what its gzip
-    /// trailer claims when larger, never more than the inflate cap allows.
+    /// Returns the bytes a file is expected to take in memory: the charge for its size, or for
+    /// what its gzip trailer claims when larger, never more than the inflate cap allows.
     pub fn estimate(&self, key: &FileKey, inflated_hint: Option<u64>) -> u64 {
         let hint = inflated_hint.unwrap_or(0).min(self.max_inflated);
-        key.size.max(hint).max(1)
+        self.charge(key.size.max(hint))
     }
 
     /// Waits for room in the pipeline (a file slot, then `bytes` of the byte budget), then
@@ -129,9 +162,13 @@ impl Admission {
                 if Self::skip_in(&s, &key).is_some() {
                     return None;
                 }
-                // With nothing in flight a file always goes: runaways cannot halt the pipeline.
+                // With nothing in flight a file goes once it fits beside the runaways, or once
+                // they ended: a file over the budget waits for them, else memory would be the
+                // runaways plus the biggest file. Runaway threads end (every stage is bounded
+                // in work per byte), so this delays the pipeline, never halts it.
                 let charged = s.reserved.saturating_add(s.runaway);
-                if s.reserved == 0 || charged.saturating_add(want) <= self.max_bytes {
+                let fits = charged.saturating_add(want) <= self.max_bytes;
+                if fits || (s.reserved == 0 && s.runaway == 0) {
                     if s.in_flight_files == 0 && s.busy_since.is_none() {
                         s.busy_since = Some(std::time::Instant::now());
                     }
@@ -149,8 +186,9 @@ impl Admission {
         }
     }
 
-    /// Sets the bytes reserved for in-flight `key` to `bytes` (what reading actually produced).
-    pub fn resize(&self, key: &FileKey, bytes: u64) {
+    /// Sets the charge of in-flight `key` to that of `decoded` bytes (what reading produced).
+    pub fn resize(&self, key: &FileKey, decoded: u64) {
+        let bytes = self.charge(decoded);
         let mut s = self.lock();
         let Some(slot) = s
             .in_flight
@@ -339,6 +377,79 @@ mod tests {
             "alone, past the budget"
         );
         assert_eq!(a.in_flight_bytes(), 100);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_sixty_mb_files_never_share_the_default_budget() {
+        for entities in [false, true] {
+            let a = Arc::new(
+                Admission::new(4, HashMap::new())
+                    .with_byte_budget(256 << 20, 64 << 20)
+                    .with_working_set(working_set_factor(entities)),
+            );
+            // A 10 MB gzip file whose trailer says 60 MB: charged for 60 MB decoded.
+            let big = FileKey {
+                size: 10_000_000,
+                ..key(1)
+            };
+            let want = a.estimate(&big, Some(60_000_000));
+            assert_eq!(want, 60_000_000 * working_set_factor(entities));
+            assert_eq!(a.admit(big, want).await, Some(0), "alone, it goes");
+            let a2 = a.clone();
+            let second = tokio::spawn(async move {
+                let k = FileKey {
+                    size: 10_000_000,
+                    ..key(2)
+                };
+                let want = a2.estimate(&k, Some(60_000_000));
+                a2.admit(k, want).await
+            });
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert!(!second.is_finished(), "two 60 MB files in flight at once");
+            // Reading found 60 MB: the charge follows the decoded size, times the factor.
+            a.resize(&big, 60_000_000);
+            assert_eq!(
+                a.in_flight_bytes(),
+                60_000_000 * working_set_factor(entities)
+            );
+            a.committed(big, false, false);
+            assert_eq!(second.await.unwrap(), Some(1));
+        }
+        // Small files still share it: 1 MB each with entities on.
+        let a = Admission::new(8, HashMap::new())
+            .with_byte_budget(256 << 20, 64 << 20)
+            .with_working_set(working_set_factor(true));
+        for i in 1..=3 {
+            let k = FileKey {
+                size: 1_000_000,
+                ..key(i)
+            };
+            let want = a.estimate(&k, None);
+            assert_eq!(a.admit(k, want).await, Some(i - 1));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_file_over_the_budget_waits_for_runaways_to_end() {
+        let a = Arc::new(Admission::new(4, HashMap::new()).with_byte_budget(100, 1000));
+        assert_eq!(a.admit(key(1), 80).await, Some(0));
+        // Its stage thread ran past the time budget: committed as an error, still in memory.
+        let pinned = a.pin(&key(1));
+        assert_eq!(pinned, 80);
+        a.committed(key(1), true, false);
+        assert_eq!(a.in_flight(), 0);
+        let small = a.admit(key(2), 20).await;
+        assert_eq!(small, Some(1), "fits beside the runaway");
+        a.committed(key(2), false, false);
+        let a2 = a.clone();
+        let huge = tokio::spawn(async move { a2.admit(key(3), 500).await });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            !huge.is_finished(),
+            "a file over the budget went beside a runaway"
+        );
+        a.unpin(pinned);
+        assert_eq!(huge.await.unwrap(), Some(2), "alone once the runaway ended");
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("state.dir", "ledger, dedup index and error log; without it nothing survives a restart"),
     ("pipeline.queue_capacity", "capacity of every bounded queue between stages"),
     ("pipeline.max_in_flight", "files admitted and not yet committed; bounds memory under any burst"),
-    ("pipeline.max_in_flight_bytes", "bytes admitted and not yet committed (decoded size once read); a bigger file passes alone"),
+    ("pipeline.max_in_flight_bytes", "memory charged to files admitted and not yet committed: decoded size x working set (8 bytes a byte, 72 with entities); a bigger file passes alone"),
     ("pipeline.file_timeout", "time budget per file and stage; past it the file becomes an error record and the pipeline moves on"),
     ("pipeline.read_workers", "workers of the read stage"),
     ("pipeline.strip_workers", "workers of the strip stage (output bytes do not depend on it)"),

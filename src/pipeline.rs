@@ -264,7 +264,10 @@ async fn run_pipeline(
         .with_byte_budget(
             config.pipeline.max_in_flight_bytes,
             config.source.max_inflated_bytes,
-        ),
+        )
+        .with_working_set(crate::admission::working_set_factor(
+            config.entities.enabled,
+        )),
     );
     let budget = Budget::new(config.pipeline.file_timeout).with_admission(Arc::clone(&admission));
     let totals = Arc::new(Totals::default());

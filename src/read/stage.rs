@@ -133,6 +133,7 @@ fn finish(
                 .bytes
                 .fetch_add(source_bytes, Ordering::Relaxed);
             metrics::counter!(telemetry::BYTES_READ).increment(source_bytes);
+            // The budget now charges the decoded size (times the stages' working set).
             stage
                 .admission
                 .resize(&env.file.key, source_bytes.max(raw.body.len() as u64));
