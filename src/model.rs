@@ -186,13 +186,7 @@ pub fn line_id(key: &FileKey, path: &std::path::Path, content_id: Option<&str>) 
     buf.extend_from_slice(&key.mtime_ns.to_le_bytes());
     buf.extend_from_slice(&key.fp.to_le_bytes());
     buf.extend_from_slice(content_id.unwrap_or("").as_bytes());
-    let unknown = FileKey {
-        dev: 0,
-        ino: 0,
-        size: 0,
-        mtime_ns: 0,
-        fp: 0,
-    };
+    let unknown = FileKey::default();
     if *key == unknown {
         buf.push(0);
         buf.extend_from_slice(path.as_os_str().as_bytes());
@@ -300,13 +294,7 @@ mod tests {
             assert_ne!(id, line_id(&other, Path::new("drop/a.txt"), Some("ab")));
         }
         assert_ne!(id, line_id(&key, Path::new("drop/a.txt"), Some("cd")));
-        let unknown = FileKey {
-            dev: 0,
-            ino: 0,
-            size: 0,
-            mtime_ns: 0,
-            fp: 0,
-        };
+        let unknown = FileKey::default();
         assert_ne!(
             line_id(&unknown, Path::new("x"), None),
             line_id(&unknown, Path::new("y"), None),
