@@ -202,17 +202,43 @@ mod tests {
         .unwrap();
     }
 
-    #[test]
-    fn live_keys_apply_and_the_rest_are_named() {
+    /// A config file holding `extra`, the source that reads it again, and the running state.
+    struct Running {
+        _tmp: tempfile::TempDir,
+        path: std::path::PathBuf,
+        source: Source,
+        current: Config,
+        live: Live,
+    }
+
+    fn running(extra: &str) -> Running {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("pipeline.toml");
-        write(&path, "");
+        write(&path, extra);
         let source = Source {
             path: Some(path.clone()),
             overrides: vec![],
         };
         let current = Config::load(Some(&path), &[]).unwrap();
         let live = Live::new(&current).unwrap();
+        Running {
+            _tmp: tmp,
+            path,
+            source,
+            current,
+            live,
+        }
+    }
+
+    #[test]
+    fn live_keys_apply_and_the_rest_are_named() {
+        let Running {
+            _tmp,
+            path,
+            source,
+            current,
+            live,
+        } = running("");
         assert!(!live.filter.get().reads(Path::new("a.csv")));
         write(
             &path,
@@ -260,15 +286,13 @@ mod tests {
 
     #[test]
     fn settle_and_rescan_interval_apply_and_go_back() {
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("pipeline.toml");
-        write(&path, "settle = \"1h\"\nrescan_interval = \"1h\"");
-        let source = Source {
-            path: Some(path.clone()),
-            overrides: vec![],
-        };
-        let current = Config::load(Some(&path), &[]).unwrap();
-        let live = Live::new(&current).unwrap();
+        let Running {
+            _tmp,
+            path,
+            source,
+            current,
+            live,
+        } = running("settle = \"1h\"\nrescan_interval = \"1h\"");
         let hour = Duration::from_secs(3600);
         assert_eq!(live.timing.get(), (hour, hour));
         write(&path, "settle = \"300ms\"\nrescan_interval = \"200ms\"");
@@ -303,15 +327,13 @@ mod tests {
 
     #[test]
     fn a_rescan_interval_below_the_minimum_is_refused() {
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("pipeline.toml");
-        write(&path, "");
-        let source = Source {
-            path: Some(path.clone()),
-            overrides: vec![],
-        };
-        let current = Config::load(Some(&path), &[]).unwrap();
-        let live = Live::new(&current).unwrap();
+        let Running {
+            _tmp,
+            path,
+            source,
+            current,
+            live,
+        } = running("");
         let before = live.timing.get();
         write(&path, "settle = \"100ms\"\nrescan_interval = \"50ms\"");
         let err = format!("{:#}", reload(&source, &current, &live).unwrap_err());
@@ -321,15 +343,13 @@ mod tests {
 
     #[test]
     fn an_invalid_config_changes_nothing() {
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("pipeline.toml");
-        write(&path, "");
-        let source = Source {
-            path: Some(path.clone()),
-            overrides: vec![],
-        };
-        let current = Config::load(Some(&path), &[]).unwrap();
-        let live = Live::new(&current).unwrap();
+        let Running {
+            _tmp,
+            path,
+            source,
+            current,
+            live,
+        } = running("");
         write(&path, "include = [\"*\"]\n[log]\nlevel = \"infoo\"");
         let err = format!("{:#}", reload(&source, &current, &live).unwrap_err());
         assert!(err.contains("log.level"), "{err}");
