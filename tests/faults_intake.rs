@@ -309,7 +309,10 @@ fn a_sparse_terabyte_file_is_an_error_record_not_a_crash() {
 /// Memory under a burst of big gzip files (issue 8, failure 7): 80 files each inflating to
 /// 60 MB, under both caps, processed with the default settings; prints the peak RSS. Not a
 /// timed test: run `cargo test --release --test faults_intake -- --ignored soak_memory
-/// --nocapture`.
+/// --nocapture` (`DROPLINE_SOAK_SET=entities.enabled=false` passes one `--set`). The 2 GB
+/// bound is the target: measured 8.4 GB with the defaults (the strip and entity cores' working
+/// sets on 60 MB documents, and their runaway threads past the time budget, are outside the
+/// byte budget), 1.1 GB with entities off.
 #[test]
 #[ignore]
 // The child is reaped by wait4 (which also gives its peak RSS), not by Child::wait.

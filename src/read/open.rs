@@ -93,9 +93,11 @@ pub fn refuse_holes(file: &File, size: u64) -> Result<(), ReadError> {
     Ok(())
 }
 
-/// Reads at most `cap + 1` bytes, growing the buffer by what each read returned; stops early
-/// when the driver cancels the file (its time budget ran out).
-pub fn read_bounded(file: &mut File, cap: u64) -> Result<Vec<u8>, ReadError> {
+/// Reads at most `cap + 1` bytes. The first chunk is sized by the claimed size but never over
+/// 1 MiB; later ones by what already arrived (doubling, at most 1 MiB each), each reserved
+/// fallibly, so a file that lies about its size costs what it really holds. Stops early when
+/// the driver cancels the file (its time budget ran out).
+pub fn read_bounded(file: &mut File, cap: u64, size_hint: u64) -> Result<Vec<u8>, ReadError> {
     let limit = cap.saturating_add(1);
     let mut buf: Vec<u8> = Vec::new();
     loop {
@@ -106,19 +108,22 @@ pub fn read_bounded(file: &mut File, cap: u64) -> Result<Vec<u8>, ReadError> {
         if room == 0 {
             return Ok(buf);
         }
-        let want = CHUNK.min(room as usize);
-        buf.try_reserve(want)
-            .map_err(|_| ReadError::OutOfMemory(buf.len() as u64 + want as u64))?;
-        let start = buf.len();
-        buf.resize(start + want, 0);
-        match file.read(&mut buf[start..]) {
-            Ok(0) => {
-                buf.truncate(start);
-                return Ok(buf);
-            }
-            Ok(n) => buf.truncate(start + n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(start),
-            Err(e) => return Err(ReadError::Unreadable(e)),
+        let grow = if buf.is_empty() {
+            size_hint.saturating_add(1)
+        } else {
+            buf.len() as u64
+        };
+        let want = grow.min(CHUNK as u64).min(room).max(1);
+        buf.try_reserve_exact(want as usize)
+            .map_err(|_| ReadError::OutOfMemory(buf.len() as u64 + want))?;
+        let before = buf.len() as u64;
+        // Retries interrupted reads itself; returns short only at the end of the file.
+        (&mut *file)
+            .take(want)
+            .read_to_end(&mut buf)
+            .map_err(ReadError::Unreadable)?;
+        if (buf.len() as u64) - before < want {
+            return Ok(buf);
         }
     }
 }
@@ -406,8 +411,15 @@ mod tests {
         let p = dir.path().join("a.txt");
         std::fs::write(&p, vec![b'x'; 3 * CHUNK + 5]).unwrap();
         let mut f = File::open(&p).unwrap();
-        assert_eq!(read_bounded(&mut f, 10).unwrap().len(), 11);
+        assert_eq!(read_bounded(&mut f, 10, 0).unwrap().len(), 11);
         let mut f = File::open(&p).unwrap();
-        assert_eq!(read_bounded(&mut f, 1 << 30).unwrap().len(), 3 * CHUNK + 5);
+        let all = read_bounded(&mut f, 1 << 30, 3 * CHUNK as u64 + 5).unwrap();
+        assert_eq!(all.len(), 3 * CHUNK + 5);
+        // A file claiming less than it holds is read whole all the same.
+        let mut f = File::open(&p).unwrap();
+        assert_eq!(
+            read_bounded(&mut f, 1 << 30, 3).unwrap().len(),
+            3 * CHUNK + 5
+        );
     }
 }
