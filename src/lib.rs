@@ -7,7 +7,8 @@
 //!
 //! - [`config`]: `pipeline.toml`, `--set` overrides and validation.
 //! - [`model`]: the messages that travel between stages and the output records.
-//! - [`read`]: the read stage core: size caps, gzip, format sniffing, UTF-8, bad-input errors.
+//! - [`read`]: the read stage: open-then-check, bounded reads, fingerprints, size caps, gzip,
+//!   format sniffing, bad-input errors, and its adapter (time budget, transient retries).
 //! - [`decode`]: reading bytes like a browser: binary sniffing, charset choice and decoding.
 //! - [`strip`]: the strip stage core: boilerplate removal from plain text and HTML.
 //! - [`dedup`]: the dedup stage core: exact, near-copy, rewrite and story decisions.
@@ -16,7 +17,7 @@
 //! - [`filter`]: which files are read: `source.include` and `source.exclude` globs.
 //! - [`check`]: what `check` (and `run` before starting) verifies, and the key docs for `--explain`.
 //! - [`watcher`]: drop-folder discovery: notify events as hints, rescans as truth, readiness.
-//! - [`admission`]: files in flight or committed, and the in-flight cap (backpressure).
+//! - [`admission`]: files in flight or committed, and the in-flight file and byte caps.
 //! - [`ledger`]: the commit ledger in `state.dir` that makes the file sink exactly-once.
 //! - [`lock`]: the exclusive lock on `state.dir` (one process per state dir).
 //! - [`sink`]: ordering, batching, writing, committing and the done-action.
