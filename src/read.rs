@@ -109,7 +109,7 @@ pub fn read_file(
     }
     open::refuse_holes(&opened.file, size)?;
     // Sized by what arrives, never by the claimed length: a file may grow or lie.
-    let raw = open::read_bounded(&mut opened.file, limits.max_file_bytes, size)?;
+    let raw = open::read_bounded(&mut opened.file, limits.max_file_bytes)?;
     info.bytes = raw.len() as u64;
     if raw.len() as u64 > limits.max_file_bytes {
         return Err(ReadError::TooLarge {
