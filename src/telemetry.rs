@@ -2,13 +2,11 @@
 //! and the summary lines. Every metric is named once here; label values come from small fixed
 //! sets, never a path. The HTTP listener that serves the metrics is `crate::status`.
 
-use crate::config::{LogConfig, LogFormat};
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
-use tracing_subscriber::EnvFilter;
 
 pub const FILES_DISCOVERED: &str = "dropline_files_discovered_total";
 pub const FILES_PROCESSED: &str = "dropline_files_processed_total";
@@ -225,21 +223,6 @@ pub fn landed_at(path: &std::path::Path) -> Instant {
 fn round(x: f64, places: i32) -> f64 {
     let f = 10f64.powi(places);
     (x * f).round() / f
-}
-
-/// Initialises tracing to stderr; `RUST_LOG` wins over the configured level.
-pub fn init_tracing(config: &LogConfig) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&config.level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // A second initialisation (tests calling the library twice) is harmless: keep the first.
-    let _ = match config.format {
-        LogFormat::Plain => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
 }
 
 /// Totals behind the summary line, cheap to bump from any stage.
