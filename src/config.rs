@@ -223,13 +223,17 @@ impl Config {
     }
 
     fn load_unnamed(path: Option<&Path>, overrides: &[String]) -> Result<Config> {
-        let mut table = match path {
-            Some(p) => {
-                let text = std::fs::read_to_string(p).context("cannot read the config file")?;
-                text.parse::<toml::Table>().context("invalid TOML")?
-            }
-            None => toml::Table::new(),
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).context("cannot read the config file")?,
+            None => String::new(),
         };
+        Self::parse(&text, overrides)
+    }
+
+    /// Parses config `text` (TOML), applies `KEY=VALUE` overrides and validates: [`Self::load`]
+    /// without the file, for callers that hold the text (and the config fuzz target).
+    pub fn parse(text: &str, overrides: &[String]) -> Result<Config> {
+        let mut table = text.parse::<toml::Table>().context("invalid TOML")?;
         for kv in overrides {
             apply_override(&mut table, kv)?;
         }

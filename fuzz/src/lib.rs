@@ -1,0 +1,42 @@
+//! Shared by the fuzz targets: the per-input time budget.
+//!
+//! libFuzzer's own `-timeout` catches hangs; this catches inputs that finish but take far
+//! longer than any one file may (a quadratic path), and fails them as a crash with the time.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Default per-input budget; `DROPLINE_FUZZ_BUDGET_MS` overrides it (a loaded CI machine).
+const DEFAULT_BUDGET: Duration = Duration::from_secs(1);
+
+fn budget() -> Duration {
+    static BUDGET: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        std::env::var("DROPLINE_FUZZ_BUDGET_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(DEFAULT_BUDGET, Duration::from_millis)
+    })
+}
+
+/// Runs `f` on one input and panics (a libFuzzer crash, input saved) when it takes longer
+/// than the budget. Each new slowest input is reported on stderr (`slowest input: ...`), so a
+/// run's last such line names its slowest input.
+pub fn within_budget<T>(what: &str, len: usize, f: impl FnOnce() -> T) -> T {
+    static SLOWEST: Mutex<Duration> = Mutex::new(Duration::ZERO);
+    let start = Instant::now();
+    let out = f();
+    let took = start.elapsed();
+    let mut slowest = SLOWEST.lock().unwrap_or_else(|e| e.into_inner());
+    if took > *slowest {
+        *slowest = took;
+        eprintln!("slowest input: {what} {len} bytes took {took:?}");
+    }
+    drop(slowest);
+    assert!(
+        took <= budget(),
+        "{what}: a {len}-byte input took {took:?}, over the {:?} budget",
+        budget()
+    );
+    out
+}
