@@ -45,6 +45,7 @@ fn main() {
         totals: Arc::new(Totals::default()),
         hangup: None,
         fault: None,
+        stop: None,
     };
     let text = "A sentence of an ordinary news article, repeated to its usual length. ".repeat(28);
     let mut report = SinkReport::default();

@@ -22,7 +22,7 @@ use async_channel::bounded;
 use std::fs::OpenOptions;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -282,6 +282,23 @@ async fn run_pipeline(
         ("sink", sink_rx.downgrade()),
     ];
 
+    // Shutdown is watched from a task of its own, so it is heard even after intake has ended
+    // (`--once`): intake stops taking files, and a sink waiting for disk space gives up.
+    let stopping = Arc::new(AtomicBool::new(false));
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let stop_task = {
+        let stopping = Arc::clone(&stopping);
+        tokio::spawn(async move {
+            shutdown.await;
+            stopping.store(true, Ordering::SeqCst);
+            let _ = stop_tx.send(true);
+        })
+    };
+    let shutdown = async move {
+        // An error means the task ended without a shutdown (aborted at the end of the run).
+        let _ = stop_rx.wait_for(|stop| *stop).await;
+    };
+
     // Downstream first: the sink, then each stage feeding it. A stage that is switched off is
     // not spawned at all: its upstream sends straight to its downstream.
     let sink = Sink {
@@ -295,6 +312,7 @@ async fn run_pipeline(
         totals: Arc::clone(&totals),
         hangup,
         fault: None,
+        stop: Some(Arc::clone(&stopping)),
     };
     let sink_task = tokio::task::spawn_blocking(move || sink.run(sink_rx));
     let p = &config.pipeline;
@@ -390,6 +408,7 @@ async fn run_pipeline(
         Err(e) => Err(anyhow::anyhow!("sink thread ended abnormally: {e}")),
     };
     abort.abort();
+    stop_task.abort();
     if let Ok(Err(error)) = intake_task.await {
         tracing::error!(%error, "intake failed");
     }

@@ -18,7 +18,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -176,6 +176,24 @@ pub struct Sink {
     pub hangup: Option<tokio::sync::watch::Receiver<u64>>,
     /// Fault injection for tests; `None` in the daemon.
     pub fault: Option<FaultHook>,
+    /// Set once shutdown is asked for: a sink waiting for disk space gives its batch up
+    /// (nothing of it committed, so a restart redoes it) instead of holding the exit.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// Ends a run whose batch was given up at shutdown: the files of that batch (and any still
+/// queued) are not committed, so the ledger leaves them for the next start.
+fn give_up(error: &anyhow::Error, report: SinkReport) -> SinkReport {
+    metrics::gauge!(telemetry::SINK_BLOCKED).set(0.0);
+    tracing::warn!(%error, "sink stopped without committing; those files are redone at the next start");
+    report
+}
+
+/// The sink gave its batch up: shutdown came while the disk was full.
+#[derive(Debug, thiserror::Error)]
+#[error("shutdown while the disk was full: {files} files left uncommitted")]
+pub struct StoppedWhileFull {
+    pub files: usize,
 }
 
 /// Counts of what the sink committed.
@@ -201,7 +219,10 @@ impl Sink {
                 }
             }
             if !batch.is_empty() {
-                self.commit(&mut batch, &mut report)?;
+                match self.commit(&mut batch, &mut report) {
+                    Err(e) if e.is::<StoppedWhileFull>() => return Ok(give_up(&e, report)),
+                    r => r?,
+                }
             }
         }
         let mut rest = reorder.drain_all();
@@ -210,7 +231,10 @@ impl Sink {
                 held = rest.len(),
                 "sequence gap at shutdown, committing held files"
             );
-            self.commit(&mut rest, &mut report)?;
+            match self.commit(&mut rest, &mut report) {
+                Err(e) if e.is::<StoppedWhileFull>() => return Ok(give_up(&e, report)),
+                r => r?,
+            }
         }
         Ok(report)
     }
@@ -275,7 +299,9 @@ impl Sink {
                         metrics::gauge!(telemetry::SINK_BLOCKED).set(1.0);
                         blocked = true;
                     }
-                    std::thread::sleep(wait);
+                    if self.sleep_unless_stopped(wait) {
+                        return Err(StoppedWhileFull { files: batch.len() }.into());
+                    }
                     wait = (wait * 2).min(FULL_BACKOFF.1);
                 }
                 Err(error) => return Err(error),
@@ -293,6 +319,22 @@ impl Sink {
             self.after_commit(env, report);
         }
         Ok(())
+    }
+
+    /// Sleeps `wait` in short steps; returns `true` as soon as shutdown is asked for.
+    fn sleep_unless_stopped(&self, wait: Duration) -> bool {
+        let stopped = || self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            if stopped() {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            std::thread::sleep(left.min(FULL_BACKOFF.0));
+        }
     }
 
     /// One try at writing and committing a batch; on failure nothing of it stays on disk.
@@ -515,6 +557,7 @@ mod tests {
             totals: Arc::new(Totals::default()),
             hangup: None,
             fault,
+            stop: None,
         }
     }
 
@@ -590,6 +633,39 @@ mod tests {
         .unwrap();
         assert_eq!((rec.out_len, rec.truncated_bytes), (len, 0));
         assert_eq!(report.errors, 5);
+    }
+
+    #[test]
+    fn shutdown_while_the_disk_is_full_gives_the_batch_up_uncommitted() {
+        let dir = tempfile::tempdir().unwrap();
+        // The disk never has room.
+        let hook: FaultHook = Box::new(|_| Some(0));
+        let mut s = sink(dir.path(), Some(hook));
+        let stop = Arc::new(AtomicBool::new(false));
+        s.stop = Some(Arc::clone(&stop));
+        let (tx, rx) = async_channel::bounded(8);
+        for env in batch(0, 2) {
+            tx.send_blocking(env).unwrap();
+        }
+        let run = std::thread::spawn(move || s.run(rx));
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!run.is_finished(), "the sink waits for space");
+        let asked = std::time::Instant::now();
+        stop.store(true, Ordering::SeqCst);
+        let report = run.join().unwrap().unwrap();
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            asked.elapsed()
+        );
+        assert_eq!((report.documents, report.errors), (0, 0));
+        drop(tx);
+        // Nothing of the batch is on disk or in the ledger: the next start redoes both files.
+        let out = dir.path().join("out.jsonl");
+        assert!(lines(&out).is_empty());
+        let (_, rec) = Ledger::open(&dir.path().join("state"), Some(&out), 10).unwrap();
+        assert!(rec.committed.is_empty());
+        assert_eq!((rec.out_len, rec.err_len), (0, 0));
     }
 
     #[test]
