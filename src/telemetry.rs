@@ -198,15 +198,12 @@ pub fn set_backlog(files: usize) {
     crate::status::live().set_backlog(files as u64);
 }
 
-/// Returns when the file at `path` landed in the drop folder: its ctime (its last write, or
+/// Returns when the file whose metadata is `meta` landed in the drop folder: its ctime (its last write, or
 /// its rename into the folder), never later than now. End-to-end latency counts from here, so
 /// the wait in the folder (settling, a backlog, a restart) is part of it.
-pub fn landed_at(path: &std::path::Path) -> Instant {
+pub fn landed_at(meta: &std::fs::Metadata) -> Instant {
     use std::os::unix::fs::MetadataExt;
     let now = Instant::now();
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return now;
-    };
     let (secs, nanos) = (meta.ctime(), meta.ctime_nsec());
     let Ok(secs) = u64::try_from(secs) else {
         return now;

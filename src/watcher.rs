@@ -175,7 +175,7 @@ pub async fn run(
         );
         let mut waiting = tracker.len() + untracked + ready.len();
         telemetry::set_backlog(waiting);
-        for (path, key, hint) in ready {
+        for (path, key, hint, landed) in ready {
             waiting -= 1;
             if !admissible(&config, &admission, &path, &key) {
                 continue;
@@ -190,7 +190,7 @@ pub async fn run(
             metrics::counter!(telemetry::FILES_DISCOVERED).increment(1);
             telemetry::set_backlog(waiting);
             let mut env = envelope(seq, path, key);
-            env.file.ready_at = telemetry::landed_at(&env.file.path);
+            env.file.ready_at = landed;
             tokio::select! {
                 biased;
                 () = &mut shutdown => return Ok(()),
@@ -407,7 +407,7 @@ fn check(
     tracker: &mut HashMap<PathBuf, Candidate>,
     events: HashMap<PathBuf, Hint>,
     keys: &mut KeyCache,
-) -> Vec<(PathBuf, FileKey, Option<u64>)> {
+) -> Vec<(PathBuf, FileKey, Option<u64>, Instant)> {
     let filter = config.filter.get();
     for (path, hint) in events {
         let ignored = path.file_name().is_none() || filter.skips(&config.dir, &path, path.is_dir());
@@ -463,7 +463,8 @@ fn check(
         }
         if c.complete || now.duration_since(c.stable_since) >= settle {
             let (key, hint) = keys.key(path, &meta);
-            ready.push((path.clone(), key, hint));
+            // From the stat just taken: no second one per file on the watcher thread.
+            ready.push((path.clone(), key, hint, telemetry::landed_at(&meta)));
             return false;
         }
         true
@@ -576,7 +577,7 @@ mod tests {
             &mut KeyCache::default(),
         );
         let ready = check(&cfg, &mut tracker, HashMap::new(), &mut KeyCache::default());
-        let names: Vec<_> = ready.iter().map(|(p, _, _)| p.clone()).collect();
+        let names: Vec<_> = ready.iter().map(|(p, ..)| p.clone()).collect();
         assert_eq!(names, vec![dir.path().join("sub/new.txt")]);
     }
 }

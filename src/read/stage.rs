@@ -229,14 +229,35 @@ fn warn_limited(path: &Path, error: &ReadError, transient: bool) {
 fn source_key(root: Option<&Path>, path: &Path) -> String {
     let parent = path.parent().unwrap_or(Path::new(""));
     let rel = root
-        .and_then(|r| {
-            std::fs::canonicalize(parent)
-                .ok()
-                .map(|p| (r.to_path_buf(), p))
-        })
+        .and_then(|r| canonical(parent).map(|p| (r.to_path_buf(), p)))
         .and_then(|(r, p)| p.strip_prefix(&r).ok().map(Path::to_path_buf))
         .unwrap_or_else(|| parent.to_path_buf());
     rel.display().to_string()
+}
+
+/// Folders resolved at most this many at once; past it the cache starts over.
+const CANONICAL_CACHE: usize = 1024;
+
+/// Returns the canonical form of folder `dir`, resolved once per folder rather than once per
+/// file: `canonicalize` costs a `readlink` per path component, and every file of a folder
+/// asks for the same one. A folder replaced by a symlink later keeps its first answer until
+/// the cache starts over; the answer only names the stripper's per-source memory.
+fn canonical(dir: &Path) -> Option<PathBuf> {
+    static CACHE: Mutex<Option<std::collections::HashMap<PathBuf, PathBuf>>> = Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let map = cache.get_or_insert_with(Default::default);
+    if let Some(c) = map.get(dir) {
+        return Some(c.clone());
+    }
+    drop(cache);
+    let resolved = std::fs::canonicalize(dir).ok()?;
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let map = cache.get_or_insert_with(Default::default);
+    if map.len() >= CANONICAL_CACHE {
+        map.clear();
+    }
+    map.insert(dir.to_path_buf(), resolved.clone());
+    Some(resolved)
 }
 
 #[cfg(test)]
