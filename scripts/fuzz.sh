@@ -51,8 +51,8 @@ for t in "${targets[@]}"; do
   cargo fuzz run -s "$sanitizer" "$t" "corpus/$t" -- \
     -max_total_time="$secs" -timeout=10 -rss_limit_mb=4096 -max_len="$(max_len "$t")" \
     -print_final_stats=1 >"logs/$t.log" 2>&1 || status=$?
-  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "logs/$t.log" | grep -o '[0-9]*$' || echo "?")
-  rss=$(grep -o 'stat::peak_rss_mb: [0-9]*' "logs/$t.log" | grep -o '[0-9]*$' || echo "?")
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "logs/$t.log" | grep -o '[0-9]*$' || echo "?")
+  rss=$(grep -o 'stat::peak_rss_mb: *[0-9]*' "logs/$t.log" | grep -o '[0-9]*$' || echo "?")
   slowest=$(grep '^slowest input:' "logs/$t.log" | tail -n 1 | sed 's/^slowest input: //')
   echo "$t: ${secs}s, $execs execs, peak RSS ${rss} MB, slowest: ${slowest:-none}, exit $status"
   if [ "$status" -ne 0 ]; then
