@@ -192,6 +192,8 @@ struct Decision {
     entry: IndexEntry,
     sigs: Option<Signatures>,
     terms: Vec<Term>,
+    /// IDF of each term when the decision was made, for adding the document's story vector.
+    idfs: Vec<f32>,
     sketch: Option<Sketch>,
 }
 
@@ -248,7 +250,7 @@ impl Deduper {
     /// Decides a document whose index-free work [`prepare`] already did, and adds it.
     pub fn observe_prepared(&mut self, p: Prepared) -> (DedupInfo, IndexEntry) {
         let d = self.decide(p);
-        self.apply(&d.entry, d.sigs, d.sketch, &d.terms);
+        self.apply(&d.entry, d.sigs, d.sketch, &d.terms, Some(&d.idfs));
         (d.info, d.entry)
     }
 
@@ -280,7 +282,7 @@ impl Deduper {
             .as_deref()
             .and_then(decode_b64)
             .and_then(|b| Sketch::from_bytes(&b));
-        self.apply(entry, sigs, sketch, &terms);
+        self.apply(entry, sigs, sketch, &terms, None);
     }
 
     fn decide(&self, p: Prepared) -> Decision {
@@ -323,10 +325,15 @@ impl Deduper {
                 entry,
                 sigs: None,
                 terms: Vec::new(),
+                idfs: Vec::new(),
                 sketch: None,
             };
         }
-        let ranked = self.stories.rank(&self.stories.vector(&terms), &terms);
+        let idfs = self.stories.idfs(&terms);
+        let ranked = {
+            let vector = self.stories.vector_with(&terms, &idfs);
+            self.stories.rank_with(&vector, &terms, &idfs)
+        };
         let lsh = sigs
             .as_ref()
             .map(|s| self.near.candidates(s))
@@ -394,6 +401,7 @@ impl Deduper {
             entry,
             sigs,
             terms,
+            idfs,
             sketch: Some(sketch),
         }
     }
@@ -467,6 +475,7 @@ impl Deduper {
         sigs: Option<Signatures>,
         sketch: Option<Sketch>,
         terms: &[Term],
+        idfs: Option<&[f32]>,
     ) {
         let Some(raw) = parse_hex(&entry.id) else {
             return;
@@ -513,7 +522,7 @@ impl Deduper {
         if exact_of.is_some() {
             self.stories.advance_only();
         } else {
-            self.stories.add(story, terms);
+            self.stories.add_with(story, terms, idfs);
         }
         self.order.push_back(Slot { raw, text, in_near });
         while self.order.len() > self.config.capacity {
