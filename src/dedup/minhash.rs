@@ -212,8 +212,11 @@ pub struct NearIndex {
     docs: VecDeque<NearDoc>,
     /// Sequence number of `docs[0]`.
     first_seq: u64,
-    /// Band key to the sequence number of the newest document in that bucket.
-    heads: IdMap<u64, u64>,
+    /// Per band, the band key's low 32 bits to the low 32 bits of the sequence number of the
+    /// newest document in that bucket (8 bytes an entry instead of 16). Two keys of one band
+    /// that agree in 32 bits share a chain: their documents become each other's candidates and
+    /// the similarity check sorts them out; chains never cross bands.
+    heads: [IdMap<u32, u32>; BANDS],
 }
 
 impl NearIndex {
@@ -234,11 +237,23 @@ impl NearIndex {
         self.docs.get(usize::try_from(i).ok()?)
     }
 
+    /// Returns the full sequence number whose low 32 bits are `low`: the newest one indexed
+    /// (nothing older than 2^32 documents is), `u64::MAX` when the index is empty.
+    fn widen(&self, low: u32) -> u64 {
+        let Some(last) = (self.first_seq + self.docs.len() as u64).checked_sub(1) else {
+            return u64::MAX;
+        };
+        last.checked_sub(u64::from((last as u32).wrapping_sub(low)))
+            .unwrap_or(u64::MAX)
+    }
+
     /// Returns the sequence numbers of the documents sharing at least one band, oldest first.
     pub fn candidates(&self, sigs: &Signatures) -> Vec<u64> {
         let mut out = Vec::new();
         for (b, key) in sigs.band_keys().into_iter().enumerate() {
-            let mut seq = self.heads.get(&key).copied().unwrap_or(u64::MAX);
+            let mut seq = self.heads[b]
+                .get(&(key as u32))
+                .map_or(u64::MAX, |&low| self.widen(low));
             while let Some(doc) = self.get(seq) {
                 out.push(seq);
                 seq = match doc.links[b] {
@@ -257,8 +272,9 @@ impl NearIndex {
         let seq = self.first_seq + self.docs.len() as u64;
         let mut links = [0u32; BANDS];
         for (b, key) in sigs.band_keys().into_iter().enumerate() {
-            if let Some(prev) = self.heads.insert(key, seq) {
-                links[b] = u32::try_from(seq - prev).unwrap_or(0);
+            if let Some(prev) = self.heads[b].insert(key as u32, seq as u32) {
+                // Both are 32-bit truncations; the wrapping difference is the true distance.
+                links[b] = (seq as u32).wrapping_sub(prev);
             }
         }
         self.docs.push_back(NearDoc {
@@ -275,9 +291,9 @@ impl NearIndex {
         let doc = self.docs.pop_front()?;
         let seq = self.first_seq;
         self.first_seq += 1;
-        for key in doc.sigs.band_keys() {
-            if self.heads.get(&key) == Some(&seq) {
-                self.heads.remove(&key);
+        for (b, key) in doc.sigs.band_keys().into_iter().enumerate() {
+            if self.heads[b].get(&(key as u32)) == Some(&(seq as u32)) {
+                self.heads[b].remove(&(key as u32));
             }
         }
         Some(doc)
