@@ -478,9 +478,12 @@ impl StoryIndex {
             // Recounts the norms under the current IDF, in term id order: O(centroid) at doubling
             // sizes and every 64 members, so the cost per document stays bounded.
             let mut idf = Idf::new(&self.df, self.docs_seen, self.params.idf_power);
+            // A new story's centroid is this document's terms in the same order, so their IDF
+            // values are at hand (the same numbers `Idf::of` would return).
+            let fresh = s.size == 1 && s.centroid.len() == idfs.len();
             let (mut norm_sq, mut names_sq) = (0.0f32, 0.0f32);
-            for &(key, c) in &s.centroid {
-                let w = c * idf.of(key >> 1);
+            for (i, &(key, c)) in s.centroid.iter().enumerate() {
+                let w = c * if fresh { idfs[i] } else { idf.of(key >> 1) };
                 norm_sq += w * w;
                 if key & 1 != 0 {
                     names_sq += w * w;
