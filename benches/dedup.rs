@@ -4,7 +4,8 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use dropline::dedup::eval::Rng;
-use dropline::dedup::minhash::{NearIndex, Signatures, ANCHORS, NUM_PERM, REWRITE_PERM};
+use dropline::dedup::eval_gen::synthetic_article;
+use dropline::dedup::minhash::{NearIndex, Signatures, NUM_PERM};
 use dropline::dedup::text::words;
 use dropline::dedup::{hash128, prepare, DedupConfig, Deduper};
 
@@ -20,33 +21,7 @@ fn seeds() -> Vec<String> {
 fn random_sigs(rng: &mut Rng) -> Signatures {
     let mut near = [0u32; NUM_PERM];
     near.iter_mut().for_each(|v| *v = rng.next_u64() as u32);
-    let mut rewrite = [0u16; REWRITE_PERM];
-    rewrite.iter_mut().for_each(|v| *v = rng.next_u64() as u16);
-    Signatures {
-        near,
-        rewrite,
-        words: 300,
-        anchors: [u32::MAX; ANCHORS],
-    }
-}
-
-/// Returns a synthetic article: two thirds of its words drawn from a Zipf-like vocabulary of
-/// 50,000 words, one third from 40 words of its own topic (one of 100,000 topics).
-fn synthetic_article(rng: &mut Rng, len: usize) -> String {
-    let mut out = String::with_capacity(len * 7);
-    let topic = rng.next_u64() % 100_000;
-    for i in 0..len {
-        if i % 3 == 0 {
-            out.push_str(if i % 2 == 0 { "Topic" } else { "topic" });
-            out.push_str(&(topic * 40 + rng.next_u64() % 40).to_string());
-        } else {
-            let r = (rng.next_u64() % 1_000_000) as f64 / 1_000_000.0;
-            out.push_str("word");
-            out.push_str(&(50_000f64.powf(r) as u64).to_string());
-        }
-        out.push(if i % 20 == 19 { '.' } else { ' ' });
-    }
-    out
+    Signatures { near }
 }
 
 fn signatures(c: &mut Criterion) {

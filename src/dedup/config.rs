@@ -79,7 +79,7 @@ impl Default for DedupConfig {
             reuse_min_share: 0.2,
             story_reuse_share: 0.5,
             align_window: 20_000,
-            story_threshold: 0.22,
+            story_threshold: 0.20,
             story_window: 20_000,
             story_name_boost: 2.0,
             story_idf_power: 1.0,

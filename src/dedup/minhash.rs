@@ -1,10 +1,9 @@
 //! Owns the near-copy tier: MinHash signatures over word shingles and the LSH band index.
 //!
-//! The near-copy signature is 112 MinHash values over word 5-grams, banded 14 x 8 (the
-//! datatrove / text-dedup setting). A second, looser signature (64 values over word bigrams,
-//! kept as 16-bit values) and 40 positional anchors feed the rewrite tier. Memory per indexed
-//! document is the signatures and anchors (448 + 128 + 160 bytes), 14 band links (112 bytes)
-//! and about 14 x 20 bytes of band map: about 1.1 KB.
+//! The signature is 112 MinHash values over word 5-grams, banded 14 x 8 (the datatrove /
+//! text-dedup setting). Per indexed document the index holds the signature (448 bytes), the ids
+//! of the document and its story (32), 14 band links (56) and 14 entries of the band map; see
+//! `benches/dedup_serial.rs` for the measured bytes per document.
 
 use super::text::{shingles, IdMap, Word};
 use std::collections::VecDeque;
@@ -14,19 +13,8 @@ pub const NUM_PERM: usize = 112;
 /// LSH bands; `NUM_PERM / BANDS` rows each.
 pub const BANDS: usize = 14;
 const ROWS: usize = NUM_PERM / BANDS;
-/// MinHash values in the rewrite signature.
-pub const REWRITE_PERM: usize = 64;
 /// Word n-gram length of the near-copy signature.
 pub const NEAR_NGRAM: usize = 5;
-/// Word n-gram length of the rewrite signature.
-pub const REWRITE_NGRAM: usize = 2;
-/// Positional anchors kept per document: the first bigrams whose hash falls in 1/8 of the
-/// range, with their word positions. A synonym swap keeps words in place, so the anchors two
-/// such documents share sit at one offset; articles that merely share passages do not line up.
-pub const ANCHORS: usize = 40;
-const NO_ANCHOR: u32 = u32::MAX;
-/// Offsets (in words) that still count as one alignment.
-const ALIGN_SLACK: i32 = 8;
 
 /// Per-value hash parameters: `h(x) = g((x ^ b) * a mod 2^32)` with `a` odd and `g` an
 /// xorshift, so each `h` is a bijection of 32-bit words. Shingle hashes are already uniform, so
@@ -63,10 +51,12 @@ const fn perms<const K: usize>(seed: u64) -> Perms<K> {
 }
 
 /// Size of [`Signatures::to_bytes`].
-const BYTES: usize = NUM_PERM * 4 + REWRITE_PERM * 2 + 4 + ANCHORS * 4;
+const BYTES: usize = NUM_PERM * 4;
+/// Size of the signatures ledgers written before the rewrite signature and anchors were
+/// dropped (a bigram MinHash, a word count and anchors after the same near values).
+const LEGACY_BYTES: usize = NUM_PERM * 4 + 64 * 2 + 4 + 40 * 4;
 
 static NEAR_PERMS: Perms<NUM_PERM> = perms(0x6472_6f70_6c69_6e65);
-static REWRITE_PERMS: Perms<REWRITE_PERM> = perms(0x7265_7772_6974_6573);
 
 /// Lanes per block of the blocked MinHash loop: two AVX2 vectors, four SSE2 ones.
 const LANES: usize = 16;
@@ -142,49 +132,22 @@ fn minhash_blocked<const K: usize>(xs: &[u32], p: &Perms<K>) -> [u32; K] {
     sig
 }
 
-/// The two MinHash signatures of one document.
+/// The MinHash signature of one document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signatures {
     /// Word 5-gram MinHash, for near-copies.
     pub near: [u32; NUM_PERM],
-    /// Word bigram MinHash (top 16 bits), for rewrites.
-    pub rewrite: [u16; REWRITE_PERM],
-    /// Number of words, for the rewrite tier's length check.
-    pub words: u32,
-    /// Positional anchors, `bigram hash (16 bits) << 16 | word position`, padded with `u32::MAX`.
-    pub anchors: [u32; ANCHORS],
 }
 
 impl Signatures {
-    /// Returns the signatures of a document, or `None` when it has no words.
+    /// Returns the signature of a document, or `None` when it has no words.
     pub fn of(words: &[Word]) -> Option<Self> {
         if words.is_empty() {
             return None;
         }
-        let mut folded: Vec<u32> = shingles(words, NEAR_NGRAM).map(fold).collect();
-        let near = minhash(&folded, &NEAR_PERMS);
-        let buf: Vec<u64> = shingles(words, REWRITE_NGRAM).collect();
-        folded.clear();
-        folded.extend(buf.iter().map(|&h| fold(h)));
-        let wide = minhash(&folded, &REWRITE_PERMS);
-        let mut anchors = [NO_ANCHOR; ANCHORS];
-        let sampled = buf
-            .iter()
-            .enumerate()
-            .filter(|(_, h)| (*h >> 32) & 7 == 0)
-            .map(|(i, h)| ((h >> 48) as u32) << 16 | i.min(0xfffe) as u32);
-        for (slot, a) in anchors.iter_mut().zip(sampled) {
-            *slot = a;
-        }
-        let mut rewrite = [0u16; REWRITE_PERM];
-        for (r, w) in rewrite.iter_mut().zip(wide) {
-            *r = (w >> 16) as u16;
-        }
+        let folded: Vec<u32> = shingles(words, NEAR_NGRAM).map(fold).collect();
         Some(Self {
-            near,
-            rewrite,
-            words: u32::try_from(words.len()).unwrap_or(u32::MAX),
-            anchors,
+            near: minhash(&folded, &NEAR_PERMS),
         })
     }
 
@@ -199,95 +162,22 @@ impl Signatures {
         same as f32 / NUM_PERM as f32
     }
 
-    /// Returns the estimated word bigram Jaccard similarity (16-bit values; the chance
-    /// collision rate of 2^-16 is below the estimate's noise and left uncorrected).
-    pub fn rewrite_similarity(&self, other: &Self) -> f32 {
-        let same = self
-            .rewrite
-            .iter()
-            .zip(&other.rewrite)
-            .filter(|(a, b)| a == b)
-            .count();
-        same as f32 / REWRITE_PERM as f32
-    }
-
-    /// Returns the shorter document's word count over the longer one's.
-    pub fn length_ratio(&self, other: &Self) -> f32 {
-        let (a, b) = (self.words.max(1) as f32, other.words.max(1) as f32);
-        a.min(b) / a.max(b)
-    }
-
-    /// Returns the share of anchors that line up at one offset (1.0 when either document is
-    /// too short to have anchors, so that the other signals decide).
-    pub fn alignment(&self, other: &Self) -> f32 {
-        let valid = |s: &Self| s.anchors.iter().take_while(|&&a| a != NO_ANCHOR).count();
-        let (na, nb) = (valid(self), valid(other));
-        if na == 0 || nb == 0 {
-            return 1.0;
-        }
-        let mut offsets: Vec<i32> = Vec::new();
-        for &a in &self.anchors[..na] {
-            for &b in &other.anchors[..nb] {
-                if a >> 16 == b >> 16 {
-                    offsets.push((b & 0xffff) as i32 - (a & 0xffff) as i32);
-                }
-            }
-        }
-        offsets.sort_unstable();
-        let (mut best, mut lo) = (0usize, 0usize);
-        for hi in 0..offsets.len() {
-            while offsets[hi] - offsets[lo] > ALIGN_SLACK {
-                lo += 1;
-            }
-            best = best.max(hi - lo + 1);
-        }
-        best as f32 / na.max(nb) as f32
-    }
-
-    /// Returns the signatures as little-endian bytes: 112 x u32, 64 x u16, the word count,
-    /// then 40 x u32 anchors.
+    /// Returns the signature as little-endian bytes: 112 x u32.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(BYTES);
-        for v in self.near {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        for v in self.rewrite {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        out.extend_from_slice(&self.words.to_le_bytes());
-        for v in self.anchors {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        out
+        self.near.iter().flat_map(|v| v.to_le_bytes()).collect()
     }
 
-    /// Parses what [`Signatures::to_bytes`] wrote; `None` on a length mismatch.
+    /// Parses what [`Signatures::to_bytes`] wrote (or the longer legacy layout, whose first
+    /// bytes are the same values); `None` on any other length.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() != BYTES {
+        if bytes.len() != BYTES && bytes.len() != LEGACY_BYTES {
             return None;
         }
-        let (near_b, rest) = bytes.split_at(NUM_PERM * 4);
-        let (rw_b, rest) = rest.split_at(REWRITE_PERM * 2);
-        let (words_b, anchors_b) = rest.split_at(4);
         let mut near = [0u32; NUM_PERM];
-        for (v, c) in near.iter_mut().zip(near_b.chunks_exact(4)) {
+        for (v, c) in near.iter_mut().zip(bytes[..BYTES].chunks_exact(4)) {
             *v = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
         }
-        let mut rewrite = [0u16; REWRITE_PERM];
-        for (v, c) in rewrite.iter_mut().zip(rw_b.chunks_exact(2)) {
-            *v = u16::from_le_bytes([c[0], c[1]]);
-        }
-        let words = u32::from_le_bytes([words_b[0], words_b[1], words_b[2], words_b[3]]);
-        let mut anchors = [NO_ANCHOR; ANCHORS];
-        for (v, c) in anchors.iter_mut().zip(anchors_b.chunks_exact(4)) {
-            *v = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-        }
-        Some(Self {
-            near,
-            rewrite,
-            words,
-            anchors,
-        })
+        Some(Self { near })
     }
 
     fn band_keys(&self) -> [u64; BANDS] {
@@ -310,8 +200,10 @@ pub struct NearDoc {
     pub id: u128,
     pub story: u128,
     pub sigs: Signatures,
-    /// Sequence number of the next-older document sharing each band, `u64::MAX` for none.
-    links: [u64; BANDS],
+    /// Distance back (in sequence numbers) to the next-older document sharing each band, 0 for
+    /// none. A document more than `u32::MAX` positions back is not linked: no index holds that
+    /// many documents.
+    links: [u32; BANDS],
 }
 
 /// The LSH index: documents in arrival order, band buckets as chains through the documents.
@@ -320,8 +212,11 @@ pub struct NearIndex {
     docs: VecDeque<NearDoc>,
     /// Sequence number of `docs[0]`.
     first_seq: u64,
-    /// Band key to the sequence number of the newest document in that bucket.
-    heads: IdMap<u64, u64>,
+    /// Per band, the band key's low 32 bits to the low 32 bits of the sequence number of the
+    /// newest document in that bucket (8 bytes an entry instead of 16). Two keys of one band
+    /// that agree in 32 bits share a chain: their documents become each other's candidates and
+    /// the similarity check sorts them out; chains never cross bands.
+    heads: [IdMap<u32, u32>; BANDS],
 }
 
 impl NearIndex {
@@ -342,14 +237,29 @@ impl NearIndex {
         self.docs.get(usize::try_from(i).ok()?)
     }
 
+    /// Returns the full sequence number whose low 32 bits are `low`: the newest one indexed
+    /// (nothing older than 2^32 documents is), `u64::MAX` when the index is empty.
+    fn widen(&self, low: u32) -> u64 {
+        let Some(last) = (self.first_seq + self.docs.len() as u64).checked_sub(1) else {
+            return u64::MAX;
+        };
+        last.checked_sub(u64::from((last as u32).wrapping_sub(low)))
+            .unwrap_or(u64::MAX)
+    }
+
     /// Returns the sequence numbers of the documents sharing at least one band, oldest first.
     pub fn candidates(&self, sigs: &Signatures) -> Vec<u64> {
         let mut out = Vec::new();
         for (b, key) in sigs.band_keys().into_iter().enumerate() {
-            let mut seq = self.heads.get(&key).copied().unwrap_or(u64::MAX);
+            let mut seq = self.heads[b]
+                .get(&(key as u32))
+                .map_or(u64::MAX, |&low| self.widen(low));
             while let Some(doc) = self.get(seq) {
                 out.push(seq);
-                seq = doc.links[b];
+                seq = match doc.links[b] {
+                    0 => u64::MAX,
+                    back => seq - u64::from(back),
+                };
             }
         }
         out.sort_unstable();
@@ -360,10 +270,11 @@ impl NearIndex {
     /// Adds a document and returns its sequence number.
     pub fn insert(&mut self, id: u128, story: u128, sigs: Signatures) -> u64 {
         let seq = self.first_seq + self.docs.len() as u64;
-        let mut links = [u64::MAX; BANDS];
+        let mut links = [0u32; BANDS];
         for (b, key) in sigs.band_keys().into_iter().enumerate() {
-            if let Some(prev) = self.heads.insert(key, seq) {
-                links[b] = prev;
+            if let Some(prev) = self.heads[b].insert(key as u32, seq as u32) {
+                // Both are 32-bit truncations; the wrapping difference is the true distance.
+                links[b] = (seq as u32).wrapping_sub(prev);
             }
         }
         self.docs.push_back(NearDoc {
@@ -380,9 +291,9 @@ impl NearIndex {
         let doc = self.docs.pop_front()?;
         let seq = self.first_seq;
         self.first_seq += 1;
-        for key in doc.sigs.band_keys() {
-            if self.heads.get(&key) == Some(&seq) {
-                self.heads.remove(&key);
+        for (b, key) in doc.sigs.band_keys().into_iter().enumerate() {
+            if self.heads[b].get(&(key as u32)) == Some(&(seq as u32)) {
+                self.heads[b].remove(&(key as u32));
             }
         }
         Some(doc)
@@ -404,7 +315,6 @@ mod tests {
         let b = Signatures::of(&words("Completely different words about football matches and goals scored late in the evening by visiting teams from abroad")).unwrap();
         assert_eq!(a.near_similarity(&a), 1.0);
         assert!(a.near_similarity(&b) < 0.05);
-        assert!(a.rewrite_similarity(&b) < 0.1);
     }
 
     /// The original per-shingle loop, the reference every fast path must match.
@@ -433,7 +343,6 @@ mod tests {
                 .collect();
             let xs: Vec<u32> = hashes.iter().map(|&h| fold(h)).collect();
             let near = minhash_reference(&hashes, &NEAR_PERMS);
-            let wide = minhash_reference(&hashes, &REWRITE_PERMS);
             assert_eq!(minhash(&xs, &NEAR_PERMS), near);
             assert_eq!(minhash_blocked(&xs, &NEAR_PERMS), near);
             #[cfg(target_arch = "x86_64")]
@@ -441,8 +350,6 @@ mod tests {
                 // SAFETY: the CPU supports SSE4.1, checked just above.
                 assert_eq!(unsafe { minhash_sse41(&xs, &NEAR_PERMS) }, near);
             }
-            assert_eq!(minhash(&xs, &REWRITE_PERMS), wide);
-            assert_eq!(minhash_blocked(&xs, &REWRITE_PERMS), wide);
             // A size that leaves a partial block exercises the tail loop.
             let odd: Perms<21> = perms(len as u64);
             assert_eq!(minhash_blocked(&xs, &odd), minhash_reference(&hashes, &odd));
@@ -452,8 +359,12 @@ mod tests {
     #[test]
     fn bytes_round_trip() {
         let a = Signatures::of(&words(TEXT)).unwrap();
-        assert_eq!(Signatures::from_bytes(&a.to_bytes()), Some(a));
+        assert_eq!(Signatures::from_bytes(&a.to_bytes()), Some(a.clone()));
         assert_eq!(Signatures::from_bytes(&[1, 2, 3]), None);
+        // A ledger line from before the bigram signature was dropped keeps its near values.
+        let mut legacy = a.to_bytes();
+        legacy.resize(LEGACY_BYTES, 0xab);
+        assert_eq!(Signatures::from_bytes(&legacy), Some(a));
     }
 
     #[test]

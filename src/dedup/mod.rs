@@ -55,7 +55,7 @@ pub struct IndexEntry {
     /// The story the document was assigned to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub story: Option<String>,
-    /// MinHash signatures, word count and anchors, base64 (748 bytes raw, 998 encoded).
+    /// MinHash signature, base64 (448 bytes raw, 598 encoded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sig: Option<String>,
     /// Story terms (24-bit word hash, name flag, count) as little-endian u32s, base64.
@@ -146,9 +146,9 @@ pub struct Deduper {
     known_raw: Arc<KnownRaw>,
 }
 
-/// The index-free part of a decision: hashes, signatures and story terms of one document.
-/// The pipeline computes it on the parallel strip workers, so the single ordered dedup worker
-/// only queries and updates the index.
+/// The index-free part of a decision: hashes, signatures, story terms and sentence sketch of
+/// one document, and their ledger encodings. The pipeline computes it on the parallel strip
+/// workers, so the single ordered dedup worker only queries and updates the index.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     raw: u128,
@@ -156,17 +156,32 @@ pub struct Prepared {
     sigs: Option<Signatures>,
     terms: Vec<Term>,
     probe: Probe,
+    /// Base64 of the signature, the terms and the sketch, as [`IndexEntry`] carries them.
+    sig_b64: Option<String>,
+    terms_b64: Option<String>,
+    sent_b64: Option<String>,
 }
 
 /// Returns the index-free work of deciding `text` for the document `id`.
 pub fn prepare(id: &str, text: &str) -> Prepared {
     let words = text::words(text);
+    let sigs = Signatures::of(&words);
+    let terms = story::terms(&words);
+    let sketch = Sketch::of(text);
+    let b64 = |bytes: Vec<u8>| base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes);
+    let sig_b64 = sigs.as_ref().map(|s| b64(s.to_bytes()));
+    let terms_b64 = (!terms.is_empty())
+        .then(|| b64(terms.iter().flat_map(|t| t.pack().to_le_bytes()).collect()));
+    let sent_b64 = (sketch.sentence_count() > 0).then(|| b64(sketch.to_bytes()));
     Prepared {
         raw: parse_hex(id).unwrap_or_else(|| hash128(id.as_bytes())),
         text_hash: hash128(normalize(text).as_bytes()),
-        sigs: Signatures::of(&words),
-        terms: story::terms(&words),
-        probe: Probe::new(Sketch::of(text)),
+        sigs,
+        terms,
+        probe: Probe::new(sketch),
+        sig_b64,
+        terms_b64,
+        sent_b64,
     }
 }
 
@@ -177,6 +192,8 @@ struct Decision {
     entry: IndexEntry,
     sigs: Option<Signatures>,
     terms: Vec<Term>,
+    /// IDF of each term when the decision was made, for adding the document's story vector.
+    idfs: Vec<f32>,
     sketch: Option<Sketch>,
 }
 
@@ -233,7 +250,7 @@ impl Deduper {
     /// Decides a document whose index-free work [`prepare`] already did, and adds it.
     pub fn observe_prepared(&mut self, p: Prepared) -> (DedupInfo, IndexEntry) {
         let d = self.decide(p);
-        self.apply(&d.entry, d.sigs, d.sketch, &d.terms);
+        self.apply(&d.entry, d.sigs, d.sketch, &d.terms, Some(&d.idfs));
         (d.info, d.entry)
     }
 
@@ -265,7 +282,7 @@ impl Deduper {
             .as_deref()
             .and_then(decode_b64)
             .and_then(|b| Sketch::from_bytes(&b));
-        self.apply(entry, sigs, sketch, &terms);
+        self.apply(entry, sigs, sketch, &terms, None);
     }
 
     fn decide(&self, p: Prepared) -> Decision {
@@ -275,6 +292,9 @@ impl Deduper {
             sigs,
             terms,
             probe,
+            sig_b64,
+            terms_b64,
+            sent_b64,
         } = p;
         let mut entry = IndexEntry {
             id: hex(raw),
@@ -305,10 +325,15 @@ impl Deduper {
                 entry,
                 sigs: None,
                 terms: Vec::new(),
+                idfs: Vec::new(),
                 sketch: None,
             };
         }
-        let ranked = self.stories.rank(&self.stories.vector(&terms), &terms);
+        let idfs = self.stories.idfs(&terms);
+        let ranked = {
+            let vector = self.stories.vector_with(&terms, &idfs);
+            self.stories.rank_with(&vector, &terms, &idfs)
+        };
         let lsh = sigs
             .as_ref()
             .map(|s| self.near.candidates(s))
@@ -349,18 +374,12 @@ impl Deduper {
         };
         entry.duplicate_of = duplicate_of.clone();
         entry.story = Some(hex(story));
-        entry.sig = sigs
-            .as_ref()
-            .map(|s| base64::engine::general_purpose::STANDARD_NO_PAD.encode(s.to_bytes()));
-        if !terms.is_empty() {
-            let bytes: Vec<u8> = terms.iter().flat_map(|t| t.pack().to_le_bytes()).collect();
-            entry.terms = Some(base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes));
+        entry.sig = sig_b64;
+        entry.terms = terms_b64;
+        if duplicate_of.is_none() {
+            entry.sent = sent_b64;
         }
         let sketch = probe.into_sketch();
-        if sketch.sentence_count() > 0 && duplicate_of.is_none() {
-            entry.sent =
-                Some(base64::engine::general_purpose::STANDARD_NO_PAD.encode(sketch.to_bytes()));
-        }
         let reuse = reuse
             .iter()
             .filter_map(|&(seq, shared)| {
@@ -382,6 +401,7 @@ impl Deduper {
             entry,
             sigs,
             terms,
+            idfs,
             sketch: Some(sketch),
         }
     }
@@ -455,6 +475,7 @@ impl Deduper {
         sigs: Option<Signatures>,
         sketch: Option<Sketch>,
         terms: &[Term],
+        idfs: Option<&[f32]>,
     ) {
         let Some(raw) = parse_hex(&entry.id) else {
             return;
@@ -501,7 +522,7 @@ impl Deduper {
         if exact_of.is_some() {
             self.stories.advance_only();
         } else {
-            self.stories.add(story, terms);
+            self.stories.add_with(story, terms, idfs);
         }
         self.order.push_back(Slot { raw, text, in_near });
         while self.order.len() > self.config.capacity {

@@ -164,15 +164,35 @@ fn tf_weights() -> &'static [f32; 256] {
 
 #[derive(Debug)]
 struct Story {
+    id: u128,
     /// Sum of the members' unit vectors with IDF divided out (IDF is applied at comparison),
-    /// and whether the term was name-like in some member.
-    centroid: IdMap<u32, (f32, bool)>,
+    /// as `(term id << 1 | name-like in some member, mass)` sorted by term id: a dot product
+    /// with a document vector (also in term id order) is a merge, and a one-member story costs
+    /// 8 bytes a term.
+    centroid: Vec<(u32, f32)>,
     /// Squared norm of the centroid under the IDF of the last time a member joined.
     norm_sq: f32,
     /// The centroid's squared norm over its name-like terms.
     names_sq: f32,
     last_seq: u64,
     size: u32,
+}
+
+/// Finds term `t` in the sorted centroid from position `from`; returns its index, or where the
+/// search may resume for a larger term. Gallops, so a small vector against a large centroid
+/// costs a few probes a term.
+fn seek(centroid: &[(u32, f32)], from: usize, t: u32) -> (Option<usize>, usize) {
+    let rest = &centroid[from..];
+    let mut hi = 1usize;
+    while hi < rest.len() && rest[hi - 1].0 >> 1 < t {
+        hi *= 2;
+    }
+    let hi = hi.min(rest.len());
+    let i = from + rest[..hi].partition_point(|e| e.0 >> 1 < t);
+    match centroid.get(i) {
+        Some(e) if e.0 >> 1 == t => (Some(i), i + 1),
+        _ => (None, i),
+    }
 }
 
 /// A scored story: its id and the cosine of the document to its centroid.
@@ -188,10 +208,33 @@ pub struct StoryIndex {
     params: StoryParams,
     df: IdMap<u32, u32>,
     docs_seen: u64,
-    stories: IdMap<u128, Story>,
-    postings: IdMap<u32, Vec<u128>>,
+    /// Stories by slot; postings name slots (4 bytes) rather than story ids (16).
+    slots: Vec<Option<Story>>,
+    /// Slots emptied by the last sweep, reused by new stories.
+    free: Vec<u32>,
+    by_id: IdMap<u128, u32>,
+    postings: IdMap<u32, Vec<u32>>,
     /// Arrival position of the next document.
     seq: u64,
+}
+
+/// Returns `terms` sorted by id with one entry per id (a repeated id, only from a damaged
+/// ledger, keeps the larger count and is name-like if any copy is).
+fn canonical(terms: &[Term]) -> std::borrow::Cow<'_, [Term]> {
+    if terms.windows(2).all(|w| w[0].id < w[1].id) {
+        return std::borrow::Cow::Borrowed(terms);
+    }
+    let mut v = terms.to_vec();
+    v.sort_unstable();
+    v.dedup_by(|later, kept| {
+        let same = later.id == kept.id;
+        if same {
+            kept.tf = kept.tf.max(later.tf);
+            kept.name_like |= later.name_like;
+        }
+        same
+    });
+    std::borrow::Cow::Owned(v)
 }
 
 impl StoryIndex {
@@ -200,21 +243,27 @@ impl StoryIndex {
             params,
             df: IdMap::default(),
             docs_seen: 0,
-            stories: IdMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_id: IdMap::default(),
             postings: IdMap::default(),
             seq: 0,
         }
     }
 
+    /// Returns the IDF of each term under the current document frequencies.
+    pub fn idfs(&self, terms: &[Term]) -> Vec<f32> {
+        let mut idf = self.idf();
+        terms.iter().map(|t| idf.of(t.id)).collect()
+    }
+
     /// Returns the document's unit TF-IDF vector under the current document frequencies.
     pub fn vector(&self, terms: &[Term]) -> Vec<(u32, f32)> {
-        let mut idf = self.idf();
-        let idfs: Vec<f32> = terms.iter().map(|t| idf.of(t.id)).collect();
-        self.vector_with(terms, &idfs)
+        self.vector_with(terms, &self.idfs(terms))
     }
 
     /// [`StoryIndex::vector`] with the terms' IDF values given.
-    fn vector_with(&self, terms: &[Term], idfs: &[f32]) -> Vec<(u32, f32)> {
+    pub fn vector_with(&self, terms: &[Term], idfs: &[f32]) -> Vec<(u32, f32)> {
         let tf_weight = tf_weights();
         let mut v: Vec<(u32, f32)> = terms
             .iter()
@@ -247,7 +296,16 @@ impl StoryIndex {
 
     /// Returns the active stories most similar to `vector`, best first (ties: smaller id).
     pub fn rank(&self, vector: &[(u32, f32)], terms: &[Term]) -> Vec<Match> {
-        // `vector` and `terms` are in the same (term id) order.
+        let idfs: Vec<f32> = {
+            let mut idf = self.idf();
+            vector.iter().map(|&(t, _)| idf.of(t)).collect()
+        };
+        self.rank_with(vector, terms, &idfs)
+    }
+
+    /// [`StoryIndex::rank`] with the IDF of each vector term given; `vector` and `terms` are
+    /// in the same (term id) order.
+    pub fn rank_with(&self, vector: &[(u32, f32)], terms: &[Term], idfs: &[f32]) -> Vec<Match> {
         let is_name: Vec<bool> = terms.iter().map(|t| t.name_like).collect();
         let q_names = vector
             .iter()
@@ -256,8 +314,6 @@ impl StoryIndex {
             .map(|((_, w), _)| w * w)
             .sum::<f32>()
             .sqrt();
-        let mut idf = self.idf();
-        let idfs: Vec<f32> = vector.iter().map(|&(t, _)| idf.of(t)).collect();
         // The heaviest terms (ties: smaller id) look up candidates; their order does not matter.
         let mut query: Vec<&(u32, f32)> = vector.iter().collect();
         if query.len() > QUERY_TERMS {
@@ -266,7 +322,7 @@ impl StoryIndex {
             });
             query.truncate(QUERY_TERMS);
         }
-        let mut ids: Vec<u128> = query
+        let mut slots: Vec<u32> = query
             .iter()
             .filter_map(|(t, _)| self.postings.get(t))
             .flatten()
@@ -274,29 +330,41 @@ impl StoryIndex {
             .collect();
         // Keep the stories sharing the most query terms, so a popular term costs no more than
         // MAX_CANDIDATES exact comparisons.
-        ids.sort_unstable();
-        let mut hits: Vec<(usize, u128)> = Vec::new();
-        for id in ids {
+        slots.sort_unstable();
+        let mut hits: Vec<(usize, u128, u32)> = Vec::new();
+        for slot in slots {
             match hits.last_mut() {
-                Some((n, last)) if *last == id => *n += 1,
-                _ => hits.push((1, id)),
+                Some((n, _, last)) if *last == slot => *n += 1,
+                _ => {
+                    if let Some(Some(s)) = self.slots.get(slot as usize) {
+                        hits.push((1, s.id, slot));
+                    }
+                }
             }
         }
         hits.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         hits.truncate(MAX_CANDIDATES);
         let mut out: Vec<Match> = hits
             .into_iter()
-            .map(|(_, id)| id)
-            .filter_map(|id| {
-                let s = self.stories.get(&id).filter(|s| self.active(s))?;
+            .filter_map(|(_, _, slot)| {
+                let s = self.slots[slot as usize]
+                    .as_ref()
+                    .filter(|s| self.active(s))?;
                 let (mut dot, mut name_dot) = (0.0f32, 0.0f32);
-                for (((t, w), &n), &idf) in vector.iter().zip(&is_name).zip(&idfs) {
-                    if let Some(&(c, name)) = s.centroid.get(t) {
+                let mut at = 0usize;
+                for (((t, w), &n), &idf) in vector.iter().zip(&is_name).zip(idfs) {
+                    let (found, next) = seek(&s.centroid, at, *t);
+                    at = next;
+                    if let Some(i) = found {
+                        let (key, c) = s.centroid[i];
                         let x = c * w * idf;
                         dot += x;
-                        if n && name {
+                        if n && key & 1 != 0 {
                             name_dot += x;
                         }
+                    }
+                    if at >= s.centroid.len() {
+                        break;
                     }
                 }
                 let all = dot / s.norm_sq.max(f32::MIN_POSITIVE).sqrt();
@@ -307,7 +375,7 @@ impl StoryIndex {
                 };
                 let a = self.params.name_weight;
                 Some(Match {
-                    story: id,
+                    story: s.id,
                     similarity: (1.0 - a) * all + a * names,
                 })
             })
@@ -331,60 +399,93 @@ impl StoryIndex {
 
     /// Adds a document with these terms to `story` (created when new) and counts its terms.
     pub fn add(&mut self, story: u128, terms: &[Term]) {
-        let mut idf = Idf::new(&self.df, self.docs_seen, self.params.idf_power);
-        let idfs: Vec<f32> = terms.iter().map(|t| idf.of(t.id)).collect();
-        let vector = self.vector_with(terms, &idfs);
-        let seq = self.seq;
-        let s = self.stories.entry(story).or_insert_with(|| Story {
-            centroid: IdMap::default(),
-            norm_sq: 0.0,
-            names_sq: 0.0,
-            last_seq: seq,
-            size: 0,
-        });
-        // Whether term `i` is name-like in this document; a term id repeated in the list (only
-        // from a damaged ledger) counts as name-like if any of its copies is.
-        let unique = terms.windows(2).all(|w| w[0].id < w[1].id);
-        let name_in_doc = |i: usize| {
-            terms[i].name_like
-                || (!unique && terms.iter().any(|u| u.id == terms[i].id && u.name_like))
+        self.add_with(story, terms, None);
+    }
+
+    /// [`StoryIndex::add`] with the terms' IDF values under the current document frequencies
+    /// given (as [`StoryIndex::idfs`] returns them), when the caller has them already.
+    pub fn add_with(&mut self, story: u128, terms: &[Term], idfs: Option<&[f32]>) {
+        let terms = canonical(terms);
+        let idfs: Vec<f32> = match idfs {
+            Some(v) if v.len() == terms.len() && matches!(terms, std::borrow::Cow::Borrowed(_)) => {
+                v.to_vec()
+            }
+            _ => self.idfs(&terms),
         };
-        for (i, (&(t, w), &idf_t)) in vector.iter().zip(&idfs).enumerate() {
+        let vector = self.vector_with(&terms, &idfs);
+        let seq = self.seq;
+        let slot = match self.by_id.get(&story) {
+            Some(&slot) => slot,
+            None => {
+                let fresh = Story {
+                    id: story,
+                    centroid: Vec::new(),
+                    norm_sq: 0.0,
+                    names_sq: 0.0,
+                    last_seq: seq,
+                    size: 0,
+                };
+                let slot = match self.free.pop() {
+                    Some(slot) => {
+                        self.slots[slot as usize] = Some(fresh);
+                        slot
+                    }
+                    None => {
+                        self.slots.push(Some(fresh));
+                        u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+                    }
+                };
+                self.by_id.insert(story, slot);
+                slot
+            }
+        };
+        let Some(Some(s)) = self.slots.get_mut(slot as usize) else {
+            return;
+        };
+        let old = std::mem::take(&mut s.centroid);
+        let mut merged: Vec<(u32, f32)> = Vec::with_capacity(old.len() + vector.len());
+        let mut k = 0usize;
+        // Merges in term id order, so the norm updates run in the order they always did.
+        for ((i, &(t, w)), &idf_t) in vector.iter().enumerate().zip(&idfs) {
+            while k < old.len() && old[k].0 >> 1 < t {
+                merged.push(old[k]);
+                k += 1;
+            }
             let mass = w / idf_t;
-            let name_now = name_in_doc(i);
-            let (old, name) = match s.centroid.get_mut(&t) {
-                Some(c) => {
-                    let old = c.0;
-                    c.0 += mass;
-                    c.1 |= name_now;
-                    (old, c.1)
-                }
-                None => {
-                    s.centroid.insert(t, (mass, name_now));
-                    self.postings.entry(t).or_default().push(story);
-                    (0.0, name_now)
-                }
+            let name_now = u32::from(terms[i].name_like);
+            let (before, name) = if k < old.len() && old[k].0 >> 1 == t {
+                let (key, c) = old[k];
+                k += 1;
+                merged.push((key | name_now, c + mass));
+                (c, (key | name_now) & 1 != 0)
+            } else {
+                merged.push((t << 1 | name_now, mass));
+                self.postings.entry(t).or_default().push(slot);
+                (0.0, name_now != 0)
             };
             // Incremental update under today's IDF; the full recount below corrects the drift.
             let i2 = idf_t.powi(2);
-            let delta = ((old + mass).powi(2) - old * old) * i2;
+            let delta = ((before + mass).powi(2) - before * before) * i2;
             s.norm_sq += delta;
             if name {
                 s.names_sq += delta;
             }
         }
+        merged.extend_from_slice(&old[k..]);
+        s.centroid = merged;
         s.size += 1;
         if s.size.is_power_of_two() || s.size % 64 == 0 {
             // Recounts the norms under the current IDF, in term id order: O(centroid) at doubling
             // sizes and every 64 members, so the cost per document stays bounded.
-            let mut entries: Vec<(u32, f32, bool)> =
-                s.centroid.iter().map(|(&t, &(c, n))| (t, c, n)).collect();
-            entries.sort_unstable_by_key(|e| e.0);
+            let mut idf = Idf::new(&self.df, self.docs_seen, self.params.idf_power);
+            // A new story's centroid is this document's terms in the same order, so their IDF
+            // values are at hand (the same numbers `Idf::of` would return).
+            let fresh = s.size == 1 && s.centroid.len() == idfs.len();
             let (mut norm_sq, mut names_sq) = (0.0f32, 0.0f32);
-            for (t, c, name) in entries {
-                let w = c * idf.of(t);
+            for (i, &(key, c)) in s.centroid.iter().enumerate() {
+                let w = c * if fresh { idfs[i] } else { idf.of(key >> 1) };
                 norm_sq += w * w;
-                if name {
+                if key & 1 != 0 {
                     names_sq += w * w;
                 }
             }
@@ -392,7 +493,7 @@ impl StoryIndex {
             s.names_sq = names_sq;
         }
         s.last_seq = seq;
-        for t in terms {
+        for t in terms.iter() {
             *self.df.entry(t.id).or_insert(0) += 1;
         }
         self.docs_seen += 1;
@@ -414,11 +515,23 @@ impl StoryIndex {
     /// Drops closed stories and their postings; only memory changes, never a decision.
     fn sweep(&mut self) {
         let (seq, window) = (self.seq, self.params.window);
-        self.stories
-            .retain(|_, s| seq.saturating_sub(s.last_seq) <= window);
-        let stories = &self.stories;
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if slot
+                .as_ref()
+                .is_some_and(|s| seq.saturating_sub(s.last_seq) > window)
+            {
+                if let Some(s) = slot.take() {
+                    self.by_id.remove(&s.id);
+                }
+                self.free.push(i as u32);
+            }
+        }
+        let slots = &self.slots;
         self.postings.retain(|_, ids| {
-            ids.retain(|id| stories.contains_key(id));
+            ids.retain(|&i| slots.get(i as usize).is_some_and(Option::is_some));
+            if ids.capacity() > 2 * ids.len() + 4 {
+                ids.shrink_to_fit();
+            }
             !ids.is_empty()
         });
     }
@@ -485,170 +598,5 @@ mod tests {
 /// Golden outputs of the whole dedup stage and of the story tier on a deterministic corpus, so
 /// that speed work provably changes no decision and no float.
 #[cfg(test)]
-mod golden {
-    use super::super::text::words;
-    use super::super::{hash128, DedupConfig, Deduper};
-    use super::*;
-
-    use crate::dedup::eval::Rng;
-
-    fn seeds() -> Vec<String> {
-        crate::dedup::eval::seed_texts()
-    }
-
-    /// An article on `topic`: Zipf-like common words, the topic's own names, years and some
-    /// non-ASCII words, in sentences.
-    fn article(rng: &mut Rng, topic: usize, len: usize) -> String {
-        let mut out = String::new();
-        for i in 0..len {
-            match rng.below(10) {
-                0..=2 => {
-                    out.push_str(&format!("Topic{}n{}", topic, rng.below(30)));
-                }
-                3 => out.push_str(&format!("event{}k{}", topic, rng.below(15))),
-                4 if rng.below(8) == 0 => {
-                    out.push_str(["Zürich", "café", "2013", "1999", "Ｆｕｌｌ"][rng.below(5)]);
-                }
-                4 => out.push_str(["the", "and", "said", "with", "of"][rng.below(5)]),
-                _ => {
-                    let r = rng.below(1_000_000) as f64 / 1_000_000.0;
-                    out.push_str(&format!("word{}", 5_000f64.powf(r) as u64));
-                }
-            }
-            out.push(if i % 17 == 16 { '.' } else { ' ' });
-        }
-        out
-    }
-
-    /// Returns the corpus: seeds, fresh articles on recurring topics, exact copies, near-copies,
-    /// rewrites (word swaps) and edited seeds.
-    fn corpus(n: usize) -> Vec<String> {
-        let mut rng = Rng(42);
-        let seeds = seeds();
-        let mut docs: Vec<String> = seeds.clone();
-        while docs.len() < n {
-            let kind = rng.below(20);
-            let prev = docs[docs.len() - 1 - rng.below(docs.len().min(300))].clone();
-            let doc = match kind {
-                0..=10 => {
-                    let topic = rng.below(400);
-                    let len = 20 + rng.below(250);
-                    article(&mut rng, topic, len)
-                }
-                11 | 12 => prev.to_uppercase().replace(' ', "  "),
-                13 | 14 => {
-                    let extra = article(&mut rng, 9999, 8);
-                    format!("{prev} {extra}")
-                }
-                15 | 16 => prev
-                    .split(' ')
-                    .enumerate()
-                    .map(|(i, w)| {
-                        if i % 6 == 5 {
-                            format!("zq{i}x")
-                        } else {
-                            w.to_string()
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                17 => {
-                    let s = &seeds[rng.below(seeds.len())];
-                    let cut = s.len() / 2;
-                    let cut = (cut..s.len()).find(|&c| s.is_char_boundary(c)).unwrap_or(0);
-                    format!("{} {}", &s[..cut], article(&mut rng, 7, 30))
-                }
-                18 => String::new(),
-                _ => "Short note.".to_string(),
-            };
-            docs.push(doc);
-        }
-        docs
-    }
-
-    fn configs() -> Vec<DedupConfig> {
-        vec![
-            DedupConfig::default(),
-            DedupConfig {
-                capacity: 1500,
-                story_window: 600,
-                story_idf_power: 1.5,
-                story_name_weight: 0.3,
-                story_threshold: 0.15,
-                ..DedupConfig::default()
-            },
-        ]
-    }
-
-    /// Every document's index entry and verdict, as JSON lines; `DEDUP_GOLDEN_DUMP` names a
-    /// file to write them to for diffing.
-    fn stage_output() -> String {
-        let docs = corpus(5000);
-        let mut out = String::new();
-        for config in configs() {
-            let mut d = Deduper::new(&config);
-            for (i, text) in docs.iter().enumerate() {
-                let id = format!("{:032x}", hash128(&(i as u64 % 4900).to_le_bytes()));
-                let (info, entry) = d.observe(&id, text);
-                out.push_str(&serde_json::to_string(&entry).expect("entry serialises"));
-                out.push('\t');
-                out.push_str(&serde_json::to_string(&info).expect("info serialises"));
-                out.push('\n');
-            }
-        }
-        if let Ok(path) = std::env::var("DEDUP_GOLDEN_DUMP") {
-            std::fs::write(path, &out).expect("dump is writable");
-        }
-        out
-    }
-
-    /// The story tier alone: every vector and ranking, floats as bits.
-    fn story_output() -> String {
-        let docs = corpus(9000);
-        let mut out = String::new();
-        for power in [1.0f32, 1.5] {
-            let mut idx = StoryIndex::new(StoryParams {
-                threshold: 0.2,
-                window: 500,
-                name_boost: 2.0,
-                idf_power: power,
-                name_weight: 0.25,
-            });
-            for (i, text) in docs.iter().enumerate() {
-                let t = terms(&words(text));
-                let v = idx.vector(&t);
-                for (id, w) in &v {
-                    out.push_str(&format!("{id:x}:{:x} ", w.to_bits()));
-                }
-                out.push('|');
-                let ranked = idx.rank(&v, &t);
-                for m in &ranked {
-                    out.push_str(&format!("{:x}:{:x} ", m.story, m.similarity.to_bits()));
-                }
-                out.push('\n');
-                let story = idx.choose(&ranked).unwrap_or(i as u128 + 1);
-                idx.add(story, &t);
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn stage_decisions_match_golden() {
-        let out = stage_output();
-        assert_eq!(out.lines().count(), 10_000);
-        assert_eq!(
-            format!("{:032x}", hash128(out.as_bytes())),
-            "32355e03695ad3a0c6ca954ee00c86d9"
-        );
-    }
-
-    #[test]
-    fn story_floats_match_golden() {
-        let out = story_output();
-        assert_eq!(
-            format!("{:032x}", hash128(out.as_bytes())),
-            "59284c5efd6371b56e3a7648db47a3fc"
-        );
-    }
-}
+#[path = "story_golden.rs"]
+mod golden;

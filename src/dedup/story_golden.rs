@@ -1,0 +1,168 @@
+//! Golden outputs of the whole dedup stage and of the story tier on a deterministic corpus, so
+//! that speed work provably changes no decision and no float.
+
+use super::super::text::words;
+use super::super::{hash128, DedupConfig, Deduper};
+use super::*;
+
+use crate::dedup::eval::Rng;
+
+fn seeds() -> Vec<String> {
+    crate::dedup::eval::seed_texts()
+}
+
+/// An article on `topic`: Zipf-like common words, the topic's own names, years and some
+/// non-ASCII words, in sentences.
+fn article(rng: &mut Rng, topic: usize, len: usize) -> String {
+    let mut out = String::new();
+    for i in 0..len {
+        match rng.below(10) {
+            0..=2 => {
+                out.push_str(&format!("Topic{}n{}", topic, rng.below(30)));
+            }
+            3 => out.push_str(&format!("event{}k{}", topic, rng.below(15))),
+            4 if rng.below(8) == 0 => {
+                out.push_str(["Zürich", "café", "2013", "1999", "Ｆｕｌｌ"][rng.below(5)]);
+            }
+            4 => out.push_str(["the", "and", "said", "with", "of"][rng.below(5)]),
+            _ => {
+                let r = rng.below(1_000_000) as f64 / 1_000_000.0;
+                out.push_str(&format!("word{}", 5_000f64.powf(r) as u64));
+            }
+        }
+        out.push(if i % 17 == 16 { '.' } else { ' ' });
+    }
+    out
+}
+
+/// Returns the corpus: seeds, fresh articles on recurring topics, exact copies, near-copies,
+/// rewrites (word swaps) and edited seeds.
+fn corpus(n: usize) -> Vec<String> {
+    let mut rng = Rng(42);
+    let seeds = seeds();
+    let mut docs: Vec<String> = seeds.clone();
+    while docs.len() < n {
+        let kind = rng.below(20);
+        let prev = docs[docs.len() - 1 - rng.below(docs.len().min(300))].clone();
+        let doc = match kind {
+            0..=10 => {
+                let topic = rng.below(400);
+                let len = 20 + rng.below(250);
+                article(&mut rng, topic, len)
+            }
+            11 | 12 => prev.to_uppercase().replace(' ', "  "),
+            13 | 14 => {
+                let extra = article(&mut rng, 9999, 8);
+                format!("{prev} {extra}")
+            }
+            15 | 16 => prev
+                .split(' ')
+                .enumerate()
+                .map(|(i, w)| {
+                    if i % 6 == 5 {
+                        format!("zq{i}x")
+                    } else {
+                        w.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            17 => {
+                let s = &seeds[rng.below(seeds.len())];
+                let cut = s.len() / 2;
+                let cut = (cut..s.len()).find(|&c| s.is_char_boundary(c)).unwrap_or(0);
+                format!("{} {}", &s[..cut], article(&mut rng, 7, 30))
+            }
+            18 => String::new(),
+            _ => "Short note.".to_string(),
+        };
+        docs.push(doc);
+    }
+    docs
+}
+
+fn configs() -> Vec<DedupConfig> {
+    vec![
+        DedupConfig::default(),
+        DedupConfig {
+            capacity: 1500,
+            story_window: 600,
+            story_idf_power: 1.5,
+            story_name_weight: 0.3,
+            story_threshold: 0.15,
+            ..DedupConfig::default()
+        },
+    ]
+}
+
+/// Every document's index entry and verdict, as JSON lines; `DEDUP_GOLDEN_DUMP` names a
+/// file to write them to for diffing.
+fn stage_output() -> String {
+    let docs = corpus(5000);
+    let mut out = String::new();
+    for config in configs() {
+        let mut d = Deduper::new(&config);
+        for (i, text) in docs.iter().enumerate() {
+            let id = format!("{:032x}", hash128(&(i as u64 % 4900).to_le_bytes()));
+            let (info, entry) = d.observe(&id, text);
+            out.push_str(&serde_json::to_string(&entry).expect("entry serialises"));
+            out.push('\t');
+            out.push_str(&serde_json::to_string(&info).expect("info serialises"));
+            out.push('\n');
+        }
+    }
+    if let Ok(path) = std::env::var("DEDUP_GOLDEN_DUMP") {
+        std::fs::write(path, &out).expect("dump is writable");
+    }
+    out
+}
+
+/// The story tier alone: every vector and ranking, floats as bits.
+fn story_output() -> String {
+    let docs = corpus(9000);
+    let mut out = String::new();
+    for power in [1.0f32, 1.5] {
+        let mut idx = StoryIndex::new(StoryParams {
+            threshold: 0.2,
+            window: 500,
+            name_boost: 2.0,
+            idf_power: power,
+            name_weight: 0.25,
+        });
+        for (i, text) in docs.iter().enumerate() {
+            let t = terms(&words(text));
+            let v = idx.vector(&t);
+            for (id, w) in &v {
+                out.push_str(&format!("{id:x}:{:x} ", w.to_bits()));
+            }
+            out.push('|');
+            let ranked = idx.rank(&v, &t);
+            for m in &ranked {
+                out.push_str(&format!("{:x}:{:x} ", m.story, m.similarity.to_bits()));
+            }
+            out.push('\n');
+            let story = idx.choose(&ranked).unwrap_or(i as u128 + 1);
+            idx.add(story, &t);
+        }
+    }
+    out
+}
+
+#[test]
+fn stage_decisions_match_golden() {
+    let out = stage_output();
+    assert_eq!(out.lines().count(), 10_000);
+    assert_eq!(
+        format!("{:032x}", hash128(out.as_bytes())),
+        "234e6d881843fd08ed0896e7ecceec1d"
+    );
+}
+
+#[test]
+fn story_floats_match_golden() {
+    let out = story_output();
+    assert_eq!(
+        format!("{:032x}", hash128(out.as_bytes())),
+        "59284c5efd6371b56e3a7648db47a3fc"
+    );
+}
