@@ -186,15 +186,65 @@ fn decode_doc_keeping<'a>(
     sentences: &[Range<usize>],
     keep: bool,
 ) -> Vec<u8> {
-    let mut all = vec![0u8; infos.len()];
+    DECODE_BUFFERS.with_borrow_mut(|b| {
+        let mut all = vec![0u8; infos.len()];
+        decode_doc_into(stages, infos, sentences, keep, b, &mut all);
+        b.shrink();
+        all
+    })
+}
+
+/// Buffers reused from one document to the next by each tagging thread, so a document costs
+/// no allocation of its features or decoding state once the thread has seen a document as big.
+#[derive(Default)]
+struct DecodeBuffers {
+    feats: Vec<u32>,
+    one_sentence: Vec<u32>,
+    scratch: perceptron::Scratch,
+    tags: Vec<u8>,
+}
+
+impl DecodeBuffers {
+    /// Bytes of features a thread keeps between documents (about 24,000 tokens' worth); a
+    /// bigger document's buffer is released after it, so one huge file does not pin memory.
+    const KEEP_BYTES: usize = 1 << 22;
+
+    fn shrink(&mut self) {
+        if self.feats.capacity() * 4 > Self::KEEP_BYTES {
+            self.feats = Vec::new();
+        }
+    }
+}
+
+thread_local! {
+    static DECODE_BUFFERS: std::cell::RefCell<DecodeBuffers> =
+        std::cell::RefCell::new(DecodeBuffers::default());
+}
+
+/// [`decode_doc_keeping`]'s body over reusable buffers, writing the tags into `all`.
+fn decode_doc_into<'a>(
+    stages: impl IntoIterator<Item = StageView<'a>>,
+    infos: &mut [features::TokInfo],
+    sentences: &[Range<usize>],
+    keep: bool,
+    buffers: &mut DecodeBuffers,
+    all: &mut [u8],
+) {
     let n = features::N_FEATURES;
-    let mut feats = vec![0u32; if keep { infos.len() * n } else { 0 }];
-    let mut one_sentence = Vec::new();
-    let (mut scratch, mut tags) = (perceptron::Scratch::default(), Vec::new());
+    let DecodeBuffers {
+        feats,
+        one_sentence,
+        scratch,
+        tags,
+    } = buffers;
+    feats.clear();
+    if keep {
+        feats.resize(infos.len() * n, 0);
+    }
     let mut feats_bits = None;
     for (k, stage) in stages.into_iter().enumerate() {
         if k > 0 {
-            features::set_priors(infos, &all);
+            features::set_priors(infos, all);
         }
         for s in sentences {
             // A sentence where the first pass found nothing and the rest of the document gives
@@ -209,7 +259,7 @@ fn decode_doc_keeping<'a>(
             } else {
                 one_sentence.clear();
                 one_sentence.resize(sent.len() * n, 0);
-                &mut one_sentence
+                one_sentence
             };
             // Later passes differ from the first only in the templates that read its tags.
             if keep && feats_bits == Some(stage.bits) {
@@ -217,12 +267,11 @@ fn decode_doc_keeping<'a>(
             } else {
                 features::write_features(sent, stage.bits, f);
             }
-            stage.decode(f, &mut scratch, &mut tags);
-            all[s.clone()].copy_from_slice(&tags);
+            stage.decode(f, scratch, tags);
+            all[s.clone()].copy_from_slice(tags);
         }
         feats_bits = Some(stage.bits);
     }
-    all
 }
 
 /// Returns whether a token carries no first-pass evidence for a later pass to read.

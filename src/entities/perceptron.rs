@@ -85,23 +85,6 @@ fn ends_ok(tag: usize) -> bool {
     matches!(part_of(tag).0, Part::Out | Part::Last | Part::Unit)
 }
 
-/// For each tag, the tags that may precede it (ascending; the start state not included).
-/// BILOU allows at most 9: a name may start after O, L or U, and continue only its own B or I.
-static PREVS: std::sync::LazyLock<[(usize, [u8; N_TAGS]); N_TAGS]> =
-    std::sync::LazyLock::new(|| {
-        std::array::from_fn(|c| {
-            let mut list = [0u8; N_TAGS];
-            let mut n = 0;
-            for p in 0..N_TAGS {
-                if allowed(p, c) {
-                    list[n] = p as u8;
-                    n += 1;
-                }
-            }
-            (n, list)
-        })
-    });
-
 /// Reusable buffers for decoding, so tagging allocates nothing per sentence or token.
 #[derive(Debug, Default)]
 pub struct Scratch {
@@ -112,7 +95,8 @@ pub struct Scratch {
     counts: Vec<u8>,
 }
 
-/// Asks the CPU to start loading the cache line at `p` (a hint; never faults).
+/// Asks the CPU to start loading the cache line at `p` into the first-level cache (a hint;
+/// never faults).
 #[inline(always)]
 fn prefetch(p: *const i8) {
     #[cfg(target_arch = "x86_64")]
@@ -124,18 +108,73 @@ fn prefetch(p: *const i8) {
     let _ = p;
 }
 
+/// Asks the CPU to start loading the cache line at `p` into the second-level cache, for data
+/// needed a little later than [`prefetch`]'s (a hint; never faults).
+#[inline(always)]
+fn prefetch_l2(p: *const i8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never dereferences or faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p, std::arch::x86_64::_MM_HINT_T1);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// Score lanes of the Viterbi inner loop: the tags padded to a multiple of eight, so the loop
+/// over current tags is plain fixed-length slices the compiler turns into SIMD.
+const LANES: usize = 24;
+
+/// Returns the transition scores as `(N_TAGS + 1)` rows of `LANES`, forbidden transitions and
+/// padding at minus infinity (so they never win a strict comparison).
+fn masked_transitions(trans: &[f32]) -> [[f32; LANES]; N_TAGS + 1] {
+    let mut t = [[f32::NEG_INFINITY; LANES]; N_TAGS + 1];
+    for (p, row) in t.iter_mut().enumerate() {
+        for (c, v) in row.iter_mut().enumerate().take(N_TAGS) {
+            if allowed(p, c) {
+                *v = trans[p * N_TAGS + c];
+            }
+        }
+    }
+    t
+}
+
 /// Returns the best tag sequence for emission scores `em` (n x N_TAGS) and transition scores
-/// `trans` ((N_TAGS + 1) x N_TAGS, last row from the start state). Forbidden transitions are
-/// skipped rather than scored at minus infinity; ties go to the lowest previous tag.
+/// `trans` ((N_TAGS + 1) x N_TAGS, last row from the start state). Forbidden transitions score
+/// minus infinity; ties go to the lowest previous tag.
+///
+/// The inner loop runs over previous tags in ascending order and, for each, over all current
+/// tags at once with a branch-free compare-and-select, so it vectorises and has no
+/// data-dependent branch; a strict comparison keeps the lowest previous tag on ties, exactly as
+/// a scalar loop over the allowed previous tags would.
 pub fn viterbi(em: &[f32], trans: &[f32], back: &mut Vec<u8>, out: &mut Vec<u8>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the target feature was just detected on this CPU.
+        unsafe { viterbi_avx2(em, trans, back, out) };
+        return;
+    }
+    viterbi_body(em, trans, back, out);
+}
+
+/// [`viterbi`] compiled for eight-lane vectors (same scores and ties: the same operations in
+/// the same order, only wider).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn viterbi_avx2(em: &[f32], trans: &[f32], back: &mut Vec<u8>, out: &mut Vec<u8>) {
+    viterbi_body(em, trans, back, out);
+}
+
+#[inline(always)]
+fn viterbi_body(em: &[f32], trans: &[f32], back: &mut Vec<u8>, out: &mut Vec<u8>) {
     let n = em.len() / N_TAGS;
     out.clear();
     if n == 0 {
         return;
     }
-    let prevs = &*PREVS;
-    let mut score = [f32::NEG_INFINITY; N_TAGS];
-    for (c, s) in score.iter_mut().enumerate() {
+    let t = masked_transitions(trans);
+    let mut score = [f32::NEG_INFINITY; LANES];
+    for (c, s) in score.iter_mut().enumerate().take(N_TAGS) {
         if allowed(START, c) {
             *s = em[c] + trans[START * N_TAGS + c];
         }
@@ -147,23 +186,24 @@ pub fn viterbi(em: &[f32], trans: &[f32], back: &mut Vec<u8>, out: &mut Vec<u8>)
         .zip(back.chunks_exact_mut(N_TAGS))
         .skip(1)
     {
-        let mut next = [f32::NEG_INFINITY; N_TAGS];
-        for c in 0..N_TAGS {
-            let (len, list) = &prevs[c];
-            let mut best = f32::NEG_INFINITY;
-            let mut arg = 0;
-            for &p in &list[..*len] {
-                let p = usize::from(p);
-                let v = score[p] + trans[p * N_TAGS + c];
-                if v > best {
-                    best = v;
-                    arg = p;
-                }
+        let mut best = [f32::NEG_INFINITY; LANES];
+        let mut arg = [0u32; LANES];
+        for (p, row) in t.iter().enumerate().take(N_TAGS) {
+            let sp = score[p];
+            for ((b, a), &w) in best.iter_mut().zip(arg.iter_mut()).zip(row) {
+                let v = sp + w;
+                // All ones where `v` wins; selecting by bit masks (not `if`) is what keeps the
+                // compiler from emitting a branch per lane.
+                let win = 0u32.wrapping_sub(u32::from(v > *b));
+                let old = b.to_bits();
+                *b = f32::from_bits(old ^ ((old ^ v.to_bits()) & win));
+                *a ^= (*a ^ p as u32) & win;
             }
-            next[c] = best + em_i[c];
-            back_i[c] = arg as u8;
         }
-        score = next;
+        for c in 0..N_TAGS {
+            score[c] = best[c] + em_i[c];
+            back_i[c] = arg[c] as u8;
+        }
     }
     let mut cur = (0..N_TAGS)
         .filter(|&c| ends_ok(c))
@@ -356,6 +396,13 @@ impl StageView<'_> {
         ids.clear();
         ids.resize(n_tok * N_FEATURES, 0);
         counts.clear();
+        // The bitmap and rank words first, all of the sentence's, so their misses overlap
+        // rather than wait in the row-number loop below.
+        for &b in feats {
+            let w = (b >> 6) as usize;
+            prefetch_l2(self.bitmap.as_ptr().wrapping_add(w).cast());
+            prefetch_l2(self.rank.as_ptr().wrapping_add(w).cast());
+        }
         for (tok, out) in feats
             .chunks_exact(N_FEATURES)
             .zip(ids.chunks_exact_mut(N_FEATURES))
@@ -370,8 +417,14 @@ impl StageView<'_> {
                     _ => (0, 0),
                 };
                 let bit = 1u64 << (b & 63);
-                out[n] = rank + (word & (bit - 1)).count_ones();
+                let id = (rank + (word & (bit - 1)).count_ones()) as usize;
+                out[n] = id as u32;
                 n += usize::from(word & bit != 0);
+                // Start the row's and the shift's misses now, whole sentence at once, so they
+                // overlap each other and the rest of this loop (a bucket without a row
+                // prefetches its neighbour's, harmlessly).
+                prefetch_l2(self.rows.as_ptr().wrapping_add(id).cast());
+                prefetch_l2(self.shifts.as_ptr().wrapping_add(id).cast());
             }
             counts.push(n as u8);
         }
@@ -381,6 +434,7 @@ impl StageView<'_> {
                 let ahead = &ids[(t + AHEAD) * N_FEATURES..][..usize::from(n)];
                 for &i in ahead {
                     prefetch(self.rows.as_ptr().wrapping_add(i as usize).cast());
+                    prefetch(self.shifts.as_ptr().wrapping_add(i as usize).cast());
                 }
             }
             let mut acc = [0i32; ROW];
@@ -521,8 +575,7 @@ mod tests {
         assert!(!allowed(tag(Part::Begin, 1), 0));
     }
 
-    /// The decoder before forbidden transitions were skipped: every pair scored, forbidden ones
-    /// at minus infinity.
+    /// A plain scalar decoder: every pair scored, forbidden ones at minus infinity.
     fn dense_viterbi(em: &[f32], trans: &[f32]) -> Vec<u8> {
         let n = em.len() / N_TAGS;
         if n == 0 {
@@ -569,7 +622,7 @@ mod tests {
     }
 
     #[test]
-    fn sparse_viterbi_matches_the_dense_one_ties_included() {
+    fn viterbi_matches_the_scalar_one_ties_included() {
         let mut rng = 0x9e37_79b9_7f4a_7c15u64;
         // Small integer scores, so ties are frequent.
         let mut draw = || {
