@@ -343,3 +343,50 @@ fn fit(pages: &[&TrainPage], epochs: usize, l2_tokens: f64) -> BlockModel {
     // Cross-validate the weights exactly as they are shipped: rounded by the file format.
     BlockModel::parse(&model.render()).unwrap_or(model)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(site: &str, i: usize) -> TrainPage {
+        let para = format!("The council met on day {i} and agreed on a new budget for the schools of the town, after a long debate.");
+        let html = format!(
+            "<html><body><nav class=\"menu\"><a href=/>Home</a> <a href=/n>News</a></nav><article><p>{para}</p><p>{para}</p></article><footer class=\"site-footer\">Copyright 2026 Town News</footer></body></html>"
+        );
+        let m = crate::strip::html::measure(&html).unwrap();
+        let gold = format!("{para}\n{para}");
+        let labels = label_lines(&m.page.text, &m.lines, &gold);
+        TrainPage {
+            site: site.to_string(),
+            m,
+            labels,
+            gold,
+        }
+    }
+
+    #[test]
+    fn fitting_is_deterministic_and_learns_the_article() {
+        let pages: Vec<TrainPage> = (0..12).map(|i| page(&format!("s{}", i % 4), i)).collect();
+        assert_eq!(pages[0].labels, [false, true, true, false]);
+        let refs: Vec<&TrainPage> = pages.iter().collect();
+        let a = fit(&refs, 3, 1e-3);
+        let b = fit(&refs, 3, 1e-3);
+        assert_eq!(a.render(), b.render());
+        let probs = crate::strip::block_model::probabilities(&a, &pages[0].m);
+        assert!(
+            probs[1] > 0.5 && probs[0] < 0.5 && probs[3] < 0.5,
+            "{probs:?}"
+        );
+    }
+
+    #[test]
+    fn folds_keep_a_site_together() {
+        let pages: Vec<TrainPage> = (0..12).map(|i| page(&format!("s{}", i % 4), i)).collect();
+        let folds = assign_folds(&pages, 2);
+        for (p, f) in pages.iter().zip(&folds) {
+            let same = pages.iter().zip(&folds).filter(|(q, _)| q.site == p.site);
+            assert!(same.into_iter().all(|(_, g)| g == f));
+        }
+        assert!(folds.contains(&0) && folds.contains(&1));
+    }
+}
