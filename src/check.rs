@@ -47,6 +47,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("strip.html_classify", "also run the line model over the HTML extractor's output"),
     ("strip.html_keep", "the line-model bar with html_classify"),
     ("strip.html_fallback_ratio", "use the plain-text pass when the HTML extractor keeps less than this share of its words"),
+    ("strip.html_extractor", "readability | blocks: the HTML main-content extractor (blocks = the DOM-block model fitted by `dropline train strip`)"),
     ("dedup.enabled", "run the dedup stage (exact, near-copy, rewrite, story)"),
     ("dedup.on_duplicate", "emit | drop | drop_rewrites: drop commits and counts exact and near duplicates without writing them; drop_rewrites drops rewrites too; a reuse is never dropped"),
     ("dedup.capacity", "documents indexed (about 1.4 KB each); the oldest are evicted first"),

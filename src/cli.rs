@@ -89,6 +89,8 @@ pub enum EvalCommand {
 pub enum TrainCommand {
     /// Fits the entity model on CoNLL data.
     Entities(entities::train::TrainEntitiesArgs),
+    /// Fits the strip stage's DOM-block model on a training folder (e.g. wcxb-train).
+    Strip(strip::block_train::TrainStripArgs),
 }
 
 /// Exit code for usage and config errors.
@@ -185,6 +187,7 @@ pub fn main(cli: Cli) -> ExitCode {
             EvalCommand::Entities(a) => entities::eval::run(&a),
         }),
         Command::Train(TrainCommand::Entities(a)) => exit(entities::train::run(&a)),
+        Command::Train(TrainCommand::Strip(a)) => exit(strip::block_train::run(&a)),
     }
 }
 

@@ -63,6 +63,9 @@ pub struct EvalStripArgs {
     /// Runs the line classifier on the extractor's output with this keep bar.
     #[arg(long)]
     pub html_keep: Option<f32>,
+    /// The HTML path's extractor (default: the configured default, `blocks`).
+    #[arg(long, value_enum)]
+    pub html_extractor: Option<super::HtmlExtractor>,
     /// Turns the per-source recurring-line memory off.
     #[arg(long)]
     pub no_memory: bool,
@@ -108,6 +111,9 @@ pub fn run(args: &EvalStripArgs) -> anyhow::Result<()> {
         config.html_keep = v;
     }
     config.source_memory = !args.no_memory;
+    if let Some(e) = args.html_extractor {
+        config.html_extractor = e;
+    }
     let stripper = Stripper::new(&config, None)?;
     let domains = read_manifest(&dir.join("manifest.tsv"))?;
     let gold_dir = dir.join("gold");
@@ -256,7 +262,7 @@ fn read_compare(path: &Path) -> anyhow::Result<HashMap<String, String>> {
     Ok(out)
 }
 
-fn gold_ids(gold_dir: &Path) -> anyhow::Result<Vec<String>> {
+pub(crate) fn gold_ids(gold_dir: &Path) -> anyhow::Result<Vec<String>> {
     let mut ids: Vec<String> = std::fs::read_dir(gold_dir)
         .with_context(|| format!("failed to list {}", gold_dir.display()))?
         .filter_map(|e| e.ok())
@@ -275,7 +281,7 @@ fn gold_ids(gold_dir: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 /// Reads `manifest.tsv` (id, url, domain, ...) into id -> domain; a missing manifest gives no keys.
-fn read_manifest(path: &Path) -> anyhow::Result<HashMap<String, String>> {
+pub(crate) fn read_manifest(path: &Path) -> anyhow::Result<HashMap<String, String>> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(HashMap::new());
     };
@@ -295,7 +301,7 @@ fn read_manifest(path: &Path) -> anyhow::Result<HashMap<String, String>> {
         .collect())
 }
 
-fn read_page(dir: &Path, input: Input, id: &str) -> anyhow::Result<(Format, String)> {
+pub(crate) fn read_page(dir: &Path, input: Input, id: &str) -> anyhow::Result<(Format, String)> {
     match input {
         Input::Text => {
             let p = dir.join("text").join(format!("{id}.txt"));

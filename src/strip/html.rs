@@ -42,6 +42,17 @@ pub fn parse_page(html: &str) -> Page {
     }
 }
 
+/// Parses `html` once and measures its blocks for the block model (the readability candidate
+/// runs on the same DOM); `None` when the page nests too deep to hand to a parser.
+pub fn measure(html: &str) -> Option<super::block_model::Measured> {
+    let html = &*super::markup::guard(html);
+    if nesting_exceeds(html, MAX_NESTING) {
+        return None;
+    }
+    let page = super::blocks::cut(Document::from(html), true);
+    Some(super::block_model::measure_page(page))
+}
+
 /// Runs the extractor alone, without the visible-text walk: the baseline the whole HTML path is timed against.
 pub fn extract_only(html: &str) -> String {
     let html = &*super::markup::guard(html);
@@ -273,7 +284,7 @@ fn is_invisible(name: &str) -> bool {
     )
 }
 
-fn is_block(name: &str) -> bool {
+pub(crate) fn is_block(name: &str) -> bool {
     matches!(
         name,
         "p" | "div"

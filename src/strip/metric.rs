@@ -43,6 +43,38 @@ pub fn shingles(toks: &[&str], n: usize) -> Vec<u64> {
     toks.windows(n).map(hash).collect()
 }
 
+/// Labels each line: content when most token 4-grams overlapping it (across line ends) occur in the gold text.
+///
+/// Looking across line ends lets a short subheading count as content only where the gold text
+/// has it between the same neighbours.
+pub fn label_lines(text: &str, lines: &[super::lines::Line], gold: &str) -> Vec<bool> {
+    let gold_toks: Vec<&str> = tokens(gold).collect();
+    let gold_set: std::collections::HashSet<u64> = shingles(&gold_toks, 4).into_iter().collect();
+    let mut toks = Vec::new();
+    let mut ranges = Vec::with_capacity(lines.len());
+    for l in lines {
+        let a = toks.len();
+        toks.extend(tokens(l.text(text)));
+        ranges.push((a, toks.len()));
+    }
+    let in_gold: Vec<bool> = shingles(&toks, 4)
+        .into_iter()
+        .map(|s| gold_set.contains(&s))
+        .collect();
+    ranges
+        .iter()
+        .map(|&(a, b)| {
+            if a == b || in_gold.is_empty() {
+                return false;
+            }
+            let lo = a.saturating_sub(3).min(in_gold.len() - 1);
+            let hi = b.min(in_gold.len());
+            let hits = in_gold[lo..hi].iter().filter(|x| **x).count();
+            hi > lo && hits * 2 >= hi - lo
+        })
+        .collect()
+}
+
 /// Per-document shingle match, normalised so that TP + FP + FN = 1 (all zero for two empty texts).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Match {

@@ -11,9 +11,15 @@
 //! - [`stage`]: the pipeline adapter from a read envelope to a document or an error record.
 //! - [`textpass`]: the plain-text pass that ties the above together.
 //! - [`html`]: main-content extraction, page titles and visible text for HTML.
+//! - [`blocks`], [`block_model`]: the DOM-block model of the HTML path: blocks with their markup
+//!   context and structured-source agreement, the logistic model and its decoding.
+//! - [`block_train`]: `dropline train strip`, which fits the block model on wcxb-train.
 //! - [`metric`], [`eval`]: the benchmark metric and `dropline eval strip`.
 //! - `train`: fits the line model on a training folder (an ignored test rebuilds the shipped weights).
 
+pub mod block_model;
+pub mod block_train;
+pub mod blocks;
 pub mod classify;
 pub mod eval;
 pub mod html;
@@ -28,6 +34,7 @@ pub mod textpass;
 mod train;
 
 use crate::model::{Format, RawDoc, RemovedLine};
+use block_model::{BlockModel, Measured};
 use classify::{Decoding, LineModel};
 use memory::LineMemory;
 use rules::Kind;
@@ -57,6 +64,18 @@ pub struct StripConfig {
     /// body has fewer than this share of the words that pass keeps (the extractor missed part of the article).
     /// Chosen by 5-fold cross-validation on wcxb-train grouped by site (`scripts/strip_cv.py`).
     pub html_fallback_ratio: f32,
+    /// How the HTML path finds the article: `blocks` (the DOM-block model over every visible
+    /// block, with the structured sources and the readability candidate as its inputs) or
+    /// `readability` (the readability candidate with the plain-text fallback above).
+    pub html_extractor: HtmlExtractor,
+}
+
+/// The HTML path's main-content extractor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum HtmlExtractor {
+    Blocks,
+    Readability,
 }
 
 impl Default for StripConfig {
@@ -72,6 +91,7 @@ impl Default for StripConfig {
             html_classify: false,
             html_keep: 0.1,
             html_fallback_ratio: 0.6,
+            html_extractor: HtmlExtractor::Readability,
         }
     }
 }
@@ -99,6 +119,7 @@ pub struct Stripped {
 pub struct Stripper {
     config: StripConfig,
     model: LineModel,
+    blocks: BlockModel,
     memory: Mutex<LineMemory>,
     state_dir: Option<PathBuf>,
 }
@@ -118,6 +139,7 @@ impl Stripper {
         Ok(Self {
             config: config.clone(),
             model: LineModel::shipped()?,
+            blocks: BlockModel::shipped()?,
             memory: Mutex::new(memory),
             state_dir: state_dir.map(Path::to_path_buf),
         })
@@ -233,6 +255,72 @@ impl Stripper {
     }
 
     fn strip_html(&self, html: &str) -> (Stripped, Vec<u64>, Vec<(u64, bool)>) {
+        if self.config.html_extractor == HtmlExtractor::Blocks {
+            // Pages too deep to parse take the readability path, which reads them as flat text.
+            if let Some(m) = html::measure(html) {
+                let probs = block_model::probabilities(&self.blocks, &m);
+                let keep = block_model::keep(&m.lines, &probs, self.blocks.decode);
+                return self.html_from_blocks(&m, &keep);
+            }
+        }
+        self.strip_html_readability(html)
+    }
+
+    /// Returns the kept blocks of a measured page as the document, with what the per-source
+    /// memory needs; when the model kept nothing, the plain-text pass over all blocks decides.
+    pub(crate) fn html_from_blocks(
+        &self,
+        m: &Measured,
+        keep: &[bool],
+    ) -> (Stripped, Vec<u64>, Vec<(u64, bool)>) {
+        let page = &m.page;
+        let title = if page.title.is_empty() {
+            first_line(&page.text)
+        } else {
+            page.title.clone()
+        };
+        let shapes: Vec<u64> = m.lines.iter().map(|l| l.shape).collect();
+        if !keep.contains(&true) {
+            let pass = textpass::run(&page.text, &self.model, &self.text_options());
+            let out = Stripped {
+                title,
+                text: pass.text,
+                removed: pass.removed,
+            };
+            return (out, pass.shapes, pass.kept);
+        }
+        let mut text = String::with_capacity(page.text.len());
+        let mut removed = Vec::new();
+        let mut kept = Vec::new();
+        for (l, &k) in m.lines.iter().zip(keep) {
+            let line = l.text(&page.text);
+            if k {
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(line);
+                kept.push((l.shape, !textpass::reads_as_sentence(l)));
+            } else if self.config.keep_removed {
+                let kind = rules::shape_kind(line, l).unwrap_or(if l.words <= 4 {
+                    Kind::Navigation
+                } else {
+                    Kind::Boilerplate
+                });
+                removed.push(RemovedLine {
+                    kind: kind.as_str().to_string(),
+                    text: line.to_string(),
+                });
+            }
+        }
+        let out = Stripped {
+            title,
+            text,
+            removed,
+        };
+        (out, shapes, kept)
+    }
+
+    fn strip_html_readability(&self, html: &str) -> (Stripped, Vec<u64>, Vec<(u64, bool)>) {
         let page = html::parse_page(html);
         let title = if page.title.is_empty() {
             first_line(&page.visible)

@@ -4,42 +4,9 @@
 //! `DROPLINE_STRIP_TRAIN=../shared/data/boilerplate/wcxb-train cargo test --release --lib strip::train -- --ignored`
 
 use super::classify::{features, LineModel, FEATURES, N_FEATURES};
-use super::lines::{analyse, Line};
-use super::metric::{shingles, tokens};
-use std::collections::HashSet;
+use super::lines::analyse;
+use super::metric::label_lines;
 use std::path::Path;
-
-/// Labels each line: content when most token 4-grams overlapping it (across line ends) occur in the gold text.
-///
-/// Looking across line ends lets a short subheading count as content only where the gold text
-/// has it between the same neighbours.
-pub fn label_lines(text: &str, lines: &[Line], gold: &str) -> Vec<bool> {
-    let gold_toks: Vec<&str> = tokens(gold).collect();
-    let gold_set: HashSet<u64> = shingles(&gold_toks, 4).into_iter().collect();
-    let mut toks = Vec::new();
-    let mut ranges = Vec::with_capacity(lines.len());
-    for l in lines {
-        let a = toks.len();
-        toks.extend(tokens(l.text(text)));
-        ranges.push((a, toks.len()));
-    }
-    let in_gold: Vec<bool> = shingles(&toks, 4)
-        .into_iter()
-        .map(|s| gold_set.contains(&s))
-        .collect();
-    ranges
-        .iter()
-        .map(|&(a, b)| {
-            if a == b || in_gold.is_empty() {
-                return false;
-            }
-            let lo = a.saturating_sub(3).min(in_gold.len() - 1);
-            let hi = b.min(in_gold.len());
-            let hits = in_gold[lo..hi].iter().filter(|x| **x).count();
-            hi > lo && hits * 2 >= hi - lo
-        })
-        .collect()
-}
 
 /// Feature vectors, labels and sample weights of every line in a folder.
 fn samples(dir: &Path) -> (Vec<[f32; N_FEATURES]>, Vec<f32>, Vec<f32>) {
