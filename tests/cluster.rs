@@ -569,3 +569,194 @@ fn five_thousand_files_through_three_workers_survive_decider_and_server_kills() 
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(tail(&c_intake).len(), 5000);
 }
+
+/// What the output stream of cluster `name` says per line: (ready ms, committed ms).
+fn out_times(url: &str, name: &str) -> Vec<(u64, u64)> {
+    use futures_util::StreamExt;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let urls: Vec<&str> = url.split(',').collect();
+        let js = async_nats::jetstream::new(async_nats::connect(urls.as_slice()).await.unwrap());
+        let mut stream = js.get_stream(format!("{}_OUT", name.to_uppercase())).await.unwrap();
+        let last = stream.info().await.unwrap().state.last_sequence;
+        let consumer = stream
+            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
+                headers_only: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut messages = consumer.messages().await.unwrap();
+        let mut out = Vec::new();
+        while let Some(Ok(msg)) = messages.next().await {
+            let info = msg.info().unwrap();
+            let ready: u64 = msg.headers.as_ref().unwrap().get("Dropline-Ready-Ms").unwrap().as_str().parse().unwrap();
+            let committed = (info.published.unix_timestamp_nanos() / 1_000_000) as u64;
+            out.push((ready, committed));
+            if info.stream_sequence >= last {
+                break;
+            }
+        }
+        out
+    })
+}
+
+/// Holds (or releases) the decider lease of cluster `name` from outside, so workers fill the
+/// prepared stream while no decider runs.
+fn hold_lease(url: &str, name: &str, hold: bool) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let urls: Vec<&str> = url.split(',').collect();
+        let js = async_nats::jetstream::new(async_nats::connect(urls.as_slice()).await.unwrap());
+        let bucket = format!("{}_leader", name.to_uppercase());
+        let kv = js.get_key_value(&bucket).await.unwrap();
+        if hold {
+            let v = br#"{"node":"figures-harness","committed":0,"indexed":0}"#;
+            kv.put("decider", v.to_vec().into()).await.unwrap();
+        } else {
+            kv.delete("decider").await.unwrap();
+        }
+    })
+}
+
+/// Fills `drop` with `n` files: the articles of `DROPLINE_FIGURES_DATA` (a folder of .txt)
+/// cycled with a numbered last line, or generated articles.
+fn figure_files(drop: &Path, n: usize) {
+    let data: Vec<String> = std::env::var_os("DROPLINE_FIGURES_DATA")
+        .map(|d| {
+            let mut paths: Vec<PathBuf> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path()).collect();
+            paths.sort();
+            paths.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+        })
+        .unwrap_or_default();
+    for i in 0..n {
+        let body = if data.is_empty() {
+            article(i as u64)
+        } else {
+            format!("{}\nCopy {}.\n", data[i % data.len()], i / data.len())
+        };
+        std::fs::write(drop.join(format!("f{i:05}.txt")), body).unwrap();
+    }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// The closing note's figures (run on release builds, by hand):
+/// `cargo test --release --test cluster -- --ignored --nocapture figures`.
+#[test]
+#[ignore]
+fn figures() {
+    let n: usize = std::env::var("DROPLINE_FIGURES_FILES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = NatsCluster::start(&tmp.path().join("nats"));
+    let url = nats.url();
+    let src = tmp.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    figure_files(&src, n);
+    // Single-node baseline in the same run: `process` over the same files.
+    let t = Instant::now();
+    let single = Command::new(util::bin())
+        .args(["process", "--set", "strip.source_memory=false", "--set", "metrics.enabled=false"])
+        .arg(&src)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(single.success());
+    let single_rate = n as f64 / t.elapsed().as_secs_f64();
+    println!("FIGURE single-node process: {n} files, {single_rate:.0} docs/s (incl. start-up)");
+    let copy_to = |name: &str| -> PathBuf {
+        let d = tmp.path().join(format!("drop-{name}"));
+        std::fs::create_dir(&d).unwrap();
+        for e in std::fs::read_dir(&src).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::copy(&p, d.join(p.file_name().unwrap())).unwrap();
+        }
+        d
+    };
+    let node = |name: &str, role: &str, drop: &Path, tag: &str| -> (Node, PathBuf) {
+        let dir = tmp.path().join(format!("{name}-{tag}"));
+        let mut extra = "[pipeline]\nstrip_workers = 2\n".to_string();
+        if name == "lat" {
+            extra.push_str(NO_ENTITIES);
+        }
+        let c = node_config(&dir, &url, role, drop, None, &extra);
+        let text = std::fs::read_to_string(&c).unwrap().replace("name = \"t\"", &format!("name = \"{name}\""));
+        std::fs::write(&c, text).unwrap();
+        (Node::start(&dir, &c), c)
+    };
+    // Throughput with 1 and 2 worker processes; the backlog is published before they start.
+    for workers in [1usize, 2] {
+        let name = format!("w{workers}");
+        let drop = copy_to(&name);
+        let (intake, c) = node(&name, "intake", &drop, "intake");
+        while !cluster_cmd(&c, &["status"]).contains(&format!("last_seq {n:>9}")) {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let ws: Vec<(Node, PathBuf)> = (0..workers).map(|i| node(&name, "worker", &drop, &format!("w{i}"))).collect();
+        let refs: Vec<&Node> = std::iter::once(&intake).chain(ws.iter().map(|w| &w.0)).collect();
+        wait_for_lines(&c, n, Duration::from_secs(900), &refs);
+        let times = out_times(&url, &name);
+        let first = times.iter().map(|t| t.1).min().unwrap();
+        let last = times.iter().map(|t| t.1).max().unwrap();
+        let rate = (n - 1) as f64 / ((last - first) as f64 / 1000.0);
+        println!("FIGURE {workers} worker(s): {rate:.0} docs/s first to last line ({:.2}x single-node)", rate / single_rate);
+    }
+    // The decider alone: workers fill the prepared stream while the lease is held elsewhere.
+    {
+        let name = "dec";
+        let drop = copy_to(name);
+        let (intake, c) = node(name, "intake", &drop, "intake");
+        std::thread::sleep(Duration::from_secs(2));
+        hold_lease(&url, name, true);
+        let ws: Vec<(Node, PathBuf)> = (0..2).map(|i| node(name, "worker", &drop, &format!("w{i}"))).collect();
+        loop {
+            let s = cluster_cmd(&c, &["status"]);
+            let line = s.lines().find(|l| l.contains("DEC_PREPARED")).unwrap().to_string();
+            if line.contains(&format!("last_seq {n:>9}")) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        hold_lease(&url, name, false);
+        let refs: Vec<&Node> = std::iter::once(&intake).chain(ws.iter().map(|w| &w.0)).collect();
+        wait_for_lines(&c, n, Duration::from_secs(900), &refs);
+        let times = out_times(&url, name);
+        let first = times.iter().map(|t| t.1).min().unwrap();
+        let last = times.iter().map(|t| t.1).max().unwrap();
+        let rate = (n - 1) as f64 / ((last - first) as f64 / 1000.0);
+        println!("FIGURE decider alone on a full prepared stream: {rate:.0} docs/s ({:.1} us/doc)", 1e6 / rate);
+    }
+    // Latency ready -> committed at about 1,000 files/s, entities off, 2 workers.
+    {
+        let name = "lat";
+        let drop = tmp.path().join("drop-lat");
+        std::fs::create_dir(&drop).unwrap();
+        let (intake, c) = node(name, "intake", &drop, "intake");
+        let ws: Vec<(Node, PathBuf)> = (0..2).map(|i| node(name, "worker", &drop, &format!("w{i}"))).collect();
+        std::thread::sleep(Duration::from_secs(5));
+        let files: Vec<PathBuf> = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).collect();
+        let start = Instant::now();
+        for (i, p) in files.iter().enumerate() {
+            let due = Duration::from_micros(1000 * i as u64);
+            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                std::thread::sleep(wait);
+            }
+            let tmpname = drop.join(format!(".{i}.tmp"));
+            std::fs::copy(p, &tmpname).unwrap();
+            std::fs::rename(&tmpname, drop.join(p.file_name().unwrap())).unwrap();
+        }
+        let offered = n as f64 / start.elapsed().as_secs_f64();
+        let refs: Vec<&Node> = std::iter::once(&intake).chain(ws.iter().map(|w| &w.0)).collect();
+        wait_for_lines(&c, n, Duration::from_secs(900), &refs);
+        let mut lat: Vec<u64> = out_times(&url, name).iter().map(|(r, c)| c.saturating_sub(*r)).collect();
+        lat.sort_unstable();
+        println!(
+            "FIGURE latency ready->committed at {offered:.0} files/s offered: p50 {} ms, p99 {} ms, max {} ms",
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99),
+            lat[lat.len() - 1]
+        );
+    }
+}

@@ -164,9 +164,7 @@ pub async fn run(cluster: Cluster, config: Config, stop: watch::Receiver<bool>) 
     loop {
         tokio::select! {
             _ = &mut stopping => break,
-            Some(done) = busy.join_next(), if !busy.is_empty() => {
-                done.context("worker task ended abnormally")??;
-            }
+            Some(done) = busy.join_next(), if !busy.is_empty() => log_failure(done),
             next = messages.next(), if busy.len() < parallel => {
                 let Some(next) = next else { break };
                 let msg = match next {
@@ -184,9 +182,20 @@ pub async fn run(cluster: Cluster, config: Config, stop: watch::Receiver<bool>) 
     }
     // Files already taken are finished; what was only buffered is redelivered to others.
     while let Some(done) = busy.join_next().await {
-        done.context("worker task ended abnormally")??;
+        log_failure(done);
     }
     Ok(())
+}
+
+/// Logs a file the worker could not finish: its work message was not acked, so the servers
+/// redeliver it (to this worker or another) once the ack wait ran out.
+fn log_failure(done: Result<Result<()>, tokio::task::JoinError>) {
+    let error = match done {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => format!("{e:#}"),
+        Err(e) => e.to_string(),
+    };
+    tracing::warn!(%error, "file left for redelivery");
 }
 
 /// Prepares one work message, publishes the result and acks the work message.
