@@ -150,6 +150,12 @@ struct Node {
 const NO_ENTITIES: &str = "[entities]\nenabled = false\n";
 
 /// Writes a node config: `role`, the drop folder, and a file sink when `out` is given.
+/// The binary the nodes run: `DROPLINE_BIN` when set (the figures run a release build from
+/// the debug test binary), else the one under test.
+fn dropline_bin() -> String {
+    std::env::var("DROPLINE_BIN").unwrap_or_else(|_| util::bin().to_string())
+}
+
 fn node_config(
     dir: &Path,
     url: &str,
@@ -182,7 +188,7 @@ impl Node {
             .append(true)
             .open(dir.join("node.log"))
             .unwrap();
-        let child = Command::new(util::bin())
+        let child = Command::new(dropline_bin())
             .args(["run", "--config", config.to_str().unwrap()])
             .stdout(Stdio::null())
             .stderr(log)
@@ -577,7 +583,10 @@ fn out_times(url: &str, name: &str) -> Vec<(u64, u64)> {
     rt.block_on(async {
         let urls: Vec<&str> = url.split(',').collect();
         let js = async_nats::jetstream::new(async_nats::connect(urls.as_slice()).await.unwrap());
-        let mut stream = js.get_stream(format!("{}_OUT", name.to_uppercase())).await.unwrap();
+        let mut stream = js
+            .get_stream(format!("{}_OUT", name.to_uppercase()))
+            .await
+            .unwrap();
         let last = stream.info().await.unwrap().state.last_sequence;
         let consumer = stream
             .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
@@ -590,7 +599,15 @@ fn out_times(url: &str, name: &str) -> Vec<(u64, u64)> {
         let mut out = Vec::new();
         while let Some(Ok(msg)) = messages.next().await {
             let info = msg.info().unwrap();
-            let ready: u64 = msg.headers.as_ref().unwrap().get("Dropline-Ready-Ms").unwrap().as_str().parse().unwrap();
+            let ready: u64 = msg
+                .headers
+                .as_ref()
+                .unwrap()
+                .get("Dropline-Ready-Ms")
+                .unwrap()
+                .as_str()
+                .parse()
+                .unwrap();
             let committed = (info.published.unix_timestamp_nanos() / 1_000_000) as u64;
             out.push((ready, committed));
             if info.stream_sequence >= last {
@@ -624,9 +641,15 @@ fn hold_lease(url: &str, name: &str, hold: bool) {
 fn figure_files(drop: &Path, n: usize) {
     let data: Vec<String> = std::env::var_os("DROPLINE_FIGURES_DATA")
         .map(|d| {
-            let mut paths: Vec<PathBuf> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path()).collect();
+            let mut paths: Vec<PathBuf> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
             paths.sort();
-            paths.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+            paths
+                .iter()
+                .map(|p| std::fs::read_to_string(p).unwrap())
+                .collect()
         })
         .unwrap_or_default();
     for i in 0..n {
@@ -643,12 +666,17 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-/// The closing note's figures (run on release builds, by hand):
-/// `cargo test --release --test cluster -- --ignored --nocapture figures`.
+/// The closing note's figures, run by hand on a release build:
+/// `cargo build --release && DROPLINE_BIN=target/release/dropline cargo test --test cluster
+/// -- --ignored --nocapture figures` (`DROPLINE_FIGURES_DATA` = a folder of articles,
+/// `DROPLINE_FIGURES_FILES` = how many files, default 2000).
 #[test]
 #[ignore]
 fn figures() {
-    let n: usize = std::env::var("DROPLINE_FIGURES_FILES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let n: usize = std::env::var("DROPLINE_FIGURES_FILES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
     let tmp = tempfile::tempdir().unwrap();
     let nats = NatsCluster::start(&tmp.path().join("nats"));
     let url = nats.url();
@@ -657,8 +685,14 @@ fn figures() {
     figure_files(&src, n);
     // Single-node baseline in the same run: `process` over the same files.
     let t = Instant::now();
-    let single = Command::new(util::bin())
-        .args(["process", "--set", "strip.source_memory=false", "--set", "metrics.enabled=false"])
+    let single = Command::new(dropline_bin())
+        .args([
+            "process",
+            "--set",
+            "strip.source_memory=false",
+            "--set",
+            "metrics.enabled=false",
+        ])
         .arg(&src)
         .stdout(Stdio::null())
         .status()
@@ -682,7 +716,9 @@ fn figures() {
             extra.push_str(NO_ENTITIES);
         }
         let c = node_config(&dir, &url, role, drop, None, &extra);
-        let text = std::fs::read_to_string(&c).unwrap().replace("name = \"t\"", &format!("name = \"{name}\""));
+        let text = std::fs::read_to_string(&c)
+            .unwrap()
+            .replace("name = \"t\"", &format!("name = \"{name}\""));
         std::fs::write(&c, text).unwrap();
         (Node::start(&dir, &c), c)
     };
@@ -694,14 +730,21 @@ fn figures() {
         while !cluster_cmd(&c, &["status"]).contains(&format!("last_seq {n:>9}")) {
             std::thread::sleep(Duration::from_millis(500));
         }
-        let ws: Vec<(Node, PathBuf)> = (0..workers).map(|i| node(&name, "worker", &drop, &format!("w{i}"))).collect();
-        let refs: Vec<&Node> = std::iter::once(&intake).chain(ws.iter().map(|w| &w.0)).collect();
+        let ws: Vec<(Node, PathBuf)> = (0..workers)
+            .map(|i| node(&name, "worker", &drop, &format!("w{i}")))
+            .collect();
+        let refs: Vec<&Node> = std::iter::once(&intake)
+            .chain(ws.iter().map(|w| &w.0))
+            .collect();
         wait_for_lines(&c, n, Duration::from_secs(900), &refs);
         let times = out_times(&url, &name);
         let first = times.iter().map(|t| t.1).min().unwrap();
         let last = times.iter().map(|t| t.1).max().unwrap();
         let rate = (n - 1) as f64 / ((last - first) as f64 / 1000.0);
-        println!("FIGURE {workers} worker(s): {rate:.0} docs/s first to last line ({:.2}x single-node)", rate / single_rate);
+        println!(
+            "FIGURE {workers} worker(s): {rate:.0} docs/s first to last line ({:.2}x single-node)",
+            rate / single_rate
+        );
     }
     // The decider alone: workers fill the prepared stream while the lease is held elsewhere.
     {
@@ -710,23 +753,34 @@ fn figures() {
         let (intake, c) = node(name, "intake", &drop, "intake");
         std::thread::sleep(Duration::from_secs(2));
         hold_lease(&url, name, true);
-        let ws: Vec<(Node, PathBuf)> = (0..2).map(|i| node(name, "worker", &drop, &format!("w{i}"))).collect();
+        let ws: Vec<(Node, PathBuf)> = (0..2)
+            .map(|i| node(name, "worker", &drop, &format!("w{i}")))
+            .collect();
         loop {
             let s = cluster_cmd(&c, &["status"]);
-            let line = s.lines().find(|l| l.contains("DEC_PREPARED")).unwrap().to_string();
+            let line = s
+                .lines()
+                .find(|l| l.contains("DEC_PREPARED"))
+                .unwrap()
+                .to_string();
             if line.contains(&format!("last_seq {n:>9}")) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(500));
         }
         hold_lease(&url, name, false);
-        let refs: Vec<&Node> = std::iter::once(&intake).chain(ws.iter().map(|w| &w.0)).collect();
+        let refs: Vec<&Node> = std::iter::once(&intake)
+            .chain(ws.iter().map(|w| &w.0))
+            .collect();
         wait_for_lines(&c, n, Duration::from_secs(900), &refs);
         let times = out_times(&url, name);
         let first = times.iter().map(|t| t.1).min().unwrap();
         let last = times.iter().map(|t| t.1).max().unwrap();
         let rate = (n - 1) as f64 / ((last - first) as f64 / 1000.0);
-        println!("FIGURE decider alone on a full prepared stream: {rate:.0} docs/s ({:.1} us/doc)", 1e6 / rate);
+        println!(
+            "FIGURE decider alone on a full prepared stream: {rate:.0} docs/s ({:.1} us/doc)",
+            1e6 / rate
+        );
     }
     // Latency ready -> committed at about 1,000 files/s, entities off, 2 workers.
     {
@@ -734,9 +788,14 @@ fn figures() {
         let drop = tmp.path().join("drop-lat");
         std::fs::create_dir(&drop).unwrap();
         let (intake, c) = node(name, "intake", &drop, "intake");
-        let ws: Vec<(Node, PathBuf)> = (0..2).map(|i| node(name, "worker", &drop, &format!("w{i}"))).collect();
+        let ws: Vec<(Node, PathBuf)> = (0..2)
+            .map(|i| node(name, "worker", &drop, &format!("w{i}")))
+            .collect();
         std::thread::sleep(Duration::from_secs(5));
-        let files: Vec<PathBuf> = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).collect();
+        let files: Vec<PathBuf> = std::fs::read_dir(&src)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         let start = Instant::now();
         for (i, p) in files.iter().enumerate() {
             let due = Duration::from_micros(1000 * i as u64);
@@ -748,9 +807,14 @@ fn figures() {
             std::fs::rename(&tmpname, drop.join(p.file_name().unwrap())).unwrap();
         }
         let offered = n as f64 / start.elapsed().as_secs_f64();
-        let refs: Vec<&Node> = std::iter::once(&intake).chain(ws.iter().map(|w| &w.0)).collect();
+        let refs: Vec<&Node> = std::iter::once(&intake)
+            .chain(ws.iter().map(|w| &w.0))
+            .collect();
         wait_for_lines(&c, n, Duration::from_secs(900), &refs);
-        let mut lat: Vec<u64> = out_times(&url, name).iter().map(|(r, c)| c.saturating_sub(*r)).collect();
+        let mut lat: Vec<u64> = out_times(&url, name)
+            .iter()
+            .map(|(r, c)| c.saturating_sub(*r))
+            .collect();
         lat.sort_unstable();
         println!(
             "FIGURE latency ready->committed at {offered:.0} files/s offered: p50 {} ms, p99 {} ms, max {} ms",

@@ -99,3 +99,24 @@ impl ClusterConfig {
         self.name.to_ascii_uppercase().replace('-', "_")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_url_is_the_single_node_mode_and_names_are_checked() {
+        let mut c = ClusterConfig::default();
+        assert!(!c.enabled());
+        c.url = " nats://a:4222, nats://b:4222 ,".into();
+        assert!(c.enabled());
+        assert_eq!(c.urls(), ["nats://a:4222", "nats://b:4222"]);
+        c.name = "news-eu".into();
+        assert!(c.validate().is_ok());
+        assert_eq!(c.stream_prefix(), "NEWS_EU");
+        for bad in ["", "a.b", "a b", "a>"] {
+            c.name = bad.into();
+            assert!(c.validate().is_err(), "{bad:?}");
+        }
+    }
+}
