@@ -697,7 +697,8 @@ fn figures() {
         .stdout(Stdio::null())
         .status()
         .unwrap();
-    assert!(single.success());
+    // Exit 1 only says some inputs became error records (they are lines all the same).
+    assert!(matches!(single.code(), Some(0 | 1)), "{single:?}");
     let single_rate = n as f64 / t.elapsed().as_secs_f64();
     println!("FIGURE single-node process: {n} files, {single_rate:.0} docs/s (incl. start-up)");
     let copy_to = |name: &str| -> PathBuf {

@@ -276,7 +276,10 @@ async fn lead(
     let mut messages = consumer.messages().await?;
     let mut pending: VecDeque<(PublishAckFuture, u64, u64)> = VecDeque::new();
     let mut purged_to = 0;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // Acks are collected on this tick (and when too many are in flight), never per document:
+    // a line is committed when the servers store it, not when the decider reads the ack.
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut last_purge = Instant::now();
     loop {
         tokio::select! {
             _ = &mut stopping => {
@@ -288,7 +291,9 @@ async fn lead(
                     return Ok(());
                 }
                 let floor = settle(&mut pending, lease, usize::MAX).await?;
-                if let Some(floor) = floor.filter(|f| *f > purged_to + 1) {
+                let due = last_purge.elapsed() >= Duration::from_secs(1);
+                if let Some(floor) = floor.filter(|f| due && *f > purged_to + 1) {
+                    last_purge = Instant::now();
                     // Best effort: what stays is skipped on replay, it only takes space.
                     if prepared.purge().sequence(floor).await.is_ok() {
                         purged_to = floor - 1;
@@ -315,17 +320,9 @@ async fn lead(
                 if let Some(d) = &state.deduper {
                     lease.indexed.store(d.len() as u64, Ordering::Relaxed);
                 }
-                if messages_idle(&state) {
-                    settle(&mut pending, lease, usize::MAX).await?;
-                }
             }
         }
     }
-}
-
-/// Returns whether nothing decidable is waiting, so acks are worth collecting now.
-fn messages_idle(state: &State) -> bool {
-    !state.waiting.contains_key(&state.next_work)
 }
 
 /// Awaits acks until at most `keep` are pending; returns the floor of the last acknowledged.

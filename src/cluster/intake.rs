@@ -16,7 +16,7 @@ use crate::watcher::{self, WatchConfig};
 use anyhow::{Context, Result};
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::HeaderMap;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
@@ -75,7 +75,16 @@ pub async fn run(
     let watcher = tokio::spawn(async move { watcher::run(watch, a, tx, shutdown, false).await });
     let files = cluster.js.get_object_store(&cluster.names.files).await?;
     let max_bytes = config.source.max_file_bytes;
-    let mut pending: VecDeque<Pending> = VecDeque::new();
+    // Acks are awaited in publish order by a task of their own, so a trickle of files never
+    // waits a round trip per file; the channel bounds the publishes in flight.
+    let (acks_tx, mut acks_rx) = tokio::sync::mpsc::channel::<Pending>(IN_FLIGHT);
+    let (cl, a) = (cluster.clone(), Arc::clone(&admission));
+    let settler = tokio::spawn(async move {
+        while let Some(p) = acks_rx.recv().await {
+            settle(&cl, p, &mut ledger, &a, done.as_ref()).await?;
+        }
+        anyhow::Ok(())
+    });
     while let Ok(env) = rx.recv().await {
         let (path, r) = (env.file.path.clone(), root.clone());
         let read = tokio::task::spawn_blocking(move || read_bytes(&path, &r, max_bytes))
@@ -113,21 +122,19 @@ pub async fn run(
         let failed = meta.error.is_some();
         let payload = bytes::Bytes::from(wire::encode(&meta, &body)?);
         let ack = publish(&cluster, &msg_id, payload.clone()).await?;
-        pending.push_back(Pending {
+        let p = Pending {
             ack,
             env,
             failed,
             msg_id,
             payload,
-        });
-        while pending.len() >= IN_FLIGHT || (!pending.is_empty() && rx.is_empty()) {
-            let p = pending.pop_front().expect("checked non-empty");
-            settle(&cluster, p, &mut ledger, &admission, done.as_ref()).await?;
+        };
+        if acks_tx.send(p).await.is_err() {
+            break; // the settler failed; its error is returned below
         }
     }
-    while let Some(p) = pending.pop_front() {
-        settle(&cluster, p, &mut ledger, &admission, done.as_ref()).await?;
-    }
+    drop(acks_tx);
+    settler.await.context("intake ack task")??;
     watcher.await.context("watcher task")??;
     Ok(())
 }

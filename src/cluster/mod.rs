@@ -253,8 +253,14 @@ fn host_name() -> String {
 
 /// Puts this node into the nodes bucket every few seconds until the task is aborted.
 async fn heartbeat(cluster: Cluster, role: Role) {
-    let Ok(nodes) = cluster.kv(&cluster.names.nodes, NODE_TTL).await else {
-        return;
+    let nodes = loop {
+        match cluster.kv(&cluster.names.nodes, NODE_TTL).await {
+            Ok(kv) => break kv,
+            Err(error) => {
+                tracing::debug!(error = %format!("{error:#}"), "cannot open the nodes bucket yet");
+                tokio::time::sleep(NODE_TTL / 3).await;
+            }
+        }
     };
     let node = node_id();
     let key = node.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_");

@@ -156,16 +156,20 @@ pub async fn run(cluster: Cluster, config: Config, stop: watch::Receiver<bool>) 
         .context("cannot create the workers' consumer")?;
     let mut messages = consumer
         .stream()
-        .max_messages_per_batch(parallel * 2)
+        .max_messages_per_batch(parallel * 4)
         .messages()
         .await
         .context("cannot pull from the work stream")?;
+    // Files in flight: `parallel` on CPU threads, the others waiting for a publish ack, so
+    // round trips to the servers overlap the CPU work.
+    let cpu = Arc::new(tokio::sync::Semaphore::new(parallel));
+    let in_flight = parallel * 4;
     let mut busy = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             _ = &mut stopping => break,
             Some(done) = busy.join_next(), if !busy.is_empty() => log_failure(done),
-            next = messages.next(), if busy.len() < parallel => {
+            next = messages.next(), if busy.len() < in_flight => {
                 let Some(next) = next else { break };
                 let msg = match next {
                     Ok(m) => m,
@@ -175,8 +179,8 @@ pub async fn run(cluster: Cluster, config: Config, stop: watch::Receiver<bool>) 
                         continue;
                     }
                 };
-                let (cl, c) = (cluster.clone(), Arc::clone(&cores));
-                busy.spawn(async move { handle(cl, c, msg, timeout).await });
+                let (cl, c, cpu) = (cluster.clone(), Arc::clone(&cores), Arc::clone(&cpu));
+                busy.spawn(async move { handle(cl, c, cpu, msg, timeout).await });
             }
         }
     }
@@ -202,6 +206,7 @@ fn log_failure(done: Result<Result<()>, tokio::task::JoinError>) {
 async fn handle(
     cluster: Cluster,
     cores: Arc<Cores>,
+    cpu: Arc<tokio::sync::Semaphore>,
     msg: Message,
     timeout: Duration,
 ) -> Result<()> {
@@ -230,9 +235,17 @@ async fn handle(
         }
     }
     let path = meta.path.clone();
+    let permit = cpu
+        .acquire_owned()
+        .await
+        .context("worker semaphore closed")?;
     let job = {
         let cores = Arc::clone(&cores);
-        tokio::task::spawn_blocking(move || cores.prepare(work_seq, meta.clone(), &bytes))
+        // The permit goes with the thread: one that runs past the budget keeps its core.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            cores.prepare(work_seq, meta.clone(), &bytes)
+        })
     };
     tokio::pin!(job);
     let deadline = tokio::time::sleep(timeout);
