@@ -782,6 +782,13 @@ fn figures() {
             "FIGURE decider alone on a full prepared stream: {rate:.0} docs/s ({:.1} us/doc)",
             1e6 / rate
         );
+        // The decider logs its own CPU per document every 10 s.
+        std::thread::sleep(Duration::from_secs(11));
+        for (w, _) in &ws {
+            if let Some(l) = w.log().lines().rev().find(|l| l.contains("decider cost")) {
+                println!("FIGURE decider own cost: {l}");
+            }
+        }
     }
     // Latency ready -> committed at about 1,000 files/s, entities off, 2 workers.
     {

@@ -280,9 +280,12 @@ async fn lead(
     // a line is committed when the servers store it, not when the decider reads the ack.
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut last_purge = Instant::now();
+    let mut cost = Cost::default();
+    let mut cost_logged = Instant::now();
     loop {
         tokio::select! {
             _ = &mut stopping => {
+                cost.log();
                 settle(&mut pending, lease, usize::MAX).await?;
                 return Ok(());
             }
@@ -291,6 +294,10 @@ async fn lead(
                     return Ok(());
                 }
                 let floor = settle(&mut pending, lease, usize::MAX).await?;
+                if cost_logged.elapsed() >= Duration::from_secs(10) {
+                    cost.log();
+                    cost_logged = Instant::now();
+                }
                 let due = last_purge.elapsed() >= Duration::from_secs(1);
                 if let Some(floor) = floor.filter(|f| due && *f > purged_to + 1) {
                     last_purge = Instant::now();
@@ -305,12 +312,21 @@ async fn lead(
                 let msg = msg.map_err(|e| anyhow::anyhow!("cannot read the prepared stream: {e}"))?;
                 let prep_seq = msg.info().map_err(|e| anyhow::anyhow!("{e}"))?.stream_sequence;
                 state.read_from = prep_seq + 1;
+                let started = thread_cpu();
                 let (meta, body): (PreparedMeta, &[u8]) = wire::decode(&msg.payload)?;
                 if meta.work_seq >= state.next_work {
                     state.waiting.entry(meta.work_seq).or_insert((prep_seq, meta, body.to_vec()));
                 }
+                cost.add(thread_cpu().saturating_sub(started), 0);
                 while let Some((_, meta, body)) = state.waiting.remove(&state.next_work) {
-                    let ack = decide(cluster, &mut state, meta, &body).await?;
+                    let started = thread_cpu();
+                    let (subject, headers, line) = decide(cluster, &mut state, meta, &body)?;
+                    cost.add(thread_cpu().saturating_sub(started), 1);
+                    let ack = cluster
+                        .js
+                        .publish_with_headers(subject, headers, line.into())
+                        .await
+                        .context("cannot publish an output line")?;
                     pending.push_back((ack, state.next_work, state.floor()));
                     state.next_work += 1;
                     if pending.len() >= IN_FLIGHT {
@@ -347,13 +363,14 @@ async fn settle(
     Ok(floor)
 }
 
-/// Decides one document and publishes its line; returns the pending ack.
-async fn decide(
+/// Decides one document; returns its line's subject, headers and bytes. Synchronous, so its
+/// thread CPU time is the decider's own cost per document.
+fn decide(
     cluster: &Cluster,
     state: &mut State,
     meta: PreparedMeta,
     body: &[u8],
-) -> Result<PublishAckFuture> {
+) -> Result<(String, HeaderMap, Vec<u8>)> {
     let file = ReadyFile {
         seq: meta.work_seq,
         path: PathBuf::from(&meta.path),
@@ -431,11 +448,45 @@ async fn decide(
     let floor = state.floor();
     headers.insert(wire::PREPARED_FLOOR, floor.to_string().as_str());
     let subject = format!("{}.{status}", cluster.names.out_prefix);
-    let ack = cluster
-        .js
-        .publish_with_headers(subject, headers, line.into())
-        .await
-        .context("cannot publish an output line")?;
     state.out_last += 1;
-    Ok(ack)
+    Ok((subject, headers, line))
+}
+
+/// The decider's own CPU per document: decoding the prepared message, deciding, and writing
+/// the line and its headers (publishing and waiting are not counted).
+#[derive(Default)]
+struct Cost {
+    docs: u64,
+    cpu: Duration,
+    logged: u64,
+}
+
+impl Cost {
+    fn add(&mut self, cpu: Duration, docs: u64) {
+        self.cpu += cpu;
+        self.docs += docs;
+    }
+
+    fn log(&mut self) {
+        if self.docs > self.logged {
+            let per_doc = self.cpu.as_secs_f64() * 1e6 / self.docs as f64;
+            tracing::info!(
+                docs = self.docs,
+                cpu_us_per_doc = format!("{per_doc:.1}"),
+                "decider cost"
+            );
+            self.logged = self.docs;
+        }
+    }
+}
+
+/// Returns this thread's CPU time.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec it is given and nothing else.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
