@@ -410,13 +410,20 @@ fn decide(
                 doc.entities = Some(Vec::new());
             }
             let status = doc.dedup.as_ref().map_or("document", |d| d.status.as_str());
-            metrics::counter!(telemetry::DOCUMENTS_EMITTED, "status" => status).increment(1);
+            // The metric's label set has `unknown` where the subject says `document`.
+            let label = doc.dedup.as_ref().map_or("unknown", |d| d.status.as_str());
+            metrics::counter!(telemetry::DOCUMENTS_EMITTED, "status" => label).increment(1);
             let line =
                 serde_json::to_vec(&Line::new(&env.file, Some(&doc.id), &now, doc.as_ref()))?;
             (status, line)
         }
         Work::Failed(rec) => {
-            metrics::counter!(telemetry::FILES_FAILED, "stage" => "read").increment(1);
+            let stage = telemetry::FAILED_STAGES
+                .iter()
+                .find(|s| **s == rec.stage)
+                .copied()
+                .unwrap_or("internal");
+            metrics::counter!(telemetry::FILES_FAILED, "stage" => stage).increment(1);
             (
                 "error",
                 serde_json::to_vec(&Line::new(&env.file, None, &now, rec))?,
