@@ -136,7 +136,11 @@ impl Cluster {
                 Ok(()) => return Ok(cluster),
                 Err(error) => {
                     let text = format!("{error:#}");
-                    if text.contains("insufficient resources") && cluster.replicas > 1 {
+                    // A cluster too small for 3 says "insufficient resources"; a single
+                    // server without clustering refuses any replicas above 1.
+                    let too_few = text.contains("insufficient resources")
+                        || text.contains("replicas > 1 not supported");
+                    if too_few && cluster.replicas > 1 {
                         tracing::warn!(error = %text, "the servers cannot place 3 replicas, using 1");
                         cluster.replicas = 1;
                     } else if std::time::Instant::now() > deadline {
