@@ -72,6 +72,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("metrics.listen", "address of the metrics endpoint; check verifies it can be bound"),
     ("log.level", "a level (error, warn, info, debug, trace, off) or TARGET=LEVEL directives, comma-separated; RUST_LOG wins when set; reloadable with SIGHUP"),
     ("log.format", "plain | json (fatal errors too)"),
+    ("cluster.url", "NATS server URLs, comma-separated; empty (the default) runs the single-node mode"),
+    ("cluster.role", "intake | worker | all: watch the folder and publish, prepare files and stand for the decider, or both"),
+    ("cluster.name", "prefix of the cluster's streams, buckets and subjects (default dropline)"),
+    ("cluster.credentials", "a NATS credentials file (JWT and NKey seed); unset when the servers need no auth"),
 ];
 
 /// Log levels a `log.level` directive may name.
@@ -232,7 +236,12 @@ mod tests {
     use super::*;
 
     /// Keys that are absent from the defaults because they are unset options.
-    const OPTIONAL: &[&str] = &["output.path", "state.dir", "entities.model"];
+    const OPTIONAL: &[&str] = &[
+        "output.path",
+        "state.dir",
+        "entities.model",
+        "cluster.credentials",
+    ];
 
     fn leaves(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
         match v {

@@ -67,12 +67,32 @@ pub enum Command {
     },
     /// Prints the man page (roff) to stdout.
     Man,
+    /// Inspects a cluster of dropline nodes on NATS JetStream (`[cluster]` in the config).
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// Scores a stage against a labelled data set.
     #[command(subcommand)]
     Eval(EvalCommand),
     /// Trains a stage's model.
     #[command(subcommand)]
     Train(TrainCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Prints the nodes and their roles, consumer lag, the decider and stream sizes.
+    Status {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Prints the output stream as JSON Lines from its start.
+    Tail {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Exits once the lines the stream held at start are printed.
+        #[arg(long)]
+        once: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,7 +133,12 @@ pub fn main(cli: Cli) -> ExitCode {
                 path,
                 overrides: config.set.clone(),
             };
-            match crate::pipeline::run_daemon(cfg, once, Some(source)) {
+            let ran = if cfg.cluster.enabled() {
+                crate::cluster::run_daemon(cfg)
+            } else {
+                crate::pipeline::run_daemon(cfg, once, Some(source))
+            };
+            match ran {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     crate::logging::fatal(format, &e);
@@ -180,6 +205,18 @@ pub fn main(cli: Cli) -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Cluster(cmd) => {
+            let (args, command) = match cmd {
+                ClusterCommand::Status { config } => (config, crate::cluster::Command::Status),
+                ClusterCommand::Tail { config, once } => {
+                    (config, crate::cluster::Command::Tail { once })
+                }
+            };
+            let Some((cfg, _)) = load(&args) else {
+                return ExitCode::from(EXIT_USAGE);
+            };
+            exit(crate::cluster::run_command(&cfg.cluster, command))
         }
         Command::Eval(cmd) => exit(match cmd {
             EvalCommand::Strip(a) => strip::eval::run(&a),

@@ -29,6 +29,7 @@ pub struct Config {
     pub entities: crate::entities::EntitiesConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
+    pub cluster: crate::cluster::ClusterConfig,
 }
 
 /// What happens to a dropped file once its line is committed.
@@ -269,6 +270,7 @@ impl Config {
         }
         self.file_filter()?;
         crate::check::parse_log_level(&self.log.level)?;
+        self.cluster.validate()?;
         self.validate_paths()
     }
 

@@ -26,11 +26,14 @@
 //! - [`pipeline`]: wiring of the stages, top to bottom, and the `run` and `process` entry points.
 //! - [`reload`]: SIGHUP reload: re-reads the config, applies the keys that can change live.
 //! - [`logging`]: tracing set-up (plain or JSON, colour only on a terminal) and fatal errors.
+//! - [`cluster`]: the scale-out mode on NATS JetStream (intake, workers, one ordered decider),
+//!   off unless `cluster.url` is set.
 //! - [`cli`]: the command line: commands, `--version`, completions, man page.
 
 pub mod admission;
 pub mod check;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod decode;
 pub mod dedup;

@@ -25,6 +25,7 @@ mod config;
 pub mod eval;
 pub mod eval_gen;
 pub mod minhash;
+pub mod snapshot;
 pub mod stage;
 pub mod story;
 pub mod text;

@@ -1,0 +1,407 @@
+//! Owns the scale-out mode: several dropline processes sharing one drop folder's work through
+//! NATS JetStream. Off unless `cluster.url` is set; the single-node pipeline is untouched.
+//!
+//! # Design
+//!
+//! ```text
+//! intake --WORK (work queue, Nats-Msg-Id = file version)--> workers (read, strip, dedup
+//!   preparation, entities) --PREPARED--> one decider (ordered dedup, leader by KV lease)
+//!   --OUT (<name>.out.<status>, Nats-Msg-Id = line id)--> tail, file sinks, consumers
+//! ```
+//!
+//! - [`intake`]: the watcher and admission of the single-node mode; each ready file goes to
+//!   `<NAME>_WORK` (bytes inline up to [`INLINE_MAX`], larger ones through the object store
+//!   `<NAME>_files`). The done-action runs after the publish ack; `published.jsonl` in
+//!   `state.dir` remembers what was published so a restart does not publish it again.
+//! - [`worker`]: a durable pull consumer on the work stream; each file runs read, strip, the
+//!   index-free dedup work and entities on parallel threads and goes to `<NAME>_PREPARED`
+//!   tagged with its work sequence. The work message is acked once the prepared document is
+//!   stored (R3): from there the decider owns it, so a worker killed at any instant loses
+//!   nothing (unacked work is redelivered) and repeats nothing (the decider takes one prepared
+//!   document per work sequence).
+//! - [`decider`]: one per cluster, elected through a lease in the KV bucket `<NAME>_leader`.
+//!   It decides in work-sequence order (a reorder buffer over the prepared stream) with the
+//!   same ordered dedup step as the single-node mode, so decisions match it for the same
+//!   order. The output stream is its ledger: each line carries its dedup index entry, its work
+//!   sequence and the prepared-stream floor in headers, and every publish expects the stream's
+//!   last sequence to be the previous line's, so a deposed decider can never append. A new
+//!   leader replays the output stream's headers to rebuild the index and resumes at the next
+//!   work sequence.
+//! - [`output`]: the optional local file sink: follows the output stream; line N of the file
+//!   is stream sequence N, so a restart continues after the last complete line (exactly once).
+//! - [`status`]: `dropline cluster status` and `dropline cluster tail`.
+
+pub mod config;
+pub mod decider;
+pub mod intake;
+pub mod output;
+pub mod status;
+pub mod wire;
+pub mod worker;
+
+pub use config::{ClusterConfig, Role};
+
+use crate::config::{Config, OutputKind};
+use anyhow::{Context, Result};
+use async_nats::jetstream::{self, kv, object_store, stream};
+use std::future::Future;
+use std::time::Duration;
+
+/// Files up to this size travel inside the work message; larger ones through the object store.
+pub const INLINE_MAX: usize = 512 * 1024;
+/// Replicas asked for every stream and bucket; fewer when the cluster has fewer servers.
+const REPLICAS: usize = 3;
+/// How long the work and output streams drop a re-published message id.
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
+/// How long a decider lease lasts without renewal.
+pub const LEASE_TTL: Duration = Duration::from_secs(4);
+/// How long a node's entry in the nodes bucket lasts without a heartbeat.
+const NODE_TTL: Duration = Duration::from_secs(15);
+
+/// The names of one cluster's streams, buckets and subjects.
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub work: String,
+    pub work_subject: String,
+    pub prepared: String,
+    pub prepared_subject: String,
+    pub out: String,
+    /// `<name>.out`; lines go to `<name>.out.<status>`.
+    pub out_prefix: String,
+    pub leader: String,
+    pub nodes: String,
+    pub files: String,
+}
+
+impl Names {
+    pub fn of(c: &ClusterConfig) -> Self {
+        let p = c.stream_prefix();
+        let n = &c.name;
+        Self {
+            work: format!("{p}_WORK"),
+            work_subject: format!("{n}.work"),
+            prepared: format!("{p}_PREPARED"),
+            prepared_subject: format!("{n}.prepared"),
+            out: format!("{p}_OUT"),
+            out_prefix: format!("{n}.out"),
+            leader: format!("{p}_leader"),
+            nodes: format!("{p}_nodes"),
+            files: format!("{p}_files"),
+        }
+    }
+}
+
+/// A connection to the cluster with its streams and buckets in place.
+#[derive(Clone)]
+pub struct Cluster {
+    pub js: jetstream::Context,
+    pub names: Names,
+    pub replicas: usize,
+}
+
+/// Connects to the servers of `c` (retrying while none answers).
+pub async fn connect(c: &ClusterConfig) -> Result<async_nats::Client> {
+    let mut opts = async_nats::ConnectOptions::new()
+        .name(format!("dropline-{}", std::process::id()))
+        .retry_on_initial_connect()
+        .max_reconnects(None);
+    if let Some(path) = &c.credentials {
+        opts = opts
+            .credentials_file(path)
+            .await
+            .with_context(|| format!("cannot read cluster.credentials {}", path.display()))?;
+    }
+    let urls = c.urls();
+    opts.connect(urls.as_slice())
+        .await
+        .with_context(|| format!("cannot connect to {}", c.url))
+}
+
+impl Cluster {
+    /// Connects and creates what is missing: streams, the lease and nodes buckets, the object
+    /// store. Replicas are [`REPLICAS`], or one when the servers cannot place three.
+    pub async fn open(c: &ClusterConfig) -> Result<Cluster> {
+        let client = connect(c).await?;
+        let js = jetstream::new(client);
+        let names = Names::of(c);
+        let mut cluster = Cluster {
+            js,
+            names,
+            replicas: REPLICAS,
+        };
+        // A cluster that is still electing its JetStream leader refuses for a while: retry.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            match cluster.ensure().await {
+                Ok(()) => return Ok(cluster),
+                Err(error) => {
+                    let text = format!("{error:#}");
+                    // A cluster too small for 3 says "insufficient resources"; a single
+                    // server without clustering refuses any replicas above 1.
+                    let too_few = text.contains("insufficient resources")
+                        || text.contains("replicas > 1 not supported");
+                    if too_few && cluster.replicas > 1 {
+                        tracing::warn!(error = %text, "the servers cannot place 3 replicas, using 1");
+                        cluster.replicas = 1;
+                    } else if std::time::Instant::now() > deadline {
+                        return Err(error);
+                    } else {
+                        tracing::info!(error = %text, "waiting for JetStream");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn ensure(&self) -> Result<()> {
+        let n = &self.names;
+        let r = self.replicas;
+        self.js
+            .get_or_create_stream(stream::Config {
+                name: n.work.clone(),
+                subjects: vec![n.work_subject.clone()],
+                retention: stream::RetentionPolicy::WorkQueue,
+                num_replicas: r,
+                duplicate_window: DUPLICATE_WINDOW,
+                ..Default::default()
+            })
+            .await
+            .with_context(|| format!("cannot create stream {}", n.work))?;
+        self.js
+            .get_or_create_stream(stream::Config {
+                name: n.prepared.clone(),
+                subjects: vec![n.prepared_subject.clone()],
+                num_replicas: r,
+                duplicate_window: Duration::from_secs(120),
+                ..Default::default()
+            })
+            .await
+            .with_context(|| format!("cannot create stream {}", n.prepared))?;
+        self.js
+            .get_or_create_stream(stream::Config {
+                name: n.out.clone(),
+                subjects: vec![format!("{}.>", n.out_prefix)],
+                num_replicas: r,
+                duplicate_window: DUPLICATE_WINDOW,
+                ..Default::default()
+            })
+            .await
+            .with_context(|| format!("cannot create stream {}", n.out))?;
+        self.kv(&n.leader, LEASE_TTL).await?;
+        self.kv(&n.nodes, NODE_TTL).await?;
+        if self.js.get_object_store(&n.files).await.is_err() {
+            self.js
+                .create_object_store(object_store::Config {
+                    bucket: n.files.clone(),
+                    num_replicas: r,
+                    ..Default::default()
+                })
+                .await
+                .with_context(|| format!("cannot create object store {}", n.files))?;
+        }
+        Ok(())
+    }
+
+    /// Returns the KV bucket `name`, creating it with entries that live `ttl`.
+    ///
+    /// The bucket's stream is created here with the settings `async-nats` gives KV streams:
+    /// its own `create_key_value` first reads the account info, whose 2.9 form it cannot parse.
+    pub async fn kv(&self, name: &str, ttl: Duration) -> Result<kv::Store> {
+        if let Ok(store) = self.js.get_key_value(name).await {
+            return Ok(store);
+        }
+        self.js
+            .get_or_create_stream(stream::Config {
+                name: format!("KV_{name}"),
+                subjects: vec![format!("$KV.{name}.>")],
+                max_messages_per_subject: 1,
+                max_age: ttl,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                discard: stream::DiscardPolicy::New,
+                num_replicas: self.replicas,
+                ..Default::default()
+            })
+            .await
+            .with_context(|| format!("cannot create KV bucket {name}"))?;
+        self.js
+            .get_key_value(name)
+            .await
+            .with_context(|| format!("cannot open KV bucket {name}"))
+    }
+}
+
+/// What a node publishes about itself in the nodes bucket, for `cluster status`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct NodeInfo {
+    pub node: String,
+    pub role: String,
+    pub host: String,
+    pub pid: u32,
+    /// Unix ms of the last heartbeat.
+    pub seen_ms: u64,
+}
+
+/// Returns this process's node id: host name and pid.
+pub fn node_id() -> String {
+    format!("{}-{}", host_name(), std::process::id())
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Puts this node into the nodes bucket every few seconds until the task is aborted.
+async fn heartbeat(cluster: Cluster, role: Role) {
+    let nodes = loop {
+        match cluster.kv(&cluster.names.nodes, NODE_TTL).await {
+            Ok(kv) => break kv,
+            Err(error) => {
+                tracing::debug!(error = %format!("{error:#}"), "cannot open the nodes bucket yet");
+                tokio::time::sleep(NODE_TTL / 3).await;
+            }
+        }
+    };
+    let node = node_id();
+    let key = node.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_");
+    loop {
+        let info = NodeInfo {
+            node: node.clone(),
+            role: role.as_str().into(),
+            host: host_name(),
+            pid: std::process::id(),
+            seen_ms: wire::now_ms(),
+        };
+        if let Ok(v) = serde_json::to_vec(&info) {
+            if let Err(error) = nodes.put(&key, v.into()).await {
+                tracing::debug!(%error, "cannot publish the node heartbeat");
+            }
+        }
+        tokio::time::sleep(NODE_TTL / 3).await;
+    }
+}
+
+/// Runs this node's roles until `shutdown` resolves: the cluster counterpart of the daemon.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let c = &config.cluster;
+    let _lock = config
+        .state
+        .dir
+        .as_deref()
+        .map(crate::lock::StateLock::acquire)
+        .transpose()?;
+    let cluster = Cluster::open(c).await?;
+    tracing::info!(url = %c.url, role = c.role.as_str(), name = %c.name, replicas = cluster.replicas, "joined the cluster");
+    let beat = tokio::spawn(heartbeat(cluster.clone(), c.role));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    if c.role.intakes() {
+        let (cl, cfg, stop) = (cluster.clone(), config.clone(), stop_rx.clone());
+        tasks.spawn(async move { intake::run(cl, cfg, stopped(stop)).await });
+    }
+    if c.role.works() {
+        let (cl, cfg, stop) = (cluster.clone(), config.clone(), stop_rx.clone());
+        tasks.spawn(async move { worker::run(cl, cfg, stop).await });
+        let (cl, cfg, stop) = (cluster.clone(), config.clone(), stop_rx.clone());
+        tasks.spawn(async move { decider::run(cl, cfg, stop).await });
+    }
+    if config.output.kind == OutputKind::File {
+        let path = config
+            .output
+            .path
+            .clone()
+            .context("output.path is required")?;
+        let (cl, stop) = (cluster.clone(), stop_rx.clone());
+        tasks.spawn(async move { output::run(cl, path, stop).await });
+    }
+    let mut result = Ok(());
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                result = Err(e);
+                tasks.abort_all();
+            }
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => {
+                result = Err(anyhow::anyhow!("cluster task ended abnormally: {e}"));
+                tasks.abort_all();
+            }
+        }
+    }
+    beat.abort();
+    cluster.js.client().flush().await.ok();
+    result
+}
+
+/// Resolves once `stop` turns true.
+pub async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Runs the cluster node of `config` until SIGINT/SIGTERM (the cluster's `dropline run`).
+pub fn run_daemon(config: Config) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(async {
+        crate::status::start(&config.metrics).await?;
+        run(config, signal()).await
+    });
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    tracing::info!("shutting down: no new files, finishing the files taken");
+}
+
+/// Runs `dropline cluster status` or `tail` on a runtime of their own.
+pub fn run_command(config: &ClusterConfig, command: Command) -> Result<()> {
+    if !config.enabled() {
+        anyhow::bail!("cluster.url is empty: set it in the config or with --set cluster.url=...");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        match command {
+            Command::Status => {
+                print!("{}", status::status(config).await?);
+                Ok(())
+            }
+            Command::Tail { once } => status::tail(config, once).await,
+        }
+    })
+}
+
+/// The `dropline cluster` commands.
+#[derive(Debug, Clone, Copy)]
+pub enum Command {
+    Status,
+    Tail { once: bool },
+}

@@ -1,0 +1,156 @@
+//! Owns `dropline cluster status` (nodes, roles, consumer lag, the decider, stream sizes) and
+//! `dropline cluster tail` (the output stream as JSON Lines from its start).
+
+use super::decider::{LeaseValue, LEASE_KEY};
+use super::{connect, ClusterConfig, Names, NodeInfo};
+use anyhow::{Context, Result};
+use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use async_nats::jetstream::{self, Context as Js};
+use futures_util::StreamExt;
+use std::fmt::Write as _;
+use std::io::Write;
+
+/// Returns the status report of the cluster `c` names, as text.
+pub async fn status(c: &ClusterConfig) -> Result<String> {
+    let js = jetstream::new(connect(c).await?);
+    let names = Names::of(c);
+    let mut out = String::new();
+    writeln!(out, "cluster {} at {}", c.name, c.url)?;
+    writeln!(out, "streams:")?;
+    for name in [&names.work, &names.prepared, &names.out] {
+        match js.get_stream(name).await {
+            Ok(mut s) => {
+                let info = s.info().await?;
+                writeln!(
+                    out,
+                    "  {:<24} messages {:>9}  bytes {:>12}  last_seq {:>9}  replicas {}",
+                    name,
+                    info.state.messages,
+                    info.state.bytes,
+                    info.state.last_sequence,
+                    info.config.num_replicas
+                )?;
+            }
+            Err(_) => writeln!(out, "  {name:<24} (missing)")?,
+        }
+    }
+    writeln!(out, "consumers:")?;
+    if let Ok(stream) = js.get_stream(&names.work).await {
+        if let Ok(mut consumer) = stream
+            .get_consumer::<pull::Config>(super::worker::CONSUMER)
+            .await
+        {
+            let i = consumer.info().await?;
+            writeln!(
+                out,
+                "  {}/{:<14} waiting {:>9}  in progress {:>6}  redelivered {:>6}",
+                names.work,
+                super::worker::CONSUMER,
+                i.num_pending,
+                i.num_ack_pending,
+                i.num_redelivered
+            )?;
+        }
+    }
+    let work_last = last_seq(&js, &names.work).await;
+    match lease(&js, &names).await {
+        Some(v) => writeln!(
+            out,
+            "decider: {} (work sequence {} committed, lag {}, {} documents indexed)",
+            v.node,
+            v.committed,
+            work_last.saturating_sub(v.committed),
+            v.indexed
+        )?,
+        None => writeln!(out, "decider: none (no node holds the lease)")?,
+    }
+    writeln!(out, "nodes:")?;
+    for n in nodes(&js, &names).await {
+        let ago = super::wire::now_ms().saturating_sub(n.seen_ms) as f64 / 1000.0;
+        writeln!(
+            out,
+            "  {:<32} role {:<6}  host {}  pid {}  seen {ago:.1}s ago",
+            n.node, n.role, n.host, n.pid
+        )?;
+    }
+    Ok(out)
+}
+
+async fn last_seq(js: &Js, name: &str) -> u64 {
+    match js.get_stream(name).await {
+        Ok(mut s) => s.info().await.map_or(0, |i| i.state.last_sequence),
+        Err(_) => 0,
+    }
+}
+
+async fn lease(js: &Js, names: &Names) -> Option<LeaseValue> {
+    let kv = js.get_key_value(&names.leader).await.ok()?;
+    let v = kv.get(LEASE_KEY).await.ok()??;
+    serde_json::from_slice(&v).ok()
+}
+
+async fn nodes(js: &Js, names: &Names) -> Vec<NodeInfo> {
+    let Ok(kv) = js.get_key_value(&names.nodes).await else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Ok(mut keys) = kv.keys().await {
+        while let Some(Ok(k)) = keys.next().await {
+            if let Ok(Some(v)) = kv.get(&k).await {
+                if let Ok(n) = serde_json::from_slice::<NodeInfo>(&v) {
+                    out.push(n);
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.node.cmp(&b.node));
+    out
+}
+
+/// Prints the output stream from its start as JSON Lines; with `once`, exits when it reached
+/// the last line the stream held when the command started.
+pub async fn tail(c: &ClusterConfig, once: bool) -> Result<()> {
+    let js = jetstream::new(connect(c).await?);
+    let names = Names::of(c);
+    let mut stream = match js.get_stream(&names.out).await {
+        Ok(s) => s,
+        // Nothing published yet: nothing to print.
+        Err(_) if once => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("no output stream {} yet", names.out)),
+    };
+    let last = stream.info().await?.state.last_sequence;
+    if once && last == 0 {
+        return Ok(());
+    }
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    while let Some(msg) = messages.next().await {
+        let msg = msg.map_err(|e| anyhow::anyhow!("cannot read the output stream: {e}"))?;
+        lock.write_all(&msg.payload)?;
+        lock.write_all(b"\n")?;
+        let seq = msg
+            .info()
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .stream_sequence;
+        if once && seq >= last {
+            break;
+        }
+        if messages_pending_zero(&msg) {
+            lock.flush()?;
+        }
+    }
+    lock.flush()?;
+    Ok(())
+}
+
+/// Returns whether nothing more is waiting for this consumer (time to flush stdout).
+fn messages_pending_zero(msg: &jetstream::Message) -> bool {
+    msg.info().is_ok_and(|i| i.pending == 0)
+}

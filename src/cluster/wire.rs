@@ -1,0 +1,145 @@
+//! Owns what travels on the cluster's streams: the work message an intake publishes, the
+//! prepared document a worker publishes, and the headers the decider puts on output lines.
+//!
+//! Work and prepared payloads are a little-endian u32 length, that many bytes of JSON metadata,
+//! then the body (the file's bytes, or the [`crate::dedup::Prepared`] bytes).
+
+use crate::dedup::IndexEntry;
+use crate::model::{Document, ErrorRecord, FileKey, SourceInfo};
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// Header with the work stream sequence of the file an output line is for.
+pub const WORK_SEQ: &str = "Dropline-Work-Seq";
+/// Header with the lowest prepared-stream sequence the decider still needed after this line.
+pub const PREPARED_FLOOR: &str = "Dropline-Prepared-Floor";
+/// Header with the dedup index entry of the line (JSON), so a new decider rebuilds the index.
+pub const INDEX_ENTRY: &str = "Dropline-Index";
+/// Header with the wall-clock time (Unix ms) the file became ready at the intake.
+pub const READY_MS: &str = "Dropline-Ready-Ms";
+
+/// What an intake says about one ready file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkMeta {
+    /// The path as the intake saw it (lossy UTF-8), for the line id of files without identity.
+    pub path: String,
+    pub key: FileKey,
+    pub source: SourceInfo,
+    /// Unix ms when the file became ready.
+    pub ready_ms: u64,
+    /// The folder the file came from, relative to the drop folder: the strip stage's source.
+    #[serde(default)]
+    pub source_key: String,
+    /// The object-store object holding the bytes, when they were too large to go inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// Why the intake could not read the file; the worker turns it into an error record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The record a worker made of one file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Record {
+    Doc(Box<Document>),
+    Failed(ErrorRecord),
+}
+
+/// What a worker publishes for one work message; the body is the prepared dedup work.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PreparedMeta {
+    /// The work stream sequence: the order the decider decides in.
+    pub work_seq: u64,
+    pub path: String,
+    pub key: FileKey,
+    pub ready_ms: u64,
+    pub record: Record,
+}
+
+/// Returns `meta` as JSON followed by `body`, length-prefixed.
+pub fn encode<T: Serialize>(meta: &T, body: &[u8]) -> Result<Vec<u8>> {
+    let json = serde_json::to_vec(meta)?;
+    let mut out = Vec::with_capacity(4 + json.len() + body.len());
+    out.extend_from_slice(&u32::try_from(json.len())?.to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(body);
+    Ok(out)
+}
+
+/// Splits what [`encode`] wrote into the metadata and the body.
+pub fn decode<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<(T, &'a [u8])> {
+    if payload.len() < 4 {
+        bail!("message too short");
+    }
+    let n = u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]) as usize;
+    let Some(json) = payload.get(4..4 + n) else {
+        bail!("message shorter than its metadata length");
+    };
+    let meta = serde_json::from_slice(json).context("bad message metadata")?;
+    Ok((meta, &payload[4 + n..]))
+}
+
+/// Returns the `Nats-Msg-Id` of a file version: its identity, fingerprint included.
+pub fn work_msg_id(key: &FileKey, path: &str) -> String {
+    if *key == FileKey::default() {
+        // No identity: the path is all there is (such files become error records anyway).
+        return format!("path-{:032x}", crate::dedup::hash128(path.as_bytes()));
+    }
+    format!(
+        "{:x}-{:x}-{:x}-{:x}-{:x}",
+        key.dev, key.ino, key.size, key.mtime_ns, key.fp
+    )
+}
+
+/// Decodes the index entry header of an output line.
+pub fn index_entry(value: &str) -> Result<IndexEntry> {
+    serde_json::from_str(value).context("bad index entry header")
+}
+
+/// Returns the current wall-clock time as Unix ms.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let meta = WorkMeta {
+            path: "drop/a.txt".into(),
+            key: FileKey {
+                dev: 1,
+                ino: 2,
+                size: 3,
+                mtime_ns: 4,
+                fp: 5,
+            },
+            source: SourceInfo {
+                path: "drop/a.txt".into(),
+                bytes: 3,
+                format: None,
+                compression: None,
+                path_bytes: None,
+                encoding: None,
+            },
+            ready_ms: 7,
+            source_key: String::new(),
+            object: None,
+            error: None,
+        };
+        let bytes = encode(&meta, b"abc").unwrap();
+        let (back, body): (WorkMeta, &[u8]) = decode(&bytes).unwrap();
+        assert_eq!((back.key, back.ready_ms, body), (meta.key, 7, &b"abc"[..]));
+        assert!(decode::<WorkMeta>(&bytes[..5]).is_err());
+        assert_eq!(work_msg_id(&meta.key, "x"), "1-2-3-4-5");
+        assert_ne!(
+            work_msg_id(&FileKey::default(), "a"),
+            work_msg_id(&FileKey::default(), "b")
+        );
+    }
+}

@@ -1,0 +1,378 @@
+//! Owns the worker role: pulls files from the work stream and prepares them on parallel
+//! threads (read, strip, the index-free dedup work, entities), then publishes each to the
+//! prepared stream and acks its work message.
+//!
+//! Per file: one work message in, one prepared message out (`Nats-Msg-Id` = `w<work seq>`, so
+//! a redelivered file's second publish is dropped within two minutes, and the decider takes
+//! one prepared document per work sequence after that), one ack. The per-source line memory
+//! of the strip stage is off in cluster mode: it learns in arrival order on one node, which a
+//! set of workers does not have.
+
+use super::wire::{self, PreparedMeta, Record, WorkMeta};
+use super::Cluster;
+use crate::config::Config;
+use crate::dedup::KnownRaw;
+use crate::entities::{stage::entities_step, EntityTagger};
+use crate::model::{Envelope, ReadyFile, Work};
+use crate::read::{self, ReadLimits};
+use crate::strip::{self, Stripper};
+use anyhow::{Context, Result};
+use async_nats::jetstream::consumer::{pull, AckPolicy, Consumer};
+use async_nats::jetstream::{AckKind, Message};
+use async_nats::HeaderMap;
+use futures_util::StreamExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// The durable consumer all workers share.
+pub const CONSUMER: &str = "workers";
+/// How long the servers wait for a worker's ack before redelivering; a worker that is still
+/// busy with a file says so every [`PROGRESS_EVERY`].
+const ACK_WAIT: Duration = Duration::from_secs(10);
+const PROGRESS_EVERY: Duration = Duration::from_secs(3);
+
+/// What a worker's threads share.
+pub struct Cores {
+    stripper: Option<Stripper>,
+    keep_removed: bool,
+    dedup: Option<KnownRaw>,
+    tagger: Option<EntityTagger>,
+    limits: ReadLimits,
+}
+
+impl Cores {
+    /// Builds the stage cores of `config`, with the strip stage's per-source memory off.
+    pub fn new(config: &Config) -> Result<Self> {
+        let stripper = if config.strip.enabled {
+            let mut sc = config.strip.clone();
+            sc.source_memory = false;
+            Some(Stripper::new(&sc, None)?)
+        } else {
+            None
+        };
+        let tagger = if config.entities.enabled {
+            Some(EntityTagger::load(&config.entities).context("cannot load entity model")?)
+        } else {
+            None
+        };
+        Ok(Self {
+            stripper,
+            keep_removed: config.strip.keep_removed,
+            dedup: config.dedup.enabled.then(KnownRaw::default),
+            tagger,
+            limits: ReadLimits {
+                max_file_bytes: config.source.max_file_bytes,
+                max_inflated_bytes: config.source.max_inflated_bytes,
+            },
+        })
+    }
+
+    /// Prepares one file: its record and the dedup work the decider needs (empty when none).
+    pub fn prepare(&self, work_seq: u64, meta: WorkMeta, bytes: &[u8]) -> (PreparedMeta, Vec<u8>) {
+        let path = PathBuf::from(&meta.path);
+        let file = ReadyFile {
+            seq: work_seq,
+            path: path.clone(),
+            key: meta.key,
+            ready_at: Instant::now(),
+        };
+        let mut env = Envelope {
+            file,
+            source: meta.source,
+            work: Work::Ready,
+            index_entry: None,
+            prepared: None,
+        };
+        env = match meta.error {
+            Some(error) => crate::driver::failed(env.file, env.source, "read", error),
+            None => self.read(env, &path, bytes, &meta.source_key),
+        };
+        env = strip::stage::strip_step(self.stripper.as_ref(), self.keep_removed, None, env);
+        crate::dedup::stage::prepare_step(self.dedup.as_ref(), &mut env);
+        if let Some(t) = &self.tagger {
+            env = entities_step(t, env);
+        }
+        let prepared = env
+            .prepared
+            .take()
+            .map(|p| p.to_bytes())
+            .unwrap_or_default();
+        let record = match env.work {
+            Work::Doc(d) => Record::Doc(d),
+            Work::Failed(f) => Record::Failed(f),
+            // Every step above maps its input to a document or an error record.
+            Work::Ready | Work::Raw(_) => Record::Failed(crate::model::ErrorRecord {
+                kind: "error".into(),
+                source: env.source,
+                stage: "internal".into(),
+                error: "internal error: the file was not processed".into(),
+            }),
+        };
+        let out = PreparedMeta {
+            work_seq,
+            path: meta.path,
+            key: meta.key,
+            ready_ms: meta.ready_ms,
+            record,
+        };
+        (out, prepared)
+    }
+
+    fn read(&self, mut env: Envelope, path: &Path, bytes: &[u8], source_key: &str) -> Envelope {
+        env.source.bytes = bytes.len() as u64;
+        match read::decode(path, bytes, self.limits, &mut env.source) {
+            Ok(mut raw) => {
+                raw.source_key = source_key.to_string();
+                env.work = Work::Raw(raw);
+                env
+            }
+            Err(error) => crate::driver::failed(env.file, env.source, "read", error.to_string()),
+        }
+    }
+}
+
+/// Pulls and prepares files until `stop` turns true, `pipeline.strip_workers` at a time.
+pub async fn run(cluster: Cluster, config: Config, stop: watch::Receiver<bool>) -> Result<()> {
+    let stopping = super::stopped(stop);
+    tokio::pin!(stopping);
+    let cores = Arc::new(Cores::new(&config)?);
+    let parallel = config.pipeline.strip_workers.max(1);
+    let timeout = config.pipeline.file_timeout;
+    let stream = cluster.js.get_stream(&cluster.names.work).await?;
+    let consumer: Consumer<pull::Config> = stream
+        .get_or_create_consumer(
+            CONSUMER,
+            pull::Config {
+                durable_name: Some(CONSUMER.into()),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: ACK_WAIT,
+                max_ack_pending: 4096,
+                ..Default::default()
+            },
+        )
+        .await
+        .context("cannot create the workers' consumer")?;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(parallel * 4)
+        .messages()
+        .await
+        .context("cannot pull from the work stream")?;
+    // Files in flight: `parallel` on CPU threads, the others waiting for a publish ack, so
+    // round trips to the servers overlap the CPU work.
+    let cpu = Arc::new(tokio::sync::Semaphore::new(parallel));
+    let in_flight = parallel * 4;
+    let mut busy = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut stopping => break,
+            Some(done) = busy.join_next(), if !busy.is_empty() => log_failure(done),
+            next = messages.next(), if busy.len() < in_flight => {
+                let Some(next) = next else { break };
+                let msg = match next {
+                    Ok(m) => m,
+                    Err(error) => {
+                        tracing::warn!(%error, "pull from the work stream failed, retrying");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                };
+                let (cl, c, cpu) = (cluster.clone(), Arc::clone(&cores), Arc::clone(&cpu));
+                busy.spawn(async move { handle(cl, c, cpu, msg, timeout).await });
+            }
+        }
+    }
+    // Files already taken are finished; what was only buffered is redelivered to others.
+    while let Some(done) = busy.join_next().await {
+        log_failure(done);
+    }
+    Ok(())
+}
+
+/// Logs a file the worker could not finish: its work message was not acked, so the servers
+/// redeliver it (to this worker or another) once the ack wait ran out.
+fn log_failure(done: Result<Result<()>, tokio::task::JoinError>) {
+    let error = match done {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => format!("{e:#}"),
+        Err(e) => e.to_string(),
+    };
+    tracing::warn!(%error, "file left for redelivery");
+}
+
+/// Prepares one work message, publishes the result and acks the work message.
+async fn handle(
+    cluster: Cluster,
+    cores: Arc<Cores>,
+    cpu: Arc<tokio::sync::Semaphore>,
+    msg: Message,
+    timeout: Duration,
+) -> Result<()> {
+    let work_seq = msg
+        .info()
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .stream_sequence;
+    let (mut meta, inline): (WorkMeta, &[u8]) = match wire::decode(&msg.payload) {
+        Ok(m) => m,
+        Err(error) => {
+            // Not ours to decide on: a message no worker can read would stall the decider, so
+            // it becomes an error record like any unreadable file.
+            tracing::error!(%error, work_seq, "unreadable work message");
+            return publish_unreadable(&cluster, &msg, work_seq, &error.to_string()).await;
+        }
+    };
+    let mut bytes = inline.to_vec();
+    if let Some(name) = meta.object.clone() {
+        match fetch_object(&cluster, &name).await {
+            Ok(b) => bytes = b,
+            Err(error) => {
+                meta.error = Some(format!(
+                    "cannot fetch the file from the object store: {error:#}"
+                ))
+            }
+        }
+    }
+    let path = meta.path.clone();
+    let permit = cpu
+        .acquire_owned()
+        .await
+        .context("worker semaphore closed")?;
+    let job = {
+        let cores = Arc::clone(&cores);
+        // The permit goes with the thread: one that runs past the budget keeps its core.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            cores.prepare(work_seq, meta.clone(), &bytes)
+        })
+    };
+    tokio::pin!(job);
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    let mut progress = tokio::time::interval(PROGRESS_EVERY);
+    let (out, prepared) = loop {
+        tokio::select! {
+            r = &mut job => break r.context("a worker thread panicked")?,
+            _ = &mut deadline => {
+                // The thread is abandoned; its result, when it comes, is dropped.
+                tracing::warn!(path = %path, "file took longer than pipeline.file_timeout");
+                break timed_out(work_seq, &msg, timeout)?;
+            }
+            _ = progress.tick() => { let _ = msg.ack_with(AckKind::Progress).await; }
+        }
+    };
+    publish_prepared(&cluster, &out, &prepared).await?;
+    msg.ack()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot ack a work message: {e}"))?;
+    if let Some(name) = decode_object(&msg) {
+        if let Ok(store) = cluster.js.get_object_store(&cluster.names.files).await {
+            let _ = store.delete(name.as_str()).await;
+        }
+    }
+    Ok(())
+}
+
+fn decode_object(msg: &Message) -> Option<String> {
+    wire::decode::<WorkMeta>(&msg.payload)
+        .ok()
+        .and_then(|(m, _)| m.object)
+}
+
+async fn fetch_object(cluster: &Cluster, name: &str) -> Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let store = cluster.js.get_object_store(&cluster.names.files).await?;
+    let mut obj = store.get(name).await?;
+    let mut bytes = Vec::new();
+    obj.read_to_end(&mut bytes).await?;
+    Ok(bytes)
+}
+
+/// Returns the error record of a file whose preparation ran past the time budget.
+fn timed_out(work_seq: u64, msg: &Message, timeout: Duration) -> Result<(PreparedMeta, Vec<u8>)> {
+    let (meta, _): (WorkMeta, &[u8]) = wire::decode(&msg.payload)?;
+    let error = format!("took longer than {}", crate::driver::format_budget(timeout));
+    Ok((failed_meta(work_seq, meta, "strip", error), Vec::new()))
+}
+
+fn failed_meta(work_seq: u64, meta: WorkMeta, stage: &str, error: String) -> PreparedMeta {
+    PreparedMeta {
+        work_seq,
+        path: meta.path,
+        key: meta.key,
+        ready_ms: meta.ready_ms,
+        record: Record::Failed(crate::model::ErrorRecord {
+            kind: "error".into(),
+            source: meta.source,
+            stage: stage.into(),
+            error,
+        }),
+    }
+}
+
+async fn publish_unreadable(
+    cluster: &Cluster,
+    msg: &Message,
+    work_seq: u64,
+    error: &str,
+) -> Result<()> {
+    let meta = WorkMeta {
+        path: format!("work-message-{work_seq}"),
+        key: Default::default(),
+        source: crate::model::SourceInfo {
+            path: format!("work-message-{work_seq}"),
+            bytes: msg.payload.len() as u64,
+            format: None,
+            compression: None,
+            path_bytes: None,
+            encoding: None,
+        },
+        ready_ms: wire::now_ms(),
+        source_key: String::new(),
+        object: None,
+        error: None,
+    };
+    let out = failed_meta(
+        work_seq,
+        meta,
+        "internal",
+        format!("unreadable work message: {error}"),
+    );
+    publish_prepared(cluster, &out, &[]).await?;
+    msg.ack()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot ack a work message: {e}"))
+}
+
+/// Publishes a prepared document and waits until the servers stored it, retrying under the
+/// same message id.
+async fn publish_prepared(cluster: &Cluster, out: &PreparedMeta, prepared: &[u8]) -> Result<()> {
+    let payload = bytes::Bytes::from(wire::encode(out, prepared)?);
+    let id = format!("w{}", out.work_seq);
+    let mut wait = Duration::from_millis(200);
+    loop {
+        let mut headers = HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
+        let sent = cluster
+            .js
+            .publish_with_headers(
+                cluster.names.prepared_subject.clone(),
+                headers,
+                payload.clone(),
+            )
+            .await;
+        let acked = match sent {
+            Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match acked {
+            Ok(()) => return Ok(()),
+            Err(error) => {
+                tracing::warn!(%error, work_seq = out.work_seq, "prepared publish not acknowledged, publishing again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
