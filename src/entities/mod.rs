@@ -15,6 +15,7 @@
 //! - [`conll`]: CoNLL reading and conlleval-style scoring; [`train`] and [`eval`] commands.
 
 pub mod conll;
+pub mod cv;
 pub mod eval;
 pub mod features;
 pub mod lexicon;

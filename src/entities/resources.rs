@@ -1,4 +1,4 @@
-//! Owns the lexical resources features read: word clusters and the place gazetteer.
+//! Owns the lexical resources features read: word clusters and the gazetteer (places, names).
 //!
 //! Both are keyed by hashes of lower-case token forms, so lookups build no strings. The text
 //! form (`C\tword\tc0\tc1\tc2` and `G\ttypes\tphrase` lines) is what
@@ -11,8 +11,9 @@ use super::tokenize::tokenize;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// Number of gazetteer types: countries, cities, regions (states, continents).
-pub const GAZ_TYPES: usize = 3;
+/// Number of gazetteer types: countries, cities, regions (states, continents), given names,
+/// family names (type `k` is bit `1 << k` of a `G` line).
+pub const GAZ_TYPES: usize = 5;
 const MAX_PHRASE: usize = 6;
 const PHRASE_SEED: u64 = 0x0123_4567_89ab_cdef;
 /// Gazetteer value flags beside the type bits: the hash ends a phrase, or begins a longer one.

@@ -1,19 +1,22 @@
 //! Owns `dropline train entities`: fits the entity model on CoNLL data.
 //!
-//! Pass 1 is a bagged averaged perceptron over local features, its epoch chosen on `--dev`.
-//! Pass 2 adds document-level evidence from pass 1 (how the same word and word pair were tagged
-//! elsewhere in the document); on the training data that evidence comes from pass-1 models
-//! trained without the document's fold, so it is as noisy as on new text. `--dev` only picks
-//! epochs and is reported; nothing is fitted on it. With the defaults the run is deterministic:
+//! Pass 1 is a bagged averaged perceptron over local features. Pass 2 adds document-level
+//! evidence from pass 1 (how the same word and word pair were tagged elsewhere in the
+//! document); on the training data that evidence comes from pass-1 models trained without the
+//! document's fold, so it is as noisy as on new text. A share of the training documents is also
+//! trained on in lower case (`--lower-copies`), so that the model does not lean on capitals
+//! alone (text that is not Reuters often lacks them). Both passes run a fixed number of epochs
+//! chosen by `--cv` (grouped by document on the training data, see [`super::cv`]); `--dev` is
+//! scored once at the end and chooses nothing. With the defaults the run is deterministic:
 //!
 //! ```text
 //! dropline train entities --train ../shared/data/ner/conll2003/eng.train \
 //!     --dev ../shared/data/ner/conll2003/eng.testa --out models/entities.bin
 //! ```
 //!
-//! rebuilds the shipped `models/entities.bin` byte for byte (about 190 s on the shared 2-core
-//! machine) from the embedded `resources/entities.res.gz`. The file is the read-in-place format
-//! of [`super::model_file`]: i8 weight rows with per-row scales, resources as flat tables.
+//! rebuilds the shipped `models/entities.bin` byte for byte from the embedded
+//! `resources/entities.res.gz`. The file is the read-in-place format of [`super::model_file`]:
+//! i8 weight rows with per-row scales, resources as flat tables.
 
 use super::conll::{self, Doc, Scorer, Span};
 use super::features::TokInfo;
@@ -33,25 +36,26 @@ pub struct TrainEntitiesArgs {
     /// Training data, CoNLL-2003 format.
     #[arg(long)]
     pub train: PathBuf,
-    /// Development data, used only to pick the epoch.
+    /// Development data, scored once after training and reported; it chooses nothing.
     #[arg(long)]
-    pub dev: PathBuf,
+    pub dev: Option<PathBuf>,
     /// Where the model file is written.
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, required_unless_present = "cv")]
+    pub out: Option<PathBuf>,
     /// Resource file (clusters and gazetteer) built by `scripts/build_resources.py`; embedded
     /// into the model. Defaults to the shipped one.
     #[arg(long)]
     pub resources: Option<PathBuf>,
-    /// Maximum number of passes over the training data.
-    #[arg(long, default_value_t = 25)]
+    /// Passes over the training data for pass 1 (chosen by `--cv`); with `--cv`, the most
+    /// epochs scored.
+    #[arg(long, default_value_t = 13)]
     pub epochs: usize,
+    /// Passes over the training data for pass 2 (chosen by `--cv`).
+    #[arg(long, default_value_t = 3)]
+    pub epochs2: usize,
     /// log2 of the number of weight-table rows.
     #[arg(long, default_value_t = 19)]
     pub bits: u32,
-    /// Stop after this many epochs without a better dev F1.
-    #[arg(long, default_value_t = 4)]
-    pub patience: usize,
     /// Folds for the first pass's cross-validated predictions on the training data (the second
     /// pass learns from them); 0 trains a single-pass model.
     #[arg(long, default_value_t = 4)]
@@ -60,8 +64,16 @@ pub struct TrainEntitiesArgs {
     #[arg(long, default_value_t = 5)]
     pub bags: usize,
     /// Zeroes weights below this fraction of the largest weight before writing.
-    #[arg(long, default_value_t = 0.002)]
+    #[arg(long, default_value_t = 0.006)]
     pub prune: f32,
+    /// Share of training documents (0 to 1, a fixed pseudo-random choice) also trained on with
+    /// every word lower-cased.
+    #[arg(long, default_value_t = 1.0)]
+    pub lower_copies: f64,
+    /// Instead of writing a model, cross-validates over this many folds of whole documents of
+    /// `--train` and prints held-out F1 per epoch and fold (original and lower-cased text).
+    #[arg(long)]
+    pub cv: Option<usize>,
 }
 
 /// The resource file shipped in the repository.
@@ -78,17 +90,17 @@ pub fn gunzip_text(bytes: &[u8]) -> anyhow::Result<String> {
 }
 
 /// A sentence ready for training: its feature buckets and gold BILOU tags.
-struct Prepared {
+pub(super) struct Prepared {
     feats: Vec<u32>,
     gold: Vec<u8>,
 }
 
 /// A document's words turned into token information, with its sentences and gold tags.
-struct DocData {
-    infos: Vec<TokInfo>,
-    sents: Vec<std::ops::Range<usize>>,
+pub(super) struct DocData {
+    pub(super) infos: Vec<TokInfo>,
+    pub(super) sents: Vec<std::ops::Range<usize>>,
     gold: Vec<u8>,
-    gold_spans: HashSet<Span>,
+    pub(super) gold_spans: HashSet<Span>,
 }
 
 /// Converts IOB tags into BILOU tag indices.
@@ -138,7 +150,7 @@ pub fn gold_spans(doc: &Doc) -> HashSet<Span> {
     g
 }
 
-fn doc_data(docs: &[Doc], res: &ResourcesView<'_>) -> Vec<DocData> {
+pub(super) fn doc_data(docs: &[Doc], res: &ResourcesView<'_>) -> Vec<DocData> {
     docs.iter()
         .map(|doc| {
             let (words, sents) = doc_words(doc);
@@ -152,7 +164,7 @@ fn doc_data(docs: &[Doc], res: &ResourcesView<'_>) -> Vec<DocData> {
         .collect()
 }
 
-fn prepare(docs: &[&DocData], bits: u32) -> Vec<Prepared> {
+pub(super) fn prepare(docs: &[&DocData], bits: u32) -> Vec<Prepared> {
     let mut out = Vec::new();
     for d in docs {
         for r in &d.sents {
@@ -167,7 +179,7 @@ fn prepare(docs: &[&DocData], bits: u32) -> Vec<Prepared> {
     out
 }
 
-fn spans_of(tags: &[u8], sents: &[std::ops::Range<usize>]) -> HashSet<Span> {
+pub(super) fn spans_of(tags: &[u8], sents: &[std::ops::Range<usize>]) -> HashSet<Span> {
     let mut spans: Vec<NameSpan> = Vec::new();
     for s in sents {
         spans_from_tags(&tags[s.clone()], s.start, &mut spans);
@@ -178,35 +190,28 @@ fn spans_of(tags: &[u8], sents: &[std::ops::Range<usize>]) -> HashSet<Span> {
         .collect()
 }
 
-/// Scores one pass on documents whose second-pass fields are already set.
-fn dev_score(stage: &Stage, docs: &mut [DocData]) -> Scorer {
-    let compiled = stage.compile();
-    let mut scorer = Scorer::default();
-    for d in docs.iter_mut() {
-        let tags = decode_doc([compiled.view()], &mut d.infos, &d.sents);
-        scorer.add(&d.gold_spans, &spans_of(&tags, &d.sents));
-    }
-    scorer
+/// Returns whether training document `i` also gets a lower-cased copy, for a `share` in 0..1
+/// (a fixed pseudo-random choice, so runs are reproducible).
+pub(super) fn lower_copy(i: usize, share: f64) -> bool {
+    let h = features::mix((i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)) >> 11;
+    (h as f64) < share * (1u64 << 53) as f64
 }
 
-/// Runs perceptron epochs; with `dev`, keeps the best epoch by dev F1 (stopping after
-/// `patience` epochs without gain), else runs exactly `epochs`. Returns the stage, its epoch
-/// and dev F1.
-fn fit(
+/// Runs `epochs` perceptron epochs of `bags` bagged trainers over `data`, calling `on_epoch`
+/// after each with the epoch number (from 1) and the trainers; returns their averaged stage.
+pub(super) fn fit(
     data: &[Prepared],
-    args: &TrainEntitiesArgs,
+    bits: u32,
+    bags: usize,
     epochs: usize,
-    mut dev: Option<&mut [DocData]>,
-    label: &str,
-    started: Instant,
-) -> (Stage, usize, f64) {
-    let bags = args.bags.max(1);
-    let mut trainers: Vec<Trainer> = (0..bags).map(|_| Trainer::new(args.bits)).collect();
+    mut on_epoch: impl FnMut(usize, usize, &[Trainer]),
+) -> Stage {
+    let bags = bags.max(1);
+    let mut trainers: Vec<Trainer> = (0..bags).map(|_| Trainer::new(bits)).collect();
     let mut orders: Vec<Vec<usize>> = vec![(0..data.len()).collect(); bags];
     let mut rngs: Vec<u64> = (0..bags as u64)
         .map(|b| 0x2545_f491_4f6c_dd1d ^ b.wrapping_mul(0x9e37_79b9_7f4a_7c15))
         .collect();
-    let mut best: Option<(Stage, usize, f64)> = None;
     let mut pred = Vec::new();
     for epoch in 1..=epochs {
         let mut wrong = 0;
@@ -222,25 +227,27 @@ fn fit(
                 wrong += trainer.learn(&data[k].feats, &data[k].gold, &mut pred);
             }
         }
-        let Some(dev) = dev.as_deref_mut() else {
-            continue;
-        };
-        let stage = average_of(&trainers);
-        let (p, r, f) = dev_score(&stage, dev).overall.prf();
-        eprintln!(
-            "{label} epoch {epoch}: train tag errors {wrong}, dev P {p:.4} R {r:.4} F1 {f:.4} ({:.0}s)",
-            started.elapsed().as_secs_f64()
-        );
-        if best.as_ref().is_none_or(|b| f > b.2) {
-            best = Some((stage, epoch, f));
-        } else if best.as_ref().is_some_and(|b| epoch - b.1 >= args.patience) {
-            break;
-        }
+        on_epoch(epoch, wrong, &trainers);
     }
-    best.unwrap_or_else(|| (average_of(&trainers), epochs, 0.0))
+    average_of(&trainers)
 }
 
-/// Trains and writes the model.
+/// Builds the training documents: the originals, then the chosen lower-cased copies; returns
+/// them with each one's original document index (its fold group).
+fn training_docs(docs: &[Doc], share: f64, res: &ResourcesView<'_>) -> (Vec<DocData>, Vec<usize>) {
+    let mut data = doc_data(docs, res);
+    let mut groups: Vec<usize> = (0..docs.len()).collect();
+    let picked: Vec<usize> = (0..docs.len()).filter(|&i| lower_copy(i, share)).collect();
+    let lower: Vec<Doc> = picked
+        .iter()
+        .map(|&i| conll::lowercased(&docs[i]))
+        .collect();
+    data.extend(doc_data(&lower, res));
+    groups.extend(picked);
+    (data, groups)
+}
+
+/// Trains and writes the model, or cross-validates with `--cv`.
 pub fn run(args: &TrainEntitiesArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let res_text = match &args.resources {
@@ -253,46 +260,59 @@ pub fn run(args: &TrainEntitiesArgs) -> anyhow::Result<()> {
     };
     let (tables, bad) = ResourceTables::parse(&res_text);
     anyhow::ensure!(bad == 0, "resource file has {bad} malformed lines");
+    drop(res_text);
     let res = tables.view();
     let train_docs = conll::read_docs(&args.train)?;
-    let mut train = doc_data(&train_docs, &res);
-    let mut dev = doc_data(&conll::read_docs(&args.dev)?, &res);
-    drop(res_text);
+    if let Some(k) = args.cv {
+        return super::cv::run(args, k, &train_docs, &res);
+    }
+    let out = args.out.as_ref().context("--out is required")?;
+    let (mut train, groups) = training_docs(&train_docs, args.lower_copies, &res);
     let all: Vec<&DocData> = train.iter().collect();
     let data = prepare(&all, args.bits);
     let n_tokens: usize = data.iter().map(|p| p.gold.len()).sum();
     let (clusters, places) = res.sizes();
     eprintln!(
-        "train: {} documents, {} sentences, {n_tokens} tokens; resources: {clusters} cluster words, {places} places",
+        "train: {} documents ({} lower-cased copies), {} sentences, {n_tokens} tokens; resources: {clusters} cluster words, {places} places",
         train.len(),
+        train.len() - train_docs.len(),
         data.len()
     );
-    let (first, first_epoch, _) = fit(&data, args, args.epochs, Some(&mut dev), "pass 1", started);
+    let progress = |label: &str| {
+        let label = label.to_string();
+        move |epoch: usize, wrong: usize, _: &[Trainer]| {
+            eprintln!(
+                "{label} epoch {epoch}: train tag errors {wrong} ({:.0}s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    };
+    let first = fit(&data, args.bits, args.bags, args.epochs, progress("pass 1"));
+    drop(data);
     let mut stages = vec![first];
-    let mut epoch = first_epoch;
     if args.folds >= 2 {
         // Cross-validated first-pass tags on the training data, so the second pass learns
-        // from first-pass evidence as noisy as it will be on new text.
+        // from first-pass evidence as noisy as it will be on new text. A document and its
+        // lower-cased copy share a fold.
         let mut tags: Vec<Vec<u8>> = vec![Vec::new(); train.len()];
         for fold in 0..args.folds {
             let rest: Vec<&DocData> = train
                 .iter()
-                .enumerate()
-                .filter(|(i, _)| i % args.folds != fold)
-                .map(|(_, d)| d)
+                .zip(&groups)
+                .filter(|(_, g)| *g % args.folds != fold)
+                .map(|(d, _)| d)
                 .collect();
-            let (stage, _, _) = fit(
+            let stage = fit(
                 &prepare(&rest, args.bits),
-                args,
-                first_epoch,
-                None,
-                "",
-                started,
+                args.bits,
+                args.bags,
+                args.epochs,
+                |_, _, _| {},
             );
             let compiled = stage.compile();
-            for (i, d) in train.iter_mut().enumerate() {
-                if i % args.folds == fold {
-                    tags[i] = decode_doc([compiled.view()], &mut d.infos, &d.sents);
+            for ((d, g), t) in train.iter_mut().zip(&groups).zip(tags.iter_mut()) {
+                if g % args.folds == fold {
+                    *t = decode_doc([compiled.view()], &mut d.infos, &d.sents);
                 }
             }
             eprintln!(
@@ -304,17 +324,17 @@ pub fn run(args: &TrainEntitiesArgs) -> anyhow::Result<()> {
         for (d, t) in train.iter_mut().zip(&tags) {
             features::set_priors(&mut d.infos, t);
         }
-        let first = stages[0].compile();
-        for d in dev.iter_mut() {
-            let t = decode_doc([first.view()], &mut d.infos, &d.sents);
-            features::set_priors(&mut d.infos, &t);
-        }
         let all: Vec<&DocData> = train.iter().collect();
         let data2 = prepare(&all, args.bits);
-        let (second, e2, _) = fit(&data2, args, args.epochs, Some(&mut dev), "pass 2", started);
-        stages.push(second);
-        epoch = e2;
+        stages.push(fit(
+            &data2,
+            args.bits,
+            args.bags,
+            args.epochs2,
+            progress("pass 2"),
+        ));
     }
+    drop(train);
     if args.prune > 0.0 {
         for (k, s) in stages.iter_mut().enumerate() {
             let kept = s.prune(args.prune);
@@ -323,29 +343,29 @@ pub fn run(args: &TrainEntitiesArgs) -> anyhow::Result<()> {
     }
     let compiled: Vec<_> = stages.iter().map(Stage::compile).collect();
     let bytes = model_file::write(&compiled, &tables);
-    // Scores the written file exactly as the tagger will read it.
+    // Loads the written file exactly as the tagger will read it.
     let model = ModelFile::from_bytes(&bytes).context("the written model does not load")?;
-    let view = model.view();
-    let mut scorer = Scorer::default();
-    for d in dev.iter_mut() {
-        // Re-run from clean second-pass fields, as the tagger does.
-        for t in d.infos.iter_mut() {
-            (t.prior, t.prior_mask, t.first, t.pair_next, t.pair_prev) = (0, 0, 0, 0, 0);
-        }
-        let tags = decode_doc(view.stages(), &mut d.infos, &d.sents);
-        scorer.add(&d.gold_spans, &spans_of(&tags, &d.sents));
-    }
-    let best_f = scorer.overall.prf().2;
-    std::fs::write(&args.out, &bytes)
-        .with_context(|| format!("failed to write {}", args.out.display()))?;
+    std::fs::write(out, &bytes).with_context(|| format!("failed to write {}", out.display()))?;
     let rows: usize = compiled.iter().map(|c| c.rows.len()).sum();
     println!(
-        "wrote {} ({} bytes, {} passes, {rows} weight rows): last pass epoch {epoch}, dev F1 {best_f:.4} on gold tokens, {:.0}s",
-        args.out.display(),
+        "wrote {} ({} bytes, {} passes, {rows} weight rows): epochs {} and {}, {:.0}s",
+        out.display(),
         bytes.len(),
         stages.len(),
+        args.epochs,
+        args.epochs2,
         started.elapsed().as_secs_f64()
     );
+    if let Some(dev_path) = &args.dev {
+        let view = model.view();
+        let mut scorer = Scorer::default();
+        for d in doc_data(&conll::read_docs(dev_path)?, &res).iter_mut() {
+            let tags = decode_doc(view.stages(), &mut d.infos, &d.sents);
+            scorer.add(&d.gold_spans, &spans_of(&tags, &d.sents));
+        }
+        let (p, r, f) = scorer.overall.prf();
+        println!("dev (chose nothing) F1 {f:.4} P {p:.4} R {r:.4} on gold tokens");
+    }
     Ok(())
 }
 
@@ -360,6 +380,17 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         assert_eq!(bilou(&t), vec![1, 3, 0, 12, 12]);
+    }
+
+    #[test]
+    fn lower_copies_take_the_share_asked_for() {
+        let n = 4000;
+        assert!((0..n).all(|i| lower_copy(i, 1.0)));
+        assert!(!(0..n).any(|i| lower_copy(i, 0.0)));
+        let half = (0..n).filter(|&i| lower_copy(i, 0.5)).count();
+        assert!((1800..2200).contains(&half), "{half}");
+        // A larger share keeps every document a smaller one picked.
+        assert!((0..n).all(|i| !lower_copy(i, 0.25) || lower_copy(i, 0.5)));
     }
 
     #[test]

@@ -1,0 +1,213 @@
+//! Owns `dropline train entities --cv K`: grouped K-fold cross-validation on the training data.
+//!
+//! The training documents are cut into K folds of consecutive whole documents (CoNLL's
+//! `-DOCSTART-` boundaries; neighbouring documents share days and topics, so a fold holds them
+//! together). For each fold, pass 1 is trained on the other folds (plus their lower-cased
+//! copies, as `--lower-copies` says) and scored on the held-out fold after every epoch, as
+//! written and lower-cased (a check of text without capitals, built from training data only).
+//! The pass-1 epoch with the best mean held-out F1 is chosen; its held-out tags give every
+//! training document the same first-pass evidence the final training gives it, and pass 2 is
+//! cross-validated over the same folds. Printed: F1 per epoch as mean ± std over folds, and per
+//! fold at the chosen epochs. Scores are of the stages pruned by `--prune`, as the written model
+//! is. No model is written and no development file is read.
+
+use super::conll::{self, Doc, Scorer};
+use super::decode_doc;
+use super::features;
+use super::perceptron::{average_of, Trainer};
+use super::resources::ResourcesView;
+use super::train::{doc_data, fit, lower_copy, prepare, spans_of, DocData, TrainEntitiesArgs};
+use std::time::Instant;
+
+/// Held-out F1 of one fold at one epoch: on the text as written and lower-cased.
+#[derive(Debug, Clone, Copy, Default)]
+struct FoldScore {
+    cased: f64,
+    lower: f64,
+}
+
+/// Returns the mean and (population) standard deviation.
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len().max(1) as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / n;
+    (m, var.sqrt())
+}
+
+/// Decodes `docs` with the trainers' averaged stage, pruned as the written model is, returning
+/// the F1 and each document's tags.
+fn score_docs(trainers: &[Trainer], prune: f32, docs: &mut [&mut DocData]) -> (f64, Vec<Vec<u8>>) {
+    let mut stage = average_of(trainers);
+    if prune > 0.0 {
+        stage.prune(prune);
+    }
+    let compiled = stage.compile();
+    let mut scorer = Scorer::default();
+    let mut tags = Vec::with_capacity(docs.len());
+    for d in docs.iter_mut() {
+        let t = decode_doc([compiled.view()], &mut d.infos, &d.sents);
+        scorer.add(&d.gold_spans, &spans_of(&t, &d.sents));
+        tags.push(t);
+    }
+    (scorer.overall.prf().2, tags)
+}
+
+/// Cross-validates one pass over `k` folds for up to `epochs` epochs; returns scores
+/// `[fold][epoch - 1]` and, per epoch, every document's held-out tags (cased, lower-cased).
+#[allow(clippy::type_complexity)]
+fn cv_pass(
+    args: &TrainEntitiesArgs,
+    label: &str,
+    k: usize,
+    epochs: usize,
+    cased: &mut [DocData],
+    lower: &mut [DocData],
+    started: Instant,
+) -> (Vec<Vec<FoldScore>>, Vec<(Vec<Vec<u8>>, Vec<Vec<u8>>)>) {
+    let n = cased.len();
+    let fold_of = |i: usize| i * k / n;
+    let mut scores = vec![vec![FoldScore::default(); epochs]; k];
+    let mut tags = vec![(vec![Vec::new(); n], vec![Vec::new(); n]); epochs];
+    for (fold, fold_scores) in scores.iter_mut().enumerate() {
+        let train: Vec<&DocData> = (0..n)
+            .filter(|&i| fold_of(i) != fold)
+            .map(|i| &cased[i])
+            .chain(
+                (0..n)
+                    .filter(|&i| fold_of(i) != fold && lower_copy(i, args.lower_copies))
+                    .map(|i| &lower[i]),
+            )
+            .collect();
+        let data = prepare(&train, args.bits);
+        drop(train);
+        let held: Vec<usize> = (0..n).filter(|&i| fold_of(i) == fold).collect();
+        let mut held_cased: Vec<&mut DocData> = cased
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| fold_of(*i) == fold)
+            .map(|(_, d)| d)
+            .collect();
+        let mut held_lower: Vec<&mut DocData> = lower
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| fold_of(*i) == fold)
+            .map(|(_, d)| d)
+            .collect();
+        fit(&data, args.bits, args.bags, epochs, |epoch, _, trainers| {
+            let (fc, tc) = score_docs(trainers, args.prune, &mut held_cased);
+            let (fl, tl) = score_docs(trainers, args.prune, &mut held_lower);
+            fold_scores[epoch - 1] = FoldScore {
+                cased: fc,
+                lower: fl,
+            };
+            for ((&i, c), l) in held.iter().zip(tc).zip(tl) {
+                tags[epoch - 1].0[i] = c;
+                tags[epoch - 1].1[i] = l;
+            }
+            eprintln!(
+                "{label} fold {} epoch {epoch}: held-out F1 {fc:.4}, lower-cased {fl:.4} ({:.0}s)",
+                fold + 1,
+                started.elapsed().as_secs_f64()
+            );
+        });
+    }
+    (scores, tags)
+}
+
+/// Prints per-epoch mean ± std and per-fold scores at the best epoch; returns that epoch
+/// (the best mean F1 on the text as written; ties go to the earlier epoch).
+fn report(label: &str, scores: &[Vec<FoldScore>]) -> usize {
+    let epochs = scores.first().map_or(0, Vec::len);
+    let mut best = (0, f64::MIN);
+    for e in 0..epochs {
+        let c: Vec<f64> = scores.iter().map(|f| f[e].cased).collect();
+        let l: Vec<f64> = scores.iter().map(|f| f[e].lower).collect();
+        let ((cm, cs), (lm, ls)) = (mean_std(&c), mean_std(&l));
+        println!(
+            "{label} epoch {}: held-out F1 {cm:.4} ± {cs:.4}, lower-cased {lm:.4} ± {ls:.4}",
+            e + 1
+        );
+        if cm > best.1 {
+            best = (e, cm);
+        }
+    }
+    let per_fold: Vec<String> = scores
+        .iter()
+        .map(|f| format!("{:.4}/{:.4}", f[best.0].cased, f[best.0].lower))
+        .collect();
+    println!(
+        "{label} chosen epoch {}: per fold (cased/lower-cased) {}",
+        best.0 + 1,
+        per_fold.join(" ")
+    );
+    best.0 + 1
+}
+
+/// Runs the cross-validation and prints its results.
+pub fn run(
+    args: &TrainEntitiesArgs,
+    k: usize,
+    docs: &[Doc],
+    res: &ResourcesView<'_>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        k >= 2 && k <= docs.len(),
+        "--cv needs at least 2 folds and no more folds than documents"
+    );
+    let started = Instant::now();
+    let mut cased = doc_data(docs, res);
+    let lower_docs: Vec<Doc> = docs.iter().map(conll::lowercased).collect();
+    let mut lower = doc_data(&lower_docs, res);
+    drop(lower_docs);
+    println!(
+        "cv: {k} folds of consecutive documents over {} documents; bags {}, bits {}, lower-cased copies {}",
+        docs.len(),
+        args.bags,
+        args.bits,
+        args.lower_copies
+    );
+    let (s1, tags) = cv_pass(
+        args,
+        "pass 1",
+        k,
+        args.epochs,
+        &mut cased,
+        &mut lower,
+        started,
+    );
+    let e1 = report("pass 1", &s1);
+    if args.folds < 2 {
+        return Ok(());
+    }
+    let (tc, tl) = &tags[e1 - 1];
+    for (d, t) in cased.iter_mut().zip(tc) {
+        features::set_priors(&mut d.infos, t);
+    }
+    for (d, t) in lower.iter_mut().zip(tl) {
+        features::set_priors(&mut d.infos, t);
+    }
+    drop(tags);
+    let (s2, _) = cv_pass(
+        args,
+        "pass 2",
+        k,
+        args.epochs2,
+        &mut cased,
+        &mut lower,
+        started,
+    );
+    report("pass 2", &s2);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_and_spread() {
+        let (m, s) = mean_std(&[0.9, 0.92, 0.94]);
+        assert!((m - 0.92).abs() < 1e-12);
+        assert!((s - 0.016_329_9).abs() < 1e-6);
+    }
+}
