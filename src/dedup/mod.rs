@@ -169,20 +169,40 @@ pub fn prepare(id: &str, text: &str) -> Prepared {
     let sigs = Signatures::of(&words);
     let terms = story::terms(&words);
     let sketch = Sketch::of(text);
-    let b64 = |bytes: Vec<u8>| base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes);
-    let sig_b64 = sigs.as_ref().map(|s| b64(s.to_bytes()));
-    let terms_b64 = (!terms.is_empty())
-        .then(|| b64(terms.iter().flat_map(|t| t.pack().to_le_bytes()).collect()));
-    let sent_b64 = (sketch.sentence_count() > 0).then(|| b64(sketch.to_bytes()));
-    Prepared {
-        raw: parse_hex(id).unwrap_or_else(|| hash128(id.as_bytes())),
-        text_hash: hash128(normalize(text).as_bytes()),
+    Prepared::assemble(
+        parse_hex(id).unwrap_or_else(|| hash128(id.as_bytes())),
+        hash128(normalize(text).as_bytes()),
         sigs,
         terms,
-        probe: Probe::new(sketch),
-        sig_b64,
-        terms_b64,
-        sent_b64,
+        sketch,
+    )
+}
+
+impl Prepared {
+    /// Builds the prepared work from its parts, with the base64 forms the ledger's
+    /// [`IndexEntry`] carries, so the ordered worker does not encode them.
+    fn assemble(
+        raw: u128,
+        text_hash: u128,
+        sigs: Option<Signatures>,
+        terms: Vec<Term>,
+        sketch: Sketch,
+    ) -> Prepared {
+        let b64 = |bytes: Vec<u8>| base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes);
+        let sig_b64 = sigs.as_ref().map(|s| b64(s.to_bytes()));
+        let terms_b64 = (!terms.is_empty())
+            .then(|| b64(terms.iter().flat_map(|t| t.pack().to_le_bytes()).collect()));
+        let sent_b64 = (sketch.sentence_count() > 0).then(|| b64(sketch.to_bytes()));
+        Prepared {
+            raw,
+            text_hash,
+            sigs,
+            terms,
+            probe: Probe::new(sketch),
+            sig_b64,
+            terms_b64,
+            sent_b64,
+        }
     }
 }
 

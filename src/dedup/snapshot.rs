@@ -7,9 +7,7 @@
 //! ([`Sketch::to_bytes`]) to the end. The sketch's word lookup ([`Probe`]) is rebuilt on
 //! decode: it is larger than the sketch and cheap to build.
 
-use base64::Engine as _;
-
-use super::align::{Probe, Sketch};
+use super::align::Sketch;
 use super::minhash::Signatures;
 use super::story::Term;
 use super::Prepared;
@@ -61,22 +59,7 @@ impl Prepared {
             .map(|c| Term::unpack(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
             .collect();
         let sketch = Sketch::from_bytes(rest)?;
-        // The ledger's base64 forms, as `prepare` makes them on the parallel workers.
-        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes);
-        let sig_b64 = (sig_len > 0).then(|| b64(sig_bytes));
-        let terms_b64 = (n_terms > 0)
-            .then(|| b64(&bytes[bytes.len() - rest.len() - 4 * n_terms..bytes.len() - rest.len()]));
-        let sent_b64 = (sketch.sentence_count() > 0).then(|| b64(&sketch.to_bytes()));
-        Some(Prepared {
-            raw,
-            text_hash,
-            sigs,
-            terms,
-            probe: Probe::new(sketch),
-            sig_b64,
-            terms_b64,
-            sent_b64,
-        })
+        Some(Prepared::assemble(raw, text_hash, sigs, terms, sketch))
     }
 }
 
