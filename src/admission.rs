@@ -6,12 +6,15 @@
 //! capped by `max_inflated_bytes`) times the working set the enabled stages build per decoded
 //! byte ([`working_set_factor`]). Once the read stage knows the decoded size it corrects the
 //! charge ([`Admission::resize`]); the commit releases it. A file charged more than the whole
-//! budget is admitted when nothing else is in flight and no runaway thread still holds memory,
-//! so it still passes, alone. Corrections may overshoot the budget (a file turns out bigger
-//! than claimed): new admissions then wait until commits bring the total back under it.
+//! budget is admitted when nothing else is in flight and no runaway thread still holds memory
+//! (its estimate may overstate: a gzip trailer can claim anything), and is refused by the read
+//! stage once its decoded size says it needs more than the whole budget ([`Admission::over_budget`]):
+//! memory stays under the budget instead of reaching one big file's working set. Corrections
+//! may overshoot the budget (a file turns out bigger than claimed): new admissions then wait
+//! until commits bring the total back under it.
 
 use crate::model::FileKey;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use tokio::sync::{Notify, Semaphore};
@@ -45,6 +48,8 @@ pub struct Admission {
     max_inflated: u64,
     /// Bytes charged per decoded byte; see [`working_set_factor`].
     factor: u64,
+    /// Set by [`Admission::with_fingerprint_on_read`].
+    fp_on_read: bool,
 }
 
 #[derive(Debug, Default)]
@@ -52,7 +57,7 @@ struct Sets {
     /// When the pipeline last went from empty to busy, until the summary takes it.
     busy_since: Option<std::time::Instant>,
     /// Files in flight by key without fingerprint, with their fingerprint and reserved bytes.
-    in_flight: HashMap<FileKey, Vec<(u64, u64)>>,
+    in_flight: foldhash::HashMap<FileKey, Vec<(u64, u64)>>,
     in_flight_files: usize,
     reserved: u64,
     /// Bytes of files whose stage thread ran past its time budget and still runs: committed
@@ -60,8 +65,11 @@ struct Sets {
     runaway: u64,
     /// Committed files still expected in the folder, by key without fingerprint, with their
     /// fingerprint and whether they failed.
-    committed: HashMap<FileKey, Vec<(u64, bool)>>,
+    committed: foldhash::HashMap<FileKey, Vec<(u64, bool)>>,
 }
+
+/// The keys a folder scan saw.
+pub type KeySet = foldhash::HashSet<FileKey>;
 
 /// Why a ready file was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +83,14 @@ pub enum Skip {
 
 fn fp_matches(a: u64, b: u64) -> bool {
     a == b || a == 0 || b == 0
+}
+
+/// Returns the in-flight entry of a file whose key has fingerprint `fp`: the one admitted
+/// with it, else one admitted with it unknown (the read stage fills it in after admission).
+fn slot_of(v: &[(u64, u64)], fp: u64) -> Option<usize> {
+    v.iter()
+        .position(|&(f, _)| f == fp)
+        .or_else(|| v.iter().position(|&(f, _)| f == 0))
 }
 
 impl Admission {
@@ -96,6 +112,7 @@ impl Admission {
             max_bytes: u64::MAX,
             max_inflated: u64::MAX,
             factor: 1,
+            fp_on_read: false,
         }
     }
 
@@ -112,9 +129,41 @@ impl Admission {
         self
     }
 
+    /// Returns the charge for a file of `decoded` bytes when it is more than the whole byte
+    /// budget: such a file is refused once its decoded size is known (it could only run alone,
+    /// taking memory past the budget), with this charge in its error record.
+    pub fn over_budget(&self, decoded: u64) -> Option<u64> {
+        let need = self.charge(decoded);
+        (need > self.max_bytes).then_some(need)
+    }
+
+    /// Returns the byte budget and the bytes charged per decoded byte.
+    pub fn budget(&self) -> (u64, u64) {
+        (self.max_bytes, self.factor)
+    }
+
     /// Returns the charge for a file of `decoded` bytes.
     pub fn charge(&self, decoded: u64) -> u64 {
         decoded.max(1).saturating_mul(self.factor)
+    }
+
+    /// Returns whether a file of key `base` (no fingerprint) needs its fingerprint to be told
+    /// apart: a version with the same metadata is in flight or committed. Always true for
+    /// an admission built without [`Admission::with_fingerprint_on_read`].
+    pub fn needs_fingerprint(&self, base: &FileKey) -> bool {
+        if !self.fp_on_read {
+            return true;
+        }
+        let s = self.lock();
+        s.in_flight.contains_key(base) || s.committed.contains_key(base)
+    }
+
+    /// Lets discovery admit files with their fingerprint unknown when no other version could be
+    /// mistaken for them ([`Admission::needs_fingerprint`]): the pipeline's read stage fills it
+    /// in from the bytes it reads before the commit records it.
+    pub fn with_fingerprint_on_read(mut self) -> Self {
+        self.fp_on_read = true;
+        self
     }
 
     /// Returns why `key` must not be admitted, if it must not.
@@ -190,11 +239,10 @@ impl Admission {
     pub fn resize(&self, key: &FileKey, decoded: u64) {
         let bytes = self.charge(decoded);
         let mut s = self.lock();
-        let Some(slot) = s
-            .in_flight
-            .get_mut(&key.without_fp())
-            .and_then(|v| v.iter_mut().find(|(fp, _)| *fp == key.fp))
-        else {
+        let Some(slot) = s.in_flight.get_mut(&key.without_fp()).and_then(|v| {
+            let i = slot_of(v, key.fp)?;
+            v.get_mut(i)
+        }) else {
             return;
         };
         let old = std::mem::replace(&mut slot.1, bytes);
@@ -213,7 +261,7 @@ impl Admission {
         let bytes = s
             .in_flight
             .get(&key.without_fp())
-            .and_then(|v| v.iter().find(|(fp, _)| *fp == key.fp))
+            .and_then(|v| v.get(slot_of(v, key.fp)?))
             .map_or(0, |&(_, b)| b);
         s.runaway += bytes;
         bytes
@@ -233,7 +281,7 @@ impl Admission {
         let base = key.without_fp();
         let mut released = None;
         if let Some(v) = s.in_flight.get_mut(&base) {
-            if let Some(i) = v.iter().position(|&(fp, _)| fp == key.fp) {
+            if let Some(i) = slot_of(v, key.fp) {
                 released = Some(v.swap_remove(i).1);
             }
             if v.is_empty() {
@@ -257,8 +305,8 @@ impl Admission {
     }
 
     /// Forgets committed files no longer present; `present` is every key a full scan saw.
-    pub fn prune(&self, present: &HashSet<FileKey>) {
-        let mut by_base: HashMap<FileKey, Vec<u64>> = HashMap::new();
+    pub fn prune(&self, present: &KeySet) {
+        let mut by_base: foldhash::HashMap<FileKey, Vec<u64>> = Default::default();
         for k in present {
             by_base.entry(k.without_fp()).or_default().push(k.fp);
         }
@@ -272,7 +320,7 @@ impl Admission {
     }
 
     /// Returns how many of `present` are neither in flight nor committed: files waiting.
-    pub fn count_waiting(&self, present: &HashSet<FileKey>) -> usize {
+    pub fn count_waiting(&self, present: &KeySet) -> usize {
         let s = self.lock();
         present
             .iter()
@@ -317,10 +365,43 @@ mod tests {
         }
     }
 
+    /// A file admitted without a fingerprint (the read stage fills it in) is found under
+    /// the fingerprint it commits with, and needs one only when its metadata collides.
+    #[tokio::test]
+    async fn a_fingerprint_filled_in_after_admission_commits_and_releases() {
+        let a = Admission::new(1, HashMap::new())
+            .with_byte_budget(100, 100)
+            .with_fingerprint_on_read();
+        let unknown = key(5).without_fp();
+        assert!(
+            !a.needs_fingerprint(&unknown),
+            "nothing to be told apart from"
+        );
+        assert_eq!(a.admit(unknown, 60).await, Some(0));
+        assert!(
+            a.needs_fingerprint(&unknown),
+            "a version of it is in flight"
+        );
+        let read = FileKey { fp: 42, ..unknown };
+        a.resize(&read, 10);
+        assert_eq!(a.in_flight_bytes(), 10);
+        a.committed(read, false, true);
+        assert_eq!((a.in_flight(), a.in_flight_bytes()), (0, 0));
+        assert_eq!(
+            a.skip_reason(&read),
+            Some(Skip::Committed { failed: false })
+        );
+        // Another version with the same metadata is told apart by its fingerprint.
+        assert_eq!(a.skip_reason(&FileKey { fp: 43, ..unknown }), None);
+        // The slot came back: a second file is admitted.
+        assert_eq!(a.admit(key(6), 10).await, Some(1));
+        assert!(Admission::new(1, HashMap::new()).needs_fingerprint(&unknown));
+    }
+
     #[tokio::test]
     async fn files_in_flight_or_committed_are_not_waiting() {
         let a = Admission::new(4, HashMap::from([(key(1), false)]));
-        let present: HashSet<FileKey> = (1..=3).map(key).collect();
+        let present: KeySet = (1..=3).map(key).collect();
         assert_eq!(a.count_waiting(&present), 2);
         assert_eq!(a.admit(key(2), 1).await, Some(0));
         assert_eq!(a.count_waiting(&present), 1, "in flight is not waiting");
@@ -477,12 +558,12 @@ mod tests {
             b.skip_reason(&reused),
             Some(Skip::Committed { failed: true })
         );
-        b.prune(&HashSet::from([reused]));
+        b.prune(&KeySet::from_iter([reused]));
         assert!(
             b.skip_reason(&reused).is_some(),
             "unknown matches any: kept"
         );
-        b.prune(&HashSet::new());
+        b.prune(&KeySet::default());
         assert_eq!(b.skip_reason(&reused), None);
     }
 }

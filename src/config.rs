@@ -152,11 +152,12 @@ pub struct PipelineConfig {
     /// Period of the summary log line (docs/s, MB/s, queue depths).
     #[serde(with = "humantime_serde")]
     pub summary_interval: Duration,
-    /// Time budget of one file in one stage; past it the file becomes an error record.
+    /// Time budget of one file in one stage, counting work (not time waiting for a CPU);
+    /// past it the file becomes an error record.
     #[serde(with = "humantime_serde")]
     pub file_timeout: Duration,
-    /// Bytes admitted files may take (size on disk, or decoded size once read); a single file
-    /// larger than this still passes, alone.
+    /// Memory admitted files may take (decoded size times the enabled stages' working set); a
+    /// file that needs more than all of it becomes an error record.
     pub max_in_flight_bytes: u64,
 }
 

@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 mod pool;
+mod sched;
 
 /// Threads whose file ran past its budget and that are still running, across all stages.
 ///
@@ -291,14 +292,7 @@ mod tests {
                 },
                 ready_at: Instant::now(),
             },
-            source: SourceInfo {
-                path: format!("{seq}"),
-                bytes: 0,
-                format: None,
-                compression: None,
-                path_bytes: None,
-                encoding: None,
-            },
+            source: SourceInfo::named(format!("{seq}"), 0),
             work: Work::Ready,
             index_entry: None,
             prepared: None,

@@ -6,7 +6,7 @@
 //! against `exclude`, so `.*` keeps the scan out of `.git/` and friends.
 
 use anyhow::{Context, Result};
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
@@ -59,9 +59,18 @@ impl Patterns {
         })
     }
 
-    fn matches(&self, rel: &Path) -> bool {
-        rel.file_name().is_some_and(|n| self.names.is_match(n)) || self.paths.is_match(rel)
+    fn matches(&self, rel: &Rel) -> bool {
+        rel.name.as_ref().is_some_and(|n| self.names.is_match_candidate(n))
+            || rel.path.as_ref().is_some_and(|p| self.paths.is_match_candidate(p))
     }
+}
+
+/// A relative path prepared once for every glob set it is matched against (globset's own
+/// `is_match` prepares it again per set, most of a match's cost).
+struct Rel<'a> {
+    name: Option<Candidate<'a>>,
+    /// Only when some pattern has a `/`.
+    path: Option<Candidate<'a>>,
 }
 
 /// The compiled include and exclude rules.
@@ -87,14 +96,24 @@ impl FileFilter {
         // invariant: constants tested below
     }
 
+    /// Prepares `rel` for matching: its name always, the whole path when a pattern needs it.
+    fn rel<'a>(&self, rel: &'a Path) -> Rel<'a> {
+        let by_path = !self.include.paths.is_empty() || !self.exclude.paths.is_empty();
+        Rel {
+            name: rel.file_name().map(Candidate::new),
+            path: by_path.then(|| Candidate::new(rel)),
+        }
+    }
+
     /// Returns whether the file at `rel` (relative to the drop folder) is to be read.
     pub fn reads(&self, rel: &Path) -> bool {
-        !self.exclude.matches(rel) && self.include.matches(rel)
+        let rel = self.rel(rel);
+        !self.exclude.matches(&rel) && self.include.matches(&rel)
     }
 
     /// Returns whether the scan descends into (or reports) the directory at `rel`.
     pub fn enters(&self, rel: &Path) -> bool {
-        !self.exclude.matches(rel)
+        !self.exclude.matches(&self.rel(rel))
     }
 
     /// Returns whether `path` under `root` is skipped; `is_dir` picks the rule. Names the

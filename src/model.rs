@@ -34,6 +34,20 @@ pub struct SourceInfo {
     pub encoding: Option<String>,
 }
 
+impl SourceInfo {
+    /// Returns what is known of a file before it is read: its shown path and size on disk.
+    pub fn named(path: String, bytes: u64) -> Self {
+        Self {
+            path,
+            bytes,
+            format: None,
+            compression: None,
+            path_bytes: None,
+            encoding: None,
+        }
+    }
+}
+
 /// A decoded file on its way to the strip stage.
 #[derive(Debug, Clone)]
 pub struct RawDoc {

@@ -5,7 +5,7 @@
 //! its queue and ends, closing the next one; the sink commits its last batch and returns.
 
 use crate::admission::Admission;
-use crate::config::{Config, DoneAction, OutputKind, Refused};
+use crate::config::{Config, OutputKind, Refused};
 use crate::dedup::{self, Deduper, KnownRaw};
 use crate::driver::{spawn_ordered_stage, spawn_stage, Budget};
 use crate::entities::{stage::entities_step, EntityTagger};
@@ -92,24 +92,8 @@ async fn daemon_with(
     if !dir.is_dir() {
         return Err(Refused(format!("source.dir {} is not a folder", dir.display())).into());
     }
-    let done = (config.source.done != DoneAction::Leave).then(|| DonePolicy {
-        action: config.source.done,
-        done_dir: config.in_source(&config.source.done_dir),
-        failed_dir: config.in_source(&config.source.failed_dir),
-    });
-    let watch = WatchConfig {
-        dir: dir.clone(),
-        recursive: config.source.recursive,
-        poll_only: config.source.poll_only,
-        timing: live.timing,
-        max_pending: config.source.max_pending,
-        skip_dirs: vec![
-            config.in_source(&config.source.done_dir),
-            config.in_source(&config.source.failed_dir),
-        ],
-        done: done.clone(),
-        filter: live.filter,
-    };
+    let watch = WatchConfig::from_config(&config, live);
+    let done = watch.done.clone();
     let root = std::fs::canonicalize(dir)?;
     run_pipeline(
         &config,
@@ -190,7 +174,7 @@ fn list_inputs(paths: &[PathBuf], filter: &crate::filter::FileFilter) -> Result<
             files.push(p.clone());
         }
     }
-    files.sort();
+    read::sort_paths(&mut files);
     Ok(files)
 }
 
@@ -267,7 +251,8 @@ async fn run_pipeline(
         )
         .with_working_set(crate::admission::working_set_factor(
             config.entities.enabled,
-        )),
+        ))
+        .with_fingerprint_on_read(),
     );
     let budget = Budget::new(config.pipeline.file_timeout).with_admission(Arc::clone(&admission));
     let totals = Arc::new(Totals::default());

@@ -13,8 +13,13 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 mod open;
+mod order;
 mod stage;
-pub use open::{display_path, file_key_at, is_transient, probe, raise_fd_limit, KeyCache, Probe};
+pub use open::{
+    display_path, file_key_at, fingerprint_bytes, is_transient, probe, raise_fd_limit, wants_probe,
+    KeyCache, Probe,
+};
+pub use order::{sort_by_path, sort_paths};
 pub use stage::{feed_list, spawn_read_stage, ReadStage};
 
 /// Why a file could not become a document.
@@ -91,23 +96,31 @@ pub fn has_document_extension(name: &str) -> bool {
 
 /// Reads and decodes `path`. `root` is the canonical drop folder the opened descriptor must
 /// lie in (`None` for paths named on the command line). `info` is filled in as far as reading
-/// got.
+/// got, and `fp` with the file's content fingerprint (as [`probe`] computes it) once the file
+/// was opened; it stays 0 when it could not be.
 pub fn read_file(
     path: &Path,
     root: Option<&Path>,
     limits: ReadLimits,
     info: &mut SourceInfo,
+    fp: &mut u64,
 ) -> Result<RawDoc, ReadError> {
     let mut opened = open::open_checked(path, root)?;
     let size = opened.meta.len();
     info.bytes = size;
+    // Files refused before reading are fingerprinted from their ends, as discovery would.
+    let probed_fp = |file: &std::fs::File| open::probe_file(file, size).map_or(0, |p| p.fp);
     if size > limits.max_file_bytes {
+        *fp = probed_fp(&opened.file);
         return Err(ReadError::TooLarge {
             size,
             cap: limits.max_file_bytes,
         });
     }
-    open::refuse_holes(&opened.file, size)?;
+    if let Err(e) = open::refuse_holes(&opened.file, size) {
+        *fp = probed_fp(&opened.file);
+        return Err(e);
+    }
     // Sized by what arrives, never by the claimed length: a file may grow or lie.
     let raw = open::read_bounded(&mut opened.file, limits.max_file_bytes)?;
     info.bytes = raw.len() as u64;
@@ -117,6 +130,7 @@ pub fn read_file(
             cap: limits.max_file_bytes,
         });
     }
+    *fp = fingerprint_bytes(&raw);
     decode(path, &raw, limits, info)
 }
 
@@ -202,14 +216,7 @@ mod tests {
     };
 
     fn dec(name: &str, raw: &[u8]) -> Result<RawDoc, ReadError> {
-        let mut info = SourceInfo {
-            path: name.into(),
-            bytes: raw.len() as u64,
-            format: None,
-            compression: None,
-            path_bytes: None,
-            encoding: None,
-        };
+        let mut info = SourceInfo::named(name.into(), raw.len() as u64);
         decode(Path::new(name), raw, LIMITS, &mut info)
     }
 

@@ -161,6 +161,17 @@ pub struct DonePolicy {
     pub failed_dir: PathBuf,
 }
 
+impl DonePolicy {
+    /// Returns the done-action `config` asks for; `None` when files are left in place.
+    pub fn from_config(config: &crate::config::Config) -> Option<Self> {
+        (config.source.done != DoneAction::Leave).then(|| Self {
+            action: config.source.done,
+            done_dir: config.in_source(&config.source.done_dir),
+            failed_dir: config.in_source(&config.source.failed_dir),
+        })
+    }
+}
+
 /// The sink's configuration and durable handles.
 pub struct Sink {
     pub output: Output,

@@ -5,15 +5,14 @@
 //! notify calls back on its own thread; the callback only records paths in a bounded map, and
 //! past its cap it asks for a rescan instead, so no queue here grows without bound.
 
-use crate::admission::{Admission, Skip};
+use crate::admission::{Admission, KeySet, Skip};
 use crate::model::{Envelope, FileKey, ReadyFile, SourceInfo, Work};
-use crate::read::{display_path, has_document_extension, KeyCache};
+use crate::read::{display_path, has_document_extension, sort_by_path, KeyCache};
 use crate::sink::{apply_done, DonePolicy};
 use crate::telemetry;
 use async_channel::Sender;
 use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 use notify::{Event, EventKind, RecursiveMode, Watcher as _};
-use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -32,9 +31,12 @@ enum Hint {
 }
 
 /// Paths reported by notify and not yet looked at; bounded by `cap`.
+///
+/// Path-keyed maps here and in the tracker hash with foldhash: SipHash over a path cost more
+/// than the rest of a file's bookkeeping on the watcher thread.
 #[derive(Debug, Default)]
 struct Pending {
-    paths: HashMap<PathBuf, Hint>,
+    paths: PathMap<Hint>,
     overflow: bool,
     /// The watched folder itself was removed: its watch is gone.
     watch_lost: bool,
@@ -55,6 +57,29 @@ pub struct WatchConfig {
     pub done: Option<DonePolicy>,
     /// Which files are read (`source.include`/`exclude`); a reload swaps it.
     pub filter: crate::filter::SharedFilter,
+}
+
+type PathMap<V> = foldhash::HashMap<PathBuf, V>;
+
+impl WatchConfig {
+    /// Returns the watcher settings `config` gives, with the live cells a reload swaps; the
+    /// done and failed folders are never scanned, and a done-action a crash interrupted is
+    /// finished per `config` (shared by the daemon and the cluster intake).
+    pub fn from_config(config: &crate::config::Config, live: crate::reload::Live) -> Self {
+        Self {
+            dir: config.source.dir.clone(),
+            recursive: config.source.recursive,
+            poll_only: config.source.poll_only,
+            timing: live.timing,
+            max_pending: config.source.max_pending,
+            skip_dirs: vec![
+                config.in_source(&config.source.done_dir),
+                config.in_source(&config.source.failed_dir),
+            ],
+            done: DonePolicy::from_config(config),
+            filter: live.filter,
+        }
+    }
 }
 
 /// A file seen and not yet admitted.
@@ -94,7 +119,7 @@ pub async fn run(
     let mut watched_dir = dir_identity(&config.dir);
     let mut keys = KeyCache::default();
     tracing::info!(dir = %config.dir.display(), poll, "watching drop folder");
-    let mut tracker: HashMap<PathBuf, Candidate> = HashMap::new();
+    let mut tracker: PathMap<Candidate> = PathMap::default();
     let mut last_scan = Instant::now();
     let mut scan_reason = Some("startup");
     let mut backlog = false;
@@ -167,7 +192,9 @@ pub async fn run(
             last_scan = now;
         }
         let events = std::mem::take(&mut lock(&pending).paths);
-        let ready = tokio::task::block_in_place(|| check(&config, &mut tracker, events, &mut keys));
+        let ready = tokio::task::block_in_place(|| {
+            check(&config, &admission, &mut tracker, events, &mut keys)
+        });
         tracing::debug!(
             tracked = tracker.len(),
             ready = ready.len(),
@@ -237,12 +264,8 @@ fn dir_identity(dir: &Path) -> Option<(u64, u64, Option<SystemTime>)> {
 pub fn envelope(seq: u64, path: PathBuf, key: FileKey) -> Envelope {
     let (shown, path_bytes) = display_path(&path);
     let source = SourceInfo {
-        path: shown,
-        bytes: key.size,
-        format: None,
-        compression: None,
         path_bytes,
-        encoding: None,
+        ..SourceInfo::named(shown, key.size)
     };
     Envelope {
         file: ReadyFile {
@@ -334,10 +357,10 @@ fn start_notify(
 fn scan(
     config: &WatchConfig,
     admission: &Admission,
-    tracker: &mut HashMap<PathBuf, Candidate>,
+    tracker: &mut PathMap<Candidate>,
     keys: &mut KeyCache,
-) -> (HashSet<FileKey>, bool) {
-    let mut present = HashSet::new();
+) -> (KeySet, bool) {
+    let mut present = KeySet::default();
     let mut truncated = false;
     let (filter, settle) = (config.filter.get(), config.timing.get().0);
     let mut dirs = vec![config.dir.clone()];
@@ -369,7 +392,7 @@ fn scan(
                     continue;
                 }
             }
-            let (key, _) = keys.key(&path, &meta);
+            let (key, _) = keys.key(&path, &meta, |b| admission.needs_fingerprint(b));
             present.insert(key);
             // Files already handled never take a place in the tracker.
             if !tracker.contains_key(&path) && !admissible(config, admission, &path, &key) {
@@ -404,18 +427,22 @@ fn first_sight(meta: &fs::Metadata, settle: Duration) -> Candidate {
 /// Applies event hints, re-stats every candidate and returns the ready ones in path order.
 fn check(
     config: &WatchConfig,
-    tracker: &mut HashMap<PathBuf, Candidate>,
-    events: HashMap<PathBuf, Hint>,
+    admission: &Admission,
+    tracker: &mut PathMap<Candidate>,
+    events: PathMap<Hint>,
     keys: &mut KeyCache,
 ) -> Vec<(PathBuf, FileKey, Option<u64>, Instant)> {
     let filter = config.filter.get();
     for (path, hint) in events {
-        let ignored = path.file_name().is_none() || filter.skips(&config.dir, &path, path.is_dir());
         let outside = path.parent() != Some(config.dir.as_path()) && !config.recursive;
-        if ignored || outside || config.skip_dirs.iter().any(|d| path.starts_with(d)) {
+        if path.file_name().is_none()
+            || outside
+            || config.skip_dirs.iter().any(|d| path.starts_with(d))
+        {
             continue;
         }
         match hint {
+            // Forgetting a path never tracked is harmless: no filter, no stat.
             Hint::Removed => {
                 tracker.remove(&path);
             }
@@ -424,6 +451,10 @@ fn check(
                     tracker.remove(&path);
                     continue;
                 };
+                // The unfollowed stat decides the rule, as in `scan`.
+                if filter.skips(&config.dir, &path, meta.is_dir()) {
+                    continue;
+                }
                 let name = path.file_name().unwrap_or_default().to_string_lossy();
                 if meta.is_dir() && (config.recursive || !has_document_extension(&name)) {
                     continue;
@@ -462,14 +493,14 @@ fn check(
             };
         }
         if c.complete || now.duration_since(c.stable_since) >= settle {
-            let (key, hint) = keys.key(path, &meta);
+            let (key, hint) = keys.key(path, &meta, |b| admission.needs_fingerprint(b));
             // From the stat just taken: no second one per file on the watcher thread.
             ready.push((path.clone(), key, hint, telemetry::landed_at(&meta)));
             return false;
         }
         true
     });
-    ready.sort_by(|a, b| a.0.cmp(&b.0));
+    sort_by_path(&mut ready, |r| &r.0);
     ready
 }
 
@@ -483,7 +514,7 @@ mod tests {
     use super::*;
 
     fn nothing_committed() -> Admission {
-        Admission::new(8, HashMap::new())
+        Admission::new(8, Default::default())
     }
 
     fn config(dir: &Path) -> WatchConfig {
@@ -509,7 +540,7 @@ mod tests {
         fs::write(dir.path().join("a.txt"), "x").unwrap();
         fs::write(dir.path().join("b.txt"), "y").unwrap();
         fs::write(dir.path().join("c.part"), "z").unwrap();
-        let mut tracker = HashMap::new();
+        let mut tracker = PathMap::default();
         let (present, truncated) = scan(
             &cfg,
             &nothing_committed(),
@@ -518,9 +549,22 @@ mod tests {
         );
         assert_eq!(present.len(), 2, "ignored names are not files to us");
         assert!(!truncated);
-        assert!(check(&cfg, &mut tracker, HashMap::new(), &mut KeyCache::default()).is_empty());
-        let events = HashMap::from([(dir.path().join("b.txt"), Hint::Complete)]);
-        let ready = check(&cfg, &mut tracker, events, &mut KeyCache::default());
+        assert!(check(
+            &cfg,
+            &nothing_committed(),
+            &mut tracker,
+            PathMap::default(),
+            &mut KeyCache::default()
+        )
+        .is_empty());
+        let events = PathMap::from_iter([(dir.path().join("b.txt"), Hint::Complete)]);
+        let ready = check(
+            &cfg,
+            &nothing_committed(),
+            &mut tracker,
+            events,
+            &mut KeyCache::default(),
+        );
         assert_eq!(ready.len(), 1);
         assert_eq!(ready[0].0, dir.path().join("b.txt"));
     }
@@ -531,13 +575,26 @@ mod tests {
         let cfg = config(dir.path());
         let shared = cfg.timing.clone();
         fs::write(dir.path().join("a.txt"), "x").unwrap();
-        let mut tracker = HashMap::new();
+        let mut tracker = PathMap::default();
         let mut keys = KeyCache::default();
         scan(&cfg, &nothing_committed(), &mut tracker, &mut keys);
-        assert!(check(&cfg, &mut tracker, HashMap::new(), &mut keys).is_empty());
+        assert!(check(
+            &cfg,
+            &nothing_committed(),
+            &mut tracker,
+            PathMap::default(),
+            &mut keys
+        )
+        .is_empty());
         // What a reload does: the same cell, new values, read by the next check.
         shared.set(Duration::ZERO, Duration::from_secs(3600));
-        let ready = check(&cfg, &mut tracker, HashMap::new(), &mut keys);
+        let ready = check(
+            &cfg,
+            &nothing_committed(),
+            &mut tracker,
+            PathMap::default(),
+            &mut keys,
+        );
         assert_eq!(ready.len(), 1);
     }
 
@@ -549,7 +606,7 @@ mod tests {
         for i in 0..3 {
             fs::write(dir.path().join(format!("{i}.txt")), "x").unwrap();
         }
-        let mut tracker = HashMap::new();
+        let mut tracker = PathMap::default();
         let (present, truncated) = scan(
             &cfg,
             &nothing_committed(),
@@ -569,14 +626,20 @@ mod tests {
         fs::write(dir.path().join("done/old.txt"), "x").unwrap();
         fs::create_dir(dir.path().join("sub")).unwrap();
         fs::write(dir.path().join("sub/new.txt"), "x").unwrap();
-        let mut tracker = HashMap::new();
+        let mut tracker = PathMap::default();
         scan(
             &cfg,
             &nothing_committed(),
             &mut tracker,
             &mut KeyCache::default(),
         );
-        let ready = check(&cfg, &mut tracker, HashMap::new(), &mut KeyCache::default());
+        let ready = check(
+            &cfg,
+            &nothing_committed(),
+            &mut tracker,
+            PathMap::default(),
+            &mut KeyCache::default(),
+        );
         let names: Vec<_> = ready.iter().map(|(p, ..)| p.clone()).collect();
         assert_eq!(names, vec![dir.path().join("sub/new.txt")]);
     }

@@ -4,55 +4,19 @@
 mod util;
 
 use serde_json::Value;
-use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use util::{bin, signal, wait_exit, Workspace};
+use util::{bin, signal, wait_exit, wait_log, Workspace};
 
 const ARTICLE: &str = "Headline of the day\nThe council approved the new budget on Tuesday.";
 
 /// Starts `dropline run` and keeps every stderr line, returning once it watches the folder.
 fn spawn_logged(config: &Path) -> (Child, Arc<Mutex<Vec<String>>>) {
-    let mut child = Command::new(bin())
-        .args(["run", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn dropline");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let lines = Arc::clone(&log);
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if line.contains("watching drop folder") {
-                let _ = tx.send(());
-            }
-            lines.lock().unwrap().push(line);
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("daemon never started watching");
-    (child, log)
-}
-
-/// Waits until a log line contains `needle`; returns whether one did within `timeout`.
-fn wait_log(log: &Mutex<Vec<String>>, needle: &str, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if log.lock().unwrap().iter().any(|l| l.contains(needle)) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
+    let mut cmd = Command::new(bin());
+    cmd.args(["run", "--config"]).arg(config);
+    util::spawn_logged(cmd)
 }
 
 /// Returns the open-file limit of process `pid` (soft, hard).

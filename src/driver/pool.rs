@@ -37,6 +37,8 @@ enum State {
         source: SourceInfo,
         started: Instant,
         cancel: Arc<AtomicBool>,
+        /// The thread's run-queue wait when the watchdog first saw this file, once it has.
+        queued_at: Option<Duration>,
     },
     /// Its file ran past the budget and was reported; whatever the thread produces is dropped.
     Abandoned,
@@ -50,6 +52,8 @@ struct SlotInner {
     tx: Option<Sender<Envelope>>,
     /// Set once an abandoned thread has ended.
     ended: bool,
+    /// The stage thread's kernel id, for its run-queue wait; 0 until the thread started.
+    tid: i32,
     /// What an abandoned thread holds until it ends: a runaway slot and its file's bytes.
     permit: Option<OwnedSemaphorePermit>,
     pinned: Option<(Arc<crate::admission::Admission>, u64)>,
@@ -104,6 +108,7 @@ where
             state: State::Idle,
             tx: Some(tx),
             ended: false,
+            tid: 0,
             permit: None,
             pinned: None,
         })));
@@ -129,6 +134,7 @@ where
 
     /// The stage thread's loop: one file at a time, recorded in `slot` for the watchdog.
     fn work(self: Arc<Self>, slot: Arc<Slot>) {
+        slot.lock().tid = super::sched::current_tid();
         while let Ok(env) = self.rx.recv_blocking() {
             let cancel = Arc::new(AtomicBool::new(false));
             slot.lock().state = State::Running {
@@ -136,6 +142,7 @@ where
                 source: env.source.clone(),
                 started: Instant::now(),
                 cancel: Arc::clone(&cancel),
+                queued_at: None,
             };
             CANCEL.with(|c| *c.borrow_mut() = Some(cancel));
             let out = catch_unwind(AssertUnwindSafe(|| (self.f)(env)));
@@ -205,17 +212,39 @@ where
     }
 
     /// Marks `slot` abandoned when its file is past the budget; returns that file.
+    ///
+    /// The budget counts the file's wall time less what its thread waited for a CPU: the
+    /// watchdog notes the thread's run-queue wait when it first sees the file (files done
+    /// within a tick never cost a look), and takes the wait since then off the wall time.
     fn abandon_if_overdue(&self, slot: &Slot) -> Option<(ReadyFile, SourceInfo)> {
         let mut s = slot.lock();
-        match &s.state {
-            State::Running { started, .. } if started.elapsed() >= self.budget.timeout => {}
-            _ => return None,
+        let tid = s.tid;
+        let State::Running {
+            started, queued_at, ..
+        } = &mut s.state
+        else {
+            return None;
+        };
+        if queued_at.is_none() {
+            *queued_at = super::sched::run_queue_wait(tid);
+        }
+        let wall = started.elapsed();
+        if wall < self.budget.timeout {
+            return None;
+        }
+        let since = match (*queued_at, super::sched::run_queue_wait(tid)) {
+            (Some(first), Some(now)) => now.saturating_sub(first),
+            _ => Duration::ZERO,
+        };
+        if super::sched::worked(wall, since) < self.budget.timeout {
+            return None;
         }
         let State::Running {
             file,
             source,
             started,
             cancel,
+            ..
         } = std::mem::replace(&mut s.state, State::Abandoned)
         else {
             return None;
@@ -363,6 +392,67 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(budget.runaways(), 0);
+    }
+
+    /// Pins the calling thread to CPU `cpu`.
+    fn pin_to(cpu: usize) {
+        // SAFETY: an all-zero cpu_set_t is the empty set; the calls write only the local set.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        }
+    }
+
+    /// A file whose thread shares its CPU with two spinning threads runs past the budget in
+    /// wall time while working less than it: it is not a runaway. The core spins until that
+    /// holds by its own schedstat (a third of the CPU makes it hold after ~1.5x the budget).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiting_for_a_cpu_does_not_use_up_the_budget() {
+        use crate::driver::sched::{current_tid, run_queue_wait, worked};
+        if run_queue_wait(current_tid()).is_none() {
+            return; // no schedstat: the budget is wall time
+        }
+        let budget = Budget::new(Duration::from_millis(200));
+        let stop = Arc::new(AtomicBool::new(false));
+        let spinners: Vec<_> = (0..2)
+            .map(|_| {
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    pin_to(0);
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        let step = |e: Envelope| {
+            pin_to(0);
+            let (start, queued) = (Instant::now(), run_queue_wait(current_tid()).unwrap());
+            loop {
+                let wall = start.elapsed();
+                let waited = run_queue_wait(current_tid()).unwrap() - queued;
+                let over = wall >= Duration::from_millis(300);
+                if (over && worked(wall, waited) <= Duration::from_millis(120))
+                    || wall > Duration::from_secs(5)
+                {
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+            Step::Send(e)
+        };
+        let (tx_in, rx_in) = async_channel::bounded(4);
+        let (tx_out, rx_out) = async_channel::bounded(4);
+        spawn_pool("test", 1, rx_in, tx_out, &budget, step, |_, _| {});
+        tx_in.send(env(0)).await.unwrap();
+        drop(tx_in);
+        let got = outcome(&rx_out.recv().await.unwrap());
+        stop.store(true, Ordering::Relaxed);
+        for t in spinners {
+            t.join().unwrap();
+        }
+        assert_eq!(got, (0, None));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -153,20 +153,44 @@ pub fn probe(path: &Path, meta: &Metadata) -> Option<Probe> {
         .open(path)
         .ok()?;
     let size = file.metadata().ok()?.len();
-    let head = read_at_most(&file, 0, FP_EDGE.min(size as usize))?;
+    probe_file(&file, size)
+}
+
+/// [`probe`] on an open file of `size` bytes, reading its ends in place (the offset stays).
+pub fn probe_file(file: &File, size: u64) -> Option<Probe> {
+    let head = read_at_most(file, 0, FP_EDGE.min(size as usize))?;
     let tail_start = size.saturating_sub(FP_EDGE as u64).max(head.len() as u64);
-    let tail = read_at_most(&file, tail_start, (size - tail_start) as usize)?;
+    let tail = read_at_most(file, tail_start, (size - tail_start) as usize)?;
+    Some(Probe {
+        fp: fingerprint(&head, &tail, size),
+        inflated_hint: inflated_hint(&head, &tail),
+    })
+}
+
+/// Returns the fingerprint of a whole file read into `raw`: the same value [`probe`] gives for
+/// those bytes, so the read stage can fill in a fingerprint discovery did not take.
+pub fn fingerprint_bytes(raw: &[u8]) -> u64 {
+    let head = &raw[..raw.len().min(FP_EDGE)];
+    let tail_start = raw.len().saturating_sub(FP_EDGE).max(head.len());
+    fingerprint(head, &raw[tail_start..], raw.len() as u64)
+}
+
+/// xxh3 of the first bytes, the last bytes (not overlapping the first) and the size; never 0.
+fn fingerprint(head: &[u8], tail: &[u8], size: u64) -> u64 {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
-    h.update(&head);
-    h.update(&tail);
+    h.update(head);
+    h.update(tail);
     h.update(&size.to_le_bytes());
-    let fp = h.digest().max(1);
-    let whole_tail: &[u8] = if tail.len() >= 4 { &tail } else { &head };
-    let inflated_hint = (head.starts_with(&[0x1f, 0x8b]) && whole_tail.len() >= 4).then(|| {
+    h.digest().max(1)
+}
+
+/// The size a gzip stream claims in its trailer, from a file's first and last bytes.
+fn inflated_hint(head: &[u8], tail: &[u8]) -> Option<u64> {
+    let whole_tail: &[u8] = if tail.len() >= 4 { tail } else { head };
+    (head.starts_with(&[0x1f, 0x8b]) && whole_tail.len() >= 4).then(|| {
         let t = &whole_tail[whole_tail.len() - 4..];
         u64::from(u32::from_le_bytes([t[0], t[1], t[2], t[3]]))
-    });
-    Some(Probe { fp, inflated_hint })
+    })
 }
 
 fn read_at_most(file: &File, offset: u64, len: usize) -> Option<Vec<u8>> {
@@ -193,12 +217,28 @@ pub fn file_key_at(path: &Path, meta: &Metadata) -> (FileKey, Option<u64>) {
     (key, p.and_then(|p| p.inflated_hint))
 }
 
-/// Fingerprints of the files discovery has seen, by path: a file is read again only when its
+/// Returns whether discovery should take the fingerprint of a file named `path`: a gzip name
+/// always (its trailer's size claim sizes the byte budget's first charge), other files only
+/// when `collides` says an earlier version with the same (device, inode, size, mtime) is in
+/// flight or committed: the one case the fingerprint decides. Every other file's fingerprint
+/// is taken by the read stage from the bytes it reads anyway ([`fingerprint_bytes`]), which
+/// saves discovery an open, two reads and a close per file.
+pub fn wants_probe(path: &Path, collides: bool) -> bool {
+    collides
+        || path
+            .as_os_str()
+            .as_bytes()
+            .rsplit(|&b| b == b'/')
+            .next()
+            .is_some_and(|n| n.len() >= 3 && n[n.len() - 3..].eq_ignore_ascii_case(b".gz"))
+}
+
+/// Fingerprints of the files discovery has probed, by path: a file is read again only when its
 /// (device, inode, size, mtime, ctime) changed, so rescans of a folder of files left in place
 /// cost a `stat` each. Entries not looked up between two sweeps are dropped.
 #[derive(Debug, Default)]
 pub struct KeyCache {
-    map: std::collections::HashMap<PathBuf, Cached>,
+    map: foldhash::HashMap<PathBuf, Cached>,
     generation: u64,
 }
 
@@ -211,16 +251,29 @@ struct Cached {
 }
 
 impl KeyCache {
-    /// Returns the full key of the file at `path` and its gzip size hint.
-    pub fn key(&mut self, path: &Path, meta: &Metadata) -> (FileKey, Option<u64>) {
+    /// Returns the key of the file at `path` and its gzip size hint. The file is probed for
+    /// its fingerprint only when `collides` says its metadata alone matches a version in
+    /// flight or committed, or when it has a gzip name (see [`wants_probe`]); otherwise the key
+    /// has `fp = 0` and nothing is cached.
+    pub fn key(
+        &mut self,
+        path: &Path,
+        meta: &Metadata,
+        collides: impl FnOnce(&FileKey) -> bool,
+    ) -> (FileKey, Option<u64>) {
         let base = super::file_key(meta);
         let ctime = ctime_ns(meta);
         let generation = self.generation;
-        if let Some(c) = self.map.get_mut(path) {
-            if c.key.without_fp() == base && c.ctime_ns == ctime && c.key.fp != 0 {
-                c.seen = generation;
-                return (c.key, c.hint);
+        if !self.map.is_empty() {
+            if let Some(c) = self.map.get_mut(path) {
+                if c.key.without_fp() == base && c.ctime_ns == ctime && c.key.fp != 0 {
+                    c.seen = generation;
+                    return (c.key, c.hint);
+                }
             }
+        }
+        if !wants_probe(path, collides(&base)) {
+            return (base, None);
         }
         let (key, hint) = file_key_at(path, meta);
         let cached = Cached {
@@ -362,6 +415,42 @@ mod tests {
         assert_ne!(one.fp, two.fp);
         assert_ne!(one.fp, 0);
         assert_eq!(one.inflated_hint, None);
+    }
+
+    #[test]
+    fn the_fingerprint_of_read_bytes_equals_the_probed_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.txt");
+        // Sizes around the edges: empty, inside one edge, overlapping edges, disjoint edges.
+        for size in [0usize, 1, 4095, 4096, 4097, 8191, 8192, 8193, 50_000] {
+            let bytes: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+            std::fs::write(&p, &bytes).unwrap();
+            let probed = probe(&p, &std::fs::metadata(&p).unwrap()).unwrap();
+            assert_eq!(probed.fp, fingerprint_bytes(&bytes), "size {size}");
+        }
+    }
+
+    #[test]
+    fn discovery_probes_only_gzip_names_and_colliding_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let (txt, gz) = (dir.path().join("a.txt"), dir.path().join("b.TXT.GZ"));
+        std::fs::write(&txt, "text").unwrap();
+        std::fs::write(&gz, "not really gzip").unwrap();
+        let mut cache = KeyCache::default();
+        let meta = std::fs::symlink_metadata(&txt).unwrap();
+        let (k, _) = cache.key(&txt, &meta, |_| false);
+        assert_eq!(k.fp, 0, "a new plain file is not read at discovery");
+        let (k, _) = cache.key(&txt, &meta, |_| true);
+        assert_eq!(
+            k.fp,
+            fingerprint_bytes(b"text"),
+            "a colliding key is probed"
+        );
+        let (k, _) = cache.key(&txt, &meta, |_| false);
+        assert_ne!(k.fp, 0, "and its fingerprint is kept");
+        let meta = std::fs::symlink_metadata(&gz).unwrap();
+        let (k, _) = cache.key(&gz, &meta, |_| false);
+        assert_eq!(k.fp, fingerprint_bytes(b"not really gzip"));
     }
 
     #[test]

@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Admits `files` in order and sends them to the read stage (the `process` command's intake).
+/// A file is probed for its fingerprint only when [`read::wants_probe`] says so; the read stage
+/// fingerprints the others from what it reads.
 pub async fn feed_list(
     files: Vec<PathBuf>,
     admission: Arc<Admission>,
@@ -22,7 +24,14 @@ pub async fn feed_list(
 ) -> anyhow::Result<()> {
     for path in files {
         let (key, hint) = match std::fs::symlink_metadata(&path) {
-            Ok(meta) => read::file_key_at(&path, &meta),
+            Ok(meta) => {
+                let base = read::file_key(&meta);
+                if read::wants_probe(&path, admission.needs_fingerprint(&base)) {
+                    read::file_key_at(&path, &meta)
+                } else {
+                    (base, None)
+                }
+            }
             // Still sent: the read stage turns it into an error record.
             Err(_) => (FileKey::default(), None),
         };
@@ -112,7 +121,19 @@ fn read_job(
     mut env: Envelope,
 ) -> (Envelope, Result<crate::model::RawDoc, ReadError>) {
     debug_stall(&env.file.path);
-    let got = read::read_file(&env.file.path, s.root.as_deref(), s.limits, &mut env.source);
+    let mut fp = 0;
+    let got = read::read_file(
+        &env.file.path,
+        s.root.as_deref(),
+        s.limits,
+        &mut env.source,
+        &mut fp,
+    );
+    // A key discovery did not fingerprint gets the fingerprint of what was read, so the ledger
+    // can tell this version from a later one (admission finds it under its unknown one).
+    if env.file.key.fp == 0 {
+        env.file.key.fp = fp;
+    }
     (env, got)
 }
 
@@ -128,15 +149,25 @@ fn finish(
     match got {
         Ok(mut raw) => {
             let source_bytes = env.source.bytes;
+            let decoded = source_bytes.max(raw.body.len() as u64);
+            if let Some(need) = stage.admission.over_budget(decoded) {
+                let (budget, per_byte) = stage.admission.budget();
+                let msg = format!(
+                    "needs about {} MiB in flight ({per_byte} bytes per decoded byte with the \
+                     enabled stages), over pipeline.max_in_flight_bytes = {} MiB: raise it to \
+                     process this file",
+                    need.div_ceil(1 << 20),
+                    budget >> 20
+                );
+                return Ok(fail(env, msg));
+            }
             stage
                 .totals
                 .bytes
                 .fetch_add(source_bytes, Ordering::Relaxed);
             metrics::counter!(telemetry::BYTES_READ).increment(source_bytes);
             // The budget now charges the decoded size (times the stages' working set).
-            stage
-                .admission
-                .resize(&env.file.key, source_bytes.max(raw.body.len() as u64));
+            stage.admission.resize(&env.file.key, decoded);
             raw.source_key = source_key(stage.drop_dir.as_deref(), &env.file.path);
             env.work = Work::Raw(raw);
             Ok(env)

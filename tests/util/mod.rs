@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Path of the binary under test.
@@ -117,7 +118,12 @@ enabled = false
 
 /// Spawns a `dropline run` command and waits for its "watching drop folder" log line; stderr
 /// keeps being drained (and echoed) so the daemon never blocks on it.
-pub fn spawn_watching(mut cmd: Command) -> Child {
+pub fn spawn_watching(cmd: Command) -> Child {
+    spawn_logged(cmd).0
+}
+
+/// Like [`spawn_watching`], and keeps every stderr line for [`wait_log`].
+pub fn spawn_logged(mut cmd: Command) -> (Child, Arc<Mutex<Vec<String>>>) {
     let mut child = cmd
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
@@ -125,7 +131,9 @@ pub fn spawn_watching(mut cmd: Command) -> Child {
         .spawn()
         .expect("spawn dropline");
     let stderr = child.stderr.take().expect("piped stderr");
+    let log = Arc::new(Mutex::new(Vec::new()));
     let (tx, rx) = std::sync::mpsc::channel();
+    let lines = Arc::clone(&log);
     std::thread::spawn(move || {
         use std::io::BufRead;
         for line in std::io::BufReader::new(stderr)
@@ -138,11 +146,24 @@ pub fn spawn_watching(mut cmd: Command) -> Child {
             if line.contains("WARN") || line.contains("ERROR") || line.starts_with("dropline:") {
                 eprintln!("daemon: {line}");
             }
+            lines.lock().unwrap().push(line);
         }
     });
     rx.recv_timeout(Duration::from_secs(60))
         .expect("daemon never started watching");
-    child
+    (child, log)
+}
+
+/// Waits until a log line contains `needle`; returns whether one did within `timeout`.
+pub fn wait_log(log: &Mutex<Vec<String>>, needle: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if log.lock().unwrap().iter().any(|l| l.contains(needle)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
 }
 
 /// Reads JSON Lines, panicking on a torn or invalid line.
