@@ -1,7 +1,9 @@
-//! Shared by the fuzz targets: the per-input time budget.
+//! Shared by the fuzz targets: what each one checks ([`checks`]) and the per-input time budget.
 //!
 //! libFuzzer's own `-timeout` catches hangs; this catches inputs that finish but take far
 //! longer than any one file may (a quadratic path), and fails them as a crash with the time.
+
+pub mod checks;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -39,4 +41,9 @@ pub fn within_budget<T>(what: &str, len: usize, f: impl FnOnce() -> T) -> T {
         budget()
     );
     out
+}
+
+/// [`within_budget`] in the shape [`checks::Timed`] takes.
+pub fn timed(what: &str, len: usize, work: &mut dyn FnMut()) {
+    within_budget(what, len, work);
 }
