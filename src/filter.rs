@@ -60,8 +60,13 @@ impl Patterns {
     }
 
     fn matches(&self, rel: &Rel) -> bool {
-        rel.name.as_ref().is_some_and(|n| self.names.is_match_candidate(n))
-            || rel.path.as_ref().is_some_and(|p| self.paths.is_match_candidate(p))
+        rel.name
+            .as_ref()
+            .is_some_and(|n| self.names.is_match_candidate(n))
+            || rel
+                .path
+                .as_ref()
+                .is_some_and(|p| self.paths.is_match_candidate(p))
     }
 }
 
