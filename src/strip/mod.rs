@@ -27,6 +27,7 @@ pub mod lines;
 pub mod markup;
 pub mod memory;
 pub mod metric;
+pub mod nesting;
 pub mod rules;
 pub mod stage;
 pub mod textpass;
