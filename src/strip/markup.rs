@@ -4,8 +4,9 @@
 //! million attributes costs minutes. The guard drops attributes past a per-tag and a per-page
 //! cap; real pages stay far below both. It drops elements nested deeper than
 //! [`super::nesting::MAX_DEPTH`] (their text stays), so later steps never see deeper markup.
-//! It also shows what a browser shows once the page's scripts ran: React streams server-rendered segments as `<div hidden id="S:n">` and swaps them
-//! in with a script, so the article of such a page sits in a hidden div.
+//! It also shows what a browser shows once the page's scripts ran: React streams
+//! server-rendered segments as `<div hidden id="S:n">` and swaps them in with a script, so the
+//! article of such a page sits in a hidden div.
 
 use super::nesting::{Act, Nesting};
 use std::borrow::Cow;
