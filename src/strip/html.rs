@@ -17,13 +17,6 @@ pub struct Page {
 /// Parses `html` once, reads its title and visible text, then runs the main-content extractor on the same DOM.
 pub fn parse_page(html: &str) -> Page {
     let html = &*super::markup::guard(html);
-    if nesting_exceeds(html, MAX_NESTING) {
-        return Page {
-            title: String::new(),
-            visible: flat_text(html),
-            main: None,
-        };
-    }
     let doc = Document::from(html);
     let (title, visible) = title_and_visible(&doc);
     let cfg = dom_smoothie::Config {
@@ -43,12 +36,9 @@ pub fn parse_page(html: &str) -> Page {
 }
 
 /// Parses `html` once and measures its blocks for the block model (the readability candidate
-/// runs on the same DOM); `None` when the page nests too deep to hand to a parser.
+/// runs on the same DOM).
 pub fn measure(html: &str) -> Option<super::block_model::Measured> {
     let html = &*super::markup::guard(html);
-    if nesting_exceeds(html, MAX_NESTING) {
-        return None;
-    }
     let page = super::blocks::cut(Document::from(html), true);
     Some(super::block_model::measure_page(page))
 }
@@ -91,105 +81,7 @@ pub fn page_title(doc: &Document) -> String {
 /// Returns (title, visible text) of a page: all text outside invisible elements, one block per line.
 pub fn visible_text(html: &str) -> (String, String) {
     let html = &*super::markup::guard(html);
-    if nesting_exceeds(html, MAX_NESTING) {
-        let text = flat_text(html);
-        return (text.lines().next().unwrap_or_default().to_string(), text);
-    }
     title_and_visible(&Document::from(html))
-}
-
-/// Element nesting beyond which a page is not handed to the HTML parser and extractor: their cost
-/// grows with depth squared and some of their steps recurse, so hostile markup could stall or
-/// overflow a worker's stack. Real pages nest well under a hundred deep.
-const MAX_NESTING: usize = 1000;
-
-/// Estimates the deepest element nesting from the tags alone (void and self-closing elements and
-/// the usual unclosed `p`/`li`/`td` do not count).
-fn nesting_exceeds(html: &str, limit: usize) -> bool {
-    let b = html.as_bytes();
-    let mut depth = 0usize;
-    let mut next_gt = 0usize;
-    let mut i = 0;
-    while let Some(p) = memchr::memchr(b'<', &b[i..]) {
-        i += p + 1;
-        match b.get(i) {
-            Some(b'/') => depth = depth.saturating_sub(1),
-            Some(c) if c.is_ascii_alphabetic() => {
-                let name_end = b[i..]
-                    .iter()
-                    .position(|c| !c.is_ascii_alphanumeric())
-                    .map_or(b.len(), |e| i + e);
-                let name = &b[i..name_end];
-                if next_gt < name_end {
-                    next_gt =
-                        memchr::memchr(b'>', &b[name_end..]).map_or(usize::MAX, |e| name_end + e);
-                }
-                // Searching once per `>` keeps this linear on markup full of unclosed `<a`.
-                let self_closing =
-                    next_gt != usize::MAX && next_gt > name_end && b[next_gt - 1] == b'/';
-                if !self_closing && !is_unnested(name) {
-                    depth += 1;
-                    if depth > limit {
-                        return true;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    false
-}
-
-fn is_unnested(name: &[u8]) -> bool {
-    if name.len() > 6 {
-        return false;
-    }
-    let mut buf = [0u8; 6];
-    for (d, c) in buf.iter_mut().zip(name) {
-        *d = c.to_ascii_lowercase();
-    }
-    matches!(
-        &buf[..name.len()],
-        b"br"
-            | b"img"
-            | b"meta"
-            | b"link"
-            | b"input"
-            | b"hr"
-            | b"area"
-            | b"base"
-            | b"col"
-            | b"embed"
-            | b"source"
-            | b"track"
-            | b"wbr"
-            | b"param"
-            | b"p"
-            | b"li"
-            | b"td"
-            | b"th"
-            | b"tr"
-            | b"option"
-            | b"dt"
-            | b"dd"
-    )
-}
-
-/// Text of markup without a DOM: tags become line breaks. Only for pages too deep to parse.
-fn flat_text(html: &str) -> String {
-    let mut out = TextOut::default();
-    let mut rest = html;
-    while let Some(open) = rest.find('<') {
-        out.push_text(&rest[..open]);
-        out.break_line();
-        rest = rest[open..]
-            .find('>')
-            .map_or("", |close| &rest[open + close + 1..]);
-    }
-    out.push_text(rest);
-    let mut text = out.text;
-    text.truncate(text.trim_end().len());
-    text
 }
 
 fn title_and_visible(doc: &Document) -> (String, String) {
@@ -353,14 +245,70 @@ mod tests {
         assert_eq!(page_title(&doc), "A b");
     }
 
+    /// The work a page's DOM costs the parser and the extractor, counted, not timed: each node
+    /// is visited once per ancestor (scope checks, text and link density recounted for every
+    /// ancestor), each text byte once per ancestor, each attribute once per earlier attribute of
+    /// its element (the parser's duplicate check).
+    fn dom_work(html: &str) -> u64 {
+        let doc = Document::from(&*super::super::markup::guard(html));
+        let mut work = 0u64;
+        let mut stack = vec![(doc.root(), 0u64)];
+        while let Some((node, depth)) = stack.pop() {
+            work += depth;
+            if node.is_text() {
+                work += depth * node.text().len() as u64;
+            }
+            let attrs = node.attrs().len() as u64;
+            work += attrs * attrs;
+            stack.extend(node.children_it(false).map(|c| (c, depth + 1)));
+        }
+        work
+    }
+
+    /// Asserts that 4x the input costs at most 4.5x the work (a quadratic path costs 16x).
+    fn assert_linear(make: impl Fn(usize) -> String, n: usize) {
+        let (small, large) = (dom_work(&make(n)), dom_work(&make(4 * n)));
+        assert!(
+            large as f64 <= 4.5 * small as f64,
+            "work {small} at {n}, {large} at {}",
+            4 * n
+        );
+    }
+
     #[test]
-    fn deep_nesting_skips_the_parser() {
-        let deep = "<div>".repeat(MAX_NESTING + 1) + "deep text";
-        assert!(nesting_exceeds(&deep, MAX_NESTING));
-        assert_eq!(parse_page(&deep).visible, "deep text");
+    fn work_is_linear_in_nesting_siblings_and_attributes() {
+        let words = "The council met on Tuesday and agreed on a budget. ";
+        // Nesting with text at every level, and with all text at the bottom.
+        assert_linear(|n| format!("<div>{words}").repeat(n), 2000);
+        assert_linear(|n| "<div>".repeat(n) + &words.repeat(50), 2000);
+        // Misnested markup the parser does not close: `</span>` cannot close past a `div`,
+        // `<div/>` opens a div, unclosed inline elements nest.
+        assert_linear(|n| format!("<span><div>{words}</span>").repeat(n), 2000);
+        assert_linear(|n| format!("<div/>{words}").repeat(n), 2000);
+        assert_linear(|n| format!("<b class=x{n}>{words}").repeat(n), 2000);
+        // Siblings and attributes.
+        assert_linear(
+            |n| format!("<div class=a><p>{words}</p></div>").repeat(n),
+            2000,
+        );
+        assert_linear(
+            |n| format!("<div{}>{words}</div>", " a=1".repeat(n)).repeat(50),
+            500,
+        );
+    }
+
+    #[test]
+    fn deep_nesting_keeps_its_text_and_is_still_extracted() {
+        let para = "<p>The council met on Tuesday and agreed on a new budget for the schools of the town, after a long debate that lasted well into the night.</p>";
+        let deep = "<div>".repeat(5000) + &para.repeat(5) + &"</div>".repeat(5000);
+        let page = parse_page(&deep);
+        assert_eq!(page.visible.matches("new budget").count(), 5);
+        assert!(page.main.is_some_and(|m| m.contains("new budget")));
         let flat = "<p>a<p>b<br><img src=x/>".repeat(5000);
-        assert!(!nesting_exceeds(&flat, MAX_NESTING));
-        assert!(!nesting_exceeds(PAGE, 20));
+        assert!(matches!(
+            super::super::markup::guard(&flat),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -2,10 +2,13 @@
 //!
 //! html5ever checks each new attribute against the tag's earlier ones, so one element with a
 //! million attributes costs minutes. The guard drops attributes past a per-tag and a per-page
-//! cap; real pages stay far below both. It also shows what a browser shows once the page's
-//! scripts ran: React streams server-rendered segments as `<div hidden id="S:n">` and swaps them
-//! in with a script, so the article of such a page sits in a hidden div.
+//! cap; real pages stay far below both. It drops elements nested deeper than
+//! [`super::nesting::MAX_DEPTH`] (their text stays), so later steps never see deeper markup.
+//! It also shows what a browser shows once the page's scripts ran: React streams
+//! server-rendered segments as `<div hidden id="S:n">` and swaps them in with a script, so the
+//! article of such a page sits in a hidden div.
 
+use super::nesting::{Act, Nesting};
 use std::borrow::Cow;
 
 /// Attributes kept per tag; real elements carry a few dozen at most.
@@ -24,10 +27,26 @@ pub fn guard(html: &str) -> Cow<'_, str> {
     let mut total = 0usize;
     let mut i = 0;
     let ws = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c');
+    let mut nesting = Nesting::default();
     while let Some(p) = memchr::memchr(b'<', &b[i..]) {
         i += p + 1;
         if b[i..].starts_with(b"!--") {
             i = memchr::memmem::find(&b[i + 3..], b"-->").map_or(len, |e| i + 3 + e + 3);
+            continue;
+        }
+        if b.get(i) == Some(&b'/') && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic) {
+            let name_start = i + 1;
+            let mut name_end = name_start;
+            while name_end < len && !ws(b[name_end]) && b[name_end] != b'/' && b[name_end] != b'>' {
+                name_end += 1;
+            }
+            let gt = memchr::memchr(b'>', &b[name_end..]).map_or(len, |e| name_end + e);
+            if nesting.end(&b[name_start..name_end]) == Act::Drop {
+                let o = out.get_or_insert_with(|| String::with_capacity(html.len()));
+                o.push_str(&html[copied..i - 1]);
+                copied = (gt + 1).min(len);
+            }
+            i = gt.min(len);
             continue;
         }
         if !b.get(i).is_some_and(u8::is_ascii_alphabetic) {
@@ -95,6 +114,12 @@ pub fn guard(html: &str) -> Cow<'_, str> {
             o.push_str(&html[copied..from]);
             copied = to;
         };
+        let self_closing = i < len && b[i - 1] == b'/';
+        if nesting.start(&b[name_start..name_end], self_closing) == Act::Drop {
+            // Too deep: the whole tag goes, its text stays in the deepest kept element.
+            remove(name_start - 1, (i + 1).min(len));
+            continue;
+        }
         if let Some((from, to)) = hidden.filter(|_| segment) {
             remove(from, to);
         }

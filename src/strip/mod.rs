@@ -7,6 +7,7 @@
 //! - [`rules`]: line shapes that are boilerplate on their own (teasers, counters, credits, dates).
 //! - [`classify`]: the logistic line model, its context features and the body-run decoding.
 //! - [`markup`]: the linear pre-pass that caps attributes before any HTML parser runs.
+//! - [`nesting`]: the guard's estimate of the parser's open elements, which caps nesting depth.
 //! - [`memory`]: per-source memory of recurring lines, persisted in the state dir.
 //! - [`stage`]: the pipeline adapter from a read envelope to a document or an error record.
 //! - [`textpass`]: the plain-text pass that ties the above together.
@@ -27,6 +28,7 @@ pub mod lines;
 pub mod markup;
 pub mod memory;
 pub mod metric;
+pub mod nesting;
 pub mod rules;
 pub mod stage;
 pub mod textpass;
