@@ -185,8 +185,15 @@ fn figures() {
         // The decider logs its own CPU per document every 10 s.
         std::thread::sleep(Duration::from_secs(11));
         for w in &run.workers {
-            if let Some(l) = w.log().lines().rev().find(|l| l.contains("decider cost")) {
+            let log = w.log();
+            if let Some(l) = log.lines().rfind(|l| l.contains("decider cost")) {
                 println!("FIGURE decider own cost: {l}");
+            }
+            for l in log
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("rebuilt"))
+            {
+                println!("decider node: {l}");
             }
         }
     }

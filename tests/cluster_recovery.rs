@@ -71,8 +71,7 @@ fn a_decider_restarted_after_a_checkpoint_resumes_from_it_exactly_once() {
     let log = node.log();
     let rebuilt = log
         .lines()
-        .filter(|l| l.contains("decider state rebuilt"))
-        .last()
+        .rfind(|l| l.contains("decider state rebuilt"))
         .expect("the restarted decider logs its rebuild");
     assert!(
         rebuilt.contains("checkpoint_lines=60") && rebuilt.contains("replayed=0"),

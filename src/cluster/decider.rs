@@ -44,8 +44,10 @@ use tokio::sync::watch;
 pub const LEASE_KEY: &str = "decider";
 /// Lines published per ack asked for, at most.
 const BATCH: usize = 128;
-/// Batches whose ack is awaited, at most: with [`BATCH`], bounds the lines in flight.
-const MAX_BATCHES: usize = 8;
+/// Lines published and not yet acknowledged, at most; past it the decider waits for the
+/// older half. A trickle of documents goes out one batch each, so this, not the batch size,
+/// keeps the servers' round trips off the decider's path.
+const IN_FLIGHT: usize = 1024;
 
 /// What the lease holder writes into the lease, for `cluster status`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -338,8 +340,8 @@ async fn lead(
                         .await
                         .context("cannot publish an output line")?;
                     batches.push_back(Batch { ack, lines: std::mem::take(&mut lines) });
-                    if batches.len() >= MAX_BATCHES {
-                        settle(&mut batches, lease, &mut cp, MAX_BATCHES / 2).await?;
+                    if in_flight(&batches) >= IN_FLIGHT {
+                        settle(&mut batches, lease, &mut cp, IN_FLIGHT / 2).await?;
                     }
                 }
                 lease.indexed.store(state.core.indexed() as u64, Ordering::Relaxed);
@@ -348,8 +350,13 @@ async fn lead(
     }
 }
 
-/// Awaits acks until at most `keep` batches are pending; returns the prepared floor after the
-/// last line known stored.
+/// Lines published and not yet acknowledged.
+fn in_flight(batches: &VecDeque<Batch>) -> usize {
+    batches.iter().map(|b| b.lines.len()).sum()
+}
+
+/// Awaits acks until at most `keep` lines are unacknowledged; returns the prepared floor after
+/// the last line known stored.
 async fn settle(
     batches: &mut VecDeque<Batch>,
     lease: &Lease,
@@ -357,7 +364,7 @@ async fn settle(
     keep: usize,
 ) -> Result<Option<u64>> {
     let mut floor = None;
-    while batches.len() > keep {
+    while in_flight(batches) > keep {
         let Batch { ack, lines } = batches.pop_front().expect("checked non-empty");
         let last = lines.last().map_or(0, |l| l.work_seq);
         let ack = ack
