@@ -9,29 +9,32 @@
 //! - each publish expects the stream's last sequence to be the previous line's
 //!   (`Nats-Expected-Last-Sequence`), so only one decider can append, whatever the leases say
 //!   during a takeover, and a line lost by the servers stops every later one (no gaps);
-//! - a new leader (or one whose publish failed) replays the headers of the whole output
-//!   stream (`Deduper::restore`, as the single-node ledger replay does) and resumes at the
-//!   next work sequence. `Nats-Msg-Id` = `o<work seq>` drops a line published twice.
+//! - a new leader (or one whose publish failed) restores the checkpoint
+//!   ([`super::checkpoint`]: the index entries of the lines up to its last, written every few
+//!   seconds), replays the headers of the output lines after it (`Deduper::restore`, as the
+//!   single-node ledger replay does) and resumes at the next work sequence. `Nats-Msg-Id` =
+//!   `o<work seq>` drops a line published twice.
 //!
-//! Per document the decider does: one prepared message in (its dedup work decoded, the
-//! sentence lookup rebuilt), one index query and update, one JSON line and one publish
-//! (pipelined: acks are awaited in batches). The prepared stream is purged below the floor
-//! of the last acknowledged line.
+//! Per document the decider does: one prepared message in (small JSON metadata, its dedup
+//! work decoded, the sentence lookup rebuilt), one index query and update, the line the worker
+//! rendered completed with the time and the verdict ([`super::decide`]), and one publish.
+//! Publishes are pipelined: the lines decided together go out as one batch in which only the
+//! last asks for an ack; since every line expects its predecessor as the stream's last, that
+//! ack covers the batch. The prepared stream is purged below the floor of the last
+//! acknowledged line.
 
-use super::wire::{self, PreparedMeta, Record};
+use super::checkpoint::{self, Checkpointer};
+use super::decide::{Core, Decided};
+use super::wire::{self, PreparedMeta};
 use super::{Cluster, LEASE_TTL};
 use crate::config::Config;
-use crate::dedup::{self, Deduper, Prepared};
-use crate::model::{DedupStatus, Envelope, Line, ReadyFile, Work};
-use crate::telemetry;
 use anyhow::{bail, Context, Result};
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::kv;
-use async_nats::HeaderMap;
+use bytes::Bytes;
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,8 +42,12 @@ use tokio::sync::watch;
 
 /// The key of the lease in the leader bucket.
 pub const LEASE_KEY: &str = "decider";
-/// Unacknowledged output publishes the decider keeps in flight.
-const IN_FLIGHT: usize = 512;
+/// Lines published per ack asked for, at most.
+const BATCH: usize = 128;
+/// Lines published and not yet acknowledged, at most; past it the decider waits for the
+/// older half. A trickle of documents goes out one batch each, so this, not the batch size,
+/// keeps the servers' round trips off the decider's path.
+const IN_FLIGHT: usize = 1024;
 
 /// What the lease holder writes into the lease, for `cluster status`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -165,16 +172,13 @@ impl Lease {
     }
 }
 
-/// The decider's state: the index and where the output stream stands.
+/// The decider's state: the ordered decision and the reorder buffer in front of it.
 struct State {
-    deduper: Option<Deduper>,
-    entities: bool,
+    core: Core,
     /// The next work sequence to decide.
     next_work: u64,
-    /// The output stream's last sequence, counting lines published and not yet acknowledged.
-    out_last: u64,
-    /// Decided documents waiting for their turn, by work sequence: (prepared seq, message).
-    waiting: BTreeMap<u64, (u64, PreparedMeta, Vec<u8>)>,
+    /// Documents waiting for their turn, by work sequence: (prepared seq, metadata, body).
+    waiting: BTreeMap<u64, (u64, PreparedMeta, Bytes)>,
     /// The prepared sequence to read from next.
     read_from: u64,
 }
@@ -189,66 +193,50 @@ impl State {
             .unwrap_or(self.read_from)
             .min(self.read_from)
     }
-}
 
-/// Rebuilds the state from the output stream's headers.
-async fn rebuild(cluster: &Cluster, config: &Config) -> Result<State> {
-    let started = Instant::now();
-    let mut out = cluster.js.get_stream(&cluster.names.out).await?;
-    let last = out.info().await?.state.last_sequence;
-    let mut state = State {
-        deduper: config.dedup.enabled.then(|| Deduper::new(&config.dedup)),
-        entities: config.entities.enabled,
-        next_work: 1,
-        out_last: last,
-        waiting: BTreeMap::new(),
-        read_from: 1,
-    };
-    let first = out.info().await?.state.first_sequence;
-    if last == 0 || last < first {
-        return Ok(state);
-    }
-    let consumer = out
-        .create_consumer(pull::OrderedConfig {
-            headers_only: true,
-            deliver_policy: DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await?;
-    let mut messages = consumer.messages().await?;
-    let mut lines = 0u64;
-    while let Some(msg) = messages.next().await {
-        let msg = msg.map_err(|e| anyhow::anyhow!("cannot replay the output stream: {e}"))?;
-        let seq = msg
+    /// Takes one prepared message into the reorder buffer.
+    fn take(&mut self, msg: async_nats::jetstream::Message) -> Result<()> {
+        let prep_seq = msg
             .info()
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .stream_sequence;
-        let h = msg
-            .headers
-            .as_ref()
-            .context("an output line without headers")?;
-        let num = |name: &str| -> Result<u64> {
-            h.get(name)
-                .and_then(|v| v.as_str().parse().ok())
-                .with_context(|| format!("output line {seq} has no {name}"))
-        };
-        state.next_work = num(wire::WORK_SEQ)? + 1;
-        state.read_from = num(wire::PREPARED_FLOOR)?;
-        if let (Some(d), Some(v)) = (state.deduper.as_mut(), h.get(wire::INDEX_ENTRY)) {
-            d.restore(&wire::index_entry(v.as_str())?);
+        self.read_from = prep_seq + 1;
+        let payload = msg.message.payload;
+        let (meta, body): (PreparedMeta, &[u8]) = wire::decode(&payload)?;
+        if meta.work_seq >= self.next_work {
+            let body = payload.slice(payload.len() - body.len()..);
+            self.waiting
+                .entry(meta.work_seq)
+                .or_insert((prep_seq, meta, body));
         }
-        lines += 1;
-        if seq >= last {
-            break;
-        }
+        Ok(())
     }
-    tracing::info!(
-        lines,
-        next_work = state.next_work,
-        secs = started.elapsed().as_secs_f64(),
-        "decider state rebuilt from the output stream"
-    );
-    Ok(state)
+
+    /// Decides every document whose turn has come.
+    fn decide_ready(&mut self) -> Result<Vec<(Decided, u64)>> {
+        let mut out = Vec::new();
+        let now = crate::model::timestamp_now();
+        while let Some((_, meta, body)) = self.waiting.remove(&self.next_work) {
+            let floor = self.floor();
+            out.push((self.core.decide(&meta, &body, floor, &now)?, floor));
+            self.next_work += 1;
+        }
+        Ok(out)
+    }
+}
+
+/// A line published and not yet known to be stored.
+struct Sent {
+    work_seq: u64,
+    floor: u64,
+    entry: Option<String>,
+}
+
+/// Lines published together; only the last asked for an ack. Each line expects the stream's
+/// last sequence to be its predecessor's, so that ack says the whole batch is stored.
+struct Batch {
+    ack: PublishAckFuture,
+    lines: Vec<Sent>,
 }
 
 /// Decides while the lease holds and nothing fails; `Ok` when stopped or the lease was lost.
@@ -260,7 +248,14 @@ async fn lead(
 ) -> Result<()> {
     let stopping = super::stopped(stop);
     tokio::pin!(stopping);
-    let mut state = rebuild(cluster, config).await?;
+    let resumed = checkpoint::resume(cluster, config).await?;
+    let mut cp = resumed.checkpoint;
+    let mut state = State {
+        core: resumed.core,
+        next_work: resumed.next_work,
+        waiting: BTreeMap::new(),
+        read_from: resumed.read_from,
+    };
     lease
         .committed
         .store(state.next_work - 1, Ordering::Relaxed);
@@ -274,10 +269,12 @@ async fn lead(
         })
         .await?;
     let mut messages = consumer.messages().await?;
-    let mut pending: VecDeque<(PublishAckFuture, u64, u64)> = VecDeque::new();
+    let client = cluster.js.client();
+    let mut batches: VecDeque<Batch> = VecDeque::new();
     let mut purged_to = 0;
-    // Acks are collected on this tick (and when too many are in flight), never per document:
-    // a line is committed when the servers store it, not when the decider reads the ack.
+    // Acks are collected on this tick (and when too many batches are in flight), never per
+    // document: a line is committed when the servers store it, not when the decider reads
+    // the ack.
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut last_purge = Instant::now();
     let mut cost = Cost::default();
@@ -286,14 +283,16 @@ async fn lead(
         tokio::select! {
             _ = &mut stopping => {
                 cost.log();
-                settle(&mut pending, lease, usize::MAX).await?;
+                settle(&mut batches, lease, &mut cp, 0).await?;
+                cp.flush().await;
                 return Ok(());
             }
             _ = tick.tick() => {
                 if lease.lost.load(Ordering::Relaxed) {
                     return Ok(());
                 }
-                let floor = settle(&mut pending, lease, usize::MAX).await?;
+                let floor = settle(&mut batches, lease, &mut cp, 0).await?;
+                cp.tick();
                 if cost_logged.elapsed() >= Duration::from_secs(10) {
                     cost.log();
                     cost_logged = Instant::now();
@@ -310,153 +309,85 @@ async fn lead(
             msg = messages.next() => {
                 let Some(msg) = msg else { bail!("the prepared stream ended") };
                 let msg = msg.map_err(|e| anyhow::anyhow!("cannot read the prepared stream: {e}"))?;
-                let prep_seq = msg.info().map_err(|e| anyhow::anyhow!("{e}"))?.stream_sequence;
-                state.read_from = prep_seq + 1;
                 let started = thread_cpu();
-                let (meta, body): (PreparedMeta, &[u8]) = wire::decode(&msg.payload)?;
-                if meta.work_seq >= state.next_work {
-                    state.waiting.entry(meta.work_seq).or_insert((prep_seq, meta, body.to_vec()));
-                }
-                cost.add(thread_cpu().saturating_sub(started), 0);
-                while let Some((_, meta, body)) = state.waiting.remove(&state.next_work) {
-                    let started = thread_cpu();
-                    let (subject, headers, line) = decide(cluster, &mut state, meta, &body)?;
-                    cost.add(thread_cpu().saturating_sub(started), 1);
-                    let ack = cluster
-                        .js
-                        .publish_with_headers(subject, headers, line.into())
-                        .await
-                        .context("cannot publish an output line")?;
-                    pending.push_back((ack, state.next_work, state.floor()));
-                    state.next_work += 1;
-                    if pending.len() >= IN_FLIGHT {
-                        settle(&mut pending, lease, IN_FLIGHT / 2).await?;
+                state.take(msg)?;
+                // What the servers already sent is taken too, so lines go out in batches.
+                for _ in 1..BATCH {
+                    match futures_util::FutureExt::now_or_never(messages.next()) {
+                        Some(Some(Ok(m))) => state.take(m)?,
+                        Some(Some(Err(e))) => bail!("cannot read the prepared stream: {e}"),
+                        _ => break,
                     }
                 }
-                if let Some(d) = &state.deduper {
-                    lease.indexed.store(d.len() as u64, Ordering::Relaxed);
+                // Mostly tens of microseconds, but a rewrite check aligns many sentences: off the reactor.
+                let decided = tokio::task::block_in_place(|| state.decide_ready())?;
+                cost.add(thread_cpu().saturating_sub(started), decided.len() as u64);
+                let n = decided.len();
+                let mut lines = Vec::new();
+                for (i, (d, floor)) in decided.into_iter().enumerate() {
+                    lines.push(Sent { work_seq: d.work_seq, floor, entry: d.entry });
+                    let payload = Bytes::from(d.line);
+                    if i + 1 < n && lines.len() < BATCH {
+                        client
+                            .publish_with_headers(d.subject, d.headers, payload)
+                            .await
+                            .context("cannot publish an output line")?;
+                        continue;
+                    }
+                    let ack = cluster
+                        .js
+                        .publish_with_headers(d.subject, d.headers, payload)
+                        .await
+                        .context("cannot publish an output line")?;
+                    batches.push_back(Batch { ack, lines: std::mem::take(&mut lines) });
+                    if in_flight(&batches) >= IN_FLIGHT {
+                        settle(&mut batches, lease, &mut cp, IN_FLIGHT / 2).await?;
+                    }
                 }
+                lease.indexed.store(state.core.indexed() as u64, Ordering::Relaxed);
             }
         }
     }
 }
 
-/// Awaits acks until at most `keep` are pending; returns the floor of the last acknowledged.
+/// Lines published and not yet acknowledged.
+fn in_flight(batches: &VecDeque<Batch>) -> usize {
+    batches.iter().map(|b| b.lines.len()).sum()
+}
+
+/// Awaits acks until at most `keep` lines are unacknowledged; returns the prepared floor after
+/// the last line known stored.
 async fn settle(
-    pending: &mut VecDeque<(PublishAckFuture, u64, u64)>,
+    batches: &mut VecDeque<Batch>,
     lease: &Lease,
+    cp: &mut Checkpointer,
     keep: usize,
 ) -> Result<Option<u64>> {
-    let keep = if keep == usize::MAX { 0 } else { keep };
     let mut floor = None;
-    while pending.len() > keep {
-        let (ack, work_seq, f) = pending.pop_front().expect("checked non-empty");
+    while in_flight(batches) > keep {
+        let Batch { ack, lines } = batches.pop_front().expect("checked non-empty");
+        let last = lines.last().map_or(0, |l| l.work_seq);
         let ack = ack
             .await
-            .with_context(|| format!("output line of work sequence {work_seq} not stored"))?;
+            .with_context(|| format!("output lines up to work sequence {last} not stored"))?;
         if ack.duplicate {
-            bail!("output line of work sequence {work_seq} was already stored: another decider appended");
+            bail!(
+                "output line of work sequence {last} was already stored: another decider appended"
+            );
         }
-        lease.committed.store(work_seq, Ordering::Relaxed);
-        floor = Some(f);
+        let first_seq = ack.sequence + 1 - lines.len() as u64;
+        for (i, l) in lines.iter().enumerate() {
+            cp.committed(
+                first_seq + i as u64,
+                l.work_seq,
+                l.floor,
+                l.entry.as_deref(),
+            );
+        }
+        lease.committed.store(last, Ordering::Relaxed);
+        floor = lines.last().map(|l| l.floor);
     }
     Ok(floor)
-}
-
-/// Decides one document; returns its line's subject, headers and bytes. Synchronous, so its
-/// thread CPU time is the decider's own cost per document.
-fn decide(
-    cluster: &Cluster,
-    state: &mut State,
-    meta: PreparedMeta,
-    body: &[u8],
-) -> Result<(String, HeaderMap, Vec<u8>)> {
-    let file = ReadyFile {
-        seq: meta.work_seq,
-        path: PathBuf::from(&meta.path),
-        key: meta.key,
-        ready_at: Instant::now(),
-    };
-    let (work, source) = match meta.record {
-        Record::Doc(d) => {
-            let s = d.source.clone();
-            (Work::Doc(d), s)
-        }
-        Record::Failed(f) => {
-            let s = f.source.clone();
-            (Work::Failed(f), s)
-        }
-    };
-    let mut env = Envelope {
-        file,
-        source,
-        work,
-        index_entry: None,
-        prepared: Prepared::from_bytes(body).map(Box::new),
-    };
-    if let Some(d) = state.deduper.as_mut() {
-        // Mostly tens of microseconds, but a rewrite check aligns many sentences: off the reactor.
-        env = tokio::task::block_in_place(|| dedup::stage::dedup_step(d, env));
-    }
-    let now = crate::model::timestamp_now();
-    let (status, line) = match &mut env.work {
-        Work::Doc(doc) => {
-            let copy = doc
-                .dedup
-                .as_ref()
-                .is_some_and(|d| d.status == DedupStatus::ExactDuplicate);
-            if copy && state.entities {
-                // As in the single-node mode, where entities run after dedup: a copy has none.
-                doc.entities = Some(Vec::new());
-            }
-            let status = doc.dedup.as_ref().map_or("document", |d| d.status.as_str());
-            // The metric's label set has `unknown` where the subject says `document`.
-            let label = doc.dedup.as_ref().map_or("unknown", |d| d.status.as_str());
-            metrics::counter!(telemetry::DOCUMENTS_EMITTED, "status" => label).increment(1);
-            let line =
-                serde_json::to_vec(&Line::new(&env.file, Some(&doc.id), &now, doc.as_ref()))?;
-            (status, line)
-        }
-        Work::Failed(rec) => {
-            let stage = telemetry::FAILED_STAGES
-                .iter()
-                .find(|s| **s == rec.stage)
-                .copied()
-                .unwrap_or("internal");
-            metrics::counter!(telemetry::FILES_FAILED, "stage" => stage).increment(1);
-            (
-                "error",
-                serde_json::to_vec(&Line::new(&env.file, None, &now, rec))?,
-            )
-        }
-        Work::Ready | Work::Raw(_) => bail!(
-            "work sequence {} reached the decider unprocessed",
-            meta.work_seq
-        ),
-    };
-    metrics::counter!(telemetry::FILES_PROCESSED).increment(1);
-    let waited = wire::now_ms().saturating_sub(meta.ready_ms);
-    metrics::histogram!(telemetry::END_TO_END_SECONDS).record(waited as f64 / 1000.0);
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        async_nats::header::NATS_MESSAGE_ID,
-        format!("o{}", meta.work_seq).as_str(),
-    );
-    headers.insert(
-        async_nats::header::NATS_EXPECTED_LAST_SEQUENCE,
-        state.out_last.to_string().as_str(),
-    );
-    headers.insert(wire::WORK_SEQ, meta.work_seq.to_string().as_str());
-    headers.insert(wire::READY_MS, meta.ready_ms.to_string().as_str());
-    if let Some(entry) = &env.index_entry {
-        headers.insert(wire::INDEX_ENTRY, serde_json::to_string(entry)?.as_str());
-    }
-    // The floor after this line: the waiting documents' and the next unread.
-    let floor = state.floor();
-    headers.insert(wire::PREPARED_FLOOR, floor.to_string().as_str());
-    let subject = format!("{}.{status}", cluster.names.out_prefix);
-    state.out_last += 1;
-    Ok((subject, headers, line))
 }
 
 /// The decider's own CPU per document: decoding the prepared message, deciding, and writing

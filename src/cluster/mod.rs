@@ -31,9 +31,12 @@
 //!   is stream sequence N, so a restart continues after the last complete line (exactly once).
 //! - [`status`]: `dropline cluster status` and `dropline cluster tail`.
 
+pub mod checkpoint;
 pub mod config;
+pub mod decide;
 pub mod decider;
 pub mod intake;
+pub mod line;
 pub mod output;
 pub mod status;
 pub mod wire;
@@ -71,6 +74,7 @@ pub struct Names {
     pub leader: String,
     pub nodes: String,
     pub files: String,
+    pub checkpoint: String,
 }
 
 impl Names {
@@ -87,6 +91,7 @@ impl Names {
             leader: format!("{p}_leader"),
             nodes: format!("{p}_nodes"),
             files: format!("{p}_files"),
+            checkpoint: format!("{p}_checkpoint"),
         }
     }
 }

@@ -4,8 +4,9 @@
 //! Work and prepared payloads are a little-endian u32 length, that many bytes of JSON metadata,
 //! then the body (the file's bytes, or the [`crate::dedup::Prepared`] bytes).
 
+use super::line::Layout;
 use crate::dedup::IndexEntry;
-use crate::model::{Document, ErrorRecord, FileKey, SourceInfo};
+use crate::model::{FileKey, SourceInfo};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
@@ -38,23 +39,24 @@ pub struct WorkMeta {
     pub error: Option<String>,
 }
 
-/// The record a worker made of one file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Record {
-    Doc(Box<Document>),
-    Failed(ErrorRecord),
-}
-
-/// What a worker publishes for one work message; the body is the prepared dedup work.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What a worker publishes for one work message. The body is the prepared dedup work
+/// (`dedup_len` bytes, [`crate::dedup::Prepared::to_bytes`]) followed by the rendered line
+/// ([`super::line`]), so the decider parses neither the document nor its JSON.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PreparedMeta {
     /// The work stream sequence: the order the decider decides in.
     pub work_seq: u64,
-    pub path: String,
-    pub key: FileKey,
     pub ready_ms: u64,
-    pub record: Record,
+    /// The content id of a document; `None` for an error record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The stage of an error record, for the metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// Bytes of prepared dedup work at the start of the body (0: none, the text is empty).
+    pub dedup_len: usize,
+    /// Where the rendered line's parts sit after it.
+    pub line: Layout,
 }
 
 /// Returns `meta` as JSON followed by `body`, length-prefixed.

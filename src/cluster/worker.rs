@@ -8,7 +8,8 @@
 //! of the strip stage is off in cluster mode: it learns in arrival order on one node, which a
 //! set of workers does not have.
 
-use super::wire::{self, PreparedMeta, Record, WorkMeta};
+use super::line::{self, Rendered};
+use super::wire::{self, PreparedMeta, WorkMeta};
 use super::Cluster;
 use crate::config::Config;
 use crate::dedup::KnownRaw;
@@ -16,7 +17,7 @@ use crate::entities::{stage::entities_step, EntityTagger};
 use crate::model::{Envelope, ReadyFile, Work};
 use crate::read::{self, ReadLimits};
 use crate::strip::{self, Stripper};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use async_nats::jetstream::consumer::{pull, AckPolicy, Consumer};
 use async_nats::jetstream::{AckKind, Message};
 use async_nats::HeaderMap;
@@ -32,6 +33,12 @@ pub const CONSUMER: &str = "workers";
 /// busy with a file says so every [`PROGRESS_EVERY`].
 const ACK_WAIT: Duration = Duration::from_secs(10);
 const PROGRESS_EVERY: Duration = Duration::from_secs(3);
+/// The delivery of a work message that gives up on its file and yields an error record.
+pub const MAX_DELIVER: i64 = 4;
+/// Base of the delay before a failed delivery is redelivered (times the delivery number).
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Publishes of one prepared message before the delivery is given up.
+const PUBLISH_TRIES: u32 = 4;
 
 /// What a worker's threads share.
 pub struct Cores {
@@ -94,30 +101,31 @@ impl Cores {
         if let Some(t) = &self.tagger {
             env = entities_step(t, env);
         }
-        let prepared = env
+        let dedup = env
             .prepared
             .take()
             .map(|p| p.to_bytes())
             .unwrap_or_default();
-        let record = match env.work {
-            Work::Doc(d) => Record::Doc(d),
-            Work::Failed(f) => Record::Failed(f),
+        let rendered = match &env.work {
+            Work::Doc(d) => line::render_doc(&env.file, d).map(|r| (Some(d.id.clone()), None, r)),
+            Work::Failed(f) => {
+                line::render_error(&env.file, f).map(|r| (None, Some(f.stage.clone()), r))
+            }
             // Every step above maps its input to a document or an error record.
-            Work::Ready | Work::Raw(_) => Record::Failed(crate::model::ErrorRecord {
-                kind: "error".into(),
-                source: env.source,
-                stage: "internal".into(),
-                error: "internal error: the file was not processed".into(),
-            }),
+            Work::Ready | Work::Raw(_) => Err(anyhow::anyhow!("the file was not processed")),
         };
-        let out = PreparedMeta {
-            work_seq,
-            path: meta.path,
-            key: meta.key,
-            ready_ms: meta.ready_ms,
-            record,
-        };
-        (out, prepared)
+        match rendered {
+            Ok((id, stage, r)) => assemble(work_seq, meta.ready_ms, id, stage, dedup, r),
+            Err(error) => failed_meta(
+                work_seq,
+                meta.path,
+                meta.key,
+                meta.ready_ms,
+                env.source,
+                "internal",
+                format!("internal error: {error:#}"),
+            ),
+        }
     }
 
     fn read(&self, mut env: Envelope, path: &Path, bytes: &[u8], source_key: &str) -> Envelope {
@@ -202,7 +210,9 @@ fn log_failure(done: Result<Result<()>, tokio::task::JoinError>) {
     tracing::warn!(%error, "file left for redelivery");
 }
 
-/// Prepares one work message, publishes the result and acks the work message.
+/// Prepares one work message, publishes the result and acks the work message. A message
+/// delivered [`MAX_DELIVER`] times (every earlier attempt failed or its worker died) becomes
+/// an error record instead, so one file no worker can finish does not stall the decider.
 async fn handle(
     cluster: Cluster,
     cores: Arc<Cores>,
@@ -210,22 +220,59 @@ async fn handle(
     msg: Message,
     timeout: Duration,
 ) -> Result<()> {
-    let work_seq = msg
-        .info()
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .stream_sequence;
+    let info = msg.info().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (work_seq, delivered) = (info.stream_sequence, info.delivered);
+    let result = match attempt(&cluster, cores, cpu, &msg, work_seq, delivered, timeout).await {
+        Ok(out) => publish_prepared(&cluster, work_seq, out).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = result {
+        // Back to the servers soon rather than after the ack wait; a later delivery retries.
+        let delay = RETRY_AFTER * delivered.clamp(1, MAX_DELIVER) as u32;
+        let _ = msg.ack_with(AckKind::Nak(Some(delay))).await;
+        return Err(error.context(format!("work sequence {work_seq}, delivery {delivered}")));
+    }
+    msg.ack()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot ack a work message: {e}"))?;
+    if let Some(name) = decode_object(&msg) {
+        if let Ok(store) = cluster.js.get_object_store(&cluster.names.files).await {
+            let _ = store.delete(name.as_str()).await;
+        }
+    }
+    Ok(())
+}
+
+/// Makes the prepared message of one delivery of a work message.
+async fn attempt(
+    cluster: &Cluster,
+    cores: Arc<Cores>,
+    cpu: Arc<tokio::sync::Semaphore>,
+    msg: &Message,
+    work_seq: u64,
+    delivered: i64,
+    timeout: Duration,
+) -> Result<(PreparedMeta, Vec<u8>)> {
     let (mut meta, inline): (WorkMeta, &[u8]) = match wire::decode(&msg.payload) {
         Ok(m) => m,
         Err(error) => {
             // Not ours to decide on: a message no worker can read would stall the decider, so
             // it becomes an error record like any unreadable file.
             tracing::error!(%error, work_seq, "unreadable work message");
-            return publish_unreadable(&cluster, &msg, work_seq, &error.to_string()).await;
+            return Ok(unreadable(msg, work_seq, &error.to_string()));
         }
     };
+    if delivered >= MAX_DELIVER {
+        tracing::error!(work_seq, path = %meta.path, delivered, "giving up on a file no worker could finish");
+        let error = format!(
+            "given up after {delivered} deliveries: no worker could finish the file \
+             (see the workers' logs)"
+        );
+        return failed_work(work_seq, msg, "internal", error);
+    }
     let mut bytes = inline.to_vec();
     if let Some(name) = meta.object.clone() {
-        match fetch_object(&cluster, &name).await {
+        match fetch_object(cluster, &name).await {
             Ok(b) => bytes = b,
             Err(error) => {
                 meta.error = Some(format!(
@@ -239,39 +286,26 @@ async fn handle(
         .acquire_owned()
         .await
         .context("worker semaphore closed")?;
-    let job = {
-        let cores = Arc::clone(&cores);
-        // The permit goes with the thread: one that runs past the budget keeps its core.
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            cores.prepare(work_seq, meta.clone(), &bytes)
-        })
-    };
+    // The permit goes with the thread: one that runs past the budget keeps its core.
+    let job = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        cores.prepare(work_seq, meta, &bytes)
+    });
     tokio::pin!(job);
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
     let mut progress = tokio::time::interval(PROGRESS_EVERY);
-    let (out, prepared) = loop {
+    loop {
         tokio::select! {
-            r = &mut job => break r.context("a worker thread panicked")?,
+            r = &mut job => return r.context("a worker thread panicked"),
             _ = &mut deadline => {
                 // The thread is abandoned; its result, when it comes, is dropped.
                 tracing::warn!(path = %path, "file took longer than pipeline.file_timeout");
-                break timed_out(work_seq, &msg, timeout)?;
+                return timed_out(work_seq, msg, timeout);
             }
             _ = progress.tick() => { let _ = msg.ack_with(AckKind::Progress).await; }
         }
-    };
-    publish_prepared(&cluster, &out, &prepared).await?;
-    msg.ack()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot ack a work message: {e}"))?;
-    if let Some(name) = decode_object(&msg) {
-        if let Ok(store) = cluster.js.get_object_store(&cluster.names.files).await {
-            let _ = store.delete(name.as_str()).await;
-        }
     }
-    Ok(())
 }
 
 fn decode_object(msg: &Message) -> Option<String> {
@@ -291,67 +325,109 @@ async fn fetch_object(cluster: &Cluster, name: &str) -> Result<Vec<u8>> {
 
 /// Returns the error record of a file whose preparation ran past the time budget.
 fn timed_out(work_seq: u64, msg: &Message, timeout: Duration) -> Result<(PreparedMeta, Vec<u8>)> {
-    let (meta, _): (WorkMeta, &[u8]) = wire::decode(&msg.payload)?;
     let error = format!("took longer than {}", crate::driver::format_budget(timeout));
-    Ok((failed_meta(work_seq, meta, "strip", error), Vec::new()))
+    failed_work(work_seq, msg, "strip", error)
 }
 
-fn failed_meta(work_seq: u64, meta: WorkMeta, stage: &str, error: String) -> PreparedMeta {
-    PreparedMeta {
-        work_seq,
-        path: meta.path,
-        key: meta.key,
-        ready_ms: meta.ready_ms,
-        record: Record::Failed(crate::model::ErrorRecord {
-            kind: "error".into(),
-            source: meta.source,
-            stage: stage.into(),
-            error,
-        }),
-    }
-}
-
-async fn publish_unreadable(
-    cluster: &Cluster,
-    msg: &Message,
+/// Returns the error record of the file of work message `msg`.
+fn failed_work(
     work_seq: u64,
-    error: &str,
-) -> Result<()> {
-    let meta = WorkMeta {
-        path: format!("work-message-{work_seq}"),
-        key: Default::default(),
-        source: crate::model::SourceInfo {
-            path: format!("work-message-{work_seq}"),
-            bytes: msg.payload.len() as u64,
-            format: None,
-            compression: None,
-            path_bytes: None,
-            encoding: None,
-        },
-        ready_ms: wire::now_ms(),
-        source_key: String::new(),
-        object: None,
-        error: None,
-    };
-    let out = failed_meta(
-        work_seq,
-        meta,
-        "internal",
-        format!("unreadable work message: {error}"),
-    );
-    publish_prepared(cluster, &out, &[]).await?;
-    msg.ack()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot ack a work message: {e}"))
+    msg: &Message,
+    stage: &str,
+    error: String,
+) -> Result<(PreparedMeta, Vec<u8>)> {
+    let (m, _): (WorkMeta, &[u8]) = wire::decode(&msg.payload)?;
+    let (path, key, ready_ms, source) = (m.path, m.key, m.ready_ms, m.source);
+    Ok(failed_meta(
+        work_seq, path, key, ready_ms, source, stage, error,
+    ))
 }
 
-/// Publishes a prepared document and waits until the servers stored it, retrying under the
-/// same message id.
-async fn publish_prepared(cluster: &Cluster, out: &PreparedMeta, prepared: &[u8]) -> Result<()> {
-    let payload = bytes::Bytes::from(wire::encode(out, prepared)?);
-    let id = format!("w{}", out.work_seq);
+/// Puts the dedup work and the rendered line together into a prepared message's parts.
+fn assemble(
+    work_seq: u64,
+    ready_ms: u64,
+    id: Option<String>,
+    stage: Option<String>,
+    mut body: Vec<u8>,
+    r: Rendered,
+) -> (PreparedMeta, Vec<u8>) {
+    let meta = PreparedMeta {
+        work_seq,
+        ready_ms,
+        id,
+        stage,
+        dedup_len: body.len(),
+        line: r.layout,
+    };
+    body.extend_from_slice(&r.bytes);
+    (meta, body)
+}
+
+/// Returns the prepared message of an error record.
+fn failed_meta(
+    work_seq: u64,
+    path: String,
+    key: crate::model::FileKey,
+    ready_ms: u64,
+    source: crate::model::SourceInfo,
+    stage: &str,
+    error: String,
+) -> (PreparedMeta, Vec<u8>) {
+    let file = ReadyFile {
+        seq: work_seq,
+        path: PathBuf::from(path),
+        key,
+        ready_at: Instant::now(),
+    };
+    let rec = crate::model::ErrorRecord {
+        kind: "error".into(),
+        source,
+        stage: stage.into(),
+        error,
+    };
+    // An error record always serialises: its fields are strings and numbers.
+    let r = line::render_error(&file, &rec).unwrap_or_default();
+    assemble(work_seq, ready_ms, None, Some(stage.into()), Vec::new(), r)
+}
+
+/// Returns the error record of a work message no worker can read.
+fn unreadable(msg: &Message, work_seq: u64, error: &str) -> (PreparedMeta, Vec<u8>) {
+    let path = format!("work-message-{work_seq}");
+    let source = crate::model::SourceInfo {
+        path: path.clone(),
+        bytes: msg.payload.len() as u64,
+        format: None,
+        compression: None,
+        path_bytes: None,
+        encoding: None,
+    };
+    let error = format!("unreadable work message: {error}");
+    let now = wire::now_ms();
+    failed_meta(
+        work_seq,
+        path,
+        Default::default(),
+        now,
+        source,
+        "internal",
+        error,
+    )
+}
+
+/// Publishes a prepared document and waits until the servers stored it, retrying a few
+/// times under the same message id; a publish that keeps failing is left to a redelivery.
+async fn publish_prepared(
+    cluster: &Cluster,
+    work_seq: u64,
+    (meta, body): (PreparedMeta, Vec<u8>),
+) -> Result<()> {
+    let payload = bytes::Bytes::from(wire::encode(&meta, &body)?);
+    let id = format!("w{work_seq}");
     let mut wait = Duration::from_millis(200);
+    let mut attempt = 0;
     loop {
+        attempt += 1;
         let mut headers = HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
         let sent = cluster
@@ -368,8 +444,14 @@ async fn publish_prepared(cluster: &Cluster, out: &PreparedMeta, prepared: &[u8]
         };
         match acked {
             Ok(()) => return Ok(()),
+            Err(error) if attempt >= PUBLISH_TRIES => {
+                bail!(
+                    "prepared publish of {} bytes failed: {error}",
+                    payload.len()
+                )
+            }
             Err(error) => {
-                tracing::warn!(%error, work_seq = out.work_seq, "prepared publish not acknowledged, publishing again");
+                tracing::warn!(%error, work_seq, "prepared publish not acknowledged, publishing again");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(5));
             }

@@ -1,0 +1,304 @@
+//! Owns the decider's checkpoint: the index entries of committed output lines, written in
+//! segments to the object store `<NAME>_checkpoint`, so a new leader reads a few objects
+//! instead of replaying every output line's headers, and the output stream could be trimmed
+//! below the checkpoint.
+//!
+//! Layout: objects `seg-<first>-<last>` (output sequences, zero-padded) hold the index
+//! entries (JSON lines) of the lines `first..=last` that have one; the object `manifest` lists
+//! the segments in order and says where the decider stood after the last covered line. The
+//! manifest is written after its segment, so it only ever names complete segments, and a
+//! segment's bytes are fixed by the output stream, so two deciders writing during a takeover
+//! cannot disagree: at worst an older manifest makes a new leader replay a little more.
+//!
+//! A new leader ([`resume`]) restores the segments, then replays the output stream's headers
+//! after the manifest's last line (`super::decider`'s replay), and continues.
+
+use super::decide::Core;
+use super::{wire, Cluster};
+use crate::config::Config;
+use anyhow::{bail, Context, Result};
+use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use async_nats::jetstream::object_store::{self, GetErrorKind, ObjectStore};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
+
+/// How often a checkpoint is written while lines are committed.
+pub const EVERY: Duration = Duration::from_secs(5);
+/// Entry bytes that start a checkpoint before [`EVERY`] is up.
+const MAX_BUFFERED: usize = 16 << 20;
+const MANIFEST: &str = "manifest";
+
+/// Where the decider stood after the last line the segments cover.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Segment objects, in output order.
+    pub segments: Vec<String>,
+    /// The last output sequence covered.
+    pub out_seq: u64,
+    /// The next work sequence to decide after it.
+    pub next_work: u64,
+    /// The prepared sequence to read from after it.
+    pub read_from: u64,
+}
+
+/// The decider's state after a takeover.
+pub struct Resumed {
+    pub core: Core,
+    pub next_work: u64,
+    pub read_from: u64,
+    pub checkpoint: Checkpointer,
+}
+
+/// Opens (creating) the checkpoint bucket of `cluster`.
+pub async fn store(cluster: &Cluster) -> Result<ObjectStore> {
+    let name = &cluster.names.checkpoint;
+    if let Ok(s) = cluster.js.get_object_store(name).await {
+        return Ok(s);
+    }
+    cluster
+        .js
+        .create_object_store(object_store::Config {
+            bucket: name.clone(),
+            num_replicas: cluster.replicas,
+            ..Default::default()
+        })
+        .await
+        .with_context(|| format!("cannot create object store {name}"))
+}
+
+async fn get(store: &ObjectStore, name: &str) -> Result<Option<Vec<u8>>> {
+    match store.get(name).await {
+        Ok(mut obj) => {
+            let mut bytes = Vec::new();
+            obj.read_to_end(&mut bytes).await?;
+            Ok(Some(bytes))
+        }
+        Err(e) if e.kind() == GetErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow::anyhow!("cannot read checkpoint object {name}: {e}")),
+    }
+}
+
+/// Rebuilds the decider's state: the checkpoint's segments, then the output stream's
+/// headers after them.
+pub async fn resume(cluster: &Cluster, config: &Config) -> Result<Resumed> {
+    let started = Instant::now();
+    let store = store(cluster).await?;
+    let mut out = cluster.js.get_stream(&cluster.names.out).await?;
+    let info = out.info().await?.state.clone();
+    let (first, last) = (info.first_sequence, info.last_sequence);
+    let mut core = Core::new(config, &cluster.names.out_prefix, last);
+    let mut manifest = match get(&store, MANIFEST).await? {
+        Some(b) => serde_json::from_slice::<Manifest>(&b).context("bad checkpoint manifest")?,
+        None => Manifest::default(),
+    };
+    if manifest.out_seq > last {
+        tracing::warn!(
+            checkpoint = manifest.out_seq,
+            last,
+            "the checkpoint is ahead of the output stream (a new stream?): ignoring it"
+        );
+        manifest = Manifest::default();
+    }
+    if last > 0 && first > manifest.out_seq + 1 {
+        bail!(
+            "the output stream starts at line {first}, the checkpoint covers lines up to {}: \
+             the lines between are gone",
+            manifest.out_seq
+        );
+    }
+    let mut from_checkpoint = 0u64;
+    for name in &manifest.segments {
+        let bytes = get(&store, name)
+            .await?
+            .with_context(|| format!("checkpoint segment {name} is missing"))?;
+        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let entry = serde_json::from_slice(line)
+                .with_context(|| format!("bad entry in checkpoint segment {name}"))?;
+            core.restore(&entry);
+            from_checkpoint += 1;
+        }
+    }
+    let (mut next_work, mut read_from) = (manifest.next_work.max(1), manifest.read_from.max(1));
+    let mut replayed = 0u64;
+    if last > manifest.out_seq {
+        let consumer = out
+            .create_consumer(pull::OrderedConfig {
+                headers_only: true,
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: manifest.out_seq + 1,
+                },
+                ..Default::default()
+            })
+            .await?;
+        let mut messages = consumer.messages().await?;
+        while let Some(msg) = messages.next().await {
+            let msg = msg.map_err(|e| anyhow::anyhow!("cannot replay the output stream: {e}"))?;
+            let seq = msg
+                .info()
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .stream_sequence;
+            let h = msg
+                .headers
+                .as_ref()
+                .context("an output line without headers")?;
+            let num = |name: &str| -> Result<u64> {
+                h.get(name)
+                    .and_then(|v| v.as_str().parse().ok())
+                    .with_context(|| format!("output line {seq} has no {name}"))
+            };
+            next_work = num(wire::WORK_SEQ)? + 1;
+            read_from = num(wire::PREPARED_FLOOR)?;
+            if let Some(v) = h.get(wire::INDEX_ENTRY) {
+                core.restore(&wire::index_entry(v.as_str())?);
+            }
+            replayed += 1;
+            if seq >= last {
+                break;
+            }
+        }
+    }
+    tracing::info!(
+        checkpoint_lines = manifest.out_seq,
+        checkpoint_entries = from_checkpoint,
+        replayed,
+        next_work,
+        indexed = core.indexed(),
+        secs = started.elapsed().as_secs_f64(),
+        "decider state rebuilt from the checkpoint and the output stream"
+    );
+    Ok(Resumed {
+        core,
+        next_work,
+        read_from,
+        checkpoint: Checkpointer::new(store, manifest),
+    })
+}
+
+/// Collects the entries of committed lines and writes them out as segments, one write at a
+/// time, in the background.
+pub struct Checkpointer {
+    store: ObjectStore,
+    manifest: Manifest,
+    /// Entries (JSON lines) of committed lines after the manifest's.
+    buf: Vec<u8>,
+    /// Where the decider stands after the last committed line: (out seq, next work, read from).
+    end: (u64, u64, u64),
+    /// The write in progress and the buffered bytes it covers.
+    writing: Option<(tokio::task::JoinHandle<Result<Manifest>>, usize)>,
+    last: Instant,
+}
+
+impl Checkpointer {
+    fn new(store: ObjectStore, manifest: Manifest) -> Self {
+        let end = (manifest.out_seq, manifest.next_work, manifest.read_from);
+        Self {
+            store,
+            manifest,
+            buf: Vec::new(),
+            end,
+            writing: None,
+            last: Instant::now(),
+        }
+    }
+
+    /// Notes that output line `out_seq` (of work sequence `work_seq`, leaving the prepared
+    /// floor at `floor`) is stored.
+    pub fn committed(&mut self, out_seq: u64, work_seq: u64, floor: u64, entry: Option<&str>) {
+        if let Some(e) = entry {
+            self.buf.extend_from_slice(e.as_bytes());
+            self.buf.push(b'\n');
+        }
+        self.end = (out_seq, work_seq + 1, floor);
+    }
+
+    /// Takes a finished write into account and starts the next one when it is due.
+    pub fn tick(&mut self) {
+        if let Some((job, _)) = &self.writing {
+            if !job.is_finished() {
+                return;
+            }
+        }
+        if let Some((job, len)) = self.writing.take() {
+            // Finished: the first poll is ready.
+            if let Some(done) = futures_util::FutureExt::now_or_never(job) {
+                self.apply(done, len);
+            }
+        }
+        let due = self.last.elapsed() >= EVERY || self.buf.len() >= MAX_BUFFERED;
+        if due && self.end.0 > self.manifest.out_seq {
+            self.start();
+        }
+    }
+
+    fn apply(&mut self, done: Result<Result<Manifest>, tokio::task::JoinError>, len: usize) {
+        match done {
+            Ok(Ok(m)) => {
+                self.buf.drain(..len);
+                self.manifest = m;
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(error = %format!("{error:#}"), "cannot write a checkpoint")
+            }
+            Err(error) => tracing::warn!(%error, "a checkpoint write ended abnormally"),
+        }
+    }
+
+    /// Waits for the write in progress, if any.
+    async fn finish(&mut self) {
+        if let Some((job, len)) = self.writing.take() {
+            let done = job.await;
+            self.apply(done, len);
+        }
+    }
+
+    fn start(&mut self) {
+        self.last = Instant::now();
+        let (out_seq, next_work, read_from) = self.end;
+        let mut next = Manifest {
+            segments: self.manifest.segments.clone(),
+            out_seq,
+            next_work,
+            read_from,
+        };
+        let bytes = self.buf.clone();
+        let segment = (!bytes.is_empty())
+            .then(|| format!("seg-{:020}-{:020}", self.manifest.out_seq + 1, out_seq));
+        if let Some(s) = &segment {
+            next.segments.push(s.clone());
+        }
+        let store = self.store.clone();
+        let len = bytes.len();
+        let job = tokio::spawn(async move {
+            if let Some(s) = &segment {
+                store
+                    .put(s.as_str(), &mut bytes.as_slice())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot write checkpoint segment {s}: {e}"))?;
+            }
+            let m = serde_json::to_vec(&next)?;
+            store
+                .put(MANIFEST, &mut m.as_slice())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot write the checkpoint manifest: {e}"))?;
+            tracing::debug!(out_seq = next.out_seq, "checkpoint written");
+            Ok(next)
+        });
+        self.writing = Some((job, len));
+    }
+
+    /// Waits for the write in progress and writes what is left (on a clean stop).
+    pub async fn flush(&mut self) {
+        self.finish().await;
+        if self.end.0 > self.manifest.out_seq {
+            self.start();
+            self.finish().await;
+        }
+    }
+
+    /// The last output sequence the written checkpoint covers.
+    pub fn covered(&self) -> u64 {
+        self.manifest.out_seq
+    }
+}

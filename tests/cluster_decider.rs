@@ -1,0 +1,203 @@
+//! The decider's core without servers: prepared documents from the worker's core through
+//! the decision, compared with the single-node mode line for line, and (ignored, by hand)
+//! its cost per document:
+//!
+//! ```text
+//! DROPLINE_DECIDER_DATA=../shared/data/dedup/ecbplus-dev/docs cargo test --release \
+//!     --test cluster_decider -- --ignored --nocapture
+//! ```
+
+mod util;
+
+use dropline::cluster::decide::Core;
+use dropline::cluster::wire::{self, PreparedMeta, WorkMeta};
+use dropline::cluster::worker::Cores;
+use dropline::config::Config;
+use dropline::dedup::{Deduper, Prepared};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const CONFIG: &str = "[entities]\nenabled = false\n[strip]\nsource_memory = false\n";
+
+/// The prepared message a worker publishes for the file at `path`, `seq`-th in work order.
+fn prepared(cores: &Cores, seq: u64, path: &Path) -> Vec<u8> {
+    let meta = std::fs::symlink_metadata(path).unwrap();
+    let (key, _) = dropline::read::file_key_at(path, &meta);
+    let env = dropline::watcher::envelope(seq, path.to_path_buf(), key);
+    let work = WorkMeta {
+        path: path.to_string_lossy().into_owned(),
+        key,
+        source: env.source,
+        ready_ms: wire::now_ms(),
+        source_key: String::new(),
+        object: None,
+        error: None,
+    };
+    let (meta, body) = cores.prepare(seq, work, &std::fs::read(path).unwrap());
+    wire::encode(&meta, &body).unwrap()
+}
+
+/// Decides one prepared message as the decider does.
+fn decide(core: &mut Core, payload: &[u8]) -> Vec<u8> {
+    let (meta, body): (PreparedMeta, &[u8]) = wire::decode(payload).unwrap();
+    let now = dropline::model::timestamp_now();
+    core.decide(&meta, body, 1, &now).unwrap().line
+}
+
+#[test]
+fn decided_lines_are_the_single_node_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("drop");
+    std::fs::create_dir(&dir).unwrap();
+    let mut seeds: Vec<PathBuf> = std::fs::read_dir(util::seeds())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    seeds.sort();
+    for (i, p) in seeds.iter().enumerate() {
+        let body = std::fs::read_to_string(p).unwrap();
+        let near = format!("{body}\nOne more line was added here.\n");
+        std::fs::write(dir.join(format!("{i}-a.txt")), &body).unwrap();
+        std::fs::write(dir.join(format!("{i}-b-near.txt")), near).unwrap();
+        std::fs::write(dir.join(format!("{i}-c-copy.txt")), &body).unwrap();
+    }
+    std::fs::write(dir.join("9-empty.txt"), "").unwrap();
+    std::fs::write(dir.join("9-binary.txt"), [0u8, 159, 146, 150, 0, 1]).unwrap();
+    let config = Config::parse(CONFIG, &[]).unwrap();
+    let cores = Cores::new(&config).unwrap();
+    let mut core = Core::new(&config, "t.out", 0);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut lines = Vec::new();
+    for (i, path) in files.iter().enumerate() {
+        let payload = prepared(&cores, i as u64 + 1, path);
+        lines.extend(decide(&mut core, &payload));
+        lines.push(b'\n');
+    }
+    let single = util::dropline(&[
+        "process",
+        "--set",
+        "strip.source_memory=false",
+        "--set",
+        "entities.enabled=false",
+        "--set",
+        "metrics.enabled=false",
+        dir.to_str().unwrap(),
+    ]);
+    let ours = util::without_timestamps(&lines);
+    assert_eq!(ours, util::without_timestamps(&single.stdout));
+    for status in ["exact_duplicate", "near_duplicate", "\"type\":\"error\""] {
+        assert!(ours.contains(status), "{status} in {ours}");
+    }
+}
+
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec it is given and nothing else.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// The decider's own cost per document: `DROPLINE_DECIDER_DOCS` (default 2000) documents,
+/// the articles of `DROPLINE_DECIDER_DATA` cycled with a numbered last line (or generated
+/// ones), prepared by the worker's core, then decided in order.
+#[test]
+#[ignore]
+fn decider_cost() {
+    let n: usize = std::env::var("DROPLINE_DECIDER_DOCS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let data: Vec<String> = match std::env::var_os("DROPLINE_DECIDER_DATA") {
+        Some(d) => {
+            let mut paths: Vec<PathBuf> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            paths.sort();
+            paths
+                .iter()
+                .map(|p| std::fs::read_to_string(p).unwrap())
+                .collect()
+        }
+        None => seeds_text(),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let config = Config::parse(CONFIG, &[]).unwrap();
+    let cores = Cores::new(&config).unwrap();
+    let payloads: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            let path = tmp.path().join(format!("f{i:06}.txt"));
+            let body = format!("{}\nCopy {}.\n", data[i % data.len()], i / data.len());
+            std::fs::write(&path, body).unwrap();
+            prepared(&cores, i as u64 + 1, &path)
+        })
+        .collect();
+    let bytes: usize = payloads.iter().map(Vec::len).sum();
+    // Decoding alone, then the whole decision.
+    let t = thread_cpu();
+    for p in &payloads {
+        let (meta, body): (PreparedMeta, &[u8]) = wire::decode(p).unwrap();
+        std::hint::black_box((meta, body));
+    }
+    let decode = thread_cpu() - t;
+    // The dedup work read back (each dropped at once), then the index alone (query and
+    // update) over work read back beforehand.
+    let t = thread_cpu();
+    for p in &payloads {
+        let (meta, body): (PreparedMeta, &[u8]) = wire::decode(p).unwrap();
+        std::hint::black_box(Prepared::from_bytes(&body[..meta.dedup_len]));
+    }
+    let read_back = thread_cpu() - t;
+    let works: Vec<Prepared> = payloads
+        .iter()
+        .filter_map(|p| {
+            let (meta, body): (PreparedMeta, &[u8]) = wire::decode(p).unwrap();
+            Prepared::from_bytes(&body[..meta.dedup_len])
+        })
+        .collect();
+    let mut dedup = Deduper::new(&config.dedup);
+    let t = thread_cpu();
+    for w in works {
+        std::hint::black_box(dedup.observe_prepared(w));
+    }
+    let index = thread_cpu() - t;
+    let mut core = Core::new(&config, "t.out", 0);
+    let (t, wall) = (thread_cpu(), Instant::now());
+    let mut out = 0;
+    for p in &payloads {
+        out += decide(&mut core, p).len();
+    }
+    let cpu = thread_cpu() - t;
+    let per_doc = cpu.as_secs_f64() * 1e6 / n as f64;
+    println!(
+        "FIGURE decider core: {n} docs ({} KB prepared, {} KB lines): {per_doc:.1} us CPU/doc \
+         ({:.0} docs/s ceiling; wall {:.1} us/doc), of which metadata decoding {:.1} us, \
+         metadata and dedup work read back {:.1} us, index query and update alone {:.1} us",
+        bytes / 1024,
+        out / 1024,
+        1e6 / per_doc,
+        wall.elapsed().as_secs_f64() * 1e6 / n as f64,
+        decode.as_secs_f64() * 1e6 / n as f64,
+        read_back.as_secs_f64() * 1e6 / n as f64,
+        index.as_secs_f64() * 1e6 / n as f64,
+    );
+}
+
+fn seeds_text() -> Vec<String> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(util::seeds())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}

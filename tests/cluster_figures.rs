@@ -1,0 +1,236 @@
+//! The closing note's figures, run by hand on a release build (ignored in CI):
+//!
+//! ```text
+//! cargo build --release && DROPLINE_BIN=target/release/dropline cargo test --release \
+//!     --test cluster_figures -- --ignored --nocapture
+//! ```
+//!
+//! `DROPLINE_FIGURES_DATA` = a folder of articles (else generated ones),
+//! `DROPLINE_FIGURES_FILES` = how many files (default 2000).
+
+mod cluster_util;
+mod util;
+
+use cluster_util::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Fills `drop` with `n` files: the articles of `DROPLINE_FIGURES_DATA` (a folder of .txt)
+/// cycled with a numbered last line, or generated articles.
+fn figure_files(drop: &Path, n: usize) {
+    let data: Vec<String> = std::env::var_os("DROPLINE_FIGURES_DATA")
+        .map(|d| {
+            let mut paths: Vec<PathBuf> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            paths.sort();
+            paths
+                .iter()
+                .map(|p| std::fs::read_to_string(p).unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    for i in 0..n {
+        let body = if data.is_empty() {
+            article(i as u64)
+        } else {
+            format!("{}\nCopy {}.\n", data[i % data.len()], i / data.len())
+        };
+        std::fs::write(drop.join(format!("f{i:05}.txt")), body).unwrap();
+    }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Per line of cluster `name`'s output stream: (ready ms, committed ms).
+fn out_times(url: &str, name: &str) -> Vec<(u64, u64)> {
+    out_headers(url, name)
+        .into_iter()
+        .map(|(h, committed)| (h["Dropline-Ready-Ms"].parse().unwrap(), committed))
+        .collect()
+}
+
+/// Lines per second from the first line's commit to the last's.
+fn commit_rate(url: &str, name: &str, n: usize) -> f64 {
+    let times = out_times(url, name);
+    let first = times.iter().map(|t| t.1).min().unwrap();
+    let last = times.iter().map(|t| t.1).max().unwrap();
+    (n - 1) as f64 / ((last - first) as f64 / 1000.0)
+}
+
+/// The nodes of one figure: cluster `name`, an intake and `workers` workers on `drop`.
+struct Run {
+    intake: Node,
+    config: PathBuf,
+    workers: Vec<Node>,
+}
+
+impl Run {
+    fn intake(bed: &Bed, name: &str, drop: &Path) -> Run {
+        let (intake, config) = node(bed, name, "intake", drop, "intake");
+        Run {
+            intake,
+            config,
+            workers: Vec::new(),
+        }
+    }
+
+    fn add_workers(&mut self, bed: &Bed, name: &str, drop: &Path, n: usize) {
+        for i in 0..n {
+            let tag = format!("w{i}");
+            self.workers.push(node(bed, name, "worker", drop, &tag).0);
+        }
+    }
+
+    fn wait(&self, n: usize) {
+        let refs: Vec<&Node> = std::iter::once(&self.intake).chain(&self.workers).collect();
+        wait_for_lines(&self.config, n, Duration::from_secs(900), &refs);
+    }
+
+    /// Waits until stream `stream` of the status holds `n` messages.
+    fn wait_stream(&self, stream: &str, n: usize) {
+        let want = format!("last_seq {n:>9}");
+        loop {
+            let s = cluster_cmd(&self.config, &["status"]);
+            if s.lines().any(|l| l.contains(stream) && l.contains(&want)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+/// Starts a node of cluster `name` (2 strip workers; entities off for the latency run).
+fn node(bed: &Bed, name: &str, role: &str, drop: &Path, tag: &str) -> (Node, PathBuf) {
+    let dir = bed.path(&format!("{name}-{tag}"));
+    let mut extra = "[pipeline]\nstrip_workers = 2\n".to_string();
+    if name == "lat" {
+        extra.push_str(NO_ENTITIES);
+    }
+    let c = node_config(&dir, &bed.url, role, drop, None, &extra);
+    let text = std::fs::read_to_string(&c)
+        .unwrap()
+        .replace("name = \"t\"", &format!("name = \"{name}\""));
+    std::fs::write(&c, text).unwrap();
+    (Node::start(&dir, &c), c)
+}
+
+#[test]
+#[ignore]
+fn figures() {
+    let n: usize = std::env::var("DROPLINE_FIGURES_FILES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let bed = Bed::start();
+    let src = bed.path("src");
+    std::fs::create_dir(&src).unwrap();
+    figure_files(&src, n);
+    // Single-node baseline in the same run: `process` over the same files.
+    let t = Instant::now();
+    let single = Command::new(dropline_bin())
+        .args(["process", "--set", "strip.source_memory=false"])
+        .args(["--set", "metrics.enabled=false"])
+        .arg(&src)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    // Exit 1 only says some inputs became error records (they are lines all the same).
+    assert!(matches!(single.code(), Some(0 | 1)), "{single:?}");
+    let single_rate = n as f64 / t.elapsed().as_secs_f64();
+    println!("FIGURE single-node process: {n} files, {single_rate:.0} docs/s (incl. start-up)");
+    let copy_to = |name: &str| -> PathBuf {
+        let d = bed.path(&format!("drop-{name}"));
+        std::fs::create_dir(&d).unwrap();
+        for e in std::fs::read_dir(&src).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::copy(&p, d.join(p.file_name().unwrap())).unwrap();
+        }
+        d
+    };
+    // Throughput with 1 and 2 worker processes; the backlog is published before they start.
+    for workers in [1usize, 2] {
+        let name = format!("w{workers}");
+        let drop = copy_to(&name);
+        let mut run = Run::intake(&bed, &name, &drop);
+        run.wait_stream(&format!("{}_WORK", name.to_uppercase()), n);
+        run.add_workers(&bed, &name, &drop, workers);
+        run.wait(n);
+        let rate = commit_rate(&bed.url, &name, n);
+        println!(
+            "FIGURE {workers} worker(s): {rate:.0} docs/s first to last line ({:.2}x single-node)",
+            rate / single_rate
+        );
+    }
+    // The decider alone: workers fill the prepared stream while the lease is held elsewhere.
+    {
+        let name = "dec";
+        let drop = copy_to(name);
+        let mut run = Run::intake(&bed, name, &drop);
+        std::thread::sleep(Duration::from_secs(2));
+        hold_lease(&bed.url, name, true);
+        run.add_workers(&bed, name, &drop, 2);
+        run.wait_stream("DEC_PREPARED", n);
+        hold_lease(&bed.url, name, false);
+        run.wait(n);
+        let rate = commit_rate(&bed.url, name, n);
+        println!(
+            "FIGURE decider alone on a full prepared stream: {rate:.0} docs/s ({:.1} us/doc)",
+            1e6 / rate
+        );
+        // The decider logs its own CPU per document every 10 s.
+        std::thread::sleep(Duration::from_secs(11));
+        for w in &run.workers {
+            let log = w.log();
+            if let Some(l) = log.lines().rfind(|l| l.contains("decider cost")) {
+                println!("FIGURE decider own cost: {l}");
+            }
+            for l in log
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("rebuilt"))
+            {
+                println!("decider node: {l}");
+            }
+        }
+    }
+    // Latency ready -> committed at about 1,000 files/s, entities off, 2 workers.
+    {
+        let name = "lat";
+        let drop = bed.path("drop-lat");
+        std::fs::create_dir(&drop).unwrap();
+        let mut run = Run::intake(&bed, name, &drop);
+        run.add_workers(&bed, name, &drop, 2);
+        std::thread::sleep(Duration::from_secs(5));
+        let files: Vec<PathBuf> = std::fs::read_dir(&src)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        let start = Instant::now();
+        for (i, p) in files.iter().enumerate() {
+            let due = Duration::from_micros(1000 * i as u64);
+            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                std::thread::sleep(wait);
+            }
+            let tmpname = drop.join(format!(".{i}.tmp"));
+            std::fs::copy(p, &tmpname).unwrap();
+            std::fs::rename(&tmpname, drop.join(p.file_name().unwrap())).unwrap();
+        }
+        let offered = n as f64 / start.elapsed().as_secs_f64();
+        run.wait(n);
+        let mut lat: Vec<u64> = out_times(&bed.url, name)
+            .iter()
+            .map(|(r, c)| c.saturating_sub(*r))
+            .collect();
+        lat.sort_unstable();
+        println!(
+            "FIGURE latency ready->committed at {offered:.0} files/s offered: p50 {} ms, p99 {} ms, max {} ms",
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99),
+            lat[lat.len() - 1]
+        );
+    }
+}

@@ -1,0 +1,113 @@
+//! Recovery in the cluster mode (harness in `cluster_util`): a decider restarted after a
+//! checkpoint resumes from it exactly once, and a file no worker can finish becomes an error
+//! record instead of stalling the decider.
+
+mod cluster_util;
+mod util;
+
+use cluster_util::*;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// The checkpoint manifest of cluster `t`, once written.
+fn manifest(url: &str) -> Option<Value> {
+    with_js(url, |js| async move {
+        use tokio::io::AsyncReadExt;
+        let store = js.get_object_store("T_checkpoint").await.ok()?;
+        let mut obj = store.get("manifest").await.ok()?;
+        let mut bytes = Vec::new();
+        obj.read_to_end(&mut bytes).await.ok()?;
+        serde_json::from_slice(&bytes).ok()
+    })
+}
+
+#[test]
+fn a_decider_restarted_after_a_checkpoint_resumes_from_it_exactly_once() {
+    let bed = Bed::start();
+    let out = bed.path("out.jsonl");
+    let mut names = drop_files(&bed.drop, 60, 0);
+    let (mut node, c) = bed.node("node", "all", Some(&out), NO_ENTITIES);
+    let before = wait_for_lines(&c, 60, Duration::from_secs(120), &[&node]);
+    // The checkpoint follows within a few seconds of the last commit.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while manifest(&bed.url).is_none_or(|m| m["out_seq"] != 60) {
+        assert!(Instant::now() < deadline, "no checkpoint of 60 lines");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    node.kill9();
+    // More files, among them copies of files the checkpoint holds: still exact duplicates.
+    names.extend(drop_files(&bed.drop, 20, 60));
+    for i in 0..5 {
+        let name = format!("again{i}.txt");
+        std::fs::write(bed.drop.join(&name), article(i)).unwrap();
+        names.push(name);
+    }
+    let node = Node::start(&bed.path("node"), &c);
+    let lines = wait_for_lines(&c, 85, Duration::from_secs(120), &[&node]);
+    assert_exactly_once(&lines, &names);
+    assert_eq!(
+        lines[..60],
+        before[..],
+        "the lines before the restart stay as they were"
+    );
+    for i in 0..5u64 {
+        let name = format!("again{i}.txt");
+        let l = lines
+            .iter()
+            .find(|l| l["source"]["path"].as_str().unwrap().ends_with(&name))
+            .unwrap();
+        let original = lines
+            .iter()
+            .find(|l| {
+                l["source"]["path"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(&format!("f{i:05}.txt"))
+            })
+            .unwrap();
+        assert_eq!(l["dedup"]["status"], "exact_duplicate", "{l}");
+        assert_eq!(l["dedup"]["duplicate_of"], original["id"], "{l}");
+    }
+    let log = node.log();
+    let rebuilt = log
+        .lines()
+        .rfind(|l| l.contains("decider state rebuilt"))
+        .expect("the restarted decider logs its rebuild");
+    assert!(
+        rebuilt.contains("checkpoint_lines=60") && rebuilt.contains("replayed=0"),
+        "the restart resumed from the checkpoint, replaying nothing: {rebuilt}"
+    );
+    let file = wait_for_file(&out, 85, Duration::from_secs(30));
+    assert_eq!(file, lines, "the file sink holds each line once");
+}
+
+#[test]
+fn a_file_no_worker_can_finish_becomes_an_error_record() {
+    let bed = Bed::start();
+    let mut names = drop_files(&bed.drop, 5, 0);
+    // Its prepared document (text and dedup work) is larger than the servers' 1 MB message
+    // limit: no worker can publish it, on any delivery.
+    let sentence = "The council met again on Tuesday to discuss the bridge budget. ";
+    let big: String = (0..24_000).map(|i| format!("{sentence}{i}\n")).collect();
+    assert!(big.len() > 1_500_000);
+    std::fs::write(bed.drop.join("big.txt"), big).unwrap();
+    names.push("big.txt".into());
+    let extra = format!("{NO_ENTITIES}[pipeline]\nfile_timeout = \"300s\"\n");
+    let (node, c) = bed.node("node", "all", None, &extra);
+    wait_for_lines(&c, 6, Duration::from_secs(180), &[&node]);
+    // Files after it are not held up.
+    names.extend(drop_files(&bed.drop, 5, 5));
+    let lines = wait_for_lines(&c, 11, Duration::from_secs(120), &[&node]);
+    assert_exactly_once(&lines, &names);
+    let big = lines
+        .iter()
+        .find(|l| l["source"]["path"].as_str().unwrap().ends_with("big.txt"))
+        .unwrap();
+    assert_eq!(big["type"], "error", "{big}");
+    let error = big["error"].as_str().unwrap();
+    assert!(error.contains("given up after 4 deliveries"), "{error}");
+    assert!(
+        node.log().contains("prepared publish"),
+        "the workers logged why"
+    );
+}
