@@ -46,30 +46,14 @@ pub async fn run(
     let dir = config.source.dir.clone();
     let root = std::fs::canonicalize(&dir)
         .with_context(|| format!("source.dir {} is not a folder", dir.display()))?;
-    let done = (config.source.done != DoneAction::Leave).then(|| DonePolicy {
-        action: config.source.done,
-        done_dir: config.in_source(&config.source.done_dir),
-        failed_dir: config.in_source(&config.source.failed_dir),
-    });
+    let done = DonePolicy::from_config(&config);
     let mut ledger = PublishedLedger::open(config.state.dir.as_deref())?;
     let admission = Arc::new(Admission::new(
         config.pipeline.max_in_flight.max(IN_FLIGHT),
         ledger.published.clone(),
     ));
     let live = crate::reload::Live::new(&config)?;
-    let watch = WatchConfig {
-        dir: dir.clone(),
-        recursive: config.source.recursive,
-        poll_only: config.source.poll_only,
-        timing: live.timing,
-        max_pending: config.source.max_pending,
-        skip_dirs: vec![
-            config.in_source(&config.source.done_dir),
-            config.in_source(&config.source.failed_dir),
-        ],
-        done: done.clone(),
-        filter: live.filter,
-    };
+    let watch = WatchConfig::from_config(&config, live);
     let (tx, rx) = async_channel::bounded::<Envelope>(config.pipeline.queue_capacity);
     let a = Arc::clone(&admission);
     let watcher = tokio::spawn(async move { watcher::run(watch, a, tx, shutdown, false).await });
