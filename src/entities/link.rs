@@ -115,8 +115,6 @@ pub fn canonicalize(mentions: &[(&str, &str)]) -> Vec<String> {
         };
         of_mention.push(gi);
     }
-    // Each group's initials, computed once rather than once per pair of groups.
-    let inits: Vec<String> = groups.iter().map(|h| initials(&h.tokens)).collect();
     for gi in 0..groups.len() {
         if !NAME_LABELS.contains(&groups[gi].label.as_str()) {
             continue;
@@ -132,7 +130,7 @@ pub fn canonicalize(mentions: &[(&str, &str)]) -> Vec<String> {
                 continue;
             }
             let linked = match &acro {
-                Some(a) if h.tokens.len() >= 2 && inits[hi] == *a => true,
+                Some(a) if h.tokens.len() >= 2 && initials(&h.tokens) == *a => true,
                 _ if g.label != h.label => false,
                 _ if g.label == "PER" => h.tokens.ends_with(&g.tokens),
                 _ if g.label == "ORG" => {
