@@ -5,7 +5,8 @@
 //! - [`tokenize`]: raw text to tokens with code-point offsets, and sentences.
 //! - [`features`]: hashed features per token (no strings per feature).
 //! - [`resources`]: word clusters and the place gazetteer the features read.
-//! - [`perceptron`]: BILOU tags, Viterbi, averaged-perceptron training, the tagging table.
+//! - [`perceptron`]: BILOU tags, Viterbi, averaged-perceptron training, the tagging table;
+//!   [`simd`] holds its AVX2 kernels.
 //! - [`model_file`]: the model file, read in place from the binary or a memory map; [`table`]
 //!   is the hash table its resources are stored in.
 //! - [`rules`]: DATE, TIME, MONEY, PERCENT, QUANTITY, CARDINAL and ORDINAL rules; their word
@@ -24,6 +25,7 @@ pub mod model_file;
 pub mod perceptron;
 pub mod resources;
 pub mod rules;
+pub mod simd;
 pub mod stage;
 pub mod table;
 pub mod tokenize;

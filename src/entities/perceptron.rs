@@ -2,6 +2,7 @@
 //! sparse and quantised for tagging), Viterbi decoding and the averaged-perceptron update.
 
 use super::features::N_FEATURES;
+use super::simd::{Masked, LANES};
 
 /// Entity types the statistical model tags.
 pub const TYPES: [&str; 4] = ["PER", "ORG", "LOC", "MISC"];
@@ -93,6 +94,29 @@ pub struct Scratch {
     /// Per token, `N_FEATURES` slots of row numbers, the first `counts[t]` of them used.
     ids: Vec<u32>,
     counts: Vec<u8>,
+    /// The last transition table (its bits) and its masked form, so that consecutive sentences
+    /// of one pass mask it once. Keyed by content, not address: a table freed and another
+    /// loaded at the same address must not reuse the old mask.
+    masked: Vec<(Vec<u32>, Box<Masked>)>,
+}
+
+/// Returns the masked form of `trans` from `cache`, computing it only for a table not among
+/// the last few seen (one per pass of a model).
+fn masked_cached<'s>(cache: &'s mut Vec<(Vec<u32>, Box<Masked>)>, trans: &[f32]) -> &'s Masked {
+    let same =
+        |k: &[u32]| k.len() == trans.len() && k.iter().zip(trans).all(|(&a, b)| a == b.to_bits());
+    let at = match cache.iter().position(|(k, _)| same(k)) {
+        Some(at) => at,
+        None => {
+            if cache.len() >= super::model_file::MAX_STAGES {
+                cache.remove(0);
+            }
+            let key = trans.iter().map(|t| t.to_bits()).collect();
+            cache.push((key, Box::new(masked_transitions(trans))));
+            cache.len() - 1
+        }
+    };
+    &cache[at].1
 }
 
 /// Asks the CPU to start loading the cache line at `p` into the first-level cache (a hint;
@@ -121,13 +145,9 @@ fn prefetch_l2(p: *const i8) {
     let _ = p;
 }
 
-/// Score lanes of the Viterbi inner loop: the tags padded to a multiple of eight, so the loop
-/// over current tags is plain fixed-length slices the compiler turns into SIMD.
-const LANES: usize = 24;
-
 /// Returns the transition scores as `(N_TAGS + 1)` rows of `LANES`, forbidden transitions and
 /// padding at minus infinity (so they never win a strict comparison).
-fn masked_transitions(trans: &[f32]) -> [[f32; LANES]; N_TAGS + 1] {
+fn masked_transitions(trans: &[f32]) -> Masked {
     let mut t = [[f32::NEG_INFINITY; LANES]; N_TAGS + 1];
     for (p, row) in t.iter_mut().enumerate() {
         for (c, v) in row.iter_mut().enumerate().take(N_TAGS) {
@@ -148,35 +168,42 @@ fn masked_transitions(trans: &[f32]) -> [[f32; LANES]; N_TAGS + 1] {
 /// data-dependent branch; a strict comparison keeps the lowest previous tag on ties, exactly as
 /// a scalar loop over the allowed previous tags would.
 pub fn viterbi(em: &[f32], trans: &[f32], back: &mut Vec<u8>, out: &mut Vec<u8>) {
+    viterbi_masked(em, &masked_transitions(trans), back, out);
+}
+
+/// [`viterbi`] over transitions already masked by [`masked_transitions`].
+fn viterbi_masked(em: &[f32], t: &Masked, back: &mut Vec<u8>, out: &mut Vec<u8>) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the target feature was just detected on this CPU.
-        unsafe { viterbi_avx2(em, trans, back, out) };
+        unsafe { viterbi_avx2(em, t, back, out) };
         return;
     }
-    viterbi_body(em, trans, back, out);
+    viterbi_body::<false>(em, t, back, out);
 }
 
 /// [`viterbi`] compiled for eight-lane vectors (same scores and ties: the same operations in
 /// the same order, only wider).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn viterbi_avx2(em: &[f32], trans: &[f32], back: &mut Vec<u8>, out: &mut Vec<u8>) {
-    viterbi_body(em, trans, back, out);
+unsafe fn viterbi_avx2(em: &[f32], t: &Masked, back: &mut Vec<u8>, out: &mut Vec<u8>) {
+    viterbi_body::<true>(em, t, back, out);
 }
 
+/// [`viterbi`]'s body; `AVX2` (set only where the CPU has it) takes each step with
+/// [`super::simd::viterbi_step`], the same arithmetic in explicit vectors.
 #[inline(always)]
-fn viterbi_body(em: &[f32], trans: &[f32], back: &mut Vec<u8>, out: &mut Vec<u8>) {
+fn viterbi_body<const AVX2: bool>(em: &[f32], t: &Masked, back: &mut Vec<u8>, out: &mut Vec<u8>) {
     let n = em.len() / N_TAGS;
     out.clear();
     if n == 0 {
         return;
     }
-    let t = masked_transitions(trans);
     let mut score = [f32::NEG_INFINITY; LANES];
+    // The start row is masked like the others: forbidden first tags stay at minus infinity.
     for (c, s) in score.iter_mut().enumerate().take(N_TAGS) {
-        if allowed(START, c) {
-            *s = em[c] + trans[START * N_TAGS + c];
+        if t[START][c] != f32::NEG_INFINITY {
+            *s = em[c] + t[START][c];
         }
     }
     back.clear();
@@ -186,6 +213,12 @@ fn viterbi_body(em: &[f32], trans: &[f32], back: &mut Vec<u8>, out: &mut Vec<u8>
         .zip(back.chunks_exact_mut(N_TAGS))
         .skip(1)
     {
+        #[cfg(target_arch = "x86_64")]
+        if AVX2 {
+            // SAFETY: `AVX2` is set only on the path that detected AVX2 on this CPU.
+            unsafe { super::simd::viterbi_step(&mut score, t, em_i, back_i) };
+            continue;
+        }
         let mut best = [f32::NEG_INFINITY; LANES];
         let mut arg = [0u32; LANES];
         for (p, row) in t.iter().enumerate().take(N_TAGS) {
@@ -376,17 +409,19 @@ impl StageView<'_> {
             unsafe { self.emissions_avx2(feats, scratch) };
             return;
         }
-        self.emissions_body(feats, scratch);
+        self.emissions_body::<false>(feats, scratch);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,popcnt")]
     unsafe fn emissions_avx2(&self, feats: &[u32], scratch: &mut Scratch) {
-        self.emissions_body(feats, scratch);
+        self.emissions_body::<true>(feats, scratch);
     }
 
+    /// [`Self::emissions`]'s body; `AVX2` (set only where the CPU has it) sums each token's
+    /// rows with [`super::simd::token_scores`], the same integer sums in explicit vectors.
     #[inline(always)]
-    fn emissions_body(&self, feats: &[u32], scratch: &mut Scratch) {
+    fn emissions_body<const AVX2: bool>(&self, feats: &[u32], scratch: &mut Scratch) {
         /// Tokens between the one being summed and the one whose rows are prefetched.
         const AHEAD: usize = 2;
         let n_tok = feats.len() / N_FEATURES;
@@ -429,7 +464,8 @@ impl StageView<'_> {
             counts.push(n as u8);
         }
         em.clear();
-        for t in 0..n_tok {
+        em.resize(n_tok * N_TAGS, 0.0);
+        for (t, em_t) in em.chunks_exact_mut(N_TAGS).enumerate() {
             if let Some(&n) = counts.get(t + AHEAD) {
                 let ahead = &ids[(t + AHEAD) * N_FEATURES..][..usize::from(n)];
                 for &i in ahead {
@@ -437,8 +473,18 @@ impl StageView<'_> {
                     prefetch(self.shifts.as_ptr().wrapping_add(i as usize).cast());
                 }
             }
+            let mine = &ids[t * N_FEATURES..][..usize::from(counts[t])];
+            #[cfg(target_arch = "x86_64")]
+            if AVX2 {
+                let em_t: &mut [f32; N_TAGS] = em_t.try_into().expect("chunks of N_TAGS");
+                // SAFETY: `AVX2` is set only on the path that detected AVX2 on this CPU.
+                unsafe {
+                    super::simd::token_scores(self.rows, self.shifts, mine, self.scale, em_t)
+                };
+                continue;
+            }
             let mut acc = [0i32; ROW];
-            for &i in &ids[t * N_FEATURES..][..usize::from(counts[t])] {
+            for &i in mine {
                 let i = i as usize;
                 // The load-time check guarantees a row and a shift for every set bit.
                 let (Some(row), Some(&shift)) = (self.rows.get(i), self.shifts.get(i)) else {
@@ -448,15 +494,20 @@ impl StageView<'_> {
                     *a += i32::from(w) << shift;
                 }
             }
-            em.push(0.0);
-            em.extend(acc.iter().map(|&a| a as f32 * self.scale));
+            em_t[0] = 0.0;
+            for (e, &a) in em_t[1..].iter_mut().zip(&acc) {
+                *e = a as f32 * self.scale;
+            }
         }
     }
 
     /// Decodes a sentence's features into tags.
     pub fn decode(&self, feats: &[u32], scratch: &mut Scratch, out: &mut Vec<u8>) {
         self.emissions(feats, scratch);
-        viterbi(&scratch.em, self.trans, &mut scratch.back, out);
+        let Scratch {
+            em, back, masked, ..
+        } = scratch;
+        viterbi_masked(em, masked_cached(masked, self.trans), back, out);
     }
 }
 
@@ -677,6 +728,44 @@ mod tests {
         feats[0] = 4; // a row of zeros is left out
         v.emissions(&feats, &mut scratch);
         assert!(scratch.em.iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn vector_and_portable_emissions_are_identical() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        // Weights at every magnitude, so rows get shifts from 0 up.
+        let w: Vec<f32> = (0..(1 << 10) * N_TAGS)
+            .map(|_| match next() % 4 {
+                0 => 0.0,
+                1 => (next() % 200) as f32 - 100.0,
+                _ => ((next() % 2_000_001) as f32 - 1_000_000.0) / 7.0,
+            })
+            .collect();
+        let trans: Vec<f32> = (0..TRANS_LEN).map(|_| (next() % 9) as f32 - 4.0).collect();
+        let c = Stage::from_floats(10, &w, trans).compile();
+        let v = c.view();
+        assert!(v.is_well_formed());
+        let (mut a, mut b) = (Scratch::default(), Scratch::default());
+        for n_tok in [0usize, 1, 2, 3, 7, 30] {
+            let feats: Vec<u32> = (0..n_tok * N_FEATURES)
+                .map(|_| (next() % (1 << 10)) as u32)
+                .collect();
+            v.emissions(&feats, &mut a);
+            v.emissions_body::<false>(&feats, &mut b);
+            let bits = |s: &Scratch| s.em.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a), bits(&b), "{n_tok} tokens");
+            assert_eq!(a.em.len(), n_tok * N_TAGS);
+            let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
+            v.decode(&feats, &mut a, &mut out_a);
+            viterbi(&b.em, v.trans, &mut b.back, &mut out_b);
+            assert_eq!(out_a, out_b);
+        }
     }
 
     #[test]
