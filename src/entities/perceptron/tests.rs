@@ -1,0 +1,179 @@
+use super::*;
+
+#[test]
+fn tags_round_trip_and_constraints() {
+    for ty in 0..4 {
+        for part in [Part::Begin, Part::Inside, Part::Last, Part::Unit] {
+            assert_eq!(part_of(tag(part, ty)), (part, ty));
+        }
+    }
+    assert!(allowed(START, tag(Part::Begin, 1)));
+    assert!(!allowed(START, tag(Part::Inside, 1)));
+    assert!(allowed(tag(Part::Begin, 1), tag(Part::Last, 1)));
+    assert!(!allowed(tag(Part::Begin, 1), tag(Part::Last, 2)));
+    assert!(!allowed(tag(Part::Begin, 1), 0));
+}
+
+/// A plain scalar decoder: every pair scored, forbidden ones at minus infinity.
+fn dense_viterbi(em: &[f32], trans: &[f32]) -> Vec<u8> {
+    let n = em.len() / N_TAGS;
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut score = [f32::NEG_INFINITY; N_TAGS];
+    for (c, s) in score.iter_mut().enumerate() {
+        if allowed(START, c) {
+            *s = em[c] + trans[START * N_TAGS + c];
+        }
+    }
+    let mut back = vec![0u8; n * N_TAGS];
+    for i in 1..n {
+        let mut next = [f32::NEG_INFINITY; N_TAGS];
+        for c in 0..N_TAGS {
+            let (mut best, mut arg) = (f32::NEG_INFINITY, 0);
+            for p in 0..N_TAGS {
+                let t = if allowed(p, c) {
+                    trans[p * N_TAGS + c]
+                } else {
+                    f32::NEG_INFINITY
+                };
+                let v = score[p] + t;
+                if v > best {
+                    best = v;
+                    arg = p;
+                }
+            }
+            next[c] = best + em[i * N_TAGS + c];
+            back[i * N_TAGS + c] = arg as u8;
+        }
+        score = next;
+    }
+    let mut cur = (0..N_TAGS)
+        .filter(|&c| ends_ok(c))
+        .max_by(|&a, &b| score[a].total_cmp(&score[b]))
+        .unwrap_or(0);
+    let mut out = vec![0u8; n];
+    for i in (0..n).rev() {
+        out[i] = cur as u8;
+        cur = back[i * N_TAGS + cur] as usize;
+    }
+    out
+}
+
+#[test]
+fn viterbi_matches_the_scalar_one_ties_included() {
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    // Small integer scores, so ties are frequent.
+    let mut draw = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % 7) as f32 - 3.0
+    };
+    let (mut back, mut out) = (Vec::new(), Vec::new());
+    for trial in 0..400 {
+        let n = trial % 23;
+        let em: Vec<f32> = (0..n * N_TAGS).map(|_| draw()).collect();
+        let trans: Vec<f32> = (0..TRANS_LEN).map(|_| draw()).collect();
+        viterbi(&em, &trans, &mut back, &mut out);
+        assert_eq!(out, dense_viterbi(&em, &trans), "trial {trial}");
+    }
+}
+
+#[test]
+fn compiled_rows_stay_within_half_a_step_of_the_float_weights() {
+    let mut w = vec![0f32; (1 << 8) * N_TAGS];
+    // Row 3: differences from O up to 16; at this table's scale (1000 / 32767) they need a
+    // row shift of 3, a step of about 0.24.
+    for t in 0..N_TAGS {
+        w[3 * N_TAGS + t] = t as f32;
+    }
+    // Row 5: one weight at the global maximum.
+    w[5 * N_TAGS + 2] = 1000.0;
+    w[5 * N_TAGS + 4] = -3.0;
+    let stage = Stage::from_floats(8, &w, vec![0.0; TRANS_LEN]);
+    let c = stage.compile();
+    let v = c.view();
+    assert!(v.is_well_formed());
+    assert_eq!(c.rows.len(), 2);
+    let mut scratch = Scratch::default();
+    let mut feats = vec![0u32; N_FEATURES];
+    feats[0] = 3;
+    v.emissions(&feats, &mut scratch);
+    for t in 1..N_TAGS {
+        let want = t as f32;
+        // Half a step plus the i16 rounding of the dense table.
+        assert!(
+            (scratch.em[t] - want).abs() <= 0.14,
+            "{t}: {}",
+            scratch.em[t]
+        );
+    }
+    feats[0] = 5;
+    v.emissions(&feats, &mut scratch);
+    assert!((scratch.em[2] - 1000.0).abs() < 1000.0 / 127.0);
+    assert!(scratch.em[4] <= 0.0 && scratch.em[4] > -3.0 - 1000.0 / 127.0);
+    feats[0] = 4; // a row of zeros is left out
+    v.emissions(&feats, &mut scratch);
+    assert!(scratch.em.iter().all(|&x| x == 0.0));
+}
+
+#[test]
+fn vector_and_portable_emissions_are_identical() {
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    // Weights at every magnitude, so rows get shifts from 0 up.
+    let w: Vec<f32> = (0..(1 << 10) * N_TAGS)
+        .map(|_| match next() % 4 {
+            0 => 0.0,
+            1 => (next() % 200) as f32 - 100.0,
+            _ => ((next() % 2_000_001) as f32 - 1_000_000.0) / 7.0,
+        })
+        .collect();
+    let trans: Vec<f32> = (0..TRANS_LEN).map(|_| (next() % 9) as f32 - 4.0).collect();
+    let c = Stage::from_floats(10, &w, trans).compile();
+    let v = c.view();
+    assert!(v.is_well_formed());
+    let (mut a, mut b) = (Scratch::default(), Scratch::default());
+    for n_tok in [0usize, 1, 2, 3, 7, 30] {
+        let feats: Vec<u32> = (0..n_tok * N_FEATURES)
+            .map(|_| (next() % (1 << 10)) as u32)
+            .collect();
+        v.emissions(&feats, &mut a);
+        v.emissions_body::<false>(&feats, &mut b);
+        let bits = |s: &Scratch| s.em.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a), bits(&b), "{n_tok} tokens");
+        assert_eq!(a.em.len(), n_tok * N_TAGS);
+        let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
+        v.decode(&feats, &mut a, &mut out_a);
+        viterbi(&b.em, v.trans, &mut b.back, &mut out_b);
+        assert_eq!(out_a, out_b);
+    }
+}
+
+#[test]
+fn learns_a_toy_pattern_and_decodes_it_compiled() {
+    // One feature per template; token 0 always a unit PER, token 1 always O.
+    let mut feats = Vec::new();
+    for tok in 0..2u32 {
+        for f in 0..N_FEATURES as u32 {
+            feats.push(tok * 100 + f);
+        }
+    }
+    let gold = vec![tag(Part::Unit, 0) as u8, 0];
+    let mut tr = Trainer::new(10);
+    let mut pred = Vec::new();
+    for _ in 0..5 {
+        tr.learn(&feats, &gold, &mut pred);
+    }
+    let compiled = tr.averaged().compile();
+    let (mut scratch, mut out) = (Scratch::default(), Vec::new());
+    compiled.view().decode(&feats, &mut scratch, &mut out);
+    assert_eq!(out, gold);
+    assert!(compiled.view().is_well_formed());
+}
