@@ -29,11 +29,11 @@ fn capitalised(t: &TokInfo) -> bool {
     t.flags & (flag::TITLE | flag::ALL_CAPS) != 0 && t.flags & flag::SENT_START == 0
 }
 
+const SEED: u64 = 0x6a09_e667_f3bc_c908;
+
 /// Returns the case-sensitive hash of the token sequence `infos[r]`.
 fn seq_hash(infos: &[TokInfo], r: Range<usize>) -> u64 {
-    infos[r]
-        .iter()
-        .fold(0x6a09_e667_f3bc_c908, |h, t| combine(h, t.word))
+    infos[r].iter().fold(SEED, |h, t| combine(h, t.word))
 }
 
 /// Adds a span for every untagged occurrence of a sequence named elsewhere in the document
@@ -45,6 +45,8 @@ pub fn propagate(infos: &[TokInfo], sentences: &[Range<usize>], spans: &mut Vec<
     }
     // Each named sequence's type (or MIXED), and the lengths that occur.
     let mut named: IdMap<usize> = IdMap::default();
+    // First words of named sequences: most tokens are ruled out by one lookup.
+    let mut firsts: IdMap<()> = IdMap::default();
     let mut lengths = [false; MAX_LEN + 1];
     for s in spans.iter() {
         let len = s.end - s.start;
@@ -52,6 +54,7 @@ pub fn propagate(infos: &[TokInfo], sentences: &[Range<usize>], spans: &mut Vec<
             continue;
         }
         lengths[len] = true;
+        firsts.insert(infos[s.start].word, ());
         let e = named.entry(seq_hash(infos, s.start..s.end)).or_insert(s.ty);
         if *e != s.ty {
             *e = MIXED;
@@ -65,16 +68,26 @@ pub fn propagate(infos: &[TokInfo], sentences: &[Range<usize>], spans: &mut Vec<
     for sent in sentences {
         let mut i = sent.start;
         'token: while i < sent.end {
+            if covered[i] || !firsts.contains_key(&infos[i].word) {
+                i += 1;
+                continue;
+            }
+            // Hashes of the uncovered sequences starting at i, by length.
+            let mut hashes = [0u64; MAX_LEN + 1];
+            let mut longest = 0;
+            let mut h = SEED;
+            while longest < MAX_LEN && i + longest < sent.end && !covered[i + longest] {
+                h = combine(h, infos[i + longest].word);
+                longest += 1;
+                hashes[longest] = h;
+            }
             // Longest sequence first, so "New York" is not filled as "York".
-            for len in (1..=MAX_LEN.min(sent.end - i)).rev() {
+            for len in (1..=longest).rev() {
                 if !lengths[len] {
                     continue;
                 }
                 let r = i..i + len;
-                if covered[r.clone()].iter().any(|&c| c) {
-                    continue;
-                }
-                let Some(&ty) = named.get(&seq_hash(infos, r.clone())) else {
+                let Some(&ty) = named.get(&hashes[len]) else {
                     continue;
                 };
                 if ty == MIXED {
