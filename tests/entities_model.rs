@@ -53,7 +53,10 @@ fn tagged_dump(tagger: &EntityTagger) -> String {
 // i16; testa F1 0.9302 -> 0.9288): 6 of 395 lines changed, e.g. "Central Asian" ORG -> MISC.
 // Re-recorded for the model trained with lower-cased copies and census names, epochs chosen by
 // grouped CV on eng.train (testa F1 0.9288 -> 0.9254, btc-news 0.4641 -> 0.4727).
-const GOLDEN: &str = "16efaa96b2c92794";
+// Re-recorded for the document-level consistency pass (same model; chosen by grouped CV on
+// eng.train, held-out F1 0.8882 -> 0.8886): 1 line added, seed 003's first "republic" (for
+// Kazakhstan) as LOC, as the model itself tags its two later occurrences.
+const GOLDEN: &str = "a172be5590801a8b";
 
 #[test]
 fn golden_tags_of_a_fixed_corpus() {

@@ -19,11 +19,14 @@ use super::resources::ResourcesView;
 use super::train::{doc_data, fit, lower_copy, prepare, spans_of, DocData, TrainEntitiesArgs};
 use std::time::Instant;
 
-/// Held-out F1 of one fold at one epoch: on the text as written and lower-cased.
+/// Held-out F1 of one fold at one epoch: on the text as written and lower-cased, each without
+/// and with the document-level consistency pass ([`super::consistency`]).
 #[derive(Debug, Clone, Copy, Default)]
 struct FoldScore {
     cased: f64,
     lower: f64,
+    cased_consistent: f64,
+    lower_consistent: f64,
 }
 
 /// Returns the mean and (population) standard deviation.
@@ -35,21 +38,27 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
 }
 
 /// Decodes `docs` with the trainers' averaged stage, pruned as the written model is, returning
-/// the F1 and each document's tags.
-fn score_docs(trainers: &[Trainer], prune: f32, docs: &mut [&mut DocData]) -> (f64, Vec<Vec<u8>>) {
+/// the F1 without and with the consistency pass, and each document's tags.
+fn score_docs(
+    trainers: &[Trainer],
+    prune: f32,
+    docs: &mut [&mut DocData],
+) -> ((f64, f64), Vec<Vec<u8>>) {
     let mut stage = average_of(trainers);
     if prune > 0.0 {
         stage.prune(prune);
     }
     let compiled = stage.compile();
     let mut scorer = Scorer::default();
+    let mut consistent = Scorer::default();
     let mut tags = Vec::with_capacity(docs.len());
     for d in docs.iter_mut() {
         let t = decode_doc([compiled.view()], &mut d.infos, &d.sents);
-        scorer.add(&d.gold_spans, &spans_of(&t, &d.sents));
+        scorer.add(&d.gold_spans, &spans_of(&t, &d.sents, None));
+        consistent.add(&d.gold_spans, &spans_of(&t, &d.sents, Some(&d.infos)));
         tags.push(t);
     }
-    (scorer.overall.prf().2, tags)
+    ((scorer.overall.prf().2, consistent.overall.prf().2), tags)
 }
 
 /// Cross-validates one pass over `k` folds for up to `epochs` epochs; returns scores
@@ -78,7 +87,7 @@ fn cv_pass(
                     .map(|i| &lower[i]),
             )
             .collect();
-        let data = prepare(&train, args.bits);
+        let data = prepare(&train, args.bits, args.gaz_dropout);
         drop(train);
         let held: Vec<usize> = (0..n).filter(|&i| fold_of(i) == fold).collect();
         let mut held_cased: Vec<&mut DocData> = cased
@@ -97,16 +106,22 @@ fn cv_pass(
             let (fc, tc) = score_docs(trainers, args.prune, &mut held_cased);
             let (fl, tl) = score_docs(trainers, args.prune, &mut held_lower);
             fold_scores[epoch - 1] = FoldScore {
-                cased: fc,
-                lower: fl,
+                cased: fc.0,
+                lower: fl.0,
+                cased_consistent: fc.1,
+                lower_consistent: fl.1,
             };
             for ((&i, c), l) in held.iter().zip(tc).zip(tl) {
                 tags[epoch - 1].0[i] = c;
                 tags[epoch - 1].1[i] = l;
             }
             eprintln!(
-                "{label} fold {} epoch {epoch}: held-out F1 {fc:.4}, lower-cased {fl:.4} ({:.0}s)",
+                "{label} fold {} epoch {epoch}: held-out F1 {:.4}, lower-cased {:.4}; with consistency {:.4}, {:.4} ({:.0}s)",
                 fold + 1,
+                fc.0,
+                fl.0,
+                fc.1,
+                fl.1,
                 started.elapsed().as_secs_f64()
             );
         });
@@ -120,11 +135,14 @@ fn report(label: &str, scores: &[Vec<FoldScore>]) -> usize {
     let epochs = scores.first().map_or(0, Vec::len);
     let mut best = (0, f64::MIN);
     for e in 0..epochs {
-        let c: Vec<f64> = scores.iter().map(|f| f[e].cased).collect();
-        let l: Vec<f64> = scores.iter().map(|f| f[e].lower).collect();
-        let ((cm, cs), (lm, ls)) = (mean_std(&c), mean_std(&l));
+        let stat = |get: fn(&FoldScore) -> f64| {
+            let v: Vec<f64> = scores.iter().map(|f| get(&f[e])).collect();
+            mean_std(&v)
+        };
+        let ((cm, cs), (lm, ls)) = (stat(|f| f.cased), stat(|f| f.lower));
+        let ((ccm, ccs), (lcm, lcs)) = (stat(|f| f.cased_consistent), stat(|f| f.lower_consistent));
         println!(
-            "{label} epoch {}: held-out F1 {cm:.4} ± {cs:.4}, lower-cased {lm:.4} ± {ls:.4}",
+            "{label} epoch {}: held-out F1 {cm:.4} ± {cs:.4}, lower-cased {lm:.4} ± {ls:.4}; with consistency {ccm:.4} ± {ccs:.4}, lower-cased {lcm:.4} ± {lcs:.4}",
             e + 1
         );
         if cm > best.1 {
@@ -133,10 +151,16 @@ fn report(label: &str, scores: &[Vec<FoldScore>]) -> usize {
     }
     let per_fold: Vec<String> = scores
         .iter()
-        .map(|f| format!("{:.4}/{:.4}", f[best.0].cased, f[best.0].lower))
+        .map(|f| {
+            let f = &f[best.0];
+            format!(
+                "{:.4}/{:.4} ({:.4}/{:.4})",
+                f.cased, f.lower, f.cased_consistent, f.lower_consistent
+            )
+        })
         .collect();
     println!(
-        "{label} chosen epoch {}: per fold (cased/lower-cased) {}",
+        "{label} chosen epoch {}: per fold cased/lower-cased (with consistency) {}",
         best.0 + 1,
         per_fold.join(" ")
     );
@@ -160,11 +184,12 @@ pub fn run(
     let mut lower = doc_data(&lower_docs, res);
     drop(lower_docs);
     println!(
-        "cv: {k} folds of consecutive documents over {} documents; bags {}, bits {}, lower-cased copies {}",
+        "cv: {k} folds of consecutive documents over {} documents; bags {}, bits {}, lower-cased copies {}, gazetteer dropout {}",
         docs.len(),
         args.bags,
         args.bits,
-        args.lower_copies
+        args.lower_copies,
+        args.gaz_dropout
     );
     let (s1, tags) = cv_pass(
         args,

@@ -29,6 +29,11 @@ pub struct EvalEntitiesArgs {
     /// Also writes JSON Lines records (`source.path`, `text`, `entities`) for `score_ner.py`.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also scores with every gold and predicted span that is exactly this one token left out
+    /// (btc-news tags a bare `@` before a user name as an entity of its own, a conversion
+    /// artefact: `--leave-out-word @`).
+    #[arg(long)]
+    pub leave_out_word: Option<String>,
 }
 
 /// Returns a document's text as `conll_to_docs.py` writes it, and each token's code-point start.
@@ -89,6 +94,8 @@ pub fn run(args: &EvalEntitiesArgs) -> anyhow::Result<()> {
         None => None,
     };
     let mut scorer = Scorer::default();
+    let mut kept = Scorer::default();
+    let mut left_out = (0usize, 0usize);
     let mut tokens = 0usize;
     let mut elapsed = 0f64;
     let mut cpu = 0f64;
@@ -115,7 +122,21 @@ pub fn run(args: &EvalEntitiesArgs) -> anyhow::Result<()> {
                 pred.insert((*a, b + 1, e.label.clone()));
             }
         }
-        scorer.add(&gold_spans(doc), &pred);
+        let gold = gold_spans(doc);
+        scorer.add(&gold, &pred);
+        if let Some(word) = &args.leave_out_word {
+            let words: Vec<&str> = doc
+                .iter()
+                .flat_map(|s| s.words.iter())
+                .map(String::as_str)
+                .collect();
+            let keep = |s: &Span| !(s.1 == s.0 + 1 && words[s.0] == word.as_str());
+            let g: HashSet<Span> = gold.iter().filter(|s| keep(s)).cloned().collect();
+            let p: HashSet<Span> = pred.iter().filter(|s| keep(s)).cloned().collect();
+            left_out.0 += gold.len() - g.len();
+            left_out.1 += pred.len() - p.len();
+            kept.add(&g, &p);
+        }
         if let Some(w) = out.as_mut() {
             let rec = serde_json::json!({
                 "source": {"path": format!("doc{i:04}.txt")},
@@ -135,6 +156,17 @@ pub fn run(args: &EvalEntitiesArgs) -> anyhow::Result<()> {
     }
     let (p, r, f) = scorer.overall.prf();
     println!("F1 {f:.4} P {p:.4} R {r:.4}");
+    if let Some(word) = &args.leave_out_word {
+        for (ty, c) in &kept.per_type {
+            let (p, r, f) = c.prf();
+            println!("  {ty}: P {p:.3} R {r:.3} F1 {f:.3} (without {word:?})");
+        }
+        let (p, r, f) = kept.overall.prf();
+        println!(
+            "F1 {f:.4} P {p:.4} R {r:.4} without spans of the bare word {word:?} ({} gold and {} predicted left out)",
+            left_out.0, left_out.1
+        );
+    }
     println!(
         "tagging {:.0} tokens/s (one thread, tokenizer, rules and linking included)",
         tokens as f64 / elapsed.max(1e-9)

@@ -11,11 +11,13 @@
 //!   is the hash table its resources are stored in.
 //! - [`rules`]: DATE, TIME, MONEY, PERCENT, QUANTITY, CARDINAL and ORDINAL rules; their word
 //!   lists live in [`lexicon`].
+//! - [`consistency`]: fills untagged repeats of a name found elsewhere in the document.
 //! - [`link`]: canonical forms linking the mentions of one document.
 //! - [`stage`]: the pipeline adapter the entities workers run.
 //! - [`conll`]: CoNLL reading and conlleval-style scoring; [`train`] and [`eval`] commands.
 
 pub mod conll;
+pub mod consistency;
 pub mod cv;
 pub mod eval;
 pub mod features;
@@ -114,6 +116,7 @@ impl EntityTagger {
         for s in sentences {
             spans_from_tags(&tags[s.clone()], s.start, &mut out);
         }
+        consistency::propagate(&infos, sentences, &mut out);
         out
     }
 

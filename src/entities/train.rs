@@ -70,6 +70,10 @@ pub struct TrainEntitiesArgs {
     /// every word lower-cased.
     #[arg(long, default_value_t = 1.0)]
     pub lower_copies: f64,
+    /// Share of training sentences (0 to 1, a fixed pseudo-random choice) trained on without
+    /// their gazetteer matches, so that names the gazetteer lacks are still learnt from context.
+    #[arg(long, default_value_t = 0.0)]
+    pub gaz_dropout: f64,
     /// Instead of writing a model, cross-validates over this many folds of whole documents of
     /// `--train` and prints held-out F1 per epoch and fold (original and lower-cased text).
     #[arg(long)]
@@ -164,12 +168,25 @@ pub(super) fn doc_data(docs: &[Doc], res: &ResourcesView<'_>) -> Vec<DocData> {
         .collect()
 }
 
-pub(super) fn prepare(docs: &[&DocData], bits: u32) -> Vec<Prepared> {
+/// Returns the training sentences of `docs`; a `gaz_dropout` share of them (a fixed
+/// pseudo-random choice) is trained on without its gazetteer matches.
+pub(super) fn prepare(docs: &[&DocData], bits: u32, gaz_dropout: f64) -> Vec<Prepared> {
     let mut out = Vec::new();
+    let mut no_gaz: Vec<TokInfo> = Vec::new();
     for d in docs {
         for r in &d.sents {
             let mut feats = Vec::with_capacity(r.len() * N_FEATURES);
-            features::sentence_features(&d.infos[r.clone()], bits, &mut feats);
+            let sent = &d.infos[r.clone()];
+            if gaz_dropout > 0.0 && picked(out.len(), gaz_dropout, 0x0067_617a_6472_6f70) {
+                no_gaz.clear();
+                no_gaz.extend(sent.iter().map(|t| TokInfo {
+                    gaz: Default::default(),
+                    ..*t
+                }));
+                features::sentence_features(&no_gaz, bits, &mut feats);
+            } else {
+                features::sentence_features(sent, bits, &mut feats);
+            }
             out.push(Prepared {
                 feats,
                 gold: d.gold[r.clone()].to_vec(),
@@ -179,10 +196,19 @@ pub(super) fn prepare(docs: &[&DocData], bits: u32) -> Vec<Prepared> {
     out
 }
 
-pub(super) fn spans_of(tags: &[u8], sents: &[std::ops::Range<usize>]) -> HashSet<Span> {
+/// Returns the name spans of a document's tags as scored spans; with `infos`, after the
+/// document-level consistency pass the tagger runs (see [`super::consistency`]).
+pub(super) fn spans_of(
+    tags: &[u8],
+    sents: &[std::ops::Range<usize>],
+    infos: Option<&[TokInfo]>,
+) -> HashSet<Span> {
     let mut spans: Vec<NameSpan> = Vec::new();
     for s in sents {
         spans_from_tags(&tags[s.clone()], s.start, &mut spans);
+    }
+    if let Some(infos) = infos {
+        super::consistency::propagate(infos, sents, &mut spans);
     }
     spans
         .into_iter()
@@ -193,7 +219,13 @@ pub(super) fn spans_of(tags: &[u8], sents: &[std::ops::Range<usize>]) -> HashSet
 /// Returns whether training document `i` also gets a lower-cased copy, for a `share` in 0..1
 /// (a fixed pseudo-random choice, so runs are reproducible).
 pub(super) fn lower_copy(i: usize, share: f64) -> bool {
-    let h = features::mix((i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)) >> 11;
+    picked(i, share, 0)
+}
+
+/// Returns whether item `i` is in a fixed pseudo-random `share` (0 to 1) of items; `seed`
+/// makes independent choices.
+fn picked(i: usize, share: f64, seed: u64) -> bool {
+    let h = features::mix((i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ seed) >> 11;
     (h as f64) < share * (1u64 << 53) as f64
 }
 
@@ -269,7 +301,7 @@ pub fn run(args: &TrainEntitiesArgs) -> anyhow::Result<()> {
     let out = args.out.as_ref().context("--out is required")?;
     let (mut train, groups) = training_docs(&train_docs, args.lower_copies, &res);
     let all: Vec<&DocData> = train.iter().collect();
-    let data = prepare(&all, args.bits);
+    let data = prepare(&all, args.bits, args.gaz_dropout);
     let n_tokens: usize = data.iter().map(|p| p.gold.len()).sum();
     let (clusters, places) = res.sizes();
     eprintln!(
@@ -303,7 +335,7 @@ pub fn run(args: &TrainEntitiesArgs) -> anyhow::Result<()> {
                 .map(|(d, _)| d)
                 .collect();
             let stage = fit(
-                &prepare(&rest, args.bits),
+                &prepare(&rest, args.bits, args.gaz_dropout),
                 args.bits,
                 args.bags,
                 args.epochs,
@@ -325,7 +357,7 @@ pub fn run(args: &TrainEntitiesArgs) -> anyhow::Result<()> {
             features::set_priors(&mut d.infos, t);
         }
         let all: Vec<&DocData> = train.iter().collect();
-        let data2 = prepare(&all, args.bits);
+        let data2 = prepare(&all, args.bits, args.gaz_dropout);
         stages.push(fit(
             &data2,
             args.bits,
@@ -361,7 +393,7 @@ pub fn run(args: &TrainEntitiesArgs) -> anyhow::Result<()> {
         let mut scorer = Scorer::default();
         for d in doc_data(&conll::read_docs(dev_path)?, &res).iter_mut() {
             let tags = decode_doc(view.stages(), &mut d.infos, &d.sents);
-            scorer.add(&d.gold_spans, &spans_of(&tags, &d.sents));
+            scorer.add(&d.gold_spans, &spans_of(&tags, &d.sents, Some(&d.infos)));
         }
         let (p, r, f) = scorer.overall.prf();
         println!("dev (chose nothing) F1 {f:.4} P {p:.4} R {r:.4} on gold tokens");
@@ -391,6 +423,34 @@ mod tests {
         assert!((1800..2200).contains(&half), "{half}");
         // A larger share keeps every document a smaller one picked.
         assert!((0..n).all(|i| !lower_copy(i, 0.25) || lower_copy(i, 0.5)));
+    }
+
+    #[test]
+    fn gazetteer_dropout_clears_only_gazetteer_templates() {
+        let (tables, bad) = ResourceTables::parse("G\t1\tRussia\nG\t8\tBoris\n");
+        assert_eq!(bad, 0);
+        let docs = conll::parse_docs(
+            "-DOCSTART- -X- O O\n\nBoris NNP I-NP I-PER\nvisited VBD I-VP O\nRussia NNP I-NP I-LOC\n\n",
+        );
+        let data = doc_data(&docs, &tables.view());
+        let refs: Vec<&DocData> = data.iter().collect();
+        let kept = prepare(&refs, 18, 0.0);
+        let dropped = prepare(&refs, 18, 1.0);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].gold, dropped[0].gold);
+        // Templates 30..=33 read the gazetteer codes (token, with shape, neighbours).
+        for (k, (a, b)) in kept[0].feats.iter().zip(&dropped[0].feats).enumerate() {
+            let tmpl = k % N_FEATURES;
+            if !(30..=33).contains(&tmpl) {
+                assert_eq!(a, b, "template {tmpl} changed");
+            }
+        }
+        assert_ne!(
+            kept[0].feats, dropped[0].feats,
+            "the gazetteer matched nothing"
+        );
+        // Without the flag the choice is never made: the default model is unchanged.
+        assert_eq!(prepare(&refs, 18, 0.0)[0].feats, kept[0].feats);
     }
 
     #[test]
