@@ -16,10 +16,10 @@
 //! and ARI, ties to the default) and every score is measured on the held-out fold alone.
 
 use super::eval_gen::{self, Generator, Thesaurus};
-use super::{hash128, normalize, DedupConfig, Deduper, Tier};
+use super::{hash128, DedupConfig, Deduper, Tier};
 use crate::model::{DedupInfo, DedupStatus};
 use anyhow::Context as _;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -163,10 +163,17 @@ struct Run<'a> {
     docs: Vec<&'a Doc>,
     infos: Vec<(DedupInfo, Tier)>,
     dedup: Deduper,
-    gold_near: HashMap<String, usize>,
+    /// Each document's gold near-duplicate group ([`near_gold`] of the same documents).
+    gold_near: &'a HashMap<String, usize>,
 }
 
-fn run_docs<'a>(config: &DedupConfig, docs: Vec<&'a Doc>) -> Run<'a> {
+/// Runs the documents through a fresh index; `gold_near` is [`near_gold`] of the same documents
+/// (computed once by the caller: it does not depend on the settings).
+fn run_docs<'a>(
+    config: &DedupConfig,
+    docs: Vec<&'a Doc>,
+    gold_near: &'a HashMap<String, usize>,
+) -> Run<'a> {
     let mut dedup = Deduper::new(config);
     let infos = docs
         .iter()
@@ -176,7 +183,6 @@ fn run_docs<'a>(config: &DedupConfig, docs: Vec<&'a Doc>) -> Run<'a> {
             (info, tier)
         })
         .collect();
-    let gold_near = near_gold(&docs);
     Run {
         docs,
         infos,
@@ -369,7 +375,9 @@ fn evaluate(args: &EvalDedupArgs) -> anyhow::Result<String> {
         );
         return Ok(report);
     }
-    let run = run_docs(&config, docs.iter().collect());
+    let all: Vec<&Doc> = docs.iter().collect();
+    let gold = near_gold(&all);
+    let run = run_docs(&config, all, &gold);
     if let Some(p) = &args.out {
         let mut w = std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,

@@ -1,7 +1,7 @@
 //! Owns `eval dedup --cv K`: thresholds chosen on the other folds' topics, scored on each
 //! held-out fold, reported as mean and spread across folds.
 
-use super::{run_docs, score, Doc, Rng, Scores, Synthetic};
+use super::{near_gold, run_docs, score, Doc, Rng, Scores, Synthetic};
 use crate::dedup::DedupConfig;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -56,10 +56,11 @@ pub(super) fn cross_validate(
             .iter()
             .filter(|d| fold_of[d.topic.as_str()] == f)
             .collect();
+        let (train_gold, test_gold) = (near_gold(&train), near_gold(&test));
         let mut c = base.clone();
         let mut quiet = String::new();
         let mut train_score =
-            |c: &DedupConfig| score(&run_docs(c, train.clone()), None, false, &mut quiet);
+            |c: &DedupConfig| score(&run_docs(c, train.clone(), &train_gold), None, false, &mut quiet);
         c.near_threshold = tune(&NEAR_GRID, base.near_threshold, |v| {
             train_score(&DedupConfig {
                 near_threshold: v,
@@ -92,7 +93,7 @@ pub(super) fn cross_validate(
         let mut fold_topics: Vec<&str> =
             topics.iter().copied().filter(|t| fold_of[t] == f).collect();
         fold_topics.sort_by_key(|t| t.parse::<u32>().unwrap_or(u32::MAX));
-        let s = score(&run_docs(&c, test), synthetic, false, report);
+        let s = score(&run_docs(&c, test, &test_gold), synthetic, false, report);
         say!(report,
             "fold {f}: topics {} ({} docs); chosen near {:.2} rewrite {:.2} story {:.2}: near P {:.4} F1 {:.4}, rewrite FP {}, story F1 {:.4} ARI {:.4}",
             fold_topics.join(" "), s.docs, c.near_threshold, c.rewrite_threshold, c.story_threshold,
