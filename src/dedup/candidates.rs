@@ -2,15 +2,15 @@
 //! the document with candidates (LSH and recent story members) for rewrites and reuse.
 
 use super::align::{Alignment, Probe};
-use super::minhash::Signatures;
+use super::minhash::Compact;
 use super::{story, Deduper, Tier, REWRITE_STORIES};
 
 impl Deduper {
     /// Returns the best verified near-copy among the candidates: (tier, id, story, similarity).
-    pub(super) fn best_near(&self, s: &Signatures, cands: &[u64]) -> Option<(Tier, u128, u128, f32)> {
+    pub(super) fn best_near(&self, s: &Compact, cands: &[u64]) -> Option<(Tier, u128, u128, f32)> {
         let mut best: Option<(Tier, u128, u128, f32)> = None;
         for doc in cands.iter().filter_map(|&c| self.near.get(c)) {
-            let sim = s.near_similarity(&doc.sigs);
+            let sim = s.similarity(&doc.sig);
             if sim >= self.config.near_threshold && best.is_none_or(|b| sim > b.3) {
                 best = Some((Tier::NearCopy, doc.id, doc.story, sim));
             }
@@ -51,7 +51,10 @@ impl Deduper {
     }
 
     /// Returns the best rewrite among the aligned candidates: (tier, id, story, coverage).
-    pub(super) fn best_rewrite(&self, aligned: &[(u64, Alignment)]) -> Option<(Tier, u128, u128, f32)> {
+    pub(super) fn best_rewrite(
+        &self,
+        aligned: &[(u64, Alignment)],
+    ) -> Option<(Tier, u128, u128, f32)> {
         let mut best: Option<(Tier, u128, u128, f32)> = None;
         for (seq, a) in aligned {
             let cov = a.coverage(

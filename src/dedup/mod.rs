@@ -33,9 +33,8 @@ pub mod story;
 pub mod text;
 
 use crate::model::{DedupInfo, DedupStatus, Reuse};
-use align::{Alignment, Probe, Sketch};
-use base64::Engine as _;
-use minhash::{NearIndex, Signatures};
+use align::Sketch;
+use minhash::{Compact, NearIndex, Signatures};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -156,7 +155,7 @@ struct Decision {
     info: DedupInfo,
     tier: Tier,
     entry: IndexEntry,
-    sigs: Option<Signatures>,
+    sig: Option<Compact>,
     terms: Vec<Term>,
     /// IDF of each term when the decision was made, for adding the document's story vector.
     idfs: Vec<f32>,
@@ -216,7 +215,7 @@ impl Deduper {
     /// Decides a document whose index-free work [`prepare`] already did, and adds it.
     pub fn observe_prepared(&mut self, p: Prepared) -> (DedupInfo, IndexEntry) {
         let d = self.decide(p);
-        self.apply(&d.entry, d.sigs, d.sketch, &d.terms, Some(&d.idfs));
+        self.apply(&d.entry, d.sig, d.sketch, &d.terms, Some(&d.idfs));
         (d.info, d.entry)
     }
 
@@ -232,7 +231,8 @@ impl Deduper {
             .sig
             .as_deref()
             .and_then(decode_b64)
-            .and_then(|b| Signatures::from_bytes(&b));
+            .and_then(|b| Signatures::from_bytes(&b))
+            .map(|s| s.compact());
         let terms: Vec<Term> = entry
             .terms
             .as_deref()
@@ -289,7 +289,7 @@ impl Deduper {
                 info,
                 tier: Tier::Exact,
                 entry,
-                sigs: None,
+                sig: None,
                 terms: Vec::new(),
                 idfs: Vec::new(),
                 sketch: None,
@@ -300,11 +300,12 @@ impl Deduper {
             let vector = self.stories.vector_with(&terms, &idfs);
             self.stories.rank_with(&vector, &terms, &idfs)
         };
-        let lsh = sigs
+        let sig = sigs.as_ref().map(Signatures::compact);
+        let lsh = sig
             .as_ref()
             .map(|s| self.near.candidates(s))
             .unwrap_or_default();
-        let mut found = sigs.as_ref().and_then(|s| self.best_near(s, &lsh));
+        let mut found = sig.as_ref().and_then(|s| self.best_near(s, &lsh));
         let mut reuse: Vec<(u64, f32)> = Vec::new();
         if found.is_none() {
             let aligned = self.align(&probe, lsh, &ranked);
@@ -365,7 +366,7 @@ impl Deduper {
             },
             tier,
             entry,
-            sigs,
+            sig,
             terms,
             idfs,
             sketch: Some(sketch),
@@ -377,7 +378,7 @@ impl Deduper {
     fn apply(
         &mut self,
         entry: &IndexEntry,
-        sigs: Option<Signatures>,
+        sigs: Option<Compact>,
         sketch: Option<Sketch>,
         terms: &[Term],
         idfs: Option<&[f32]>,
