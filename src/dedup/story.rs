@@ -12,8 +12,8 @@ use super::text::IdMap;
 #[path = "story_terms.rs"]
 mod story_terms;
 pub(super) use story_terms::is_stop;
-use story_terms::{tf_weights, Idf};
 pub use story_terms::{terms, Term, MAX_TERMS};
+use story_terms::{tf_weights, Idf};
 
 /// Terms of a document used to look up candidate stories.
 const QUERY_TERMS: usize = 24;
@@ -382,7 +382,8 @@ impl StoryIndex {
         }
     }
 
-    /// Drops closed stories and their postings; only memory changes, never a decision.
+    /// Drops closed stories, their postings and the document frequencies of terms seen once in
+    /// them (which changes the IDF of such a term if it comes back).
     fn sweep(&mut self) {
         let (seq, window) = (self.seq, self.params.window);
         for (i, slot) in self.slots.iter_mut().enumerate() {
@@ -404,6 +405,16 @@ impl StoryIndex {
             }
             !ids.is_empty()
         });
+        // A term seen in one document only, whose story has closed, is forgotten: its document
+        // frequency goes back to 0. Without this the map grows with every name and typo ever
+        // seen (most terms occur once); with it, it is bounded by the terms of open stories and
+        // the terms seen twice. Sweeps run at fixed arrival positions, so replay forgets the
+        // same terms.
+        let postings = &self.postings;
+        self.df.retain(|t, n| *n > 1 || postings.contains_key(t));
+        if self.df.capacity() > 4 * self.df.len() + 1024 {
+            self.df.shrink_to_fit();
+        }
     }
 }
 
