@@ -440,12 +440,12 @@ impl Rng {
     }
 }
 
-#[path = "eval_metrics.rs"]
-mod metrics;
 #[path = "eval_cv.rs"]
 mod cv;
 #[path = "eval_data.rs"]
 mod data;
+#[path = "eval_metrics.rs"]
+mod metrics;
 use cv::cross_validate;
 use data::{jaccard5, load, near_gold};
 use metrics::{adjusted_rand, pair_prf, UnionFind};

@@ -59,8 +59,14 @@ pub(super) fn cross_validate(
         let (train_gold, test_gold) = (near_gold(&train), near_gold(&test));
         let mut c = base.clone();
         let mut quiet = String::new();
-        let mut train_score =
-            |c: &DedupConfig| score(&run_docs(c, train.clone(), &train_gold), None, false, &mut quiet);
+        let mut train_score = |c: &DedupConfig| {
+            score(
+                &run_docs(c, train.clone(), &train_gold),
+                None,
+                false,
+                &mut quiet,
+            )
+        };
         c.near_threshold = tune(&NEAR_GRID, base.near_threshold, |v| {
             train_score(&DedupConfig {
                 near_threshold: v,
@@ -148,4 +154,3 @@ pub(super) fn cross_validate(
         );
     }
 }
-

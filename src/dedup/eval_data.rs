@@ -75,4 +75,3 @@ pub(super) fn near_gold(docs: &[&Doc]) -> HashMap<String, usize> {
         .map(|(i, d)| (d.name.clone(), uf.find(i)))
         .collect()
 }
-

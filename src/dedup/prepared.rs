@@ -115,4 +115,3 @@ pub(super) fn parse_hex(s: &str) -> Option<u128> {
 pub(super) fn hex(v: u128) -> String {
     format!("{v:032x}")
 }
-

@@ -139,4 +139,3 @@ pub(super) fn tf_weights() -> &'static [f32; 256] {
         t
     })
 }
-
