@@ -200,7 +200,7 @@ impl Probe {
     }
 
     /// Aligns the new document with an earlier one; `overlap` is the share of the larger
-    /// sentence two sentences must share to match. The ordered chain is computed only when
+    /// sentence two sentences must share to match. The sentence matching is computed only when
     /// `shared` reaches `chain_from` (it cannot exceed `shared`); otherwise only `shared` is set.
     pub fn align(&self, old: &Sketch, overlap: f32, chain_from: f32) -> Alignment {
         let new = &self.sketch;
@@ -267,28 +267,33 @@ impl Probe {
             };
         }
         // A one-to-one matching of sentences (or a sentence with a merged or split pair),
-        // taken greedily by shared words: the order of the sentences does not matter, so a
+        // taken greedily by overlap (shared words over the larger side, so a sentence's own
+        // rewording beats a merge with its neighbour): the order of the sentences does not matter, so a
         // copy whose sentences were moved, merged or dropped is still covered where it repeats
         // the earlier one. Ties go to the earlier sentences, so the result is deterministic.
         let mut pairs: Vec<(usize, u8, usize, usize)> = Vec::new();
         for i in 0..ns {
             for j in 0..os {
                 let k = kind[i * os + j];
+                // Overlap in 1/65536ths: integers, so the order is the same on every machine.
+                let score = |common: usize, a: usize, b: usize| (common << 16) / a.max(b).max(1);
                 if k & 1 != 0 {
-                    pairs.push((c(i, j), 1, i, j));
+                    pairs.push((score(c(i, j), new_len[i], old_len[j]), 1, i, j));
                 }
                 if k & 2 != 0 {
-                    pairs.push((c(i, j - 1) + c(i, j), 2, i, j));
+                    let merged = old_len[j - 1] + old_len[j];
+                    pairs.push((score(c(i, j - 1) + c(i, j), new_len[i], merged), 2, i, j));
                 }
                 if k & 4 != 0 {
-                    pairs.push((c(i - 1, j) + c(i, j), 4, i, j));
+                    let split = new_len[i - 1] + new_len[i];
+                    pairs.push((score(c(i - 1, j) + c(i, j), split, old_len[j]), 4, i, j));
                 }
             }
         }
         pairs.sort_unstable_by(|a, b| b.0.cmp(&a.0).then((a.2, a.3, a.1).cmp(&(b.2, b.3, b.1))));
         let (mut used_new, mut used_old) = (0u64, 0u64);
         let (mut cov_new, mut cov_old, mut reworded) = (0usize, 0usize, 0usize);
-        for (common, k, i, j) in pairs {
+        for (_, k, i, j) in pairs {
             let (mask_new, mask_old) = match k {
                 1 => (1u64 << i, 1u64 << j),
                 2 => (1u64 << i, 3u64 << (j - 1)),
@@ -308,7 +313,7 @@ impl Probe {
             let (nw, ow) = (words(mask_new, &new_len), words(mask_old, &old_len));
             cov_new += nw;
             cov_old += ow;
-            if k != 1 || common != nw.max(ow) {
+            if k != 1 || c(i, j) != nw.max(ow) {
                 reworded += nw;
             }
         }
