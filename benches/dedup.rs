@@ -56,7 +56,7 @@ fn near_index(c: &mut Criterion) {
         if i % 1000 == 0 {
             kept.push(s.clone());
         }
-        idx.insert(i as u128, i as u128, s);
+        idx.insert(i as u128, i as u128, s.compact());
     }
     // Queries: half near-copies of indexed documents (a quarter of the values changed), half new.
     let queries: Vec<Signatures> = kept
@@ -81,10 +81,10 @@ fn near_index(c: &mut Criterion) {
             qi = (qi + 1) % queries.len();
             let q = &queries[qi];
             let best = idx
-                .candidates(q)
+                .candidates(&q.compact())
                 .into_iter()
                 .filter_map(|c| idx.get(c))
-                .map(|d| q.near_similarity(&d.sigs))
+                .map(|d| q.similarity_to(&d.sig))
                 .fold(0.0f32, f32::max);
             black_box(best)
         })
@@ -95,7 +95,7 @@ fn near_index(c: &mut Criterion) {
             || random_sigs(&mut rng),
             |s| {
                 next += 1;
-                idx.insert(next, next, s);
+                idx.insert(next, next, s.compact());
                 black_box(idx.evict_oldest());
             },
             BatchSize::SmallInput,

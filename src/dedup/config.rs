@@ -36,8 +36,8 @@ pub struct DedupConfig {
     pub capacity: usize,
     /// Estimated word 5-gram Jaccard at or above which a document is a near-copy.
     pub near_threshold: f32,
-    /// Share of both texts an ordered sentence alignment must cover for a rewrite (above 1
-    /// turns the tier off).
+    /// Share of both texts a one-to-one sentence matching (in any order) must cover for a
+    /// rewrite (above 1 turns the tier off).
     pub rewrite_threshold: f32,
     /// Content words an alignment must hold for a rewrite (shorter texts are left to `reuse`).
     pub rewrite_min_words: usize,

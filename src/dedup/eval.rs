@@ -16,10 +16,10 @@
 //! and ARI, ties to the default) and every score is measured on the held-out fold alone.
 
 use super::eval_gen::{self, Generator, Thesaurus};
-use super::{hash128, normalize, DedupConfig, Deduper, Tier};
+use super::{hash128, DedupConfig, Deduper, Tier};
 use crate::model::{DedupInfo, DedupStatus};
 use anyhow::Context as _;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -163,10 +163,17 @@ struct Run<'a> {
     docs: Vec<&'a Doc>,
     infos: Vec<(DedupInfo, Tier)>,
     dedup: Deduper,
-    gold_near: HashMap<String, usize>,
+    /// Each document's gold near-duplicate group ([`near_gold`] of the same documents).
+    gold_near: &'a HashMap<String, usize>,
 }
 
-fn run_docs<'a>(config: &DedupConfig, docs: Vec<&'a Doc>) -> Run<'a> {
+/// Runs the documents through a fresh index; `gold_near` is [`near_gold`] of the same documents
+/// (computed once by the caller: it does not depend on the settings).
+fn run_docs<'a>(
+    config: &DedupConfig,
+    docs: Vec<&'a Doc>,
+    gold_near: &'a HashMap<String, usize>,
+) -> Run<'a> {
     let mut dedup = Deduper::new(config);
     let infos = docs
         .iter()
@@ -176,7 +183,6 @@ fn run_docs<'a>(config: &DedupConfig, docs: Vec<&'a Doc>) -> Run<'a> {
             (info, tier)
         })
         .collect();
-    let gold_near = near_gold(&docs);
     Run {
         docs,
         infos,
@@ -369,7 +375,9 @@ fn evaluate(args: &EvalDedupArgs) -> anyhow::Result<String> {
         );
         return Ok(report);
     }
-    let run = run_docs(&config, docs.iter().collect());
+    let all: Vec<&Doc> = docs.iter().collect();
+    let gold = near_gold(&all);
+    let run = run_docs(&config, all, &gold);
     if let Some(p) = &args.out {
         let mut w = std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
@@ -395,219 +403,6 @@ fn evaluate(args: &EvalDedupArgs) -> anyhow::Result<String> {
         s.ari
     );
     Ok(report)
-}
-
-const NEAR_GRID: [f32; 7] = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8];
-const REWRITE_GRID: [f32; 10] = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95];
-const STORY_GRID: [f32; 12] = [
-    0.12, 0.14, 0.16, 0.18, 0.2, 0.22, 0.24, 0.26, 0.28, 0.3, 0.33, 0.36,
-];
-
-/// Picks the grid value with the best score; among equal scores (a plateau: ECB+ has few
-/// near-duplicate pairs, so the near score is flat over a wide range) the one closest to
-/// `prior`, the shipped default.
-fn tune(grid: &[f32], prior: f32, mut score: impl FnMut(f32) -> f64) -> f32 {
-    let scores: Vec<f64> = grid.iter().map(|&v| score(v)).collect();
-    let best = scores.iter().copied().fold(f64::MIN, f64::max);
-    grid.iter()
-        .zip(&scores)
-        .filter(|(_, &s)| s >= best - 1e-9)
-        .map(|(&v, _)| v)
-        .min_by(|a, b| (a - prior).abs().total_cmp(&(b - prior).abs()))
-        .unwrap_or(prior)
-}
-
-fn cross_validate(
-    docs: &[Doc],
-    base: &DedupConfig,
-    k: usize,
-    seed: u64,
-    synthetic: Option<&Synthetic>,
-    report: &mut String,
-) {
-    let mut topics: Vec<&str> = docs.iter().map(|d| d.topic.as_str()).collect();
-    topics.sort_by_key(|t| (t.parse::<u32>().unwrap_or(u32::MAX), t.to_string()));
-    topics.dedup();
-    let mut rng = Rng(seed ^ 0xf01d);
-    for i in (1..topics.len()).rev() {
-        topics.swap(i, rng.below(i + 1));
-    }
-    let fold_of: HashMap<&str, usize> = topics
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (*t, i % k))
-        .collect();
-    let mut all: Vec<Scores> = Vec::new();
-    for f in 0..k {
-        let train: Vec<&Doc> = docs
-            .iter()
-            .filter(|d| fold_of[d.topic.as_str()] != f)
-            .collect();
-        let test: Vec<&Doc> = docs
-            .iter()
-            .filter(|d| fold_of[d.topic.as_str()] == f)
-            .collect();
-        let mut c = base.clone();
-        let mut quiet = String::new();
-        let mut train_score =
-            |c: &DedupConfig| score(&run_docs(c, train.clone()), None, false, &mut quiet);
-        c.near_threshold = tune(&NEAR_GRID, base.near_threshold, |v| {
-            train_score(&DedupConfig {
-                near_threshold: v,
-                ..c.clone()
-            })
-            .near
-            .2
-        });
-        // The lowest threshold with the fewest false positives on real articles (recall only
-        // grows as the threshold falls).
-        let fps: Vec<usize> = REWRITE_GRID
-            .iter()
-            .map(|&v| {
-                train_score(&DedupConfig {
-                    rewrite_threshold: v,
-                    ..c.clone()
-                })
-                .rewrite_fp
-            })
-            .collect();
-        let fewest = fps.iter().copied().min().unwrap_or(0);
-        c.rewrite_threshold = REWRITE_GRID[fps.iter().position(|&f| f == fewest).unwrap_or(0)];
-        c.story_threshold = tune(&STORY_GRID, base.story_threshold, |v| {
-            train_score(&DedupConfig {
-                story_threshold: v,
-                ..c.clone()
-            })
-            .story_score()
-        });
-        let mut fold_topics: Vec<&str> =
-            topics.iter().copied().filter(|t| fold_of[t] == f).collect();
-        fold_topics.sort_by_key(|t| t.parse::<u32>().unwrap_or(u32::MAX));
-        let s = score(&run_docs(&c, test), synthetic, false, report);
-        say!(report,
-            "fold {f}: topics {} ({} docs); chosen near {:.2} rewrite {:.2} story {:.2}: near P {:.4} F1 {:.4}, rewrite FP {}, story F1 {:.4} ARI {:.4}",
-            fold_topics.join(" "), s.docs, c.near_threshold, c.rewrite_threshold, c.story_threshold,
-            s.near.0, s.near.2, s.rewrite_fp, s.story.2, s.ari);
-        all.push(s);
-    }
-    let stat = |f: &dyn Fn(&Scores) -> f64| {
-        let v: Vec<f64> = all.iter().map(f).collect();
-        let m = v.iter().sum::<f64>() / v.len() as f64;
-        let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
-        format!("{m:.4} ± {sd:.4}")
-    };
-    say!(
-        report,
-        "cross-validated over {k} topic folds (mean ± std across folds):"
-    );
-    say!(
-        report,
-        "  near-duplicate P {} R {} F1 {}",
-        stat(&|s| s.near.0),
-        stat(&|s| s.near.1),
-        stat(&|s| s.near.2)
-    );
-    let fp: usize = all.iter().map(|s| s.rewrite_fp).sum();
-    let n: usize = all.iter().map(|s| s.docs).sum();
-    say!(
-        report,
-        "  rewrite false positives on real articles: {fp} in {n} documents ({:.2} per 1,000)",
-        fp as f64 * 1000.0 / n.max(1) as f64
-    );
-    say!(
-        report,
-        "  story pairwise P {} R {} F1 {} ARI {}",
-        stat(&|s| s.story.0),
-        stat(&|s| s.story.1),
-        stat(&|s| s.story.2),
-        stat(&|s| s.ari)
-    );
-    let reuse: usize = all.iter().map(|s| s.reuse_entries).sum();
-    let same: usize = all.iter().map(|s| s.reuse_same_story).sum();
-    say!(
-        report,
-        "  reuse entries {reuse} ({same} within the gold story)"
-    );
-    for (i, (g, rate, _, _)) in all[0].recall.iter().enumerate() {
-        say!(
-            report,
-            "  rewrites {:.0}% {}: recall {}",
-            rate * 100.0,
-            g.name(),
-            stat(&|s| s.recall[i].2)
-        );
-    }
-}
-
-fn load(dir: &std::path::Path) -> anyhow::Result<Vec<Doc>> {
-    let labels_path = dir.join("labels.csv");
-    let labels = std::fs::read_to_string(&labels_path)
-        .with_context(|| format!("reading {}", labels_path.display()))?;
-    let mut docs = Vec::new();
-    for (n, line) in labels.lines().enumerate().skip(1) {
-        let cols: Vec<&str> = line.trim().split(',').collect();
-        let [name, topic, story] = cols[..] else {
-            if line.trim().is_empty() {
-                continue;
-            }
-            anyhow::bail!(
-                "{}:{}: expected doc,topic,story",
-                labels_path.display(),
-                n + 1
-            );
-        };
-        let path = dir.join("docs").join(format!("{name}.txt"));
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        docs.push(Doc {
-            name: name.to_string(),
-            topic: topic.to_string(),
-            id: format!("{:032x}", hash128(&bytes)),
-            text: String::from_utf8_lossy(&bytes).into_owned(),
-            story: story.to_string(),
-        });
-    }
-    Ok(docs)
-}
-
-fn shingle_set(text: &str) -> HashSet<String> {
-    let norm = normalize(text);
-    let w: Vec<&str> = norm.split(' ').filter(|w| !w.is_empty()).collect();
-    if w.len() < 5 {
-        return std::iter::once(w.join(" ")).collect();
-    }
-    w.windows(5).map(|s| s.join(" ")).collect()
-}
-
-fn jaccard(a: &HashSet<String>, b: &HashSet<String>) -> f64 {
-    let inter = a.intersection(b).count();
-    let union = a.len() + b.len() - inter;
-    if union == 0 {
-        0.0
-    } else {
-        inter as f64 / union as f64
-    }
-}
-
-fn jaccard5(a: &str, b: &str) -> f64 {
-    jaccard(&shingle_set(a), &shingle_set(b))
-}
-
-/// Returns each document's gold near-duplicate group (exact 5-gram Jaccard >= 0.7, transitive)
-/// as the index of a representative member.
-fn near_gold(docs: &[&Doc]) -> HashMap<String, usize> {
-    let sets: Vec<HashSet<String>> = docs.iter().map(|d| shingle_set(&d.text)).collect();
-    let mut uf = UnionFind::new(docs.len());
-    for i in 0..docs.len() {
-        for j in i + 1..docs.len() {
-            if jaccard(&sets[i], &sets[j]) >= 0.7 {
-                uf.union(i, j);
-            }
-        }
-    }
-    docs.iter()
-        .enumerate()
-        .map(|(i, d)| (d.name.clone(), uf.find(i)))
-        .collect()
 }
 
 /// Returns the five sample articles shipped in `seeds/`, in path order (tests and benches).
@@ -645,6 +440,12 @@ impl Rng {
     }
 }
 
+#[path = "eval_cv.rs"]
+mod cv;
+#[path = "eval_data.rs"]
+mod data;
 #[path = "eval_metrics.rs"]
 mod metrics;
+use cv::cross_validate;
+use data::{jaccard5, load, near_gold};
 use metrics::{adjusted_rand, pair_prf, UnionFind};

@@ -1,7 +1,7 @@
 //! Owns the near-copy tier: MinHash signatures over word shingles and the LSH band index.
 //!
 //! The signature is 112 MinHash values over word 5-grams, banded 14 x 8 (the datatrove /
-//! text-dedup setting). Per indexed document the index holds the signature (448 bytes), the ids
+//! text-dedup setting). Per indexed document the index holds the signature's low 16 bits (224 bytes), the ids
 //! of the document and its story (32), 14 band links (56) and 14 entries of the band map; see
 //! `benches/dedup_serial.rs` for the measured bytes per document.
 
@@ -180,10 +180,41 @@ impl Signatures {
         Some(Self { near })
     }
 
+    /// Returns the signature as the index keeps it.
+    pub fn compact(&self) -> Compact {
+        Compact(self.near.map(|v| v as u16))
+    }
+
+    /// Returns the estimated word 5-gram Jaccard similarity to an indexed signature: the share
+    /// of values whose low 16 bits agree (two different values agree by chance 1 time in
+    /// 65,536, which moves an estimate by less than 0.0001 on average).
+    pub fn similarity_to(&self, other: &Compact) -> f32 {
+        let same = self
+            .near
+            .iter()
+            .zip(&other.0)
+            .filter(|(&a, &b)| a as u16 == b)
+            .count();
+        same as f32 / NUM_PERM as f32
+    }
+}
+
+/// A signature as the near index keeps it: the low 16 bits of each MinHash value (224 bytes
+/// instead of 448). Band keys are computed from these bits, at query and insert alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compact(pub [u16; NUM_PERM]);
+
+impl Compact {
+    /// Returns the estimated word 5-gram Jaccard similarity of two indexed signatures.
+    pub fn similarity(&self, other: &Compact) -> f32 {
+        let same = self.0.iter().zip(&other.0).filter(|(a, b)| a == b).count();
+        same as f32 / NUM_PERM as f32
+    }
+
     fn band_keys(&self) -> [u64; BANDS] {
         let mut keys = [0u64; BANDS];
         for (b, key) in keys.iter_mut().enumerate() {
-            let rows = &self.near[b * ROWS..(b + 1) * ROWS];
+            let rows = &self.0[b * ROWS..(b + 1) * ROWS];
             let mut h = (b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x2545_f491_4f6c_dd1d;
             for &r in rows {
                 h = (h.rotate_left(29) ^ u64::from(r)).wrapping_mul(0xff51_afd7_ed55_8ccd);
@@ -199,7 +230,7 @@ impl Signatures {
 pub struct NearDoc {
     pub id: u128,
     pub story: u128,
-    pub sigs: Signatures,
+    pub sig: Compact,
     /// Distance back (in sequence numbers) to the next-older document sharing each band, 0 for
     /// none. A document more than `u32::MAX` positions back is not linked: no index holds that
     /// many documents.
@@ -248,9 +279,9 @@ impl NearIndex {
     }
 
     /// Returns the sequence numbers of the documents sharing at least one band, oldest first.
-    pub fn candidates(&self, sigs: &Signatures) -> Vec<u64> {
+    pub fn candidates(&self, sig: &Compact) -> Vec<u64> {
         let mut out = Vec::new();
-        for (b, key) in sigs.band_keys().into_iter().enumerate() {
+        for (b, key) in sig.band_keys().into_iter().enumerate() {
             let mut seq = self.heads[b]
                 .get(&(key as u32))
                 .map_or(u64::MAX, |&low| self.widen(low));
@@ -268,10 +299,10 @@ impl NearIndex {
     }
 
     /// Adds a document and returns its sequence number.
-    pub fn insert(&mut self, id: u128, story: u128, sigs: Signatures) -> u64 {
+    pub fn insert(&mut self, id: u128, story: u128, sig: Compact) -> u64 {
         let seq = self.first_seq + self.docs.len() as u64;
         let mut links = [0u32; BANDS];
-        for (b, key) in sigs.band_keys().into_iter().enumerate() {
+        for (b, key) in sig.band_keys().into_iter().enumerate() {
             if let Some(prev) = self.heads[b].insert(key as u32, seq as u32) {
                 // Both are 32-bit truncations; the wrapping difference is the true distance.
                 links[b] = (seq as u32).wrapping_sub(prev);
@@ -280,7 +311,7 @@ impl NearIndex {
         self.docs.push_back(NearDoc {
             id,
             story,
-            sigs,
+            sig,
             links,
         });
         seq
@@ -291,7 +322,7 @@ impl NearIndex {
         let doc = self.docs.pop_front()?;
         let seq = self.first_seq;
         self.first_seq += 1;
-        for (b, key) in doc.sigs.band_keys().into_iter().enumerate() {
+        for (b, key) in doc.sig.band_keys().into_iter().enumerate() {
             if self.heads[b].get(&(key as u32)) == Some(&(seq as u32)) {
                 self.heads[b].remove(&(key as u32));
             }
@@ -373,10 +404,12 @@ mod tests {
         let a = Signatures::of(&words(TEXT)).unwrap();
         let edited = format!("{TEXT} Officials agreed.");
         let b = Signatures::of(&words(&edited)).unwrap();
-        let s = idx.insert(1, 1, a);
-        assert_eq!(idx.candidates(&b), vec![s]);
+        let s = idx.insert(1, 1, a.compact());
+        assert_eq!(idx.candidates(&b.compact()), vec![s]);
+        let sim = b.similarity_to(&idx.get(s).unwrap().sig);
+        assert!((sim - b.near_similarity(&a)).abs() < 0.02, "{sim}");
         assert!(idx.evict_oldest().is_some());
-        assert!(idx.candidates(&b).is_empty());
+        assert!(idx.candidates(&b.compact()).is_empty());
         assert!(idx.is_empty());
     }
 }

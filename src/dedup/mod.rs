@@ -21,25 +21,28 @@
 //! replaying the committed entries with [`Deduper::restore`] rebuilds the same index.
 
 pub mod align;
+mod candidates;
 mod config;
 pub mod eval;
 pub mod eval_gen;
 pub mod minhash;
+mod prepared;
 pub mod snapshot;
 pub mod stage;
 pub mod story;
 pub mod text;
 
 use crate::model::{DedupInfo, DedupStatus, Reuse};
-use align::{Alignment, Probe, Sketch};
-use base64::Engine as _;
-use minhash::{NearIndex, Signatures};
+use align::Sketch;
+use minhash::{Compact, NearIndex, Signatures};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use story::{StoryIndex, StoryParams, Term};
 
 pub use config::{DedupConfig, OnDuplicate};
+use prepared::{decode_b64, hex, parse_hex};
+pub use prepared::{hash128, normalize, prepare, Prepared};
 
 /// What the ledger stores per committed document so that replay rebuilds the index.
 ///
@@ -147,71 +150,12 @@ pub struct Deduper {
     known_raw: Arc<KnownRaw>,
 }
 
-/// The index-free part of a decision: hashes, signatures, story terms and sentence sketch of
-/// one document, and their ledger encodings. The pipeline computes it on the parallel strip
-/// workers, so the single ordered dedup worker only queries and updates the index.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    raw: u128,
-    text_hash: u128,
-    sigs: Option<Signatures>,
-    terms: Vec<Term>,
-    probe: Probe,
-    /// Base64 of the signature, the terms and the sketch, as [`IndexEntry`] carries them.
-    sig_b64: Option<String>,
-    terms_b64: Option<String>,
-    sent_b64: Option<String>,
-}
-
-/// Returns the index-free work of deciding `text` for the document `id`.
-pub fn prepare(id: &str, text: &str) -> Prepared {
-    let words = text::words(text);
-    let sigs = Signatures::of(&words);
-    let terms = story::terms(&words);
-    let sketch = Sketch::of(text);
-    Prepared::assemble(
-        parse_hex(id).unwrap_or_else(|| hash128(id.as_bytes())),
-        hash128(normalize(text).as_bytes()),
-        sigs,
-        terms,
-        sketch,
-    )
-}
-
-impl Prepared {
-    /// Builds the prepared work from its parts, with the base64 forms the ledger's
-    /// [`IndexEntry`] carries, so the ordered worker does not encode them.
-    fn assemble(
-        raw: u128,
-        text_hash: u128,
-        sigs: Option<Signatures>,
-        terms: Vec<Term>,
-        sketch: Sketch,
-    ) -> Prepared {
-        let b64 = |bytes: Vec<u8>| base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes);
-        let sig_b64 = sigs.as_ref().map(|s| b64(s.to_bytes()));
-        let terms_b64 = (!terms.is_empty())
-            .then(|| b64(terms.iter().flat_map(|t| t.pack().to_le_bytes()).collect()));
-        let sent_b64 = (sketch.sentence_count() > 0).then(|| b64(sketch.to_bytes()));
-        Prepared {
-            raw,
-            text_hash,
-            sigs,
-            terms,
-            probe: Probe::new(sketch),
-            sig_b64,
-            terms_b64,
-            sent_b64,
-        }
-    }
-}
-
 /// A decision before it is applied to the index.
 struct Decision {
     info: DedupInfo,
     tier: Tier,
     entry: IndexEntry,
-    sigs: Option<Signatures>,
+    sig: Option<Compact>,
     terms: Vec<Term>,
     /// IDF of each term when the decision was made, for adding the document's story vector.
     idfs: Vec<f32>,
@@ -271,7 +215,7 @@ impl Deduper {
     /// Decides a document whose index-free work [`prepare`] already did, and adds it.
     pub fn observe_prepared(&mut self, p: Prepared) -> (DedupInfo, IndexEntry) {
         let d = self.decide(p);
-        self.apply(&d.entry, d.sigs, d.sketch, &d.terms, Some(&d.idfs));
+        self.apply(&d.entry, d.sig, d.sketch, &d.terms, Some(&d.idfs));
         (d.info, d.entry)
     }
 
@@ -287,7 +231,8 @@ impl Deduper {
             .sig
             .as_deref()
             .and_then(decode_b64)
-            .and_then(|b| Signatures::from_bytes(&b));
+            .and_then(|b| Signatures::from_bytes(&b))
+            .map(|s| s.compact());
         let terms: Vec<Term> = entry
             .terms
             .as_deref()
@@ -344,7 +289,7 @@ impl Deduper {
                 info,
                 tier: Tier::Exact,
                 entry,
-                sigs: None,
+                sig: None,
                 terms: Vec::new(),
                 idfs: Vec::new(),
                 sketch: None,
@@ -355,11 +300,12 @@ impl Deduper {
             let vector = self.stories.vector_with(&terms, &idfs);
             self.stories.rank_with(&vector, &terms, &idfs)
         };
-        let lsh = sigs
+        let sig = sigs.as_ref().map(Signatures::compact);
+        let lsh = sig
             .as_ref()
             .map(|s| self.near.candidates(s))
             .unwrap_or_default();
-        let mut found = sigs.as_ref().and_then(|s| self.best_near(s, &lsh));
+        let mut found = sig.as_ref().and_then(|s| self.best_near(s, &lsh));
         let mut reuse: Vec<(u64, f32)> = Vec::new();
         if found.is_none() {
             let aligned = self.align(&probe, lsh, &ranked);
@@ -420,72 +366,11 @@ impl Deduper {
             },
             tier,
             entry,
-            sigs,
+            sig,
             terms,
             idfs,
             sketch: Some(sketch),
         }
-    }
-
-    /// Returns the best verified near-copy among the candidates: (tier, id, story, similarity).
-    fn best_near(&self, s: &Signatures, cands: &[u64]) -> Option<(Tier, u128, u128, f32)> {
-        let mut best: Option<(Tier, u128, u128, f32)> = None;
-        for doc in cands.iter().filter_map(|&c| self.near.get(c)) {
-            let sim = s.near_similarity(&doc.sigs);
-            if sim >= self.config.near_threshold && best.is_none_or(|b| sim > b.3) {
-                best = Some((Tier::NearCopy, doc.id, doc.story, sim));
-            }
-        }
-        best
-    }
-
-    /// Aligns the document with its candidates that still have a sketch: the LSH candidates
-    /// and the recent members of the best-matching stories, in near-index order.
-    fn align(
-        &self,
-        probe: &Probe,
-        mut cands: Vec<u64>,
-        ranked: &[story::Match],
-    ) -> Vec<(u64, Alignment)> {
-        if probe.sketch().sentence_count() == 0 {
-            return Vec::new();
-        }
-        for m in ranked.iter().take(REWRITE_STORIES) {
-            if let Some(members) = self.story_members.get(&m.story) {
-                cands.extend(members.iter().copied());
-            }
-        }
-        cands.sort_unstable();
-        cands.dedup();
-        cands
-            .into_iter()
-            .filter_map(|c| {
-                let old = self.sketches.get(&c)?;
-                let a = probe.align(
-                    old,
-                    self.config.align_overlap,
-                    self.config.rewrite_threshold,
-                );
-                Some((c, a))
-            })
-            .collect()
-    }
-
-    /// Returns the best rewrite among the aligned candidates: (tier, id, story, coverage).
-    fn best_rewrite(&self, aligned: &[(u64, Alignment)]) -> Option<(Tier, u128, u128, f32)> {
-        let mut best: Option<(Tier, u128, u128, f32)> = None;
-        for (seq, a) in aligned {
-            let cov = a.coverage(
-                self.config.rewrite_min_words,
-                self.config.rewrite_min_reworded,
-            );
-            if cov >= self.config.rewrite_threshold && best.is_none_or(|b| cov > b.3) {
-                if let Some(doc) = self.near.get(*seq) {
-                    best = Some((Tier::Rewrite, doc.id, doc.story, cov));
-                }
-            }
-        }
-        best
     }
 
     /// Adds a decided document to every index; `observe` and `restore` share it so replay
@@ -493,7 +378,7 @@ impl Deduper {
     fn apply(
         &mut self,
         entry: &IndexEntry,
-        sigs: Option<Signatures>,
+        sigs: Option<Compact>,
         sketch: Option<Sketch>,
         terms: &[Term],
         idfs: Option<&[f32]>,
@@ -581,55 +466,6 @@ impl Deduper {
             }
         }
     }
-}
-
-fn decode_b64(s: &str) -> Option<Vec<u8>> {
-    base64::engine::general_purpose::STANDARD_NO_PAD
-        .decode(s.trim_end_matches('='))
-        .ok()
-}
-
-/// Returns the normal form exact duplicates are judged on: NFKC, lowercase, punctuation and
-/// whitespace folded to single spaces.
-pub fn normalize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut pending_space = false;
-    let mut push = |c: char| {
-        if c.is_alphanumeric() {
-            if pending_space && !out.is_empty() {
-                out.push(' ');
-            }
-            pending_space = false;
-            out.push(c);
-        } else {
-            pending_space = true;
-        }
-    };
-    if text.is_ascii() {
-        // NFKC is the identity on ASCII.
-        text.chars()
-            .map(|c| c.to_ascii_lowercase())
-            .for_each(&mut push);
-    } else {
-        text::nfkc(text)
-            .chars()
-            .flat_map(char::to_lowercase)
-            .for_each(&mut push);
-    }
-    out
-}
-
-/// Returns the 128-bit content hash used for ids and exact matching.
-pub fn hash128(bytes: &[u8]) -> u128 {
-    xxhash_rust::xxh3::xxh3_128(bytes)
-}
-
-fn parse_hex(s: &str) -> Option<u128> {
-    u128::from_str_radix(s, 16).ok()
-}
-
-fn hex(v: u128) -> String {
-    format!("{v:032x}")
 }
 
 #[cfg(test)]

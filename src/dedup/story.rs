@@ -7,12 +7,14 @@
 //! starts a story. Time is arrival position: a story no document joined for `window` documents
 //! is closed. Every update runs in document-term order so replay reproduces the same floats.
 
-use super::text::{IdMap, IdSet, Word};
+use super::text::IdMap;
 
-const TERM_BITS: u32 = 24;
-const TF_MAX: u32 = 127;
-/// Distinct terms kept per document (the most frequent, ties by term id).
-pub const MAX_TERMS: usize = 400;
+#[path = "story_terms.rs"]
+mod story_terms;
+pub(super) use story_terms::is_stop;
+pub use story_terms::{terms, Term, MAX_TERMS};
+use story_terms::{tf_weights, Idf};
+
 /// Terms of a document used to look up candidate stories.
 const QUERY_TERMS: usize = 24;
 /// Stories whose centroid is compared, at most.
@@ -28,138 +30,6 @@ pub struct StoryParams {
     pub idf_power: f32,
     /// Share of the name-only cosine in the similarity (the rest is the all-words cosine).
     pub name_weight: f32,
-}
-
-/// One term of a document: a 24-bit word hash, its count and whether it looked like a name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Term {
-    pub id: u32,
-    pub tf: u8,
-    pub name_like: bool,
-}
-
-impl Term {
-    /// Returns the term packed as `id << 8 | name_like << 7 | tf`.
-    pub fn pack(self) -> u32 {
-        (self.id << 8) | (u32::from(self.name_like) << 7) | u32::from(self.tf)
-    }
-
-    /// Unpacks what [`Term::pack`] wrote.
-    pub fn unpack(v: u32) -> Self {
-        Self {
-            id: v >> 8,
-            tf: (v & 0x7f) as u8,
-            name_like: v & 0x80 != 0,
-        }
-    }
-}
-
-/// Returns the story terms of a document: words of three or more bytes that are not stop words.
-pub fn terms(words: &[Word]) -> Vec<Term> {
-    let mut counts: IdMap<u32, (u32, u32)> = IdMap::default();
-    for w in words {
-        if w.len < 3 || is_stop(w.hash) {
-            continue;
-        }
-        let id = (w.hash >> (64 - TERM_BITS)) as u32;
-        let e = counts.entry(id).or_insert((0, 0));
-        e.0 += 1;
-        e.1 += u32::from(w.name_like);
-    }
-    let mut out: Vec<Term> = counts
-        .into_iter()
-        .map(|(id, (tf, names))| Term {
-            id,
-            tf: tf.min(TF_MAX) as u8,
-            name_like: names * 2 >= tf,
-        })
-        .collect();
-    out.sort_unstable_by(|a, b| b.tf.cmp(&a.tf).then(a.id.cmp(&b.id)));
-    out.truncate(MAX_TERMS);
-    out.sort_unstable();
-    out
-}
-
-/// Returns whether the word with this hash is a stop word.
-pub(super) fn is_stop(hash: u64) -> bool {
-    static STOP: std::sync::OnceLock<IdSet<u64>> = std::sync::OnceLock::new();
-    STOP.get_or_init(|| {
-        STOP_WORDS
-            .split_whitespace()
-            .map(|w| xxhash_rust::xxh3::xxh3_64(w.as_bytes()))
-            .collect()
-    })
-    .contains(&hash)
-}
-
-const STOP_WORDS: &str = "the and for are but not you all any can had her was one our out has \
-    him his how its may new now old see two who did get she too use that with have this will \
-    your from they know want been good much some time very when come here just like long make \
-    many more only over such take than them well were what said says also into after before \
-    about would could should their there these those which while where other being does most \
-    last first year years week since then because between during under again further once \
-    both each few own same yet per via its it's mr mrs ms according told reported report \
-    reports news";
-
-/// Returns the IDF of a term with document frequency `df` after `n` documents. `power` 1.0
-/// skips `powf` (which returns its base unchanged there).
-fn idf_value(n: f32, df: u32, power: f32) -> f32 {
-    let x = ((n + 1.0) / (df as f32 + 1.0)).ln() + 1.0;
-    if power == 1.0 {
-        x
-    } else {
-        x.powf(power)
-    }
-}
-
-/// Document frequencies below this get their IDF cached per call.
-const SMALL_DF: usize = 64;
-
-/// The IDF of every term at one moment (a fixed document count). Most terms are rare, so the
-/// values are cached by document frequency and a handful of `ln` calls serve a whole document.
-struct Idf<'a> {
-    df: &'a IdMap<u32, u32>,
-    n: f32,
-    power: f32,
-    /// IDF by document frequency, NaN until computed.
-    small: [f32; SMALL_DF],
-}
-
-impl<'a> Idf<'a> {
-    fn new(df: &'a IdMap<u32, u32>, docs_seen: u64, power: f32) -> Self {
-        Self {
-            df,
-            n: docs_seen as f32,
-            power,
-            small: [f32::NAN; SMALL_DF],
-        }
-    }
-
-    fn of(&mut self, term: u32) -> f32 {
-        let df = self.df.get(&term).copied().unwrap_or(0);
-        match self.small.get_mut(df as usize) {
-            Some(v) if !v.is_nan() => *v,
-            Some(v) => {
-                *v = idf_value(self.n, df, self.power);
-                *v
-            }
-            None => idf_value(self.n, df, self.power),
-        }
-    }
-}
-
-/// Returns `1 + ln(tf)` (tf at least 1) for every count a term can carry.
-fn tf_weights() -> &'static [f32; 256] {
-    static TABLE: std::sync::OnceLock<[f32; 256]> = std::sync::OnceLock::new();
-    TABLE.get_or_init(|| {
-        let mut t = [0.0f32; 256];
-        for (tf, w) in t.iter_mut().enumerate() {
-            // Computed at run time as the per-term formula was, so the values are the same.
-            let tf = std::hint::black_box(tf.max(1) as u8);
-            *w = 1.0 + f32::from(tf).ln();
-        }
-        t
-    })
 }
 
 #[derive(Debug)]
@@ -512,7 +382,8 @@ impl StoryIndex {
         }
     }
 
-    /// Drops closed stories and their postings; only memory changes, never a decision.
+    /// Drops closed stories, their postings and the document frequencies of terms seen once in
+    /// them (which changes the IDF of such a term if it comes back).
     fn sweep(&mut self) {
         let (seq, window) = (self.seq, self.params.window);
         for (i, slot) in self.slots.iter_mut().enumerate() {
@@ -534,6 +405,16 @@ impl StoryIndex {
             }
             !ids.is_empty()
         });
+        // A term seen in one document only, whose story has closed, is forgotten: its document
+        // frequency goes back to 0. Without this the map grows with every name and typo ever
+        // seen (most terms occur once); with it, it is bounded by the terms of open stories and
+        // the terms seen twice. Sweeps run at fixed arrival positions, so replay forgets the
+        // same terms.
+        let postings = &self.postings;
+        self.df.retain(|t, n| *n > 1 || postings.contains_key(t));
+        if self.df.capacity() > 4 * self.df.len() + 1024 {
+            self.df.shrink_to_fit();
+        }
     }
 }
 

@@ -87,6 +87,27 @@ fn synonym_swap_is_caught_by_rewrite_tier() {
 }
 
 #[test]
+fn spun_copy_with_sentences_moved_and_merged_is_a_rewrite() {
+    let mut d = Deduper::new(&DedupConfig::default());
+    let original = seed(0);
+    d.observe(&id("a"), &original);
+    let mut lines: Vec<String> = original.lines().map(|l| swap_words(l, 6)).collect();
+    // Two long paragraphs change places (an ordered alignment loses one of them) and two
+    // others become one sentence.
+    lines.swap(4, 5);
+    let merged = format!(
+        "{}, and {}",
+        lines[12].trim_end().trim_end_matches('.'),
+        lines[13]
+    );
+    lines[12] = merged;
+    lines.remove(13);
+    let (info, tier) = d.check(&id("b"), &lines.join("\n"));
+    assert_eq!(tier, Tier::Rewrite, "{info:?}");
+    assert_eq!(info.duplicate_of, Some(id("a")));
+}
+
+#[test]
 fn other_outlets_on_the_same_story_are_unique_but_share_the_story() {
     // Judged on the raw seed text, boilerplate lines included.
     let mut d = Deduper::new(&DedupConfig::default());

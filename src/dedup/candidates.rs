@@ -1,0 +1,72 @@
+//! Owns the candidate checks of a decision: verifying LSH candidates as near-copies and aligning
+//! the document with candidates (LSH and recent story members) for rewrites and reuse.
+
+use super::align::{Alignment, Probe};
+use super::minhash::Compact;
+use super::{story, Deduper, Tier, REWRITE_STORIES};
+
+impl Deduper {
+    /// Returns the best verified near-copy among the candidates: (tier, id, story, similarity).
+    pub(super) fn best_near(&self, s: &Compact, cands: &[u64]) -> Option<(Tier, u128, u128, f32)> {
+        let mut best: Option<(Tier, u128, u128, f32)> = None;
+        for doc in cands.iter().filter_map(|&c| self.near.get(c)) {
+            let sim = s.similarity(&doc.sig);
+            if sim >= self.config.near_threshold && best.is_none_or(|b| sim > b.3) {
+                best = Some((Tier::NearCopy, doc.id, doc.story, sim));
+            }
+        }
+        best
+    }
+
+    /// Aligns the document with its candidates that still have a sketch: the LSH candidates
+    /// and the recent members of the best-matching stories, in near-index order.
+    pub(super) fn align(
+        &self,
+        probe: &Probe,
+        mut cands: Vec<u64>,
+        ranked: &[story::Match],
+    ) -> Vec<(u64, Alignment)> {
+        if probe.sketch().sentence_count() == 0 {
+            return Vec::new();
+        }
+        for m in ranked.iter().take(REWRITE_STORIES) {
+            if let Some(members) = self.story_members.get(&m.story) {
+                cands.extend(members.iter().copied());
+            }
+        }
+        cands.sort_unstable();
+        cands.dedup();
+        cands
+            .into_iter()
+            .filter_map(|c| {
+                let old = self.sketches.get(&c)?;
+                let a = probe.align(
+                    old,
+                    self.config.align_overlap,
+                    self.config.rewrite_threshold,
+                );
+                Some((c, a))
+            })
+            .collect()
+    }
+
+    /// Returns the best rewrite among the aligned candidates: (tier, id, story, coverage).
+    pub(super) fn best_rewrite(
+        &self,
+        aligned: &[(u64, Alignment)],
+    ) -> Option<(Tier, u128, u128, f32)> {
+        let mut best: Option<(Tier, u128, u128, f32)> = None;
+        for (seq, a) in aligned {
+            let cov = a.coverage(
+                self.config.rewrite_min_words,
+                self.config.rewrite_min_reworded,
+            );
+            if cov >= self.config.rewrite_threshold && best.is_none_or(|b| cov > b.3) {
+                if let Some(doc) = self.near.get(*seq) {
+                    best = Some((Tier::Rewrite, doc.id, doc.story, cov));
+                }
+            }
+        }
+        best
+    }
+}

@@ -1,0 +1,141 @@
+//! Owns the story tier's view of a document: its terms (content-word hashes with counts and a
+//! name flag), the stop words, and the IDF and TF weights story vectors are built from.
+
+use crate::dedup::text::{IdMap, IdSet, Word};
+
+const TERM_BITS: u32 = 24;
+const TF_MAX: u32 = 127;
+/// Distinct terms kept per document (the most frequent, ties by term id).
+pub const MAX_TERMS: usize = 400;
+
+/// One term of a document: a 24-bit word hash, its count and whether it looked like a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Term {
+    pub id: u32,
+    pub tf: u8,
+    pub name_like: bool,
+}
+
+impl Term {
+    /// Returns the term packed as `id << 8 | name_like << 7 | tf`.
+    pub fn pack(self) -> u32 {
+        (self.id << 8) | (u32::from(self.name_like) << 7) | u32::from(self.tf)
+    }
+
+    /// Unpacks what [`Term::pack`] wrote.
+    pub fn unpack(v: u32) -> Self {
+        Self {
+            id: v >> 8,
+            tf: (v & 0x7f) as u8,
+            name_like: v & 0x80 != 0,
+        }
+    }
+}
+
+/// Returns the story terms of a document: words of three or more bytes that are not stop words.
+pub fn terms(words: &[Word]) -> Vec<Term> {
+    let mut counts: IdMap<u32, (u32, u32)> = IdMap::default();
+    for w in words {
+        if w.len < 3 || is_stop(w.hash) {
+            continue;
+        }
+        let id = (w.hash >> (64 - TERM_BITS)) as u32;
+        let e = counts.entry(id).or_insert((0, 0));
+        e.0 += 1;
+        e.1 += u32::from(w.name_like);
+    }
+    let mut out: Vec<Term> = counts
+        .into_iter()
+        .map(|(id, (tf, names))| Term {
+            id,
+            tf: tf.min(TF_MAX) as u8,
+            name_like: names * 2 >= tf,
+        })
+        .collect();
+    out.sort_unstable_by(|a, b| b.tf.cmp(&a.tf).then(a.id.cmp(&b.id)));
+    out.truncate(MAX_TERMS);
+    out.sort_unstable();
+    out
+}
+
+/// Returns whether the word with this hash is a stop word.
+pub(in crate::dedup) fn is_stop(hash: u64) -> bool {
+    static STOP: std::sync::OnceLock<IdSet<u64>> = std::sync::OnceLock::new();
+    STOP.get_or_init(|| {
+        STOP_WORDS
+            .split_whitespace()
+            .map(|w| xxhash_rust::xxh3::xxh3_64(w.as_bytes()))
+            .collect()
+    })
+    .contains(&hash)
+}
+
+const STOP_WORDS: &str = "the and for are but not you all any can had her was one our out has \
+    him his how its may new now old see two who did get she too use that with have this will \
+    your from they know want been good much some time very when come here just like long make \
+    many more only over such take than them well were what said says also into after before \
+    about would could should their there these those which while where other being does most \
+    last first year years week since then because between during under again further once \
+    both each few own same yet per via its it's mr mrs ms according told reported report \
+    reports news";
+
+/// Returns the IDF of a term with document frequency `df` after `n` documents. `power` 1.0
+/// skips `powf` (which returns its base unchanged there).
+fn idf_value(n: f32, df: u32, power: f32) -> f32 {
+    let x = ((n + 1.0) / (df as f32 + 1.0)).ln() + 1.0;
+    if power == 1.0 {
+        x
+    } else {
+        x.powf(power)
+    }
+}
+
+/// Document frequencies below this get their IDF cached per call.
+const SMALL_DF: usize = 64;
+
+/// The IDF of every term at one moment (a fixed document count). Most terms are rare, so the
+/// values are cached by document frequency and a handful of `ln` calls serve a whole document.
+pub(super) struct Idf<'a> {
+    df: &'a IdMap<u32, u32>,
+    n: f32,
+    power: f32,
+    /// IDF by document frequency, NaN until computed.
+    small: [f32; SMALL_DF],
+}
+
+impl<'a> Idf<'a> {
+    pub(super) fn new(df: &'a IdMap<u32, u32>, docs_seen: u64, power: f32) -> Self {
+        Self {
+            df,
+            n: docs_seen as f32,
+            power,
+            small: [f32::NAN; SMALL_DF],
+        }
+    }
+
+    pub(super) fn of(&mut self, term: u32) -> f32 {
+        let df = self.df.get(&term).copied().unwrap_or(0);
+        match self.small.get_mut(df as usize) {
+            Some(v) if !v.is_nan() => *v,
+            Some(v) => {
+                *v = idf_value(self.n, df, self.power);
+                *v
+            }
+            None => idf_value(self.n, df, self.power),
+        }
+    }
+}
+
+/// Returns `1 + ln(tf)` (tf at least 1) for every count a term can carry.
+pub(super) fn tf_weights() -> &'static [f32; 256] {
+    static TABLE: std::sync::OnceLock<[f32; 256]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = [0.0f32; 256];
+        for (tf, w) in t.iter_mut().enumerate() {
+            // Computed at run time as the per-term formula was, so the values are the same.
+            let tf = std::hint::black_box(tf.max(1) as u8);
+            *w = 1.0 + f32::from(tf).ln();
+        }
+        t
+    })
+}
