@@ -115,17 +115,7 @@ fn decider_cost() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
     let data: Vec<String> = match std::env::var_os("DROPLINE_DECIDER_DATA") {
-        Some(d) => {
-            let mut paths: Vec<PathBuf> = std::fs::read_dir(d)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .collect();
-            paths.sort();
-            paths
-                .iter()
-                .map(|p| std::fs::read_to_string(p).unwrap())
-                .collect()
-        }
+        Some(d) => util::read_texts(d),
         None => seeds_text(),
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -191,13 +181,5 @@ fn decider_cost() {
 }
 
 fn seeds_text() -> Vec<String> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(util::seeds())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect()
+    util::read_texts(util::seeds())
 }

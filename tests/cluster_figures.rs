@@ -20,17 +20,7 @@ use std::time::{Duration, Instant};
 /// cycled with a numbered last line, or generated articles.
 fn figure_files(drop: &Path, n: usize) {
     let data: Vec<String> = std::env::var_os("DROPLINE_FIGURES_DATA")
-        .map(|d| {
-            let mut paths: Vec<PathBuf> = std::fs::read_dir(d)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .collect();
-            paths.sort();
-            paths
-                .iter()
-                .map(|p| std::fs::read_to_string(p).unwrap())
-                .collect()
-        })
+        .map(util::read_texts)
         .unwrap_or_default();
     for i in 0..n {
         let body = if data.is_empty() {

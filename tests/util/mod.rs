@@ -166,6 +166,19 @@ pub fn wait_log(log: &Mutex<Vec<String>>, needle: &str, timeout: Duration) -> bo
     false
 }
 
+/// Returns the texts of the files directly in `dir`, in sorted path order.
+pub fn read_texts(dir: impl AsRef<Path>) -> Vec<String> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
 /// Reads JSON Lines, panicking on a torn or invalid line.
 pub fn read_records(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
