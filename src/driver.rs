@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 mod pool;
-mod sched;
+pub mod sched;
 
 /// Threads whose file ran past its budget and that are still running, across all stages.
 ///

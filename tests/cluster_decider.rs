@@ -14,8 +14,9 @@ use dropline::cluster::wire::{self, PreparedMeta, WorkMeta};
 use dropline::cluster::worker::Cores;
 use dropline::config::Config;
 use dropline::dedup::{Deduper, Prepared};
+use dropline::driver::sched::thread_cpu;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const CONFIG: &str = "[entities]\nenabled = false\n[strip]\nsource_memory = false\n";
 
@@ -94,26 +95,13 @@ fn decided_lines_are_the_single_node_lines() {
     }
 }
 
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec it is given and nothing else.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
 /// The decider's own cost per document: `DROPLINE_DECIDER_DOCS` (default 2000) documents,
 /// the articles of `DROPLINE_DECIDER_DATA` cycled with a numbered last line (or generated
 /// ones), prepared by the worker's core, then decided in order.
 #[test]
 #[ignore]
 fn decider_cost() {
-    let n: usize = std::env::var("DROPLINE_DECIDER_DOCS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+    let n = util::env_number("DROPLINE_DECIDER_DOCS", 2000);
     let data: Vec<String> = match std::env::var_os("DROPLINE_DECIDER_DATA") {
         Some(d) => util::read_texts(d),
         None => seeds_text(),

@@ -112,10 +112,7 @@ fn node(bed: &Bed, name: &str, role: &str, drop: &Path, tag: &str) -> (Node, Pat
 #[test]
 #[ignore]
 fn figures() {
-    let n: usize = std::env::var("DROPLINE_FIGURES_FILES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+    let n = util::env_number("DROPLINE_FIGURES_FILES", 2000);
     let bed = Bed::start();
     let src = bed.path("src");
     std::fs::create_dir(&src).unwrap();

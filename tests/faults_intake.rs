@@ -351,10 +351,7 @@ fn a_file_over_the_whole_byte_budget_is_refused_by_name() {
 #[ignore]
 fn soak_memory_eighty_gzip_files_of_sixty_mb_inflated() {
     use std::io::Write;
-    let files: usize = std::env::var("DROPLINE_SOAK_FILES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(80);
+    let files = util::env_number("DROPLINE_SOAK_FILES", 80);
     let ws = Workspace::new();
     let words: Vec<String> = [
         "council", "budget", "river", "minister", "city", "the", "approved", "said", "on", "new",

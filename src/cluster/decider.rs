@@ -28,6 +28,7 @@ use super::decide::{Core, Decided};
 use super::wire::{self, PreparedMeta};
 use super::{Cluster, LEASE_TTL};
 use crate::config::Config;
+use crate::driver::sched::thread_cpu;
 use anyhow::{bail, Context, Result};
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use async_nats::jetstream::context::PublishAckFuture;
@@ -416,15 +417,4 @@ impl Cost {
             self.logged = self.docs;
         }
     }
-}
-
-/// Returns this thread's CPU time.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec it is given and nothing else.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }

@@ -5,6 +5,19 @@
 
 use std::time::Duration;
 
+/// Returns the CPU time the calling thread has used (zero where the clock is unavailable).
+pub fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec it is given and nothing else.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// Returns the kernel id of the calling thread.
 pub fn current_tid() -> i32 {
     // SAFETY: gettid has no preconditions and touches no memory.

@@ -106,10 +106,13 @@ pub fn run(args: &EvalEntitiesArgs) -> anyhow::Result<()> {
             .flat_map(|s| s.words.iter().map(|w| w.chars().count()))
             .collect();
         tokens += starts.len();
-        let (t0, c0) = (Instant::now(), thread_cpu_seconds());
+        let (t0, c0) = (
+            Instant::now(),
+            crate::driver::sched::thread_cpu().as_secs_f64(),
+        );
         let entities = tagger.tag(&text);
         elapsed += t0.elapsed().as_secs_f64();
-        cpu += thread_cpu_seconds() - c0;
+        cpu += crate::driver::sched::thread_cpu().as_secs_f64() - c0;
         let mut pred: HashSet<Span> = HashSet::new();
         for e in &entities {
             if !TYPES.contains(&e.label.as_str()) {
@@ -177,18 +180,4 @@ pub fn run(args: &EvalEntitiesArgs) -> anyhow::Result<()> {
         tokens as f64 / cpu.max(1e-9)
     );
     Ok(())
-}
-
-/// Returns the CPU time the calling thread has used, in seconds.
-fn thread_cpu_seconds() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant Linux knows.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return 0.0;
-    }
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }

@@ -166,6 +166,14 @@ pub fn wait_log(log: &Mutex<Vec<String>>, needle: &str, timeout: Duration) -> bo
     false
 }
 
+/// Returns the number environment variable `name` holds, or `default` when unset or not a number.
+pub fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Returns the texts of the files directly in `dir`, in sorted path order.
 pub fn read_texts(dir: impl AsRef<Path>) -> Vec<String> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
