@@ -12,11 +12,9 @@ use std::time::{Duration, Instant};
 /// The checkpoint manifest of cluster `t`, once written.
 fn manifest(url: &str) -> Option<Value> {
     with_js(url, |js| async move {
-        use tokio::io::AsyncReadExt;
-        let store = js.get_object_store("T_checkpoint").await.ok()?;
-        let mut obj = store.get("manifest").await.ok()?;
-        let mut bytes = Vec::new();
-        obj.read_to_end(&mut bytes).await.ok()?;
+        let bytes = dropline::cluster::objects::read(&js, "T_checkpoint", "manifest")
+            .await
+            .ok()??;
         serde_json::from_slice(&bytes).ok()
     })
 }

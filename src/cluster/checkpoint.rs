@@ -18,11 +18,10 @@ use super::{wire, Cluster};
 use crate::config::Config;
 use anyhow::{bail, Context, Result};
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
-use async_nats::jetstream::object_store::{self, GetErrorKind, ObjectStore};
+use async_nats::jetstream::object_store::{self, ObjectStore};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
-use tokio::io::AsyncReadExt;
 
 /// How often a checkpoint is written while lines are committed.
 pub const EVERY: Duration = Duration::from_secs(5);
@@ -68,18 +67,6 @@ pub async fn store(cluster: &Cluster) -> Result<ObjectStore> {
         .with_context(|| format!("cannot create object store {name}"))
 }
 
-async fn get(store: &ObjectStore, name: &str) -> Result<Option<Vec<u8>>> {
-    match store.get(name).await {
-        Ok(mut obj) => {
-            let mut bytes = Vec::new();
-            obj.read_to_end(&mut bytes).await?;
-            Ok(Some(bytes))
-        }
-        Err(e) if e.kind() == GetErrorKind::NotFound => Ok(None),
-        Err(e) => Err(anyhow::anyhow!("cannot read checkpoint object {name}: {e}")),
-    }
-}
-
 /// Rebuilds the decider's state: the checkpoint's segments, then the output stream's
 /// headers after them.
 pub async fn resume(cluster: &Cluster, config: &Config) -> Result<Resumed> {
@@ -89,10 +76,11 @@ pub async fn resume(cluster: &Cluster, config: &Config) -> Result<Resumed> {
     let info = out.info().await?.state.clone();
     let (first, last) = (info.first_sequence, info.last_sequence);
     let mut core = Core::new(config, &cluster.names.out_prefix, last);
-    let mut manifest = match get(&store, MANIFEST).await? {
-        Some(b) => serde_json::from_slice::<Manifest>(&b).context("bad checkpoint manifest")?,
-        None => Manifest::default(),
-    };
+    let mut manifest =
+        match super::objects::read(&cluster.js, &cluster.names.checkpoint, MANIFEST).await? {
+            Some(b) => serde_json::from_slice::<Manifest>(&b).context("bad checkpoint manifest")?,
+            None => Manifest::default(),
+        };
     if manifest.out_seq > last {
         tracing::warn!(
             checkpoint = manifest.out_seq,
@@ -110,7 +98,7 @@ pub async fn resume(cluster: &Cluster, config: &Config) -> Result<Resumed> {
     }
     let mut from_checkpoint = 0u64;
     for name in &manifest.segments {
-        let bytes = get(&store, name)
+        let bytes = super::objects::read(&cluster.js, &cluster.names.checkpoint, name)
             .await?
             .with_context(|| format!("checkpoint segment {name} is missing"))?;
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {

@@ -37,6 +37,7 @@ pub mod decide;
 pub mod decider;
 pub mod intake;
 pub mod line;
+pub mod objects;
 pub mod output;
 pub mod status;
 pub mod wire;

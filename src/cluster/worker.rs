@@ -315,12 +315,9 @@ fn decode_object(msg: &Message) -> Option<String> {
 }
 
 async fn fetch_object(cluster: &Cluster, name: &str) -> Result<Vec<u8>> {
-    use tokio::io::AsyncReadExt;
-    let store = cluster.js.get_object_store(&cluster.names.files).await?;
-    let mut obj = store.get(name).await?;
-    let mut bytes = Vec::new();
-    obj.read_to_end(&mut bytes).await?;
-    Ok(bytes)
+    super::objects::read(&cluster.js, &cluster.names.files, name)
+        .await?
+        .with_context(|| format!("object {name} is gone from the file store"))
 }
 
 /// Returns the error record of a file whose preparation ran past the time budget.
