@@ -272,6 +272,17 @@ impl Config {
         self.file_filter()?;
         crate::check::parse_log_level(&self.log.level)?;
         self.cluster.validate()?;
+        if self.cluster.enabled()
+            && self.output.kind == OutputKind::File
+            && self.dedup.on_duplicate != crate::dedup::OnDuplicate::Emit
+            && self.state.dir.is_none()
+        {
+            bail!(
+                "dedup.on_duplicate = \"{}\" in cluster mode needs state.dir: the file sink \
+                 keeps its position there once it leaves lines out",
+                self.dedup.on_duplicate.as_str()
+            );
+        }
         self.validate_paths()
     }
 
@@ -363,6 +374,8 @@ const STATE_FILES: &[&str] = &[
     crate::ledger::ERRORS_FILE,
     crate::lock::LOCK_FILE,
     "strip-lines.json",
+    crate::cluster::intake::PUBLISHED_FILE,
+    crate::cluster::output::POSITION_FILE,
 ];
 
 /// Makes `p` absolute and normal without requiring it to exist: the longest existing ancestor
@@ -512,6 +525,30 @@ mod tests {
             ],
         )
         .unwrap();
+    }
+
+    #[test]
+    fn dropping_duplicates_from_a_cluster_file_sink_needs_a_state_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        let sets = [
+            format!("source.dir={d}/drop"),
+            "output.kind=file".into(),
+            format!("output.path={d}/out.jsonl"),
+            "cluster.url=nats://127.0.0.1:4222".into(),
+            "dedup.on_duplicate=drop".into(),
+        ];
+        let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+        let msg = refusal(&sets);
+        assert!(
+            msg.contains("dedup.on_duplicate") && msg.contains("state.dir"),
+            "{msg}"
+        );
+        let mut with_state: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        with_state.push(format!("state.dir={d}/st"));
+        Config::load(None, &with_state).unwrap();
+        let emit: Vec<String> = sets[..4].iter().map(|s| s.to_string()).collect();
+        Config::load(None, &emit).unwrap();
     }
 
     #[test]

@@ -87,6 +87,18 @@ impl DedupStatus {
             DedupStatus::Rewrite => "rewrite",
         }
     }
+
+    /// Returns the status [`DedupStatus::as_str`] names (`None` for any other word).
+    pub fn parse(word: &str) -> Option<DedupStatus> {
+        [
+            DedupStatus::Unique,
+            DedupStatus::ExactDuplicate,
+            DedupStatus::NearDuplicate,
+            DedupStatus::Rewrite,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == word)
+    }
 }
 
 /// The `dedup` field of a record.

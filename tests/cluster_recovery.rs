@@ -109,3 +109,73 @@ fn a_file_no_worker_can_finish_becomes_an_error_record() {
         "the workers logged why"
     );
 }
+
+/// The last output sequence the file sink of node `dir` has recorded.
+fn sink_seq(dir: &std::path::Path) -> u64 {
+    std::fs::read_to_string(dir.join("state/cluster-sink.pos"))
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn status(l: &Value) -> &str {
+    l["dedup"]["status"].as_str().unwrap_or("none")
+}
+
+#[test]
+fn the_file_sink_leaves_out_dropped_duplicates_across_a_kill_and_a_rotation() {
+    let bed = Bed::start();
+    let out = bed.path("out.jsonl");
+    let extra = format!("[dedup]\non_duplicate = \"drop\"\n{NO_ENTITIES}");
+    let names = drop_files(&bed.drop, 40, 0);
+    let (mut node, c) = bed.node("node", "all", Some(&out), &extra);
+    // The output stream keeps every line; the file leaves the exact copies out.
+    let lines = wait_for_lines(&c, 40, Duration::from_secs(120), &[&node]);
+    assert_exactly_once(&lines, &names);
+    let kept: Vec<&Value> = lines
+        .iter()
+        .filter(|l| status(l) != "exact_duplicate")
+        .collect();
+    assert_eq!(kept.len(), 36, "every tenth file is an exact copy");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sink_seq(&bed.path("node")) < 40 {
+        assert!(Instant::now() < deadline, "the sink did not record line 40");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let first = util::read_records(&out);
+    assert_eq!(first.iter().collect::<Vec<_>>(), kept);
+    // Kill, rotate the file away, drop more: the new file gets only the new lines.
+    node.kill9();
+    let rotated = bed.path("out.jsonl.1");
+    std::fs::rename(&out, &rotated).unwrap();
+    let more = drop_files(&bed.drop, 20, 40);
+    let node = Node::start(&bed.path("node"), &c);
+    let lines = wait_for_lines(&c, 60, Duration::from_secs(120), &[&node]);
+    let expect: Vec<&Value> = lines[40..]
+        .iter()
+        .filter(|l| status(l) != "exact_duplicate")
+        .collect();
+    assert_eq!(expect.len(), 18);
+    let second = wait_for_file(&out, 18, Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(util::read_records(&out).iter().collect::<Vec<_>>(), expect);
+    assert_eq!(second.len(), 18);
+    assert_eq!(
+        util::read_records(&rotated),
+        first,
+        "the rotated file is left alone"
+    );
+    let names_in_file: Vec<String> = second
+        .iter()
+        .map(|l| {
+            l["source"]["path"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(names_in_file.iter().all(|n| more.contains(n)));
+}

@@ -323,13 +323,17 @@ pub async fn run(
         tasks.spawn(async move { decider::run(cl, cfg, stop).await });
     }
     if config.output.kind == OutputKind::File {
-        let path = config
-            .output
-            .path
-            .clone()
-            .context("output.path is required")?;
+        let sink = output::FileSink {
+            path: config
+                .output
+                .path
+                .clone()
+                .context("output.path is required")?,
+            state_dir: config.state.dir.clone(),
+            on_duplicate: config.dedup.on_duplicate,
+        };
         let (cl, stop) = (cluster.clone(), stop_rx.clone());
-        tasks.spawn(async move { output::run(cl, path, stop).await });
+        tasks.spawn(async move { output::run(cl, sink, stop).await });
     }
     let mut result = Ok(());
     while let Some(done) = tasks.join_next().await {

@@ -16,6 +16,15 @@ pub enum OnDuplicate {
 }
 
 impl OnDuplicate {
+    /// Returns the setting as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnDuplicate::Emit => "emit",
+            OnDuplicate::Drop => "drop",
+            OnDuplicate::DropRewrites => "drop_rewrites",
+        }
+    }
+
     /// Returns whether a document with this status is committed without being written.
     pub fn drops(self, status: DedupStatus) -> bool {
         match status {
