@@ -92,10 +92,13 @@ pub fn sniff_binary(bytes: &[u8]) -> Option<Binary> {
     let head = &bytes[..bytes.len().min(SNIFF_BYTES)];
     // ESC is part of ISO-2022-JP text; tab, line feed, form feed and carriage return are layout.
     let is_control = |b: u8| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | 0x1b);
+    // Count first: the count vectorizes, and text (nearly every file) has no control byte.
+    let count = head.iter().filter(|&&b| is_control(b)).count();
+    if count as f64 <= MAX_CONTROL_SHARE * head.len() as f64 {
+        return None;
+    }
     let first = head.iter().position(|&b| is_control(b))?;
-    let count = head[first..].iter().filter(|&&b| is_control(b)).count();
-    (count as f64 > MAX_CONTROL_SHARE * head.len() as f64)
-        .then_some(Binary::Control { offset: first })
+    Some(Binary::Control { offset: first })
 }
 
 /// Decodes text bytes: BOM, then valid UTF-8, then (for markup) the `<meta>` prescan, then
@@ -103,7 +106,16 @@ pub fn sniff_binary(bytes: &[u8]) -> Option<Binary> {
 pub fn decode(bytes: &[u8], markup: bool) -> Decoded {
     let (encoding, body) = match bom(bytes) {
         Some((enc, len)) => (enc, &bytes[len..]),
-        None => (choose(bytes, markup), bytes),
+        None => match std::str::from_utf8(bytes) {
+            // Valid UTF-8 (nearly every file): validated once, not again by the decoder.
+            Ok(text) => {
+                return Decoded {
+                    text: normalize(text),
+                    encoding: UTF_8,
+                }
+            }
+            Err(_) => (choose(bytes, markup), bytes),
+        },
     };
     let (text, _) = encoding.decode_without_bom_handling(body);
     Decoded {
@@ -112,10 +124,8 @@ pub fn decode(bytes: &[u8], markup: bool) -> Decoded {
     }
 }
 
+/// Chooses the encoding of bytes that are not valid UTF-8 and have no BOM.
 fn choose(bytes: &[u8], markup: bool) -> &'static Encoding {
-    if std::str::from_utf8(bytes).is_ok() {
-        return UTF_8;
-    }
     if markup {
         if let Some(enc) = prescan(&bytes[..bytes.len().min(PRESCAN_BYTES)]) {
             return enc;
@@ -133,7 +143,7 @@ fn bom(bytes: &[u8]) -> Option<(&'static Encoding, usize)> {
 
 /// Replaces NUL with U+FFFD (as HTML parsers do) and CR or CRLF line ends with `\n`.
 fn normalize(text: &str) -> String {
-    if !text.contains(['\0', '\r']) {
+    if memchr::memchr2(0, b'\r', text.as_bytes()).is_none() {
         return text.to_string();
     }
     let mut out = String::with_capacity(text.len());
