@@ -63,7 +63,7 @@ pub struct EvalStripArgs {
     /// Runs the line classifier on the extractor's output with this keep bar.
     #[arg(long)]
     pub html_keep: Option<f32>,
-    /// The HTML path's extractor (default: the configured default, `blocks`).
+    /// The HTML path's extractor (default: the configured default, `readability`).
     #[arg(long, value_enum)]
     pub html_extractor: Option<super::HtmlExtractor>,
     /// Turns the structured-source cascade on or off (`true`/`false`).

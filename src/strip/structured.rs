@@ -14,6 +14,7 @@
 
 use dom_query::Document;
 use std::collections::HashMap;
+use xxhash_rust::xxh3::xxh3_64;
 
 /// Where a structured candidate came from, in the order the cascade tries them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,7 +153,9 @@ pub fn json_ld_body(script: &str) -> Option<String> {
     let body = best?;
     // Some publishers put markup or entities into the string: read it as a fragment then.
     let text = if body.contains(['<', '&']) {
-        super::html::node_visible_text(&Document::fragment(body).root())
+        let doc = Document::from(body);
+        let root = doc.body().unwrap_or_else(|| doc.root());
+        super::html::node_visible_text(&root)
     } else {
         body.lines()
             .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
@@ -163,15 +166,21 @@ pub fn json_ld_body(script: &str) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-/// Lower-cased word counts of a text (`\w+` runs, the benchmark's tokens).
-fn word_counts(text: &str) -> (HashMap<String, u32>, u32) {
+/// Lower-cased word counts of a text (`\w+` runs, the benchmark's tokens), keyed by hash:
+/// a collision only merges two words' counts, never more than that.
+fn word_counts(text: &str) -> (HashMap<u64, u32>, u32) {
     let mut counts = HashMap::new();
     let mut total = 0;
     for w in text
         .split(|c: char| !c.is_alphanumeric() && c != '_')
         .filter(|w| !w.is_empty())
     {
-        *counts.entry(w.to_lowercase()).or_insert(0) += 1;
+        let key = if w.chars().any(char::is_uppercase) {
+            xxh3_64(w.to_lowercase().as_bytes())
+        } else {
+            xxh3_64(w.as_bytes())
+        };
+        *counts.entry(key).or_insert(0) += 1;
         total += 1;
     }
     (counts, total)
@@ -186,10 +195,9 @@ pub struct Overlap {
     pub size: f32,
 }
 
-/// Measures `candidate` against `readability`.
-pub fn overlap(candidate: &str, readability: &str) -> Overlap {
+/// Measures `candidate` against the readability candidate's word counts.
+fn overlap_with(candidate: &str, (r, nr): &(HashMap<u64, u32>, u32)) -> Overlap {
     let (c, nc) = word_counts(candidate);
-    let (r, nr) = word_counts(readability);
     let shared: u32 = c
         .iter()
         .map(|(w, &n)| n.min(r.get(w).copied().unwrap_or(0)))
@@ -200,8 +208,13 @@ pub fn overlap(candidate: &str, readability: &str) -> Overlap {
         } else {
             shared as f32 / nc as f32
         },
-        size: nc as f32 / nr.max(1) as f32,
+        size: nc as f32 / (*nr).max(1) as f32,
     }
+}
+
+/// Measures `candidate` against `readability`.
+pub fn overlap(candidate: &str, readability: &str) -> Overlap {
+    overlap_with(candidate, &word_counts(readability))
 }
 
 /// Returns the first candidate, in cascade order, that agrees with the readability candidate:
@@ -213,8 +226,12 @@ pub fn agreeing<'c>(
     readability: &str,
     rule: &Agreement,
 ) -> Option<&'c Candidate> {
+    if candidates.is_empty() {
+        return None;
+    }
+    let r = word_counts(readability);
     candidates.iter().find(|c| {
-        let o = overlap(&c.text, readability);
+        let o = overlap_with(&c.text, &r);
         o.covered >= rule.agree && o.size >= rule.min_share && o.size <= 1.0
     })
 }
@@ -298,9 +315,9 @@ mod tests {
                 .into(),
         };
         let found = |cs: &[Candidate]| agreeing(cs, &readability, &rule).map(|c| c.text.clone());
-        assert_eq!(found(&[body.clone()]), Some(body.text.clone()));
-        assert_eq!(found(&[teaser.clone()]), None);
-        assert_eq!(found(&[wrapper.clone()]), None);
+        assert_eq!(found(std::slice::from_ref(&body)), Some(body.text.clone()));
+        assert_eq!(found(std::slice::from_ref(&teaser)), None);
+        assert_eq!(found(std::slice::from_ref(&wrapper)), None);
         assert_eq!(found(&[other]), None);
         // The cascade goes on past a teaser to the next source.
         assert_eq!(found(&[teaser, wrapper, body.clone()]), Some(body.text));
