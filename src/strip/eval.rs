@@ -63,9 +63,18 @@ pub struct EvalStripArgs {
     /// Runs the line classifier on the extractor's output with this keep bar.
     #[arg(long)]
     pub html_keep: Option<f32>,
-    /// The HTML path's extractor (default: the configured default, `blocks`).
+    /// The HTML path's extractor (default: the configured default, `readability`).
     #[arg(long, value_enum)]
     pub html_extractor: Option<super::HtmlExtractor>,
+    /// Turns the structured-source cascade on or off (`true`/`false`).
+    #[arg(long)]
+    pub html_structured: Option<bool>,
+    /// Overrides `structured_agree`.
+    #[arg(long)]
+    pub structured_agree: Option<f32>,
+    /// Overrides `structured_min_share`.
+    #[arg(long)]
+    pub structured_min_share: Option<f32>,
     /// Turns the per-source recurring-line memory off.
     #[arg(long)]
     pub no_memory: bool,
@@ -111,6 +120,15 @@ pub fn run(args: &EvalStripArgs) -> anyhow::Result<()> {
         config.html_keep = v;
     }
     config.source_memory = !args.no_memory;
+    if let Some(v) = args.html_structured {
+        config.html_structured = v;
+    }
+    if let Some(v) = args.structured_agree {
+        config.structured_agree = v;
+    }
+    if let Some(v) = args.structured_min_share {
+        config.structured_min_share = v;
+    }
     if let Some(e) = args.html_extractor {
         config.html_extractor = e;
     }

@@ -12,13 +12,21 @@ pub struct Page {
     /// The main content found by the extractor (dom_smoothie, a Readability port), one block per
     /// line; `None` when it found none.
     pub main: Option<String>,
+    /// The page's structured sources of its article body, in cascade order (when asked for).
+    pub structured: Vec<super::structured::Candidate>,
 }
 
-/// Parses `html` once, reads its title and visible text, then runs the main-content extractor on the same DOM.
-pub fn parse_page(html: &str) -> Page {
+/// Parses `html` once, reads its title and visible text (and its structured sources when
+/// `structured` is set), then runs the main-content extractor on the same DOM.
+pub fn parse_page(html: &str, structured: bool) -> Page {
     let html = &*super::markup::guard(html);
     let doc = Document::from(html);
     let (title, visible) = title_and_visible(&doc);
+    let structured = if structured {
+        super::structured::collect(&doc)
+    } else {
+        Vec::new()
+    };
     let cfg = dom_smoothie::Config {
         text_mode: dom_smoothie::TextMode::Formatted,
         ..Default::default()
@@ -32,6 +40,7 @@ pub fn parse_page(html: &str) -> Page {
         title,
         visible,
         main,
+        structured,
     }
 }
 
@@ -82,6 +91,15 @@ pub fn page_title(doc: &Document) -> String {
 pub fn visible_text(html: &str) -> (String, String) {
     let html = &*super::markup::guard(html);
     title_and_visible(&Document::from(html))
+}
+
+/// Returns the visible text under `node`, one block per line.
+pub(crate) fn node_visible_text(node: &NodeRef<'_>) -> String {
+    let mut out = TextOut::default();
+    walk(node, &mut out);
+    let mut text = out.text;
+    text.truncate(text.trim_end().len());
+    text
 }
 
 fn title_and_visible(doc: &Document) -> (String, String) {
@@ -301,7 +319,7 @@ mod tests {
     fn deep_nesting_keeps_its_text_and_is_still_extracted() {
         let para = "<p>The council met on Tuesday and agreed on a new budget for the schools of the town, after a long debate that lasted well into the night.</p>";
         let deep = "<div>".repeat(5000) + &para.repeat(5) + &"</div>".repeat(5000);
-        let page = parse_page(&deep);
+        let page = parse_page(&deep, true);
         assert_eq!(page.visible.matches("new budget").count(), 5);
         assert!(page.main.is_some_and(|m| m.contains("new budget")));
         let flat = "<p>a<p>b<br><img src=x/>".repeat(5000);

@@ -1,0 +1,400 @@
+//! Owns the structured sources of the HTML path: the article body a page states in its own
+//! markup (JSON-LD `articleBody`, an `itemprop=articleBody` element, a single `<article>`), and
+//! the rule that weighs one of them against the readability candidate.
+//!
+//! Publishers write these sources for search engines and feed readers, so when one of them holds
+//! the text readability found, it is usually that text without the share bars, captions and
+//! related links readability kept. It can also be a teaser (a JSON-LD body cut after a
+//! paragraph) or a wrapper that holds comments and footers (an `<article>` around the whole
+//! page); the agreement rule below tells these apart from the article.
+//!
+//! When the readability candidate is poor (it keeps less than `html_fallback_ratio` of what the
+//! plain-text pass keeps), the first structured source at least that large replaces the
+//! plain-text pass as the fallback ([`super::Stripper`]'s HTML path).
+
+use dom_query::Document;
+use std::collections::HashMap;
+use xxhash_rust::xxh3::xxh3_64;
+
+/// Where a structured candidate came from, in the order the cascade tries them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    JsonLd,
+    ItemProp,
+    Article,
+}
+
+/// One structured candidate: its text, one block per line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub kind: SourceKind,
+    pub text: String,
+}
+
+/// The thresholds of the agreement rule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Agreement {
+    /// Share of the candidate's words the readability candidate must also hold.
+    pub agree: f32,
+    /// Smallest size of the candidate, in words, as a share of the readability candidate's
+    /// (below it the candidate is a teaser or a fragment).
+    pub min_share: f32,
+}
+
+/// JSON-LD `@type`s whose `articleBody` is the article (schema.org's Article and its subtypes).
+fn is_article_type(t: &str) -> bool {
+    t.ends_with("Article") || t.ends_with("BlogPosting") || t == "Report"
+}
+
+/// Returns the page's structured candidates in cascade order (JSON-LD, itemprop, `<article>`),
+/// each only when the page has one that is not empty.
+pub fn collect(doc: &Document) -> Vec<Candidate> {
+    let mut scripts = Vec::new();
+    let mut itemprops = Vec::new();
+    let mut articles = Vec::new();
+    // One walk over the whole tree; elements cannot nest deeper than the guard's cap, but the
+    // stack is explicit all the same.
+    let mut stack = vec![doc.root()];
+    while let Some(node) = stack.pop() {
+        if node.is_element() {
+            let name = node.node_name().unwrap_or_default();
+            match &*name {
+                "script" => {
+                    if node
+                        .attr("type")
+                        .is_some_and(|t| t.to_ascii_lowercase().contains("ld+json"))
+                    {
+                        scripts.push(node);
+                    }
+                    continue;
+                }
+                "style" | "template" | "svg" => continue,
+                "article" => articles.push(node),
+                _ => {}
+            }
+            if node.attr("itemprop").is_some_and(|v| {
+                v.split_ascii_whitespace()
+                    .any(|t| t.eq_ignore_ascii_case("articleBody"))
+            }) {
+                itemprops.push(node);
+            }
+        }
+        stack.extend(node.children_it(true));
+    }
+    let mut out = Vec::new();
+    let json_ld = scripts
+        .iter()
+        .filter_map(|s| json_ld_body(&s.text()))
+        .max_by_key(|t| t.len());
+    if let Some(text) = json_ld {
+        out.push(Candidate {
+            kind: SourceKind::JsonLd,
+            text,
+        });
+    }
+    // Several itemprop bodies are pieces of one article (pagination, live blogs): the largest
+    // stands for them; several `<article>`s are a list of teasers, not one article.
+    let itemprop = itemprops
+        .iter()
+        .map(|n| super::html::node_visible_text(n))
+        .max_by_key(String::len);
+    if let Some(text) = itemprop.filter(|t| !t.is_empty()) {
+        out.push(Candidate {
+            kind: SourceKind::ItemProp,
+            text,
+        });
+    }
+    if let [article] = articles[..] {
+        let text = super::html::node_visible_text(&article);
+        if !text.is_empty() {
+            out.push(Candidate {
+                kind: SourceKind::Article,
+                text,
+            });
+        }
+    }
+    out
+}
+
+/// Returns the longest `articleBody` of an article-typed object in one JSON-LD script
+/// (`@graph` and nested objects included), as plain text.
+pub fn json_ld_body(script: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(script.trim()).ok()?;
+    let mut best: Option<&str> = None;
+    let mut stack = vec![&v];
+    // A bounded walk: JSON-LD graphs nest a few levels, never deeply on real pages.
+    let mut budget = 10_000;
+    while let Some(v) = stack.pop() {
+        budget -= 1;
+        if budget == 0 {
+            break;
+        }
+        match v {
+            serde_json::Value::Object(m) => {
+                let typed = match m.get("@type") {
+                    Some(serde_json::Value::String(t)) => is_article_type(t),
+                    Some(serde_json::Value::Array(ts)) => {
+                        ts.iter().filter_map(|t| t.as_str()).any(is_article_type)
+                    }
+                    _ => false,
+                };
+                if let (true, Some(serde_json::Value::String(body))) = (typed, m.get("articleBody"))
+                {
+                    if best.is_none_or(|b| body.len() > b.len()) {
+                        best = Some(body);
+                    }
+                }
+                stack.extend(m.values());
+            }
+            serde_json::Value::Array(a) => stack.extend(a.iter()),
+            _ => {}
+        }
+    }
+    let body = best?;
+    // Some publishers put markup or entities into the string: read it as a fragment then.
+    let text = if body.contains(['<', '&']) {
+        let doc = Document::from(body);
+        let root = doc.body().unwrap_or_else(|| doc.root());
+        super::html::node_visible_text(&root)
+    } else {
+        body.lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    (!text.is_empty()).then_some(text)
+}
+
+/// Lower-cased word counts of a text (`\w+` runs, the benchmark's tokens), keyed by hash:
+/// a collision only merges two words' counts, never more than that.
+fn word_counts(text: &str) -> (HashMap<u64, u32>, u32) {
+    let mut counts = HashMap::new();
+    let mut total = 0;
+    for w in text
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .filter(|w| !w.is_empty())
+    {
+        let key = if w.chars().any(char::is_uppercase) {
+            xxh3_64(w.to_lowercase().as_bytes())
+        } else {
+            xxh3_64(w.as_bytes())
+        };
+        *counts.entry(key).or_insert(0) += 1;
+        total += 1;
+    }
+    (counts, total)
+}
+
+/// How a structured candidate relates to the readability candidate, in words.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Overlap {
+    /// Share of the candidate's words also in the readability candidate (multiset).
+    pub covered: f32,
+    /// The candidate's size as a share of the readability candidate's.
+    pub size: f32,
+}
+
+/// Measures `candidate` against the readability candidate's word counts.
+fn overlap_with(candidate: &str, (r, nr): &(HashMap<u64, u32>, u32)) -> Overlap {
+    let (c, nc) = word_counts(candidate);
+    let shared: u32 = c
+        .iter()
+        .map(|(w, &n)| n.min(r.get(w).copied().unwrap_or(0)))
+        .sum();
+    Overlap {
+        covered: if nc == 0 {
+            0.0
+        } else {
+            shared as f32 / nc as f32
+        },
+        size: nc as f32 / (*nr).max(1) as f32,
+    }
+}
+
+/// Measures `candidate` against `readability`.
+pub fn overlap(candidate: &str, readability: &str) -> Overlap {
+    overlap_with(candidate, &word_counts(readability))
+}
+
+/// Returns the first candidate, in cascade order, that agrees with the readability candidate:
+/// nearly all of its words are readability's, and it is not a teaser of them. It is then the
+/// article with less around it. A candidate larger than readability's adds text readability
+/// judged to be boilerplate, so it must be the smaller or equal one.
+pub fn agreeing<'c>(
+    candidates: &'c [Candidate],
+    readability: &str,
+    rule: &Agreement,
+) -> Option<&'c Candidate> {
+    if candidates.is_empty() {
+        return None;
+    }
+    let r = word_counts(readability);
+    candidates.iter().find(|c| {
+        let o = overlap_with(&c.text, &r);
+        o.covered >= rule.agree && o.size >= rule.min_share && o.size <= 1.0
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PARA: &str = "The council met on Tuesday and agreed on a new budget for the schools of the town, after a long debate that lasted well into the night.";
+    const PARA2: &str = "Members said the plan would take effect next year and that more money would go to teachers and to the repair of old buildings.";
+
+    fn page(head: &str, body: &str) -> Document {
+        Document::from(format!(
+            "<html><head><title>T</title>{head}</head><body>{body}</body></html>"
+        ))
+    }
+
+    fn kinds(c: &[Candidate]) -> Vec<SourceKind> {
+        c.iter().map(|c| c.kind).collect()
+    }
+
+    #[test]
+    fn json_ld_article_body_is_read_from_typed_objects_and_graphs() {
+        let direct = format!(
+            r#"<script type="application/ld+json">{{"@type":"NewsArticle","headline":"H","articleBody":"{PARA}\n{PARA2}"}}</script>"#
+        );
+        let c = collect(&page(&direct, "<p>x</p>"));
+        assert_eq!(kinds(&c), [SourceKind::JsonLd]);
+        assert_eq!(c[0].text, format!("{PARA}\n{PARA2}"));
+
+        let graph = format!(
+            r#"<script type="application/ld+json">{{"@context":"https://schema.org","@graph":[{{"@type":"WebPage","articleBody":"not this"}},{{"@type":["BlogPosting"],"articleBody":"<p>{PARA}</p><p>Tom &amp; Jerry.</p>"}}]}}</script>"#
+        );
+        let c = collect(&page(&graph, ""));
+        assert_eq!(kinds(&c), [SourceKind::JsonLd]);
+        assert_eq!(c[0].text, format!("{PARA}\nTom & Jerry."));
+
+        // Untyped objects, other types, broken JSON and other script types give nothing.
+        let none = r#"<script type="application/ld+json">{"@type":"Product","articleBody":"a"}</script>
+            <script type="application/ld+json">{"articleBody": broken</script>
+            <script>var articleBody = "no";</script>"#;
+        assert!(collect(&page(none, "")).is_empty());
+    }
+
+    #[test]
+    fn itemprop_and_a_single_article_element_are_candidates() {
+        let body = format!(
+            r#"<nav><a href="/">Home</a></nav><article><h1>Head</h1><div itemprop="articleBody"><p>{PARA}</p><script>no()</script><p>{PARA2}</p></div><div class="share">Share</div></article><footer>(c)</footer>"#
+        );
+        let c = collect(&page("", &body));
+        assert_eq!(kinds(&c), [SourceKind::ItemProp, SourceKind::Article]);
+        assert_eq!(c[0].text, format!("{PARA}\n{PARA2}"));
+        assert_eq!(c[1].text, format!("Head\n{PARA}\n{PARA2}\nShare"));
+        // Two `<article>`s are a teaser list: no candidate.
+        let list = format!("<article><p>{PARA}</p></article><article><p>{PARA2}</p></article>");
+        assert!(collect(&page("", &list)).is_empty());
+    }
+
+    #[test]
+    fn agreement_takes_the_tighter_body_and_refuses_teasers_and_wrappers() {
+        let rule = Agreement {
+            agree: 0.9,
+            min_share: 0.5,
+        };
+        let readability = format!("{PARA}\n{PARA2}\nShare this on Facebook\nRelated: schools");
+        let body = Candidate {
+            kind: SourceKind::JsonLd,
+            text: format!("{PARA}\n{PARA2}"),
+        };
+        let teaser = Candidate {
+            kind: SourceKind::JsonLd,
+            text: "The council met on Tuesday.".into(),
+        };
+        let wrapper = Candidate {
+            kind: SourceKind::Article,
+            text: format!("{readability}\nComments (3)\nLog in to reply to this story now"),
+        };
+        let other = Candidate {
+            kind: SourceKind::Article,
+            text: "A different story about the weather, which was fine and sunny all week long."
+                .into(),
+        };
+        let found = |cs: &[Candidate]| agreeing(cs, &readability, &rule).map(|c| c.text.clone());
+        assert_eq!(found(std::slice::from_ref(&body)), Some(body.text.clone()));
+        assert_eq!(found(std::slice::from_ref(&teaser)), None);
+        assert_eq!(found(std::slice::from_ref(&wrapper)), None);
+        assert_eq!(found(&[other]), None);
+        // The cascade goes on past a teaser to the next source.
+        assert_eq!(found(&[teaser, wrapper, body.clone()]), Some(body.text));
+    }
+
+    /// A news page whose readability candidate holds a credit line and a related-story line
+    /// inside the article's container; `ld` goes into the head.
+    fn news_page(ld: &str) -> String {
+        let paras: String = [PARA, PARA2, PARA, PARA2]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("<p>{i}. {p}</p>"))
+            .collect();
+        format!(
+            r#"<html><head><title>Budget passes</title>{ld}</head><body><nav><a href="/">Home</a> <a href="/n">News</a></nav>
+            <div class="content"><h1>Budget passes</h1>{paras}<p>Pictures by the Town News photo desk, all rights reserved for this edition.</p><p>You may also like our story on the new swimming pool of the town.</p></div>
+            <footer>Copyright 2026 Town News</footer></body></html>"#
+        )
+    }
+
+    fn strip(html: &str, structured: bool) -> String {
+        let config = super::super::StripConfig {
+            html_structured: structured,
+            ..Default::default()
+        };
+        let stripper = super::super::Stripper::new(&config, None).unwrap();
+        let doc = crate::model::RawDoc {
+            id: "x".into(),
+            format: crate::model::Format::Html,
+            body: html.into(),
+            source_key: "town.example".into(),
+        };
+        stripper.strip(&doc).text
+    }
+
+    fn body_json() -> String {
+        [PARA, PARA2, PARA, PARA2]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{i}. {p}"))
+            .collect::<Vec<_>>()
+            .join("\\n")
+    }
+
+    #[test]
+    fn stripper_takes_the_json_ld_body_when_it_agrees() {
+        let ld = format!(
+            r#"<script type="application/ld+json">{{"@type":"NewsArticle","articleBody":"{}"}}</script>"#,
+            body_json()
+        );
+        let off = strip(&news_page(&ld), false);
+        assert!(
+            off.contains("photo desk"),
+            "readability keeps the credit: {off}"
+        );
+        let on = strip(&news_page(&ld), true);
+        assert_eq!(on, body_json().replace("\\n", "\n"));
+    }
+
+    #[test]
+    fn stripper_takes_the_body_from_a_json_ld_graph() {
+        let ld = format!(
+            r#"<script type="application/ld+json">{{"@context":"https://schema.org","@graph":[{{"@type":"Organization","name":"Town News"}},{{"@type":"WebPage","name":"Budget passes"}},{{"@type":"Article","headline":"Budget passes","articleBody":"{}"}}]}}</script>"#,
+            body_json()
+        );
+        let on = strip(&news_page(&ld), true);
+        assert_eq!(on, body_json().replace("\\n", "\n"));
+    }
+
+    #[test]
+    fn stripper_keeps_readability_when_the_json_ld_body_is_a_teaser() {
+        let ld = format!(
+            r#"<script type="application/ld+json">{{"@type":"NewsArticle","articleBody":"0. {PARA}"}}</script>"#
+        );
+        let page = news_page(&ld);
+        let on = strip(&page, true);
+        assert_eq!(on, strip(&page, false));
+        assert!(on.contains(PARA2), "{on}");
+    }
+}
