@@ -106,10 +106,18 @@ fn small() -> &'static Small {
     &SMALL
 }
 
-/// Returns the table slot of a neighbour's small field: its value, or `pad` when missing.
+/// Returns the table slot of a neighbour's small field: its value, `pad` when the neighbour
+/// is missing, or a slot past the table for a value the table does not cover (`pad` or more).
 #[inline]
 fn slot(o: Option<&TokInfo>, field: impl Fn(&TokInfo) -> u8, pad: usize) -> usize {
-    o.map_or(pad, |t| usize::from(field(t)))
+    o.map_or(pad, |t| {
+        let v = usize::from(field(t));
+        if v < pad {
+            v
+        } else {
+            usize::MAX
+        }
+    })
 }
 
 /// Returns the value a neighbour's small field hashes as: its value, or `PAD` when missing.
