@@ -252,7 +252,20 @@ pub fn doc_infos(
     sentences: &[std::ops::Range<usize>],
     res: &ResourcesView<'_>,
 ) -> Vec<TokInfo> {
-    let mut infos: Vec<TokInfo> = Vec::with_capacity(words.len());
+    let mut infos = Vec::with_capacity(words.len());
+    doc_infos_into(words, sentences, res, &mut infos);
+    infos
+}
+
+/// [`doc_infos`] into a reused buffer (cleared first).
+pub fn doc_infos_into(
+    words: &[&str],
+    sentences: &[std::ops::Range<usize>],
+    res: &ResourcesView<'_>,
+    infos: &mut Vec<TokInfo>,
+) {
+    infos.clear();
+    infos.reserve(words.len());
     for s in sentences {
         for i in s.clone() {
             infos.push(token_form(words[i], i == s.start));
@@ -271,17 +284,17 @@ pub fn doc_infos(
         }
     }
     // The lookups below read only the forms, so their table lines are asked for first.
-    res.prefetch(&infos);
+    res.prefetch(infos);
     for s in sentences {
         res.mark_gazetteer(&mut infos[s.clone()]);
         mark_runs(&mut infos[s.clone()]);
     }
-    for t in &mut infos {
+    for t in infos.iter_mut() {
         t.clusters = res.clusters(t.lower);
     }
     // Document-level casing evidence: how the same word is written elsewhere.
     let mut seen: IdMap<(u32, u32)> = IdMap::default();
-    for t in &infos {
+    for t in infos.iter() {
         let e = seen.entry(t.lower).or_default();
         if t.flags & flag::LOWER != 0 {
             e.0 += 1;
@@ -290,7 +303,7 @@ pub fn doc_infos(
             e.1 += 1;
         }
     }
-    for t in &mut infos {
+    for t in infos.iter_mut() {
         let (lo, ti) = seen.get(&t.lower).copied().unwrap_or_default();
         let own_lo = u32::from(t.flags & flag::LOWER != 0);
         let own_ti = u32::from(
@@ -298,7 +311,6 @@ pub fn doc_infos(
         );
         t.doc = u8::from(lo > own_lo) | (u8::from(ti > own_ti) << 1);
     }
-    infos
 }
 
 /// Marks runs of capitalised tokens in one sentence.
