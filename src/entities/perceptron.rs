@@ -2,7 +2,7 @@
 //! sparse and quantised for tagging), Viterbi decoding and the averaged-perceptron update.
 
 use super::features::N_FEATURES;
-use super::simd::{Masked, LANES};
+use super::simd::{prefetch, prefetch_l2, Masked, LANES};
 
 mod trainer;
 pub use trainer::{average_of, Trainer};
@@ -120,32 +120,6 @@ fn masked_cached<'s>(cache: &'s mut Vec<(Vec<u32>, Box<Masked>)>, trans: &[f32])
         }
     };
     &cache[at].1
-}
-
-/// Asks the CPU to start loading the cache line at `p` into the first-level cache (a hint;
-/// never faults).
-#[inline(always)]
-fn prefetch(p: *const i8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint that never dereferences or faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(p, std::arch::x86_64::_MM_HINT_T0);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
-/// Asks the CPU to start loading the cache line at `p` into the second-level cache, for data
-/// needed a little later than [`prefetch`]'s (a hint; never faults).
-#[inline(always)]
-fn prefetch_l2(p: *const i8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint that never dereferences or faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(p, std::arch::x86_64::_MM_HINT_T1);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// Returns the transition scores as `(N_TAGS + 1)` rows of `LANES`, forbidden transitions and

@@ -5,6 +5,8 @@
 //! `vals` (sorted by bucket, then key), so it is used straight from the file's bytes. A lookup
 //! reads one directory pair and scans a few neighbouring keys; 48 bits tell keys apart.
 
+use super::simd::prefetch;
+
 /// Number of buckets (the top 16 bits of a hash).
 pub const BUCKETS: usize = 1 << 16;
 
@@ -35,7 +37,7 @@ impl<V: Copy> TableView<'_, V> {
     /// hashes overlap their cache misses when every entry is asked for first).
     #[inline]
     pub fn prefetch_dir(&self, h: u64) {
-        prefetch(self.dir.as_ptr().wrapping_add(split(h).0));
+        prefetch(self.dir.as_ptr().wrapping_add(split(h).0).cast());
     }
 
     /// Asks the CPU to start loading the first key of hash `h`'s bucket; reads the directory
@@ -43,7 +45,7 @@ impl<V: Copy> TableView<'_, V> {
     #[inline]
     pub fn prefetch_keys(&self, h: u64) {
         if let Some(&lo) = self.dir.get(split(h).0) {
-            prefetch(self.keys.as_ptr().wrapping_add(lo as usize));
+            prefetch(self.keys.as_ptr().wrapping_add(lo as usize).cast());
         }
     }
 
@@ -55,18 +57,6 @@ impl<V: Copy> TableView<'_, V> {
             && self.dir[BUCKETS] as usize == self.keys.len()
             && self.keys.len() == self.vals.len()
     }
-}
-
-/// Asks the CPU to start loading the cache line at `p` (a hint; never faults).
-#[inline(always)]
-fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint that never dereferences or faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(p.cast(), std::arch::x86_64::_MM_HINT_T0);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// An owned table, built from `(hash, value)` pairs.
