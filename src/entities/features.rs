@@ -252,7 +252,20 @@ pub fn doc_infos(
     sentences: &[std::ops::Range<usize>],
     res: &ResourcesView<'_>,
 ) -> Vec<TokInfo> {
-    let mut infos: Vec<TokInfo> = Vec::with_capacity(words.len());
+    let mut infos = Vec::with_capacity(words.len());
+    doc_infos_into(words, sentences, res, &mut infos);
+    infos
+}
+
+/// [`doc_infos`] into a reused buffer (cleared first).
+pub fn doc_infos_into(
+    words: &[&str],
+    sentences: &[std::ops::Range<usize>],
+    res: &ResourcesView<'_>,
+    infos: &mut Vec<TokInfo>,
+) {
+    infos.clear();
+    infos.reserve(words.len());
     for s in sentences {
         for i in s.clone() {
             infos.push(token_form(words[i], i == s.start));
@@ -269,15 +282,19 @@ pub fn doc_infos(
         for t in &mut infos[s.clone()] {
             t.caps_line = caps_line;
         }
+    }
+    // The lookups below read only the forms, so their table lines are asked for first.
+    res.prefetch(infos);
+    for s in sentences {
         res.mark_gazetteer(&mut infos[s.clone()]);
         mark_runs(&mut infos[s.clone()]);
     }
-    for t in &mut infos {
+    for t in infos.iter_mut() {
         t.clusters = res.clusters(t.lower);
     }
     // Document-level casing evidence: how the same word is written elsewhere.
     let mut seen: IdMap<(u32, u32)> = IdMap::default();
-    for t in &infos {
+    for t in infos.iter() {
         let e = seen.entry(t.lower).or_default();
         if t.flags & flag::LOWER != 0 {
             e.0 += 1;
@@ -286,7 +303,7 @@ pub fn doc_infos(
             e.1 += 1;
         }
     }
-    for t in &mut infos {
+    for t in infos.iter_mut() {
         let (lo, ti) = seen.get(&t.lower).copied().unwrap_or_default();
         let own_lo = u32::from(t.flags & flag::LOWER != 0);
         let own_ti = u32::from(
@@ -294,7 +311,6 @@ pub fn doc_infos(
         );
         t.doc = u8::from(lo > own_lo) | (u8::from(ti > own_ti) << 1);
     }
-    infos
 }
 
 /// Marks runs of capitalised tokens in one sentence.
@@ -327,162 +343,8 @@ fn mark_runs(sent: &mut [TokInfo]) {
     }
 }
 
-#[inline]
-fn gaz_code(t: &TokInfo) -> u64 {
-    let mut v = 0u64;
-    for g in t.gaz {
-        v = (v << 3) | u64::from(g);
-    }
-    v
-}
-
-/// Templates whose values read the second-pass fields (`prior`, `prior_mask`, `first`,
-/// `pair_prev`, `pair_next`); every other template has the same bucket in every pass.
-pub const SECOND_PASS: [usize; 8] = [38, 39, 40, 41, 42, 49, 51, 52];
-
-/// Returns the neighbour of token `i` at offset `d` in `sent`.
-#[inline]
-fn near(sent: &[TokInfo], i: usize, d: isize) -> Option<&TokInfo> {
-    sent.get(i.checked_add_signed(d)?)
-}
-
-/// Returns the bucket of template `tmpl` with value `v`.
-#[inline]
-fn bucket(tmpl: usize, v: u64, shift: u32) -> u32 {
-    let h = mix((tmpl as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ v);
-    (h >> shift) as u32
-}
-
-/// Writes the values of the `SECOND_PASS` templates of token `i` into `values`.
-#[inline]
-fn second_pass_values(sent: &[TokInfo], i: usize, values: &mut [u64; N_FEATURES]) {
-    let t = &sent[i];
-    let (p1, n1) = (near(sent, i, -1), near(sent, i, 1));
-    let first = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.first));
-    let prior = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.prior));
-    values[38] = combine(u64::from(t.prior), t.short);
-    values[39] = u64::from(t.prior_mask);
-    values[40] = u64::from(t.first);
-    values[41] = combine(first(p1), u64::from(t.first));
-    values[42] = combine(u64::from(t.first), first(n1));
-    values[49] = combine(combine(prior(p1), u64::from(t.prior)), prior(n1));
-    values[51] = combine(u64::from(t.pair_prev), u64::from(t.pair_next));
-    values[52] = combine(u64::from(t.pair_next), t.short);
-}
-
-/// Returns the values of every template of token `i`.
-#[inline]
-fn values(sent: &[TokInfo], i: usize) -> [u64; N_FEATURES] {
-    let t = &sent[i];
-    let p1 = near(sent, i, -1);
-    let n1 = near(sent, i, 1);
-    let p2 = near(sent, i, -2);
-    let n2 = near(sent, i, 2);
-    let low = |o: Option<&TokInfo>| o.map_or(PAD, |t| t.lower);
-    let shp = |o: Option<&TokInfo>| o.map_or(PAD, |t| t.short);
-    let clu = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.clusters[1]));
-    let gz = |o: Option<&TokInfo>| o.map_or(PAD, gaz_code);
-    let suf3 = |o: Option<&TokInfo>| o.map_or(PAD, |t| t.suf[2]);
-    let fine = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.clusters[0]));
-    let caps = u64::from(t.caps_line);
-    let mut values: [u64; N_FEATURES] = [
-        0,
-        t.word,
-        t.lower,
-        t.shape,
-        t.short,
-        t.pre[0],
-        t.pre[1],
-        t.pre[2],
-        t.pre[3],
-        t.suf[0],
-        t.suf[1],
-        t.suf[2],
-        t.suf[3],
-        low(p1),
-        low(n1),
-        low(p2),
-        low(n2),
-        shp(p1),
-        shp(n1),
-        combine(shp(p1), t.short),
-        combine(t.short, shp(n1)),
-        combine(low(p1), t.lower),
-        combine(t.lower, low(n1)),
-        combine(u64::from(t.flags), t.short),
-        combine(u64::from(t.doc), t.short ^ caps),
-        u64::from(t.clusters[0]),
-        u64::from(t.clusters[1]),
-        u64::from(t.clusters[2]),
-        clu(p1),
-        clu(n1),
-        gaz_code(t),
-        combine(gaz_code(t), t.short),
-        gz(p1),
-        gz(n1),
-        combine(low(p1), t.short),
-        combine(t.short, low(n1)),
-        combine(caps, t.lower),
-        combine(combine(u64::from(t.clusters[1]), t.short), caps),
-        0, // 38..=42: second pass
-        0,
-        0,
-        0,
-        0,
-        suf3(p1),
-        suf3(n1),
-        fine(p1),
-        fine(n1),
-        combine(u64::from(t.run), caps),
-        combine(low(p1), low(n1)),
-        0, // 49: second pass
-        combine(shp(p2), shp(n2)),
-        0, // 51, 52: second pass
-        0,
-        combine(combine(u64::from(t.doc), t.lower), caps),
-        combine(u64::from(t.clusters[2]), combine(shp(p1), shp(n1))),
-    ];
-    second_pass_values(sent, i, &mut values);
-    values
-}
-
-/// Appends `N_FEATURES` bucket indices per token of `sent` to `out`.
-pub fn sentence_features(sent: &[TokInfo], bits: u32, out: &mut Vec<u32>) {
-    let start = out.len();
-    out.resize(start + sent.len() * N_FEATURES, 0);
-    write_features(sent, bits, &mut out[start..]);
-}
-
-/// Writes `N_FEATURES` bucket indices per token of `sent` into `out`.
-pub fn write_features(sent: &[TokInfo], bits: u32, out: &mut [u32]) {
-    let shift = 64 - bits;
-    for (i, row) in out
-        .chunks_exact_mut(N_FEATURES)
-        .enumerate()
-        .take(sent.len())
-    {
-        for (tmpl, (b, v)) in row.iter_mut().zip(values(sent, i)).enumerate() {
-            *b = bucket(tmpl, v, shift);
-        }
-    }
-}
-
-/// Rewrites only the `SECOND_PASS` buckets of features written by [`write_features`] with the
-/// same `bits`, after the second-pass fields of `sent` changed.
-pub fn refresh_second_pass(sent: &[TokInfo], bits: u32, out: &mut [u32]) {
-    let shift = 64 - bits;
-    let mut v = [0u64; N_FEATURES];
-    for (i, row) in out
-        .chunks_exact_mut(N_FEATURES)
-        .enumerate()
-        .take(sent.len())
-    {
-        second_pass_values(sent, i, &mut v);
-        for t in SECOND_PASS {
-            row[t] = bucket(t, v[t], shift);
-        }
-    }
-}
+mod templates;
+pub use templates::{refresh_second_pass, sentence_features, write_features, SECOND_PASS};
 
 #[cfg(test)]
 mod tests {

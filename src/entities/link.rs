@@ -74,12 +74,12 @@ fn acronym(text: &str) -> Option<String> {
         .then(|| letters.to_lowercase())
 }
 
-fn initials(tokens: &[String]) -> String {
+/// Returns the first letters of the tokens that count in an acronym.
+fn initials(tokens: &[String]) -> impl Iterator<Item = char> + '_ {
     tokens
         .iter()
         .filter(|t| !SKIP_IN_ACRONYM.contains(&t.as_str()))
         .filter_map(|t| t.chars().next())
-        .collect()
 }
 
 fn contains_run(long: &[String], short: &[String]) -> bool {
@@ -89,28 +89,26 @@ fn contains_run(long: &[String], short: &[String]) -> bool {
 /// Returns the canonical form of each `(text, label)` mention, in order.
 pub fn canonicalize(mentions: &[(&str, &str)]) -> Vec<String> {
     let mut groups: Vec<Group> = Vec::new();
-    let mut index: std::collections::HashMap<(String, &str), usize> =
-        std::collections::HashMap::new();
+    let mut index: foldhash::HashMap<(String, &str), usize> = foldhash::HashMap::default();
     let mut of_mention = Vec::with_capacity(mentions.len());
     for &(text, label) in mentions {
         let key = normalise(text);
-        let found = index.get(&(key.clone(), label)).copied();
-        let gi = match found {
-            Some(gi) => {
+        let gi = match index.entry((key, label)) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                let gi = *e.get();
                 if is_caps(&groups[gi].display) && !is_caps(text) {
                     groups[gi].display = text.to_string();
                 }
                 gi
             }
-            None => {
-                index.insert((key.clone(), label), groups.len());
+            std::collections::hash_map::Entry::Vacant(e) => {
                 groups.push(Group {
                     label: label.to_string(),
-                    tokens: key.split_whitespace().map(str::to_string).collect(),
+                    tokens: e.key().0.split_whitespace().map(str::to_string).collect(),
                     display: text.to_string(),
                     parent: None,
                 });
-                groups.len() - 1
+                *e.insert(groups.len() - 1)
             }
         };
         of_mention.push(gi);
@@ -130,7 +128,7 @@ pub fn canonicalize(mentions: &[(&str, &str)]) -> Vec<String> {
                 continue;
             }
             let linked = match &acro {
-                Some(a) if h.tokens.len() >= 2 && initials(&h.tokens) == *a => true,
+                Some(a) if h.tokens.len() >= 2 && initials(&h.tokens).eq(a.chars()) => true,
                 _ if g.label != h.label => false,
                 _ if g.label == "PER" => h.tokens.ends_with(&g.tokens),
                 _ if g.label == "ORG" => {

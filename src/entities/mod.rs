@@ -110,14 +110,20 @@ impl EntityTagger {
     /// Returns the name spans the model finds in a tokenised document.
     pub fn name_spans(&self, words: &[&str], sentences: &[Range<usize>]) -> Vec<NameSpan> {
         let view = self.model.view();
-        let mut infos = features::doc_infos(words, sentences, &view.resources);
-        let tags = decode_doc(view.stages(), &mut infos, sentences);
-        let mut out = Vec::new();
-        for s in sentences {
-            spans_from_tags(&tags[s.clone()], s.start, &mut out);
-        }
-        consistency::propagate(&infos, sentences, &mut out);
-        out
+        TOKEN_INFOS.with_borrow_mut(|infos| {
+            features::doc_infos_into(words, sentences, &view.resources, infos);
+            let tags = decode_doc(view.stages(), infos, sentences);
+            let mut out = Vec::new();
+            for s in sentences {
+                spans_from_tags(&tags[s.clone()], s.start, &mut out);
+            }
+            consistency::propagate(infos, sentences, &mut out);
+            // Like the decoding buffers, a big document's token information is not kept.
+            if infos.capacity() * std::mem::size_of::<features::TokInfo>() > KEEP_INFOS_BYTES {
+                *infos = Vec::new();
+            }
+            out
+        })
     }
 
     /// Returns the entities of `text`, offsets in code points.
@@ -222,7 +228,14 @@ impl DecodeBuffers {
     }
 }
 
+/// Bytes of token information a thread keeps between documents (about 8,000 tokens' worth).
+const KEEP_INFOS_BYTES: usize = 1 << 20;
+
 thread_local! {
+    /// Each tagging thread's token information, reused from one document to the next (a
+    /// document's worth is a large allocation whose release made the allocator consolidate).
+    static TOKEN_INFOS: std::cell::RefCell<Vec<features::TokInfo>> =
+        const { std::cell::RefCell::new(Vec::new()) };
     static DECODE_BUFFERS: std::cell::RefCell<DecodeBuffers> =
         std::cell::RefCell::new(DecodeBuffers::default());
 }
@@ -243,8 +256,9 @@ fn decode_doc_into<'a>(
         scratch,
         tags,
     } = buffers;
-    feats.clear();
-    if keep {
+    // The first pass writes every sentence's features before any is read, so the buffer is
+    // only grown, never cleared.
+    if keep && feats.len() < infos.len() * n {
         feats.resize(infos.len() * n, 0);
     }
     let mut feats_bits = None;

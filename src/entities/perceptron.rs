@@ -2,7 +2,7 @@
 //! sparse and quantised for tagging), Viterbi decoding and the averaged-perceptron update.
 
 use super::features::N_FEATURES;
-use super::simd::{Masked, LANES};
+use super::simd::{prefetch, prefetch_l2, Masked, LANES};
 
 mod trainer;
 pub use trainer::{average_of, Trainer};
@@ -94,7 +94,7 @@ fn ends_ok(tag: usize) -> bool {
 pub struct Scratch {
     pub em: Vec<f32>,
     back: Vec<u8>,
-    /// Per token, `N_FEATURES` slots of row numbers, the first `counts[t]` of them used.
+    /// Per token, 64 slots of row numbers, the first `counts[t]` of them used.
     ids: Vec<u32>,
     counts: Vec<u8>,
     /// The last transition table (its bits) and its masked form, so that consecutive sentences
@@ -120,32 +120,6 @@ fn masked_cached<'s>(cache: &'s mut Vec<(Vec<u32>, Box<Masked>)>, trans: &[f32])
         }
     };
     &cache[at].1
-}
-
-/// Asks the CPU to start loading the cache line at `p` into the first-level cache (a hint;
-/// never faults).
-#[inline(always)]
-fn prefetch(p: *const i8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint that never dereferences or faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(p, std::arch::x86_64::_MM_HINT_T0);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
-/// Asks the CPU to start loading the cache line at `p` into the second-level cache, for data
-/// needed a little later than [`prefetch`]'s (a hint; never faults).
-#[inline(always)]
-fn prefetch_l2(p: *const i8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint that never dereferences or faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(p, std::arch::x86_64::_MM_HINT_T1);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// Returns the transition scores as `(N_TAGS + 1)` rows of `LANES`, forbidden transitions and
@@ -427,15 +401,22 @@ impl StageView<'_> {
     fn emissions_body<const AVX2: bool>(&self, feats: &[u32], scratch: &mut Scratch) {
         /// Tokens between the one being summed and the one whose rows are prefetched.
         const AHEAD: usize = 2;
+        /// Slots of row numbers per token: a power of two, so that indexing a token's slots
+        /// with `n % IDS` needs no bounds check (n stays below `N_FEATURES`).
+        const IDS: usize = 64;
+        const { assert!(N_FEATURES <= IDS) };
         let n_tok = feats.len() / N_FEATURES;
         let Scratch {
             em, ids, counts, ..
         } = scratch;
-        ids.clear();
-        ids.resize(n_tok * N_FEATURES, 0);
+        // Every slot read below is written first, so the buffer is only grown, never cleared.
+        if ids.len() < n_tok * IDS {
+            ids.resize(n_tok * IDS, 0);
+        }
         counts.clear();
         // The bitmap and rank words first, all of the sentence's, so their misses overlap
-        // rather than wait in the row-number loop below.
+        // rather than wait in the row-number loop below (without this loop `eval entities` on
+        // eng.train measured slower, on a machine busy with other builds).
         for &b in feats {
             let w = (b >> 6) as usize;
             prefetch_l2(self.bitmap.as_ptr().wrapping_add(w).cast());
@@ -443,7 +424,7 @@ impl StageView<'_> {
         }
         for (tok, out) in feats
             .chunks_exact(N_FEATURES)
-            .zip(ids.chunks_exact_mut(N_FEATURES))
+            .zip(ids.chunks_exact_mut(IDS))
         {
             let mut n = 0;
             for &b in tok {
@@ -456,7 +437,7 @@ impl StageView<'_> {
                 };
                 let bit = 1u64 << (b & 63);
                 let id = (rank + (word & (bit - 1)).count_ones()) as usize;
-                out[n] = id as u32;
+                out[n % IDS] = id as u32;
                 n += usize::from(word & bit != 0);
                 // Start the row's and the shift's misses now, whole sentence at once, so they
                 // overlap each other and the rest of this loop (a bucket without a row
@@ -466,31 +447,33 @@ impl StageView<'_> {
             }
             counts.push(n as u8);
         }
-        em.clear();
+        // Every token's scores are written whole below, so old values need no clearing.
         em.resize(n_tok * N_TAGS, 0.0);
+        // The load-time check makes shifts as long as rows; slicing both to one length lets
+        // the compiler check one index per row, not two.
+        let n_rows = self.rows.len().min(self.shifts.len());
+        let (rows, shifts) = (&self.rows[..n_rows], &self.shifts[..n_rows]);
         for (t, em_t) in em.chunks_exact_mut(N_TAGS).enumerate() {
             if let Some(&n) = counts.get(t + AHEAD) {
-                let ahead = &ids[(t + AHEAD) * N_FEATURES..][..usize::from(n)];
+                let ahead = &ids[(t + AHEAD) * IDS..][..usize::from(n)];
                 for &i in ahead {
                     prefetch(self.rows.as_ptr().wrapping_add(i as usize).cast());
                     prefetch(self.shifts.as_ptr().wrapping_add(i as usize).cast());
                 }
             }
-            let mine = &ids[t * N_FEATURES..][..usize::from(counts[t])];
+            let mine = &ids[t * IDS..][..usize::from(counts[t])];
             #[cfg(target_arch = "x86_64")]
             if AVX2 {
                 let em_t: &mut [f32; N_TAGS] = em_t.try_into().expect("chunks of N_TAGS");
                 // SAFETY: `AVX2` is set only on the path that detected AVX2 on this CPU.
-                unsafe {
-                    super::simd::token_scores(self.rows, self.shifts, mine, self.scale, em_t)
-                };
+                unsafe { super::simd::token_scores(rows, shifts, mine, self.scale, em_t) };
                 continue;
             }
             let mut acc = [0i32; ROW];
             for &i in mine {
                 let i = i as usize;
                 // The load-time check guarantees a row and a shift for every set bit.
-                let (Some(row), Some(&shift)) = (self.rows.get(i), self.shifts.get(i)) else {
+                let (Some(row), Some(&shift)) = (rows.get(i), shifts.get(i)) else {
                     continue;
                 };
                 for (a, &w) in acc.iter_mut().zip(row) {

@@ -195,6 +195,26 @@ impl ResourcesView<'_> {
         (self.clusters.keys.len(), phrases)
     }
 
+    /// Asks the CPU to start loading what the cluster lookups and the gazetteer's first-word
+    /// lookups of `infos` will read (hints: whole-document lookups then overlap their cache
+    /// misses instead of waiting for them one token at a time).
+    pub fn prefetch(&self, infos: &[TokInfo]) {
+        // Tokens at a time: few enough that the directory lines asked for stay in the
+        // first-level cache until their keys are asked for.
+        const CHUNK: usize = 256;
+        let first = |t: &TokInfo| combine(PHRASE_SEED, t.lower);
+        for chunk in infos.chunks(CHUNK) {
+            for t in chunk {
+                self.clusters.prefetch_dir(t.lower);
+                self.gazetteer.prefetch_dir(first(t));
+            }
+            for t in chunk {
+                self.clusters.prefetch_keys(t.lower);
+                self.gazetteer.prefetch_keys(first(t));
+            }
+        }
+    }
+
     /// Marks the longest gazetteer matches in one sentence, left to right.
     pub fn mark_gazetteer(&self, sent: &mut [TokInfo]) {
         if self.gazetteer.keys.is_empty() {

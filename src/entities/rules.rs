@@ -75,19 +75,22 @@ fn is_day(w: &str) -> bool {
 /// or with a month name in the middle: `09.Jan.2026`, `14-Jan-2026`.
 fn is_numeric_date(w: &str) -> bool {
     for sep in ['-', '/', '.'] {
-        let parts: Vec<&str> = w.split(sep).collect();
-        if parts.len() == 3
-            && is_month(parts[1])
+        // Exactly three parts, split without collecting.
+        let mut split = w.split(sep);
+        let parts: [&str; 3] = match [split.next(), split.next(), split.next(), split.next()] {
+            [Some(a), Some(b), Some(c), None] => [a, b, c],
+            _ => continue,
+        };
+        if is_month(parts[1])
             && is_day(parts[0])
             && parts[2].len() >= 2
             && parts[2].chars().all(|c| c.is_ascii_digit())
         {
             return true;
         }
-        if parts.len() == 3
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.len() <= 4 && p.chars().all(|c| c.is_ascii_digit()))
+        if parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 4 && p.chars().all(|c| c.is_ascii_digit()))
             && (parts[0].len() == 4 || parts[2].len() >= 2)
         {
             return true;
@@ -97,9 +100,7 @@ fn is_numeric_date(w: &str) -> bool {
 }
 
 fn is_clock(w: &str) -> bool {
-    let core = w
-        .trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '.')
-        .to_string();
+    let core = w.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '.');
     match core.split_once(':') {
         Some((h, m)) => {
             !h.is_empty()
@@ -162,10 +163,11 @@ pub fn find_into(words: &[&str], sentence: Range<usize>, taken: &[bool], out: &m
     }
 }
 
-/// Lower-case words that can start a match without a digit or currency sign.
-static STARTERS: std::sync::LazyLock<std::collections::HashSet<String>> =
+/// Lower-case words that can start a match without a digit or currency sign (looked up for
+/// every alphabetic token, so with a fast hasher; membership does not depend on it).
+static STARTERS: std::sync::LazyLock<foldhash::HashSet<&'static str>> =
     std::sync::LazyLock::new(|| {
-        let mut set = std::collections::HashSet::new();
+        let mut set = foldhash::HashSet::default();
         for list in [
             MONTHS,
             MONTH_ABBR,
@@ -175,18 +177,16 @@ static STARTERS: std::sync::LazyLock<std::collections::HashSet<String>> =
             CURRENCY_PREFIXES,
             RELATIVE,
         ] {
-            set.extend(list.iter().map(|w| w.to_string()));
+            set.extend(list.iter().copied());
         }
-        for w in [
+        set.extend([
             "today",
             "yesterday",
             "tomorrow",
             "tonight",
             "noon",
             "midnight",
-        ] {
-            set.insert(w.to_string());
-        }
+        ]);
         set
     });
 

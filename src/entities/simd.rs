@@ -1,4 +1,5 @@
-//! Owns the tagger's AVX2 kernels: the sum of a token's weight rows and one Viterbi step.
+//! Owns the tagger's AVX2 kernels (the sum of a token's weight rows and one Viterbi step) and the
+//! cache prefetch hints the table lookups use.
 //!
 //! Both do exactly the arithmetic of the portable loops in [`super::perceptron`] (the same
 //! integer sums, the same `f32` additions and strict comparisons in the same order), written
@@ -98,4 +99,30 @@ pub unsafe fn viterbi_step(score: &mut [f32; LANES], t: &Masked, em_i: &[f32], b
         score[c] = b[c] + em_i[c];
         back_i[c] = a[c] as u8;
     }
+}
+
+/// Asks the CPU to start loading the cache line at `p` into the first-level cache (a hint;
+/// never faults).
+#[inline(always)]
+pub(super) fn prefetch(p: *const i8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never dereferences or faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p, std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// Asks the CPU to start loading the cache line at `p` into the second-level cache, for data
+/// needed a little later than [`prefetch`]'s (a hint; never faults).
+#[inline(always)]
+pub(super) fn prefetch_l2(p: *const i8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never dereferences or faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p, std::arch::x86_64::_MM_HINT_T1);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }

@@ -5,6 +5,8 @@
 //! `vals` (sorted by bucket, then key), so it is used straight from the file's bytes. A lookup
 //! reads one directory pair and scans a few neighbouring keys; 48 bits tell keys apart.
 
+use super::simd::prefetch;
+
 /// Number of buckets (the top 16 bits of a hash).
 pub const BUCKETS: usize = 1 << 16;
 
@@ -29,6 +31,22 @@ impl<V: Copy> TableView<'_, V> {
         let (lo, hi) = (self.dir[b] as usize, self.dir[b + 1] as usize);
         let at = self.keys.get(lo..hi)?.iter().position(|&x| x == k)?;
         self.vals.get(lo + at).copied()
+    }
+
+    /// Asks the CPU to start loading the directory entry of hash `h` (a hint: lookups of many
+    /// hashes overlap their cache misses when every entry is asked for first).
+    #[inline]
+    pub fn prefetch_dir(&self, h: u64) {
+        prefetch(self.dir.as_ptr().wrapping_add(split(h).0).cast());
+    }
+
+    /// Asks the CPU to start loading the first key of hash `h`'s bucket; reads the directory
+    /// entry, so call it after [`Self::prefetch_dir`] had time to bring it in.
+    #[inline]
+    pub fn prefetch_keys(&self, h: u64) {
+        if let Some(&lo) = self.dir.get(split(h).0) {
+            prefetch(self.keys.as_ptr().wrapping_add(lo as usize).cast());
+        }
     }
 
     /// Returns whether the arrays form a table whose lookups stay in bounds.
