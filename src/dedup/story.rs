@@ -9,8 +9,11 @@
 
 use super::text::IdMap;
 
+#[path = "story_postings.rs"]
+mod story_postings;
 #[path = "story_terms.rs"]
 mod story_terms;
+use story_postings::{TermStat, TermTable};
 pub(super) use story_terms::is_stop;
 pub use story_terms::{terms, Term, MAX_TERMS};
 use story_terms::{tf_weights, Idf};
@@ -76,14 +79,14 @@ pub struct Match {
 #[derive(Debug)]
 pub struct StoryIndex {
     params: StoryParams,
-    df: IdMap<u32, u32>,
+    /// Document frequencies and the stories holding each term.
+    terms: TermTable,
     docs_seen: u64,
     /// Stories by slot; postings name slots (4 bytes) rather than story ids (16).
     slots: Vec<Option<Story>>,
     /// Slots emptied by the last sweep, reused by new stories.
     free: Vec<u32>,
     by_id: IdMap<u128, u32>,
-    postings: IdMap<u32, Vec<u32>>,
     /// Arrival position of the next document.
     seq: u64,
 }
@@ -111,12 +114,11 @@ impl StoryIndex {
     pub fn new(params: StoryParams) -> Self {
         Self {
             params,
-            df: IdMap::default(),
+            terms: TermTable::default(),
             docs_seen: 0,
             slots: Vec::new(),
             free: Vec::new(),
             by_id: IdMap::default(),
-            postings: IdMap::default(),
             seq: 0,
         }
     }
@@ -157,7 +159,7 @@ impl StoryIndex {
     }
 
     fn idf(&self) -> Idf<'_> {
-        Idf::new(&self.df, self.docs_seen, self.params.idf_power)
+        Idf::new(self.terms.stats(), self.docs_seen, self.params.idf_power)
     }
 
     fn active(&self, s: &Story) -> bool {
@@ -194,9 +196,7 @@ impl StoryIndex {
         }
         let mut slots: Vec<u32> = query
             .iter()
-            .filter_map(|(t, _)| self.postings.get(t))
-            .flatten()
-            .copied()
+            .flat_map(|(t, _)| self.terms.stories(*t))
             .collect();
         // Keep the stories sharing the most query terms, so a popular term costs no more than
         // MAX_CANDIDATES exact comparisons.
@@ -314,6 +314,8 @@ impl StoryIndex {
         };
         let old = std::mem::take(&mut s.centroid);
         let mut merged: Vec<(u32, f32)> = Vec::with_capacity(old.len() + vector.len());
+        // Which of the document's terms are new to the centroid (to be listed under the story).
+        let mut fresh_terms = vec![false; vector.len()];
         let mut k = 0usize;
         // Merges in term id order, so the norm updates run in the order they always did.
         for ((i, &(t, w)), &idf_t) in vector.iter().enumerate().zip(&idfs) {
@@ -330,7 +332,7 @@ impl StoryIndex {
                 (c, (key | name_now) & 1 != 0)
             } else {
                 merged.push((t << 1 | name_now, mass));
-                self.postings.entry(t).or_default().push(slot);
+                fresh_terms[i] = true;
                 (0.0, name_now != 0)
             };
             // Incremental update under today's IDF; the full recount below corrects the drift.
@@ -347,7 +349,7 @@ impl StoryIndex {
         if s.size.is_power_of_two() || s.size % 64 == 0 {
             // Recounts the norms under the current IDF, in term id order: O(centroid) at doubling
             // sizes and every 64 members, so the cost per document stays bounded.
-            let mut idf = Idf::new(&self.df, self.docs_seen, self.params.idf_power);
+            let mut idf = Idf::new(self.terms.stats(), self.docs_seen, self.params.idf_power);
             // A new story's centroid is this document's terms in the same order, so their IDF
             // values are at hand (the same numbers `Idf::of` would return).
             let fresh = s.size == 1 && s.centroid.len() == idfs.len();
@@ -363,8 +365,8 @@ impl StoryIndex {
             s.names_sq = names_sq;
         }
         s.last_seq = seq;
-        for t in terms.iter() {
-            *self.df.entry(t.id).or_insert(0) += 1;
+        for (t, &new) in terms.iter().zip(&fresh_terms) {
+            self.terms.count(t.id, new.then_some(slot));
         }
         self.docs_seen += 1;
         self.advance();
@@ -397,24 +399,14 @@ impl StoryIndex {
                 self.free.push(i as u32);
             }
         }
-        let slots = &self.slots;
-        self.postings.retain(|_, ids| {
-            ids.retain(|&i| slots.get(i as usize).is_some_and(Option::is_some));
-            if ids.capacity() > 2 * ids.len() + 4 {
-                ids.shrink_to_fit();
-            }
-            !ids.is_empty()
-        });
         // A term seen in one document only, whose story has closed, is forgotten: its document
         // frequency goes back to 0. Without this the map grows with every name and typo ever
         // seen (most terms occur once); with it, it is bounded by the terms of open stories and
         // the terms seen twice. Sweeps run at fixed arrival positions, so replay forgets the
         // same terms.
-        let postings = &self.postings;
-        self.df.retain(|t, n| *n > 1 || postings.contains_key(t));
-        if self.df.capacity() > 4 * self.df.len() + 1024 {
-            self.df.shrink_to_fit();
-        }
+        let slots = &self.slots;
+        self.terms
+            .sweep(|i| slots.get(i as usize).is_some_and(Option::is_some));
     }
 }
 

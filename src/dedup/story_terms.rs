@@ -1,6 +1,7 @@
 //! Owns the story tier's view of a document: its terms (content-word hashes with counts and a
 //! name flag), the stop words, and the IDF and TF weights story vectors are built from.
 
+use super::TermStat;
 use crate::dedup::text::{IdMap, IdSet, Word};
 
 const TERM_BITS: u32 = 24;
@@ -96,7 +97,7 @@ const SMALL_DF: usize = 64;
 /// The IDF of every term at one moment (a fixed document count). Most terms are rare, so the
 /// values are cached by document frequency and a handful of `ln` calls serve a whole document.
 pub(super) struct Idf<'a> {
-    df: &'a IdMap<u32, u32>,
+    df: &'a IdMap<u32, TermStat>,
     n: f32,
     power: f32,
     /// IDF by document frequency, NaN until computed.
@@ -104,7 +105,7 @@ pub(super) struct Idf<'a> {
 }
 
 impl<'a> Idf<'a> {
-    pub(super) fn new(df: &'a IdMap<u32, u32>, docs_seen: u64, power: f32) -> Self {
+    pub(super) fn new(df: &'a IdMap<u32, TermStat>, docs_seen: u64, power: f32) -> Self {
         Self {
             df,
             n: docs_seen as f32,
@@ -114,7 +115,7 @@ impl<'a> Idf<'a> {
     }
 
     pub(super) fn of(&mut self, term: u32) -> f32 {
-        let df = self.df.get(&term).copied().unwrap_or(0);
+        let df = self.df.get(&term).map_or(0, |s| s.df);
         match self.small.get_mut(df as usize) {
             Some(v) if !v.is_nan() => *v,
             Some(v) => {

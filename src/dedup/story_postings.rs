@@ -1,0 +1,88 @@
+//! Owns the story tier's term table: each term's document frequency and the open stories whose
+//! centroid holds it, in one map entry of 12 bytes and a shared list of 8-byte postings.
+
+use crate::dedup::text::IdMap;
+
+/// No posting (the end of a list).
+const END: u32 = u32::MAX;
+
+/// A term's document frequency and the first node of its posting list.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TermStat {
+    pub(super) df: u32,
+    head: u32,
+}
+
+/// Document frequencies and story postings by term id.
+///
+/// Postings are singly linked lists in one arena (`(story slot, next node)`), newest first; a
+/// sweep rebuilds the arena with each term's list contiguous, so a long list is read mostly in
+/// order. A term without postings costs only its map entry.
+#[derive(Debug, Default)]
+pub(super) struct TermTable {
+    terms: IdMap<u32, TermStat>,
+    nodes: Vec<(u32, u32)>,
+}
+
+impl TermTable {
+    /// Returns the document frequencies, for IDF lookups.
+    pub(super) fn stats(&self) -> &IdMap<u32, TermStat> {
+        &self.terms
+    }
+
+    /// Returns the story slots whose centroid holds `term`.
+    pub(super) fn stories(&self, term: u32) -> impl Iterator<Item = u32> + '_ {
+        let mut at = self.terms.get(&term).map_or(END, |s| s.head);
+        std::iter::from_fn(move || {
+            let &(slot, next) = self.nodes.get(at as usize)?;
+            at = next;
+            Some(slot)
+        })
+    }
+
+    /// Counts one more document holding `term`, and when `slot` is given lists that story
+    /// under it (the term is new to the story's centroid).
+    pub(super) fn count(&mut self, term: u32, slot: Option<u32>) {
+        let s = self
+            .terms
+            .entry(term)
+            .or_insert(TermStat { df: 0, head: END });
+        s.df += 1;
+        if let Some(slot) = slot {
+            let node = u32::try_from(self.nodes.len()).unwrap_or(END);
+            self.nodes.push((slot, s.head));
+            s.head = node;
+        }
+    }
+
+    /// Drops the postings of stories that are not `live`, and forgets terms seen in one
+    /// document only that no live story holds.
+    pub(super) fn sweep(&mut self, live: impl Fn(u32) -> bool) {
+        let old = std::mem::take(&mut self.nodes);
+        let mut nodes: Vec<(u32, u32)> = Vec::with_capacity(old.len());
+        let mut kept: Vec<u32> = Vec::new();
+        self.terms.retain(|_, s| {
+            kept.clear();
+            let mut at = s.head;
+            while let Some(&(slot, next)) = old.get(at as usize) {
+                if live(slot) {
+                    kept.push(slot);
+                }
+                at = next;
+            }
+            // Rebuilt contiguous, in the order the list was read (newest first).
+            s.head = END;
+            for &slot in kept.iter().rev() {
+                let node = u32::try_from(nodes.len()).unwrap_or(END);
+                nodes.push((slot, s.head));
+                s.head = node;
+            }
+            s.df > 1 || s.head != END
+        });
+        nodes.shrink_to_fit();
+        self.nodes = nodes;
+        if self.terms.capacity() > 4 * self.terms.len() + 1024 {
+            self.terms.shrink_to_fit();
+        }
+    }
+}
