@@ -165,17 +165,6 @@ fn the_file_sink_leaves_out_dropped_duplicates_across_a_kill_and_a_rotation() {
         first,
         "the rotated file is left alone"
     );
-    let names_in_file: Vec<String> = second
-        .iter()
-        .map(|l| {
-            l["source"]["path"]
-                .as_str()
-                .unwrap()
-                .rsplit('/')
-                .next()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let names_in_file: Vec<String> = second.iter().map(util::record_name).collect();
     assert!(names_in_file.iter().all(|n| more.contains(n)));
 }

@@ -194,19 +194,7 @@ fn every_relation_gets_its_own_status() {
 #[test]
 fn drop_mode_keeps_rewrites_and_reuses_unless_told_otherwise() {
     let dir = mixed_folder();
-    let kept = |recs: &[Value]| -> Vec<String> {
-        recs.iter()
-            .map(|r| {
-                r["source"]["path"]
-                    .as_str()
-                    .unwrap()
-                    .rsplit('/')
-                    .next()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect()
-    };
+    let kept = |recs: &[Value]| -> Vec<String> { recs.iter().map(util::record_name).collect() };
     let recs = process(dir.path(), &["--set", "dedup.on_duplicate=\"drop\""]);
     assert_eq!(
         kept(&recs),

@@ -153,13 +153,7 @@ fn open(path: &Path, pos_path: Option<&Path>) -> Result<(File, Position)> {
         };
         return Ok((file, at));
     };
-    let mut f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(path)
-        .with_context(|| format!("cannot open output.path {}", path.display()))?;
+    let mut f = open_rw(path)?;
     let meta = f.metadata()?;
     if (meta.dev(), meta.ino()) != (at.dev, at.ino) {
         tracing::info!(path = %path.display(), "the output file is a new one (rotated or recreated): continuing at its end");
@@ -195,16 +189,21 @@ fn flush(
     }
 }
 
-/// Opens `path` for appending after its last complete line (cutting what follows it) and
-/// returns the file and the number of complete lines.
-fn open_at_last_line(path: &Path) -> Result<(File, u64)> {
-    let mut f = OpenOptions::new()
+/// Opens (creating) the output file for reading and writing, as it is.
+fn open_rw(path: &Path) -> Result<File> {
+    OpenOptions::new()
         .create(true)
         .truncate(false)
         .read(true)
         .write(true)
         .open(path)
-        .with_context(|| format!("cannot open output.path {}", path.display()))?;
+        .with_context(|| format!("cannot open output.path {}", path.display()))
+}
+
+/// Opens `path` for appending after its last complete line (cutting what follows it) and
+/// returns the file and the number of complete lines.
+fn open_at_last_line(path: &Path) -> Result<(File, u64)> {
+    let mut f = open_rw(path)?;
     let mut lines = 0u64;
     let mut end = 0u64;
     let mut pos = 0u64;

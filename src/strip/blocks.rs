@@ -311,30 +311,12 @@ fn collect_json_ld(doc: &Document, out: &mut String) {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&script.text()) else {
             continue;
         };
-        let mut stack = vec![&v];
-        // A bounded walk: JSON-LD graphs nest a few levels, never deeply on real pages.
-        let mut budget = 10_000;
-        while let Some(v) = stack.pop() {
-            budget -= 1;
-            if budget == 0 {
-                break;
+        super::structured::json_ld_objects(&v, |m| {
+            if let Some(serde_json::Value::String(s)) = m.get("articleBody") {
+                out.push_str(s);
+                out.push('\n');
             }
-            match v {
-                serde_json::Value::Object(m) => {
-                    for (k, x) in m {
-                        match x {
-                            serde_json::Value::String(s) if k == "articleBody" => {
-                                out.push_str(s);
-                                out.push('\n');
-                            }
-                            _ => stack.push(x),
-                        }
-                    }
-                }
-                serde_json::Value::Array(a) => stack.extend(a.iter()),
-                _ => {}
-            }
-        }
+        });
     }
 }
 

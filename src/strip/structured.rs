@@ -116,13 +116,13 @@ pub fn collect(doc: &Document) -> Vec<Candidate> {
     out
 }
 
-/// Returns the longest `articleBody` of an article-typed object in one JSON-LD script
-/// (`@graph` and nested objects included), as plain text.
-pub fn json_ld_body(script: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(script.trim()).ok()?;
-    let mut best: Option<&str> = None;
-    let mut stack = vec![&v];
-    // A bounded walk: JSON-LD graphs nest a few levels, never deeply on real pages.
+/// Calls `visit` on every object of a JSON-LD value (`@graph` and nested objects included), in
+/// a bounded walk: JSON-LD graphs nest a few levels, never deeply on real pages.
+pub fn json_ld_objects<'a>(
+    v: &'a serde_json::Value,
+    mut visit: impl FnMut(&'a serde_json::Map<String, serde_json::Value>),
+) {
+    let mut stack = vec![v];
     let mut budget = 10_000;
     while let Some(v) = stack.pop() {
         budget -= 1;
@@ -131,25 +131,34 @@ pub fn json_ld_body(script: &str) -> Option<String> {
         }
         match v {
             serde_json::Value::Object(m) => {
-                let typed = match m.get("@type") {
-                    Some(serde_json::Value::String(t)) => is_article_type(t),
-                    Some(serde_json::Value::Array(ts)) => {
-                        ts.iter().filter_map(|t| t.as_str()).any(is_article_type)
-                    }
-                    _ => false,
-                };
-                if let (true, Some(serde_json::Value::String(body))) = (typed, m.get("articleBody"))
-                {
-                    if best.is_none_or(|b| body.len() > b.len()) {
-                        best = Some(body);
-                    }
-                }
+                visit(m);
                 stack.extend(m.values());
             }
             serde_json::Value::Array(a) => stack.extend(a.iter()),
             _ => {}
         }
     }
+}
+
+/// Returns the longest `articleBody` of an article-typed object in one JSON-LD script
+/// (`@graph` and nested objects included), as plain text.
+pub fn json_ld_body(script: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(script.trim()).ok()?;
+    let mut best: Option<&str> = None;
+    json_ld_objects(&v, |m| {
+        let typed = match m.get("@type") {
+            Some(serde_json::Value::String(t)) => is_article_type(t),
+            Some(serde_json::Value::Array(ts)) => {
+                ts.iter().filter_map(|t| t.as_str()).any(is_article_type)
+            }
+            _ => false,
+        };
+        if let (true, Some(serde_json::Value::String(body))) = (typed, m.get("articleBody")) {
+            if best.is_none_or(|b| body.len() > b.len()) {
+                best = Some(body);
+            }
+        }
+    });
     let body = best?;
     // Some publishers put markup or entities into the string: read it as a fragment then.
     let text = if body.contains(['<', '&']) {

@@ -290,6 +290,12 @@ pub fn run_once_with(config: &Path, args: &[&str]) -> Output {
         .expect("run dropline")
 }
 
+/// Returns the file name of a record's `source.path`.
+pub fn record_name(r: &Value) -> String {
+    let path = r["source"]["path"].as_str().unwrap_or_default();
+    path.rsplit('/').next().unwrap_or_default().to_string()
+}
+
 /// Returns the `source.path` of every record in the JSON Lines file at `path` (panics on a
 /// torn line).
 pub fn record_paths(path: &Path) -> Vec<String> {
