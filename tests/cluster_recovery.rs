@@ -1,6 +1,7 @@
 //! Recovery in the cluster mode (harness in `cluster_util`): a decider restarted after a
 //! checkpoint resumes from it exactly once, and a file no worker can finish becomes an error
-//! record instead of stalling the decider.
+//! record instead of stalling the decider, and `done = "move"` sends files the workers cannot
+//! decode to the failed folder.
 
 mod cluster_util;
 mod util;
@@ -108,6 +109,49 @@ fn a_file_no_worker_can_finish_becomes_an_error_record() {
         node.log().contains("prepared publish"),
         "the workers logged why"
     );
+}
+
+#[test]
+fn with_done_move_files_that_fail_decoding_on_a_worker_go_to_the_failed_folder() {
+    let bed = Bed::start();
+    let mut names = drop_files(&bed.drop, 3, 0);
+    // Both are read by the intake without error; only decoding (on a worker) refuses them.
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend((0..4_000u32).map(|i| (i * 7 % 251) as u8));
+    std::fs::write(bed.drop.join("photo.txt"), png).unwrap();
+    std::fs::write(
+        bed.drop.join("broken.txt.gz"),
+        b"\x1f\x8b\x08\x00 not gzip at all",
+    )
+    .unwrap();
+    names.extend(["photo.txt".to_string(), "broken.txt.gz".to_string()]);
+    let config = bed.config("node", "all", None, NO_ENTITIES);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replacen("[source]\n", "[source]\ndone = \"move\"\n", 1),
+    )
+    .unwrap();
+    let node = Node::start(&bed.path("node"), &config);
+    let lines = wait_for_lines(&config, 5, Duration::from_secs(120), &[&node]);
+    assert_exactly_once(&lines, &names);
+    for l in &lines {
+        let path = l["source"]["path"].as_str().unwrap();
+        let bad = path.ends_with("photo.txt") || path.ends_with("broken.txt.gz");
+        assert_eq!(l["type"] == "error", bad, "{l}");
+    }
+    let listing = |dir: &str| {
+        let mut v: Vec<String> = std::fs::read_dir(bed.drop.join(dir))
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().into_string().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    assert_eq!(listing("failed"), ["broken.txt.gz", "photo.txt"]);
+    assert_eq!(listing("done"), names[..3].to_vec());
 }
 
 /// The last output sequence the file sink of node `dir` has recorded.

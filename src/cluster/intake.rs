@@ -9,8 +9,8 @@ use super::wire::{self, WorkMeta};
 use super::Cluster;
 use crate::admission::Admission;
 use crate::config::{Config, DoneAction};
-use crate::model::{Envelope, FileKey};
-use crate::read::ReadError;
+use crate::model::{Envelope, FileKey, SourceInfo};
+use crate::read::{self, ReadError, ReadLimits};
 use crate::sink::{apply_done, DonePolicy};
 use crate::watcher::{self, WatchConfig};
 use anyhow::{Context, Result};
@@ -59,6 +59,16 @@ pub async fn run(
     let watcher = tokio::spawn(async move { watcher::run(watch, a, tx, shutdown, false).await });
     let files = cluster.js.get_object_store(&cluster.names.files).await?;
     let max_bytes = config.source.max_file_bytes;
+    // With a done-action that sorts files into done and failed folders, the intake decodes what
+    // it publishes (as the worker will, with this node's limits), so a file that will become a
+    // read error record goes to `failed_dir`, as in the single-node mode.
+    let predict = done
+        .as_ref()
+        .is_some_and(|p| p.action != DoneAction::Leave)
+        .then_some(ReadLimits {
+            max_file_bytes: max_bytes,
+            max_inflated_bytes: config.source.max_inflated_bytes,
+        });
     // Acks are awaited in publish order by a task of their own, so a trickle of files never
     // waits a round trip per file; the channel bounds the publishes in flight.
     let (acks_tx, mut acks_rx) = tokio::sync::mpsc::channel::<Pending>(IN_FLIGHT);
@@ -71,9 +81,21 @@ pub async fn run(
     });
     while let Ok(env) = rx.recv().await {
         let (path, r) = (env.file.path.clone(), root.clone());
-        let read = tokio::task::spawn_blocking(move || read_bytes(&path, &r, max_bytes))
-            .await
-            .unwrap_or_else(|e| Err(format!("internal error: {e}")));
+        let read = tokio::task::spawn_blocking(move || {
+            let bytes = read_bytes(&path, &r, max_bytes)?;
+            let undecodable = predict.is_some_and(|limits| {
+                read::decode(
+                    &path,
+                    &bytes,
+                    limits,
+                    &mut SourceInfo::named(String::new(), 0),
+                )
+                .is_err()
+            });
+            Ok((bytes, undecodable))
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("internal error: {e}")));
         let path_str = env.file.path.to_string_lossy().into_owned();
         let msg_id = wire::work_msg_id(&env.file.key, &path_str);
         let ready_ms =
@@ -87,7 +109,8 @@ pub async fn run(
             object: None,
             error: None,
         };
-        let body = match read {
+        let undecodable = matches!(read, Ok((_, true)));
+        let body = match read.map(|(bytes, _)| bytes) {
             Ok(bytes) if bytes.len() > super::INLINE_MAX => {
                 let mut reader = bytes.as_slice();
                 files
@@ -103,7 +126,7 @@ pub async fn run(
                 Vec::new()
             }
         };
-        let failed = meta.error.is_some();
+        let failed = meta.error.is_some() || undecodable;
         let payload = bytes::Bytes::from(wire::encode(&meta, &body)?);
         let ack = publish(&cluster, &msg_id, payload.clone()).await?;
         let p = Pending {
