@@ -64,9 +64,12 @@ struct Sets {
     /// (as an error record) but still in memory, so still charged to the budget.
     runaway: u64,
     /// Committed files still expected in the folder, by key without fingerprint, with their
-    /// fingerprint and whether they failed.
-    committed: foldhash::HashMap<FileKey, Vec<(u64, bool)>>,
+    /// fingerprint and whether they failed (one version each, nearly always: kept inline).
+    committed: foldhash::HashMap<FileKey, Versions>,
 }
+
+/// The committed versions of one file's metadata: (fingerprint, failed).
+type Versions = smallvec::SmallVec<[(u64, bool); 1]>;
 
 /// The keys a folder scan saw.
 pub type KeySet = foldhash::HashSet<FileKey>;
@@ -294,7 +297,7 @@ impl Admission {
         }
         if remember {
             let v = s.committed.entry(base).or_default();
-            v.retain(|&(fp, _)| fp != key.fp);
+            v.retain(|&mut (fp, _)| fp != key.fp);
             v.push((key.fp, failed));
         }
         drop(s);
@@ -306,15 +309,32 @@ impl Admission {
 
     /// Forgets committed files no longer present; `present` is every key a full scan saw.
     pub fn prune(&self, present: &KeySet) {
-        let mut by_base: foldhash::HashMap<FileKey, Vec<u64>> = Default::default();
-        for k in present {
-            by_base.entry(k.without_fp()).or_default().push(k.fp);
-        }
-        self.lock().committed.retain(|base, v| {
-            let Some(fps) = by_base.get(base) else {
-                return false;
-            };
-            v.retain(|&(fp, _)| fps.iter().any(|&p| fp_matches(fp, p)));
+        let mut s = self.lock();
+        // A version committed with its fingerprint unknown matches any present file of its
+        // metadata: only those (rare) need the present keys indexed by metadata.
+        let unknown: foldhash::HashSet<FileKey> = s
+            .committed
+            .iter()
+            .filter(|(_, v)| v.iter().any(|&(fp, _)| fp == 0))
+            .map(|(base, _)| *base)
+            .collect();
+        let unknown_present: foldhash::HashSet<FileKey> = if unknown.is_empty() {
+            Default::default()
+        } else {
+            present
+                .iter()
+                .map(|k| k.without_fp())
+                .filter(|b| unknown.contains(b))
+                .collect()
+        };
+        s.committed.retain(|base, v| {
+            v.retain(|&mut (fp, _)| {
+                if fp == 0 {
+                    unknown_present.contains(base)
+                } else {
+                    present.contains(&FileKey { fp, ..*base }) || present.contains(base)
+                }
+            });
             !v.is_empty()
         });
     }
@@ -565,5 +585,22 @@ mod tests {
         );
         b.prune(&KeySet::default());
         assert_eq!(b.skip_reason(&reused), None);
+    }
+
+    #[test]
+    fn prune_keeps_the_versions_a_scan_saw_and_forgets_the_others() {
+        let seven = FileKey { fp: 7, ..key(1) };
+        let nine = FileKey { fp: 9, ..key(1) };
+        let a = Admission::new(
+            4,
+            HashMap::from([(seven, false), (nine, true), (key(2), false)]),
+        );
+        a.prune(&KeySet::from_iter([seven, key(3)]));
+        assert!(a.skip_reason(&seven).is_some(), "seen: kept");
+        assert_eq!(a.skip_reason(&nine), None, "that version is gone");
+        assert_eq!(a.skip_reason(&key(2)), None, "that file is gone");
+        // A scan that did not probe the file (fingerprint unknown) still sees it.
+        a.prune(&KeySet::from_iter([seven.without_fp()]));
+        assert!(a.skip_reason(&seven).is_some());
     }
 }

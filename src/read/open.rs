@@ -233,12 +233,14 @@ pub fn wants_probe(path: &Path, collides: bool) -> bool {
             .is_some_and(|n| n.len() >= 3 && n[n.len() - 3..].eq_ignore_ascii_case(b".gz"))
 }
 
-/// Fingerprints of the files discovery has probed, by path: a file is read again only when its
-/// (device, inode, size, mtime, ctime) changed, so rescans of a folder of files left in place
-/// cost a `stat` each. Entries not looked up between two sweeps are dropped.
+/// Fingerprints of the files discovery has probed, by (device, inode): a file is read again
+/// only when its (device, inode, size, mtime, ctime) changed, so rescans of a folder of files
+/// left in place cost a `stat` each. The inode, not the path, names the file: every write,
+/// rename or link changes its ctime, and no path is kept per file. Entries not looked up
+/// between two sweeps are dropped.
 #[derive(Debug, Default)]
 pub struct KeyCache {
-    map: foldhash::HashMap<PathBuf, Cached>,
+    map: foldhash::HashMap<(u64, u64), Cached>,
     generation: u64,
 }
 
@@ -265,7 +267,7 @@ impl KeyCache {
         let ctime = ctime_ns(meta);
         let generation = self.generation;
         if !self.map.is_empty() {
-            if let Some(c) = self.map.get_mut(path) {
+            if let Some(c) = self.map.get_mut(&(base.dev, base.ino)) {
                 if c.key.without_fp() == base && c.ctime_ns == ctime && c.key.fp != 0 {
                     c.seen = generation;
                     return (c.key, c.hint);
@@ -282,7 +284,7 @@ impl KeyCache {
             hint,
             seen: generation,
         };
-        self.map.insert(path.to_path_buf(), cached);
+        self.map.insert((base.dev, base.ino), cached);
         (key, hint)
     }
 
