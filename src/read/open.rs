@@ -241,15 +241,19 @@ pub fn wants_probe(path: &Path, collides: bool) -> bool {
 #[derive(Debug, Default)]
 pub struct KeyCache {
     map: foldhash::HashMap<(u64, u64), Cached>,
-    generation: u64,
+    generation: u32,
 }
 
+/// What is kept per file (48 bytes; device and inode are the map's key).
 #[derive(Debug, Clone, Copy)]
 struct Cached {
-    key: FileKey,
+    size: u64,
+    mtime_ns: i64,
+    fp: u64,
     ctime_ns: i64,
-    hint: Option<u64>,
-    seen: u64,
+    /// The gzip size hint; 0 for none.
+    hint: u64,
+    seen: u32,
 }
 
 impl KeyCache {
@@ -268,9 +272,12 @@ impl KeyCache {
         let generation = self.generation;
         if !self.map.is_empty() {
             if let Some(c) = self.map.get_mut(&(base.dev, base.ino)) {
-                if c.key.without_fp() == base && c.ctime_ns == ctime && c.key.fp != 0 {
+                if (c.size, c.mtime_ns, c.ctime_ns) == (base.size, base.mtime_ns, ctime)
+                    && c.fp != 0
+                {
                     c.seen = generation;
-                    return (c.key, c.hint);
+                    let hint = (c.hint != 0).then_some(c.hint);
+                    return (FileKey { fp: c.fp, ..base }, hint);
                 }
             }
         }
@@ -279,9 +286,11 @@ impl KeyCache {
         }
         let (key, hint) = file_key_at(path, meta);
         let cached = Cached {
-            key,
+            size: key.size,
+            mtime_ns: key.mtime_ns,
+            fp: key.fp,
             ctime_ns: ctime,
-            hint,
+            hint: hint.unwrap_or(0),
             seen: generation,
         };
         self.map.insert((base.dev, base.ino), cached);
@@ -292,7 +301,7 @@ impl KeyCache {
     pub fn sweep(&mut self) {
         let generation = self.generation;
         self.map.retain(|_, c| c.seen == generation);
-        self.generation += 1;
+        self.generation = self.generation.wrapping_add(1);
     }
 }
 
