@@ -1,0 +1,106 @@
+use super::*;
+
+#[test]
+fn overrides_apply_and_type() {
+    let c = Config::load(
+        None,
+        &[
+            "strip.enabled=false".into(),
+            "source.dir=/tmp/x".into(),
+            "pipeline.read_workers=3".into(),
+            "source.settle=250ms".into(),
+        ],
+    )
+    .unwrap();
+    assert!(!c.strip.enabled);
+    assert_eq!(c.source.dir, PathBuf::from("/tmp/x"));
+    assert_eq!(c.pipeline.read_workers, 3);
+    assert_eq!(c.source.settle, Duration::from_millis(250));
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let err = Config::load(None, &["source.dirx=a".into()]).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("dirx"), "{msg}");
+}
+
+fn refusal(sets: &[&str]) -> String {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    format!("{:#}", Config::load(None, &sets).unwrap_err())
+}
+
+#[test]
+fn dangerous_paths_and_durations_are_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let drop = format!("source.dir={d}/drop");
+    let msg = refusal(&[&drop, "source.rescan_interval=50ms"]);
+    assert!(msg.contains("source.rescan_interval"), "{msg}");
+    let msg = refusal(&[&drop, "source.done_dir=../../x"]);
+    assert!(msg.contains("source.done_dir"), "{msg}");
+    let msg = refusal(&[&drop, "source.failed_dir=a/../../b"]);
+    assert!(msg.contains("source.failed_dir"), "{msg}");
+    let msg = refusal(&[&drop, &format!("state.dir={d}/drop/st")]);
+    assert!(msg.contains("state.dir"), "{msg}");
+    let file = ["output.kind=file", &drop];
+    let msg = refusal(&[
+        file[0],
+        file[1],
+        &format!("output.path={d}/drop/../drop/o.jsonl"),
+    ]);
+    assert!(msg.contains("output.path"), "{msg}");
+    let msg = refusal(&[
+        file[0],
+        file[1],
+        &format!("state.dir={d}/st"),
+        &format!("output.path={d}/st/ledger.jsonl"),
+    ]);
+    assert!(
+        msg.contains("output.path") && msg.contains("state file"),
+        "{msg}"
+    );
+    // Still fine: inside-the-folder relative dirs, absolute dirs elsewhere, 100 ms.
+    Config::load(
+        None,
+        &[
+            drop.clone(),
+            "source.done_dir=sub/../done".into(),
+            format!("source.failed_dir={d}/failed"),
+            "source.rescan_interval=100ms".into(),
+            "output.kind=file".into(),
+            format!("output.path={d}/st/out.jsonl"),
+            format!("state.dir={d}/st"),
+        ],
+    )
+    .unwrap();
+}
+
+#[test]
+fn dropping_duplicates_from_a_cluster_file_sink_needs_a_state_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let sets = [
+        format!("source.dir={d}/drop"),
+        "output.kind=file".into(),
+        format!("output.path={d}/out.jsonl"),
+        "cluster.url=nats://127.0.0.1:4222".into(),
+        "dedup.on_duplicate=drop".into(),
+    ];
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+    let msg = refusal(&sets);
+    assert!(
+        msg.contains("dedup.on_duplicate") && msg.contains("state.dir"),
+        "{msg}"
+    );
+    let mut with_state: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    with_state.push(format!("state.dir={d}/st"));
+    Config::load(None, &with_state).unwrap();
+    let emit: Vec<String> = sets[..4].iter().map(|s| s.to_string()).collect();
+    Config::load(None, &emit).unwrap();
+}
+
+#[test]
+fn file_output_needs_path() {
+    assert!(Config::load(None, &["output.kind=file".into()]).is_err());
+}

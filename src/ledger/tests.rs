@@ -1,0 +1,163 @@
+use super::*;
+use crate::config::Refused;
+
+fn key(ino: u64) -> FileKey {
+    FileKey {
+        dev: 1,
+        ino,
+        size: 10,
+        mtime_ns: 5,
+        fp: 0,
+    }
+}
+
+#[test]
+fn torn_tail_and_uncommitted_output_are_cut_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let live = dir.path().join("a.txt");
+    fs::write(&live, "x").unwrap();
+    {
+        let (mut l, _) = Ledger::open(dir.path(), Some(&out), 10).unwrap();
+        fs::write(&out, "line1\n").unwrap();
+        l.commit(&[LedgerEntry {
+            key: key(1),
+            path: live.display().to_string(),
+            id: Some("ab".into()),
+            failed: false,
+            out: 6,
+            err: 0,
+            tail: None,
+            dedup: None,
+        }])
+        .unwrap();
+    }
+    // A second line written but never committed (its file is still there), a torn third,
+    // and a torn ledger line.
+    let uncommitted = format!(
+        "{{\"source\":{{\"path\":{:?}}}}}\n",
+        live.display().to_string()
+    );
+    fs::write(&out, format!("line1\n{uncommitted}{{\"sou")).unwrap();
+    let mut f = OpenOptions::new()
+        .append(true)
+        .open(dir.path().join(LEDGER_FILE))
+        .unwrap();
+    f.write_all(b"{\"key\":").unwrap();
+    let (_, rec) = Ledger::open(dir.path(), Some(&out), 10).unwrap();
+    assert_eq!(fs::read_to_string(&out).unwrap(), "line1\n");
+    assert_eq!(rec.out_len, 6);
+    assert!(rec.committed.contains_key(&key(1)));
+    assert_eq!(rec.committed.len(), 1);
+    // A line nobody can explain past the committed length is refused, not cut.
+    fs::write(&out, "line1\nappended by hand\n").unwrap();
+    let err = Ledger::open(dir.path(), Some(&out), 10).unwrap_err();
+    assert!(err.downcast_ref::<Refused>().is_some(), "{err:#}");
+    assert_eq!(
+        fs::read_to_string(&out).unwrap(),
+        "line1\nappended by hand\n"
+    );
+}
+
+#[test]
+fn compaction_keeps_recent_dedup_entries_and_lengths() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut l, _) = Ledger::open(dir.path(), None, 10).unwrap();
+        let entries: Vec<LedgerEntry> = (0..5)
+            .map(|i| LedgerEntry {
+                key: key(i),
+                path: format!("/nonexistent/{i}"),
+                id: Some(format!("{i:032x}")),
+                failed: false,
+                out: 0,
+                err: i * 3,
+                tail: None,
+                dedup: Some(IndexEntry {
+                    id: format!("{i:032x}"),
+                    text_hash: format!("{i:032x}"),
+                    duplicate_of: None,
+                    story: None,
+                    sig: None,
+                    terms: None,
+                    sent: None,
+                }),
+            })
+            .collect();
+        l.commit(&entries).unwrap();
+    }
+    fs::write(dir.path().join(ERRORS_FILE), vec![b'x'; 12]).unwrap();
+    let (_, rec) = Ledger::open(dir.path(), None, 2).unwrap();
+    assert_eq!(rec.dedup.len(), 2);
+    assert_eq!(rec.dedup[1].id, format!("{:032x}", 4));
+    let (_, again) = Ledger::open(dir.path(), None, 2).unwrap();
+    assert_eq!(again.dedup.len(), 2);
+    assert_eq!(again.err_len, 12);
+    assert!(again.committed.is_empty());
+}
+
+#[test]
+fn failed_flag_survives_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("bad.bin");
+    fs::write(&live, b"\0").unwrap();
+    {
+        let (mut l, _) = Ledger::open(dir.path(), None, 10).unwrap();
+        l.commit(&[LedgerEntry {
+            key: key(7),
+            path: live.display().to_string(),
+            id: None,
+            failed: true,
+            out: 0,
+            err: 0,
+            tail: None,
+            dedup: None,
+        }])
+        .unwrap();
+    }
+    // The first reopen compacts; the second reads what compaction wrote.
+    Ledger::open(dir.path(), None, 10).unwrap();
+    let (_, rec) = Ledger::open(dir.path(), None, 10).unwrap();
+    assert_eq!(rec.committed.get(&key(7)).map(|c| c.failed), Some(true));
+}
+
+#[test]
+fn a_damaged_line_is_skipped_and_its_neighbours_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = (0..3)
+        .map(|i| dir.path().join(format!("{i}.txt")))
+        .collect();
+    for f in &files {
+        fs::write(f, "x").unwrap();
+    }
+    {
+        let (mut l, _) = Ledger::open(dir.path(), None, 10).unwrap();
+        for (i, f) in files.iter().enumerate() {
+            l.commit(&[LedgerEntry {
+                key: key(i as u64),
+                path: f.display().to_string(),
+                id: None,
+                failed: false,
+                out: 0,
+                err: 0,
+                tail: None,
+                dedup: None,
+            }])
+            .unwrap();
+        }
+    }
+    let path = dir.path().join(LEDGER_FILE);
+    let text = fs::read_to_string(&path).unwrap();
+    // Flip one character of the middle entry: valid JSON still, but not what was written.
+    let damaged = text.replacen("\"ino\":1,", "\"ino\":7,", 1);
+    assert_ne!(damaged, text);
+    fs::write(&path, damaged).unwrap();
+    let (_, rec) = Ledger::open(dir.path(), None, 10).unwrap();
+    assert_eq!(rec.damaged, 1);
+    assert!(rec.committed.contains_key(&key(0)));
+    assert!(!rec.committed.contains_key(&key(1)) && !rec.committed.contains_key(&key(7)));
+    assert!(
+        rec.committed.contains_key(&key(2)),
+        "the line after the damage was lost"
+    );
+}
