@@ -47,6 +47,7 @@ pub mod model;
 pub mod pipeline;
 pub mod read;
 pub mod reload;
+pub mod signals;
 pub mod sink;
 pub mod status;
 pub mod strip;

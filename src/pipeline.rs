@@ -13,9 +13,10 @@ use crate::ledger::{Ledger, ERRORS_FILE};
 use crate::lock::StateLock;
 use crate::model::Envelope;
 use crate::read::{self, ReadLimits};
+use crate::signals;
 use crate::sink::{DonePolicy, Output, Sink, SinkReport};
 use crate::strip::{self, Stripper};
-use crate::telemetry::{self, Summary, Totals};
+use crate::telemetry::{self, Totals};
 use crate::watcher::{self, WatchConfig};
 use anyhow::{bail, Context, Result};
 use async_channel::bounded;
@@ -47,7 +48,7 @@ pub fn run_daemon(config: Config, once: bool, reload: Option<crate::reload::Sour
         }
         crate::status::start(&config.metrics).await?;
         let live = crate::reload::Live::new(&config)?;
-        let hangup = hangups();
+        let hangup = signals::hangups();
         if let Some(source) = reload {
             let (current, live) = (config.clone(), live.clone());
             tokio::spawn(crate::reload::on_hangup(
@@ -57,7 +58,7 @@ pub fn run_daemon(config: Config, once: bool, reload: Option<crate::reload::Sour
                 hangup.clone(),
             ));
         }
-        let report = daemon_with(config, shutdown_signal(), once, live, hangup).await?;
+        let report = daemon_with(config, signals::shutdown_signal(), once, live, hangup).await?;
         tracing::info!(
             documents = report.documents,
             errors = report.errors,
@@ -77,7 +78,7 @@ pub async fn daemon(
     once: bool,
 ) -> Result<SinkReport> {
     let live = crate::reload::Live::new(&config)?;
-    daemon_with(config, shutdown, once, live, hangups()).await
+    daemon_with(config, shutdown, once, live, signals::hangups()).await
 }
 
 /// [`daemon`] with the file filter and watcher timing a reload can swap.
@@ -342,7 +343,7 @@ async fn run_pipeline(
         }
         None => strip_out,
     };
-    let depths = QueueDepths(queues);
+    let depths = telemetry::QueueDepths(queues);
     let learned = cores.stripper.clone();
     let (stripper, keep, known) = (cores.stripper, cores.keep_removed, cores.known_raw);
     spawn_stage(
@@ -372,7 +373,7 @@ async fn run_pipeline(
     read::spawn_read_stage(read_stage, p.read_workers, read_rx, strip_tx, &budget);
 
     let persister = learned.clone().map(|s| tokio::spawn(persist_loop(s)));
-    let summary = tokio::spawn(summary_loop(
+    let summary = tokio::spawn(telemetry::summary_loop(
         depths,
         Arc::clone(&admission),
         Arc::clone(&totals),
@@ -445,61 +446,6 @@ fn build_cores(
     })
 }
 
-/// Weak handles on the stage queues, so sampling their depth never keeps a queue open.
-struct QueueDepths(Vec<(&'static str, async_channel::WeakReceiver<Envelope>)>);
-
-impl QueueDepths {
-    fn sample(&self) -> Vec<(&'static str, usize)> {
-        self.0
-            .iter()
-            .map(|(n, w)| (*n, w.upgrade().map_or(0, |r| r.len())))
-            .collect()
-    }
-}
-
-async fn summary_loop(
-    depths: QueueDepths,
-    admission: Arc<Admission>,
-    totals: Arc<Totals>,
-    every: Duration,
-) {
-    let mut summary = Summary::new();
-    let mut since_last = Duration::ZERO;
-    // Totals when the current burst started (the last one ended).
-    let mut burst_files = 0;
-    let mut burst_bytes = 0;
-    let live = crate::status::live();
-    let step = Duration::from_secs(1);
-    loop {
-        tokio::time::sleep(step).await;
-        since_last += step;
-        let queues = depths.sample();
-        for (stage, depth) in &queues {
-            metrics::gauge!(telemetry::QUEUE_DEPTH, "stage" => *stage).set(*depth as f64);
-        }
-        let in_flight = admission.in_flight();
-        metrics::gauge!(telemetry::IN_FLIGHT).set(in_flight as f64);
-        live.sample(&totals, &queues, in_flight);
-        let backlog = live.backlog();
-        let files = totals.files.load(Ordering::Relaxed);
-        // Log on the period, and once whenever a burst has been fully committed: nothing in
-        // flight and nothing waiting in the folder.
-        let went_idle = in_flight == 0 && backlog == 0 && files != burst_files;
-        if went_idle {
-            let bytes = totals.bytes.load(Ordering::Relaxed);
-            if let (Some(start), Some(end)) = (admission.take_busy_since(), totals.last_commit()) {
-                telemetry::log_burst(files - burst_files, bytes - burst_bytes, start, end);
-            }
-            burst_files = files;
-            burst_bytes = bytes;
-        }
-        if since_last >= every || went_idle {
-            summary.log(&totals, &queues, in_flight, backlog);
-            since_last = Duration::ZERO;
-        }
-    }
-}
-
 /// How often the stripper's learned line memory is saved while running.
 const PERSIST_EVERY: Duration = Duration::from_secs(60);
 
@@ -511,55 +457,6 @@ async fn persist_loop(stripper: Arc<Stripper>) {
         let s = Arc::clone(&stripper);
         if let Ok(Err(error)) = tokio::task::spawn_blocking(move || s.persist()).await {
             tracing::warn!(%error, "cannot save the stripper's line memory");
-        }
-    }
-}
-
-/// Listens for SIGHUP for the life of the process, so it never kills the daemon, and counts the
-/// hangups: the sink reopens its output on the next commit after one, and the config reload
-/// (`reload::on_hangup`) re-reads the config on the same channel.
-fn hangups() -> watch::Receiver<u64> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (tx, rx) = watch::channel(0u64);
-    match signal(SignalKind::hangup()) {
-        Ok(mut hup) => {
-            tokio::spawn(async move {
-                while hup.recv().await.is_some() {
-                    tracing::info!("hangup: reopening the output before the next commit");
-                    tx.send_modify(|n| *n += 1);
-                }
-            });
-        }
-        Err(error) => tracing::warn!(%error, "cannot listen for SIGHUP"),
-    }
-    rx
-}
-
-/// Resolves on the first SIGINT or SIGTERM; a second one exits the process at once (the
-/// ledger keeps the state consistent whatever instant that is).
-async fn shutdown_signal() {
-    wait_for_signal().await;
-    crate::status::mark_stopping();
-    tracing::info!("shutting down: no new files, draining the pipeline");
-    tokio::spawn(async {
-        wait_for_signal().await;
-        tracing::warn!("second signal, exiting now");
-        std::process::exit(130);
-    });
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for SIGTERM, only SIGINT stops the daemon");
-            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

@@ -2,11 +2,13 @@
 //! and the summary lines. Every metric is named once here; label values come from small fixed
 //! sets, never a path. The HTTP listener that serves the metrics is `crate::status`.
 
+use crate::admission::Admission;
+use crate::model::Envelope;
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
-use std::time::Instant;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 pub const FILES_DISCOVERED: &str = "dropline_files_discovered_total";
 pub const FILES_PROCESSED: &str = "dropline_files_processed_total";
@@ -353,6 +355,63 @@ pub fn log_final(totals: &Totals, started: Instant) {
 impl Default for Summary {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Weak handles on the stage queues, so sampling their depth never keeps a queue open.
+pub struct QueueDepths(pub Vec<(&'static str, async_channel::WeakReceiver<Envelope>)>);
+
+impl QueueDepths {
+    pub fn sample(&self) -> Vec<(&'static str, usize)> {
+        self.0
+            .iter()
+            .map(|(n, w)| (*n, w.upgrade().map_or(0, |r| r.len())))
+            .collect()
+    }
+}
+
+/// Samples queue depths, in-flight files and the backlog every second for the gauges and the
+/// status page; logs the periodic summary and one `burst committed` line per drained burst.
+pub async fn summary_loop(
+    depths: QueueDepths,
+    admission: Arc<Admission>,
+    totals: Arc<Totals>,
+    every: Duration,
+) {
+    let mut summary = Summary::new();
+    let mut since_last = Duration::ZERO;
+    // Totals when the current burst started (the last one ended).
+    let mut burst_files = 0;
+    let mut burst_bytes = 0;
+    let live = crate::status::live();
+    let step = Duration::from_secs(1);
+    loop {
+        tokio::time::sleep(step).await;
+        since_last += step;
+        let queues = depths.sample();
+        for (stage, depth) in &queues {
+            metrics::gauge!(QUEUE_DEPTH, "stage" => *stage).set(*depth as f64);
+        }
+        let in_flight = admission.in_flight();
+        metrics::gauge!(IN_FLIGHT).set(in_flight as f64);
+        live.sample(&totals, &queues, in_flight);
+        let backlog = live.backlog();
+        let files = totals.files.load(Ordering::Relaxed);
+        // Log on the period, and once whenever a burst has been fully committed: nothing in
+        // flight and nothing waiting in the folder.
+        let went_idle = in_flight == 0 && backlog == 0 && files != burst_files;
+        if went_idle {
+            let bytes = totals.bytes.load(Ordering::Relaxed);
+            if let (Some(start), Some(end)) = (admission.take_busy_since(), totals.last_commit()) {
+                log_burst(files - burst_files, bytes - burst_bytes, start, end);
+            }
+            burst_files = files;
+            burst_bytes = bytes;
+        }
+        if since_last >= every || went_idle {
+            summary.log(&totals, &queues, in_flight, backlog);
+            since_last = Duration::ZERO;
+        }
     }
 }
 
