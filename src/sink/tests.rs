@@ -1,3 +1,4 @@
+use super::done::move_into;
 use super::*;
 use crate::model::{ErrorRecord, FileKey};
 use std::collections::HashMap;
