@@ -406,4 +406,49 @@ mod tests {
         assert_eq!(on, strip(&page, false));
         assert!(on.contains(PARA2), "{on}");
     }
+
+    /// A page whose paragraphs sit in separate tables between ads: readability's candidate is
+    /// the first paragraph alone, a quarter of the article.
+    fn split_page(ld: &str) -> String {
+        let tables: String = [PARA, PARA2, PARA, PARA2]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                format!("<table><tr><td>{i}. {p}</td></tr></table><div class=ad><a href=/x>Ad</a></div>")
+            })
+            .collect();
+        format!(
+            r#"<html><head><title>Budget passes</title>{ld}</head><body><nav><a href="/">Home</a> <a href="/n">News</a></nav>{tables}<footer>Copyright 2026 Town News</footer></body></html>"#
+        )
+    }
+
+    #[test]
+    fn a_long_json_ld_body_replaces_a_poor_readability_candidate() {
+        let ld = format!(
+            r#"<script type="application/ld+json">{{"@type":"NewsArticle","articleBody":"{}"}}</script>"#,
+            body_json()
+        );
+        let page = split_page(&ld);
+        let main = super::super::html::parse_page(&page, true).main.unwrap();
+        assert_eq!(
+            main,
+            format!("0. {PARA}"),
+            "readability's candidate is poor"
+        );
+        // Without the cascade the plain-text pass decides, and the ad links stay.
+        let off = strip(&page, false);
+        assert!(off.contains(PARA2) && off.contains("\nAd\n"), "{off}");
+        assert_eq!(strip(&page, true), body_json().replace("\\n", "\n"));
+    }
+
+    #[test]
+    fn a_teaser_json_ld_body_leaves_a_poor_candidate_to_the_plain_text_pass() {
+        let ld = format!(
+            r#"<script type="application/ld+json">{{"@type":"NewsArticle","articleBody":"0. {PARA}"}}</script>"#
+        );
+        let page = split_page(&ld);
+        let on = strip(&page, true);
+        assert_eq!(on, strip(&page, false));
+        assert!(on.contains(PARA2), "{on}");
+    }
 }
