@@ -7,7 +7,8 @@
 //! It also shows what a browser shows once the page's scripts ran: React streams
 //! server-rendered segments as `<div hidden id="S:n">` and swaps them in with a script, so the
 //! article of such a page sits in a hidden div. Script and style text (not JSON scripts) is
-//! blanked: nothing later reads it, and tokenizing it cost the parser 13% of its work.
+//! blanked: nothing later reads it, and tokenizing it cost the parser 13% of its work. So are
+//! drawings (`<svg>` icons) without text elements.
 
 use super::nesting::{Act, Nesting};
 use std::borrow::Cow;
@@ -152,6 +153,16 @@ pub fn guard(html: &str) -> Cow<'_, str> {
                 continue;
             }
         }
+        if name.eq_ignore_ascii_case(b"svg") && !self_closing && i < len {
+            // An icon's paths are not text: a drawing without text elements is emptied.
+            if let Some(end) = drawing_end(b, i + 1) {
+                if end > i + 1 {
+                    remove(i + 1, end);
+                }
+                i = end;
+                continue;
+            }
+        }
         if RAW_TEXT.iter().any(|r| r.eq_ignore_ascii_case(name)) {
             i = end_tag(b, i, name);
         }
@@ -213,6 +224,61 @@ fn raw_text_end(b: &[u8], from: usize, name: &[u8]) -> Option<usize> {
         }
         at = tag + 2;
     }
+}
+
+/// Returns where the `</svg` closing an `svg` element whose content starts at `from` begins,
+/// when that content holds no nested `svg`, no text elements (`text`, `title`, `desc`,
+/// `foreignObject`), no comment or CDATA section and no character data but whitespace.
+fn drawing_end(b: &[u8], from: usize) -> Option<usize> {
+    let end = from + memchr::memmem::find(&b[from..], b"</svg")?;
+    let content = &b[from..end];
+    let mut at = 0;
+    while let Some(p) = memchr::memchr(b'<', &content[at..]) {
+        if !content[at..at + p].iter().all(u8::is_ascii_whitespace) {
+            return None;
+        }
+        let tag = &content[at + p + 1..];
+        let name_len = tag
+            .iter()
+            .position(|&c| c.is_ascii_whitespace() || matches!(c, b'/' | b'>'))
+            .unwrap_or(tag.len());
+        let name = if tag.first() == Some(&b'/') {
+            let n = &tag[1..];
+            &n[..n
+                .iter()
+                .position(|&c| c.is_ascii_whitespace() || c == b'>')
+                .unwrap_or(n.len())]
+        } else {
+            &tag[..name_len]
+        };
+        if name.is_empty()
+            || !name[0].is_ascii_alphabetic()
+            || [&b"svg"[..], b"text", b"title", b"desc", b"foreignobject"]
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(name))
+        {
+            return None;
+        }
+        // Quoted attribute values may hold `>`.
+        let mut k = at + p + 1;
+        let mut quote = None;
+        loop {
+            let c = *content.get(k)?;
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None if c == b'"' || c == b'\'' => quote = Some(c),
+                None if c == b'>' => break,
+                None => {}
+            }
+            k += 1;
+        }
+        at = k + 1;
+    }
+    content[at..]
+        .iter()
+        .all(u8::is_ascii_whitespace)
+        .then_some(end)
 }
 
 /// Length of the UTF-8 sequence a lead byte starts (1 for continuation bytes, never 0).
@@ -304,6 +370,23 @@ mod tests {
         let paras = |h: &str| dom_query::Document::from(h).select("p").text().to_string();
         assert_eq!(paras(&out), paras(&html));
         assert_eq!(paras(&out), "TextMore");
+    }
+
+    #[test]
+    fn drawings_without_text_are_emptied() {
+        let icon = r#"<svg viewBox="0 0 9 9"><path d="M0 0>1"/> <g><circle r=1 /></g></svg>"#;
+        let titled = "<svg><title>Share</title><path d=x /></svg>";
+        let nested = "<svg><svg><path/></svg></svg>";
+        let stray = "<svg>text<path/></svg>";
+        let html = format!("<p>a{icon}b</p>{titled}{nested}{stray}<svg/><p>c</p>");
+        // The outer drawing holds another: only the inner one is emptied.
+        let want = format!(
+            r#"<p>a<svg viewBox="0 0 9 9"></svg>b</p>{titled}<svg><svg></svg></svg>{stray}<svg/><p>c</p>"#
+        );
+        assert_eq!(guard(&html), want);
+        for unclosed in ["<svg><path d='>", "<svg><path", "<svg>"] {
+            assert_eq!(guard(unclosed), unclosed);
+        }
     }
 
     #[test]
