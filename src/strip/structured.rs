@@ -13,7 +13,6 @@
 //! plain-text pass as the fallback ([`super::Stripper`]'s HTML path).
 
 use dom_query::Document;
-use std::collections::HashMap;
 use xxhash_rust::xxh3::xxh3_64;
 
 /// Where a structured candidate came from, in the order the cascade tries them.
@@ -175,10 +174,13 @@ pub fn json_ld_body(script: &str) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
+/// Word counts keyed by a word's hash (already a hash: foldhash, not SipHash, over it).
+type Counts = foldhash::HashMap<u64, u32>;
+
 /// Lower-cased word counts of a text (`\w+` runs, the benchmark's tokens), keyed by hash:
 /// a collision only merges two words' counts, never more than that.
-fn word_counts(text: &str) -> (HashMap<u64, u32>, u32) {
-    let mut counts = HashMap::new();
+fn word_counts(text: &str) -> (Counts, u32) {
+    let mut counts = Counts::default();
     let mut total = 0;
     for w in text
         .split(|c: char| !c.is_alphanumeric() && c != '_')
@@ -205,7 +207,7 @@ pub struct Overlap {
 }
 
 /// Measures `candidate` against the readability candidate's word counts.
-fn overlap_with(candidate: &str, (r, nr): &(HashMap<u64, u32>, u32)) -> Overlap {
+fn overlap_with(candidate: &str, (r, nr): &(Counts, u32)) -> Overlap {
     let (c, nc) = word_counts(candidate);
     let shared: u32 = c
         .iter()
