@@ -68,6 +68,12 @@ impl Nesting {
         self.stack.len()
     }
 
+    /// Whether an `svg` or `math` element is open (foreign content: `<script>` and `<style>`
+    /// hold markup there, not raw text).
+    pub fn in_foreign(&self) -> bool {
+        self.foreign > 0
+    }
+
     /// A start tag `<name ...>` (`self_closing` when it ends with `/>`).
     pub fn start(&mut self, name: &[u8], self_closing: bool) -> Act {
         let lower = Lower::new(name);

@@ -13,7 +13,6 @@
 //! plain-text pass as the fallback ([`super::Stripper`]'s HTML path).
 
 use dom_query::Document;
-use std::collections::HashMap;
 use xxhash_rust::xxh3::xxh3_64;
 
 /// Where a structured candidate came from, in the order the cascade tries them.
@@ -175,10 +174,13 @@ pub fn json_ld_body(script: &str) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
+/// Word counts keyed by a word's hash (already a hash: foldhash, not SipHash, over it).
+type Counts = foldhash::HashMap<u64, u32>;
+
 /// Lower-cased word counts of a text (`\w+` runs, the benchmark's tokens), keyed by hash:
 /// a collision only merges two words' counts, never more than that.
-fn word_counts(text: &str) -> (HashMap<u64, u32>, u32) {
-    let mut counts = HashMap::new();
+fn word_counts(text: &str) -> (Counts, u32) {
+    let mut counts = Counts::default();
     let mut total = 0;
     for w in text
         .split(|c: char| !c.is_alphanumeric() && c != '_')
@@ -205,7 +207,7 @@ pub struct Overlap {
 }
 
 /// Measures `candidate` against the readability candidate's word counts.
-fn overlap_with(candidate: &str, (r, nr): &(HashMap<u64, u32>, u32)) -> Overlap {
+fn overlap_with(candidate: &str, (r, nr): &(Counts, u32)) -> Overlap {
     let (c, nc) = word_counts(candidate);
     let shared: u32 = c
         .iter()
@@ -402,6 +404,51 @@ mod tests {
             r#"<script type="application/ld+json">{{"@type":"NewsArticle","articleBody":"0. {PARA}"}}</script>"#
         );
         let page = news_page(&ld);
+        let on = strip(&page, true);
+        assert_eq!(on, strip(&page, false));
+        assert!(on.contains(PARA2), "{on}");
+    }
+
+    /// A page whose paragraphs sit in separate tables between ads: readability's candidate is
+    /// the first paragraph alone, a quarter of the article.
+    fn split_page(ld: &str) -> String {
+        let tables: String = [PARA, PARA2, PARA, PARA2]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                format!("<table><tr><td>{i}. {p}</td></tr></table><div class=ad><a href=/x>Ad</a></div>")
+            })
+            .collect();
+        format!(
+            r#"<html><head><title>Budget passes</title>{ld}</head><body><nav><a href="/">Home</a> <a href="/n">News</a></nav>{tables}<footer>Copyright 2026 Town News</footer></body></html>"#
+        )
+    }
+
+    #[test]
+    fn a_long_json_ld_body_replaces_a_poor_readability_candidate() {
+        let ld = format!(
+            r#"<script type="application/ld+json">{{"@type":"NewsArticle","articleBody":"{}"}}</script>"#,
+            body_json()
+        );
+        let page = split_page(&ld);
+        let main = super::super::html::parse_page(&page, true).main.unwrap();
+        assert_eq!(
+            main,
+            format!("0. {PARA}"),
+            "readability's candidate is poor"
+        );
+        // Without the cascade the plain-text pass decides, and the ad links stay.
+        let off = strip(&page, false);
+        assert!(off.contains(PARA2) && off.contains("\nAd\n"), "{off}");
+        assert_eq!(strip(&page, true), body_json().replace("\\n", "\n"));
+    }
+
+    #[test]
+    fn a_teaser_json_ld_body_leaves_a_poor_candidate_to_the_plain_text_pass() {
+        let ld = format!(
+            r#"<script type="application/ld+json">{{"@type":"NewsArticle","articleBody":"0. {PARA}"}}</script>"#
+        );
+        let page = split_page(&ld);
         let on = strip(&page, true);
         assert_eq!(on, strip(&page, false));
         assert!(on.contains(PARA2), "{on}");
