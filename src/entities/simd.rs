@@ -157,9 +157,9 @@ pub unsafe fn viterbi_step(
     }
     // SAFETY: `score` holds 24 floats and `em_i` 17, so lanes 0..16 are in bounds of both.
     unsafe {
-        for k in 0..2 {
+        for (k, b) in best.iter().enumerate().take(2) {
             let e = _mm256_loadu_ps(em_i.as_ptr().add(8 * k));
-            _mm256_storeu_ps(score.as_mut_ptr().add(8 * k), _mm256_add_ps(best[k], e));
+            _mm256_storeu_ps(score.as_mut_ptr().add(8 * k), _mm256_add_ps(*b, e));
         }
     }
     score[16] = _mm256_cvtss_f32(best[2]) + em_i[16];
