@@ -46,20 +46,28 @@ const SKIP_IN_ACRONYM: &[&str] = &["of", "and", "the", "for", "on", "in", "de", 
 
 struct Group {
     label: String,
+    /// Whether `label` is one of `NAME_LABELS` (asked once per pair of groups).
+    named: bool,
     tokens: Vec<String>,
     display: String,
     parent: Option<usize>,
 }
 
 fn normalise(text: &str) -> String {
-    let mut s = text
-        .to_lowercase()
-        .replace("isation", "ization")
-        .replace('’', "'");
-    if let Some(rest) = s.strip_prefix("the ") {
-        s = rest.to_string();
+    // One lower-case copy, edited in place: the replacements allocate only when they apply.
+    let mut s = text.to_lowercase();
+    if s.contains("isation") {
+        s = s.replace("isation", "ization");
     }
-    s.trim_end_matches("'s").to_string()
+    if s.contains('’') {
+        s = s.replace('’', "'");
+    }
+    if s.starts_with("the ") {
+        s.drain(..4);
+    }
+    let keep = s.trim_end_matches("'s").len();
+    s.truncate(keep);
+    s
 }
 
 fn is_caps(text: &str) -> bool {
@@ -104,6 +112,7 @@ pub fn canonicalize(mentions: &[(&str, &str)]) -> Vec<String> {
             std::collections::hash_map::Entry::Vacant(e) => {
                 groups.push(Group {
                     label: label.to_string(),
+                    named: NAME_LABELS.contains(&label),
                     tokens: e.key().0.split_whitespace().map(str::to_string).collect(),
                     display: text.to_string(),
                     parent: None,
@@ -114,17 +123,18 @@ pub fn canonicalize(mentions: &[(&str, &str)]) -> Vec<String> {
         of_mention.push(gi);
     }
     for gi in 0..groups.len() {
-        if !NAME_LABELS.contains(&groups[gi].label.as_str()) {
+        if !groups[gi].named {
             continue;
         }
         let g = &groups[gi];
-        let acro = acronym(&g.display).filter(|_| g.tokens.len() == 1);
+        let acro = if g.tokens.len() == 1 {
+            acronym(&g.display)
+        } else {
+            None
+        };
         let mut best: Option<usize> = None;
         for (hi, h) in groups.iter().enumerate() {
-            if hi == gi
-                || h.tokens.len() <= g.tokens.len()
-                || !NAME_LABELS.contains(&h.label.as_str())
-            {
+            if hi == gi || h.tokens.len() <= g.tokens.len() || !h.named {
                 continue;
             }
             let linked = match &acro {

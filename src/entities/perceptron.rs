@@ -2,7 +2,7 @@
 //! sparse and quantised for tagging), Viterbi decoding and the averaged-perceptron update.
 
 use super::features::N_FEATURES;
-use super::simd::{prefetch, prefetch_l2, Masked, LANES};
+use super::simd::{prefetch_l2, Masked, LANES};
 
 mod trainer;
 pub use trainer::{average_of, Trainer};
@@ -185,6 +185,8 @@ fn viterbi_body<const AVX2: bool>(em: &[f32], t: &Masked, back: &mut Vec<u8>, ou
     }
     back.clear();
     back.resize(n * N_TAGS, 0);
+    #[cfg(target_arch = "x86_64")]
+    let open = super::simd::Open::new(t);
     for (em_i, back_i) in em
         .chunks_exact(N_TAGS)
         .zip(back.chunks_exact_mut(N_TAGS))
@@ -192,8 +194,10 @@ fn viterbi_body<const AVX2: bool>(em: &[f32], t: &Masked, back: &mut Vec<u8>, ou
     {
         #[cfg(target_arch = "x86_64")]
         if AVX2 {
+            let em_i: &[f32; N_TAGS] = em_i.try_into().expect("chunks of N_TAGS");
+            let back_i: &mut [u8; N_TAGS] = back_i.try_into().expect("chunks of N_TAGS");
             // SAFETY: `AVX2` is set only on the path that detected AVX2 on this CPU.
-            unsafe { super::simd::viterbi_step(&mut score, t, em_i, back_i) };
+            unsafe { super::simd::viterbi_step(&mut score, t, &open, em_i, back_i) };
             continue;
         }
         let mut best = [f32::NEG_INFINITY; LANES];
@@ -373,10 +377,10 @@ impl StageView<'_> {
 
     /// Writes emission scores for a sentence's features (`N_FEATURES` buckets per token).
     ///
-    /// A first loop turns every bucket of the sentence into a row number without a branch
-    /// (most buckets have no row, so a branch would mispredict); a second adds up each token's
-    /// rows while prefetching the rows of a token a little ahead, so their cache misses
-    /// overlap. Uses AVX2 and POPCNT when the CPU has them (same sums either way).
+    /// A first loop turns every bucket of the sentence into a row number without a branch and
+    /// asks for the row and its shift at once, so the whole sentence's cache misses overlap; a
+    /// second adds up each token's rows. Uses AVX2 and POPCNT when the CPU has them (same sums
+    /// either way).
     pub fn emissions(&self, feats: &[u32], scratch: &mut Scratch) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2")
@@ -399,8 +403,6 @@ impl StageView<'_> {
     /// rows with [`super::simd::token_scores`], the same integer sums in explicit vectors.
     #[inline(always)]
     fn emissions_body<const AVX2: bool>(&self, feats: &[u32], scratch: &mut Scratch) {
-        /// Tokens between the one being summed and the one whose rows are prefetched.
-        const AHEAD: usize = 2;
         /// Slots of row numbers per token: a power of two, so that indexing a token's slots
         /// with `n % IDS` needs no bounds check (n stays below `N_FEATURES`).
         const IDS: usize = 64;
@@ -414,14 +416,9 @@ impl StageView<'_> {
             ids.resize(n_tok * IDS, 0);
         }
         counts.clear();
-        // The bitmap and rank words first, all of the sentence's, so their misses overlap
-        // rather than wait in the row-number loop below (without this loop `eval entities` on
-        // eng.train measured slower, on a machine busy with other builds).
-        for &b in feats {
-            let w = (b >> 6) as usize;
-            prefetch_l2(self.bitmap.as_ptr().wrapping_add(w).cast());
-            prefetch_l2(self.rank.as_ptr().wrapping_add(w).cast());
-        }
+        // The bitmap and rank words (96 KiB for 2^19 buckets) mostly stay in the second-level
+        // cache, so they are not prefetched: a loop that asked for all of a sentence's first
+        // measured slower (tokens per CPU second on eng.testa, same run, noted in the commit).
         for (tok, out) in feats
             .chunks_exact(N_FEATURES)
             .zip(ids.chunks_exact_mut(IDS))
@@ -454,13 +451,6 @@ impl StageView<'_> {
         let n_rows = self.rows.len().min(self.shifts.len());
         let (rows, shifts) = (&self.rows[..n_rows], &self.shifts[..n_rows]);
         for (t, em_t) in em.chunks_exact_mut(N_TAGS).enumerate() {
-            if let Some(&n) = counts.get(t + AHEAD) {
-                let ahead = &ids[(t + AHEAD) * IDS..][..usize::from(n)];
-                for &i in ahead {
-                    prefetch(self.rows.as_ptr().wrapping_add(i as usize).cast());
-                    prefetch(self.shifts.as_ptr().wrapping_add(i as usize).cast());
-                }
-            }
             let mine = &ids[t * IDS..][..usize::from(counts[t])];
             #[cfg(target_arch = "x86_64")]
             if AVX2 {

@@ -177,3 +177,37 @@ fn learns_a_toy_pattern_and_decodes_it_compiled() {
     assert_eq!(out, gold);
     assert!(compiled.view().is_well_formed());
 }
+
+/// The sparse Viterbi step scores the closed tags against every lane and B and I of a type
+/// against that type's I and L lanes only; this is what makes skipping the rest exact.
+#[test]
+fn closed_and_open_tags_are_what_the_sparse_step_assumes() {
+    use super::super::simd::{Open, CLOSED};
+    for p in 0..N_TAGS {
+        let (pp, pt) = part_of(p);
+        let closed = CLOSED.contains(&p);
+        assert_eq!(closed, !matches!(pp, Part::Begin | Part::Inside), "{p}");
+        for c in 0..N_TAGS {
+            let (cp, ct) = part_of(c);
+            let continues = matches!(cp, Part::Inside | Part::Last);
+            let want = if closed {
+                !continues
+            } else {
+                continues && ct == pt
+            };
+            assert_eq!(allowed(p, c), want, "{p} -> {c}");
+        }
+    }
+    let trans: Vec<f32> = (0..TRANS_LEN).map(|i| i as f32).collect();
+    let open = Open::new(&masked_transitions(&trans));
+    for c in 0..16 {
+        let (cp, ct) = part_of(c);
+        if matches!(cp, Part::Inside | Part::Last) {
+            assert_eq!(open.from_b[c], trans[tag(Part::Begin, ct) * N_TAGS + c]);
+            assert_eq!(open.from_i[c], trans[tag(Part::Inside, ct) * N_TAGS + c]);
+        } else {
+            assert_eq!(open.from_b[c], f32::NEG_INFINITY);
+            assert_eq!(open.from_i[c], f32::NEG_INFINITY);
+        }
+    }
+}
