@@ -13,7 +13,7 @@ use super::text::IdMap;
 mod story_postings;
 #[path = "story_terms.rs"]
 mod story_terms;
-use story_postings::{TermStat, TermTable};
+use story_postings::{listed_terms, TermStat, TermTable};
 pub(super) use story_terms::is_stop;
 pub use story_terms::{terms, Term, MAX_TERMS};
 use story_terms::{tf_weights, Idf};
@@ -39,9 +39,9 @@ pub struct StoryParams {
 struct Story {
     id: u128,
     /// Sum of the members' unit vectors with IDF divided out (IDF is applied at comparison),
-    /// as `(term id << 1 | name-like in some member, mass)` sorted by term id: a dot product
-    /// with a document vector (also in term id order) is a merge, and a one-member story costs
-    /// 8 bytes a term.
+    /// as `(term id << 2 | listed in the term table << 1 | name-like in some member, mass)`
+    /// sorted by term id: a dot product with a document vector (also in term id order) is a
+    /// merge, and a one-member story costs 8 bytes a term.
     centroid: Vec<(u32, f32)>,
     /// Squared norm of the centroid under the IDF of the last time a member joined.
     norm_sq: f32,
@@ -57,13 +57,13 @@ struct Story {
 fn seek(centroid: &[(u32, f32)], from: usize, t: u32) -> (Option<usize>, usize) {
     let rest = &centroid[from..];
     let mut hi = 1usize;
-    while hi < rest.len() && rest[hi - 1].0 >> 1 < t {
+    while hi < rest.len() && rest[hi - 1].0 >> 2 < t {
         hi *= 2;
     }
     let hi = hi.min(rest.len());
-    let i = from + rest[..hi].partition_point(|e| e.0 >> 1 < t);
+    let i = from + rest[..hi].partition_point(|e| e.0 >> 2 < t);
     match centroid.get(i) {
-        Some(e) if e.0 >> 1 == t => (Some(i), i + 1),
+        Some(e) if e.0 >> 2 == t => (Some(i), i + 1),
         _ => (None, i),
     }
 }
@@ -314,25 +314,28 @@ impl StoryIndex {
         };
         let old = std::mem::take(&mut s.centroid);
         let mut merged: Vec<(u32, f32)> = Vec::with_capacity(old.len() + vector.len());
-        // Which of the document's terms are new to the centroid (to be listed under the story).
+        // Which of the document's heaviest terms are not yet listed under the story.
+        let listed = listed_terms(&vector);
         let mut fresh_terms = vec![false; vector.len()];
         let mut k = 0usize;
         // Merges in term id order, so the norm updates run in the order they always did.
         for ((i, &(t, w)), &idf_t) in vector.iter().enumerate().zip(&idfs) {
-            while k < old.len() && old[k].0 >> 1 < t {
+            while k < old.len() && old[k].0 >> 2 < t {
                 merged.push(old[k]);
                 k += 1;
             }
             let mass = w / idf_t;
             let name_now = u32::from(terms[i].name_like);
-            let (before, name) = if k < old.len() && old[k].0 >> 1 == t {
+            let list = listed[i];
+            let (before, name) = if k < old.len() && old[k].0 >> 2 == t {
                 let (key, c) = old[k];
                 k += 1;
-                merged.push((key | name_now, c + mass));
+                fresh_terms[i] = list && key & 2 == 0;
+                merged.push((key | name_now | u32::from(list) << 1, c + mass));
                 (c, (key | name_now) & 1 != 0)
             } else {
-                merged.push((t << 1 | name_now, mass));
-                fresh_terms[i] = true;
+                merged.push((t << 2 | u32::from(list) << 1 | name_now, mass));
+                fresh_terms[i] = list;
                 (0.0, name_now != 0)
             };
             // Incremental update under today's IDF; the full recount below corrects the drift.
@@ -355,7 +358,7 @@ impl StoryIndex {
             let fresh = s.size == 1 && s.centroid.len() == idfs.len();
             let (mut norm_sq, mut names_sq) = (0.0f32, 0.0f32);
             for (i, &(key, c)) in s.centroid.iter().enumerate() {
-                let w = c * if fresh { idfs[i] } else { idf.of(key >> 1) };
+                let w = c * if fresh { idfs[i] } else { idf.of(key >> 2) };
                 norm_sq += w * w;
                 if key & 1 != 0 {
                     names_sq += w * w;
