@@ -163,6 +163,6 @@ fn story_floats_match_golden() {
     let out = story_output();
     assert_eq!(
         format!("{:032x}", hash128(out.as_bytes())),
-        "dbfb8634b758f3110da3d3085bc02709"
+        "ea1243e9c5eb9e7ef97cfb16db8c2c4b"
     );
 }
