@@ -12,7 +12,7 @@ impl Deduper {
         for doc in cands.iter().filter_map(|&c| self.near.get(c)) {
             let sim = s.similarity(&doc.sig);
             if sim >= self.config.near_threshold && best.is_none_or(|b| sim > b.3) {
-                best = Some((Tier::NearCopy, doc.id, doc.story, sim));
+                best = Some((Tier::NearCopy, doc.id(), doc.story(), sim));
             }
         }
         best
@@ -30,7 +30,7 @@ impl Deduper {
             return Vec::new();
         }
         for m in ranked.iter().take(REWRITE_STORIES) {
-            if let Some(members) = self.story_members.get(&m.story) {
+            if let Some(members) = self.story_members.get(&m.story.into()) {
                 cands.extend(members.iter().copied());
             }
         }
@@ -63,7 +63,7 @@ impl Deduper {
             );
             if cov >= self.config.rewrite_threshold && best.is_none_or(|b| cov > b.3) {
                 if let Some(doc) = self.near.get(*seq) {
-                    best = Some((Tier::Rewrite, doc.id, doc.story, cov));
+                    best = Some((Tier::Rewrite, doc.id(), doc.story(), cov));
                 }
             }
         }

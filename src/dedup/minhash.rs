@@ -5,8 +5,8 @@
 //! of the document and its story (32), 14 band links (56) and 14 entries of the band map; see
 //! `benches/dedup_serial.rs` for the measured bytes per document.
 
+use super::blocks::{Blocks, Id};
 use super::text::{shingles, IdMap, Word};
-use std::collections::VecDeque;
 
 /// MinHash values in the near-copy signature.
 pub const NUM_PERM: usize = 112;
@@ -201,7 +201,7 @@ impl Signatures {
 
 /// A signature as the near index keeps it: the low 16 bits of each MinHash value (224 bytes
 /// instead of 448). Band keys are computed from these bits, at query and insert alike.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Compact(pub [u16; NUM_PERM]);
 
 impl Compact {
@@ -225,11 +225,11 @@ impl Compact {
     }
 }
 
-/// One document in the near-copy index.
-#[derive(Debug, Clone)]
+/// One document in the near-copy index (312 bytes).
+#[derive(Debug, Clone, Copy)]
 pub struct NearDoc {
-    pub id: u128,
-    pub story: u128,
+    id: Id,
+    story: Id,
     pub sig: Compact,
     /// Distance back (in sequence numbers) to the next-older document sharing each band, 0 for
     /// none. A document more than `u32::MAX` positions back is not linked: no index holds that
@@ -237,10 +237,22 @@ pub struct NearDoc {
     links: [u32; BANDS],
 }
 
+impl NearDoc {
+    /// Returns the document's id.
+    pub fn id(&self) -> u128 {
+        self.id.get()
+    }
+
+    /// Returns the id of the document's story.
+    pub fn story(&self) -> u128 {
+        self.story.get()
+    }
+}
+
 /// The LSH index: documents in arrival order, band buckets as chains through the documents.
 #[derive(Debug, Default)]
 pub struct NearIndex {
-    docs: VecDeque<NearDoc>,
+    docs: Blocks<NearDoc>,
     /// Sequence number of `docs[0]`.
     first_seq: u64,
     /// Per band, the band key's low 32 bits to the low 32 bits of the sequence number of the
@@ -309,8 +321,8 @@ impl NearIndex {
             }
         }
         self.docs.push_back(NearDoc {
-            id,
-            story,
+            id: id.into(),
+            story: story.into(),
             sig,
             links,
         });

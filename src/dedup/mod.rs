@@ -21,6 +21,7 @@
 //! replaying the committed entries with [`Deduper::restore`] rebuilds the same index.
 
 pub mod align;
+mod blocks;
 mod candidates;
 mod config;
 pub mod eval;
@@ -34,9 +35,10 @@ pub mod text;
 
 use crate::model::{DedupInfo, DedupStatus, Reuse};
 use align::Sketch;
+use blocks::{Blocks, Id};
 use minhash::{Compact, NearIndex, Signatures};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use story::{StoryIndex, StoryParams, Term};
 
@@ -109,19 +111,21 @@ impl KnownRaw {
     }
 }
 
+/// What an exact-match key resolves to (40 bytes).
 #[derive(Debug, Clone, Copy)]
 struct Known {
     /// The document an exact copy resolves to.
-    id: u128,
-    story: u128,
+    id: Id,
+    story: Id,
     /// Arrival position of the document that put this entry in, for eviction.
     seq: u64,
 }
 
+/// One indexed document in arrival order (40 bytes).
 #[derive(Debug, Clone, Copy)]
 struct Slot {
-    raw: u128,
-    text: u128,
+    raw: Id,
+    text: Id,
     in_near: bool,
 }
 
@@ -136,14 +140,14 @@ const MAX_REUSE: usize = 4;
 #[derive(Debug)]
 pub struct Deduper {
     config: DedupConfig,
-    by_raw: HashMap<u128, Known>,
-    by_text: HashMap<u128, Known>,
+    by_raw: text::IdMap<Id, Known>,
+    by_text: text::IdMap<Id, Known>,
     /// Every indexed document in arrival order; `order[0]` has position `first_seq`.
-    order: VecDeque<Slot>,
+    order: Blocks<Slot>,
     first_seq: u64,
     near: NearIndex,
     stories: StoryIndex,
-    story_members: HashMap<u128, VecDeque<u64>>,
+    story_members: text::IdMap<Id, VecDeque<u64>>,
     /// Sentence sketches of the last `align_window` near-index documents, by near-index seq.
     sketches: text::IdMap<u64, Sketch>,
     sketch_order: VecDeque<u64>,
@@ -166,9 +170,9 @@ impl Deduper {
     pub fn new(config: &DedupConfig) -> Self {
         Self {
             config: config.clone(),
-            by_raw: HashMap::new(),
-            by_text: HashMap::new(),
-            order: VecDeque::new(),
+            by_raw: text::IdMap::default(),
+            by_text: text::IdMap::default(),
+            order: Blocks::default(),
             first_seq: 0,
             near: NearIndex::default(),
             stories: StoryIndex::new(StoryParams {
@@ -178,7 +182,7 @@ impl Deduper {
                 idf_power: config.story_idf_power,
                 name_weight: config.story_name_weight,
             }),
-            story_members: HashMap::new(),
+            story_members: text::IdMap::default(),
             sketches: text::IdMap::default(),
             sketch_order: VecDeque::new(),
             known_raw: Arc::new(KnownRaw::default()),
@@ -193,8 +197,8 @@ impl Deduper {
     /// Returns whether a document with this id was already decided (an exact re-drop).
     pub fn is_known_raw(&self, id: &str) -> Option<String> {
         parse_hex(id)
-            .and_then(|h| self.by_raw.get(&h))
-            .map(|k| hex(k.id))
+            .and_then(|h| self.by_raw.get(&h.into()))
+            .map(|k| hex(k.id.get()))
     }
 
     /// Returns the number of documents in the index.
@@ -273,11 +277,11 @@ impl Deduper {
         };
         if let Some(k) = self
             .by_raw
-            .get(&raw)
-            .or_else(|| self.by_text.get(&text_hash))
+            .get(&raw.into())
+            .or_else(|| self.by_text.get(&text_hash.into()))
         {
-            entry.duplicate_of = Some(hex(k.id));
-            entry.story = Some(hex(k.story));
+            entry.duplicate_of = Some(hex(k.id.get()));
+            entry.story = Some(hex(k.story.get()));
             let info = DedupInfo {
                 status: DedupStatus::ExactDuplicate,
                 duplicate_of: entry.duplicate_of.clone(),
@@ -334,7 +338,7 @@ impl Deduper {
                     .first()
                     .filter(|r| r.1 >= self.config.story_reuse_share)
                     .and_then(|r| self.near.get(r.0))
-                    .map(|d| d.story);
+                    .map(|d| d.story());
                 let story = self.stories.choose(&ranked).or(by_reuse).unwrap_or(raw);
                 (Tier::Unique, DedupStatus::Unique, None, None, story)
             }
@@ -351,7 +355,7 @@ impl Deduper {
             .iter()
             .filter_map(|&(seq, shared)| {
                 self.near.get(seq).map(|d| Reuse {
-                    of: hex(d.id),
+                    of: hex(d.id()),
                     shared: (shared * 100.0).round() / 100.0,
                 })
             })
@@ -395,12 +399,12 @@ impl Deduper {
             .filter(|_| sigs.is_none());
         let seq = self.first_seq + self.order.len() as u64;
         let known = Known {
-            id: exact_of.unwrap_or(raw),
-            story,
+            id: exact_of.unwrap_or(raw).into(),
+            story: story.into(),
             seq,
         };
-        self.by_raw.entry(raw).or_insert(known);
-        self.by_text.entry(text).or_insert(known);
+        self.by_raw.entry(raw.into()).or_insert(known);
+        self.by_text.entry(text.into()).or_insert(known);
         self.known_raw.insert(raw);
         // A near-copy is represented by the document it copies: keeping it out of the LSH
         // index bounds the candidates a syndicated story produces (thousands of re-posts
@@ -419,7 +423,7 @@ impl Deduper {
                     }
                 }
             }
-            let members = self.story_members.entry(story).or_default();
+            let members = self.story_members.entry(story.into()).or_default();
             members.push_back(nseq);
             if members.len() > STORY_MEMBERS {
                 members.pop_front();
@@ -430,16 +434,29 @@ impl Deduper {
         } else {
             self.stories.add_with(story, terms, idfs);
         }
-        self.order.push_back(Slot { raw, text, in_near });
+        self.order.push_back(Slot {
+            raw: raw.into(),
+            text: text.into(),
+            in_near,
+        });
         while self.order.len() > self.config.capacity {
             self.evict_oldest();
         }
         if seq % 4096 == 4095 {
-            let near = &self.near;
+            // Members older than the oldest sketch can never be aligned again (sketches are
+            // kept for a suffix of the near index), so dropping them changes no decision: they
+            // are the oldest of their list, which the size cap would have dropped first anyway.
+            // Without this, every story ever seen kept an entry.
+            let oldest = self.sketch_order.front().copied().unwrap_or(u64::MAX);
             self.story_members.retain(|_, m| {
-                m.retain(|&s| near.get(s).is_some());
+                while m.front().is_some_and(|&s| s < oldest) {
+                    m.pop_front();
+                }
                 !m.is_empty()
             });
+            if self.story_members.capacity() > 2 * self.story_members.len() + 1024 {
+                self.story_members.shrink_to_fit();
+            }
         }
     }
 
@@ -451,7 +468,7 @@ impl Deduper {
         self.first_seq += 1;
         if self.by_raw.get(&slot.raw).is_some_and(|k| k.seq == seq) {
             self.by_raw.remove(&slot.raw);
-            self.known_raw.remove(slot.raw);
+            self.known_raw.remove(slot.raw.get());
         }
         if self.by_text.get(&slot.text).is_some_and(|k| k.seq == seq) {
             self.by_text.remove(&slot.text);

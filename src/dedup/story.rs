@@ -13,10 +13,10 @@ use super::text::IdMap;
 mod story_postings;
 #[path = "story_terms.rs"]
 mod story_terms;
-use story_postings::{TermStat, TermTable};
+use story_postings::{listed_terms, TermStat, TermTable};
 pub(super) use story_terms::is_stop;
 pub use story_terms::{terms, Term, MAX_TERMS};
-use story_terms::{tf_weights, Idf};
+use story_terms::{tf_weights, Cell, Idf};
 
 /// Terms of a document used to look up candidate stories.
 const QUERY_TERMS: usize = 24;
@@ -39,10 +39,10 @@ pub struct StoryParams {
 struct Story {
     id: u128,
     /// Sum of the members' unit vectors with IDF divided out (IDF is applied at comparison),
-    /// as `(term id << 1 | name-like in some member, mass)` sorted by term id: a dot product
-    /// with a document vector (also in term id order) is a merge, and a one-member story costs
-    /// 8 bytes a term.
-    centroid: Vec<(u32, f32)>,
+    /// as `(term id << 2 | listed in the term table << 1 | name-like in some member, mass)`
+    /// sorted by term id: a dot product with a document vector (also in term id order) is a
+    /// merge, and a one-member story costs 6 bytes a term ([`Cell`]).
+    centroid: Vec<Cell>,
     /// Squared norm of the centroid under the IDF of the last time a member joined.
     norm_sq: f32,
     /// The centroid's squared norm over its name-like terms.
@@ -54,16 +54,16 @@ struct Story {
 /// Finds term `t` in the sorted centroid from position `from`; returns its index, or where the
 /// search may resume for a larger term. Gallops, so a small vector against a large centroid
 /// costs a few probes a term.
-fn seek(centroid: &[(u32, f32)], from: usize, t: u32) -> (Option<usize>, usize) {
+fn seek(centroid: &[Cell], from: usize, t: u32) -> (Option<usize>, usize) {
     let rest = &centroid[from..];
     let mut hi = 1usize;
-    while hi < rest.len() && rest[hi - 1].0 >> 1 < t {
+    while hi < rest.len() && rest[hi - 1].key() >> 2 < t {
         hi *= 2;
     }
     let hi = hi.min(rest.len());
-    let i = from + rest[..hi].partition_point(|e| e.0 >> 1 < t);
+    let i = from + rest[..hi].partition_point(|e| e.key() >> 2 < t);
     match centroid.get(i) {
-        Some(e) if e.0 >> 1 == t => (Some(i), i + 1),
+        Some(e) if e.key() >> 2 == t => (Some(i), i + 1),
         _ => (None, i),
     }
 }
@@ -226,7 +226,7 @@ impl StoryIndex {
                     let (found, next) = seek(&s.centroid, at, *t);
                     at = next;
                     if let Some(i) = found {
-                        let (key, c) = s.centroid[i];
+                        let (key, c) = (s.centroid[i].key(), s.centroid[i].mass());
                         let x = c * w * idf;
                         dot += x;
                         if n && key & 1 != 0 {
@@ -313,26 +313,29 @@ impl StoryIndex {
             return;
         };
         let old = std::mem::take(&mut s.centroid);
-        let mut merged: Vec<(u32, f32)> = Vec::with_capacity(old.len() + vector.len());
-        // Which of the document's terms are new to the centroid (to be listed under the story).
+        let mut merged: Vec<Cell> = Vec::with_capacity(old.len() + vector.len());
+        // Which of the document's heaviest terms are not yet listed under the story.
+        let listed = listed_terms(&vector);
         let mut fresh_terms = vec![false; vector.len()];
         let mut k = 0usize;
         // Merges in term id order, so the norm updates run in the order they always did.
         for ((i, &(t, w)), &idf_t) in vector.iter().enumerate().zip(&idfs) {
-            while k < old.len() && old[k].0 >> 1 < t {
+            while k < old.len() && old[k].key() >> 2 < t {
                 merged.push(old[k]);
                 k += 1;
             }
             let mass = w / idf_t;
             let name_now = u32::from(terms[i].name_like);
-            let (before, name) = if k < old.len() && old[k].0 >> 1 == t {
-                let (key, c) = old[k];
+            let list = listed[i];
+            let (before, name) = if k < old.len() && old[k].key() >> 2 == t {
+                let (key, c) = (old[k].key(), old[k].mass());
                 k += 1;
-                merged.push((key | name_now, c + mass));
+                fresh_terms[i] = list && key & 2 == 0;
+                merged.push(Cell::new(key | name_now | u32::from(list) << 1, c + mass));
                 (c, (key | name_now) & 1 != 0)
             } else {
-                merged.push((t << 1 | name_now, mass));
-                fresh_terms[i] = true;
+                merged.push(Cell::new(t << 2 | u32::from(list) << 1 | name_now, mass));
+                fresh_terms[i] = list;
                 (0.0, name_now != 0)
             };
             // Incremental update under today's IDF; the full recount below corrects the drift.
@@ -354,8 +357,8 @@ impl StoryIndex {
             // values are at hand (the same numbers `Idf::of` would return).
             let fresh = s.size == 1 && s.centroid.len() == idfs.len();
             let (mut norm_sq, mut names_sq) = (0.0f32, 0.0f32);
-            for (i, &(key, c)) in s.centroid.iter().enumerate() {
-                let w = c * if fresh { idfs[i] } else { idf.of(key >> 1) };
+            for (i, (key, c)) in s.centroid.iter().map(|e| (e.key(), e.mass())).enumerate() {
+                let w = c * if fresh { idfs[i] } else { idf.of(key >> 2) };
                 norm_sq += w * w;
                 if key & 1 != 0 {
                     names_sq += w * w;

@@ -1,7 +1,33 @@
-//! Owns the story tier's term table: each term's document frequency and the open stories whose
-//! centroid holds it, in one map entry of 12 bytes and a shared list of 8-byte postings.
+//! Owns the story tier's term table: each term's document frequency and the open stories listed
+//! under it, in one map entry of 12 bytes and a shared list of 8-byte postings.
+//!
+//! A story is listed under the [`LISTED_TERMS`] heaviest terms of each of its members, not
+//! under every centroid term: candidate stories are looked up by a document's heaviest terms
+//! only, so the long tail of a centroid's light terms cost postings (most of the index's
+//! memory) that rarely found a story the heavy terms did not.
 
 use crate::dedup::text::IdMap;
+
+/// Heaviest terms of a document its story is listed under.
+pub(super) const LISTED_TERMS: usize = 32;
+
+/// Returns, for each entry of a document's TF-IDF vector, whether it is one of the
+/// [`LISTED_TERMS`] heaviest (ties: smaller term id, as the query's term choice).
+pub(super) fn listed_terms(vector: &[(u32, f32)]) -> Vec<bool> {
+    let mut listed = vec![true; vector.len()];
+    if vector.len() > LISTED_TERMS {
+        let mut order: Vec<usize> = (0..vector.len()).collect();
+        order.select_nth_unstable_by(LISTED_TERMS - 1, |&a, &b| {
+            let (a, b) = (vector[a], vector[b]);
+            b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+        });
+        listed.iter_mut().for_each(|l| *l = false);
+        for &i in &order[..LISTED_TERMS] {
+            listed[i] = true;
+        }
+    }
+    listed
+}
 
 /// No posting (the end of a list).
 const END: u32 = u32::MAX;
