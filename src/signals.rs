@@ -36,7 +36,8 @@ pub async fn shutdown_signal() {
     });
 }
 
-async fn wait_for_signal() {
+/// Resolves on the next SIGINT or SIGTERM.
+pub async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {

@@ -375,18 +375,7 @@ pub fn run_daemon(config: Config) -> Result<()> {
 
 /// Resolves on the first SIGINT or SIGTERM.
 async fn signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
+    crate::signals::wait_for_signal().await;
     tracing::info!("shutting down: no new files, finishing the files taken");
 }
 

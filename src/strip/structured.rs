@@ -398,12 +398,16 @@ mod tests {
         assert_eq!(on, body_json().replace("\\n", "\n"));
     }
 
+    /// A JSON-LD block whose `articleBody` is the first paragraph alone.
+    fn teaser_json_ld() -> String {
+        format!(
+            r#"<script type="application/ld+json">{{"@type":"NewsArticle","articleBody":"0. {PARA}"}}</script>"#
+        )
+    }
+
     #[test]
     fn stripper_keeps_readability_when_the_json_ld_body_is_a_teaser() {
-        let ld = format!(
-            r#"<script type="application/ld+json">{{"@type":"NewsArticle","articleBody":"0. {PARA}"}}</script>"#
-        );
-        let page = news_page(&ld);
+        let page = news_page(&teaser_json_ld());
         let on = strip(&page, true);
         assert_eq!(on, strip(&page, false));
         assert!(on.contains(PARA2), "{on}");
@@ -445,10 +449,7 @@ mod tests {
 
     #[test]
     fn a_teaser_json_ld_body_leaves_a_poor_candidate_to_the_plain_text_pass() {
-        let ld = format!(
-            r#"<script type="application/ld+json">{{"@type":"NewsArticle","articleBody":"0. {PARA}"}}</script>"#
-        );
-        let page = split_page(&ld);
+        let page = split_page(&teaser_json_ld());
         let on = strip(&page, true);
         assert_eq!(on, strip(&page, false));
         assert!(on.contains(PARA2), "{on}");
