@@ -1,7 +1,7 @@
 //! Recovery in the cluster mode (harness in `cluster_util`): a decider restarted after a
 //! checkpoint resumes from it exactly once, and a file no worker can finish becomes an error
 //! record instead of stalling the decider, and `done = "move"` sends files the workers cannot
-//! decode to the failed folder.
+//! decode, or give up on, to the failed folder once their lines are committed.
 
 mod cluster_util;
 mod util;
@@ -92,7 +92,8 @@ fn a_file_no_worker_can_finish_becomes_an_error_record() {
     std::fs::write(bed.drop.join("big.txt"), big).unwrap();
     names.push("big.txt".into());
     let extra = format!("{NO_ENTITIES}[pipeline]\nfile_timeout = \"300s\"\n");
-    let (node, c) = bed.node("node", "all", None, &extra);
+    let c = with_done_move(bed.config("node", "all", None, &extra));
+    let node = Node::start(&bed.path("node"), &c);
     wait_for_lines(&c, 6, Duration::from_secs(180), &[&node]);
     // Files after it are not held up.
     names.extend(drop_files(&bed.drop, 5, 5));
@@ -109,6 +110,46 @@ fn a_file_no_worker_can_finish_becomes_an_error_record() {
         node.log().contains("prepared publish"),
         "the workers logged why"
     );
+    // The intake reads and decodes it without error: only its committed error line sends it
+    // to the failed folder.
+    wait_for_listing(&bed, "failed", &["big.txt".to_string()]);
+    let mut done: Vec<String> = names.into_iter().filter(|n| n != "big.txt").collect();
+    done.sort();
+    wait_for_listing(&bed, "done", &done);
+}
+
+/// Returns `config` with `done = "move"` in its `[source]` section.
+fn with_done_move(config: std::path::PathBuf) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replacen("[source]\n", "[source]\ndone = \"move\"\n", 1);
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+/// The sorted names in folder `dir` of the drop folder.
+fn listing(bed: &Bed, dir: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(bed.drop.join(dir))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Waits (up to 30 s) for folder `dir` of the drop folder to list `want`: done-actions run
+/// once lines are committed, shortly after the lines are seen.
+fn wait_for_listing(bed: &Bed, dir: &str, want: &[String]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while listing(bed, dir) != want {
+        assert!(
+            Instant::now() < deadline,
+            "{dir}/ holds {:?}, not {want:?}",
+            listing(bed, dir)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]
@@ -125,13 +166,7 @@ fn with_done_move_files_that_fail_decoding_on_a_worker_go_to_the_failed_folder()
     )
     .unwrap();
     names.extend(["photo.txt".to_string(), "broken.txt.gz".to_string()]);
-    let config = bed.config("node", "all", None, NO_ENTITIES);
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replacen("[source]\n", "[source]\ndone = \"move\"\n", 1),
-    )
-    .unwrap();
+    let config = with_done_move(bed.config("node", "all", None, NO_ENTITIES));
     let node = Node::start(&bed.path("node"), &config);
     let lines = wait_for_lines(&config, 5, Duration::from_secs(120), &[&node]);
     assert_exactly_once(&lines, &names);
@@ -140,18 +175,12 @@ fn with_done_move_files_that_fail_decoding_on_a_worker_go_to_the_failed_folder()
         let bad = path.ends_with("photo.txt") || path.ends_with("broken.txt.gz");
         assert_eq!(l["type"] == "error", bad, "{l}");
     }
-    let listing = |dir: &str| {
-        let mut v: Vec<String> = std::fs::read_dir(bed.drop.join(dir))
-            .map(|d| {
-                d.map(|e| e.unwrap().file_name().into_string().unwrap())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
-    };
-    assert_eq!(listing("failed"), ["broken.txt.gz", "photo.txt"]);
-    assert_eq!(listing("done"), names[..3].to_vec());
+    wait_for_listing(
+        &bed,
+        "failed",
+        &["broken.txt.gz".into(), "photo.txt".into()],
+    );
+    wait_for_listing(&bed, "done", &names[..3]);
 }
 
 /// The last output sequence the file sink of node `dir` has recorded.

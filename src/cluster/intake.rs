@@ -1,38 +1,38 @@
 //! Owns the intake role: the single-node watcher and admission feed a publisher that puts each
-//! ready file on the work stream, runs the done-action after the publish ack and remembers the
-//! file in `published.jsonl` so a restart does not publish it again.
+//! ready file on the work stream and, after the publish ack, remembers the file in
+//! `published.jsonl` so a restart does not publish it again; its done-action waits for its
+//! committed line ([`super::settle`]).
 //!
 //! Per file: one read of its bytes and one JetStream publish (pipelined, up to [`IN_FLIGHT`]
 //! unacknowledged), plus an object-store put for files over [`super::INLINE_MAX`].
 
+use super::settle::{self, PublishedLedger};
 use super::wire::{self, WorkMeta};
 use super::Cluster;
 use crate::admission::Admission;
-use crate::config::{Config, DoneAction};
-use crate::model::{Envelope, FileKey, SourceInfo};
-use crate::read::{self, ReadError, ReadLimits};
-use crate::sink::{apply_done, DonePolicy};
+use crate::config::Config;
+use crate::model::Envelope;
+use crate::read::ReadError;
+use crate::sink::DonePolicy;
 use crate::watcher::{self, WatchConfig};
 use anyhow::{Context, Result};
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::HeaderMap;
-use std::collections::HashMap;
+use futures_util::StreamExt;
 use std::future::Future;
-use std::io::{BufRead, Read, Write};
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Unacknowledged publishes the intake keeps in flight.
 const IN_FLIGHT: usize = 256;
-/// The intake's ledger of published files, in `state.dir`.
-pub const PUBLISHED_FILE: &str = "published.jsonl";
+pub use settle::PUBLISHED_FILE;
 
 /// One published, not yet acknowledged file.
 struct Pending {
     ack: PublishAckFuture,
     env: Envelope,
-    failed: bool,
     msg_id: String,
     payload: bytes::Bytes,
 }
@@ -53,49 +53,47 @@ pub async fn run(
         ledger.published.clone(),
     ));
     let live = crate::reload::Live::new(&config)?;
-    let watch = WatchConfig::from_config(&config, live);
+    let mut watch = WatchConfig::from_config(&config, live);
+    // Published files stay in the folder until their lines are committed: their done-actions
+    // are the settler's, also after a restart, never the watcher's.
+    watch.done = None;
     let (tx, rx) = async_channel::bounded::<Envelope>(config.pipeline.queue_capacity);
     let a = Arc::clone(&admission);
     let watcher = tokio::spawn(async move { watcher::run(watch, a, tx, shutdown, false).await });
     let files = cluster.js.get_object_store(&cluster.names.files).await?;
     let max_bytes = config.source.max_file_bytes;
-    // With a done-action that sorts files into done and failed folders, the intake decodes what
-    // it publishes (as the worker will, with this node's limits), so a file that will become a
-    // read error record goes to `failed_dir`, as in the single-node mode.
-    let predict = done
-        .as_ref()
-        .is_some_and(|p| p.action != DoneAction::Leave)
-        .then_some(ReadLimits {
-            max_file_bytes: max_bytes,
-            max_inflated_bytes: config.source.max_inflated_bytes,
-        });
+    // The output stream is followed from before the first publish, so no line is missed.
+    let mut lines = match &done {
+        Some(_) => Some(settle::follow_lines(&cluster, &ledger).await?),
+        None => None,
+    };
     // Acks are awaited in publish order by a task of their own, so a trickle of files never
-    // waits a round trip per file; the channel bounds the publishes in flight.
+    // waits a round trip per file; the channel bounds the publishes in flight. The same task
+    // runs done-actions as their files' lines are committed.
     let (acks_tx, mut acks_rx) = tokio::sync::mpsc::channel::<Pending>(IN_FLIGHT);
     let (cl, a) = (cluster.clone(), Arc::clone(&admission));
     let settler = tokio::spawn(async move {
-        while let Some(p) = acks_rx.recv().await {
-            settle(&cl, p, &mut ledger, &a, done.as_ref()).await?;
+        loop {
+            tokio::select! {
+                p = acks_rx.recv() => match p {
+                    Some(p) => settle(&cl, p, &mut ledger, &a, done.as_ref()).await?,
+                    None => break,
+                },
+                Some(line) = next_line(&mut lines) => {
+                    let (seq, failed) = line?;
+                    if let Some(policy) = &done {
+                        ledger.line(seq, failed, policy)?;
+                    }
+                }
+            }
         }
         anyhow::Ok(())
     });
     while let Ok(env) = rx.recv().await {
         let (path, r) = (env.file.path.clone(), root.clone());
-        let read = tokio::task::spawn_blocking(move || {
-            let bytes = read_bytes(&path, &r, max_bytes)?;
-            let undecodable = predict.is_some_and(|limits| {
-                read::decode(
-                    &path,
-                    &bytes,
-                    limits,
-                    &mut SourceInfo::named(String::new(), 0),
-                )
-                .is_err()
-            });
-            Ok((bytes, undecodable))
-        })
-        .await
-        .unwrap_or_else(|e| Err(format!("internal error: {e}")));
+        let read = tokio::task::spawn_blocking(move || read_bytes(&path, &r, max_bytes))
+            .await
+            .unwrap_or_else(|e| Err(format!("internal error: {e}")));
         let path_str = env.file.path.to_string_lossy().into_owned();
         let msg_id = wire::work_msg_id(&env.file.key, &path_str);
         let ready_ms =
@@ -109,8 +107,7 @@ pub async fn run(
             object: None,
             error: None,
         };
-        let undecodable = matches!(read, Ok((_, true)));
-        let body = match read.map(|(bytes, _)| bytes) {
+        let body = match read {
             Ok(bytes) if bytes.len() > super::INLINE_MAX => {
                 let mut reader = bytes.as_slice();
                 files
@@ -126,13 +123,11 @@ pub async fn run(
                 Vec::new()
             }
         };
-        let failed = meta.error.is_some() || undecodable;
         let payload = bytes::Bytes::from(wire::encode(&meta, &body)?);
         let ack = publish(&cluster, &msg_id, payload.clone()).await?;
         let p = Pending {
             ack,
             env,
-            failed,
             msg_id,
             payload,
         };
@@ -174,7 +169,7 @@ async fn publish(
 }
 
 /// Waits for one publish ack (re-publishing under the same message id until the servers take
-/// it), then records the file and runs its done-action.
+/// it), then records the file; its done-action waits for its line.
 async fn settle(
     cluster: &Cluster,
     mut p: Pending,
@@ -183,9 +178,9 @@ async fn settle(
     done: Option<&DonePolicy>,
 ) -> Result<()> {
     let mut wait = Duration::from_millis(200);
-    loop {
+    let ack = loop {
         match p.ack.await {
-            Ok(_) => break,
+            Ok(ack) => break ack,
             Err(error) => {
                 tracing::warn!(%error, msg_id = %p.msg_id, "work publish not acknowledged, publishing again");
                 tokio::time::sleep(wait).await;
@@ -193,19 +188,25 @@ async fn settle(
                 p.ack = publish(cluster, &p.msg_id, p.payload.clone()).await?;
             }
         }
-    }
+    };
+    // A repeat of an earlier publish is acked with the first one's sequence.
     let key = p.env.file.key;
-    ledger.record(&key, p.failed)?;
-    let mut remember = true;
-    if let Some(policy) = done {
-        remember = policy.action == DoneAction::Leave;
-        if let Err(error) = apply_done(policy, &p.env.file.path, p.failed) {
-            tracing::warn!(path = %p.env.file.path.display(), %error, "done-action failed");
-            remember = true;
-        }
-    }
-    admission.committed(key, p.failed, remember);
+    ledger.published(key, ack.sequence, &p.env.file.path, done)?;
+    // The file stays in the folder until its line is committed: admission keeps it known.
+    admission.committed(key, false, true);
     Ok(())
+}
+
+/// Returns the next committed line's (work sequence, failed), or waits forever without a
+/// done-action to run.
+async fn next_line<S>(lines: &mut Option<S>) -> Option<Result<(u64, bool)>>
+where
+    S: futures_util::Stream<Item = Result<(u64, bool)>> + Unpin,
+{
+    match lines {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Reads a ready file's bytes, refusing what the single-node read stage refuses before
@@ -250,61 +251,4 @@ fn read_bytes(path: &Path, root: &Path, max: u64) -> Result<Vec<u8>, String> {
         return Err(ReadError::Empty.to_string());
     }
     Ok(bytes)
-}
-
-/// The intake's record of published files: one JSON line per file, appended after its ack.
-struct PublishedLedger {
-    file: Option<std::fs::File>,
-    published: HashMap<FileKey, bool>,
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct PublishedEntry {
-    key: FileKey,
-    #[serde(default)]
-    failed: bool,
-}
-
-impl PublishedLedger {
-    /// Opens (and reads) `published.jsonl` in `dir`; without a state dir nothing is kept and a
-    /// restart relies on the work stream's duplicate window alone.
-    fn open(dir: Option<&Path>) -> Result<Self> {
-        let Some(dir) = dir else {
-            tracing::warn!("no state.dir: a restarted intake publishes files left in place again (the servers drop repeats within 10 minutes)");
-            return Ok(Self {
-                file: None,
-                published: HashMap::new(),
-            });
-        };
-        let path = dir.join(PUBLISHED_FILE);
-        let mut published = HashMap::new();
-        if let Ok(f) = std::fs::File::open(&path) {
-            // A torn last line (a crash mid-append) does not parse and is skipped: that file is
-            // published again and the servers drop the repeat.
-            for line in std::io::BufReader::new(f).lines().map_while(Result::ok) {
-                if let Ok(e) = serde_json::from_str::<PublishedEntry>(&line) {
-                    published.insert(e.key, e.failed);
-                }
-            }
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        Ok(Self {
-            file: Some(file),
-            published,
-        })
-    }
-
-    fn record(&mut self, key: &FileKey, failed: bool) -> Result<()> {
-        if let Some(f) = &mut self.file {
-            let mut line = serde_json::to_vec(&PublishedEntry { key: *key, failed })?;
-            line.push(b'\n');
-            f.write_all(&line)
-                .context("cannot append to published.jsonl")?;
-        }
-        Ok(())
-    }
 }

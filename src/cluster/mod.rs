@@ -39,6 +39,7 @@ pub mod intake;
 pub mod line;
 pub mod objects;
 pub mod output;
+pub mod settle;
 pub mod status;
 pub mod wire;
 pub mod worker;
@@ -56,7 +57,7 @@ pub const INLINE_MAX: usize = 512 * 1024;
 /// Replicas asked for every stream and bucket; fewer when the cluster has fewer servers.
 const REPLICAS: usize = 3;
 /// How long the work and output streams drop a re-published message id.
-const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
+pub(crate) const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
 /// How long a decider lease lasts without renewal.
 pub const LEASE_TTL: Duration = Duration::from_secs(4);
 /// How long a node's entry in the nodes bucket lasts without a heartbeat.
