@@ -1,7 +1,8 @@
 //! Recovery in the cluster mode (harness in `cluster_util`): a decider restarted after a
 //! checkpoint resumes from it exactly once, and a file no worker can finish becomes an error
 //! record instead of stalling the decider, and `done = "move"` sends files the workers cannot
-//! decode, or give up on, to the failed folder once their lines are committed.
+//! decode, or give up on, to the failed folder once their lines are committed (files stay in
+//! the drop folder until then, and a restarted intake settles what its last run left).
 
 mod cluster_util;
 mod util;
@@ -116,6 +117,44 @@ fn a_file_no_worker_can_finish_becomes_an_error_record() {
     let mut done: Vec<String> = names.into_iter().filter(|n| n != "big.txt").collect();
     done.sort();
     wait_for_listing(&bed, "done", &done);
+}
+
+#[test]
+fn files_stay_until_their_lines_are_committed_and_a_restarted_intake_moves_them() {
+    let bed = Bed::start();
+    let names = drop_files(&bed.drop, 10, 0);
+    let c = with_done_move(bed.config("intake", "intake", None, NO_ENTITIES));
+    let mut intake = Node::start(&bed.path("intake"), &c);
+    // Every file published and acknowledged, with no worker to make its line.
+    let published = bed.path("intake").join("state/published.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&published).map_or(0, |t| t.lines().count()) < 10 {
+        assert!(
+            Instant::now() < deadline,
+            "the intake did not publish 10 files"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(listing(&bed, "done"), Vec::<String>::new(), "no line yet");
+    intake.kill9();
+    let (worker, wc) = bed.node("worker", "worker", None, NO_ENTITIES);
+    let lines = wait_for_lines(&wc, 10, Duration::from_secs(120), &[&worker]);
+    assert_exactly_once(&lines, &names);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        listing(&bed, "done"),
+        Vec::<String>::new(),
+        "the intake is down"
+    );
+    // The restarted intake publishes nothing again and settles the ten from their lines.
+    let intake = Node::start(&bed.path("intake"), &c);
+    let mut sorted = names.clone();
+    sorted.sort();
+    wait_for_listing(&bed, "done", &sorted);
+    std::thread::sleep(Duration::from_secs(2));
+    let lines = wait_for_lines(&wc, 10, Duration::from_secs(30), &[&worker, &intake]);
+    assert_exactly_once(&lines, &names);
 }
 
 /// Returns `config` with `done = "move"` in its `[source]` section.
