@@ -44,12 +44,10 @@ const GENERIC: &[&str] = &[
 ];
 const SKIP_IN_ACRONYM: &[&str] = &["of", "and", "the", "for", "on", "in", "de", "&", "to"];
 
-struct Group {
-    label: String,
-    /// Whether `label` is one of `NAME_LABELS` (asked once per pair of groups).
-    named: bool,
-    tokens: Vec<String>,
-    display: String,
+/// Mentions with the same key and label; `'a` is the mentions' lifetime.
+struct Group<'a> {
+    label: &'a str,
+    display: &'a str,
     parent: Option<usize>,
 }
 
@@ -83,14 +81,14 @@ fn acronym(text: &str) -> Option<String> {
 }
 
 /// Returns the first letters of the tokens that count in an acronym.
-fn initials(tokens: &[String]) -> impl Iterator<Item = char> + '_ {
+fn initials<'t>(tokens: &'t [&str]) -> impl Iterator<Item = char> + 't {
     tokens
         .iter()
-        .filter(|t| !SKIP_IN_ACRONYM.contains(&t.as_str()))
+        .filter(|t| !SKIP_IN_ACRONYM.contains(t))
         .filter_map(|t| t.chars().next())
 }
 
-fn contains_run(long: &[String], short: &[String]) -> bool {
+fn contains_run(long: &[&str], short: &[&str]) -> bool {
     short.len() < long.len() && long.windows(short.len()).any(|w| w == short)
 }
 
@@ -98,56 +96,64 @@ fn contains_run(long: &[String], short: &[String]) -> bool {
 pub fn canonicalize(mentions: &[(&str, &str)]) -> Vec<String> {
     let mut groups: Vec<Group> = Vec::new();
     let mut index: foldhash::HashMap<(String, &str), usize> = foldhash::HashMap::default();
+    // Per mention its group; `None` for labels outside `NAME_LABELS`, which are never linked
+    // and keep their own text.
     let mut of_mention = Vec::with_capacity(mentions.len());
     for &(text, label) in mentions {
+        if !NAME_LABELS.contains(&label) {
+            of_mention.push(None);
+            continue;
+        }
         let key = normalise(text);
         let gi = match index.entry((key, label)) {
             std::collections::hash_map::Entry::Occupied(e) => {
                 let gi = *e.get();
-                if is_caps(&groups[gi].display) && !is_caps(text) {
-                    groups[gi].display = text.to_string();
+                if is_caps(groups[gi].display) && !is_caps(text) {
+                    groups[gi].display = text;
                 }
                 gi
             }
             std::collections::hash_map::Entry::Vacant(e) => {
                 groups.push(Group {
-                    label: label.to_string(),
-                    named: NAME_LABELS.contains(&label),
-                    tokens: e.key().0.split_whitespace().map(str::to_string).collect(),
-                    display: text.to_string(),
+                    label,
+                    display: text,
                     parent: None,
                 });
                 *e.insert(groups.len() - 1)
             }
         };
-        of_mention.push(gi);
+        of_mention.push(Some(gi));
+    }
+    // Each group's tokens: the words of its key, borrowed from the index.
+    let mut tokens: Vec<Vec<&str>> = vec![Vec::new(); groups.len()];
+    for ((key, _), &gi) in &index {
+        tokens[gi] = key.split_whitespace().collect();
     }
     for gi in 0..groups.len() {
-        if !groups[gi].named {
-            continue;
-        }
         let g = &groups[gi];
-        let acro = if g.tokens.len() == 1 {
-            acronym(&g.display)
+        let g_tokens = &tokens[gi];
+        let acro = if g_tokens.len() == 1 {
+            acronym(g.display)
         } else {
             None
         };
         let mut best: Option<usize> = None;
         for (hi, h) in groups.iter().enumerate() {
-            if hi == gi || h.tokens.len() <= g.tokens.len() || !h.named {
+            let h_tokens = &tokens[hi];
+            if hi == gi || h_tokens.len() <= g_tokens.len() {
                 continue;
             }
             let linked = match &acro {
-                Some(a) if h.tokens.len() >= 2 && initials(&h.tokens).eq(a.chars()) => true,
+                Some(a) if h_tokens.len() >= 2 && initials(h_tokens).eq(a.chars()) => true,
                 _ if g.label != h.label => false,
-                _ if g.label == "PER" => h.tokens.ends_with(&g.tokens),
+                _ if g.label == "PER" => h_tokens.ends_with(g_tokens),
                 _ if g.label == "ORG" => {
-                    contains_run(&h.tokens, &g.tokens)
-                        && !(g.tokens.len() == 1 && GENERIC.contains(&g.tokens[0].as_str()))
+                    contains_run(h_tokens, g_tokens)
+                        && !(g_tokens.len() == 1 && GENERIC.contains(&g_tokens[0]))
                 }
                 _ => false,
             };
-            if linked && best.is_none_or(|b| groups[b].tokens.len() < h.tokens.len()) {
+            if linked && best.is_none_or(|b| tokens[b].len() < h_tokens.len()) {
                 best = Some(hi);
             }
         }
@@ -156,15 +162,15 @@ pub fn canonicalize(mentions: &[(&str, &str)]) -> Vec<String> {
     of_mention
         .into_iter()
         .zip(mentions)
-        .map(|(mut gi, &(text, label))| {
-            if !NAME_LABELS.contains(&label) {
+        .map(|(gi, &(text, _))| {
+            let Some(mut gi) = gi else {
                 return text.to_string();
-            }
+            };
             // Parents always have more tokens, so the chain ends.
             while let Some(p) = groups[gi].parent {
                 gi = p;
             }
-            groups[gi].display.clone()
+            groups[gi].display.to_string()
         })
         .collect()
 }

@@ -266,6 +266,7 @@ fn decode_doc_into<'a>(
         if k > 0 {
             features::set_priors(infos, all);
         }
+        let prepared = stage.prepare(scratch);
         for s in sentences {
             // A sentence where the first pass found nothing and the rest of the document gives
             // none of its words a type keeps its first-pass tags: the second pass has nothing
@@ -287,7 +288,7 @@ fn decode_doc_into<'a>(
             } else {
                 features::write_features(sent, stage.bits, f);
             }
-            stage.decode(f, scratch, tags);
+            stage.decode_prepared(f, scratch, prepared, tags);
             all[s.clone()].copy_from_slice(tags);
         }
         feats_bits = Some(stage.bits);

@@ -104,12 +104,17 @@ pub struct Scratch {
 }
 
 /// Returns the masked form of `trans` from `cache`, computing it only for a table not among
-/// the last few seen (one per pass of a model).
+/// the last few seen (one per pass of a model); it ends last in `cache`.
 fn masked_cached<'s>(cache: &'s mut Vec<(Vec<u32>, Box<Masked>)>, trans: &[f32]) -> &'s Masked {
     let same =
         |k: &[u32]| k.len() == trans.len() && k.iter().zip(trans).all(|(&a, b)| a == b.to_bits());
     let at = match cache.iter().position(|(k, _)| same(k)) {
-        Some(at) => at,
+        Some(at) => {
+            // The table just used goes last, where [`StageView::prepare`] finds it.
+            let last = cache.len() - 1;
+            cache[at..].rotate_left(1);
+            last
+        }
         None => {
             if cache.len() >= super::model_file::MAX_STAGES {
                 cache.remove(0);
@@ -121,6 +126,10 @@ fn masked_cached<'s>(cache: &'s mut Vec<(Vec<u32>, Box<Masked>)>, trans: &[f32])
     };
     &cache[at].1
 }
+
+/// A pass's masked transitions found by [`StageView::prepare`]: their slot in the scratch.
+#[derive(Debug, Clone, Copy)]
+pub struct Prepared(usize);
 
 /// Returns the transition scores as `(N_TAGS + 1)` rows of `LANES`, forbidden transitions and
 /// padding at minus infinity (so they never win a strict comparison).
@@ -379,14 +388,15 @@ impl StageView<'_> {
     ///
     /// A first loop turns every bucket of the sentence into a row number without a branch and
     /// asks for the row and its shift at once, so the whole sentence's cache misses overlap; a
-    /// second adds up each token's rows. Uses AVX2 and POPCNT when the CPU has them (same sums
+    /// second adds up each token's rows. Uses AVX2, POPCNT and BMI2 when the CPU has them (same sums
     /// either way).
     pub fn emissions(&self, feats: &[u32], scratch: &mut Scratch) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2")
             && std::arch::is_x86_feature_detected!("popcnt")
+            && std::arch::is_x86_feature_detected!("bmi2")
         {
-            // SAFETY: both target features were just detected on this CPU.
+            // SAFETY: the three target features were just detected on this CPU.
             unsafe { self.emissions_avx2(feats, scratch) };
             return;
         }
@@ -394,7 +404,7 @@ impl StageView<'_> {
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,popcnt")]
+    #[target_feature(enable = "avx2,popcnt,bmi2")]
     unsafe fn emissions_avx2(&self, feats: &[u32], scratch: &mut Scratch) {
         self.emissions_body::<true>(feats, scratch);
     }
@@ -419,16 +429,21 @@ impl StageView<'_> {
         // The bitmap and rank words (96 KiB for 2^19 buckets) mostly stay in the second-level
         // cache, so they are not prefetched: a loop that asked for all of a sentence's first
         // measured slower (tokens per CPU second on eng.testa, same run, noted in the commit).
+        // One length for both, so that one comparison checks a bucket's word against both.
+        let n_words = self.bitmap.len().min(self.rank.len());
+        let (bitmap, ranks) = (&self.bitmap[..n_words], &self.rank[..n_words]);
         for (tok, out) in feats
             .chunks_exact(N_FEATURES)
             .zip(ids.chunks_exact_mut(IDS))
         {
+            // A fixed-size view, so that `n % IDS` needs no bounds check.
+            let out: &mut [u32; IDS] = out.try_into().expect("chunks of IDS");
             let mut n = 0;
             for &b in tok {
                 let b = b as usize;
                 // Buckets come from `write_features` with this pass's bits, so they are below
                 // `2^bits`; an out-of-range one simply has no row.
-                let (word, rank) = match (self.bitmap.get(b >> 6), self.rank.get(b >> 6)) {
+                let (word, rank) = match (bitmap.get(b >> 6), ranks.get(b >> 6)) {
                     (Some(&w), Some(&r)) => (w, r),
                     _ => (0, 0),
                 };
@@ -479,11 +494,36 @@ impl StageView<'_> {
 
     /// Decodes a sentence's features into tags.
     pub fn decode(&self, feats: &[u32], scratch: &mut Scratch, out: &mut Vec<u8>) {
+        let p = self.prepare(scratch);
+        self.decode_prepared(feats, scratch, p, out);
+    }
+
+    /// Finds (or computes) this pass's masked transitions in `scratch`, for
+    /// [`Self::decode_prepared`]: a caller decoding many sentences of one pass compares the
+    /// transition table once, not once per sentence.
+    pub fn prepare(&self, scratch: &mut Scratch) -> Prepared {
+        masked_cached(&mut scratch.masked, self.trans);
+        let at = scratch.masked.len() - 1;
+        Prepared(at)
+    }
+
+    /// [`Self::decode`] with the masked transitions [`Self::prepare`] found; `p` must come from
+    /// this pass's `prepare` on this `scratch`, with no other pass prepared since.
+    pub fn decode_prepared(
+        &self,
+        feats: &[u32],
+        scratch: &mut Scratch,
+        p: Prepared,
+        out: &mut Vec<u8>,
+    ) {
         self.emissions(feats, scratch);
         let Scratch {
             em, back, masked, ..
         } = scratch;
-        viterbi_masked(em, masked_cached(masked, self.trans), back, out);
+        match masked.get(p.0) {
+            Some((_, t)) => viterbi_masked(em, t, back, out),
+            None => viterbi_masked(em, masked_cached(masked, self.trans), back, out),
+        }
     }
 }
 

@@ -190,12 +190,26 @@ static STARTERS: std::sync::LazyLock<foldhash::HashSet<&'static str>> =
         set
     });
 
+/// Per first byte, the lengths of the [`STARTERS`] that begin with it (bit `n` for length
+/// `n`): a word whose first byte and length fit none is not one, without hashing it.
+static STARTER_SHAPES: std::sync::LazyLock<[u32; 256]> = std::sync::LazyLock::new(|| {
+    let mut shapes = [0u32; 256];
+    for s in STARTERS.iter() {
+        if let (Some(&b), true) = (s.as_bytes().first(), s.len() < 32) {
+            shapes[usize::from(b)] |= 1 << s.len();
+        }
+    }
+    shapes
+});
+
 /// Returns whether a match can start at `w`: a cheap filter run on every token.
 fn may_start(w: &str) -> bool {
     let Some(c) = w.chars().next() else {
         return false;
     };
-    if c.is_ascii_digit() || w.contains(['$', '€', '£', '¥']) {
+    // The signs other than `$` are not ASCII: an ASCII word without `$` has none of them.
+    let may_have_sign = w.bytes().any(|b| b == b'$' || !b.is_ascii());
+    if c.is_ascii_digit() || (may_have_sign && w.contains(['$', '€', '£', '¥'])) {
         return true;
     }
     if w.len() > 12 || !c.is_alphabetic() {
@@ -205,7 +219,8 @@ fn may_start(w: &str) -> bool {
     for (b, x) in buf.iter_mut().zip(w.bytes()) {
         *b = x.to_ascii_lowercase();
     }
-    std::str::from_utf8(&buf[..w.len()]).is_ok_and(|l| STARTERS.contains(l))
+    let shape_fits = STARTER_SHAPES[usize::from(buf[0])] & (1 << w.len()) != 0;
+    (shape_fits && std::str::from_utf8(&buf[..w.len()]).is_ok_and(|l| STARTERS.contains(l)))
         || w.split_once('-').is_some_and(|(a, _)| is(NUMBER_WORDS, a))
 }
 
@@ -363,6 +378,61 @@ mod tests {
             .into_iter()
             .map(|s| (words[s.start..s.end].join(" "), s.label))
             .collect()
+    }
+
+    #[test]
+    fn start_filter_answers_as_the_plain_lookup() {
+        fn plain(w: &str) -> bool {
+            let Some(c) = w.chars().next() else {
+                return false;
+            };
+            if c.is_ascii_digit() || w.contains(['$', '€', '£', '¥']) {
+                return true;
+            }
+            if w.len() > 12 || !c.is_alphabetic() {
+                return false;
+            }
+            STARTERS.contains(w.to_ascii_lowercase().as_str())
+                || w.split_once('-').is_some_and(|(a, _)| is(NUMBER_WORDS, a))
+        }
+        let mut words: Vec<String> = Vec::new();
+        for s in STARTERS.iter() {
+            let mut chars = s.chars();
+            let title: String = chars
+                .next()
+                .into_iter()
+                .flat_map(char::to_uppercase)
+                .chain(chars)
+                .collect();
+            words.extend([s.to_string(), title, s.to_ascii_uppercase()]);
+        }
+        for w in [
+            "",
+            "the",
+            "Reuters",
+            "said",
+            "€5",
+            "US$",
+            "$",
+            "£3m",
+            "¥",
+            "twenty-five",
+            "é",
+            "Éte",
+            "mayday",
+            "Marc",
+            "dec.",
+            "thirteenths",
+            "x",
+            "7th",
+            "-",
+        ] {
+            words.push(w.to_string());
+        }
+        assert!(words.iter().filter(|w| may_start(w)).count() > STARTERS.len());
+        for w in &words {
+            assert_eq!(may_start(w), plain(w), "{w}");
+        }
     }
 
     #[test]

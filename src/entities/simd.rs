@@ -32,6 +32,9 @@ pub unsafe fn token_scores(
     em: &mut [f32; N_TAGS],
 ) {
     const { assert!(ROW == 16) };
+    // One length for both, so that one comparison checks a row number against both.
+    let n = rows.len().min(shifts.len());
+    let (rows, shifts) = (&rows[..n], &shifts[..n]);
     let mut lo = _mm256_setzero_si256();
     let mut hi = _mm256_setzero_si256();
     for &i in ids {

@@ -183,6 +183,19 @@ pub fn tokenize(text: &str) -> Vec<Token> {
                  end: usize,
                  line_start: &mut bool| {
         let chunk = &text[start..end];
+        if chunk.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            // Most chunks are plain ASCII words: one token, one code point a byte (what
+            // `split_chunk` gives them, without its punctuation and clitic checks).
+            tokens.push(Token {
+                start,
+                end,
+                cp_start,
+                cp_end: cp_start + chunk.len(),
+                line_start: *line_start,
+            });
+            *line_start = false;
+            return;
+        }
         parts.clear();
         split_chunk(chunk, parts);
         let mut cp_at = cp_start;
@@ -258,6 +271,26 @@ mod tests {
 
     fn words(text: &str) -> Vec<&str> {
         tokenize(text).iter().map(|t| t.text(text)).collect()
+    }
+
+    #[test]
+    fn plain_ascii_words_are_the_one_token_split_chunk_makes_them() {
+        for w in [
+            "a", "s", "nt", "Word", "IBM", "1996", "x86", "ABC123", "St", "Jones",
+        ] {
+            let mut parts = Vec::new();
+            split_chunk(w, &mut parts);
+            assert_eq!(parts, vec![0..w.len()], "{w}");
+        }
+        let text = "Zoë met 3 men , U.S. Inc. bloc's “x” at 10:30\nThen 5%";
+        let cps: Vec<char> = text.chars().collect();
+        let toks = tokenize(text);
+        assert_eq!(toks.len(), 16);
+        for t in &toks {
+            let by_cp: String = cps[t.cp_start..t.cp_end].iter().collect();
+            assert_eq!(by_cp, t.text(text));
+        }
+        assert!(toks[14].line_start && !toks[13].line_start);
     }
 
     #[test]

@@ -200,6 +200,13 @@ impl Pairs {
     }
 }
 
+/// Writes `h[t] = hash(t, v)` for each `t => v`.
+macro_rules! put {
+    ($h:ident; $($t:literal => $v:expr),* $(,)?) => {
+        $( $h[$t] = hash($t, $v); )*
+    };
+}
+
 /// Writes the hashes of every template of token `i` into `h`; `left` and `right` are the pair
 /// values of the gaps before and after it.
 #[inline]
@@ -218,62 +225,54 @@ fn hashes(sent: &[TokInfo], i: usize, left: Pairs, right: Pairs, h: &mut [u64; N
     let fine = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.clusters[0]));
     let caps = u64::from(t.caps_line);
     let gaz = gaz_code(t);
-    let values: [(usize, u64); 45] = [
-        (1, t.word),
-        (2, t.lower),
-        (3, t.shape),
-        (4, t.short),
-        (5, t.pre[0]),
-        (6, t.pre[1]),
-        (7, t.pre[2]),
-        (8, t.pre[3]),
-        (9, t.suf[0]),
-        (10, t.suf[1]),
-        (11, t.suf[2]),
-        (12, t.suf[3]),
-        (13, low(p1)),
-        (14, low(n1)),
-        (15, low(p2)),
-        (16, low(n2)),
-        (17, shp(p1)),
-        (18, shp(n1)),
-        (19, left.short),
-        (20, right.short),
-        (21, left.lower),
-        (22, right.lower),
-        (23, combine(u64::from(t.flags), t.short)),
-        (24, combine(u64::from(t.doc), t.short ^ caps)),
-        (25, u64::from(t.clusters[0])),
-        (26, u64::from(t.clusters[1])),
-        (27, u64::from(t.clusters[2])),
-        (28, clu(p1)),
-        (29, clu(n1)),
-        (30, gaz),
-        (31, combine(gaz, t.short)),
-        (32, gz(p1)),
-        (33, gz(n1)),
-        (34, combine(low(p1), t.short)),
-        (35, combine(t.short, low(n1))),
-        (36, combine(caps, t.lower)),
-        (
-            37,
-            combine(combine(u64::from(t.clusters[1]), t.short), caps),
-        ),
-        (43, suf3(p1)),
-        (44, suf3(n1)),
-        (45, fine(p1)),
-        (46, fine(n1)),
-        (48, combine(low(p1), low(n1))),
-        (50, combine(shp(p2), shp(n2))),
-        (53, combine(combine(u64::from(t.doc), t.lower), caps)),
-        (
-            54,
-            combine(u64::from(t.clusters[2]), combine(shp(p1), shp(n1))),
-        ),
-    ];
-    for (tmpl, v) in values {
-        h[tmpl] = hash(tmpl, v);
-    }
+    // One statement per template, so that each template constant is folded into its hash.
+    put!(h;
+        1 => t.word,
+        2 => t.lower,
+        3 => t.shape,
+        4 => t.short,
+        5 => t.pre[0],
+        6 => t.pre[1],
+        7 => t.pre[2],
+        8 => t.pre[3],
+        9 => t.suf[0],
+        10 => t.suf[1],
+        11 => t.suf[2],
+        12 => t.suf[3],
+        13 => low(p1),
+        14 => low(n1),
+        15 => low(p2),
+        16 => low(n2),
+        17 => shp(p1),
+        18 => shp(n1),
+        19 => left.short,
+        20 => right.short,
+        21 => left.lower,
+        22 => right.lower,
+        23 => combine(u64::from(t.flags), t.short),
+        24 => combine(u64::from(t.doc), t.short ^ caps),
+        25 => u64::from(t.clusters[0]),
+        26 => u64::from(t.clusters[1]),
+        27 => u64::from(t.clusters[2]),
+        28 => clu(p1),
+        29 => clu(n1),
+        30 => gaz,
+        31 => combine(gaz, t.short),
+        32 => gz(p1),
+        33 => gz(n1),
+        34 => combine(low(p1), t.short),
+        35 => combine(t.short, low(n1)),
+        36 => combine(caps, t.lower),
+        37 => combine(combine(u64::from(t.clusters[1]), t.short), caps),
+        43 => suf3(p1),
+        44 => suf3(n1),
+        45 => fine(p1),
+        46 => fine(n1),
+        48 => combine(low(p1), low(n1)),
+        50 => combine(shp(p2), shp(n2)),
+        53 => combine(combine(u64::from(t.doc), t.lower), caps),
+        54 => combine(u64::from(t.clusters[2]), combine(shp(p1), shp(n1))),
+    );
     h[0] = s.bias;
     h[47] = s
         .run
