@@ -18,7 +18,6 @@ use crate::watcher::{self, WatchConfig};
 use anyhow::{Context, Result};
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::HeaderMap;
-use futures_util::StreamExt;
 use std::future::Future;
 use std::io::Read;
 use std::path::Path;
@@ -63,33 +62,52 @@ pub async fn run(
     let files = cluster.js.get_object_store(&cluster.names.files).await?;
     let max_bytes = config.source.max_file_bytes;
     // The output stream is followed from before the first publish, so no line is missed.
-    let mut lines = match &done {
-        Some(_) => Some(settle::follow_lines(&cluster, &ledger).await?),
-        None => None,
-    };
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<(u64, bool)>();
+    let follower = done.as_ref().map(|_| {
+        let (cl, from) = (cluster.clone(), ledger.follow_from());
+        tokio::spawn(settle::follow(cl, from, lines_tx))
+    });
     // Acks are awaited in publish order by a task of their own, so a trickle of files never
     // waits a round trip per file; the channel bounds the publishes in flight. The same task
     // runs done-actions as their files' lines are committed.
     let (acks_tx, mut acks_rx) = tokio::sync::mpsc::channel::<Pending>(IN_FLIGHT);
     let (cl, a) = (cluster.clone(), Arc::clone(&admission));
-    let settler = tokio::spawn(async move {
+    let mut settler = tokio::spawn(async move {
+        let mut retry = tokio::time::interval(settle::RETRY_EVERY);
         loop {
             tokio::select! {
                 p = acks_rx.recv() => match p {
                     Some(p) => settle(&cl, p, &mut ledger, &a, done.as_ref()).await?,
                     None => break,
                 },
-                Some(line) = next_line(&mut lines) => {
-                    let (seq, failed) = line?;
+                Some((seq, failed)) = lines.recv() => {
                     if let Some(policy) = &done {
                         ledger.line(seq, failed, policy)?;
+                    }
+                }
+                _ = retry.tick() => {
+                    if let Some(policy) = &done {
+                        ledger.retry(policy)?;
                     }
                 }
             }
         }
         anyhow::Ok(())
     });
-    while let Ok(env) = rx.recv().await {
+    loop {
+        let env = tokio::select! {
+            env = rx.recv() => match env {
+                Ok(env) => env,
+                Err(_) => break,
+            },
+            // The settler stops only on an error (the ledger cannot be written): so does the
+            // intake, at once rather than at the next file.
+            r = &mut settler => {
+                watcher.abort();
+                r.context("intake ack task")??;
+                anyhow::bail!("the intake's ack task stopped");
+            }
+        };
         let (path, r) = (env.file.path.clone(), root.clone());
         let read = tokio::task::spawn_blocking(move || read_bytes(&path, &r, max_bytes))
             .await
@@ -137,6 +155,9 @@ pub async fn run(
     }
     drop(acks_tx);
     settler.await.context("intake ack task")??;
+    if let Some(f) = follower {
+        f.abort();
+    }
     watcher.await.context("watcher task")??;
     Ok(())
 }
@@ -180,8 +201,13 @@ async fn settle(
     let mut wait = Duration::from_millis(200);
     let ack = loop {
         match p.ack.await {
-            Ok(ack) => break ack,
-            Err(error) => {
+            // Newer servers answer a repeat of a publish still in flight with sequence 0.
+            Ok(ack) if !(ack.duplicate && ack.sequence == 0) => break ack,
+            r => {
+                let error = match r {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "a repeat of a publish still in flight".into(),
+                };
                 tracing::warn!(%error, msg_id = %p.msg_id, "work publish not acknowledged, publishing again");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(5));
@@ -195,18 +221,6 @@ async fn settle(
     // The file stays in the folder until its line is committed: admission keeps it known.
     admission.committed(key, false, true);
     Ok(())
-}
-
-/// Returns the next committed line's (work sequence, failed), or waits forever without a
-/// done-action to run.
-async fn next_line<S>(lines: &mut Option<S>) -> Option<Result<(u64, bool)>>
-where
-    S: futures_util::Stream<Item = Result<(u64, bool)>> + Unpin,
-{
-    match lines {
-        Some(s) => s.next().await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Reads a ready file's bytes, refusing what the single-node read stage refuses before

@@ -11,8 +11,9 @@
 //!
 //! - [`intake`]: the watcher and admission of the single-node mode; each ready file goes to
 //!   `<NAME>_WORK` (bytes inline up to [`INLINE_MAX`], larger ones through the object store
-//!   `<NAME>_files`). The done-action runs after the publish ack; `published.jsonl` in
-//!   `state.dir` remembers what was published so a restart does not publish it again.
+//!   `<NAME>_files`). The done-action runs once the file's line is committed
+//!   ([`settle`]); `published.jsonl` in `state.dir` remembers what was published so a restart
+//!   does not publish it again.
 //! - [`worker`]: a durable pull consumer on the work stream; each file runs read, strip, the
 //!   index-free dedup work and entities on parallel threads and goes to `<NAME>_PREPARED`
 //!   tagged with its work sequence. The work message is acked once the prepared document is

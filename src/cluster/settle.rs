@@ -19,16 +19,19 @@ use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
 
 /// The intake's ledger of published files, in `state.dir`.
 pub const PUBLISHED_FILE: &str = "published.jsonl";
-/// Output lines kept for files whose publish ack has not arrived yet, at most.
-const EARLY_MAX: usize = 65_536;
+/// Output lines kept for files whose publish ack has not arrived yet, at most (about 10 MB).
+const EARLY_MAX: usize = 262_144;
 /// Clock difference between the intake and the servers allowed for, on a restart.
 const CLOCK_MARGIN: Duration = Duration::from_secs(60);
+/// How often done-actions that failed (a full or read-only disk) are tried again.
+pub const RETRY_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Serialize, Deserialize)]
 #[serde(untagged)]
@@ -37,14 +40,13 @@ enum Entry {
         key: FileKey,
         #[serde(default)]
         failed: bool,
-        /// Work-stream sequence; absent in ledgers of intakes that ran the done-action at the
-        /// publish ack.
+        /// Work-stream sequence of a file whose done-action waits for its line.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seq: Option<u64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         path: Option<String>,
         /// Unix ms of the publish.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "is_zero")]
         ms: u64,
     },
     Done {
@@ -52,8 +54,13 @@ enum Entry {
     },
 }
 
-/// A published file whose line is not seen yet.
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// A published file whose line is not seen yet (or whose done-action failed).
 struct Unsettled {
+    key: FileKey,
     path: PathBuf,
     ms: u64,
 }
@@ -61,61 +68,101 @@ struct Unsettled {
 /// The intake's record of published files and of the done-actions still to run.
 pub struct PublishedLedger {
     file: Option<std::fs::File>,
-    /// Every published file version (and whether it is known to have failed), for admission.
+    /// Every file version published before this run (and whether it failed), for admission.
     pub published: HashMap<FileKey, bool>,
     unsettled: BTreeMap<u64, Unsettled>,
     /// Lines seen before their publish was acknowledged: work sequence -> failed.
     early: BTreeMap<u64, bool>,
+    /// Lines whose done-action failed, tried again every [`RETRY_EVERY`].
+    retry: BTreeMap<u64, bool>,
 }
 
 impl PublishedLedger {
-    /// Opens (and reads) `published.jsonl` in `dir`; without a state dir nothing is kept and a
-    /// restart relies on the work stream's duplicate window alone.
+    /// Opens (reads and compacts) `published.jsonl` in `dir`; without a state dir nothing is
+    /// kept and a restart relies on the work stream's duplicate window alone.
     pub fn open(dir: Option<&Path>) -> Result<Self> {
         let mut ledger = Self {
             file: None,
             published: HashMap::new(),
             unsettled: BTreeMap::new(),
             early: BTreeMap::new(),
+            retry: BTreeMap::new(),
         };
         let Some(dir) = dir else {
-            tracing::warn!("no state.dir: a restarted intake publishes files left in place again (the servers drop repeats within 10 minutes)");
+            tracing::warn!("no state.dir: a restarted intake publishes files left in the folder again, also those waiting for their lines (the servers drop repeats within 10 minutes)");
             return Ok(ledger);
         };
         let path = dir.join(PUBLISHED_FILE);
-        if let Ok(f) = std::fs::File::open(&path) {
-            // A torn last line (a crash mid-append) does not parse and is skipped: that file is
-            // published again, the servers drop the repeat and ack its first sequence.
-            for line in std::io::BufReader::new(f).lines().map_while(Result::ok) {
-                match serde_json::from_str::<Entry>(&line) {
-                    Ok(Entry::Published {
-                        key,
-                        failed,
-                        seq,
-                        path,
-                        ms,
-                    }) => {
-                        ledger.published.insert(key, failed);
-                        if let (Some(seq), Some(path)) = (seq, path) {
-                            let path = PathBuf::from(path);
-                            ledger.unsettled.insert(seq, Unsettled { path, ms });
-                        }
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        // A torn line (a crash mid-append) does not parse and is skipped: that file is published
+        // again, and the servers drop the repeat and ack its first sequence.
+        for line in bytes.split(|&b| b == b'\n') {
+            match serde_json::from_slice::<Entry>(line) {
+                Ok(Entry::Published {
+                    key,
+                    failed,
+                    seq,
+                    path,
+                    ms,
+                }) => {
+                    ledger.published.insert(key, failed);
+                    if let (Some(seq), Some(path)) = (seq, path) {
+                        let path = PathBuf::from(path);
+                        ledger.unsettled.insert(seq, Unsettled { key, path, ms });
                     }
-                    Ok(Entry::Done { done }) => {
-                        ledger.unsettled.remove(&done);
-                    }
-                    Err(_) => {}
                 }
+                Ok(Entry::Done { done }) => {
+                    ledger.unsettled.remove(&done);
+                }
+                Err(_) => {}
             }
         }
-        ledger.file = Some(
+        ledger.compact(&path)?;
+        Ok(ledger)
+    }
+
+    /// Rewrites the ledger as one line per published file (no settled sequences, no `done`
+    /// lines), then opens it for appending.
+    fn compact(&mut self, path: &Path) -> Result<()> {
+        let waiting: HashMap<FileKey, (u64, &Unsettled)> = self
+            .unsettled
+            .iter()
+            .map(|(&seq, u)| (u.key, (seq, u)))
+            .collect();
+        let mut out = Vec::new();
+        for (&key, &failed) in &self.published {
+            let (seq, path, ms) = match waiting.get(&key) {
+                Some((seq, u)) => (Some(*seq), u.path.to_str().map(str::to_owned), u.ms),
+                None => (None, None, 0),
+            };
+            let entry = Entry::Published {
+                key,
+                failed,
+                seq,
+                path,
+                ms,
+            };
+            serde_json::to_writer(&mut out, &entry)?;
+            out.push(b'\n');
+        }
+        let tmp = path.with_extension("jsonl.tmp");
+        let mut f = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.write_all(&out)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot replace {}", path.display()))?;
+        self.file = Some(
             std::fs::OpenOptions::new()
-                .create(true)
                 .append(true)
-                .open(&path)
+                .open(path)
                 .with_context(|| format!("cannot open {}", path.display()))?,
         );
-        Ok(ledger)
+        Ok(())
     }
 
     fn append(&mut self, entry: &Entry) -> Result<()> {
@@ -147,15 +194,9 @@ impl PublishedLedger {
             path: text,
             ms,
         })?;
-        self.published.insert(key, false);
         if let (true, Some(policy)) = (waits, done) {
-            self.unsettled.insert(
-                seq,
-                Unsettled {
-                    path: path.to_path_buf(),
-                    ms,
-                },
-            );
+            let path = path.to_path_buf();
+            self.unsettled.insert(seq, Unsettled { key, path, ms });
             if let Some(failed) = self.early.remove(&seq) {
                 self.settle(seq, failed, policy)?;
             }
@@ -178,25 +219,46 @@ impl PublishedLedger {
         Ok(())
     }
 
+    /// Tries the done-actions that failed again.
+    pub fn retry(&mut self, policy: &DonePolicy) -> Result<()> {
+        for (seq, failed) in std::mem::take(&mut self.retry) {
+            self.settle(seq, failed, policy)?;
+        }
+        Ok(())
+    }
+
+    /// Runs the done-action of `seq` when its path still holds the file version published;
+    /// a failed action is kept for [`Self::retry`].
     fn settle(&mut self, seq: u64, failed: bool, policy: &DonePolicy) -> Result<()> {
-        let Some(u) = self.unsettled.remove(&seq) else {
+        let Some(u) = self.unsettled.get(&seq) else {
             return Ok(());
         };
-        if let Err(error) = apply_done(policy, &u.path, failed) {
-            tracing::warn!(path = %u.path.display(), %error, "done-action failed");
+        match std::fs::symlink_metadata(&u.path) {
+            // Gone: moved or deleted by someone else; nothing left to do.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Ok(meta) if crate::read::file_key(&meta) != u.key.without_fp() => {
+                tracing::warn!(path = %u.path.display(), "the file was replaced after its publish; the new one is left for the watcher");
+            }
+            _ => {
+                if let Err(error) = apply_done(policy, &u.path, failed) {
+                    tracing::warn!(path = %u.path.display(), %error, "done-action failed, trying again");
+                    self.retry.insert(seq, failed);
+                    return Ok(());
+                }
+            }
         }
+        self.unsettled.remove(&seq);
         self.append(&Entry::Done { done: seq })
     }
 
     /// Returns where in the output stream the lines of unsettled files can start: before the
     /// oldest unsettled publish and before anything a repeat publish could be acked for.
-    fn follow_from(&self) -> DeliverPolicy {
+    pub fn follow_from(&self) -> DeliverPolicy {
         let window = (DUPLICATE_WINDOW + CLOCK_MARGIN).as_millis() as u64;
         let oldest = self.unsettled.values().map(|u| u.ms).min();
         let since = oldest
             .unwrap_or(u64::MAX)
-            .min(wire::now_ms().saturating_sub(window))
-            .saturating_sub(CLOCK_MARGIN.as_millis() as u64);
+            .min(wire::now_ms().saturating_sub(window));
         let nanos = i128::from(since) * 1_000_000;
         match time::OffsetDateTime::from_unix_timestamp_nanos(nanos) {
             Ok(start_time) => DeliverPolicy::ByStartTime { start_time },
@@ -205,35 +267,76 @@ impl PublishedLedger {
     }
 }
 
-/// The output stream's lines as (work sequence, failed), from where the unsettled files of
-/// `ledger` may have theirs.
-pub async fn follow_lines(
-    cluster: &Cluster,
-    ledger: &PublishedLedger,
-) -> Result<impl futures_util::Stream<Item = Result<(u64, bool)>> + Unpin> {
+/// Follows the output stream's headers from `from`, sending each line's (work sequence,
+/// failed) to `tx` until it closes. A consumer that fails or ends is made again after the
+/// last line it delivered; a tick keeps polling it in a quiet stream, so a missed heartbeat
+/// is noticed.
+pub async fn follow(
+    cluster: Cluster,
+    from: DeliverPolicy,
+    tx: UnboundedSender<(u64, bool)>,
+) -> Result<()> {
+    let error_subject = format!("{}.error", cluster.names.out_prefix);
+    let mut policy = from;
+    loop {
+        match open_follow(&cluster, policy).await {
+            Err(error) => {
+                tracing::warn!(error = %format!("{error:#}"), "cannot follow the output stream, trying again")
+            }
+            Ok(mut messages) => {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    let m = tokio::select! {
+                        m = messages.next() => m,
+                        _ = tick.tick() => {
+                            if tx.is_closed() {
+                                return Ok(());
+                            }
+                            continue;
+                        }
+                    };
+                    let m = match m {
+                        Some(Ok(m)) => m,
+                        Some(Err(error)) => {
+                            tracing::warn!(%error, "following the output stream failed, following again");
+                            break;
+                        }
+                        None => break,
+                    };
+                    if let Ok(info) = m.info() {
+                        policy = DeliverPolicy::ByStartSequence {
+                            start_sequence: info.stream_sequence + 1,
+                        };
+                    }
+                    let seq = m
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get(wire::WORK_SEQ))
+                        .and_then(|v| v.as_str().parse::<u64>().ok());
+                    if let Some(seq) = seq {
+                        let failed = m.subject.as_str() == error_subject;
+                        if tx.send((seq, failed)).is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn open_follow(cluster: &Cluster, policy: DeliverPolicy) -> Result<pull::Ordered> {
     let out = cluster.js.get_stream(&cluster.names.out).await?;
     let consumer = out
         .create_consumer(pull::OrderedConfig {
-            deliver_policy: ledger.follow_from(),
+            deliver_policy: policy,
             headers_only: true,
             ..Default::default()
         })
         .await
         .context("cannot follow the output stream")?;
-    let messages = consumer.messages().await?;
-    let error_subject = format!("{}.error", cluster.names.out_prefix);
-    Ok(messages.filter_map(move |m| {
-        let r = match m {
-            Err(e) => Some(Err(anyhow::anyhow!("cannot follow the output stream: {e}"))),
-            Ok(m) => m
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(wire::WORK_SEQ))
-                .and_then(|v| v.as_str().parse::<u64>().ok())
-                .map(|seq| Ok((seq, m.subject.as_str() == error_subject))),
-        };
-        std::future::ready(r)
-    }))
+    Ok(consumer.messages().await?)
 }
 
 #[cfg(test)]
@@ -249,13 +352,9 @@ mod tests {
         }
     }
 
-    fn key(n: u64) -> FileKey {
-        FileKey {
-            ino: n,
-            size: 10,
-            fp: n,
-            ..Default::default()
-        }
+    /// The key of the file at `path` as the watcher makes it.
+    fn key_of(path: &Path) -> FileKey {
+        crate::read::file_key(&std::fs::symlink_metadata(path).unwrap())
     }
 
     #[test]
@@ -266,17 +365,27 @@ mod tests {
             std::fs::write(root.join(name), name).unwrap();
         }
         let mut l = PublishedLedger::open(Some(root)).unwrap();
-        l.published(key(1), 10, &root.join("a"), Some(&p)).unwrap();
+        let k = |n: &str| key_of(&root.join(n));
+        l.published(k("a"), 10, &root.join("a"), Some(&p)).unwrap();
         // c's line arrives before its ack; b's never arrives before the restart.
         l.line(12, true, &p).unwrap();
-        l.published(key(2), 11, &root.join("b"), Some(&p)).unwrap();
-        l.published(key(3), 12, &root.join("c"), Some(&p)).unwrap();
+        l.published(k("b"), 11, &root.join("b"), Some(&p)).unwrap();
+        l.published(k("c"), 12, &root.join("c"), Some(&p)).unwrap();
         assert!(root.join("a").exists(), "no line yet: the file stays");
         assert!(root.join("failed/c").exists());
         l.line(10, false, &p).unwrap();
         assert!(root.join("done/a").exists());
         l.line(99, false, &p).unwrap(); // another intake's file
         drop(l);
+        // A crash mid-append leaves a torn line; what follows it still counts.
+        let ledger = root.join(PUBLISHED_FILE);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&ledger)
+            .unwrap();
+        f.write_all("{\"key\":{\"dev\":1,\"ino\":\"\u{e9}".as_bytes())
+            .unwrap();
+        drop(f);
         let mut l = PublishedLedger::open(Some(root)).unwrap();
         assert_eq!(l.published.len(), 3);
         assert_eq!(l.unsettled.keys().collect::<Vec<_>>(), [&11]);
@@ -290,9 +399,46 @@ mod tests {
     fn without_a_done_action_nothing_waits() {
         let dir = tempfile::tempdir().unwrap();
         let mut l = PublishedLedger::open(Some(dir.path())).unwrap();
-        l.published(key(1), 1, &dir.path().join("a"), None).unwrap();
+        l.published(FileKey::default(), 1, &dir.path().join("a"), None)
+            .unwrap();
         assert!(l.unsettled.is_empty());
         let l = PublishedLedger::open(Some(dir.path())).unwrap();
         assert!(l.unsettled.is_empty() && l.published.len() == 1);
+    }
+
+    #[test]
+    fn a_file_replaced_after_its_publish_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, p) = (dir.path(), policy(dir.path()));
+        let path = root.join("feed.txt");
+        std::fs::write(&path, "first").unwrap();
+        let mut l = PublishedLedger::open(Some(root)).unwrap();
+        l.published(key_of(&path), 7, &path, Some(&p)).unwrap();
+        // A producer renames a new version over it before the first one's line comes.
+        let tmp = root.join(".feed.tmp");
+        std::fs::write(&tmp, "second, longer").unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        l.line(7, false, &p).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "second, longer");
+        assert!(!root.join("done").exists());
+        assert!(l.unsettled.is_empty());
+    }
+
+    #[test]
+    fn a_done_action_that_fails_is_tried_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, p) = (dir.path(), policy(dir.path()));
+        let path = root.join("a.txt");
+        std::fs::write(&path, "a").unwrap();
+        // A file where the done folder should be: the move fails until it is cleared.
+        std::fs::write(root.join("done"), "in the way").unwrap();
+        let mut l = PublishedLedger::open(Some(root)).unwrap();
+        l.published(key_of(&path), 3, &path, Some(&p)).unwrap();
+        l.line(3, false, &p).unwrap();
+        assert!(path.exists());
+        std::fs::remove_file(root.join("done")).unwrap();
+        l.retry(&p).unwrap();
+        assert!(root.join("done/a.txt").exists() && !path.exists());
+        assert!(l.unsettled.is_empty() && l.retry.is_empty());
     }
 }
