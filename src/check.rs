@@ -51,7 +51,6 @@ pub const KEYS: &[(&str, &str)] = &[
     ("strip.html_structured", "readability path: the page's JSON-LD articleBody, itemprop=articleBody element or single <article> replaces the readability candidate when it agrees with it"),
     ("strip.structured_agree", "share of the structured source's words the readability candidate must hold for them to agree"),
     ("strip.structured_min_share", "smallest size of the structured source, as a share of the readability candidate's words (below: a teaser)"),
-    ("strip.html_block_filter", "readability path: drop output lines whose DOM block the block model gives a content probability under this bar (0 = off)"),
     ("dedup.enabled", "run the dedup stage (exact, near-copy, rewrite, story)"),
     ("dedup.on_duplicate", "emit | drop | drop_rewrites: drop commits and counts exact and near duplicates without writing them; drop_rewrites drops rewrites too; a reuse is never dropped"),
     ("dedup.capacity", "documents indexed (about 1.4 KB each); the oldest are evicted first"),

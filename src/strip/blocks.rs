@@ -70,7 +70,23 @@ struct Frame {
 
 /// Cuts `doc` into blocks; runs the readability extractor on the same DOM afterwards when `readability` is set.
 pub fn cut(doc: Document, readability: bool) -> BlockPage {
-    let mut page = cut_blocks(&doc);
+    let mut page = BlockPage {
+        title: super::html::page_title(&doc),
+        ..BlockPage::default()
+    };
+    {
+        let root = doc.body().unwrap_or_else(|| doc.root());
+        let mut walk = Walk {
+            page: &mut page,
+            frames: Vec::new(),
+            arena: Vec::new(),
+            open: None,
+            space: false,
+        };
+        walk.run(&root);
+        walk.close_block();
+        collect_json_ld(&doc, &mut page.json_ld);
+    }
     if readability {
         let cfg = dom_smoothie::Config {
             text_mode: dom_smoothie::TextMode::Formatted,
@@ -82,26 +98,6 @@ pub fn cut(doc: Document, readability: bool) -> BlockPage {
             .map(|a| a.text_content.to_string())
             .filter(|t| !t.trim().is_empty());
     }
-    page
-}
-
-/// Cuts `doc` into blocks and reads its JSON-LD bodies (the readability candidate left unset).
-pub fn cut_blocks(doc: &Document) -> BlockPage {
-    let mut page = BlockPage {
-        title: super::html::page_title(doc),
-        ..BlockPage::default()
-    };
-    let root = doc.body().unwrap_or_else(|| doc.root());
-    let mut walk = Walk {
-        page: &mut page,
-        frames: Vec::new(),
-        arena: Vec::new(),
-        open: None,
-        space: false,
-    };
-    walk.run(&root);
-    walk.close_block();
-    collect_json_ld(doc, &mut page.json_ld);
     page
 }
 

@@ -85,13 +85,6 @@ pub struct EvalStripArgs {
     /// How many pages with the largest loss to print.
     #[arg(long, default_value_t = 10)]
     pub worst: usize,
-    /// Overrides `html_block_filter` (the block filter's bar; 0 turns it off).
-    #[arg(long)]
-    pub block_filter: Option<f32>,
-    /// Scores blocks with this model file (as `dropline train strip --out` writes it) instead
-    /// of the shipped one, e.g. a model fitted without the pages scored, for cross-validation.
-    #[arg(long)]
-    pub block_model: Option<PathBuf>,
 }
 
 /// Runs the evaluation and prints F1, P, R and docs/s.
@@ -139,16 +132,7 @@ pub fn run(args: &EvalStripArgs) -> anyhow::Result<()> {
     if let Some(e) = args.html_extractor {
         config.html_extractor = e;
     }
-    if let Some(v) = args.block_filter {
-        config.html_block_filter = v;
-    }
-    let mut stripper = Stripper::new(&config, None)?;
-    if let Some(path) = &args.block_model {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading block model {}", path.display()))?;
-        stripper.set_block_model(super::block_model::BlockModel::parse(&text)?);
-    }
-    let stripper = stripper;
+    let stripper = Stripper::new(&config, None)?;
     let domains = read_manifest(&dir.join("manifest.tsv"))?;
     let gold_dir = dir.join("gold");
     let ids = gold_ids(&gold_dir)?;

@@ -14,19 +14,11 @@ pub struct Page {
     pub main: Option<String>,
     /// The page's structured sources of its article body, in cascade order (when asked for).
     pub structured: Vec<super::structured::Candidate>,
-    /// The page cut into blocks for the block model (when asked for), its readability
-    /// candidate set to [`Page::main`].
-    pub blocks: Option<super::blocks::BlockPage>,
 }
 
 /// Parses `html` once, reads its title and visible text (and its structured sources when
 /// `structured` is set), then runs the main-content extractor on the same DOM.
 pub fn parse_page(html: &str, structured: bool) -> Page {
-    parse_page_with(html, structured, false)
-}
-
-/// [`parse_page`], and cuts the page into blocks for the block model when `blocks` is set.
-pub fn parse_page_with(html: &str, structured: bool, blocks: bool) -> Page {
     let html = &*super::markup::guard(html);
     let doc = Document::from(html);
     let (title, visible) = title_and_visible(&doc);
@@ -35,7 +27,6 @@ pub fn parse_page_with(html: &str, structured: bool, blocks: bool) -> Page {
     } else {
         Vec::new()
     };
-    let mut blocks = blocks.then(|| super::blocks::cut_blocks(&doc));
     let cfg = dom_smoothie::Config {
         text_mode: dom_smoothie::TextMode::Formatted,
         ..Default::default()
@@ -45,15 +36,11 @@ pub fn parse_page_with(html: &str, structured: bool, blocks: bool) -> Page {
         .and_then(|mut r| r.parse().ok())
         .map(|a| a.text_content.to_string())
         .filter(|t| !t.trim().is_empty());
-    if let Some(b) = &mut blocks {
-        b.readability.clone_from(&main);
-    }
     Page {
         title,
         visible,
         main,
         structured,
-        blocks,
     }
 }
 

@@ -1,8 +1,8 @@
 //! Owns the HTML path of [`Stripper`]: the readability extractor with its structured-source
-//! cascade, plain-text fallback and block filter, or the DOM-block model.
+//! cascade and plain-text fallback, or the DOM-block model.
 
 use super::block_model::{self, Measured};
-use super::{block_filter, first_line, html, rules, structured, textpass};
+use super::{first_line, html, rules, structured, textpass};
 use super::{HtmlExtractor, Stripped, Stripper};
 use crate::model::RemovedLine;
 use rules::Kind;
@@ -76,16 +76,7 @@ impl Stripper {
     }
 
     fn strip_html_readability(&self, html: &str) -> (Stripped, Vec<u64>, Vec<(u64, bool)>) {
-        let bar = self.config.html_block_filter;
-        let mut page = html::parse_page_with(html, self.config.html_structured, bar > 0.0);
-        let blocks = page.blocks.take();
-        let (mut out, shapes, mut kept) = self.readability_page(page);
-        if let Some(b) = blocks {
-            let scores = block_filter::BlockScores::new(&self.blocks, b);
-            let removed = self.config.keep_removed.then_some(&mut out.removed);
-            block_filter::apply(&scores, bar, &mut out.text, &mut kept, removed);
-        }
-        (out, shapes, kept)
+        self.readability_page(html::parse_page(html, self.config.html_structured))
     }
 
     /// The readability path after the parse: the extractor's (or a structured source's) body

@@ -16,13 +16,11 @@
 //!   and the rule that weighs them against the readability candidate.
 //! - [`blocks`], [`block_model`]: the DOM-block model of the HTML path: blocks with their markup
 //!   context and structured-source agreement, the logistic model and its decoding.
-//! - [`block_filter`]: the readability path's filter of lines whose DOM block the block model rejects.
 //! - `html_path`: the HTML path of the stripper (readability with its cascade, or the block model).
 //! - [`block_train`]: `dropline train strip`, which fits the block model on wcxb-train.
 //! - [`metric`], [`eval`]: the benchmark metric and `dropline eval strip`.
 //! - `train`: fits the line model on a training folder (an ignored test rebuilds the shipped weights).
 
-pub mod block_filter;
 pub mod block_model;
 pub mod block_train;
 pub mod blocks;
@@ -86,9 +84,6 @@ pub struct StripConfig {
     pub structured_agree: f32,
     /// Smallest size of the structured source as a share of the readability candidate's words.
     pub structured_min_share: f32,
-    /// The block filter of the readability path ([`block_filter`]): lines whose DOM block the
-    /// block model gives a content probability under this bar are dropped; 0 turns it off.
-    pub html_block_filter: f32,
 }
 
 /// The HTML path's main-content extractor.
@@ -116,7 +111,6 @@ impl Default for StripConfig {
             html_structured: true,
             structured_agree: 0.9,
             structured_min_share: 0.5,
-            html_block_filter: 0.0,
         }
     }
 }
@@ -168,11 +162,6 @@ impl Stripper {
             memory: Mutex::new(memory),
             state_dir: state_dir.map(Path::to_path_buf),
         })
-    }
-
-    /// Replaces the DOM-block model (the shipped one by default).
-    pub fn set_block_model(&mut self, model: BlockModel) {
-        self.blocks = model;
     }
 
     /// Returns the article body of `doc`, with boilerplate removed when stripping is enabled.
