@@ -1,6 +1,6 @@
 //! Owns the HTML side: main-content extraction with a maintained extractor, page titles, visible text.
 
-use dom_query::{Document, NodeRef};
+use dom_query::{Document, NodeData, NodeRef};
 
 /// A parsed page: its metadata title, all visible text, and the extractor's main content.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -142,6 +142,16 @@ impl TextOut {
     }
 }
 
+/// What the walk does with a node.
+#[derive(Clone, Copy)]
+enum Visit {
+    /// Text (already written), an invisible element, or not an element.
+    Skip,
+    Block,
+    Br,
+    Inline,
+}
+
 fn walk(root: &NodeRef<'_>, out: &mut TextOut) {
     // Explicit stack: deeply nested markup must not overflow the thread's stack.
     enum Step<'a> {
@@ -153,24 +163,36 @@ fn walk(root: &NodeRef<'_>, out: &mut TextOut) {
         match step {
             Step::Leave => out.break_line(),
             Step::Enter(node) => {
-                if node.is_text() {
-                    out.push_text(&node.text());
-                    continue;
-                }
-                if !node.is_element() && !node.is_document() {
-                    continue;
-                }
-                // html5ever lower-cases HTML element names while parsing.
-                let name = node.node_name().unwrap_or_default();
-                let name: &str = &name;
-                if is_invisible(name) || node.has_attr("hidden") {
-                    continue;
-                }
-                if is_block(name) {
-                    out.break_line();
-                    stack.push(Step::Leave);
-                } else if name == "br" {
-                    out.break_line();
+                // One look at the node, borrowing its text and name rather than copying them.
+                let visit = node.query(|n| match &n.data {
+                    NodeData::Text { contents } => {
+                        out.push_text(contents);
+                        Visit::Skip
+                    }
+                    NodeData::Document => Visit::Inline,
+                    // html5ever lower-cases HTML element names while parsing.
+                    NodeData::Element(e) => {
+                        let name: &str = &e.name.local;
+                        if is_invisible(name) || e.has_attr("hidden") {
+                            Visit::Skip
+                        } else if is_block(name) {
+                            Visit::Block
+                        } else if name == "br" {
+                            Visit::Br
+                        } else {
+                            Visit::Inline
+                        }
+                    }
+                    _ => Visit::Skip,
+                });
+                match visit.unwrap_or(Visit::Skip) {
+                    Visit::Skip => continue,
+                    Visit::Block => {
+                        out.break_line();
+                        stack.push(Step::Leave);
+                    }
+                    Visit::Br => out.break_line(),
+                    Visit::Inline => {}
                 }
                 // Children in reverse, so the first child is popped first.
                 stack.extend(node.children_it(true).map(Step::Enter));
