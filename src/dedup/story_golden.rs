@@ -148,13 +148,18 @@ fn story_output() -> String {
     out
 }
 
+/// Changed by the b-bit near index (low 8 bits of each MinHash value, chance agreement taken
+/// out of the estimate): every `similarity` of a near-copy moved by under 0.017, and 9 of the
+/// 10,000 decisions changed: two documents at an estimated 0.74 became near-copies (an 8-bit band
+/// matched where the 16-bit one had not), three near-copies point to another earlier version,
+/// and four `reuse` lists changed.
 #[test]
 fn stage_decisions_match_golden() {
     let out = stage_output();
     assert_eq!(out.lines().count(), 10_000);
     assert_eq!(
         format!("{:032x}", hash128(out.as_bytes())),
-        "a93ac12835a2fc98028997414a889b88"
+        "c274a5fbcbc912f0f887cb75f3d652c6"
     );
 }
 
