@@ -74,4 +74,30 @@ impl Deduper {
         }
         best
     }
+
+    /// Drops the near-index documents below `upto` from their stories' member lists (each is
+    /// the oldest of its list, as documents are pruned in order) and the lists left empty: one
+    /// step a near-index document, so pruning never costs a pass over every story.
+    pub(super) fn prune_members(&mut self, upto: u64) {
+        while self.pruned < upto {
+            let nseq = self.pruned;
+            self.pruned += 1;
+            let Some((_, story)) = self.near_ids(nseq) else {
+                continue;
+            };
+            let story = story.into();
+            let Some(m) = self.story_members.get_mut(&story) else {
+                continue;
+            };
+            if m.front() == Some(&nseq) {
+                m.pop_front();
+            }
+            if m.is_empty() {
+                self.story_members.remove(&story);
+                if self.story_members.capacity() > 2 * self.story_members.len() + 1024 {
+                    self.story_members.shrink_to_fit();
+                }
+            }
+        }
+    }
 }

@@ -132,6 +132,8 @@ pub struct Deduper {
     /// Sentence sketches of the last `align_window` near-index documents, by near-index seq.
     sketches: text::IdMap<u64, Sketch>,
     sketch_order: VecDeque<u64>,
+    /// Near-index sequence number below which story member lists are pruned.
+    pruned: u64,
     known_raw: Arc<KnownRaw>,
 }
 
@@ -163,6 +165,7 @@ impl Deduper {
             story_members: text::IdMap::default(),
             sketches: text::IdMap::default(),
             sketch_order: VecDeque::new(),
+            pruned: 0,
             known_raw: Arc::new(KnownRaw::default()),
         }
     }
@@ -411,22 +414,15 @@ impl Deduper {
         while self.exact.len() > self.config.capacity {
             self.evict_oldest();
         }
-        if seq % 4096 == 4095 {
-            // Members older than the oldest sketch can never be aligned again (sketches are
-            // kept for a suffix of the near index), so dropping them changes no decision: they
-            // are the oldest of their list, which the size cap would have dropped first anyway.
-            // Without this, every story ever seen kept an entry.
-            let oldest = self.sketch_order.front().copied().unwrap_or(u64::MAX);
-            self.story_members.retain(|_, m| {
-                while m.front().is_some_and(|&s| s < oldest) {
-                    m.pop_front();
-                }
-                !m.is_empty()
-            });
-            if self.story_members.capacity() > 2 * self.story_members.len() + 1024 {
-                self.story_members.shrink_to_fit();
-            }
-        }
+        // Members older than the oldest sketch can never be aligned again (sketches are kept
+        // for a suffix of the near index), so dropping them as the sketch window moves changes
+        // no decision. Without this, every story ever seen kept an entry.
+        let oldest = self
+            .sketch_order
+            .front()
+            .copied()
+            .unwrap_or(self.near.next_seq());
+        self.prune_members(oldest);
     }
 
     fn evict_oldest(&mut self) {
@@ -437,6 +433,8 @@ impl Deduper {
             self.known_raw.remove(slot.raw.get());
         }
         if slot.in_near {
+            // Its story's member list must not outlive it (the list is found by its story).
+            self.prune_members(self.near.first_seq() + 1);
             self.near.evict_oldest();
             let first = self.near.first_seq();
             while self.sketch_order.front().is_some_and(|&s| s < first) {
