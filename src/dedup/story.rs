@@ -13,7 +13,7 @@ use super::text::IdMap;
 mod story_postings;
 #[path = "story_terms.rs"]
 mod story_terms;
-use story_postings::{listed_terms, TermTable, SHARDS};
+use story_postings::{heaviest, listed_terms, TermTable, SHARDS};
 pub(super) use story_terms::is_stop;
 pub use story_terms::{terms, Term, MAX_TERMS};
 use story_terms::{tf_weights, Cell, Idf};
@@ -197,17 +197,11 @@ impl StoryIndex {
             .map(|((_, w), _)| w * w)
             .sum::<f32>()
             .sqrt();
-        // The heaviest terms (ties: smaller id) look up candidates; their order does not matter.
-        let mut query: Vec<&(u32, f32)> = vector.iter().collect();
-        if query.len() > QUERY_TERMS {
-            query.select_nth_unstable_by(QUERY_TERMS - 1, |a, b| {
-                b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
-            });
-            query.truncate(QUERY_TERMS);
-        }
-        let mut slots: Vec<u32> = query
-            .iter()
-            .flat_map(|(t, _)| self.terms.stories(*t))
+        // The heaviest terms (ties: smaller id, `vector` being in id order) look up candidates;
+        // their order does not matter.
+        let mut slots: Vec<u32> = heaviest(vector, QUERY_TERMS)
+            .into_iter()
+            .flat_map(|i| self.terms.stories(vector[i].0))
             .collect();
         // Keep the stories sharing the most query terms, so a popular term costs no more than
         // MAX_CANDIDATES exact comparisons.

@@ -11,20 +11,32 @@ use crate::dedup::text::IdMap;
 /// Heaviest terms of a document its story is listed under.
 pub(super) const LISTED_TERMS: usize = 32;
 
-/// Returns, for each entry of a document's TF-IDF vector, whether it is one of the
-/// [`LISTED_TERMS`] heaviest (ties: smaller term id, as the query's term choice).
+/// Returns the positions in `vector` of its `k` heaviest entries (ties: smaller position), in
+/// no particular order; all of them when there are no more than `k`. Weights are positive, so
+/// their bits order as they do: each entry is one `u64` key (inverted weight bits, position),
+/// selected without a comparison closure.
+pub(super) fn heaviest(vector: &[(u32, f32)], k: usize) -> Vec<usize> {
+    if vector.len() <= k {
+        return (0..vector.len()).collect();
+    }
+    let mut keys: Vec<u64> = vector
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, w))| u64::from(!w.to_bits()) << 32 | i as u64)
+        .collect();
+    if k > 0 {
+        keys.select_nth_unstable(k - 1);
+    }
+    keys[..k].iter().map(|&key| key as u32 as usize).collect()
+}
+
+/// Returns, for each entry of a document's TF-IDF vector (in term id order), whether it is one
+/// of the [`LISTED_TERMS`] heaviest (ties: smaller term id, as the query's term choice).
 pub(super) fn listed_terms(vector: &[(u32, f32)]) -> Vec<bool> {
-    let mut listed = vec![true; vector.len()];
-    if vector.len() > LISTED_TERMS {
-        let mut order: Vec<usize> = (0..vector.len()).collect();
-        order.select_nth_unstable_by(LISTED_TERMS - 1, |&a, &b| {
-            let (a, b) = (vector[a], vector[b]);
-            b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
-        });
-        listed.iter_mut().for_each(|l| *l = false);
-        for &i in &order[..LISTED_TERMS] {
-            listed[i] = true;
-        }
+    debug_assert!(vector.windows(2).all(|w| w[0].0 < w[1].0));
+    let mut listed = vec![false; vector.len()];
+    for i in heaviest(vector, LISTED_TERMS) {
+        listed[i] = true;
     }
     listed
 }
