@@ -56,7 +56,7 @@ fn near_index(c: &mut Criterion) {
         if i % 1000 == 0 {
             kept.push(s.clone());
         }
-        idx.insert(i as u128, i as u128, s.compact());
+        idx.insert(i as u64, s.compact());
     }
     // Queries: half near-copies of indexed documents (a quarter of the values changed), half new.
     let queries: Vec<Signatures> = kept
@@ -89,13 +89,13 @@ fn near_index(c: &mut Criterion) {
             black_box(best)
         })
     });
-    let mut next = INDEXED as u128;
+    let mut next = INDEXED as u64;
     g.bench_function("insert_and_evict_oldest", |b| {
         b.iter_batched(
             || random_sigs(&mut rng),
             |s| {
                 next += 1;
-                idx.insert(next, next, s.compact());
+                idx.insert(next, s.compact());
                 black_box(idx.evict_oldest());
             },
             BatchSize::SmallInput,

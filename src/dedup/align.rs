@@ -25,13 +25,15 @@ const MIN_SENTENCE_WORDS: usize = 3;
 /// Content words two sentences must share to match.
 const MIN_COMMON: usize = 3;
 
-/// The content words of a document's sentences.
+/// The content words of a document's sentences, in one allocation of its exact size (the
+/// index keeps thousands of sketches).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Sketch {
-    /// 16-bit content-word hashes, sorted and deduplicated within each sentence.
-    words: Vec<u16>,
-    /// End of each sentence in `words`.
-    ends: Vec<u16>,
+    /// The end of each sentence in the words (one value a sentence), then the 16-bit
+    /// content-word hashes, sorted and deduplicated within each sentence.
+    data: Box<[u16]>,
+    /// Sentences.
+    n: u8,
 }
 
 /// What the alignment of a new document with an earlier one found.
@@ -92,10 +94,10 @@ fn sentences(text: &str) -> impl Iterator<Item = &str> {
 impl Sketch {
     /// Returns the sketch of a document's text.
     pub fn of(text: &str) -> Self {
-        let mut out = Self::default();
+        let (mut words, mut ends) = (Vec::new(), Vec::new());
         let mut sentence: Vec<u16> = Vec::new();
         for s in sentences(text) {
-            if out.ends.len() == MAX_SENTENCES || out.words.len() >= MAX_WORDS {
+            if ends.len() == MAX_SENTENCES || words.len() >= MAX_WORDS {
                 break;
             }
             sentence.clear();
@@ -110,29 +112,47 @@ impl Sketch {
             if sentence.len() < MIN_SENTENCE_WORDS {
                 continue;
             }
-            let room = MAX_WORDS - out.words.len();
-            out.words
-                .extend_from_slice(&sentence[..sentence.len().min(room)]);
-            out.ends.push(out.words.len() as u16);
+            let room = MAX_WORDS - words.len();
+            words.extend_from_slice(&sentence[..sentence.len().min(room)]);
+            ends.push(words.len() as u16);
         }
-        out
+        Self::from_parts(&ends, &words)
+    }
+
+    fn from_parts(ends: &[u16], words: &[u16]) -> Self {
+        let mut data = Vec::with_capacity(ends.len() + words.len());
+        data.extend_from_slice(ends);
+        data.extend_from_slice(words);
+        Self {
+            data: data.into_boxed_slice(),
+            n: ends.len() as u8,
+        }
+    }
+
+    fn ends(&self) -> &[u16] {
+        &self.data[..usize::from(self.n)]
+    }
+
+    fn words(&self) -> &[u16] {
+        &self.data[usize::from(self.n)..]
     }
 
     /// Returns the number of sentences kept.
     pub fn sentence_count(&self) -> usize {
-        self.ends.len()
+        usize::from(self.n)
     }
 
     fn sentence(&self, i: usize) -> &[u16] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.words[start..self.ends[i] as usize]
+        let ends = self.ends();
+        let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+        &self.words()[start..ends[i] as usize]
     }
 
     /// Returns the sketch as bytes: the sentence count, the ends, then the words, little-endian.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(1 + 2 * (self.ends.len() + self.words.len()));
-        out.push(self.ends.len() as u8);
-        for v in self.ends.iter().chain(&self.words) {
+        let mut out = Vec::with_capacity(1 + 2 * self.data.len());
+        out.push(self.n);
+        for v in self.data.iter() {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out
@@ -153,15 +173,12 @@ impl Sketch {
         if !ordered || ends.last().is_some_and(|&e| e as usize != words.len()) {
             return None;
         }
-        Some(Self {
-            words: words.to_vec(),
-            ends: ends.to_vec(),
-        })
+        Some(Self::from_parts(ends, words))
     }
 
     /// Returns the memory the sketch holds on the heap, in bytes.
     pub fn heap_bytes(&self) -> usize {
-        2 * (self.words.capacity() + self.ends.capacity())
+        2 * self.data.len()
     }
 }
 
@@ -351,7 +368,7 @@ mod tests {
     fn identical_text_is_fully_covered() {
         let a = align(A, A);
         assert_eq!((a.shared, a.covered_new, a.covered_old), (1.0, 1.0, 1.0));
-        assert_eq!(a.aligned_words, Sketch::of(A).words.len());
+        assert_eq!(a.aligned_words, Sketch::of(A).words().len());
     }
 
     #[test]

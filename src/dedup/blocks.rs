@@ -59,6 +59,7 @@ impl<T: Copy> Blocks<T> {
     }
 
     /// Returns whether there are no records.
+    #[cfg(test)]
     pub(super) fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -75,6 +76,11 @@ impl<T: Copy> Blocks<T> {
     /// Returns the oldest record.
     pub(super) fn front(&self) -> Option<&T> {
         self.get(0)
+    }
+
+    /// Returns the newest record.
+    pub(super) fn back_mut(&mut self) -> Option<&mut T> {
+        self.blocks.back_mut()?.last_mut()
     }
 
     /// Appends a record.

@@ -9,10 +9,15 @@ impl Deduper {
     /// Returns the best verified near-copy among the candidates: (tier, id, story, similarity).
     pub(super) fn best_near(&self, s: &Compact, cands: &[u64]) -> Option<(Tier, u128, u128, f32)> {
         let mut best: Option<(Tier, u128, u128, f32)> = None;
-        for doc in cands.iter().filter_map(|&c| self.near.get(c)) {
+        for &c in cands {
+            let Some(doc) = self.near.get(c) else {
+                continue;
+            };
             let sim = s.similarity(&doc.sig);
             if sim >= self.config.near_threshold && best.is_none_or(|b| sim > b.3) {
-                best = Some((Tier::NearCopy, doc.id(), doc.story(), sim));
+                if let Some((id, story)) = self.near_ids(c) {
+                    best = Some((Tier::NearCopy, id, story, sim));
+                }
             }
         }
         best
@@ -62,11 +67,37 @@ impl Deduper {
                 self.config.rewrite_min_reworded,
             );
             if cov >= self.config.rewrite_threshold && best.is_none_or(|b| cov > b.3) {
-                if let Some(doc) = self.near.get(*seq) {
-                    best = Some((Tier::Rewrite, doc.id(), doc.story(), cov));
+                if let Some((id, story)) = self.near_ids(*seq) {
+                    best = Some((Tier::Rewrite, id, story, cov));
                 }
             }
         }
         best
+    }
+
+    /// Drops the near-index documents below `upto` from their stories' member lists (each is
+    /// the oldest of its list, as documents are pruned in order) and the lists left empty: one
+    /// step a near-index document, so pruning never costs a pass over every story.
+    pub(super) fn prune_members(&mut self, upto: u64) {
+        while self.pruned < upto {
+            let nseq = self.pruned;
+            self.pruned += 1;
+            let Some((_, story)) = self.near_ids(nseq) else {
+                continue;
+            };
+            let story = story.into();
+            let Some(m) = self.story_members.get_mut(&story) else {
+                continue;
+            };
+            if m.front() == Some(&nseq) {
+                m.pop_front();
+            }
+            if m.is_empty() {
+                self.story_members.remove(&story);
+                if self.story_members.capacity() > 2 * self.story_members.len() + 1024 {
+                    self.story_members.shrink_to_fit();
+                }
+            }
+        }
     }
 }

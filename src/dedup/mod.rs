@@ -26,6 +26,7 @@ mod candidates;
 mod config;
 pub mod eval;
 pub mod eval_gen;
+mod exact;
 pub mod minhash;
 mod prepared;
 pub mod snapshot;
@@ -35,7 +36,8 @@ pub mod text;
 
 use crate::model::{DedupInfo, DedupStatus, Reuse};
 use align::Sketch;
-use blocks::{Blocks, Id};
+use blocks::Id;
+use exact::Exact;
 use minhash::{Compact, NearIndex, Signatures};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashSet, VecDeque};
@@ -111,24 +113,6 @@ impl KnownRaw {
     }
 }
 
-/// What an exact-match key resolves to (40 bytes).
-#[derive(Debug, Clone, Copy)]
-struct Known {
-    /// The document an exact copy resolves to.
-    id: Id,
-    story: Id,
-    /// Arrival position of the document that put this entry in, for eviction.
-    seq: u64,
-}
-
-/// One indexed document in arrival order (40 bytes).
-#[derive(Debug, Clone, Copy)]
-struct Slot {
-    raw: Id,
-    text: Id,
-    in_near: bool,
-}
-
 /// Recent near-index members kept per story, as rewrite candidates.
 const STORY_MEMBERS: usize = 32;
 /// Best stories whose recent members are checked for rewrites and reuse.
@@ -140,17 +124,16 @@ const MAX_REUSE: usize = 4;
 #[derive(Debug)]
 pub struct Deduper {
     config: DedupConfig,
-    by_raw: text::IdMap<Id, Known>,
-    by_text: text::IdMap<Id, Known>,
-    /// Every indexed document in arrival order; `order[0]` has position `first_seq`.
-    order: Blocks<Slot>,
-    first_seq: u64,
+    /// Every indexed document in arrival order, with the exact-match tables.
+    exact: Exact,
     near: NearIndex,
     stories: StoryIndex,
     story_members: text::IdMap<Id, VecDeque<u64>>,
     /// Sentence sketches of the last `align_window` near-index documents, by near-index seq.
     sketches: text::IdMap<u64, Sketch>,
     sketch_order: VecDeque<u64>,
+    /// Near-index sequence number below which story member lists are pruned.
+    pruned: u64,
     known_raw: Arc<KnownRaw>,
 }
 
@@ -170,10 +153,7 @@ impl Deduper {
     pub fn new(config: &DedupConfig) -> Self {
         Self {
             config: config.clone(),
-            by_raw: text::IdMap::default(),
-            by_text: text::IdMap::default(),
-            order: Blocks::default(),
-            first_seq: 0,
+            exact: Exact::default(),
             near: NearIndex::default(),
             stories: StoryIndex::new(StoryParams {
                 threshold: config.story_threshold,
@@ -185,6 +165,7 @@ impl Deduper {
             story_members: text::IdMap::default(),
             sketches: text::IdMap::default(),
             sketch_order: VecDeque::new(),
+            pruned: 0,
             known_raw: Arc::new(KnownRaw::default()),
         }
     }
@@ -197,18 +178,25 @@ impl Deduper {
     /// Returns whether a document with this id was already decided (an exact re-drop).
     pub fn is_known_raw(&self, id: &str) -> Option<String> {
         parse_hex(id)
-            .and_then(|h| self.by_raw.get(&h.into()))
-            .map(|k| hex(k.id.get()))
+            .and_then(|h| self.exact.lookup_raw(h))
+            .map(hex)
     }
 
     /// Returns the number of documents in the index.
     pub fn len(&self) -> usize {
-        self.order.len()
+        self.exact.len()
     }
 
     /// Returns whether the index is empty.
     pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
+        self.exact.len() == 0
+    }
+
+    /// Returns the id and the story of the near-index document with this sequence number.
+    fn near_ids(&self, nseq: u64) -> Option<(u128, u128)> {
+        let doc = self.near.get(nseq)?;
+        let slot = self.exact.slot(self.exact.widen(doc.at()))?;
+        Some((slot.raw.get(), slot.story.get()))
     }
 
     /// Decides `text` (already stripped) for the document `id` and adds it to the index.
@@ -275,13 +263,9 @@ impl Deduper {
             terms: None,
             sent: None,
         };
-        if let Some(k) = self
-            .by_raw
-            .get(&raw.into())
-            .or_else(|| self.by_text.get(&text_hash.into()))
-        {
-            entry.duplicate_of = Some(hex(k.id.get()));
-            entry.story = Some(hex(k.story.get()));
+        if let Some((of, story)) = self.exact.lookup(raw, text_hash) {
+            entry.duplicate_of = Some(hex(of));
+            entry.story = Some(hex(story));
             let info = DedupInfo {
                 status: DedupStatus::ExactDuplicate,
                 duplicate_of: entry.duplicate_of.clone(),
@@ -337,8 +321,8 @@ impl Deduper {
                 let by_reuse = reuse
                     .first()
                     .filter(|r| r.1 >= self.config.story_reuse_share)
-                    .and_then(|r| self.near.get(r.0))
-                    .map(|d| d.story());
+                    .and_then(|r| self.near_ids(r.0))
+                    .map(|(_, story)| story);
                 let story = self.stories.choose(&ranked).or(by_reuse).unwrap_or(raw);
                 (Tier::Unique, DedupStatus::Unique, None, None, story)
             }
@@ -354,8 +338,8 @@ impl Deduper {
         let reuse = reuse
             .iter()
             .filter_map(|&(seq, shared)| {
-                self.near.get(seq).map(|d| Reuse {
-                    of: hex(d.id()),
+                self.near_ids(seq).map(|(id, _)| Reuse {
+                    of: hex(id),
                     shared: (shared * 100.0).round() / 100.0,
                 })
             })
@@ -397,14 +381,6 @@ impl Deduper {
             .as_deref()
             .and_then(parse_hex)
             .filter(|_| sigs.is_none());
-        let seq = self.first_seq + self.order.len() as u64;
-        let known = Known {
-            id: exact_of.unwrap_or(raw).into(),
-            story: story.into(),
-            seq,
-        };
-        self.by_raw.entry(raw.into()).or_insert(known);
-        self.by_text.entry(text.into()).or_insert(known);
         self.known_raw.insert(raw);
         // A near-copy is represented by the document it copies: keeping it out of the LSH
         // index bounds the candidates a syndicated story produces (thousands of re-posts
@@ -412,8 +388,9 @@ impl Deduper {
         // found when it is close enough to the first one.
         let sigs = sigs.filter(|_| entry.duplicate_of.is_none());
         let in_near = sigs.is_some();
+        let seq = self.exact.push(raw, text, story, exact_of, in_near);
         if let Some(s) = sigs {
-            let nseq = self.near.insert(raw, story, s);
+            let nseq = self.near.insert(seq, s);
             if let Some(sk) = sketch.filter(|k| k.sentence_count() > 0) {
                 self.sketches.insert(nseq, sk);
                 self.sketch_order.push_back(nseq);
@@ -434,46 +411,30 @@ impl Deduper {
         } else {
             self.stories.add_with(story, terms, idfs);
         }
-        self.order.push_back(Slot {
-            raw: raw.into(),
-            text: text.into(),
-            in_near,
-        });
-        while self.order.len() > self.config.capacity {
+        while self.exact.len() > self.config.capacity {
             self.evict_oldest();
         }
-        if seq % 4096 == 4095 {
-            // Members older than the oldest sketch can never be aligned again (sketches are
-            // kept for a suffix of the near index), so dropping them changes no decision: they
-            // are the oldest of their list, which the size cap would have dropped first anyway.
-            // Without this, every story ever seen kept an entry.
-            let oldest = self.sketch_order.front().copied().unwrap_or(u64::MAX);
-            self.story_members.retain(|_, m| {
-                while m.front().is_some_and(|&s| s < oldest) {
-                    m.pop_front();
-                }
-                !m.is_empty()
-            });
-            if self.story_members.capacity() > 2 * self.story_members.len() + 1024 {
-                self.story_members.shrink_to_fit();
-            }
-        }
+        // Members older than the oldest sketch can never be aligned again (sketches are kept
+        // for a suffix of the near index), so dropping them as the sketch window moves changes
+        // no decision. Without this, every story ever seen kept an entry.
+        let oldest = self
+            .sketch_order
+            .front()
+            .copied()
+            .unwrap_or(self.near.next_seq());
+        self.prune_members(oldest);
     }
 
     fn evict_oldest(&mut self) {
-        let Some(slot) = self.order.pop_front() else {
+        let Some((slot, raw_gone)) = self.exact.pop() else {
             return;
         };
-        let seq = self.first_seq;
-        self.first_seq += 1;
-        if self.by_raw.get(&slot.raw).is_some_and(|k| k.seq == seq) {
-            self.by_raw.remove(&slot.raw);
+        if raw_gone {
             self.known_raw.remove(slot.raw.get());
         }
-        if self.by_text.get(&slot.text).is_some_and(|k| k.seq == seq) {
-            self.by_text.remove(&slot.text);
-        }
         if slot.in_near {
+            // Its story's member list must not outlive it (the list is found by its story).
+            self.prune_members(self.near.first_seq() + 1);
             self.near.evict_oldest();
             let first = self.near.first_seq();
             while self.sketch_order.front().is_some_and(|&s| s < first) {

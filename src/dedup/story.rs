@@ -13,7 +13,7 @@ use super::text::IdMap;
 mod story_postings;
 #[path = "story_terms.rs"]
 mod story_terms;
-use story_postings::{listed_terms, TermStat, TermTable};
+use story_postings::{heaviest, listed_terms, TermTable, SHARDS};
 pub(super) use story_terms::is_stop;
 pub use story_terms::{terms, Term, MAX_TERMS};
 use story_terms::{tf_weights, Cell, Idf};
@@ -22,7 +22,12 @@ use story_terms::{tf_weights, Cell, Idf};
 const QUERY_TERMS: usize = 24;
 /// Stories whose centroid is compared, at most.
 const MAX_CANDIDATES: usize = 64;
+/// Documents per round of term-table sweeps: one shard every `SWEEP_EVERY / SHARDS` documents.
 const SWEEP_EVERY: u64 = 4096;
+const SHARD_EVERY: u64 = SWEEP_EVERY / SHARDS as u64;
+/// Story slots checked for closing per document; slots grow by at most one a document, so the
+/// check comes round to every slot.
+const CLOSE_PER_DOC: usize = 2;
 
 /// Settings of the story tier.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -84,8 +89,12 @@ pub struct StoryIndex {
     docs_seen: u64,
     /// Stories by slot; postings name slots (4 bytes) rather than story ids (16).
     slots: Vec<Option<Story>>,
-    /// Slots emptied by the last sweep, reused by new stories.
+    /// Slots of closed stories whose postings every shard has since dropped, for new stories.
     free: Vec<u32>,
+    /// Slots of closed stories and the arrival position they closed at, until freed.
+    closed: Vec<(u32, u64)>,
+    /// Next slot checked for closing.
+    cursor: usize,
     by_id: IdMap<u128, u32>,
     /// Arrival position of the next document.
     seq: u64,
@@ -118,6 +127,8 @@ impl StoryIndex {
             docs_seen: 0,
             slots: Vec::new(),
             free: Vec::new(),
+            closed: Vec::new(),
+            cursor: 0,
             by_id: IdMap::default(),
             seq: 0,
         }
@@ -159,7 +170,7 @@ impl StoryIndex {
     }
 
     fn idf(&self) -> Idf<'_> {
-        Idf::new(self.terms.stats(), self.docs_seen, self.params.idf_power)
+        Idf::new(&self.terms, self.docs_seen, self.params.idf_power)
     }
 
     fn active(&self, s: &Story) -> bool {
@@ -186,17 +197,11 @@ impl StoryIndex {
             .map(|((_, w), _)| w * w)
             .sum::<f32>()
             .sqrt();
-        // The heaviest terms (ties: smaller id) look up candidates; their order does not matter.
-        let mut query: Vec<&(u32, f32)> = vector.iter().collect();
-        if query.len() > QUERY_TERMS {
-            query.select_nth_unstable_by(QUERY_TERMS - 1, |a, b| {
-                b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
-            });
-            query.truncate(QUERY_TERMS);
-        }
-        let mut slots: Vec<u32> = query
-            .iter()
-            .flat_map(|(t, _)| self.terms.stories(*t))
+        // The heaviest terms (ties: smaller id, `vector` being in id order) look up candidates;
+        // their order does not matter.
+        let mut slots: Vec<u32> = heaviest(vector, QUERY_TERMS)
+            .into_iter()
+            .flat_map(|i| self.terms.stories(vector[i].0))
             .collect();
         // Keep the stories sharing the most query terms, so a popular term costs no more than
         // MAX_CANDIDATES exact comparisons.
@@ -352,7 +357,7 @@ impl StoryIndex {
         if s.size.is_power_of_two() || s.size % 64 == 0 {
             // Recounts the norms under the current IDF, in term id order: O(centroid) at doubling
             // sizes and every 64 members, so the cost per document stays bounded.
-            let mut idf = Idf::new(self.terms.stats(), self.docs_seen, self.params.idf_power);
+            let mut idf = Idf::new(&self.terms, self.docs_seen, self.params.idf_power);
             // A new story's centroid is this document's terms in the same order, so their IDF
             // values are at hand (the same numbers `Idf::of` would return).
             let fresh = s.size == 1 && s.centroid.len() == idfs.len();
@@ -380,18 +385,20 @@ impl StoryIndex {
         self.advance();
     }
 
+    /// Moves time forward: closes the stories of the next [`CLOSE_PER_DOC`] slots that no
+    /// document joined within the window, and every [`SHARD_EVERY`] documents sweeps the next
+    /// shard of the term table, so no document pays for a sweep of the whole table. Both run at
+    /// fixed arrival positions, so replay closes and forgets the same things.
     fn advance(&mut self) {
         self.seq += 1;
-        if self.seq % SWEEP_EVERY == 0 {
-            self.sweep();
-        }
-    }
-
-    /// Drops closed stories, their postings and the document frequencies of terms seen once in
-    /// them (which changes the IDF of such a term if it comes back).
-    fn sweep(&mut self) {
         let (seq, window) = (self.seq, self.params.window);
-        for (i, slot) in self.slots.iter_mut().enumerate() {
+        for _ in 0..CLOSE_PER_DOC.min(self.slots.len()) {
+            if self.cursor >= self.slots.len() {
+                self.cursor = 0;
+            }
+            let i = self.cursor;
+            self.cursor += 1;
+            let slot = &mut self.slots[i];
             if slot
                 .as_ref()
                 .is_some_and(|s| seq.saturating_sub(s.last_seq) > window)
@@ -399,77 +406,39 @@ impl StoryIndex {
                 if let Some(s) = slot.take() {
                     self.by_id.remove(&s.id);
                 }
-                self.free.push(i as u32);
+                self.closed.push((i as u32, seq));
             }
+        }
+        if seq % SHARD_EVERY != 0 {
+            return;
         }
         // A term seen in one document only, whose story has closed, is forgotten: its document
         // frequency goes back to 0. Without this the map grows with every name and typo ever
         // seen (most terms occur once); with it, it is bounded by the terms of open stories and
-        // the terms seen twice. Sweeps run at fixed arrival positions, so replay forgets the
-        // same terms.
+        // the terms seen twice.
+        let k = (seq / SHARD_EVERY) as usize % SHARDS;
         let slots = &self.slots;
         self.terms
-            .sweep(|i| slots.get(i as usize).is_some_and(Option::is_some));
+            .sweep(k, |i| slots.get(i as usize).is_some_and(Option::is_some));
+        if k == SHARDS - 1 {
+            // A round of sweeps ended: a story closed before it began has no postings left in
+            // any shard, so its slot can hold a new story.
+            let begun = seq - (SWEEP_EVERY - SHARD_EVERY);
+            let free = &mut self.free;
+            self.closed.retain(|&(slot, at)| {
+                let done = at <= begun;
+                if done {
+                    free.push(slot);
+                }
+                !done
+            });
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::text::words;
-    use super::*;
-
-    fn params() -> StoryParams {
-        StoryParams {
-            threshold: 0.2,
-            window: 100,
-            name_boost: 2.0,
-            idf_power: 1.0,
-            name_weight: 0.0,
-        }
-    }
-
-    #[test]
-    fn same_event_joins_and_other_event_does_not() {
-        let mut idx = StoryIndex::new(params());
-        let a = terms(&words(
-            "An earthquake struck Sumatra killing dozens; rescuers in Padang search rubble",
-        ));
-        idx.add(1, &a);
-        let b = terms(&words(
-            "Rescuers in Padang dig through rubble after the Sumatra earthquake killed dozens",
-        ));
-        let ranked = idx.rank(&idx.vector(&b), &b);
-        assert_eq!(idx.choose(&ranked), Some(1));
-        let c = terms(&words(
-            "Apple unveiled a thinner laptop at its Cupertino launch event",
-        ));
-        assert_eq!(idx.choose(&idx.rank(&idx.vector(&c), &c)), None);
-    }
-
-    #[test]
-    fn window_closes_stories() {
-        let mut idx = StoryIndex::new(StoryParams {
-            window: 2,
-            ..params()
-        });
-        let a = terms(&words("Sumatra earthquake Padang rescuers rubble"));
-        idx.add(1, &a);
-        for _ in 0..3 {
-            idx.advance_only();
-        }
-        assert!(idx.rank(&idx.vector(&a), &a).is_empty());
-    }
-
-    #[test]
-    fn terms_pack_round_trip() {
-        let t = Term {
-            id: 0xabcdef,
-            tf: 99,
-            name_like: true,
-        };
-        assert_eq!(Term::unpack(t.pack()), t);
-    }
-}
+#[path = "story_tests.rs"]
+mod tests;
 
 /// Golden outputs of the whole dedup stage and of the story tier on a deterministic corpus, so
 /// that speed work provably changes no decision and no float.

@@ -148,21 +148,31 @@ fn story_output() -> String {
     out
 }
 
+/// Changed by the b-bit near index (low 8 bits of each MinHash value, chance agreement taken
+/// out of the estimate): every `similarity` of a near-copy moved by under 0.017, and 9 of the
+/// 10,000 decisions changed: two documents at an estimated 0.74 became near-copies (an 8-bit band
+/// matched where the 16-bit one had not), three near-copies point to another earlier version,
+/// and four `reuse` lists changed. Changed again by the staggered story sweep (one term-table
+/// shard every 16 documents, stories closed two slots a document, instead of everything every
+/// 4,096 documents): 2 of the 10,000 decisions (both in the 600-document story window) joined
+/// another story.
 #[test]
 fn stage_decisions_match_golden() {
     let out = stage_output();
     assert_eq!(out.lines().count(), 10_000);
     assert_eq!(
         format!("{:032x}", hash128(out.as_bytes())),
-        "a93ac12835a2fc98028997414a889b88"
+        "31f1e82bc7c230f06c20b28e508da7f4"
     );
 }
 
+/// Changed by the staggered story sweep: terms seen once are forgotten, and closed stories'
+/// slots reused, at other arrival positions, which moves some IDF values.
 #[test]
 fn story_floats_match_golden() {
     let out = story_output();
     assert_eq!(
         format!("{:032x}", hash128(out.as_bytes())),
-        "ea1243e9c5eb9e7ef97cfb16db8c2c4b"
+        "53a9fc66c04b6f81dfbdb2b47fbcfee3"
     );
 }

@@ -11,26 +11,40 @@ use crate::dedup::text::IdMap;
 /// Heaviest terms of a document its story is listed under.
 pub(super) const LISTED_TERMS: usize = 32;
 
-/// Returns, for each entry of a document's TF-IDF vector, whether it is one of the
-/// [`LISTED_TERMS`] heaviest (ties: smaller term id, as the query's term choice).
+/// Returns the positions in `vector` of its `k` heaviest entries (ties: smaller position), in
+/// no particular order; all of them when there are no more than `k`. Weights are positive, so
+/// their bits order as they do: each entry is one `u64` key (inverted weight bits, position),
+/// selected without a comparison closure.
+pub(super) fn heaviest(vector: &[(u32, f32)], k: usize) -> Vec<usize> {
+    if vector.len() <= k {
+        return (0..vector.len()).collect();
+    }
+    let mut keys: Vec<u64> = vector
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, w))| u64::from(!w.to_bits()) << 32 | i as u64)
+        .collect();
+    if k > 0 {
+        keys.select_nth_unstable(k - 1);
+    }
+    keys[..k].iter().map(|&key| key as u32 as usize).collect()
+}
+
+/// Returns, for each entry of a document's TF-IDF vector (in term id order), whether it is one
+/// of the [`LISTED_TERMS`] heaviest (ties: smaller term id, as the query's term choice).
 pub(super) fn listed_terms(vector: &[(u32, f32)]) -> Vec<bool> {
-    let mut listed = vec![true; vector.len()];
-    if vector.len() > LISTED_TERMS {
-        let mut order: Vec<usize> = (0..vector.len()).collect();
-        order.select_nth_unstable_by(LISTED_TERMS - 1, |&a, &b| {
-            let (a, b) = (vector[a], vector[b]);
-            b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
-        });
-        listed.iter_mut().for_each(|l| *l = false);
-        for &i in &order[..LISTED_TERMS] {
-            listed[i] = true;
-        }
+    debug_assert!(vector.windows(2).all(|w| w[0].0 < w[1].0));
+    let mut listed = vec![false; vector.len()];
+    for i in heaviest(vector, LISTED_TERMS) {
+        listed[i] = true;
     }
     listed
 }
 
 /// No posting (the end of a list).
 const END: u32 = u32::MAX;
+/// Shards of the term table, by the low bits of the term id; one is swept at a time.
+pub(super) const SHARDS: usize = 256;
 
 /// A term's document frequency and the first node of its posting list.
 #[derive(Debug, Clone, Copy)]
@@ -39,28 +53,51 @@ pub(super) struct TermStat {
     head: u32,
 }
 
-/// Document frequencies and story postings by term id.
-///
-/// Postings are singly linked lists in one arena (`(story slot, next node)`), newest first; a
-/// sweep rebuilds the arena with each term's list contiguous, so a long list is read mostly in
-/// order. A term without postings costs only its map entry.
+/// One shard: its terms and their postings.
 #[derive(Debug, Default)]
-pub(super) struct TermTable {
+struct Shard {
     terms: IdMap<u32, TermStat>,
     nodes: Vec<(u32, u32)>,
 }
 
+/// Document frequencies and story postings by term id, in [`SHARDS`] shards.
+///
+/// Postings are singly linked lists in their shard's arena (`(story slot, next node)`), newest
+/// first; a sweep rebuilds a shard's arena with each term's list contiguous, so a long list is
+/// read mostly in order. A term without postings costs only its map entry. Shards are swept one
+/// at a time, so no sweep costs more than a 1/[`SHARDS`] slice of the table.
+#[derive(Debug)]
+pub(super) struct TermTable {
+    shards: Vec<Shard>,
+}
+
+impl Default for TermTable {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+        }
+    }
+}
+
+fn shard_of(term: u32) -> usize {
+    term as usize % SHARDS
+}
+
 impl TermTable {
-    /// Returns the document frequencies, for IDF lookups.
-    pub(super) fn stats(&self) -> &IdMap<u32, TermStat> {
-        &self.terms
+    /// Returns the document frequency of `term`.
+    pub(super) fn df(&self, term: u32) -> u32 {
+        self.shards[shard_of(term)]
+            .terms
+            .get(&term)
+            .map_or(0, |s| s.df)
     }
 
     /// Returns the story slots whose centroid holds `term`.
     pub(super) fn stories(&self, term: u32) -> impl Iterator<Item = u32> + '_ {
-        let mut at = self.terms.get(&term).map_or(END, |s| s.head);
+        let shard = &self.shards[shard_of(term)];
+        let mut at = shard.terms.get(&term).map_or(END, |s| s.head);
         std::iter::from_fn(move || {
-            let &(slot, next) = self.nodes.get(at as usize)?;
+            let &(slot, next) = shard.nodes.get(at as usize)?;
             at = next;
             Some(slot)
         })
@@ -69,25 +106,29 @@ impl TermTable {
     /// Counts one more document holding `term`, and when `slot` is given lists that story
     /// under it (the term is new to the story's centroid).
     pub(super) fn count(&mut self, term: u32, slot: Option<u32>) {
-        let s = self
+        let shard = &mut self.shards[shard_of(term)];
+        let s = shard
             .terms
             .entry(term)
             .or_insert(TermStat { df: 0, head: END });
         s.df += 1;
         if let Some(slot) = slot {
-            let node = u32::try_from(self.nodes.len()).unwrap_or(END);
-            self.nodes.push((slot, s.head));
+            let node = u32::try_from(shard.nodes.len()).unwrap_or(END);
+            shard.nodes.push((slot, s.head));
             s.head = node;
         }
     }
 
-    /// Drops the postings of stories that are not `live`, and forgets terms seen in one
-    /// document only that no live story holds.
-    pub(super) fn sweep(&mut self, live: impl Fn(u32) -> bool) {
-        let old = std::mem::take(&mut self.nodes);
+    /// Drops shard `k`'s postings of stories that are not `live`, and forgets its terms seen
+    /// in one document only that no live story holds.
+    pub(super) fn sweep(&mut self, k: usize, live: impl Fn(u32) -> bool) {
+        let Some(shard) = self.shards.get_mut(k) else {
+            return;
+        };
+        let old = std::mem::take(&mut shard.nodes);
         let mut nodes: Vec<(u32, u32)> = Vec::with_capacity(old.len());
         let mut kept: Vec<u32> = Vec::new();
-        self.terms.retain(|_, s| {
+        shard.terms.retain(|_, s| {
             kept.clear();
             let mut at = s.head;
             while let Some(&(slot, next)) = old.get(at as usize) {
@@ -106,9 +147,9 @@ impl TermTable {
             s.df > 1 || s.head != END
         });
         nodes.shrink_to_fit();
-        self.nodes = nodes;
-        if self.terms.capacity() > 4 * self.terms.len() + 1024 {
-            self.terms.shrink_to_fit();
+        shard.nodes = nodes;
+        if shard.terms.capacity() > 4 * shard.terms.len() + 64 {
+            shard.terms.shrink_to_fit();
         }
     }
 }

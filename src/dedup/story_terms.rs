@@ -1,7 +1,7 @@
 //! Owns the story tier's view of a document: its terms (content-word hashes with counts and a
 //! name flag), the stop words, and the IDF and TF weights story vectors are built from.
 
-use super::TermStat;
+use super::TermTable;
 use crate::dedup::text::{IdMap, IdSet, Word};
 
 const TERM_BITS: u32 = 24;
@@ -126,7 +126,7 @@ const SMALL_DF: usize = 64;
 /// The IDF of every term at one moment (a fixed document count). Most terms are rare, so the
 /// values are cached by document frequency and a handful of `ln` calls serve a whole document.
 pub(super) struct Idf<'a> {
-    df: &'a IdMap<u32, TermStat>,
+    df: &'a TermTable,
     n: f32,
     power: f32,
     /// IDF by document frequency, NaN until computed.
@@ -134,7 +134,7 @@ pub(super) struct Idf<'a> {
 }
 
 impl<'a> Idf<'a> {
-    pub(super) fn new(df: &'a IdMap<u32, TermStat>, docs_seen: u64, power: f32) -> Self {
+    pub(super) fn new(df: &'a TermTable, docs_seen: u64, power: f32) -> Self {
         Self {
             df,
             n: docs_seen as f32,
@@ -144,7 +144,7 @@ impl<'a> Idf<'a> {
     }
 
     pub(super) fn of(&mut self, term: u32) -> f32 {
-        let df = self.df.get(&term).map_or(0, |s| s.df);
+        let df = self.df.df(term);
         match self.small.get_mut(df as usize) {
             Some(v) if !v.is_nan() => *v,
             Some(v) => {

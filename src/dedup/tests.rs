@@ -61,6 +61,30 @@ fn capacity_evicts_oldest() {
 }
 
 #[test]
+fn copies_of_copies_resolve_to_the_first_even_after_it_is_evicted() {
+    let cfg = DedupConfig {
+        capacity: 3,
+        ..DedupConfig::default()
+    };
+    let mut d = Deduper::new(&cfg);
+    let (a, _) = d.observe(&id("a"), "The first text of all.");
+    // Same normal form, other bytes: an exact duplicate by text, indexed under its own bytes.
+    let (b, _) = d.observe(&id("b"), "the FIRST text of all");
+    assert_eq!(b.duplicate_of, Some(id("a")));
+    assert_eq!(d.is_known_raw(&id("b")), Some(id("a")));
+    d.observe(&id("c"), "another text entirely");
+    d.observe(&id("d"), "and a fourth one here");
+    // `a` is evicted with its entries (the text entry was its); `b`'s raw entry still resolves
+    // to it, with its story.
+    assert_eq!(d.is_known_raw(&id("a")), None);
+    assert_eq!(d.is_known_raw(&id("b")), Some(id("a")));
+    let (e, _) = d.observe(&id("b"), "the FIRST text of all");
+    assert_eq!(e.status, DedupStatus::ExactDuplicate);
+    assert_eq!(e.duplicate_of, Some(id("a")));
+    assert_eq!(e.story, a.story);
+}
+
+#[test]
 fn edited_copy_is_near_duplicate_with_similarity() {
     let mut d = Deduper::new(&DedupConfig::default());
     let original = seed(0);

@@ -1,0 +1,108 @@
+//! Tests of the story tier.
+
+use super::super::text::words;
+use super::*;
+
+fn params() -> StoryParams {
+    StoryParams {
+        threshold: 0.2,
+        window: 100,
+        name_boost: 2.0,
+        idf_power: 1.0,
+        name_weight: 0.0,
+    }
+}
+
+#[test]
+fn same_event_joins_and_other_event_does_not() {
+    let mut idx = StoryIndex::new(params());
+    let a = terms(&words(
+        "An earthquake struck Sumatra killing dozens; rescuers in Padang search rubble",
+    ));
+    idx.add(1, &a);
+    let b = terms(&words(
+        "Rescuers in Padang dig through rubble after the Sumatra earthquake killed dozens",
+    ));
+    let ranked = idx.rank(&idx.vector(&b), &b);
+    assert_eq!(idx.choose(&ranked), Some(1));
+    let c = terms(&words(
+        "Apple unveiled a thinner laptop at its Cupertino launch event",
+    ));
+    assert_eq!(idx.choose(&idx.rank(&idx.vector(&c), &c)), None);
+}
+
+#[test]
+fn window_closes_stories() {
+    let mut idx = StoryIndex::new(StoryParams {
+        window: 2,
+        ..params()
+    });
+    let a = terms(&words("Sumatra earthquake Padang rescuers rubble"));
+    idx.add(1, &a);
+    for _ in 0..3 {
+        idx.advance_only();
+    }
+    assert!(idx.rank(&idx.vector(&a), &a).is_empty());
+}
+
+#[test]
+fn terms_pack_round_trip() {
+    let t = Term {
+        id: 0xabcdef,
+        tf: 99,
+        name_like: true,
+    };
+    assert_eq!(Term::unpack(t.pack()), t);
+}
+
+#[test]
+fn closed_stories_free_their_slots_and_forget_terms_seen_once() {
+    let mut idx = StoryIndex::new(StoryParams {
+        window: 50,
+        ..params()
+    });
+    // Every document is its own story: a term of its own and a shared one.
+    let doc = |i: u32| {
+        vec![
+            Term {
+                id: 7,
+                tf: 1,
+                name_like: false,
+            },
+            Term {
+                id: 1000 + i,
+                tf: 2,
+                name_like: true,
+            },
+        ]
+    };
+    for i in 0..20_000u32 {
+        idx.add(u128::from(i) + 1, &doc(i));
+        // No document pays for the whole table: slots close a few at a time.
+        assert!(idx.closed.len() <= 2 * SWEEP_EVERY as usize + 100);
+    }
+    // Open stories are the last 50; closed ones wait at most two rounds for their slot.
+    assert!(
+        idx.slots.len() < 3 * SWEEP_EVERY as usize,
+        "{}",
+        idx.slots.len()
+    );
+    assert_eq!(idx.terms.df(7), 20_000);
+    // A term of a story closed rounds ago is forgotten, one of an open story is not.
+    assert_eq!(idx.terms.df(1000 + 100), 0);
+    assert_eq!(idx.terms.df(1000 + 19_990), 1);
+    let live = idx.slots.iter().flatten().count();
+    assert!(
+        (50..=50 + 2 * SWEEP_EVERY as usize).contains(&live),
+        "{live}"
+    );
+    // A freed slot is only reused once no posting names it any more.
+    let mut listed: Vec<u32> = idx.terms.stories(7).collect();
+    listed.sort_unstable();
+    let n = listed.len();
+    listed.dedup();
+    assert_eq!(listed.len(), n, "a slot listed twice: a stale posting");
+    for slot in listed {
+        assert!(idx.slots[slot as usize].is_some() || idx.closed.iter().any(|c| c.0 == slot));
+    }
+}
