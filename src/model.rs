@@ -268,7 +268,8 @@ impl FileKey {
     }
 }
 
-fn is_zero(v: &u64) -> bool {
+/// Returns whether `v` is zero, for serde's `skip_serializing_if`.
+pub(crate) fn is_zero(v: &u64) -> bool {
     *v == 0
 }
 

@@ -12,7 +12,7 @@
 //! time) and one per done-action run (`{"done": seq}`); a restart settles what is left.
 
 use super::{wire, Cluster, DUPLICATE_WINDOW};
-use crate::model::FileKey;
+use crate::model::{is_zero, FileKey};
 use crate::sink::{apply_done, DonePolicy};
 use anyhow::{Context, Result};
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
@@ -52,10 +52,6 @@ enum Entry {
     Done {
         done: u64,
     },
-}
-
-fn is_zero(v: &u64) -> bool {
-    *v == 0
 }
 
 /// A published file whose line is not seen yet (or whose done-action failed).
