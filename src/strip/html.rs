@@ -9,6 +9,9 @@ pub struct Page {
     pub title: String,
     /// All visible text, one block per line.
     pub visible: String,
+    /// Byte ranges of `visible` that are the page's comment section ([`super::comments`]), in
+    /// order, each from a line start to a line start.
+    pub comments: Vec<(usize, usize)>,
     /// The main content found by the extractor (dom_smoothie, a Readability port), one block per
     /// line; `None` when it found none.
     pub main: Option<String>,
@@ -21,7 +24,7 @@ pub struct Page {
 pub fn parse_page(html: &str, structured: bool) -> Page {
     let html = &*super::markup::guard(html);
     let doc = Document::from(html);
-    let (title, visible) = title_and_visible(&doc);
+    let (title, visible, comments) = title_and_visible(&doc, true);
     let structured = if structured {
         super::structured::collect(&doc)
     } else {
@@ -39,8 +42,29 @@ pub fn parse_page(html: &str, structured: bool) -> Page {
     Page {
         title,
         visible,
+        comments,
         main,
         structured,
+    }
+}
+
+impl Page {
+    /// Returns the visible text without the page's comment section.
+    pub fn without_comments(&self) -> std::borrow::Cow<'_, str> {
+        if self.comments.is_empty() {
+            return std::borrow::Cow::Borrowed(&self.visible);
+        }
+        let text = &self.visible;
+        let mut kept = String::with_capacity(text.len());
+        let mut at = 0;
+        for &(a, b) in &self.comments {
+            let a = a.min(text.len());
+            kept.push_str(&text[at.min(a)..a]);
+            at = at.max(b);
+        }
+        kept.push_str(&text[at.min(text.len())..]);
+        kept.truncate(kept.trim_end().len());
+        std::borrow::Cow::Owned(kept)
     }
 }
 
@@ -90,7 +114,8 @@ pub fn page_title(doc: &Document) -> String {
 /// Returns (title, visible text) of a page: all text outside invisible elements, one block per line.
 pub fn visible_text(html: &str) -> (String, String) {
     let html = &*super::markup::guard(html);
-    title_and_visible(&Document::from(html))
+    let (title, text, _) = title_and_visible(&Document::from(html), false);
+    (title, text)
 }
 
 /// Returns the visible text under `node`, one block per line.
@@ -102,16 +127,21 @@ pub(crate) fn node_visible_text(node: &NodeRef<'_>) -> String {
     text
 }
 
-fn title_and_visible(doc: &Document) -> (String, String) {
+/// Returns the title and visible text of `doc`, and with `prune` the byte ranges of the text
+/// that are the page's comment section.
+fn title_and_visible(doc: &Document, prune: bool) -> (String, String, Vec<(usize, usize)>) {
     let title = page_title(doc);
-    let mut out = TextOut::default();
+    let mut out = TextOut {
+        prune,
+        ..TextOut::default()
+    };
     match doc.body() {
         Some(body) => walk(&body, &mut out),
         None => walk(&doc.root(), &mut out),
     }
     let mut text = out.text;
     text.truncate(text.trim_end().len());
-    (title, text)
+    (title, text, out.cut)
 }
 
 /// Visible text under construction: whitespace collapsed to one space, blocks on their own lines.
@@ -119,6 +149,13 @@ fn title_and_visible(doc: &Document) -> (String, String) {
 struct TextOut {
     text: String,
     space: bool,
+    /// Marks the page's comment section ([`super::comments`]) in `cut` as the walk meets it.
+    prune: bool,
+    /// Byte ranges of `text` written inside comment sections, outermost only, in order; each
+    /// starts and ends at a line start.
+    cut: Vec<(usize, usize)>,
+    /// Whether the walk is inside a comment section.
+    in_comments: bool,
 }
 
 impl TextOut {
@@ -148,6 +185,8 @@ enum Visit {
     /// Text (already written), an invisible element, or not an element.
     Skip,
     Block,
+    /// A block that is (part of) the page's comment section.
+    Comments,
     Br,
     Inline,
 }
@@ -157,11 +196,18 @@ fn walk(root: &NodeRef<'_>, out: &mut TextOut) {
     enum Step<'a> {
         Enter(NodeRef<'a>),
         Leave,
+        /// Leaves a comment section whose text started at this byte.
+        LeaveComments(usize),
     }
     let mut stack = vec![Step::Enter(*root)];
     while let Some(step) = stack.pop() {
         match step {
             Step::Leave => out.break_line(),
+            Step::LeaveComments(start) => {
+                out.break_line();
+                out.cut.push((start, out.text.len()));
+                out.in_comments = false;
+            }
             Step::Enter(node) => {
                 // One look at the node, borrowing its text and name rather than copying them.
                 let visit = node.query(|n| match &n.data {
@@ -175,6 +221,11 @@ fn walk(root: &NodeRef<'_>, out: &mut TextOut) {
                         let name: &str = &e.name.local;
                         if is_invisible(name) || e.has_attr("hidden") {
                             Visit::Skip
+                        } else if out.prune
+                            && !out.in_comments
+                            && super::comments::is_comment_section(name, e)
+                        {
+                            Visit::Comments
                         } else if is_block(name) {
                             Visit::Block
                         } else if name == "br" {
@@ -190,6 +241,11 @@ fn walk(root: &NodeRef<'_>, out: &mut TextOut) {
                     Visit::Block => {
                         out.break_line();
                         stack.push(Step::Leave);
+                    }
+                    Visit::Comments => {
+                        out.break_line();
+                        out.in_comments = true;
+                        stack.push(Step::LeaveComments(out.text.len()));
                     }
                     Visit::Br => out.break_line(),
                     Visit::Inline => {}
@@ -277,6 +333,26 @@ mod tests {
         let (title, text) = visible_text(PAGE);
         assert_eq!(title, "Real title");
         assert_eq!(text, "HomeNews\nHead\nFirst bold sentence.\nSecond\nline.");
+    }
+
+    #[test]
+    fn the_page_without_comments_leaves_out_its_comment_sections() {
+        let body = "<p>The council met on Tuesday and agreed on a budget.</p>";
+        let page = format!(
+            "<body><article>{body}{body}</article><div id=comments><p>Great piece!</p>\
+             <div class=comment-body>Agreed.</div></div><p>Tail.</p>\
+             <ol class=commentlist><li>Nice</li></ol><footer>(c) Town News</footer></body>"
+        );
+        let parsed = parse_page(&page, false);
+        let content = parsed.without_comments();
+        assert_eq!(
+            content,
+            "The council met on Tuesday and agreed on a budget.\n\
+             The council met on Tuesday and agreed on a budget.\nTail.\n(c) Town News"
+        );
+        // The visible text, and the unstripped text (stage off), keep everything.
+        assert!(parsed.visible.contains("Great piece") && parsed.visible.contains("Nice"));
+        assert_eq!(visible_text(&page).1, parsed.visible);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - [`stage`]: the pipeline adapter from a read envelope to a document or an error record.
 //! - [`textpass`]: the plain-text pass that ties the above together.
 //! - [`html`]: main-content extraction, page titles and visible text for HTML.
+//! - `comments`: what marks a page's comment section in its markup (the fallback leaves it out).
 //! - [`structured`]: the structured sources of an article body (JSON-LD, itemprop, `<article>`)
 //!   and the rule that weighs them against the readability candidate.
 //! - [`blocks`], [`block_model`]: the DOM-block model of the HTML path: blocks with their markup
@@ -25,6 +26,7 @@ pub mod block_model;
 pub mod block_train;
 pub mod blocks;
 pub mod classify;
+mod comments;
 pub mod eval;
 pub mod html;
 mod html_path;
