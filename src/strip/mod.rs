@@ -8,6 +8,7 @@
 //! - [`classify`]: the logistic line model, its context features and the body-run decoding.
 //! - [`markup`]: the linear pre-pass that caps attributes before any HTML parser runs.
 //! - [`nesting`]: the guard's estimate of the parser's open elements, which caps nesting depth.
+//! - [`repeats`]: drops layout copies, runs of lines that repeat an earlier run.
 //! - [`memory`]: per-source memory of recurring lines, persisted in the state dir.
 //! - [`stage`]: the pipeline adapter from a read envelope to a document or an error record.
 //! - [`textpass`]: the plain-text pass that ties the above together.
@@ -35,6 +36,7 @@ pub mod markup;
 pub mod memory;
 pub mod metric;
 pub mod nesting;
+pub mod repeats;
 pub mod rules;
 pub mod stage;
 pub mod structured;
