@@ -125,6 +125,6 @@ mod tests {
         let page = vec![line; 20_000].join("\n");
         let out = run(&page);
         // The first four are the original; every later run of four is a copy of an earlier one.
-        assert_eq!(out, vec![line; 4].join("\n"));
+        assert_eq!(out, [line; 4].join("\n"));
     }
 }
