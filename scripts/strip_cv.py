@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Cross-validates one strip setting on a training set, grouped by site.
 
-Usage: strip_cv.py MANIFEST.tsv VALUE=PER_DOC.tsv [VALUE=PER_DOC.tsv ...]
+Usage: strip_cv.py [--fixed] MANIFEST.tsv VALUE=PER_DOC.tsv [VALUE=PER_DOC.tsv ...]
 
 Each PER_DOC.tsv is `dropline eval strip --per-doc` output for one value of the setting.
 Sites (manifest `domain`) are split into 5 folds; for each fold the value with the best F1 on
 the other four folds is chosen and scored on the held-out fold. Prints per-fold choices and
 F1, then the mean and standard deviation of the held-out F1, and the value chosen on all pages.
-With one VALUE it reports the fold spread of a fixed setting.
+With one VALUE it reports the fold spread of a fixed setting. With `--fixed` it prints, for
+each VALUE as a fixed setting, the F1 of every fold, their mean and spread, and each fold's
+change against the first VALUE (a change is kept only if the mean rises and at most one
+fold loses).
 """
 import csv, random, statistics, sys
 
@@ -37,7 +40,10 @@ def f1(rows, ids):
 
 
 def main():
-    manifest, runs = sys.argv[1], [a.split("=", 1) for a in sys.argv[2:]]
+    args = sys.argv[1:]
+    fixed = "--fixed" in args
+    args = [a for a in args if a != "--fixed"]
+    manifest, runs = args[0], [a.split("=", 1) for a in args[1:]]
     site = {}
     with open(manifest) as f:
         for r in csv.DictReader(f, delimiter="\t"):
@@ -47,6 +53,17 @@ def main():
     sites = sorted({site.get(i, i) for i in ids})
     random.Random(7).shuffle(sites)
     fold_of = {s: k % FOLDS for k, s in enumerate(sites)}
+    if fixed:
+        first = None
+        for v, table in tables.items():
+            per = [f1(table, [i for i in ids if fold_of[site.get(i, i)] == k]) for k in range(FOLDS)]
+            line = f"{v}: cv F1 mean {statistics.mean(per):.4f} std {statistics.stdev(per):.4f} folds " + " ".join(f"{x:.4f}" for x in per)
+            if first is None:
+                first = per
+            else:
+                line += " change " + " ".join(f"{a - b:+.4f}" for a, b in zip(per, first))
+            print(line)
+        return
     scores = []
     for k in range(FOLDS):
         train = [i for i in ids if fold_of[site.get(i, i)] != k]

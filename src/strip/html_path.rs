@@ -81,17 +81,17 @@ impl Stripper {
 
     /// The readability path after the parse: the extractor's (or a structured source's) body
     /// through the plain-text pass, or the pass over all visible text when that keeps more.
-    fn readability_page(&self, page: html::Page) -> (Stripped, Vec<u64>, Vec<(u64, bool)>) {
+    fn readability_page(&self, mut page: html::Page) -> (Stripped, Vec<u64>, Vec<(u64, bool)>) {
         let title = if page.title.is_empty() {
             first_line(&page.visible)
         } else {
-            page.title
+            std::mem::take(&mut page.title)
         };
         let rule = structured::Agreement {
             agree: self.config.structured_agree,
             min_share: self.config.structured_min_share,
         };
-        let main = match page.main {
+        let main = match page.main.take() {
             Some(main) => Some(
                 structured::agreeing(&page.structured, &main, &rule)
                     .map_or(main, |c| c.text.clone()),
@@ -121,10 +121,13 @@ impl Stripper {
         let words = |t: &str| t.split_ascii_whitespace().count() as f32;
         let n_kept = words(&text);
         let ratio = self.config.html_fallback_ratio;
+        // The fallback reads the page without its comment section: a long comment thread
+        // would otherwise make a right candidate look like a fragment of the page.
+        let content = page.without_comments();
         // The plain-text pass keeps at most the visible words, so it can only win when the extractor
         // kept fewer than `ratio` of those; skipping it otherwise keeps the path close to the extractor's cost.
-        if self.config.keep_removed || n_kept < ratio * words(&page.visible) {
-            let full = textpass::run(&page.visible, &self.model, &self.text_options());
+        if self.config.keep_removed || n_kept < ratio * words(&content) {
+            let full = textpass::run(&content, &self.model, &self.text_options());
             if n_kept < ratio * words(&full.text) {
                 // The page's own statement of its body beats the pass when it is not a fragment
                 // of it either (same bar as the extractor's): a poor readability candidate is

@@ -8,10 +8,12 @@
 //! - [`classify`]: the logistic line model, its context features and the body-run decoding.
 //! - [`markup`]: the linear pre-pass that caps attributes before any HTML parser runs.
 //! - [`nesting`]: the guard's estimate of the parser's open elements, which caps nesting depth.
+//! - [`repeats`]: drops layout copies, runs of lines that repeat an earlier run.
 //! - [`memory`]: per-source memory of recurring lines, persisted in the state dir.
 //! - [`stage`]: the pipeline adapter from a read envelope to a document or an error record.
 //! - [`textpass`]: the plain-text pass that ties the above together.
 //! - [`html`]: main-content extraction, page titles and visible text for HTML.
+//! - `comments`: what marks a page's comment section in its markup (the fallback leaves it out).
 //! - [`structured`]: the structured sources of an article body (JSON-LD, itemprop, `<article>`)
 //!   and the rule that weighs them against the readability candidate.
 //! - [`blocks`], [`block_model`]: the DOM-block model of the HTML path: blocks with their markup
@@ -25,6 +27,7 @@ pub mod block_model;
 pub mod block_train;
 pub mod blocks;
 pub mod classify;
+mod comments;
 pub mod eval;
 pub mod html;
 mod html_path;
@@ -33,6 +36,7 @@ pub mod markup;
 pub mod memory;
 pub mod metric;
 pub mod nesting;
+pub mod repeats;
 pub mod rules;
 pub mod stage;
 pub mod structured;

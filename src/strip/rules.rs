@@ -17,6 +17,8 @@ pub enum Kind {
     Attribution,
     Navigation,
     Recurring,
+    /// A layout copy: a run of lines that repeats an earlier run ([`super::repeats`]).
+    Repeated,
     Boilerplate,
 }
 
@@ -32,6 +34,7 @@ impl Kind {
             Kind::Attribution => "attribution",
             Kind::Navigation => "navigation",
             Kind::Recurring => "recurring",
+            Kind::Repeated => "repeated",
             Kind::Boilerplate => "boilerplate",
         }
     }

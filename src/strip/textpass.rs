@@ -5,6 +5,7 @@
 
 use super::classify::{decode, features, Decoding, LineModel, N_FEATURES};
 use super::lines::{analyse, Line};
+use super::repeats::drop_copies;
 use super::rules::{mark_related_headlines, shape_kind, Kind};
 use crate::model::RemovedLine;
 use std::cell::RefCell;
@@ -108,6 +109,9 @@ fn run_with(text: &str, model: &LineModel, opts: &PassOptions, s: &mut Scratch) 
         probs.resize(n, 1.0);
     }
     decode(lines, probs, forced, &opts.decoding, keep);
+    for i in drop_copies(text, lines, dup, keep) {
+        kinds[i] = Some(Kind::Repeated);
+    }
 
     let mut out = String::with_capacity(text.len());
     let mut removed = Vec::new();
