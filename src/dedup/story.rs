@@ -344,9 +344,18 @@ impl StoryIndex {
         // one backward pass afterwards: no copy of a large centroid per member.
         let mut inserts: Vec<(usize, Cell)> = Vec::new();
         let mut at = 0usize;
+        // A new story's centroid is the document's terms, pushed in order.
+        let new_story = s.centroid.is_empty();
+        if new_story {
+            s.centroid.reserve_exact(vector.len());
+        }
         // In term id order, so the norm updates run in the order they always did.
         for ((i, &(t, w)), &idf_t) in vector.iter().enumerate().zip(&idfs) {
-            let (found, next) = seek(&s.centroid, at, t);
+            let (found, next) = if new_story {
+                (None, 0)
+            } else {
+                seek(&s.centroid, at, t)
+            };
             at = next;
             let mass = w / idf_t;
             let name_now = u32::from(terms[i].name_like);
@@ -360,7 +369,11 @@ impl StoryIndex {
                 }
                 None => {
                     let cell = Cell::new(t << 2 | u32::from(list) << 1 | name_now, mass);
-                    inserts.push((at, cell));
+                    if new_story {
+                        s.centroid.push(cell);
+                    } else {
+                        inserts.push((at, cell));
+                    }
                     fresh_terms[i] = list;
                     (0.0, name_now != 0)
                 }
