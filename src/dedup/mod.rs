@@ -249,10 +249,8 @@ impl Deduper {
             text_hash,
             sigs,
             terms,
-            probe,
-            sig_b64,
-            terms_b64,
-            sent_b64,
+            sentences,
+            encoded,
         } = p;
         let mut entry = IndexEntry {
             id: hex(raw),
@@ -284,10 +282,6 @@ impl Deduper {
             };
         }
         let idfs = self.stories.idfs(&terms);
-        let ranked = {
-            let vector = self.stories.vector_with(&terms, &idfs);
-            self.stories.rank_with(&vector, &terms, &idfs)
-        };
         let sig = sigs.as_ref().map(Signatures::compact);
         let lsh = sig
             .as_ref()
@@ -295,8 +289,16 @@ impl Deduper {
             .unwrap_or_default();
         let mut found = sig.as_ref().and_then(|s| self.best_near(s, &lsh));
         let mut reuse: Vec<(u64, f32)> = Vec::new();
+        // Stories are ranked, and the sentence lookup built, only for a document that is not a
+        // near-copy: a near-copy takes the story of what it copies.
+        let mut ranked = Vec::new();
+        let mut sentences = sentences;
         if found.is_none() {
+            let vector = self.stories.vector_with(&terms, &idfs);
+            ranked = self.stories.rank_with(&vector, &terms, &idfs);
+            let probe = sentences.into_probe();
             let aligned = self.align(&probe, lsh, &ranked);
+            sentences = prepared::Sentences::Probe(probe);
             found = self.best_rewrite(&aligned);
             if found.is_none() {
                 reuse = aligned
@@ -329,12 +331,21 @@ impl Deduper {
         };
         entry.duplicate_of = duplicate_of.clone();
         entry.story = Some(hex(story));
-        entry.sig = sig_b64;
-        entry.terms = terms_b64;
-        if duplicate_of.is_none() {
-            entry.sent = sent_b64;
+        let sketch = sentences.into_sketch();
+        match encoded {
+            Some(e) => {
+                entry.sig = e.sig;
+                entry.terms = e.terms;
+                entry.sent = e.sent.filter(|_| duplicate_of.is_none());
+            }
+            None => {
+                entry.sig = sigs.as_ref().map(prepared::sig_b64);
+                entry.terms = prepared::terms_b64(&terms);
+                if duplicate_of.is_none() {
+                    entry.sent = prepared::sent_b64(&sketch);
+                }
+            }
         }
-        let sketch = probe.into_sketch();
         let reuse = reuse
             .iter()
             .filter_map(|&(seq, shared)| {

@@ -17,11 +17,73 @@ pub struct Prepared {
     pub(super) text_hash: u128,
     pub(super) sigs: Option<Signatures>,
     pub(super) terms: Vec<Term>,
-    pub(super) probe: Probe,
-    /// Base64 of the signature, the terms and the sketch, as [`IndexEntry`] carries them.
-    pub(super) sig_b64: Option<String>,
-    pub(super) terms_b64: Option<String>,
-    pub(super) sent_b64: Option<String>,
+    pub(super) sentences: Sentences,
+    /// Base64 of the signature, the terms and the sketch, as [`IndexEntry`] carries them, when
+    /// encoded beforehand ([`prepare`] on a parallel worker); `None` leaves the encoding to
+    /// the decision, which skips the parts its entry does not carry.
+    pub(super) encoded: Option<Encoded>,
+}
+
+/// The ledger encodings of a document's index-free work.
+#[derive(Debug, Clone)]
+pub(super) struct Encoded {
+    pub(super) sig: Option<String>,
+    pub(super) terms: Option<String>,
+    pub(super) sent: Option<String>,
+}
+
+/// The sentence sketch of a document, with its word lookup ([`Probe`]) when that was built
+/// beforehand: [`prepare`] builds it on a parallel worker, a decoded [`Prepared`] leaves it to
+/// the decision, which needs it only for a document that is not a copy.
+#[derive(Debug, Clone)]
+pub(super) enum Sentences {
+    Sketch(Sketch),
+    Probe(Probe),
+}
+
+impl Sentences {
+    pub(super) fn sketch(&self) -> &Sketch {
+        match self {
+            Sentences::Sketch(s) => s,
+            Sentences::Probe(p) => p.sketch(),
+        }
+    }
+
+    pub(super) fn into_probe(self) -> Probe {
+        match self {
+            Sentences::Sketch(s) => Probe::new(s),
+            Sentences::Probe(p) => p,
+        }
+    }
+
+    pub(super) fn into_sketch(self) -> Sketch {
+        match self {
+            Sentences::Sketch(s) => s,
+            Sentences::Probe(p) => p.into_sketch(),
+        }
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+}
+
+/// Returns the ledger's base64 of a signature.
+pub(super) fn sig_b64(sigs: &Signatures) -> String {
+    b64(&sigs.to_bytes())
+}
+
+/// Returns the ledger's base64 of story terms; `None` when there are none.
+pub(super) fn terms_b64(terms: &[Term]) -> Option<String> {
+    (!terms.is_empty()).then(|| {
+        let bytes: Vec<u8> = terms.iter().flat_map(|t| t.pack().to_le_bytes()).collect();
+        b64(&bytes)
+    })
+}
+
+/// Returns the ledger's base64 of a sentence sketch; `None` when it has no sentence.
+pub(super) fn sent_b64(sketch: &Sketch) -> Option<String> {
+    (sketch.sentence_count() > 0).then(|| b64(&sketch.to_bytes()))
 }
 
 /// Returns the index-free work of deciding `text` for the document `id`.
@@ -30,40 +92,18 @@ pub fn prepare(id: &str, text: &str) -> Prepared {
     let sigs = Signatures::of(&words);
     let terms = story::terms(&words);
     let sketch = Sketch::of(text);
-    Prepared::assemble(
-        parse_hex(id).unwrap_or_else(|| hash128(id.as_bytes())),
-        hash128(normalize(text).as_bytes()),
+    let encoded = Encoded {
+        sig: sigs.as_ref().map(sig_b64),
+        terms: terms_b64(&terms),
+        sent: sent_b64(&sketch),
+    };
+    Prepared {
+        raw: parse_hex(id).unwrap_or_else(|| hash128(id.as_bytes())),
+        text_hash: hash128(normalize(text).as_bytes()),
         sigs,
         terms,
-        sketch,
-    )
-}
-
-impl Prepared {
-    /// Builds the prepared work from its parts, with the base64 forms the ledger's
-    /// [`IndexEntry`] carries, so the ordered worker does not encode them.
-    pub(super) fn assemble(
-        raw: u128,
-        text_hash: u128,
-        sigs: Option<Signatures>,
-        terms: Vec<Term>,
-        sketch: Sketch,
-    ) -> Prepared {
-        let b64 = |bytes: Vec<u8>| base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes);
-        let sig_b64 = sigs.as_ref().map(|s| b64(s.to_bytes()));
-        let terms_b64 = (!terms.is_empty())
-            .then(|| b64(terms.iter().flat_map(|t| t.pack().to_le_bytes()).collect()));
-        let sent_b64 = (sketch.sentence_count() > 0).then(|| b64(sketch.to_bytes()));
-        Prepared {
-            raw,
-            text_hash,
-            sigs,
-            terms,
-            probe: Probe::new(sketch),
-            sig_b64,
-            terms_b64,
-            sent_b64,
-        }
+        sentences: Sentences::Probe(Probe::new(sketch)),
+        encoded: Some(encoded),
     }
 }
 

@@ -4,11 +4,13 @@
 //! Layout (little-endian): a version byte, the raw-byte hash and the text hash (16 bytes
 //! each), the signatures' length (u32) and bytes ([`Signatures::to_bytes`], empty when the
 //! text has no words), the term count (u32) and the packed terms, then the sentence sketch
-//! ([`Sketch::to_bytes`]) to the end. The sketch's word lookup ([`Probe`]) is rebuilt on
-//! decode: it is larger than the sketch and cheap to build.
+//! ([`Sketch::to_bytes`]) to the end. The sketch's word lookup ([`Probe`](super::align::Probe)) is rebuilt by the
+//! decision when it needs it (not for a copy): it is larger than the sketch and cheap to build;
+//! the ledger's base64 forms are likewise encoded by the decision, only those its entry carries.
 
 use super::align::Sketch;
 use super::minhash::Signatures;
+use super::prepared::Sentences;
 use super::story::Term;
 use super::Prepared;
 
@@ -23,7 +25,7 @@ impl Prepared {
             .as_ref()
             .map(Signatures::to_bytes)
             .unwrap_or_default();
-        let sketch = self.probe.sketch().to_bytes();
+        let sketch = self.sentences.sketch().to_bytes();
         let mut out = Vec::with_capacity(41 + sigs.len() + 4 * self.terms.len() + sketch.len());
         out.push(VERSION);
         out.extend_from_slice(&self.raw.to_le_bytes());
@@ -59,7 +61,14 @@ impl Prepared {
             .map(|c| Term::unpack(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
             .collect();
         let sketch = Sketch::from_bytes(rest)?;
-        Some(Prepared::assemble(raw, text_hash, sigs, terms, sketch))
+        Some(Prepared {
+            raw,
+            text_hash,
+            sigs,
+            terms,
+            sentences: Sentences::Sketch(sketch),
+            encoded: None,
+        })
     }
 }
 

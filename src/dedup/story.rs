@@ -73,6 +73,26 @@ fn seek(centroid: &[Cell], from: usize, t: u32) -> (Option<usize>, usize) {
     }
 }
 
+/// Inserts `cells` into the sorted centroid, each before the entry at its position (positions
+/// ascending, as [`seek`] gave them for ascending terms), moving every entry once.
+fn insert_cells(centroid: &mut Vec<Cell>, cells: &[(usize, Cell)]) {
+    let Some(&(_, fill)) = cells.first() else {
+        return;
+    };
+    let mut src = centroid.len();
+    // Exact growth: a centroid is never shrunk, and most members add few terms.
+    centroid.reserve_exact(cells.len());
+    centroid.resize(src + cells.len(), fill);
+    let mut dst = centroid.len();
+    for &(pos, cell) in cells.iter().rev() {
+        let moved = src - pos;
+        centroid.copy_within(pos..src, dst - moved);
+        dst -= moved + 1;
+        src = pos;
+        centroid[dst] = cell;
+    }
+}
+
 /// A scored story: its id and the cosine of the document to its centroid.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Match {
@@ -317,31 +337,46 @@ impl StoryIndex {
         let Some(Some(s)) = self.slots.get_mut(slot as usize) else {
             return;
         };
-        let old = std::mem::take(&mut s.centroid);
-        let mut merged: Vec<Cell> = Vec::with_capacity(old.len() + vector.len());
         // Which of the document's heaviest terms are not yet listed under the story.
         let listed = listed_terms(&vector);
         let mut fresh_terms = vec![false; vector.len()];
-        let mut k = 0usize;
-        // Merges in term id order, so the norm updates run in the order they always did.
+        // Terms already in the centroid are updated where they are, new ones are inserted in
+        // one backward pass afterwards: no copy of a large centroid per member.
+        let mut inserts: Vec<(usize, Cell)> = Vec::new();
+        let mut at = 0usize;
+        // A new story's centroid is the document's terms, pushed in order.
+        let new_story = s.centroid.is_empty();
+        if new_story {
+            s.centroid.reserve_exact(vector.len());
+        }
+        // In term id order, so the norm updates run in the order they always did.
         for ((i, &(t, w)), &idf_t) in vector.iter().enumerate().zip(&idfs) {
-            while k < old.len() && old[k].key() >> 2 < t {
-                merged.push(old[k]);
-                k += 1;
-            }
+            let (found, next) = if new_story {
+                (None, 0)
+            } else {
+                seek(&s.centroid, at, t)
+            };
+            at = next;
             let mass = w / idf_t;
             let name_now = u32::from(terms[i].name_like);
             let list = listed[i];
-            let (before, name) = if k < old.len() && old[k].key() >> 2 == t {
-                let (key, c) = (old[k].key(), old[k].mass());
-                k += 1;
-                fresh_terms[i] = list && key & 2 == 0;
-                merged.push(Cell::new(key | name_now | u32::from(list) << 1, c + mass));
-                (c, (key | name_now) & 1 != 0)
-            } else {
-                merged.push(Cell::new(t << 2 | u32::from(list) << 1 | name_now, mass));
-                fresh_terms[i] = list;
-                (0.0, name_now != 0)
+            let (before, name) = match found {
+                Some(k) => {
+                    let (key, c) = (s.centroid[k].key(), s.centroid[k].mass());
+                    fresh_terms[i] = list && key & 2 == 0;
+                    s.centroid[k] = Cell::new(key | name_now | u32::from(list) << 1, c + mass);
+                    (c, (key | name_now) & 1 != 0)
+                }
+                None => {
+                    let cell = Cell::new(t << 2 | u32::from(list) << 1 | name_now, mass);
+                    if new_story {
+                        s.centroid.push(cell);
+                    } else {
+                        inserts.push((at, cell));
+                    }
+                    fresh_terms[i] = list;
+                    (0.0, name_now != 0)
+                }
             };
             // Incremental update under today's IDF; the full recount below corrects the drift.
             let i2 = idf_t.powi(2);
@@ -351,8 +386,7 @@ impl StoryIndex {
                 s.names_sq += delta;
             }
         }
-        merged.extend_from_slice(&old[k..]);
-        s.centroid = merged;
+        insert_cells(&mut s.centroid, &inserts);
         s.size += 1;
         if s.size.is_power_of_two() || s.size % 64 == 0 {
             // Recounts the norms under the current IDF, in term id order: O(centroid) at doubling

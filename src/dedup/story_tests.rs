@@ -106,3 +106,19 @@ fn closed_stories_free_their_slots_and_forget_terms_seen_once() {
         assert!(idx.slots[slot as usize].is_some() || idx.closed.iter().any(|c| c.0 == slot));
     }
 }
+
+#[test]
+fn inserted_cells_land_in_term_order() {
+    let cell = |t: u32| Cell::new(t << 2, t as f32);
+    let mut centroid: Vec<Cell> = [3u32, 7, 9].into_iter().map(cell).collect();
+    // New terms before, between (two at one place) and after the old ones.
+    let new = [1u32, 4, 5, 8, 12];
+    let inserts: Vec<(usize, Cell)> = new
+        .iter()
+        .map(|&t| (centroid.partition_point(|c| c.key() >> 2 < t), cell(t)))
+        .collect();
+    insert_cells(&mut centroid, &inserts);
+    let terms: Vec<u32> = centroid.iter().map(|c| c.key() >> 2).collect();
+    assert_eq!(terms, [1, 3, 4, 5, 7, 8, 9, 12]);
+    assert!(centroid.iter().all(|c| c.mass() == (c.key() >> 2) as f32));
+}
