@@ -13,6 +13,7 @@
 //!   rewrite covers most of both, even with a few sentences merged, dropped or moved; a newer
 //!   version of a wire story, or an article quoting one, covers only part of one side.
 
+use super::rewrite_model::{edit_script, runs};
 use super::story::is_stop;
 use super::text::{self, IdMap};
 
@@ -30,7 +31,9 @@ const MIN_COMMON: usize = 3;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Sketch {
     /// The end of each sentence in the words (one value a sentence), then the 16-bit
-    /// content-word hashes, sorted and deduplicated within each sentence.
+    /// content-word hashes, each once within its sentence, in sentence order (sketches written
+    /// before the order was kept hold them sorted: they align the same, with a coarser edit
+    /// script).
     data: Box<[u16]>,
     /// Sentences.
     n: u8,
@@ -49,6 +52,23 @@ pub struct Alignment {
     pub aligned_words: usize,
     /// Share of the matching's new words in sentences that differ from their match (reworded).
     pub reworded: f32,
+    /// Word substitutions in place in the matched sentences' edit scripts, as a share of their
+    /// words (the larger side of each match).
+    pub substituted: f32,
+    /// Words inserted or deleted in those edit scripts, as the same share.
+    pub inserted_deleted: f32,
+    /// Share of the matching's new words in merged or split matches (two sentences to one).
+    pub merged: f32,
+    /// Share of the matches whose earlier sentence comes before that of a preceding match.
+    pub out_of_order: f32,
+    /// `covered_new` with the sentences that pair up by position between matches (sharing a
+    /// word) counted too.
+    pub placed_new: f32,
+    /// The same for the earlier document.
+    pub placed_old: f32,
+    /// Share of the words either side of a match lacks that follow another such word (edits
+    /// in runs: clauses cut or added rather than words swapped).
+    pub clustered: f32,
 }
 
 impl Alignment {
@@ -101,14 +121,13 @@ impl Sketch {
                 break;
             }
             sentence.clear();
-            sentence.extend(
-                text::words(s)
-                    .iter()
-                    .filter(|w| w.len >= 3 && !is_stop(w.hash))
-                    .map(|w| (w.hash >> 48) as u16),
-            );
-            sentence.sort_unstable();
-            sentence.dedup();
+            // In sentence order (the rewrite model's edit script reads it), each word once.
+            for w in text::words(s) {
+                let h = (w.hash >> 48) as u16;
+                if w.len >= 3 && !is_stop(w.hash) && !sentence.contains(&h) {
+                    sentence.push(h);
+                }
+            }
             if sentence.len() < MIN_SENTENCE_WORDS {
                 continue;
             }
@@ -310,6 +329,12 @@ impl Probe {
         pairs.sort_unstable_by(|a, b| b.0.cmp(&a.0).then((a.2, a.3, a.1).cmp(&(b.2, b.3, b.1))));
         let (mut used_new, mut used_old) = (0u64, 0u64);
         let (mut cov_new, mut cov_old, mut reworded) = (0usize, 0usize, 0usize);
+        let (mut subst, mut indel, mut script_len, mut merged) = (0usize, 0usize, 0usize, 0usize);
+        // The first earlier sentence each new sentence was matched to (plus one; 0: none), and
+        // the last (two for a merge).
+        let mut match_of = [0u8; MAX_SENTENCES];
+        let mut match_end = [0u8; MAX_SENTENCES];
+        let (mut lacking, mut following) = (0usize, 0usize);
         for (_, k, i, j) in pairs {
             let (mask_new, mask_old) = match k {
                 1 => (1u64 << i, 1u64 << j),
@@ -333,6 +358,69 @@ impl Probe {
             if k != 1 || c(i, j) != nw.max(ow) {
                 reworded += nw;
             }
+            let empty: &[u16] = &[];
+            let (sn, so) = match k {
+                1 => ([new.sentence(i), empty], [old.sentence(j), empty]),
+                2 => (
+                    [new.sentence(i), empty],
+                    [old.sentence(j - 1), old.sentence(j)],
+                ),
+                _ => (
+                    [new.sentence(i - 1), new.sentence(i)],
+                    [old.sentence(j), empty],
+                ),
+            };
+            let (s, d) = edit_script(sn, so);
+            let (l1, f1) = runs(sn, so);
+            let (l2, f2) = runs(so, sn);
+            lacking += l1 + l2;
+            following += f1 + f2;
+            subst += s;
+            indel += d;
+            script_len += nw.max(ow);
+            if k != 1 {
+                merged += nw;
+            }
+            let first = if k == 2 { j - 1 } else { j };
+            match_of[i] = first as u8 + 1;
+            match_end[i] = j as u8 + 1;
+            if k == 4 {
+                match_of[i - 1] = j as u8 + 1;
+                match_end[i - 1] = j as u8 + 1;
+            }
+        }
+        // Sentences left between two matches, as many on each side (or before the first, after
+        // the last), pair up by position when they share a word: a copy whose wording drifted too
+        // far for the overlap bar keeps its place, a sentence a later version added or cut has
+        // no counterpart at that place.
+        let (mut fill_new, mut fill_old) = (0usize, 0usize);
+        let (mut prev_new, mut prev_old) = (0usize, 0usize); // one past the last match
+        for i in 0..=ns {
+            let (lo, hi) = if i == ns {
+                (os, os)
+            } else if match_of[i] != 0 {
+                (usize::from(match_of[i]) - 1, usize::from(match_end[i]))
+            } else {
+                continue;
+            };
+            if lo >= prev_old && lo - prev_old == i - prev_new {
+                for (x, y) in (prev_new..i).zip(prev_old..lo) {
+                    if used_new >> x & 1 == 0 && used_old >> y & 1 == 0 && c(x, y) >= 1 {
+                        fill_new += new_len[x];
+                        fill_old += old_len[y];
+                    }
+                }
+            }
+            if i < ns {
+                prev_new = i + 1;
+                prev_old = prev_old.max(hi);
+            }
+        }
+        let (mut matches, mut moved, mut last) = (0usize, 0usize, 0u8);
+        for &m in match_of.iter().take(ns).filter(|&&m| m != 0) {
+            matches += 1;
+            moved += usize::from(m < last);
+            last = last.max(m);
         }
         let old_total: usize = old_len.iter().sum();
         Alignment {
@@ -341,6 +429,13 @@ impl Probe {
             covered_old: cov_old as f32 / old_total.max(1) as f32,
             aligned_words: cov_new.min(cov_old),
             reworded: reworded as f32 / cov_new.max(1) as f32,
+            substituted: subst as f32 / script_len.max(1) as f32,
+            inserted_deleted: indel as f32 / script_len.max(1) as f32,
+            merged: merged as f32 / cov_new.max(1) as f32,
+            out_of_order: moved as f32 / matches.max(1) as f32,
+            placed_new: (cov_new + fill_new) as f32 / new_total.max(1) as f32,
+            placed_old: (cov_old + fill_old) as f32 / old_total.max(1) as f32,
+            clustered: following as f32 / lacking.max(1) as f32,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! the document with candidates (LSH and recent story members) for rewrites and reuse.
 
 use super::align::{Alignment, Probe};
+use super::rewrite_model::MIN_COVERED;
 use super::minhash::Compact;
 use super::{story, Deduper, Tier, REWRITE_STORIES};
 
@@ -48,21 +49,22 @@ impl Deduper {
                 let a = probe.align(
                     old,
                     self.config.align_overlap,
-                    self.config.rewrite_threshold,
+                    MIN_COVERED,
                 );
                 Some((c, a))
             })
             .collect()
     }
 
-    /// Returns the best rewrite among the aligned candidates: (tier, id, story, coverage).
+    /// Returns the best rewrite among the aligned candidates: (tier, id, story, model score).
     pub(super) fn best_rewrite(
         &self,
         aligned: &[(u64, Alignment)],
     ) -> Option<(Tier, u128, u128, f32)> {
         let mut best: Option<(Tier, u128, u128, f32)> = None;
         for (seq, a) in aligned {
-            let cov = a.coverage(
+            let cov = self.config.rewrite_model.score(
+                a,
                 self.config.rewrite_min_words,
                 self.config.rewrite_min_reworded,
             );

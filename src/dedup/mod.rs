@@ -21,6 +21,7 @@
 //! replaying the committed entries with [`Deduper::restore`] rebuilds the same index.
 
 pub mod align;
+pub mod rewrite_model;
 mod blocks;
 mod candidates;
 mod config;

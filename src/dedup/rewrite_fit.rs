@@ -1,0 +1,196 @@
+//! Owns fitting the rewrite model ([`crate::dedup::rewrite_model`]) for `eval dedup`: the
+//! alignment features of synthetic rewrites of the training articles with their originals
+//! (positives) and of real same-topic article pairs that are not near-copies (negatives), and a
+//! class-balanced, lightly ridged logistic regression over them (Newton's method, f64,
+//! deterministic).
+
+use super::{Doc, Synthetic};
+use crate::dedup::align::{Alignment, Probe, Sketch};
+use crate::dedup::eval_gen::Generator;
+use crate::dedup::rewrite_model::{features, RewriteModel, FEATURES, MIN_COVERED};
+use crate::dedup::DedupConfig;
+use std::collections::HashMap;
+
+const N: usize = FEATURES.len() + 1;
+/// Ridge on the weights (not the bias), against the mean loss.
+const RIDGE: f64 = 1e-3;
+
+/// One training example: an alignment's features and whether it is a rewrite.
+#[derive(Debug, Clone)]
+pub(super) struct Sample {
+    pub x: [f32; FEATURES.len()],
+    pub rewrite: bool,
+    /// The generator of a positive; `None` for a real pair.
+    pub generator: Option<Generator>,
+    /// The documents (new, old) by name.
+    pub names: (String, String),
+}
+
+/// Returns whether the alignment passes the gates the model is consulted behind.
+fn gated(a: &Alignment, c: &DedupConfig) -> bool {
+    a.aligned_words >= c.rewrite_min_words
+        && a.reworded >= c.rewrite_min_reworded
+        && a.covered_new >= MIN_COVERED
+}
+
+/// Returns the samples of `docs`: each synthetic rewrite (of `synthetic`) aligned with its
+/// original, and each ordered pair of documents of one topic that are not in one gold
+/// near-duplicate group; only those past the model's gates.
+pub(super) fn collect(
+    docs: &[&Doc],
+    gold_near: &HashMap<String, usize>,
+    synthetic: &Synthetic,
+    c: &DedupConfig,
+) -> Vec<Sample> {
+    let sketches: Vec<Sketch> = docs.iter().map(|d| Sketch::of(&d.text)).collect();
+    let mut out = Vec::new();
+    for (g, _, texts) in &synthetic.sets {
+        for (d, old) in docs.iter().zip(&sketches) {
+            let a = Probe::new(Sketch::of(&texts[&d.name])).align(old, c.align_overlap, 0.0);
+            if gated(&a, c) {
+                out.push(Sample {
+                    x: features(&a),
+                    rewrite: true,
+                    generator: Some(*g),
+                    names: (format!("{} ({})", d.name, g.name()), d.name.clone()),
+                });
+            }
+        }
+    }
+    for (i, d) in docs.iter().enumerate() {
+        let probe = Probe::new(sketches[i].clone());
+        for (j, e) in docs.iter().enumerate() {
+            if i == j || d.topic != e.topic || gold_near[&d.name] == gold_near[&e.name] {
+                continue;
+            }
+            let a = probe.align(&sketches[j], c.align_overlap, MIN_COVERED);
+            if gated(&a, c) {
+                out.push(Sample {
+                    x: features(&a),
+                    rewrite: false,
+                    generator: None,
+                    names: (d.name.clone(), e.name.clone()),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Fits the logistic model, positives and negatives weighted to equal totals.
+pub(super) fn fit(samples: &[Sample]) -> RewriteModel {
+    let pos = samples.iter().filter(|s| s.rewrite).count().max(1) as f64;
+    let neg = samples.iter().filter(|s| !s.rewrite).count().max(1) as f64;
+    let weight = |s: &Sample| if s.rewrite { 0.5 / pos } else { 0.5 / neg };
+    let row = |s: &Sample| {
+        let mut r = [1.0f64; N];
+        for (r, x) in r.iter_mut().zip(&s.x) {
+            *r = f64::from(*x);
+        }
+        r
+    };
+    let mut w = [0.0f64; N];
+    for _ in 0..100 {
+        let mut g = [0.0f64; N];
+        let mut h = [[0.0f64; N]; N];
+        for s in samples {
+            let x = row(s);
+            let z: f64 = w.iter().zip(&x).map(|(w, x)| w * x).sum();
+            let p = 1.0 / (1.0 + (-z).exp());
+            let (sw, y) = (weight(s), f64::from(u8::from(s.rewrite)));
+            for a in 0..N {
+                g[a] += sw * (p - y) * x[a];
+                for b in 0..N {
+                    h[a][b] += sw * p * (1.0 - p) * x[a] * x[b];
+                }
+            }
+        }
+        for a in 0..N {
+            let ridge = if a + 1 < N { RIDGE } else { 1e-9 };
+            g[a] += ridge * w[a];
+            h[a][a] += ridge;
+        }
+        let step = solve(h, g);
+        let size: f64 = step.iter().map(|s| s.abs()).sum();
+        for (w, s) in w.iter_mut().zip(&step) {
+            *w -= s;
+        }
+        if size < 1e-9 {
+            break;
+        }
+    }
+    let mut weights = [0.0f32; N];
+    for (o, w) in weights.iter_mut().zip(&w) {
+        *o = *w as f32;
+    }
+    RewriteModel { weights }
+}
+
+/// Solves `h x = g` by Gaussian elimination with partial pivoting.
+fn solve(mut h: [[f64; N]; N], mut g: [f64; N]) -> [f64; N] {
+    for col in 0..N {
+        let p = (col..N)
+            .max_by(|&a, &b| h[a][col].abs().total_cmp(&h[b][col].abs()))
+            .unwrap_or(col);
+        h.swap(col, p);
+        g.swap(col, p);
+        let d = h[col][col];
+        if d.abs() < 1e-12 {
+            continue;
+        }
+        for r in col + 1..N {
+            let f = h[r][col] / d;
+            for k in col..N {
+                h[r][k] -= f * h[col][k];
+            }
+            g[r] -= f * g[col];
+        }
+    }
+    let mut x = [0.0f64; N];
+    for r in (0..N).rev() {
+        let s: f64 = (r + 1..N).map(|k| h[r][k] * x[k]).sum();
+        x[r] = if h[r][r].abs() < 1e-12 {
+            0.0
+        } else {
+            (g[r] - s) / h[r][r]
+        };
+    }
+    x
+}
+
+/// Returns the model's weights as the Rust constant `rewrite_model.rs` ships.
+pub(super) fn as_rust(m: &RewriteModel) -> String {
+    let ws: Vec<String> = m.weights.iter().map(|w| format!("{w:.4}")).collect();
+    format!(
+        "pub const SHIPPED: RewriteModel = RewriteModel {{\n    weights: [{}],\n}};",
+        ws.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(x0: f32, rewrite: bool) -> Sample {
+        let mut x = [0.0; FEATURES.len()];
+        x[0] = x0;
+        Sample {
+            x,
+            rewrite,
+            generator: None,
+            names: (String::new(), String::new()),
+        }
+    }
+
+    #[test]
+    fn fit_separates_by_the_informative_feature() {
+        let mut s: Vec<Sample> = (0..20).map(|i| sample(0.6 + i as f32 / 100.0, false)).collect();
+        s.extend((0..40).map(|i| sample(0.75 + i as f32 / 200.0, true)));
+        let m = fit(&s);
+        assert!(m.weights[0] > 1.0, "{m:?}");
+        assert!(m.probability(&sample(0.95, true).x) > 0.5);
+        assert!(m.probability(&sample(0.6, false).x) < 0.5);
+        // Deterministic.
+        assert_eq!(fit(&s), m);
+    }
+}
