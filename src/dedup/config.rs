@@ -85,7 +85,7 @@ impl Default for DedupConfig {
             on_duplicate: OnDuplicate::Emit,
             capacity: 1_000_000,
             near_threshold: 0.7,
-            rewrite_threshold: 0.95,
+            rewrite_threshold: 0.9,
             rewrite_model: super::rewrite_model::RewriteModel::default(),
             rewrite_min_words: 40,
             rewrite_min_reworded: 0.5,
