@@ -2,8 +2,8 @@
 //! the document with candidates (LSH and recent story members) for rewrites and reuse.
 
 use super::align::{Alignment, Probe};
-use super::rewrite_model::MIN_COVERED;
 use super::minhash::Compact;
+use super::rewrite_model::MIN_COVERED;
 use super::{story, Deduper, Tier, REWRITE_STORIES};
 
 impl Deduper {
@@ -46,11 +46,7 @@ impl Deduper {
             .into_iter()
             .filter_map(|c| {
                 let old = self.sketches.get(&c)?;
-                let a = probe.align(
-                    old,
-                    self.config.align_overlap,
-                    MIN_COVERED,
-                );
+                let a = probe.align(old, self.config.align_overlap, MIN_COVERED);
                 Some((c, a))
             })
             .collect()

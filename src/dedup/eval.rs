@@ -16,7 +16,7 @@
 //! and ARI, ties to the default) and every score is measured on the held-out fold alone.
 
 use super::eval_gen::{self, Generator, Thesaurus};
-use super::{hash128, rewrite_model, DedupConfig, Deduper, Tier};
+use super::{hash128, DedupConfig, Deduper, Tier};
 use crate::model::{DedupInfo, DedupStatus};
 use anyhow::Context as _;
 use std::collections::HashMap;
@@ -358,7 +358,7 @@ fn evaluate(args: &EvalDedupArgs) -> anyhow::Result<String> {
         }
     }
     if args.fit_rewrite {
-        fit_report(&docs, &config, args.seed, &mut report)?;
+        fit::report(&docs, &config, args.seed, &mut report)?;
         return Ok(report);
     }
     let synthetic = if args.rewrite_rates.is_empty() {
@@ -417,63 +417,9 @@ fn evaluate(args: &EvalDedupArgs) -> anyhow::Result<String> {
 }
 
 /// Rates of the synthetic rewrites the rewrite model is fitted on.
-const TRAIN_RATES: [f64; 3] = [0.1, 0.2, 0.3];
+pub(super) const TRAIN_RATES: [f64; 3] = [0.1, 0.2, 0.3];
 /// Mixed into the seed of those rewrites, so they differ from the ones recall is measured on.
-const TRAIN_SEED: u64 = 0x7a11_5eed;
-
-/// Fits the rewrite model on every document of the folder and prints it with its threshold.
-fn fit_report(
-    docs: &[Doc],
-    config: &DedupConfig,
-    seed: u64,
-    report: &mut String,
-) -> anyhow::Result<()> {
-    let all: Vec<&Doc> = docs.iter().collect();
-    let gold = near_gold(&all);
-    let probes = Synthetic::make(docs, &TRAIN_RATES, seed ^ TRAIN_SEED)?;
-    let (model, threshold, samples) = cv::fit_rewrite(&all, &gold, &probes, config);
-    let pos = samples.iter().filter(|s| s.rewrite).count();
-    say!(
-        report,
-        "rewrite model fitted on {} documents: {pos} synthetic rewrites, {} real same-topic pairs past the gates",
-        docs.len(),
-        samples.len() - pos
-    );
-    say!(report, "features: {}", rewrite_model::FEATURES.join(", "));
-    say!(report, "{}", fit::as_rust(&model));
-    say!(report, "rewrite_threshold {threshold:.2} (lowest with the fewest false positives on these documents)");
-    for g in Generator::ALL.map(Some).into_iter().chain([None]) {
-        let group: Vec<&fit::Sample> = samples.iter().filter(|s| s.generator == g).collect();
-        let hit = group
-            .iter()
-            .filter(|s| model.probability(&s.x) >= threshold)
-            .count();
-        let mean: Vec<String> = (0..rewrite_model::FEATURES.len())
-            .map(|f| {
-                let m = group.iter().map(|s| f64::from(s.x[f])).sum::<f64>();
-                format!("{:.3}", m / group.len().max(1) as f64)
-            })
-            .collect();
-        say!(
-            report,
-            "  {}: {} past the gates, {hit} at or above the threshold; mean features [{}]",
-            g.map_or("real pairs", Generator::name),
-            group.len(),
-            mean.join(", ")
-        );
-    }
-    let mut negs: Vec<(f32, &fit::Sample)> = samples
-        .iter()
-        .filter(|s| !s.rewrite)
-        .map(|s| (model.probability(&s.x), s))
-        .collect();
-    negs.sort_by(|a, b| b.0.total_cmp(&a.0));
-    for (p, s) in negs.iter().take(8) {
-        let x: Vec<String> = s.x.iter().map(|v| format!("{v:.3}")).collect();
-        say!(report, "  real pair {} <- {}: score {p:.3}, features [{}]", s.names.0, s.names.1, x.join(", "));
-    }
-    Ok(())
-}
+pub(super) const TRAIN_SEED: u64 = 0x7a11_5eed;
 
 /// Returns the five sample articles shipped in `seeds/`, in path order (tests and benches).
 pub fn seed_texts() -> Vec<String> {
@@ -514,10 +460,10 @@ impl Rng {
 mod cv;
 #[path = "eval_data.rs"]
 mod data;
-#[path = "eval_metrics.rs"]
-mod metrics;
 #[path = "rewrite_fit.rs"]
 mod fit;
+#[path = "eval_metrics.rs"]
+mod metrics;
 use cv::cross_validate;
 use data::{jaccard5, load, near_gold};
 use metrics::{adjusted_rand, pair_prf, UnionFind};

@@ -22,7 +22,6 @@
 //! replaying the committed entries with [`Deduper::restore`] rebuilds the same index.
 
 pub mod align;
-pub mod rewrite_model;
 mod blocks;
 mod candidates;
 mod config;
@@ -31,6 +30,7 @@ pub mod eval_gen;
 mod exact;
 pub mod minhash;
 mod prepared;
+pub mod rewrite_model;
 pub mod snapshot;
 pub mod stage;
 pub mod story;

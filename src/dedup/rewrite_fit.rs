@@ -4,12 +4,13 @@
 //! class-balanced, lightly ridged logistic regression over them (Newton's method, f64,
 //! deterministic).
 
-use super::{Doc, Synthetic};
+use super::{near_gold, Doc, Synthetic, TRAIN_RATES, TRAIN_SEED};
 use crate::dedup::align::{Alignment, Probe, Sketch};
 use crate::dedup::eval_gen::Generator;
 use crate::dedup::rewrite_model::{features, RewriteModel, FEATURES, MIN_COVERED};
 use crate::dedup::DedupConfig;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 const N: usize = FEATURES.len() + 1;
 /// Ridge on the weights (not the bias), against the mean loss.
@@ -167,6 +168,66 @@ pub(super) fn as_rust(m: &RewriteModel) -> String {
     )
 }
 
+/// Fits the rewrite model on every document of the folder and prints it with its threshold.
+pub(super) fn report(
+    docs: &[Doc],
+    config: &DedupConfig,
+    seed: u64,
+    report: &mut String,
+) -> anyhow::Result<()> {
+    let all: Vec<&Doc> = docs.iter().collect();
+    let gold = near_gold(&all);
+    let probes = Synthetic::make(docs, &TRAIN_RATES, seed ^ TRAIN_SEED)?;
+    let (model, threshold, samples) = super::cv::fit_rewrite(&all, &gold, &probes, config);
+    let pos = samples.iter().filter(|s| s.rewrite).count();
+    say!(
+        report,
+        "rewrite model fitted on {} documents: {pos} synthetic rewrites, {} real same-topic pairs past the gates",
+        docs.len(),
+        samples.len() - pos
+    );
+    say!(report, "features: {}", FEATURES.join(", "));
+    say!(report, "{}", as_rust(&model));
+    say!(report, "rewrite_threshold {threshold:.2} (lowest with the fewest false positives on these documents)");
+    for g in Generator::ALL.map(Some).into_iter().chain([None]) {
+        let group: Vec<&Sample> = samples.iter().filter(|s| s.generator == g).collect();
+        let hit = group
+            .iter()
+            .filter(|s| model.probability(&s.x) >= threshold)
+            .count();
+        let mean: Vec<String> = (0..FEATURES.len())
+            .map(|f| {
+                let m = group.iter().map(|s| f64::from(s.x[f])).sum::<f64>();
+                format!("{:.3}", m / group.len().max(1) as f64)
+            })
+            .collect();
+        say!(
+            report,
+            "  {}: {} past the gates, {hit} at or above the threshold; mean features [{}]",
+            g.map_or("real pairs", Generator::name),
+            group.len(),
+            mean.join(", ")
+        );
+    }
+    let mut negs: Vec<(f32, &Sample)> = samples
+        .iter()
+        .filter(|s| !s.rewrite)
+        .map(|s| (model.probability(&s.x), s))
+        .collect();
+    negs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (p, s) in negs.iter().take(8) {
+        let x: Vec<String> = s.x.iter().map(|v| format!("{v:.3}")).collect();
+        say!(
+            report,
+            "  real pair {} <- {}: score {p:.3}, features [{}]",
+            s.names.0,
+            s.names.1,
+            x.join(", ")
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,7 +245,9 @@ mod tests {
 
     #[test]
     fn fit_separates_by_the_informative_feature() {
-        let mut s: Vec<Sample> = (0..20).map(|i| sample(0.6 + i as f32 / 100.0, false)).collect();
+        let mut s: Vec<Sample> = (0..20)
+            .map(|i| sample(0.6 + i as f32 / 100.0, false))
+            .collect();
         s.extend((0..40).map(|i| sample(0.75 + i as f32 / 200.0, true)));
         let m = fit(&s);
         assert!(m.weights[0] > 1.0, "{m:?}");

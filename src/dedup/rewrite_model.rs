@@ -70,8 +70,7 @@ impl RewriteModel {
     /// them are in reworded sentences, or when it covers less than [`MIN_COVERED`] of the new
     /// document.
     pub fn score(&self, a: &Alignment, min_words: usize, min_reworded: f32) -> f32 {
-        if a.aligned_words < min_words || a.reworded < min_reworded || a.covered_new < MIN_COVERED
-        {
+        if a.aligned_words < min_words || a.reworded < min_reworded || a.covered_new < MIN_COVERED {
             return 0.0;
         }
         self.probability(&features(a))
@@ -153,7 +152,10 @@ mod tests {
             (0, 3)
         );
         // Two words cut, one replaced; a merge given in two parts.
-        assert_eq!(edit_script([&[1, 2, 9], &[6]], [&[1, 2, 3], &[4, 5, 6]]), (1, 2));
+        assert_eq!(
+            edit_script([&[1, 2, 9], &[6]], [&[1, 2, 3], &[4, 5, 6]]),
+            (1, 2)
+        );
         assert_eq!(edit_script([old, &[]], [old, &[]]), (0, 0));
     }
 
