@@ -69,6 +69,9 @@ pub struct Alignment {
     /// Share of the words either side of a match lacks that follow another such word (edits
     /// in runs: clauses cut or added rather than words swapped).
     pub clustered: f32,
+    /// Share of the matched sentences' words (both sides) that the other side lacks: what
+    /// `clustered` would be by chance if those words were spread at random.
+    pub lacking: f32,
 }
 
 impl Alignment {
@@ -334,7 +337,7 @@ impl Probe {
         // the last (two for a merge).
         let mut match_of = [0u8; MAX_SENTENCES];
         let mut match_end = [0u8; MAX_SENTENCES];
-        let (mut lacking, mut following) = (0usize, 0usize);
+        let (mut lacking, mut following, mut script_words) = (0usize, 0usize, 0usize);
         for (_, k, i, j) in pairs {
             let (mask_new, mask_old) = match k {
                 1 => (1u64 << i, 1u64 << j),
@@ -378,6 +381,7 @@ impl Probe {
             subst += s;
             indel += d;
             script_len += nw.max(ow);
+            script_words += nw + ow;
             if k != 1 {
                 merged += nw;
             }
@@ -436,6 +440,7 @@ impl Probe {
             placed_new: (cov_new + fill_new) as f32 / new_total.max(1) as f32,
             placed_old: (cov_old + fill_old) as f32 / old_total.max(1) as f32,
             clustered: following as f32 / lacking.max(1) as f32,
+            lacking: lacking as f32 / script_words.max(1) as f32,
         }
     }
 }

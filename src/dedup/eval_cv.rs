@@ -30,8 +30,11 @@ fn tune(grid: &[f32], prior: f32, mut score: impl FnMut(f32) -> f64) -> f32 {
 }
 
 /// Fits the rewrite model on `docs` (their synthetic rewrites in `probes` and their real
-/// same-topic pairs) and chooses its threshold: the lowest with the fewest false positives on
-/// a run over `docs` (recall only grows as the threshold falls).
+/// same-topic pairs) and chooses its threshold: the lowest with the fewest real pairs at or
+/// above it when each pair is scored by a model fitted without its topic
+/// ([`fit::held_out_scores`]), and no lower than the lowest with the fewest false positives on
+/// a run over `docs` with the model fitted on all of them (recall only grows as the threshold
+/// falls).
 pub(super) fn fit_rewrite(
     docs: &[&Doc],
     gold: &HashMap<String, usize>,
@@ -39,9 +42,24 @@ pub(super) fn fit_rewrite(
     base: &DedupConfig,
 ) -> (RewriteModel, f32, Vec<Sample>) {
     let samples = fit::collect(docs, gold, probes, base);
+    let held = fit::held_out_scores(&samples);
     let model = fit::fit(&samples);
+    let lowest_fewest = |counts: &[usize]| {
+        let fewest = counts.iter().copied().min().unwrap_or(0);
+        REWRITE_GRID[counts.iter().position(|&f| f == fewest).unwrap_or(0)]
+    };
+    let held_fp: Vec<usize> = REWRITE_GRID
+        .iter()
+        .map(|&v| {
+            samples
+                .iter()
+                .zip(&held)
+                .filter(|(s, &p)| !s.rewrite && p >= v)
+                .count()
+        })
+        .collect();
     let mut quiet = String::new();
-    let fps: Vec<usize> = REWRITE_GRID
+    let run_fp: Vec<usize> = REWRITE_GRID
         .iter()
         .map(|&v| {
             let c = DedupConfig {
@@ -52,8 +70,7 @@ pub(super) fn fit_rewrite(
             score(&run_docs(&c, docs.to_vec(), gold), None, false, &mut quiet).rewrite_fp
         })
         .collect();
-    let fewest = fps.iter().copied().min().unwrap_or(0);
-    let threshold = REWRITE_GRID[fps.iter().position(|&f| f == fewest).unwrap_or(0)];
+    let threshold = lowest_fewest(&held_fp).max(lowest_fewest(&run_fp));
     (model, threshold, samples)
 }
 

@@ -21,10 +21,12 @@ const RIDGE: f64 = 1e-3;
 pub(super) struct Sample {
     pub x: [f32; FEATURES.len()],
     pub rewrite: bool,
-    /// The generator of a positive; `None` for a real pair.
-    pub generator: Option<Generator>,
+    /// The generator and rate of a positive; `None` for a real pair.
+    pub generator: Option<(Generator, f64)>,
     /// The documents (new, old) by name.
     pub names: (String, String),
+    /// Their topic.
+    pub topic: String,
 }
 
 /// Returns whether the alignment passes the gates the model is consulted behind.
@@ -45,15 +47,16 @@ pub(super) fn collect(
 ) -> Vec<Sample> {
     let sketches: Vec<Sketch> = docs.iter().map(|d| Sketch::of(&d.text)).collect();
     let mut out = Vec::new();
-    for (g, _, texts) in &synthetic.sets {
+    for (g, rate, texts) in &synthetic.sets {
         for (d, old) in docs.iter().zip(&sketches) {
             let a = Probe::new(Sketch::of(&texts[&d.name])).align(old, c.align_overlap, 0.0);
             if gated(&a, c) {
                 out.push(Sample {
                     x: features(&a),
                     rewrite: true,
-                    generator: Some(*g),
+                    generator: Some((*g, *rate)),
                     names: (format!("{} ({})", d.name, g.name()), d.name.clone()),
+                    topic: d.topic.clone(),
                 });
             }
         }
@@ -71,7 +74,40 @@ pub(super) fn collect(
                     rewrite: false,
                     generator: None,
                     names: (d.name.clone(), e.name.clone()),
+                    topic: d.topic.clone(),
                 });
+            }
+        }
+    }
+    out
+}
+
+/// Folds of the topics for the held-out scores.
+const INNER_FOLDS: usize = 4;
+
+/// Returns each sample's score by a model fitted without its topic's fold (the topics sorted
+/// and dealt round-robin into [`INNER_FOLDS`] folds): what a model scores on topics it has
+/// not seen, for choosing the threshold.
+pub(super) fn held_out_scores(samples: &[Sample]) -> Vec<f32> {
+    let mut topics: Vec<&str> = samples.iter().map(|s| s.topic.as_str()).collect();
+    topics.sort_by_key(|t| (t.parse::<u32>().unwrap_or(u32::MAX), t.to_string()));
+    topics.dedup();
+    let fold_of: HashMap<&str, usize> = topics
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (*t, i % INNER_FOLDS))
+        .collect();
+    let mut out = vec![0.0f32; samples.len()];
+    for f in 0..INNER_FOLDS {
+        let train: Vec<Sample> = samples
+            .iter()
+            .filter(|s| fold_of[s.topic.as_str()] != f)
+            .cloned()
+            .collect();
+        let m = fit(&train);
+        for (o, s) in out.iter_mut().zip(samples) {
+            if fold_of[s.topic.as_str()] == f {
+                *o = m.probability(&s.x);
             }
         }
     }
@@ -139,10 +175,11 @@ fn solve(mut h: [[f64; N]; N], mut g: [f64; N]) -> [f64; N] {
         if d.abs() < 1e-12 {
             continue;
         }
+        let pivot = h[col];
         for r in col + 1..N {
             let f = h[r][col] / d;
-            for k in col..N {
-                h[r][k] -= f * h[col][k];
+            for (x, p) in h[r].iter_mut().zip(&pivot).skip(col) {
+                *x -= f * p;
             }
             g[r] -= f * g[col];
         }
@@ -188,9 +225,18 @@ pub(super) fn report(
     );
     say!(report, "features: {}", FEATURES.join(", "));
     say!(report, "{}", as_rust(&model));
-    say!(report, "rewrite_threshold {threshold:.2} (lowest with the fewest false positives on these documents)");
-    for g in Generator::ALL.map(Some).into_iter().chain([None]) {
-        let group: Vec<&Sample> = samples.iter().filter(|s| s.generator == g).collect();
+    say!(report, "rewrite_threshold {threshold:.2} (chosen as `--cv` chooses it per fold: held-out topic scores, then a run over the documents)");
+    let groups = Generator::ALL
+        .iter()
+        .flat_map(|&g| TRAIN_RATES.map(|r| Some((g, r))))
+        .chain([None]);
+    for g in groups {
+        let group: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| {
+                s.generator.map(|(g, r)| (g, r.to_bits())) == g.map(|(g, r)| (g, r.to_bits()))
+            })
+            .collect();
         let hit = group
             .iter()
             .filter(|s| model.probability(&s.x) >= threshold)
@@ -201,10 +247,12 @@ pub(super) fn report(
                 format!("{:.3}", m / group.len().max(1) as f64)
             })
             .collect();
+        let name = g.map_or("real pairs".to_string(), |(g, r)| {
+            format!("{:.0}% {} (of {})", r * 100.0, g.name(), docs.len())
+        });
         say!(
             report,
-            "  {}: {} past the gates, {hit} at or above the threshold; mean features [{}]",
-            g.map_or("real pairs", Generator::name),
+            "  {name}: {} past the gates, {hit} at or above the threshold; mean features [{}]",
             group.len(),
             mean.join(", ")
         );
@@ -240,6 +288,7 @@ mod tests {
             rewrite,
             generator: None,
             names: (String::new(), String::new()),
+            topic: String::new(),
         }
     }
 
