@@ -373,13 +373,17 @@ impl Probe {
                     [old.sentence(j), empty],
                 ),
             };
-            let (s, d) = edit_script(sn, so);
-            let (l1, f1) = runs(sn, so);
-            let (l2, f2) = runs(so, sn);
-            lacking += l1 + l2;
-            following += f1 + f2;
-            subst += s;
-            indel += d;
+            // A sentence repeated word for word needs no edit script (most matches of a re-post
+            // or a wire version).
+            if k != 1 || sn[0] != so[0] {
+                let (s, d) = edit_script(sn, so);
+                let (l1, f1) = runs(sn, so);
+                let (l2, f2) = runs(so, sn);
+                lacking += l1 + l2;
+                following += f1 + f2;
+                subst += s;
+                indel += d;
+            }
             script_len += nw.max(ow);
             script_words += nw + ow;
             if k != 1 {
