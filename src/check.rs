@@ -55,7 +55,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("dedup.on_duplicate", "emit | drop | drop_rewrites: drop commits and counts exact and near duplicates without writing them; drop_rewrites drops rewrites too; a reuse is never dropped"),
     ("dedup.capacity", "documents indexed (about 1.4 KB each); the oldest are evicted first"),
     ("dedup.near_threshold", "estimated word 5-gram Jaccard at or above which a document is a near-copy (a re-post)"),
-    ("dedup.rewrite_threshold", "share of both texts a one-to-one sentence matching must cover for a rewrite; above 1 turns the tier off"),
+    ("dedup.rewrite_threshold", "score of the rewrite model (coverage of a sentence matching and how the matched sentences differ: words swapped in place, or clauses cut or added) at or above which a document is a rewrite; above 1 turns the tier off"),
     ("dedup.rewrite_min_words", "content words an alignment must hold for a rewrite (shorter texts only get `reuse`)"),
     ("dedup.rewrite_min_reworded", "share of a rewrite's aligned words in reworded (not verbatim) sentences"),
     ("dedup.align_overlap", "share of the larger sentence's content words two sentences must share to align"),

@@ -153,6 +153,62 @@ fn spun_copy_is_a_rewrite_of_its_original() {
     assert!(b["similarity"].as_f64().unwrap() >= 0.8, "{b}");
 }
 
+#[test]
+fn spun_copy_with_sentences_merged_and_dropped_is_still_a_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let [v1, _, _] = versions();
+    let spun = spin(&v1);
+    let mut s: Vec<String> = spun.lines().map(str::to_string).collect();
+    // The first two sentences merged, the sixth dropped.
+    let second = s.remove(1);
+    s[0] = format!("{}, and {}", s[0].trim_end_matches('.'), second);
+    s.remove(5);
+    std::fs::write(dir.path().join("a.txt"), &v1).unwrap();
+    std::fs::write(dir.path().join("b.txt"), s.join("\n") + "\n").unwrap();
+    let recs = process(dir.path(), &[]);
+    let b = &recs[1]["dedup"];
+    assert_eq!(b["status"], "rewrite", "{b}");
+    assert_eq!(b["duplicate_of"], recs[0]["id"]);
+}
+
+/// An edited version of the first: a clause added to most sentences (as a later wire version
+/// attributes and updates them), one sentence cut and one added. Nearly all of it is covered,
+/// sentence by sentence, but by insertions rather than words swapped in place.
+#[test]
+fn edited_wire_version_is_reuse_not_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let [v1, _, _] = versions();
+    let clauses = [
+        "according to the regional police spokesman",
+        "as heavy rain continued through Monday evening",
+        "while opposition politicians demanded answers",
+    ];
+    let mut s: Vec<String> = v1
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let l = l.trim_end_matches('.');
+            if i % 4 == 3 {
+                format!("{l}.")
+            } else {
+                format!("{l}, {}.", clauses[i % 3])
+            }
+        })
+        .collect();
+    s.remove(4);
+    s.push("Volunteers from three neighbouring provinces arrived with boats and pumps.".into());
+    std::fs::write(dir.path().join("a.txt"), &v1).unwrap();
+    std::fs::write(dir.path().join("b.txt"), s.join("\n") + "\n").unwrap();
+    let recs = process(dir.path(), &[]);
+    let b = &recs[1]["dedup"];
+    assert_eq!(b["status"], "unique", "{b}");
+    assert_eq!(b["story"], recs[0]["dedup"]["story"], "{b}");
+    let reuse = reuse_of(&recs[1]);
+    assert_eq!(reuse.len(), 1, "{reuse:?}");
+    assert_eq!(reuse[0].0, recs[0]["id"].as_str().unwrap());
+    assert!(reuse[0].1 > 0.7, "{reuse:?}");
+}
+
 /// A folder with every relation: an original, a later version, a spun copy, an exact copy and
 /// a re-post with one line added.
 fn mixed_folder() -> tempfile::TempDir {

@@ -13,6 +13,7 @@
 //!   rewrite covers most of both, even with a few sentences merged, dropped or moved; a newer
 //!   version of a wire story, or an article quoting one, covers only part of one side.
 
+use super::rewrite_model::{edit_script, runs};
 use super::story::is_stop;
 use super::text::{self, IdMap};
 
@@ -30,7 +31,9 @@ const MIN_COMMON: usize = 3;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Sketch {
     /// The end of each sentence in the words (one value a sentence), then the 16-bit
-    /// content-word hashes, sorted and deduplicated within each sentence.
+    /// content-word hashes, each once within its sentence, in sentence order (sketches written
+    /// before the order was kept hold them sorted: they align the same, with a coarser edit
+    /// script).
     data: Box<[u16]>,
     /// Sentences.
     n: u8,
@@ -49,6 +52,26 @@ pub struct Alignment {
     pub aligned_words: usize,
     /// Share of the matching's new words in sentences that differ from their match (reworded).
     pub reworded: f32,
+    /// Word substitutions in place in the matched sentences' edit scripts, as a share of their
+    /// words (the larger side of each match).
+    pub substituted: f32,
+    /// Words inserted or deleted in those edit scripts, as the same share.
+    pub inserted_deleted: f32,
+    /// Share of the matching's new words in merged or split matches (two sentences to one).
+    pub merged: f32,
+    /// Share of the matches whose earlier sentence comes before that of a preceding match.
+    pub out_of_order: f32,
+    /// `covered_new` with the sentences that pair up by position between matches (sharing a
+    /// word) counted too.
+    pub placed_new: f32,
+    /// The same for the earlier document.
+    pub placed_old: f32,
+    /// Share of the words either side of a match lacks that follow another such word (edits
+    /// in runs: clauses cut or added rather than words swapped).
+    pub clustered: f32,
+    /// Share of the matched sentences' words (both sides) that the other side lacks: what
+    /// `clustered` would be by chance if those words were spread at random.
+    pub lacking: f32,
 }
 
 impl Alignment {
@@ -101,14 +124,13 @@ impl Sketch {
                 break;
             }
             sentence.clear();
-            sentence.extend(
-                text::words(s)
-                    .iter()
-                    .filter(|w| w.len >= 3 && !is_stop(w.hash))
-                    .map(|w| (w.hash >> 48) as u16),
-            );
-            sentence.sort_unstable();
-            sentence.dedup();
+            // In sentence order (the rewrite model's edit script reads it), each word once.
+            for w in text::words(s) {
+                let h = (w.hash >> 48) as u16;
+                if w.len >= 3 && !is_stop(w.hash) && !sentence.contains(&h) {
+                    sentence.push(h);
+                }
+            }
             if sentence.len() < MIN_SENTENCE_WORDS {
                 continue;
             }
@@ -310,6 +332,12 @@ impl Probe {
         pairs.sort_unstable_by(|a, b| b.0.cmp(&a.0).then((a.2, a.3, a.1).cmp(&(b.2, b.3, b.1))));
         let (mut used_new, mut used_old) = (0u64, 0u64);
         let (mut cov_new, mut cov_old, mut reworded) = (0usize, 0usize, 0usize);
+        let (mut subst, mut indel, mut script_len, mut merged) = (0usize, 0usize, 0usize, 0usize);
+        // The first earlier sentence each new sentence was matched to (plus one; 0: none), and
+        // the last (two for a merge).
+        let mut match_of = [0u8; MAX_SENTENCES];
+        let mut match_end = [0u8; MAX_SENTENCES];
+        let (mut lacking, mut following, mut script_words) = (0usize, 0usize, 0usize);
         for (_, k, i, j) in pairs {
             let (mask_new, mask_old) = match k {
                 1 => (1u64 << i, 1u64 << j),
@@ -333,6 +361,74 @@ impl Probe {
             if k != 1 || c(i, j) != nw.max(ow) {
                 reworded += nw;
             }
+            let empty: &[u16] = &[];
+            let (sn, so) = match k {
+                1 => ([new.sentence(i), empty], [old.sentence(j), empty]),
+                2 => (
+                    [new.sentence(i), empty],
+                    [old.sentence(j - 1), old.sentence(j)],
+                ),
+                _ => (
+                    [new.sentence(i - 1), new.sentence(i)],
+                    [old.sentence(j), empty],
+                ),
+            };
+            // A sentence repeated word for word needs no edit script (most matches of a re-post
+            // or a wire version).
+            if k != 1 || sn[0] != so[0] {
+                let (s, d) = edit_script(sn, so);
+                let (l1, f1) = runs(sn, so);
+                let (l2, f2) = runs(so, sn);
+                lacking += l1 + l2;
+                following += f1 + f2;
+                subst += s;
+                indel += d;
+            }
+            script_len += nw.max(ow);
+            script_words += nw + ow;
+            if k != 1 {
+                merged += nw;
+            }
+            let first = if k == 2 { j - 1 } else { j };
+            match_of[i] = first as u8 + 1;
+            match_end[i] = j as u8 + 1;
+            if k == 4 {
+                match_of[i - 1] = j as u8 + 1;
+                match_end[i - 1] = j as u8 + 1;
+            }
+        }
+        // Sentences left between two matches, as many on each side (or before the first, after
+        // the last), pair up by position when they share a word: a copy whose wording drifted too
+        // far for the overlap bar keeps its place, a sentence a later version added or cut has
+        // no counterpart at that place.
+        let (mut fill_new, mut fill_old) = (0usize, 0usize);
+        let (mut prev_new, mut prev_old) = (0usize, 0usize); // one past the last match
+        for i in 0..=ns {
+            let (lo, hi) = if i == ns {
+                (os, os)
+            } else if match_of[i] != 0 {
+                (usize::from(match_of[i]) - 1, usize::from(match_end[i]))
+            } else {
+                continue;
+            };
+            if lo >= prev_old && lo - prev_old == i - prev_new {
+                for (x, y) in (prev_new..i).zip(prev_old..lo) {
+                    if used_new >> x & 1 == 0 && used_old >> y & 1 == 0 && c(x, y) >= 1 {
+                        fill_new += new_len[x];
+                        fill_old += old_len[y];
+                    }
+                }
+            }
+            if i < ns {
+                prev_new = i + 1;
+                prev_old = prev_old.max(hi);
+            }
+        }
+        let (mut matches, mut moved, mut last) = (0usize, 0usize, 0u8);
+        for &m in match_of.iter().take(ns).filter(|&&m| m != 0) {
+            matches += 1;
+            moved += usize::from(m < last);
+            last = last.max(m);
         }
         let old_total: usize = old_len.iter().sum();
         Alignment {
@@ -341,85 +437,18 @@ impl Probe {
             covered_old: cov_old as f32 / old_total.max(1) as f32,
             aligned_words: cov_new.min(cov_old),
             reworded: reworded as f32 / cov_new.max(1) as f32,
+            substituted: subst as f32 / script_len.max(1) as f32,
+            inserted_deleted: indel as f32 / script_len.max(1) as f32,
+            merged: merged as f32 / cov_new.max(1) as f32,
+            out_of_order: moved as f32 / matches.max(1) as f32,
+            placed_new: (cov_new + fill_new) as f32 / new_total.max(1) as f32,
+            placed_old: (cov_old + fill_old) as f32 / old_total.max(1) as f32,
+            clustered: following as f32 / lacking.max(1) as f32,
+            lacking: lacking as f32 / script_words.max(1) as f32,
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const A: &str = "Rebels seized the airport in the largest city on Monday morning.\n\
-        Government troops withdrew towards the capital after heavy fighting overnight.\n\
-        Officials said the president would address parliament about the crisis tomorrow.\n\
-        Neighbouring countries promised humanitarian convoys carrying food and medicine.";
-
-    fn align(new: &str, old: &str) -> Alignment {
-        Probe::new(Sketch::of(new)).align(&Sketch::of(old), 0.5, 0.0)
-    }
-
-    #[test]
-    fn sentences_cut_at_stops_and_lines() {
-        let s: Vec<&str> = sentences("One two. Three 3.5 four!\nFive").collect();
-        assert_eq!(s, ["One two.", " Three 3.5 four!", "\n", "Five"]);
-    }
-
-    #[test]
-    fn identical_text_is_fully_covered() {
-        let a = align(A, A);
-        assert_eq!((a.shared, a.covered_new, a.covered_old), (1.0, 1.0, 1.0));
-        assert_eq!(a.aligned_words, Sketch::of(A).words().len());
-    }
-
-    #[test]
-    fn quoting_two_sentences_is_partial_reuse_not_coverage() {
-        let quote = "Analysts expected markets across the region to fall sharply this week.\n\
-            Rebels seized the airport in the largest city on Monday morning.\n\
-            Investors moved money into gold and government bonds during trading.\n\
-            Government troops withdrew towards the capital after heavy fighting overnight.\n\
-            Currency traders reported thin volumes before the holiday weekend began.\n\
-            Banks raised their forecasts for inflation over the coming quarters.";
-        let a = align(quote, A);
-        assert!((a.shared - a.covered_new).abs() < 1e-6, "{a:?}");
-        assert!(a.shared > 0.2 && a.shared < 0.5, "{a:?}");
-        assert!((a.covered_old - 0.5).abs() < 0.15, "{a:?}");
-        assert!(a.coverage(0, 0.0) < 0.5);
-    }
-
-    #[test]
-    fn reordered_sentences_keep_their_coverage() {
-        let mut lines: Vec<&str> = A.lines().collect();
-        lines.reverse();
-        let a = align(&lines.join("\n"), A);
-        assert_eq!((a.shared, a.covered_new, a.covered_old), (1.0, 1.0, 1.0));
-        // Verbatim sentences: an edited version, not a reworded copy.
-        assert_eq!(a.reworded, 0.0);
-        assert_eq!(a.coverage(0, 0.5), 0.0);
-    }
-
-    #[test]
-    fn merged_dropped_and_moved_reworded_sentences_are_covered() {
-        let old = format!(
-            "{A}\nThe harbour stayed closed to shipping while engineers inspected damaged cranes."
-        );
-        // Reworded, the first two merged, the third dropped, the last two swapped.
-        let new = "Insurgents captured the airport in the biggest city on Monday morning, and \
-            government soldiers retreated towards the capital after fierce fighting overnight.\n\
-            The harbour remained closed to shipping while engineers examined broken cranes.\n\
-            Bordering countries pledged humanitarian convoys bringing food and medicine.";
-        let a = align(new, &old);
-        assert_eq!(a.covered_new, 1.0, "{a:?}");
-        assert!(a.covered_old > 0.6 && a.covered_old < 0.9, "{a:?}");
-        assert_eq!(a.reworded, 1.0, "{a:?}");
-        assert_eq!(a.coverage(0, 0.5), a.covered_old);
-    }
-
-    #[test]
-    fn bytes_round_trip_and_reject_damage() {
-        let s = Sketch::of(A);
-        assert_eq!(s.sentence_count(), 4);
-        let b = s.to_bytes();
-        assert_eq!(Sketch::from_bytes(&b), Some(s));
-        assert_eq!(Sketch::from_bytes(&b[..b.len() - 2]), None);
-    }
-}
+#[path = "rewrite_align_tests.rs"]
+mod tests;

@@ -3,6 +3,7 @@
 
 use super::align::{Alignment, Probe};
 use super::minhash::Compact;
+use super::rewrite_model::MIN_COVERED;
 use super::{story, Deduper, Tier, REWRITE_STORIES};
 
 impl Deduper {
@@ -45,24 +46,21 @@ impl Deduper {
             .into_iter()
             .filter_map(|c| {
                 let old = self.sketches.get(&c)?;
-                let a = probe.align(
-                    old,
-                    self.config.align_overlap,
-                    self.config.rewrite_threshold,
-                );
+                let a = probe.align(old, self.config.align_overlap, MIN_COVERED);
                 Some((c, a))
             })
             .collect()
     }
 
-    /// Returns the best rewrite among the aligned candidates: (tier, id, story, coverage).
+    /// Returns the best rewrite among the aligned candidates: (tier, id, story, model score).
     pub(super) fn best_rewrite(
         &self,
         aligned: &[(u64, Alignment)],
     ) -> Option<(Tier, u128, u128, f32)> {
         let mut best: Option<(Tier, u128, u128, f32)> = None;
         for (seq, a) in aligned {
-            let cov = a.coverage(
+            let cov = self.config.rewrite_model.score(
+                a,
                 self.config.rewrite_min_words,
                 self.config.rewrite_min_reworded,
             );

@@ -45,9 +45,13 @@ pub struct DedupConfig {
     pub capacity: usize,
     /// Estimated word 5-gram Jaccard at or above which a document is a near-copy.
     pub near_threshold: f32,
-    /// Share of both texts a one-to-one sentence matching (in any order) must cover for a
-    /// rewrite (above 1 turns the tier off).
+    /// Score of the rewrite model ([`super::rewrite_model`]: coverage of a one-to-one sentence
+    /// matching and how its sentences differ) at or above which an aligned earlier document
+    /// makes this one a rewrite (above 1 turns the tier off).
     pub rewrite_threshold: f32,
+    /// The rewrite model's weights: the shipped ones; `eval dedup --cv` refits them per fold.
+    #[serde(skip)]
+    pub rewrite_model: super::rewrite_model::RewriteModel,
     /// Content words an alignment must hold for a rewrite (shorter texts are left to `reuse`).
     pub rewrite_min_words: usize,
     /// Share of a rewrite's aligned words in sentences that were reworded (not verbatim): an
@@ -81,7 +85,8 @@ impl Default for DedupConfig {
             on_duplicate: OnDuplicate::Emit,
             capacity: 1_000_000,
             near_threshold: 0.7,
-            rewrite_threshold: 0.95,
+            rewrite_threshold: 0.9,
+            rewrite_model: super::rewrite_model::RewriteModel::default(),
             rewrite_min_words: 40,
             rewrite_min_reworded: 0.5,
             align_overlap: 0.4,

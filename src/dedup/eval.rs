@@ -89,6 +89,11 @@ pub struct EvalDedupArgs {
     /// Prints every duplicate or rewrite verdict that is not in the gold, and every reuse.
     #[arg(long)]
     pub verbose: bool,
+    /// Fits the rewrite model on every topic of the folder (synthetic rewrites made with a seed
+    /// apart from the reported ones, real same-topic pairs), chooses its threshold and prints
+    /// both, as `src/dedup/rewrite_model.rs` ships them.
+    #[arg(long)]
+    pub fit_rewrite: bool,
 }
 
 struct Doc {
@@ -352,6 +357,10 @@ fn evaluate(args: &EvalDedupArgs) -> anyhow::Result<String> {
             docs.swap(i, j);
         }
     }
+    if args.fit_rewrite {
+        fit::report(&docs, &config, args.seed, &mut report)?;
+        return Ok(report);
+    }
     let synthetic = if args.rewrite_rates.is_empty() {
         None
     } else {
@@ -365,12 +374,14 @@ fn evaluate(args: &EvalDedupArgs) -> anyhow::Result<String> {
         args.seed
     );
     if let Some(k) = args.cv {
+        let probes = Synthetic::make(&docs, &TRAIN_RATES, args.seed ^ TRAIN_SEED)?;
         cross_validate(
             &docs,
             &config,
             k.max(2),
             args.seed,
             synthetic.as_ref(),
+            &probes,
             &mut report,
         );
         return Ok(report);
@@ -404,6 +415,11 @@ fn evaluate(args: &EvalDedupArgs) -> anyhow::Result<String> {
     );
     Ok(report)
 }
+
+/// Rates of the synthetic rewrites the rewrite model is fitted on.
+pub(super) const TRAIN_RATES: [f64; 3] = [0.1, 0.2, 0.3];
+/// Mixed into the seed of those rewrites, so they differ from the ones recall is measured on.
+pub(super) const TRAIN_SEED: u64 = 0x7a11_5eed;
 
 /// Returns the five sample articles shipped in `seeds/`, in path order (tests and benches).
 pub fn seed_texts() -> Vec<String> {
@@ -444,6 +460,8 @@ impl Rng {
 mod cv;
 #[path = "eval_data.rs"]
 mod data;
+#[path = "rewrite_fit.rs"]
+mod fit;
 #[path = "eval_metrics.rs"]
 mod metrics;
 use cv::cross_validate;

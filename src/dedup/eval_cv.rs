@@ -1,13 +1,16 @@
 //! Owns `eval dedup --cv K`: thresholds chosen on the other folds' topics, scored on each
 //! held-out fold, reported as mean and spread across folds.
 
+use super::fit::{self, Sample};
 use super::{near_gold, run_docs, score, Doc, Rng, Scores, Synthetic};
+use crate::dedup::rewrite_model::RewriteModel;
 use crate::dedup::DedupConfig;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
 const NEAR_GRID: [f32; 7] = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8];
-const REWRITE_GRID: [f32; 10] = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95];
+/// Rewrite model scores tried as `rewrite_threshold`.
+const REWRITE_GRID: [f32; 10] = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99];
 const STORY_GRID: [f32; 12] = [
     0.12, 0.14, 0.16, 0.18, 0.2, 0.22, 0.24, 0.26, 0.28, 0.3, 0.33, 0.36,
 ];
@@ -26,12 +29,58 @@ fn tune(grid: &[f32], prior: f32, mut score: impl FnMut(f32) -> f64) -> f32 {
         .unwrap_or(prior)
 }
 
+/// Fits the rewrite model on `docs` (their synthetic rewrites in `probes` and their real
+/// same-topic pairs) and chooses its threshold: the lowest with the fewest real pairs at or
+/// above it when each pair is scored by a model fitted without its topic
+/// ([`fit::held_out_scores`]), and no lower than the lowest with the fewest false positives on
+/// a run over `docs` with the model fitted on all of them (recall only grows as the threshold
+/// falls).
+pub(super) fn fit_rewrite(
+    docs: &[&Doc],
+    gold: &HashMap<String, usize>,
+    probes: &Synthetic,
+    base: &DedupConfig,
+) -> (RewriteModel, f32, Vec<Sample>) {
+    let samples = fit::collect(docs, gold, probes, base);
+    let held = fit::held_out_scores(&samples);
+    let model = fit::fit(&samples);
+    let lowest_fewest = |counts: &[usize]| {
+        let fewest = counts.iter().copied().min().unwrap_or(0);
+        REWRITE_GRID[counts.iter().position(|&f| f == fewest).unwrap_or(0)]
+    };
+    let held_fp: Vec<usize> = REWRITE_GRID
+        .iter()
+        .map(|&v| {
+            samples
+                .iter()
+                .zip(&held)
+                .filter(|(s, &p)| !s.rewrite && p >= v)
+                .count()
+        })
+        .collect();
+    let mut quiet = String::new();
+    let run_fp: Vec<usize> = REWRITE_GRID
+        .iter()
+        .map(|&v| {
+            let c = DedupConfig {
+                rewrite_threshold: v,
+                rewrite_model: model,
+                ..base.clone()
+            };
+            score(&run_docs(&c, docs.to_vec(), gold), None, false, &mut quiet).rewrite_fp
+        })
+        .collect();
+    let threshold = lowest_fewest(&held_fp).max(lowest_fewest(&run_fp));
+    (model, threshold, samples)
+}
+
 pub(super) fn cross_validate(
     docs: &[Doc],
     base: &DedupConfig,
     k: usize,
     seed: u64,
     synthetic: Option<&Synthetic>,
+    probes: &Synthetic,
     report: &mut String,
 ) {
     let mut topics: Vec<&str> = docs.iter().map(|d| d.topic.as_str()).collect();
@@ -75,20 +124,9 @@ pub(super) fn cross_validate(
             .near
             .2
         });
-        // The lowest threshold with the fewest false positives on real articles (recall only
-        // grows as the threshold falls).
-        let fps: Vec<usize> = REWRITE_GRID
-            .iter()
-            .map(|&v| {
-                train_score(&DedupConfig {
-                    rewrite_threshold: v,
-                    ..c.clone()
-                })
-                .rewrite_fp
-            })
-            .collect();
-        let fewest = fps.iter().copied().min().unwrap_or(0);
-        c.rewrite_threshold = REWRITE_GRID[fps.iter().position(|&f| f == fewest).unwrap_or(0)];
+        let (model, threshold, _) = fit_rewrite(&train, &train_gold, probes, &c);
+        c.rewrite_model = model;
+        c.rewrite_threshold = threshold;
         c.story_threshold = tune(&STORY_GRID, base.story_threshold, |v| {
             train_score(&DedupConfig {
                 story_threshold: v,

@@ -8,8 +8,9 @@
 //! 2. near-copy ([`minhash`]): an LSH candidate whose word 5-gram MinHash estimate clears
 //!    `near_threshold`;
 //! 3. rewrite ([`align`]): a candidate (LSH, or a recent member of the best-matching stories)
-//!    whose sentences align in order with the document's, covering at least `rewrite_threshold`
-//!    of both texts: a reworded (spun) copy;
+//!    whose sentences align with the document's so that the rewrite model ([`rewrite_model`]:
+//!    coverage, and words swapped in place rather than clauses cut or added) scores at least
+//!    `rewrite_threshold`: a reworded (spun) copy;
 //! 4. reuse: candidates whose sentences, verbatim or reworded, make up at least
 //!    `reuse_min_share` of the document are listed in `reuse`; the document stays `unique`
 //!    (a newer version of a wire story, an article quoting another);
@@ -29,6 +30,7 @@ pub mod eval_gen;
 mod exact;
 pub mod minhash;
 mod prepared;
+pub mod rewrite_model;
 pub mod snapshot;
 pub mod stage;
 pub mod story;

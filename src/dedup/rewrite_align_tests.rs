@@ -1,0 +1,119 @@
+//! Tests of the sentence alignment and the features the rewrite model reads.
+
+use super::*;
+
+const A: &str = "Rebels seized the airport in the largest city on Monday morning.\n\
+    Government troops withdrew towards the capital after heavy fighting overnight.\n\
+    Officials said the president would address parliament about the crisis tomorrow.\n\
+    Neighbouring countries promised humanitarian convoys carrying food and medicine.";
+
+fn align(new: &str, old: &str) -> Alignment {
+    Probe::new(Sketch::of(new)).align(&Sketch::of(old), 0.5, 0.0)
+}
+
+#[test]
+fn sentences_cut_at_stops_and_lines() {
+    let s: Vec<&str> = sentences("One two. Three 3.5 four!\nFive").collect();
+    assert_eq!(s, ["One two.", " Three 3.5 four!", "\n", "Five"]);
+}
+
+#[test]
+fn identical_text_is_fully_covered() {
+    let a = align(A, A);
+    assert_eq!((a.shared, a.covered_new, a.covered_old), (1.0, 1.0, 1.0));
+    assert_eq!(a.aligned_words, Sketch::of(A).words().len());
+}
+
+#[test]
+fn quoting_two_sentences_is_partial_reuse_not_coverage() {
+    let quote = "Analysts expected markets across the region to fall sharply this week.\n\
+        Rebels seized the airport in the largest city on Monday morning.\n\
+        Investors moved money into gold and government bonds during trading.\n\
+        Government troops withdrew towards the capital after heavy fighting overnight.\n\
+        Currency traders reported thin volumes before the holiday weekend began.\n\
+        Banks raised their forecasts for inflation over the coming quarters.";
+    let a = align(quote, A);
+    assert!((a.shared - a.covered_new).abs() < 1e-6, "{a:?}");
+    assert!(a.shared > 0.2 && a.shared < 0.5, "{a:?}");
+    assert!((a.covered_old - 0.5).abs() < 0.15, "{a:?}");
+    assert!(a.coverage(0, 0.0) < 0.5);
+}
+
+#[test]
+fn reordered_sentences_keep_their_coverage() {
+    let mut lines: Vec<&str> = A.lines().collect();
+    lines.reverse();
+    let a = align(&lines.join("\n"), A);
+    assert_eq!((a.shared, a.covered_new, a.covered_old), (1.0, 1.0, 1.0));
+    // Verbatim sentences: an edited version, not a reworded copy.
+    assert_eq!(a.reworded, 0.0);
+    assert_eq!(a.coverage(0, 0.5), 0.0);
+}
+
+#[test]
+fn merged_dropped_and_moved_reworded_sentences_are_covered() {
+    let old = format!(
+        "{A}\nThe harbour stayed closed to shipping while engineers inspected damaged cranes."
+    );
+    // Reworded, the first two merged, the third dropped, the last two swapped.
+    let new = "Insurgents captured the airport in the biggest city on Monday morning, and \
+        government soldiers retreated towards the capital after fierce fighting overnight.\n\
+        The harbour remained closed to shipping while engineers examined broken cranes.\n\
+        Bordering countries pledged humanitarian convoys bringing food and medicine.";
+    let a = align(new, &old);
+    assert_eq!(a.covered_new, 1.0, "{a:?}");
+    assert!(a.covered_old > 0.6 && a.covered_old < 0.9, "{a:?}");
+    assert_eq!(a.reworded, 1.0, "{a:?}");
+    assert_eq!(a.coverage(0, 0.5), a.covered_old);
+}
+
+#[test]
+fn substitutions_in_place_and_inserted_clauses_differ() {
+    // Two content words of each sentence swapped in place.
+    let spun = "Rebels grabbed the airport in the largest town on Monday morning.\n\
+        Government soldiers withdrew towards the capital after fierce fighting overnight.\n\
+        Officials said the leader would address parliament about the crisis tomorrow.\n\
+        Bordering countries promised humanitarian convoys bringing food and medicine.";
+    let a = align(spun, A);
+    assert_eq!((a.covered_new, a.covered_old), (1.0, 1.0), "{a:?}");
+    assert!(a.substituted > 0.1 && a.inserted_deleted == 0.0, "{a:?}");
+    assert_eq!(a.clustered, 0.0, "{a:?}");
+    // A clause added to each sentence.
+    let edited = "Rebels seized the airport in the largest city on Monday morning, witnesses \
+        living nearby told local radio.\n\
+        Government troops withdrew towards the capital after heavy fighting overnight, \
+        leaving checkpoints abandoned.\n\
+        Officials said the president would address parliament about the crisis tomorrow.\n\
+        Neighbouring countries promised humanitarian convoys carrying food and medicine.";
+    let b = align(edited, A);
+    assert!(b.inserted_deleted > 0.1 && b.substituted == 0.0, "{b:?}");
+    assert!(b.clustered > 0.5, "{b:?}");
+}
+
+#[test]
+fn sentences_between_matches_pair_up_by_place() {
+    // The second sentence reworded past the overlap bar, still in its place.
+    let new = "Rebels seized the airport in the largest city on Monday morning.\n\
+        Army units retreated to the capital following intense battles overnight.\n\
+        Officials said the president would address parliament about the crisis tomorrow.\n\
+        Neighbouring countries promised humanitarian convoys carrying food and medicine.";
+    let a = align(new, A);
+    assert!(a.covered_new < 0.8, "{a:?}");
+    assert_eq!((a.placed_new, a.placed_old), (1.0, 1.0), "{a:?}");
+    // A sentence in its place that shares no word is not paired.
+    let other = new.replace(
+        "Army units retreated to the capital following intense battles overnight.",
+        "Weather forecasters predicted snowfall across mountain passes.",
+    );
+    let b = align(&other, A);
+    assert_eq!(b.placed_new, b.covered_new, "{b:?}");
+}
+
+#[test]
+fn bytes_round_trip_and_reject_damage() {
+    let s = Sketch::of(A);
+    assert_eq!(s.sentence_count(), 4);
+    let b = s.to_bytes();
+    assert_eq!(Sketch::from_bytes(&b), Some(s));
+    assert_eq!(Sketch::from_bytes(&b[..b.len() - 2]), None);
+}

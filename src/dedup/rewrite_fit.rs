@@ -1,0 +1,308 @@
+//! Owns fitting the rewrite model ([`crate::dedup::rewrite_model`]) for `eval dedup`: the
+//! alignment features of synthetic rewrites of the training articles with their originals
+//! (positives) and of real same-topic article pairs that are not near-copies (negatives), and a
+//! class-balanced, lightly ridged logistic regression over them (Newton's method, f64,
+//! deterministic).
+
+use super::{near_gold, Doc, Synthetic, TRAIN_RATES, TRAIN_SEED};
+use crate::dedup::align::{Alignment, Probe, Sketch};
+use crate::dedup::eval_gen::Generator;
+use crate::dedup::rewrite_model::{features, RewriteModel, FEATURES, MIN_COVERED};
+use crate::dedup::DedupConfig;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+const N: usize = FEATURES.len() + 1;
+/// Ridge on the weights (not the bias), against the mean loss.
+const RIDGE: f64 = 1e-3;
+
+/// One training example: an alignment's features and whether it is a rewrite.
+#[derive(Debug, Clone)]
+pub(super) struct Sample {
+    pub x: [f32; FEATURES.len()],
+    pub rewrite: bool,
+    /// The generator and rate of a positive; `None` for a real pair.
+    pub generator: Option<(Generator, f64)>,
+    /// The documents (new, old) by name.
+    pub names: (String, String),
+    /// Their topic.
+    pub topic: String,
+}
+
+/// Returns whether the alignment passes the gates the model is consulted behind.
+fn gated(a: &Alignment, c: &DedupConfig) -> bool {
+    a.aligned_words >= c.rewrite_min_words
+        && a.reworded >= c.rewrite_min_reworded
+        && a.covered_new >= MIN_COVERED
+}
+
+/// Returns the samples of `docs`: each synthetic rewrite (of `synthetic`) aligned with its
+/// original, and each ordered pair of documents of one topic that are not in one gold
+/// near-duplicate group; only those past the model's gates.
+pub(super) fn collect(
+    docs: &[&Doc],
+    gold_near: &HashMap<String, usize>,
+    synthetic: &Synthetic,
+    c: &DedupConfig,
+) -> Vec<Sample> {
+    let sketches: Vec<Sketch> = docs.iter().map(|d| Sketch::of(&d.text)).collect();
+    let mut out = Vec::new();
+    for (g, rate, texts) in &synthetic.sets {
+        for (d, old) in docs.iter().zip(&sketches) {
+            let a = Probe::new(Sketch::of(&texts[&d.name])).align(old, c.align_overlap, 0.0);
+            if gated(&a, c) {
+                out.push(Sample {
+                    x: features(&a),
+                    rewrite: true,
+                    generator: Some((*g, *rate)),
+                    names: (format!("{} ({})", d.name, g.name()), d.name.clone()),
+                    topic: d.topic.clone(),
+                });
+            }
+        }
+    }
+    for (i, d) in docs.iter().enumerate() {
+        let probe = Probe::new(sketches[i].clone());
+        for (j, e) in docs.iter().enumerate() {
+            if i == j || d.topic != e.topic || gold_near[&d.name] == gold_near[&e.name] {
+                continue;
+            }
+            let a = probe.align(&sketches[j], c.align_overlap, MIN_COVERED);
+            if gated(&a, c) {
+                out.push(Sample {
+                    x: features(&a),
+                    rewrite: false,
+                    generator: None,
+                    names: (d.name.clone(), e.name.clone()),
+                    topic: d.topic.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Folds of the topics for the held-out scores.
+const INNER_FOLDS: usize = 4;
+
+/// Returns each sample's score by a model fitted without its topic's fold (the topics sorted
+/// and dealt round-robin into [`INNER_FOLDS`] folds): what a model scores on topics it has
+/// not seen, for choosing the threshold.
+pub(super) fn held_out_scores(samples: &[Sample]) -> Vec<f32> {
+    let mut topics: Vec<&str> = samples.iter().map(|s| s.topic.as_str()).collect();
+    topics.sort_by_key(|t| (t.parse::<u32>().unwrap_or(u32::MAX), t.to_string()));
+    topics.dedup();
+    let fold_of: HashMap<&str, usize> = topics
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (*t, i % INNER_FOLDS))
+        .collect();
+    let mut out = vec![0.0f32; samples.len()];
+    for f in 0..INNER_FOLDS {
+        let train: Vec<Sample> = samples
+            .iter()
+            .filter(|s| fold_of[s.topic.as_str()] != f)
+            .cloned()
+            .collect();
+        let m = fit(&train);
+        for (o, s) in out.iter_mut().zip(samples) {
+            if fold_of[s.topic.as_str()] == f {
+                *o = m.probability(&s.x);
+            }
+        }
+    }
+    out
+}
+
+/// Fits the logistic model, positives and negatives weighted to equal totals.
+pub(super) fn fit(samples: &[Sample]) -> RewriteModel {
+    let pos = samples.iter().filter(|s| s.rewrite).count().max(1) as f64;
+    let neg = samples.iter().filter(|s| !s.rewrite).count().max(1) as f64;
+    let weight = |s: &Sample| if s.rewrite { 0.5 / pos } else { 0.5 / neg };
+    let row = |s: &Sample| {
+        let mut r = [1.0f64; N];
+        for (r, x) in r.iter_mut().zip(&s.x) {
+            *r = f64::from(*x);
+        }
+        r
+    };
+    let mut w = [0.0f64; N];
+    for _ in 0..100 {
+        let mut g = [0.0f64; N];
+        let mut h = [[0.0f64; N]; N];
+        for s in samples {
+            let x = row(s);
+            let z: f64 = w.iter().zip(&x).map(|(w, x)| w * x).sum();
+            let p = 1.0 / (1.0 + (-z).exp());
+            let (sw, y) = (weight(s), f64::from(u8::from(s.rewrite)));
+            for a in 0..N {
+                g[a] += sw * (p - y) * x[a];
+                for b in 0..N {
+                    h[a][b] += sw * p * (1.0 - p) * x[a] * x[b];
+                }
+            }
+        }
+        for a in 0..N {
+            let ridge = if a + 1 < N { RIDGE } else { 1e-9 };
+            g[a] += ridge * w[a];
+            h[a][a] += ridge;
+        }
+        let step = solve(h, g);
+        let size: f64 = step.iter().map(|s| s.abs()).sum();
+        for (w, s) in w.iter_mut().zip(&step) {
+            *w -= s;
+        }
+        if size < 1e-9 {
+            break;
+        }
+    }
+    let mut weights = [0.0f32; N];
+    for (o, w) in weights.iter_mut().zip(&w) {
+        *o = *w as f32;
+    }
+    RewriteModel { weights }
+}
+
+/// Solves `h x = g` by Gaussian elimination with partial pivoting.
+fn solve(mut h: [[f64; N]; N], mut g: [f64; N]) -> [f64; N] {
+    for col in 0..N {
+        let p = (col..N)
+            .max_by(|&a, &b| h[a][col].abs().total_cmp(&h[b][col].abs()))
+            .unwrap_or(col);
+        h.swap(col, p);
+        g.swap(col, p);
+        let d = h[col][col];
+        if d.abs() < 1e-12 {
+            continue;
+        }
+        let pivot = h[col];
+        for r in col + 1..N {
+            let f = h[r][col] / d;
+            for (x, p) in h[r].iter_mut().zip(&pivot).skip(col) {
+                *x -= f * p;
+            }
+            g[r] -= f * g[col];
+        }
+    }
+    let mut x = [0.0f64; N];
+    for r in (0..N).rev() {
+        let s: f64 = (r + 1..N).map(|k| h[r][k] * x[k]).sum();
+        x[r] = if h[r][r].abs() < 1e-12 {
+            0.0
+        } else {
+            (g[r] - s) / h[r][r]
+        };
+    }
+    x
+}
+
+/// Returns the model's weights as the Rust constant `rewrite_model.rs` ships.
+pub(super) fn as_rust(m: &RewriteModel) -> String {
+    let ws: Vec<String> = m.weights.iter().map(|w| format!("{w:.4}")).collect();
+    format!(
+        "pub const SHIPPED: RewriteModel = RewriteModel {{\n    weights: [{}],\n}};",
+        ws.join(", ")
+    )
+}
+
+/// Fits the rewrite model on every document of the folder and prints it with its threshold.
+pub(super) fn report(
+    docs: &[Doc],
+    config: &DedupConfig,
+    seed: u64,
+    report: &mut String,
+) -> anyhow::Result<()> {
+    let all: Vec<&Doc> = docs.iter().collect();
+    let gold = near_gold(&all);
+    let probes = Synthetic::make(docs, &TRAIN_RATES, seed ^ TRAIN_SEED)?;
+    let (model, threshold, samples) = super::cv::fit_rewrite(&all, &gold, &probes, config);
+    let pos = samples.iter().filter(|s| s.rewrite).count();
+    say!(
+        report,
+        "rewrite model fitted on {} documents: {pos} synthetic rewrites, {} real same-topic pairs past the gates",
+        docs.len(),
+        samples.len() - pos
+    );
+    say!(report, "features: {}", FEATURES.join(", "));
+    say!(report, "{}", as_rust(&model));
+    say!(report, "rewrite_threshold {threshold:.2} (chosen as `--cv` chooses it per fold: held-out topic scores, then a run over the documents)");
+    let groups = Generator::ALL
+        .iter()
+        .flat_map(|&g| TRAIN_RATES.map(|r| Some((g, r))))
+        .chain([None]);
+    for g in groups {
+        let group: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| {
+                s.generator.map(|(g, r)| (g, r.to_bits())) == g.map(|(g, r)| (g, r.to_bits()))
+            })
+            .collect();
+        let hit = group
+            .iter()
+            .filter(|s| model.probability(&s.x) >= threshold)
+            .count();
+        let mean: Vec<String> = (0..FEATURES.len())
+            .map(|f| {
+                let m = group.iter().map(|s| f64::from(s.x[f])).sum::<f64>();
+                format!("{:.3}", m / group.len().max(1) as f64)
+            })
+            .collect();
+        let name = g.map_or("real pairs".to_string(), |(g, r)| {
+            format!("{:.0}% {} (of {})", r * 100.0, g.name(), docs.len())
+        });
+        say!(
+            report,
+            "  {name}: {} past the gates, {hit} at or above the threshold; mean features [{}]",
+            group.len(),
+            mean.join(", ")
+        );
+    }
+    let mut negs: Vec<(f32, &Sample)> = samples
+        .iter()
+        .filter(|s| !s.rewrite)
+        .map(|s| (model.probability(&s.x), s))
+        .collect();
+    negs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (p, s) in negs.iter().take(8) {
+        let x: Vec<String> = s.x.iter().map(|v| format!("{v:.3}")).collect();
+        say!(
+            report,
+            "  real pair {} <- {}: score {p:.3}, features [{}]",
+            s.names.0,
+            s.names.1,
+            x.join(", ")
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(x0: f32, rewrite: bool) -> Sample {
+        let mut x = [0.0; FEATURES.len()];
+        x[0] = x0;
+        Sample {
+            x,
+            rewrite,
+            generator: None,
+            names: (String::new(), String::new()),
+            topic: String::new(),
+        }
+    }
+
+    #[test]
+    fn fit_separates_by_the_informative_feature() {
+        let mut s: Vec<Sample> = (0..20)
+            .map(|i| sample(0.6 + i as f32 / 100.0, false))
+            .collect();
+        s.extend((0..40).map(|i| sample(0.75 + i as f32 / 200.0, true)));
+        let m = fit(&s);
+        assert!(m.weights[0] > 1.0, "{m:?}");
+        assert!(m.probability(&sample(0.95, true).x) > 0.5);
+        assert!(m.probability(&sample(0.6, false).x) < 0.5);
+        // Deterministic.
+        assert_eq!(fit(&s), m);
+    }
+}
