@@ -63,7 +63,9 @@ def main():
     c0, w0 = time.process_time(), time.perf_counter()
     nlp = spacy.load(model)
     nlp.select_pipes(enable=["ner"])
-    paths = sorted(os.path.join(folder, n) for n in os.listdir(folder))
+    # The files `dropline process DIR` reads: the whole tree, without hidden or partial files.
+    paths = sorted(os.path.join(d, n) for d, _, names in os.walk(folder) for n in names
+                   if not n.startswith(".") and not n.endswith((".part", ".tmp")))
     lsh = MinHashLSH(threshold=0.8, num_perm=128)
     exact = {}
     records = []

@@ -124,17 +124,23 @@ impl Sketch {
                 break;
             }
             sentence.clear();
+            let room = MAX_WORDS - words.len();
+            // Only the first `room` words are kept, so collecting stops there: the
+            // duplicate check below stays bounded on one endless unpunctuated line.
+            let cap = room.max(MIN_SENTENCE_WORDS);
             // In sentence order (the rewrite model's edit script reads it), each word once.
             for w in text::words(s) {
                 let h = (w.hash >> 48) as u16;
                 if w.len >= 3 && !is_stop(w.hash) && !sentence.contains(&h) {
                     sentence.push(h);
+                    if sentence.len() >= cap {
+                        break;
+                    }
                 }
             }
             if sentence.len() < MIN_SENTENCE_WORDS {
                 continue;
             }
-            let room = MAX_WORDS - words.len();
             words.extend_from_slice(&sentence[..sentence.len().min(room)]);
             ends.push(words.len() as u16);
         }

@@ -117,3 +117,14 @@ fn bytes_round_trip_and_reject_damage() {
     assert_eq!(Sketch::from_bytes(&b), Some(s));
     assert_eq!(Sketch::from_bytes(&b[..b.len() - 2]), None);
 }
+
+#[test]
+fn one_endless_line_keeps_the_first_words_only() {
+    // 200,000 distinct words with no sentence end: the sketch keeps MAX_WORDS of them, the
+    // same as for the line's first part, without scanning the rest word by word.
+    let line: String = (0..200_000).map(|i| format!("w{i:07}x ")).collect();
+    let long = Sketch::of(&line);
+    assert_eq!(long.words().len(), MAX_WORDS);
+    let head: String = line.split(' ').take(4_000).collect::<Vec<_>>().join(" ");
+    assert_eq!(long.words(), Sketch::of(&head).words());
+}
