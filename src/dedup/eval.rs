@@ -9,11 +9,14 @@
 //! rewrites ([`super::eval_gen`]) of every article are checked against the index of the real
 //! ones.
 //!
-//! With `--cv K` the topics are split into K folds; for each fold the near, rewrite and story
-//! thresholds are chosen on the other folds' topics (near: best near-duplicate F1, ties to the
-//! default; rewrite: the
-//! lowest with the fewest false positives on real articles; story: best mean of pairwise F1
-//! and ARI, ties to the default) and every score is measured on the held-out fold alone.
+//! With `--cv K` the topics are split into K folds; for each fold everything is chosen on the
+//! other folds' topics alone and every score is measured on the held-out fold: the rewrite
+//! model is fitted on synthetic rewrites of the training articles (word swaps drawn from
+//! their words only) and their real same-topic pairs, its gates (`rewrite_min_words`,
+//! `rewrite_min_reworded`) and threshold chosen by inner topic-grouped CV; then the near
+//! threshold (best near-duplicate F1, ties to the default) with that model in place; then the
+//! rewrite threshold's check on a run (the lowest with the fewest false positives on real
+//! articles) and the story threshold (best mean of pairwise F1 and ARI, ties to the default).
 
 use super::eval_gen::{self, Generator, Thesaurus};
 use super::{hash128, DedupConfig, Deduper, Tier};

@@ -219,3 +219,50 @@ pub(super) fn cross_validate(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(name: &str, topic: &str, text: &str) -> Doc {
+        Doc {
+            name: name.into(),
+            topic: topic.into(),
+            id: name.into(),
+            text: text.into(),
+            story: topic.into(),
+        }
+    }
+
+    #[test]
+    fn training_rewrites_never_draw_held_out_words() {
+        let train = [
+            doc(
+                "1_1",
+                "1",
+                "The council approved the budget on Monday after a long debate.",
+            ),
+            doc(
+                "2_1",
+                "2",
+                "Floods closed the river road and schools stayed shut for days.",
+            ),
+        ];
+        let held_out = doc("3_1", "3", "Zyxwheldout qxvheldout words only here.");
+        let docs: Vec<&Doc> = train.iter().collect();
+        let made = Synthetic::make(&docs, &[0.9], 7, &Thesaurus::default());
+        for (_, _, texts) in &made.sets {
+            assert_eq!(texts.len(), 2);
+            assert!(!texts.contains_key(&held_out.name));
+            for t in texts.values() {
+                assert!(!t.contains("heldout"), "{t}");
+            }
+        }
+    }
+
+    #[test]
+    fn tune_prefers_the_prior_on_a_plateau() {
+        assert_eq!(tune(&NEAR_GRID, 0.7, |_| 1.0), 0.7);
+        assert_eq!(tune(&NEAR_GRID, 0.7, |v| f64::from(-v)), 0.5);
+    }
+}

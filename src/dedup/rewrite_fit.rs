@@ -443,4 +443,51 @@ mod tests {
         // Deterministic.
         assert_eq!(fit(&s), m);
     }
+
+    #[test]
+    fn gates_are_chosen_to_keep_short_lookalikes_out() {
+        // Eight topics; in each, rewrites score high on feature 0 and real pairs low, except
+        // short real pairs (12 words) that look like rewrites: only a words gate of at least
+        // 20 keeps them from the held-out false positives.
+        let mut s = Vec::new();
+        for t in 0..8 {
+            for i in 0..10 {
+                let mut p = sample(0.8 + i as f32 / 100.0, true);
+                p.topic = t.to_string();
+                s.push(p);
+                let mut n = sample(0.2 + i as f32 / 100.0, false);
+                n.topic = t.to_string();
+                s.push(n);
+            }
+            let mut short = sample(0.9, false);
+            (short.topic, short.words) = (t.to_string(), 12);
+            s.push(short);
+        }
+        let (best, all) = choose_gates(&s, 80, (40, 0.5));
+        assert_eq!(all.len(), MIN_WORDS_GRID.len() * MIN_REWORDED_GRID.len());
+        assert_eq!(best.false_positives, 0, "{best:?}");
+        assert!(best.gates.0 >= 20, "{best:?}");
+        assert!(all
+            .iter()
+            .filter(|g| g.gates.0 == 0)
+            .all(|g| g.false_positives > 0 || g.recall < best.recall));
+        // Every rewrite passes 20 words: recall 1, and the closest gates to the prior among
+        // the equals.
+        assert!((best.recall - 1.0).abs() < 1e-9, "{best:?}");
+        assert_eq!(best.gates, (40, 0.5));
+    }
+
+    #[test]
+    fn masked_features_get_no_weight() {
+        let mask = feature_mask(&["covered_old".to_string()]).unwrap();
+        assert_eq!(mask, vec![1]);
+        assert!(feature_mask(&["no_such_feature".to_string()]).is_err());
+        let a = Alignment {
+            covered_new: 0.9,
+            covered_old: 0.8,
+            ..Alignment::default()
+        };
+        let x = masked(&a, &mask);
+        assert_eq!((x[0], x[1]), (0.9, 0.0));
+    }
 }
