@@ -28,7 +28,7 @@ fn tune(grid: &[f32], prior: f32, mut score: impl FnMut(f32) -> f64) -> f32 {
         .unwrap_or(prior)
 }
 
-/// What fitting the rewrite tier on a set of training documents gives.
+/// How the rewrite tier is fitted on a set of training documents.
 pub(super) struct Fitting<'a> {
     /// The settings every choice starts from (their values are the ties' priors).
     pub base: &'a DedupConfig,
