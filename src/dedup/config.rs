@@ -87,7 +87,7 @@ impl Default for DedupConfig {
             near_threshold: 0.7,
             rewrite_threshold: 0.9,
             rewrite_model: super::rewrite_model::RewriteModel::default(),
-            rewrite_min_words: 40,
+            rewrite_min_words: 20,
             rewrite_min_reworded: 0.5,
             align_overlap: 0.4,
             reuse_min_share: 0.2,

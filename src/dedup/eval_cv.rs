@@ -1,16 +1,15 @@
 //! Owns `eval dedup --cv K`: thresholds chosen on the other folds' topics, scored on each
 //! held-out fold, reported as mean and spread across folds.
 
-use super::fit::{self, Sample};
-use super::{near_gold, run_docs, score, Doc, Rng, Scores, Synthetic};
+use super::fit::{self, GateScore, Sample, REWRITE_GRID};
+use super::{near_gold, run_docs, score, Doc, Rng, Scores, Synthetic, TRAIN_RATES, TRAIN_SEED};
+use crate::dedup::eval_gen::Thesaurus;
 use crate::dedup::rewrite_model::RewriteModel;
 use crate::dedup::DedupConfig;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
 const NEAR_GRID: [f32; 7] = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8];
-/// Rewrite model scores tried as `rewrite_threshold`.
-const REWRITE_GRID: [f32; 10] = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99];
 const STORY_GRID: [f32; 12] = [
     0.12, 0.14, 0.16, 0.18, 0.2, 0.22, 0.24, 0.26, 0.28, 0.3, 0.33, 0.36,
 ];
@@ -29,64 +28,89 @@ fn tune(grid: &[f32], prior: f32, mut score: impl FnMut(f32) -> f64) -> f32 {
         .unwrap_or(prior)
 }
 
-/// Fits the rewrite model on `docs` (their synthetic rewrites in `probes` and their real
-/// same-topic pairs) and chooses its threshold: the lowest with the fewest real pairs at or
-/// above it when each pair is scored by a model fitted without its topic
-/// ([`fit::held_out_scores`]), and no lower than the lowest with the fewest false positives on
-/// a run over `docs` with the model fitted on all of them (recall only grows as the threshold
-/// falls).
-pub(super) fn fit_rewrite(
+/// How the rewrite tier is fitted on a set of training documents.
+pub(super) struct Fitting<'a> {
+    /// The settings every choice starts from (their values are the ties' priors).
+    pub base: &'a DedupConfig,
+    /// Seed of the folds and, mixed with [`TRAIN_SEED`], of the training rewrites.
+    pub seed: u64,
+    /// The spinner's word clusters (the entity stage's, shipped).
+    pub thesaurus: &'a Thesaurus,
+    /// Features left out of the fit.
+    pub mask: &'a [usize],
+}
+
+/// The rewrite tier fitted on training documents.
+pub(super) struct RewriteFit {
+    pub model: RewriteModel,
+    /// The chosen (`rewrite_min_words`, `rewrite_min_reworded`) and what each pair scored.
+    pub gates: GateScore,
+    pub gate_scores: Vec<GateScore>,
+    /// The samples past the chosen gates.
+    pub samples: Vec<Sample>,
+}
+
+impl Fitting<'_> {
+    /// Fits the rewrite tier on `docs` alone: synthetic rewrites of them (word swaps drawn from
+    /// their own words) and their real same-topic pairs as samples, the gates chosen by
+    /// [`fit::choose_gates`], the model fitted on the samples past them.
+    pub(super) fn rewrite(&self, docs: &[&Doc], gold: &HashMap<String, usize>) -> RewriteFit {
+        let probes = Synthetic::make(docs, &TRAIN_RATES, self.seed ^ TRAIN_SEED, self.thesaurus);
+        let all = fit::collect(docs, gold, &probes, self.base, self.mask);
+        let prior = (self.base.rewrite_min_words, self.base.rewrite_min_reworded);
+        let (gates, gate_scores) = fit::choose_gates(&all, probes.sets.len() * docs.len(), prior);
+        let samples: Vec<Sample> = all.into_iter().filter(|s| s.passes(gates.gates)).collect();
+        RewriteFit {
+            model: fit::fit(&samples),
+            gates,
+            gate_scores,
+            samples,
+        }
+    }
+}
+
+/// Sets the fitted model and gates in `c` and chooses its threshold: the lowest with the fewest
+/// held-out real pairs at or above it (from the gate choice), and no lower than the lowest with
+/// the fewest false positives on a run over `docs` with `c` (recall only grows as the
+/// threshold falls).
+pub(super) fn set_rewrite(
+    c: &mut DedupConfig,
+    f: &RewriteFit,
     docs: &[&Doc],
     gold: &HashMap<String, usize>,
-    probes: &Synthetic,
-    base: &DedupConfig,
-) -> (RewriteModel, f32, Vec<Sample>) {
-    let samples = fit::collect(docs, gold, probes, base);
-    let held = fit::held_out_scores(&samples);
-    let model = fit::fit(&samples);
-    let lowest_fewest = |counts: &[usize]| {
-        let fewest = counts.iter().copied().min().unwrap_or(0);
-        REWRITE_GRID[counts.iter().position(|&f| f == fewest).unwrap_or(0)]
-    };
-    let held_fp: Vec<usize> = REWRITE_GRID
-        .iter()
-        .map(|&v| {
-            samples
-                .iter()
-                .zip(&held)
-                .filter(|(s, &p)| !s.rewrite && p >= v)
-                .count()
-        })
-        .collect();
+) {
+    c.rewrite_model = f.model;
+    (c.rewrite_min_words, c.rewrite_min_reworded) = f.gates.gates;
     let mut quiet = String::new();
     let run_fp: Vec<usize> = REWRITE_GRID
         .iter()
         .map(|&v| {
             let c = DedupConfig {
                 rewrite_threshold: v,
-                rewrite_model: model,
-                ..base.clone()
+                ..c.clone()
             };
             score(&run_docs(&c, docs.to_vec(), gold), None, false, &mut quiet).rewrite_fp
         })
         .collect();
-    let threshold = lowest_fewest(&held_fp).max(lowest_fewest(&run_fp));
-    (model, threshold, samples)
+    c.rewrite_threshold = f.gates.threshold.max(fit::lowest_fewest(&run_fp).0);
 }
 
+/// Scores each fold with the near, rewrite and story settings chosen on the other folds: the
+/// rewrite model, its gates and (held-out) threshold first, from the training topics alone;
+/// then the near threshold with that model in place; then the rewrite threshold's run check
+/// and the story threshold.
 pub(super) fn cross_validate(
     docs: &[Doc],
-    base: &DedupConfig,
+    fitting: &Fitting,
     k: usize,
-    seed: u64,
     synthetic: Option<&Synthetic>,
-    probes: &Synthetic,
     report: &mut String,
 ) {
+    let base = fitting.base;
     let mut topics: Vec<&str> = docs.iter().map(|d| d.topic.as_str()).collect();
     topics.sort_by_key(|t| (t.parse::<u32>().unwrap_or(u32::MAX), t.to_string()));
     topics.dedup();
-    let mut rng = Rng(seed ^ 0xf01d);
+    let mut rng = Rng(fitting.seed ^ 0xf01d);
     for i in (1..topics.len()).rev() {
         topics.swap(i, rng.below(i + 1));
     }
@@ -107,6 +131,10 @@ pub(super) fn cross_validate(
             .collect();
         let (train_gold, test_gold) = (near_gold(&train), near_gold(&test));
         let mut c = base.clone();
+        let rf = fitting.rewrite(&train, &train_gold);
+        c.rewrite_model = rf.model;
+        (c.rewrite_min_words, c.rewrite_min_reworded) = rf.gates.gates;
+        c.rewrite_threshold = rf.gates.threshold;
         let mut quiet = String::new();
         let mut train_score = |c: &DedupConfig| {
             score(
@@ -124,9 +152,7 @@ pub(super) fn cross_validate(
             .near
             .2
         });
-        let (model, threshold, _) = fit_rewrite(&train, &train_gold, probes, &c);
-        c.rewrite_model = model;
-        c.rewrite_threshold = threshold;
+        set_rewrite(&mut c, &rf, &train, &train_gold);
         c.story_threshold = tune(&STORY_GRID, base.story_threshold, |v| {
             train_score(&DedupConfig {
                 story_threshold: v,
@@ -139,8 +165,9 @@ pub(super) fn cross_validate(
         fold_topics.sort_by_key(|t| t.parse::<u32>().unwrap_or(u32::MAX));
         let s = score(&run_docs(&c, test, &test_gold), synthetic, false, report);
         say!(report,
-            "fold {f}: topics {} ({} docs); chosen near {:.2} rewrite {:.2} story {:.2}: near P {:.4} F1 {:.4}, rewrite FP {}, story F1 {:.4} ARI {:.4}",
-            fold_topics.join(" "), s.docs, c.near_threshold, c.rewrite_threshold, c.story_threshold,
+            "fold {f}: topics {} ({} docs); chosen near {:.2} rewrite {:.2} (min words {}, min reworded {:.2}) story {:.2}: near P {:.4} F1 {:.4}, rewrite FP {}, story F1 {:.4} ARI {:.4}",
+            fold_topics.join(" "), s.docs, c.near_threshold, c.rewrite_threshold,
+            c.rewrite_min_words, c.rewrite_min_reworded, c.story_threshold,
             s.near.0, s.near.2, s.rewrite_fp, s.story.2, s.ari);
         all.push(s);
     }
@@ -190,5 +217,52 @@ pub(super) fn cross_validate(
             g.name(),
             stat(&|s| s.recall[i].2)
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(name: &str, topic: &str, text: &str) -> Doc {
+        Doc {
+            name: name.into(),
+            topic: topic.into(),
+            id: name.into(),
+            text: text.into(),
+            story: topic.into(),
+        }
+    }
+
+    #[test]
+    fn training_rewrites_never_draw_held_out_words() {
+        let train = [
+            doc(
+                "1_1",
+                "1",
+                "The council approved the budget on Monday after a long debate.",
+            ),
+            doc(
+                "2_1",
+                "2",
+                "Floods closed the river road and schools stayed shut for days.",
+            ),
+        ];
+        let held_out = doc("3_1", "3", "Zyxwheldout qxvheldout words only here.");
+        let docs: Vec<&Doc> = train.iter().collect();
+        let made = Synthetic::make(&docs, &[0.9], 7, &Thesaurus::default());
+        for (_, _, texts) in &made.sets {
+            assert_eq!(texts.len(), 2);
+            assert!(!texts.contains_key(&held_out.name));
+            for t in texts.values() {
+                assert!(!t.contains("heldout"), "{t}");
+            }
+        }
+    }
+
+    #[test]
+    fn tune_prefers_the_prior_on_a_plateau() {
+        assert_eq!(tune(&NEAR_GRID, 0.7, |_| 1.0), 0.7);
+        assert_eq!(tune(&NEAR_GRID, 0.7, |v| f64::from(-v)), 0.5);
     }
 }

@@ -4,9 +4,9 @@
 //! class-balanced, lightly ridged logistic regression over them (Newton's method, f64,
 //! deterministic).
 
-use super::{near_gold, Doc, Synthetic, TRAIN_RATES, TRAIN_SEED};
+use super::{near_gold, Doc, Synthetic, TRAIN_RATES};
 use crate::dedup::align::{Alignment, Probe, Sketch};
-use crate::dedup::eval_gen::Generator;
+use crate::dedup::eval_gen::{Generator, Thesaurus};
 use crate::dedup::rewrite_model::{features, RewriteModel, FEATURES, MIN_COVERED};
 use crate::dedup::DedupConfig;
 use std::collections::HashMap;
@@ -27,37 +27,74 @@ pub(super) struct Sample {
     pub names: (String, String),
     /// Their topic.
     pub topic: String,
+    /// Content words in the matching ([`Alignment::aligned_words`]).
+    pub words: usize,
+    /// Share of them in reworded sentences ([`Alignment::reworded`]).
+    pub reworded: f32,
 }
 
-/// Returns whether the alignment passes the gates the model is consulted behind.
-fn gated(a: &Alignment, c: &DedupConfig) -> bool {
-    a.aligned_words >= c.rewrite_min_words
-        && a.reworded >= c.rewrite_min_reworded
-        && a.covered_new >= MIN_COVERED
+impl Sample {
+    /// Returns whether the sample passes the gates `(rewrite_min_words, rewrite_min_reworded)`.
+    pub fn passes(&self, gates: (usize, f32)) -> bool {
+        self.words >= gates.0 && self.reworded >= gates.1
+    }
+}
+
+/// Returns the indices of the features named in `names` (for `--drop-features`).
+pub(super) fn feature_mask(names: &[String]) -> anyhow::Result<Vec<usize>> {
+    names
+        .iter()
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            FEATURES.iter().position(|f| f == n).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "unknown rewrite feature {n:?}; features: {}",
+                    FEATURES.join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
+/// Returns the features of an alignment with the `mask`ed ones zeroed (a zero column gets
+/// weight 0 from the ridge).
+fn masked(a: &Alignment, mask: &[usize]) -> [f32; FEATURES.len()] {
+    let mut x = features(a);
+    for &m in mask {
+        x[m] = 0.0;
+    }
+    x
 }
 
 /// Returns the samples of `docs`: each synthetic rewrite (of `synthetic`) aligned with its
 /// original, and each ordered pair of documents of one topic that are not in one gold
-/// near-duplicate group; only those past the model's gates.
+/// near-duplicate group; only those whose matching covers [`MIN_COVERED`] of the new text (the
+/// gates `rewrite_min_words` and `rewrite_min_reworded` are chosen on them by
+/// [`choose_gates`]).
 pub(super) fn collect(
     docs: &[&Doc],
     gold_near: &HashMap<String, usize>,
     synthetic: &Synthetic,
     c: &DedupConfig,
+    mask: &[usize],
 ) -> Vec<Sample> {
     let sketches: Vec<Sketch> = docs.iter().map(|d| Sketch::of(&d.text)).collect();
     let mut out = Vec::new();
+    let sample = |a: &Alignment, generator: Option<(Generator, f64)>, names, topic: &str| Sample {
+        x: masked(a, mask),
+        rewrite: generator.is_some(),
+        generator,
+        names,
+        topic: topic.to_string(),
+        words: a.aligned_words,
+        reworded: a.reworded,
+    };
     for (g, rate, texts) in &synthetic.sets {
         for (d, old) in docs.iter().zip(&sketches) {
             let a = Probe::new(Sketch::of(&texts[&d.name])).align(old, c.align_overlap, 0.0);
-            if gated(&a, c) {
-                out.push(Sample {
-                    x: features(&a),
-                    rewrite: true,
-                    generator: Some((*g, *rate)),
-                    names: (format!("{} ({})", d.name, g.name()), d.name.clone()),
-                    topic: d.topic.clone(),
-                });
+            if a.covered_new >= MIN_COVERED {
+                let names = (format!("{} ({})", d.name, g.name()), d.name.clone());
+                out.push(sample(&a, Some((*g, *rate)), names, &d.topic));
             }
         }
     }
@@ -68,18 +105,100 @@ pub(super) fn collect(
                 continue;
             }
             let a = probe.align(&sketches[j], c.align_overlap, MIN_COVERED);
-            if gated(&a, c) {
-                out.push(Sample {
-                    x: features(&a),
-                    rewrite: false,
-                    generator: None,
-                    names: (d.name.clone(), e.name.clone()),
-                    topic: d.topic.clone(),
-                });
+            if a.covered_new >= MIN_COVERED {
+                out.push(sample(&a, None, (d.name.clone(), e.name.clone()), &d.topic));
             }
         }
     }
     out
+}
+
+/// Rewrite model scores tried as `rewrite_threshold`.
+pub(super) const REWRITE_GRID: [f32; 10] = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99];
+/// `rewrite_min_words` values tried.
+const MIN_WORDS_GRID: [usize; 5] = [0, 20, 30, 40, 60];
+/// `rewrite_min_reworded` values tried.
+const MIN_REWORDED_GRID: [f32; 5] = [0.0, 0.25, 0.4, 0.5, 0.65];
+
+/// Returns the lowest grid threshold with the fewest of `counts` (false positives per
+/// threshold of [`REWRITE_GRID`]), and that count.
+pub(super) fn lowest_fewest(counts: &[usize]) -> (f32, usize) {
+    let fewest = counts.iter().copied().min().unwrap_or(0);
+    let at = counts.iter().position(|&f| f == fewest).unwrap_or(0);
+    (REWRITE_GRID[at], fewest)
+}
+
+/// Returns the real pairs among `samples` whose score in `held` is at or above each threshold
+/// of [`REWRITE_GRID`].
+pub(super) fn false_positives(samples: &[Sample], held: &[f32]) -> Vec<usize> {
+    REWRITE_GRID
+        .iter()
+        .map(|&v| {
+            samples
+                .iter()
+                .zip(held)
+                .filter(|(s, &p)| !s.rewrite && p >= v)
+                .count()
+        })
+        .collect()
+}
+
+/// What a choice of gates gives on held-out topics.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct GateScore {
+    pub gates: (usize, f32),
+    pub threshold: f32,
+    pub false_positives: usize,
+    pub recall: f64,
+}
+
+/// Chooses `(rewrite_min_words, rewrite_min_reworded)` on `samples` alone: for each pair of the
+/// grids, the model is fitted on the samples past those gates without each inner fold of
+/// topics ([`held_out_scores`]), the threshold is the lowest with the fewest held-out real pairs
+/// at or above it, and recall is the share of all `probes` synthetic rewrites (gated ones count
+/// as missed) scoring at or above it. The fewest false positives win, then the highest recall,
+/// then the gates closest to `prior` (the shipped ones). Returns the winner and every score.
+pub(super) fn choose_gates(
+    samples: &[Sample],
+    probes: usize,
+    prior: (usize, f32),
+) -> (GateScore, Vec<GateScore>) {
+    let mut all = Vec::new();
+    for &w in &MIN_WORDS_GRID {
+        for &r in &MIN_REWORDED_GRID {
+            let sub: Vec<Sample> = samples
+                .iter()
+                .filter(|s| s.passes((w, r)))
+                .cloned()
+                .collect();
+            let held = held_out_scores(&sub);
+            let (threshold, fp) = lowest_fewest(&false_positives(&sub, &held));
+            let hit = sub
+                .iter()
+                .zip(&held)
+                .filter(|(s, &p)| s.rewrite && p >= threshold)
+                .count();
+            all.push(GateScore {
+                gates: (w, r),
+                threshold,
+                false_positives: fp,
+                recall: hit as f64 / probes.max(1) as f64,
+            });
+        }
+    }
+    let distance =
+        |g: (usize, f32)| (g.0 as f32 - prior.0 as f32).abs() / 40.0 + (g.1 - prior.1).abs() / 0.5;
+    let best = all
+        .iter()
+        .copied()
+        .min_by(|a, b| {
+            a.false_positives
+                .cmp(&b.false_positives)
+                .then(b.recall.total_cmp(&a.recall))
+                .then(distance(a.gates).total_cmp(&distance(b.gates)))
+        })
+        .expect("the grids are not empty");
+    (best, all)
 }
 
 /// Folds of the topics for the held-out scores.
@@ -205,17 +324,35 @@ pub(super) fn as_rust(m: &RewriteModel) -> String {
     )
 }
 
-/// Fits the rewrite model on every document of the folder and prints it with its threshold.
+/// Fits the rewrite model on every document of the folder as `--cv` fits it per fold, and
+/// prints it with its gates and threshold.
 pub(super) fn report(
     docs: &[Doc],
     config: &DedupConfig,
     seed: u64,
+    thesaurus: &Thesaurus,
+    mask: &[usize],
     report: &mut String,
-) -> anyhow::Result<()> {
+) {
     let all: Vec<&Doc> = docs.iter().collect();
     let gold = near_gold(&all);
-    let probes = Synthetic::make(docs, &TRAIN_RATES, seed ^ TRAIN_SEED)?;
-    let (model, threshold, samples) = super::cv::fit_rewrite(&all, &gold, &probes, config);
+    let fitting = super::cv::Fitting {
+        base: config,
+        seed,
+        thesaurus,
+        mask,
+    };
+    let rf = fitting.rewrite(&all, &gold);
+    let mut c = config.clone();
+    super::cv::set_rewrite(&mut c, &rf, &all, &gold);
+    let (model, threshold, samples) = (rf.model, c.rewrite_threshold, &rf.samples);
+    for g in &rf.gate_scores {
+        say!(
+            report,
+            "gates min words {:>2}, min reworded {:.2}: held-out threshold {:.2}, real pairs at or above it {}, recall of the training rewrites {:.4}",
+            g.gates.0, g.gates.1, g.threshold, g.false_positives, g.recall
+        );
+    }
     let pos = samples.iter().filter(|s| s.rewrite).count();
     say!(
         report,
@@ -225,7 +362,7 @@ pub(super) fn report(
     );
     say!(report, "features: {}", FEATURES.join(", "));
     say!(report, "{}", as_rust(&model));
-    say!(report, "rewrite_threshold {threshold:.2} (chosen as `--cv` chooses it per fold: held-out topic scores, then a run over the documents)");
+    say!(report, "rewrite_min_words {} rewrite_min_reworded {:.2} rewrite_threshold {threshold:.2} (chosen as `--cv` chooses them per fold: held-out topic scores, then a run over the documents)", c.rewrite_min_words, c.rewrite_min_reworded);
     let groups = Generator::ALL
         .iter()
         .flat_map(|&g| TRAIN_RATES.map(|r| Some((g, r))))
@@ -273,7 +410,6 @@ pub(super) fn report(
             x.join(", ")
         );
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -289,6 +425,8 @@ mod tests {
             generator: None,
             names: (String::new(), String::new()),
             topic: String::new(),
+            words: 100,
+            reworded: 1.0,
         }
     }
 
@@ -304,5 +442,52 @@ mod tests {
         assert!(m.probability(&sample(0.6, false).x) < 0.5);
         // Deterministic.
         assert_eq!(fit(&s), m);
+    }
+
+    #[test]
+    fn gates_are_chosen_to_keep_short_lookalikes_out() {
+        // Eight topics; in each, rewrites score high on feature 0 and real pairs low, except
+        // short real pairs (12 words) that look like rewrites: only a words gate of at least
+        // 20 keeps them from the held-out false positives.
+        let mut s = Vec::new();
+        for t in 0..8 {
+            for i in 0..10 {
+                let mut p = sample(0.8 + i as f32 / 100.0, true);
+                p.topic = t.to_string();
+                s.push(p);
+                let mut n = sample(0.2 + i as f32 / 100.0, false);
+                n.topic = t.to_string();
+                s.push(n);
+            }
+            let mut short = sample(0.9, false);
+            (short.topic, short.words) = (t.to_string(), 12);
+            s.push(short);
+        }
+        let (best, all) = choose_gates(&s, 80, (40, 0.5));
+        assert_eq!(all.len(), MIN_WORDS_GRID.len() * MIN_REWORDED_GRID.len());
+        assert_eq!(best.false_positives, 0, "{best:?}");
+        assert!(best.gates.0 >= 20, "{best:?}");
+        assert!(all
+            .iter()
+            .filter(|g| g.gates.0 == 0)
+            .all(|g| g.false_positives > 0 || g.recall < best.recall));
+        // Every rewrite passes 20 words: recall 1, and the closest gates to the prior among
+        // the equals.
+        assert!((best.recall - 1.0).abs() < 1e-9, "{best:?}");
+        assert_eq!(best.gates, (40, 0.5));
+    }
+
+    #[test]
+    fn masked_features_get_no_weight() {
+        let mask = feature_mask(&["covered_old".to_string()]).unwrap();
+        assert_eq!(mask, vec![1]);
+        assert!(feature_mask(&["no_such_feature".to_string()]).is_err());
+        let a = Alignment {
+            covered_new: 0.9,
+            covered_old: 0.8,
+            ..Alignment::default()
+        };
+        let x = masked(&a, &mask);
+        assert_eq!((x[0], x[1]), (0.9, 0.0));
     }
 }

@@ -160,14 +160,16 @@ fn story_output() -> String {
 /// entry's `sent` changed; a rewrite's `similarity` is the model's score; 189 of the 10,000
 /// statuses changed (100 rewrites became unique and 46 unique documents rewrites, most of the
 /// rest between near-copy and rewrite as the index they were decided against changed) and 25
-/// unique documents changed their `reuse` or story.
+/// unique documents changed their `reuse` or story. Changed by the rewrite model refitted
+/// with four more features and `rewrite_min_words` 20 (was 40): 1,528 of the 10,000 are now
+/// rewrites (counted from `DEDUP_GOLDEN_DUMP`).
 #[test]
 fn stage_decisions_match_golden() {
     let out = stage_output();
     assert_eq!(out.lines().count(), 10_000);
     assert_eq!(
         format!("{:032x}", hash128(out.as_bytes())),
-        "bdd5794726f6c5c963956f0c4f450ce0"
+        "dc8a488655d28967e24f16ce0c58a509"
     );
 }
 
