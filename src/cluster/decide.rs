@@ -147,7 +147,7 @@ impl Core {
         headers.insert(wire::WORK_SEQ, seq.as_str());
         headers.insert(wire::READY_MS, meta.ready_ms.to_string().as_str());
         let entry = match &verdict {
-            Some((_, e)) => Some(serde_json::to_string(e)?),
+            Some((_, e)) => Some(e.to_json()?),
             None => None,
         };
         if let Some(e) = &entry {
