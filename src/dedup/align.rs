@@ -168,19 +168,23 @@ impl Sketch {
         }
     }
 
+    #[inline]
     fn ends(&self) -> &[u16] {
         &self.data[..usize::from(self.n)]
     }
 
+    #[inline]
     fn words(&self) -> &[u16] {
         &self.data[usize::from(self.n)..]
     }
 
     /// Returns the number of sentences kept.
+    #[inline]
     pub fn sentence_count(&self) -> usize {
         usize::from(self.n)
     }
 
+    #[inline]
     fn sentence(&self, i: usize) -> &[u16] {
         let ends = self.ends();
         let start = if i == 0 { 0 } else { ends[i - 1] as usize };
@@ -196,7 +200,11 @@ impl Sketch {
     /// are sorted), the ends, then the words, little-endian.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(1 + 2 * self.data.len());
-        out.push(if self.sorted { self.n } else { self.n | IN_ORDER });
+        out.push(if self.sorted {
+            self.n
+        } else {
+            self.n | IN_ORDER
+        });
         for v in self.data.iter() {
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -212,16 +220,21 @@ impl Sketch {
         if rest.len() % 2 != 0 || rest.len() / 2 < n as usize || n as usize > MAX_SENTENCES {
             return None;
         }
-        let vals: Vec<u16> = rest
+        // Read into the sketch's one allocation directly.
+        let data: Box<[u16]> = rest
             .chunks_exact(2)
             .map(|c| u16::from_le_bytes([c[0], c[1]]))
             .collect();
-        let (ends, words) = vals.split_at(n as usize);
+        let (ends, words) = data.split_at(n as usize);
         let ordered = ends.windows(2).all(|w| w[0] <= w[1]);
         if !ordered || ends.last().is_some_and(|&e| e as usize != words.len()) {
             return None;
         }
-        let mut sketch = Self::from_parts(ends, words);
+        let mut sketch = Self {
+            data,
+            n,
+            sorted: false,
+        };
         if sorted {
             sketch.sort_sentences();
         }

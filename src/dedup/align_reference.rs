@@ -213,7 +213,6 @@ pub(super) fn align(probe: &Probe, old: &Sketch, overlap: f32, chain_from: f32) 
     }
 }
 
-
 /// A small deterministic generator (xorshift64).
 struct Rng(u64);
 
@@ -322,7 +321,10 @@ fn faster_alignment_is_the_reference_alignment() {
         for (overlap, chain_from) in [(0.4, 0.5), (0.5, 0.0), (0.3, 0.2)] {
             let want = align(&probe, &old, overlap, chain_from);
             let got = probe.align_with(&old, overlap, chain_from, &mut scratch);
-            assert_eq!(got, want, "round {round}, overlap {overlap}, from {chain_from}");
+            assert_eq!(
+                got, want,
+                "round {round}, overlap {overlap}, from {chain_from}"
+            );
             full += usize::from(want.covered_new > 0.0);
         }
     }

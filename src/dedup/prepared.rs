@@ -168,9 +168,12 @@ pub(super) fn parse_hex(s: &str) -> Option<u128> {
 /// Returns `v` as 32 lowercase hexadecimal digits (`format!("{v:032x}")`).
 pub(super) fn hex(v: u128) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    (0..32)
-        .map(|i| char::from(DIGITS[(v >> (124 - 4 * i)) as usize & 15]))
-        .collect()
+    let mut out = [0u8; 32];
+    for (i, d) in out.iter_mut().enumerate() {
+        *d = DIGITS[(v >> (124 - 4 * i)) as usize & 15];
+    }
+    // Hexadecimal digits are ASCII, so this always holds.
+    String::from_utf8(out.to_vec()).unwrap_or_default()
 }
 
 impl IndexEntry {
@@ -223,12 +226,24 @@ mod tests {
 
     #[test]
     fn hex_forms_are_the_formatter_and_parser_ones() {
-        for v in [0u128, 1, 0xabc, u128::MAX, 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210] {
+        for v in [
+            0u128,
+            1,
+            0xabc,
+            u128::MAX,
+            0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
+        ] {
             assert_eq!(hex(v), format!("{v:032x}"));
             assert_eq!(parse_hex(&hex(v)), Some(v));
             assert_eq!(parse_hex(&format!("{v:032X}")), Some(v));
         }
-        for s in ["", "+1", "ab", "g0000000000000000000000000000000", "+0000000000000000000000000000001"] {
+        for s in [
+            "",
+            "+1",
+            "ab",
+            "g0000000000000000000000000000000",
+            "+0000000000000000000000000000001",
+        ] {
             assert_eq!(parse_hex(s), u128::from_str_radix(s, 16).ok(), "{s:?}");
         }
         assert_eq!(parse_hex(&"0".repeat(33)), Some(0));
@@ -237,7 +252,10 @@ mod tests {
 
     #[test]
     fn entry_json_is_the_serde_json() {
-        let p = prepare("ab", "The bridge reopens in March after repairs to two of its pillars.");
+        let p = prepare(
+            "ab",
+            "The bridge reopens in March after repairs to two of its pillars.",
+        );
         let full = IndexEntry {
             id: hex(7),
             text_hash: hex(u128::MAX),
