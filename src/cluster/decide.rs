@@ -136,24 +136,21 @@ impl Core {
         m.latency.record(waited as f64 / 1000.0);
         let mut headers = HeaderMap::new();
         let seq = meta.work_seq.to_string();
-        headers.insert(
-            async_nats::header::NATS_MESSAGE_ID,
-            format!("o{seq}").as_str(),
-        );
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, format!("o{seq}"));
         headers.insert(
             async_nats::header::NATS_EXPECTED_LAST_SEQUENCE,
-            self.out_last.to_string().as_str(),
+            self.out_last.to_string(),
         );
-        headers.insert(wire::WORK_SEQ, seq.as_str());
-        headers.insert(wire::READY_MS, meta.ready_ms.to_string().as_str());
+        headers.insert(wire::WORK_SEQ, seq);
+        headers.insert(wire::READY_MS, meta.ready_ms.to_string());
         let entry = match &verdict {
-            Some((_, e)) => Some(serde_json::to_string(e)?),
+            Some((_, e)) => Some(e.to_json()?),
             None => None,
         };
         if let Some(e) = &entry {
             headers.insert(wire::INDEX_ENTRY, e.as_str());
         }
-        headers.insert(wire::PREPARED_FLOOR, floor.to_string().as_str());
+        headers.insert(wire::PREPARED_FLOOR, floor.to_string());
         self.out_last += 1;
         Ok(Decided {
             work_seq: meta.work_seq,

@@ -1,7 +1,7 @@
 //! Owns the candidate checks of a decision: verifying LSH candidates as near-copies and aligning
 //! the document with candidates (LSH and recent story members) for rewrites and reuse.
 
-use super::align::{Alignment, Probe};
+use super::align::{Alignment, Probe, Scratch};
 use super::minhash::Compact;
 use super::rewrite_model::MIN_COVERED;
 use super::{story, Deduper, Tier, REWRITE_STORIES};
@@ -42,11 +42,12 @@ impl Deduper {
         }
         cands.sort_unstable();
         cands.dedup();
+        let mut scratch = Scratch::default();
         cands
             .into_iter()
             .filter_map(|c| {
                 let old = self.sketches.get(&c)?;
-                let a = probe.align(old, self.config.align_overlap, MIN_COVERED);
+                let a = probe.align_with(old, self.config.align_overlap, MIN_COVERED, &mut scratch);
                 Some((c, a))
             })
             .collect()

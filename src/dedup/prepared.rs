@@ -6,6 +6,7 @@ use super::align::{Probe, Sketch};
 use super::minhash::Signatures;
 use super::story::{self, Term};
 use super::text;
+use super::IndexEntry;
 use base64::Engine as _;
 
 /// The index-free part of a decision: hashes, signatures, story terms and sentence sketch of
@@ -148,10 +149,136 @@ pub fn hash128(bytes: &[u8]) -> u128 {
     xxhash_rust::xxh3::xxh3_128(bytes)
 }
 
+/// Parses a hexadecimal id as `u128::from_str_radix(s, 16)` does (32 digits directly).
 pub(super) fn parse_hex(s: &str) -> Option<u128> {
-    u128::from_str_radix(s, 16).ok()
+    let digits = s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if !digits {
+        return u128::from_str_radix(s, 16).ok();
+    }
+    Some(s.bytes().fold(0u128, |v, b| {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => b - b'A' + 10,
+        };
+        v << 4 | u128::from(d)
+    }))
 }
 
+/// Returns `v` as 32 lowercase hexadecimal digits (`format!("{v:032x}")`).
 pub(super) fn hex(v: u128) -> String {
-    format!("{v:032x}")
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 32];
+    for (i, d) in out.iter_mut().enumerate() {
+        *d = DIGITS[(v >> (124 - 4 * i)) as usize & 15];
+    }
+    // Hexadecimal digits are ASCII, so this always holds.
+    String::from_utf8(out.to_vec()).unwrap_or_default()
+}
+
+impl IndexEntry {
+    /// Returns the entry as JSON: the bytes of `serde_json::to_string`, written directly when
+    /// no string needs an escape (ids are hex, the rest base64, as the decision makes them).
+    pub fn to_json(&self) -> serde_json::Result<String> {
+        let fields: [(&str, Option<&str>); 7] = [
+            ("id", Some(&self.id)),
+            ("text_hash", Some(&self.text_hash)),
+            ("duplicate_of", self.duplicate_of.as_deref()),
+            ("story", self.story.as_deref()),
+            ("sig", self.sig.as_deref()),
+            ("terms", self.terms.as_deref()),
+            ("sent", self.sent.as_deref()),
+        ];
+        // Without a short cut, so that the scan vectorises.
+        let escaped = |v: &str| {
+            v.bytes()
+                .fold(false, |e, b| e | (b < 0x20) | (b == b'"') | (b == b'\\'))
+        };
+        if fields.iter().any(|(_, v)| v.is_some_and(escaped)) {
+            return serde_json::to_string(self);
+        }
+        let len: usize = fields
+            .iter()
+            .map(|(k, v)| v.map_or(0, |v| k.len() + v.len() + 6))
+            .sum();
+        let mut out = String::with_capacity(len + 2);
+        out.push('{');
+        for (k, v) in fields {
+            if let Some(v) = v {
+                if out.len() > 1 {
+                    out.push(',');
+                }
+                out.push('"');
+                out.push_str(k);
+                out.push_str("\":\"");
+                out.push_str(v);
+                out.push('"');
+            }
+        }
+        out.push('}');
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_forms_are_the_formatter_and_parser_ones() {
+        for v in [
+            0u128,
+            1,
+            0xabc,
+            u128::MAX,
+            0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
+        ] {
+            assert_eq!(hex(v), format!("{v:032x}"));
+            assert_eq!(parse_hex(&hex(v)), Some(v));
+            assert_eq!(parse_hex(&format!("{v:032X}")), Some(v));
+        }
+        for s in [
+            "",
+            "+1",
+            "ab",
+            "g0000000000000000000000000000000",
+            "+0000000000000000000000000000001",
+        ] {
+            assert_eq!(parse_hex(s), u128::from_str_radix(s, 16).ok(), "{s:?}");
+        }
+        assert_eq!(parse_hex(&"0".repeat(33)), Some(0));
+        assert_eq!(parse_hex(&"é".repeat(16)), None);
+    }
+
+    #[test]
+    fn entry_json_is_the_serde_json() {
+        let p = prepare(
+            "ab",
+            "The bridge reopens in March after repairs to two of its pillars.",
+        );
+        let full = IndexEntry {
+            id: hex(7),
+            text_hash: hex(u128::MAX),
+            duplicate_of: Some(hex(3)),
+            story: Some(hex(9)),
+            sig: p.encoded.as_ref().and_then(|e| e.sig.clone()),
+            terms: p.encoded.as_ref().and_then(|e| e.terms.clone()),
+            sent: p.encoded.as_ref().and_then(|e| e.sent.clone()),
+        };
+        assert!(full.sig.is_some() && full.sent.is_some());
+        let bare = IndexEntry {
+            duplicate_of: None,
+            sig: None,
+            sent: None,
+            ..full.clone()
+        };
+        // Strings that need escapes (not made by the decision) go through serde_json.
+        let odd = IndexEntry {
+            id: "a\"b\\c\n\u{1}é".into(),
+            ..bare.clone()
+        };
+        for e in [full, bare, odd] {
+            assert_eq!(e.to_json().unwrap(), serde_json::to_string(&e).unwrap());
+        }
+    }
 }

@@ -128,3 +128,47 @@ fn one_endless_line_keeps_the_first_words_only() {
     let head: String = line.split(' ').take(4_000).collect::<Vec<_>>().join(" ");
     assert_eq!(long.words(), Sketch::of(&head).words());
 }
+
+#[test]
+fn sketch_bytes_flag_the_word_order() {
+    let s = Sketch::of(A);
+    let b = s.to_bytes();
+    assert_eq!(b[0], IN_ORDER | 4);
+    assert!(!Sketch::from_bytes(&b).unwrap().is_sorted());
+    // Without the flag (a sketch written before it): read back sorted, and written so again.
+    let mut legacy = b.clone();
+    legacy[0] = 4;
+    let old = Sketch::from_bytes(&legacy).unwrap();
+    assert!(old.is_sorted());
+    assert_eq!(old.sentence_count(), 4);
+    for i in 0..4 {
+        let mut want = s.sentence(i).to_vec();
+        want.sort_unstable();
+        assert_eq!(old.sentence(i), want.as_slice());
+    }
+    assert_eq!(old.to_bytes()[0], 4);
+    assert_eq!(Sketch::from_bytes(&old.to_bytes()), Some(old));
+}
+
+#[test]
+fn sorted_and_ordered_sketches_are_compared_sorted() {
+    // Words swapped in place and a clause added: the edit scripts depend on the word order.
+    let new = "Rebels grabbed the airport in the largest town on Monday morning.\n\
+        Government soldiers withdrew towards the capital after fierce fighting overnight, \
+        leaving checkpoints abandoned.\n\
+        Officials said the leader would address parliament about the crisis tomorrow.\n\
+        Bordering countries promised humanitarian convoys bringing food and medicine.";
+    let sorted = |text: &str| {
+        let mut b = Sketch::of(text).to_bytes();
+        b[0] &= !IN_ORDER;
+        Sketch::from_bytes(&b).unwrap()
+    };
+    let both_sorted = Probe::new(sorted(new)).align(&sorted(A), 0.5, 0.0);
+    let ordered = Probe::new(Sketch::of(new)).align(&Sketch::of(A), 0.5, 0.0);
+    assert_ne!(both_sorted, ordered, "the order matters to this pair");
+    // A sorted earlier sketch, a new one in order, and the reverse: as if both were sorted.
+    let mixed = Probe::new(Sketch::of(new)).align(&sorted(A), 0.5, 0.0);
+    assert_eq!(mixed, both_sorted);
+    let mixed = Probe::new(sorted(new)).align(&Sketch::of(A), 0.5, 0.0);
+    assert_eq!(mixed, both_sorted);
+}

@@ -246,19 +246,33 @@ impl StoryIndex {
                     .as_ref()
                     .filter(|s| self.active(s))?;
                 let (mut dot, mut name_dot) = (0.0f32, 0.0f32);
+                let cells = &s.centroid;
                 let mut at = 0usize;
+                // The same terms summed in the same (query) order either way: a plain merge
+                // when the centroid is not much longer than the query, else galloping seeks.
+                let merge = cells.len() <= 4 * vector.len();
                 for (((t, w), &n), &idf) in vector.iter().zip(&is_name).zip(idfs) {
-                    let (found, next) = seek(&s.centroid, at, *t);
-                    at = next;
+                    let found = if merge {
+                        while cells.get(at).is_some_and(|e| e.key() >> 2 < *t) {
+                            at += 1;
+                        }
+                        let hit = cells.get(at).is_some_and(|e| e.key() >> 2 == *t);
+                        at += usize::from(hit);
+                        hit.then(|| at - 1)
+                    } else {
+                        let (found, next) = seek(cells, at, *t);
+                        at = next;
+                        found
+                    };
                     if let Some(i) = found {
-                        let (key, c) = (s.centroid[i].key(), s.centroid[i].mass());
+                        let (key, c) = (cells[i].key(), cells[i].mass());
                         let x = c * w * idf;
                         dot += x;
                         if n && key & 1 != 0 {
                             name_dot += x;
                         }
                     }
-                    if at >= s.centroid.len() {
+                    if at >= cells.len() {
                         break;
                     }
                 }

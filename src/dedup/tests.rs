@@ -233,3 +233,53 @@ fn empty_text_does_not_panic() {
     let (b, _) = d.observe(&id("b"), " ... ");
     assert_eq!(b.status, DedupStatus::ExactDuplicate);
 }
+
+/// The prepared work of `text` with its sketch written as before the word-order flag.
+fn unflagged_work(id: &str, text: &str) -> Prepared {
+    let p = prepare(id, text);
+    let sketch_len = p.sentences.sketch().to_bytes().len();
+    let mut bytes = p.to_bytes();
+    let at = bytes.len() - sketch_len;
+    bytes[at] &= 0x7f;
+    Prepared::from_bytes(&bytes).expect("own layout parses")
+}
+
+#[test]
+fn reloaded_sketches_without_the_order_flag_align_as_sorted() {
+    use base64::Engine as _;
+    let original = seed(0);
+    let spun = swap_words(&original, 6);
+    let (_, entry) = Deduper::new(&DedupConfig::default()).observe(&id("a"), &original);
+    // The entry as a ledger or checkpoint written before the flag holds it.
+    let mut sent = entry
+        .sent
+        .as_deref()
+        .and_then(super::prepared::decode_b64)
+        .expect("a sketch");
+    assert!(sent[0] & 0x80 != 0);
+    sent[0] &= 0x7f;
+    let legacy = IndexEntry {
+        sent: Some(base64::engine::general_purpose::STANDARD_NO_PAD.encode(sent)),
+        ..entry.clone()
+    };
+    let config = DedupConfig::default();
+    let (mut ordered, mut reloaded, mut sorted) = (
+        Deduper::new(&config),
+        Deduper::new(&config),
+        Deduper::new(&config),
+    );
+    ordered.restore(&entry);
+    reloaded.restore(&legacy);
+    sorted.restore(&legacy);
+    assert!(ordered.sketches.values().all(|s| !s.is_sorted()));
+    assert!(!reloaded.sketches.is_empty());
+    assert!(reloaded.sketches.values().all(Sketch::is_sorted));
+    // A new document (words in order) against the reloaded sketch is decided as if both
+    // were sorted, and the index it restored from in order still finds the rewrite.
+    let (mixed, _) = reloaded.observe_prepared(prepare(&id("b"), &spun));
+    let (both_sorted, _) = sorted.observe_prepared(unflagged_work(&id("b"), &spun));
+    assert_eq!(mixed, both_sorted);
+    let (info, _) = ordered.observe(&id("b"), &spun);
+    assert_eq!(info.status, DedupStatus::Rewrite);
+    assert_eq!(info.duplicate_of, Some(id("a")));
+}
