@@ -52,9 +52,11 @@ fn names_comments(token: &str) -> bool {
         .next()
         .filter(|_| token.contains(['-', '_']))
         .is_some_and(|last| {
-            ["open", "closed", "enabled", "disabled", "allowed", "off", "on"]
-                .iter()
-                .any(|w| last.eq_ignore_ascii_case(w))
+            [
+                "open", "closed", "enabled", "disabled", "allowed", "off", "on",
+            ]
+            .iter()
+            .any(|w| last.eq_ignore_ascii_case(w))
         });
     if state {
         return false;
@@ -129,7 +131,10 @@ mod tests {
             "<div id=page class='site single comments-open'><p>x</p></div>",
             "div"
         ));
-        assert!(!comments("<div class='post comments_closed'>x</div>", "div"));
+        assert!(!comments(
+            "<div class='post comments_closed'>x</div>",
+            "div"
+        ));
         assert!(!comments("<div class='comment-status-open'>x</div>", "div"));
     }
 }

@@ -123,7 +123,9 @@ mod tests {
         );
         assert_eq!(
             run(&page),
-            format!("Summary.\n{first}\nAnother line of the page.\n{BLOCK}\nMiddle.\nSummary.\nEnd.")
+            format!(
+                "Summary.\n{first}\nAnother line of the page.\n{BLOCK}\nMiddle.\nSummary.\nEnd."
+            )
         );
     }
 
