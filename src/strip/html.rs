@@ -315,11 +315,13 @@ fn is_caption(name: &str, e: &dom_query::Element) -> bool {
     e.attrs.iter().any(|a| {
         &*a.name.local == "class"
             && a.value.split_ascii_whitespace().any(|t| {
-                let lower = t.to_ascii_lowercase();
-                !["has-", "no-", "with-", "is-"]
-                    .iter()
-                    .any(|p| lower.starts_with(p))
-                    && lower.split(['-', '_']).any(|part| part == "caption")
+                // No allocation: this runs on every element of the page.
+                let flag = ["has-", "no-", "with-", "is-"].iter().any(|p| {
+                    t.len() >= p.len() && t.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+                });
+                !flag
+                    && t.split(['-', '_'])
+                        .any(|part| part.eq_ignore_ascii_case("caption"))
             })
     })
 }
