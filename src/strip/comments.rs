@@ -45,6 +45,22 @@ fn names_comments(token: &str) -> bool {
     if starts("has-") || starts("no-") || starts("with-") {
         return false;
     }
+    // Nor are state flags that name whether comments are open (WordPress's `comments-open`
+    // and `comments-closed` on the body or a page wrapper that holds the article).
+    let state = token
+        .rsplit(['-', '_'])
+        .next()
+        .filter(|_| token.contains(['-', '_']))
+        .is_some_and(|last| {
+            [
+                "open", "closed", "enabled", "disabled", "allowed", "off", "on",
+            ]
+            .iter()
+            .any(|w| last.eq_ignore_ascii_case(w))
+        });
+    if state {
+        return false;
+    }
     token.eq_ignore_ascii_case("comment")
         || token.eq_ignore_ascii_case("comments")
         || token.eq_ignore_ascii_case("respond")
@@ -110,5 +126,15 @@ mod tests {
         assert!(!comments("<div class='commentary opinion'>x</div>", "div"));
         assert!(!comments("<div class=article-body>x</div>", "div"));
         assert!(!comments("<footer id=comments>x</footer>", "footer"));
+        // State classes say whether comments are open, on a wrapper holding the article.
+        assert!(!comments(
+            "<div id=page class='site single comments-open'><p>x</p></div>",
+            "div"
+        ));
+        assert!(!comments(
+            "<div class='post comments_closed'>x</div>",
+            "div"
+        ));
+        assert!(!comments("<div class='comment-status-open'>x</div>", "div"));
     }
 }

@@ -123,7 +123,7 @@ impl Stripper {
         let ratio = self.config.html_fallback_ratio;
         // The fallback reads the page without its comment section: a long comment thread
         // would otherwise make a right candidate look like a fragment of the page.
-        let content = page.without_comments();
+        let content = page.without_comments(false);
         // The plain-text pass keeps at most the visible words, so it can only win when the extractor
         // kept fewer than `ratio` of those; skipping it otherwise keeps the path close to the extractor's cost.
         if self.config.keep_removed || n_kept < ratio * words(&content) {
@@ -142,6 +142,15 @@ impl Stripper {
                     };
                     return (out, shapes, pass.kept);
                 }
+                // The fallback's text leaves the page's footers out too; whether it is taken
+                // is measured as before, on the page without its comment section (the bar
+                // `html_fallback_ratio` was chosen on that measure).
+                let full = if page.cut.iter().any(|c| c.2) {
+                    let content = page.without_comments(true);
+                    textpass::run(&content, &self.model, &self.text_options())
+                } else {
+                    full
+                };
                 let out = Stripped {
                     title,
                     text: full.text,

@@ -297,6 +297,7 @@ impl Stripper {
             classify: true,
             keep_removed: c.keep_removed,
             smoothing: c.smoothing,
+            related_block: false,
         }
     }
 
@@ -312,6 +313,7 @@ impl Stripper {
             classify: c.html_classify,
             keep_removed: c.keep_removed,
             smoothing: c.smoothing,
+            related_block: true,
         }
     }
 

@@ -60,15 +60,21 @@ pub fn drop_copies(text: &str, lines: &[Line], dup: &[bool], keep: &mut [bool]) 
         let run = i..i + best.max(1);
         let words: u32 = run.clone().map(|k| lines[kept[k]].words).sum();
         let copy = best >= MIN_LINES && words >= MIN_WORDS;
-        for k in run.clone() {
+        // A match of MIN_LINES or more lines (a copy, or too few words for one) is skipped
+        // whole: its scan paid for its length, which keeps the pass linear (a copy of another
+        // run starting inside a short-worded match is not looked for). A shorter match may
+        // end inside the start of a copy of another earlier run (a heading seen elsewhere
+        // before the copy's first line), so the next line is tried too, at a cost bounded by
+        // TRIES * MIN_LINES comparisons.
+        let next = if best >= MIN_LINES { run.end } else { i + 1 };
+        for k in i..next {
             seen.entry(hashes[k]).or_default().push(k);
             if copy {
                 keep[kept[k]] = false;
                 dropped.push(kept[k]);
             }
         }
-        // Later starts inside a run that is too small are suffixes of it: smaller still.
-        i = run.end;
+        i = next;
     }
     dropped
 }
@@ -104,6 +110,22 @@ mod tests {
         assert_eq!(
             run(&page),
             format!("Intro line of the page.\n{BLOCK}\nMiddle.\nEnd.")
+        );
+    }
+
+    #[test]
+    fn a_copy_whose_first_line_ends_a_shorter_match_is_still_found() {
+        // "Summary." was first seen right before the block's first line, elsewhere: the copy's
+        // first two lines match that pair, and the copy itself starts one line later.
+        let first = BLOCK.lines().next().unwrap();
+        let page = format!(
+            "Summary.\n{first}\nAnother line of the page.\n{BLOCK}\nMiddle.\nSummary.\n{BLOCK}\nEnd."
+        );
+        assert_eq!(
+            run(&page),
+            format!(
+                "Summary.\n{first}\nAnother line of the page.\n{BLOCK}\nMiddle.\nSummary.\nEnd."
+            )
         );
     }
 

@@ -319,6 +319,71 @@ pub fn mark_related_headlines(lines: &[Line], kinds: &mut [Option<Kind>]) {
     }
 }
 
+/// Headings that open a block of links to other pages ("Related posts", "You might also like").
+const RELATED_HEADINGS: &[&str] = &[
+    "related",
+    "related post",
+    "related posts",
+    "related article",
+    "related articles",
+    "related stories",
+    "related news",
+    "related content",
+    "related reading",
+    "related links",
+    "related videos",
+    "you may also like",
+    "you might also like",
+    "you may like",
+    "you might like",
+    "you may also enjoy",
+    "you might also enjoy",
+    "you may also be interested in",
+    "you might also be interested in",
+    "also in the news",
+    "more stories",
+    "more articles",
+    "more posts",
+    "more videos",
+    "more news",
+    "recommended for you",
+    "recommended reading",
+    "recommended articles",
+    "recommended posts",
+    "recommended stories",
+    "read next",
+    "up next",
+];
+
+/// Marks blocks of links to other pages inside an extracted article: a line that is one of
+/// [`RELATED_HEADINGS`] (an optional colon after it) and the lines after it that do not read as
+/// a sentence of a body (the linked titles), up to the first that does. Such blocks sit at the
+/// article's end or inline between its paragraphs ("Related" and a card). Only for an
+/// extractor's output: in a page's visible text the rule is left to the line model. Lines a
+/// rule already marked keep their kind.
+pub fn mark_related_block(text: &str, lines: &[Line], kinds: &mut [Option<Kind>]) {
+    let mut i = 0;
+    while i < lines.len() {
+        let l = &lines[i];
+        let t = l.text(text).trim();
+        let t = t.strip_suffix(':').unwrap_or(t).trim_end();
+        let heading = l.words <= 7
+            && RELATED_HEADINGS
+                .iter()
+                .any(|h| h.len() == t.len() && h.eq_ignore_ascii_case(t));
+        if !heading {
+            i += 1;
+            continue;
+        }
+        kinds[i].get_or_insert(Kind::RelatedHeadline);
+        i += 1;
+        while i < lines.len() && !(lines[i].terminal && lines[i].words >= 5) {
+            kinds[i].get_or_insert(Kind::RelatedHeadline);
+            i += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,6 +391,35 @@ mod tests {
 
     fn kind(s: &str) -> Option<Kind> {
         shape_kind(s, &measure(s))
+    }
+
+    fn related(text: &str) -> Vec<Option<Kind>> {
+        let mut lines = Vec::new();
+        crate::strip::lines::analyse(text, &mut lines);
+        let mut kinds = vec![None; lines.len()];
+        mark_related_block(text, &lines, &mut kinds);
+        kinds
+    }
+
+    #[test]
+    fn a_related_posts_heading_and_the_titles_after_it_are_a_block() {
+        let r = Some(Kind::RelatedHeadline);
+        assert_eq!(
+            related("The council met.\nIt agreed.\nRelated Posts:\nBudget passes\nMayor resigns"),
+            [None, None, r, r, r]
+        );
+        // An inline card ends at the next sentence of the body.
+        assert_eq!(
+            related(
+                "Body.\nYOU MIGHT ALSO LIKE\nOther story\nThe council then voted on the budget.\nEnd"
+            ),
+            [None, r, r, None, None]
+        );
+        // A heading that only starts with the words, or a sentence about them, is body.
+        assert_eq!(
+            related("Body.\nRelated species of the fern\nMore stories were told that night.\nEnd."),
+            [None; 4]
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use super::classify::{decode, features, Decoding, LineModel, N_FEATURES};
 use super::lines::{analyse, Line};
 use super::repeats::drop_copies;
-use super::rules::{mark_related_headlines, shape_kind, Kind};
+use super::rules::{mark_related_block, mark_related_headlines, shape_kind, Kind};
 use crate::model::RemovedLine;
 use std::cell::RefCell;
 
@@ -19,6 +19,9 @@ pub struct PassOptions {
     pub keep_removed: bool,
     /// Weight of the neighbours' mean probability in a line's smoothed probability (0 = none).
     pub smoothing: f32,
+    /// Removes a related-links block at the end of the text ([`mark_related_block`]): for an
+    /// extractor's output, whose text starts with the article.
+    pub related_block: bool,
 }
 
 /// Per-thread buffers, so the hot path does not allocate per line.
@@ -96,6 +99,9 @@ fn run_with(text: &str, model: &LineModel, opts: &PassOptions, s: &mut Scratch) 
     kinds.clear();
     kinds.extend(lines.iter().map(|l| shape_kind(l.text(text), l)));
     mark_related_headlines(lines, kinds);
+    if opts.related_block {
+        mark_related_block(text, lines, kinds);
+    }
     forced.clear();
     forced.extend(kinds.iter().map(Option::is_some));
 
