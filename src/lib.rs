@@ -43,6 +43,7 @@ pub mod filter;
 pub mod ledger;
 pub mod lock;
 pub mod logging;
+pub mod logistic;
 pub mod model;
 pub mod pipeline;
 pub mod read;

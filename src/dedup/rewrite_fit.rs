@@ -252,7 +252,7 @@ pub(super) fn fit(samples: &[Sample]) -> RewriteModel {
         for s in samples {
             let x = row(s);
             let z: f64 = w.iter().zip(&x).map(|(w, x)| w * x).sum();
-            let p = 1.0 / (1.0 + (-z).exp());
+            let p = crate::logistic::sigmoid(z);
             let (sw, y) = (weight(s), f64::from(u8::from(s.rewrite)));
             for a in 0..N {
                 g[a] += sw * (p - y) * x[a];

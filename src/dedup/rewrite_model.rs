@@ -98,7 +98,7 @@ impl RewriteModel {
     pub fn probability(&self, x: &[f32; FEATURES.len()]) -> f32 {
         let (w, bias) = self.weights.split_at(FEATURES.len());
         let z: f32 = w.iter().zip(x).map(|(w, x)| w * x).sum::<f32>() + bias[0];
-        1.0 / (1.0 + (-z).exp())
+        crate::logistic::sigmoid_f32(z)
     }
 }
 

@@ -157,7 +157,7 @@ impl BlockModel {
         for &b in buckets {
             z += self.hashed[b as usize];
         }
-        1.0 / (1.0 + (-z).exp())
+        crate::logistic::sigmoid_f32(z)
     }
 }
 

@@ -10,6 +10,7 @@ use super::block_model::{keep, BlockModel, Decode, Measured, N_DENSE};
 use super::eval::{gold_ids, read_manifest, read_page, Input};
 use super::metric::{label_lines, score, shingle_match, Match};
 use super::{StripConfig, Stripper};
+use crate::logistic::{sigmoid, Standardiser};
 use anyhow::{bail, Context};
 use std::path::PathBuf;
 
@@ -261,24 +262,8 @@ fn fit(pages: &[&TrainPage], epochs: usize, l2_tokens: f64) -> BlockModel {
     }
     let weight = |pi: usize, b: usize| (1.0 + f64::from(pages[pi].m.lines[b].words)).sqrt();
     // Standardise the dense features (the bias stays 1), then map the weights back at the end.
-    let n = samples.len().max(1) as f64;
-    let mut mean = [0f64; N_DENSE];
-    let mut sd = [0f64; N_DENSE];
-    for &(pi, b) in &samples {
-        for (j, v) in pages[pi].m.dense[b].iter().enumerate().skip(1) {
-            mean[j] += f64::from(*v) / n;
-        }
-    }
-    for &(pi, b) in &samples {
-        for (j, v) in pages[pi].m.dense[b].iter().enumerate().skip(1) {
-            sd[j] += (f64::from(*v) - mean[j]).powi(2) / n;
-        }
-    }
-    sd[0] = 1.0;
-    for s in sd.iter_mut().skip(1) {
-        // A floor keeps near-constant features (a flag set on almost every block) from huge weights.
-        *s = s.sqrt().max(0.05);
-    }
+    // A floor keeps near-constant features (a flag set on almost every block) from huge weights.
+    let std = Standardiser::fit(samples.iter().map(|&(pi, b)| &pages[pi].m.dense[b]), 0.05);
     let mut wd = [0f64; N_DENSE];
     let mut gd = [1e-8f64; N_DENSE];
     let n_hash = 1usize << super::block_model::HASH_BITS;
@@ -298,16 +283,13 @@ fn fit(pages: &[&TrainPage], epochs: usize, l2_tokens: f64) -> BlockModel {
         for &(pi, b) in &samples {
             let m = &pages[pi].m;
             let x = &m.dense[b];
-            z[0] = 1.0;
-            for j in 1..N_DENSE {
-                z[j] = (f64::from(x[j]) - mean[j]) / sd[j];
-            }
+            std.apply(x, &mut z);
             let toks = m.buckets(b);
             let mut s: f64 = wd.iter().zip(&z).map(|(a, c)| a * c).sum();
             for &t in toks {
                 s += wh[t as usize];
             }
-            let p = 1.0 / (1.0 + (-s).exp());
+            let p = sigmoid(s);
             let y = if pages[pi].labels[b] { 1.0 } else { 0.0 };
             let g = (p - y) * weight(pi, b);
             for j in 0..N_DENSE {
@@ -323,13 +305,7 @@ fn fit(pages: &[&TrainPage], epochs: usize, l2_tokens: f64) -> BlockModel {
             }
         }
     }
-    let mut dense = vec![0f32; N_DENSE];
-    let mut bias = wd[0];
-    for j in 1..N_DENSE {
-        dense[j] = (wd[j] / sd[j]) as f32;
-        bias -= wd[j] * mean[j] / sd[j];
-    }
-    dense[0] = bias as f32;
+    let dense = std.raw_weights(&wd).to_vec();
     let model = BlockModel {
         dense,
         hashed: wh.iter().map(|w| *w as f32).collect(),

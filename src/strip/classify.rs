@@ -92,7 +92,7 @@ impl LineModel {
     #[inline]
     pub fn probability(&self, x: &[f32; N_FEATURES]) -> f32 {
         let z: f32 = self.weights.iter().zip(x).map(|(w, v)| w * v).sum();
-        1.0 / (1.0 + (-z).exp())
+        crate::logistic::sigmoid_f32(z)
     }
 }
 

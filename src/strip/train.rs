@@ -6,6 +6,7 @@
 use super::classify::{features, LineModel, FEATURES, N_FEATURES};
 use super::lines::analyse;
 use super::metric::label_lines;
+use crate::logistic::{sigmoid, Standardiser};
 use std::path::Path;
 
 /// Feature vectors, labels and sample weights of every line in a folder.
@@ -49,23 +50,7 @@ fn samples(dir: &Path) -> (Vec<[f32; N_FEATURES]>, Vec<f32>, Vec<f32>) {
 /// Fits L2-regularised logistic regression by full-batch gradient descent with momentum.
 pub fn fit(xs: &[[f32; N_FEATURES]], ys: &[f32], ws: &[f32], epochs: usize) -> LineModel {
     // Standardise features (the bias stays 1) so one step size fits all, then map weights back.
-    let n = xs.len() as f64;
-    let mut mean = [0f64; N_FEATURES];
-    let mut sd = [0f64; N_FEATURES];
-    for x in xs {
-        for j in 1..N_FEATURES {
-            mean[j] += f64::from(x[j]) / n;
-        }
-    }
-    for x in xs {
-        for j in 1..N_FEATURES {
-            sd[j] += (f64::from(x[j]) - mean[j]).powi(2) / n;
-        }
-    }
-    sd[0] = 1.0;
-    for s in sd.iter_mut().skip(1) {
-        *s = s.sqrt().max(1e-6);
-    }
+    let std = Standardiser::fit(xs.iter(), 1e-6);
     let wsum: f64 = ws.iter().map(|w| f64::from(*w)).sum();
     let mut w = [0f64; N_FEATURES];
     let mut vel = [0f64; N_FEATURES];
@@ -74,12 +59,9 @@ pub fn fit(xs: &[[f32; N_FEATURES]], ys: &[f32], ws: &[f32], epochs: usize) -> L
     for _ in 0..epochs {
         let mut grad = [0f64; N_FEATURES];
         for ((x, y), sw) in xs.iter().zip(ys).zip(ws) {
-            z[0] = 1.0;
-            for j in 1..N_FEATURES {
-                z[j] = (f64::from(x[j]) - mean[j]) / sd[j];
-            }
+            std.apply(x, &mut z);
             let s: f64 = w.iter().zip(&z).map(|(a, b)| a * b).sum();
-            let p = 1.0 / (1.0 + (-s).exp());
+            let p = sigmoid(s);
             let g = (p - f64::from(*y)) * f64::from(*sw) / wsum;
             for j in 0..N_FEATURES {
                 grad[j] += g * z[j];
@@ -91,14 +73,9 @@ pub fn fit(xs: &[[f32; N_FEATURES]], ys: &[f32], ws: &[f32], epochs: usize) -> L
             w[j] += vel[j];
         }
     }
-    let mut raw = [0f32; N_FEATURES];
-    let mut bias = w[0];
-    for j in 1..N_FEATURES {
-        raw[j] = (w[j] / sd[j]) as f32;
-        bias -= w[j] * mean[j] / sd[j];
+    LineModel {
+        weights: std.raw_weights(&w),
     }
-    raw[0] = bias as f32;
-    LineModel { weights: raw }
 }
 
 #[cfg(test)]
