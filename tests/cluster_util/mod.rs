@@ -89,11 +89,14 @@ impl NatsCluster {
     /// Waits until the JetStream meta group can place an R3 stream.
     fn wait_ready(&self) {
         with_js(&self.url(), |js| async move {
-            let deadline = Instant::now() + Duration::from_secs(60);
+            // Generous: a loaded 2-core machine (a build beside the tests) elects slowly.
+            let deadline = Instant::now() + Duration::from_secs(120);
             loop {
                 assert!(
                     Instant::now() < deadline,
-                    "JetStream cluster did not form in 60 s"
+                    "JetStream cluster did not form in 120 s; ports {:?}; server logs:\n{}",
+                    self.ports,
+                    self.log_tails()
                 );
                 let made = js
                     .create_stream(async_nats::jetstream::stream::Config {
@@ -110,6 +113,19 @@ impl NatsCluster {
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
         });
+    }
+
+    /// The last lines of each server's log, for a failure message.
+    fn log_tails(&self) -> String {
+        (0..self.ports.len())
+            .map(|i| {
+                let log =
+                    std::fs::read_to_string(self.dir.join(format!("n{i}.log"))).unwrap_or_default();
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = lines[lines.len().saturating_sub(8)..].join("\n");
+                format!("--- n{i}\n{tail}\n")
+            })
+            .collect()
     }
 
     pub fn kill(&mut self, i: usize) {

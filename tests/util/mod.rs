@@ -252,13 +252,26 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::E
     }
 }
 
-/// Returns a free loopback port.
+/// Returns a free loopback port, never the same one twice in a test process, and below Linux's
+/// ephemeral range (32768-60999): a port the kernel hands out for `:0` can be taken by any
+/// outgoing connection (a nats-server route, a client) before the server that was given it
+/// binds, which is how a 3-node test cluster failed to form under load.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Test binaries run one after another; a start per process keeps a rerun off the ports a
+    // dying server of the last one may still hold.
+    let start = (std::process::id() % 97) * 120;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (LOW + (start + n) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {LOW}..{}", LOW + SPAN)
 }
 
 /// Fetches `path` over HTTP/1.0 from 127.0.0.1:`port`; `None` while nothing answers.
