@@ -148,6 +148,8 @@ struct Decision {
     terms: Vec<Term>,
     /// IDF of each term when the decision was made, for adding the document's story vector.
     idfs: Vec<f32>,
+    /// The document's story vector built from `idfs` when stories were ranked (else empty).
+    vector: Vec<(u32, f32)>,
     sketch: Option<Sketch>,
 }
 
@@ -209,7 +211,14 @@ impl Deduper {
     /// Decides a document whose index-free work [`prepare`] already did, and adds it.
     pub fn observe_prepared(&mut self, p: Prepared) -> (DedupInfo, IndexEntry) {
         let d = self.decide(p);
-        self.apply(&d.entry, d.sig, d.sketch, &d.terms, Some(&d.idfs));
+        let vector = (!d.vector.is_empty()).then_some(&d.vector[..]);
+        self.apply(
+            &d.entry,
+            d.sig,
+            d.sketch,
+            &d.terms,
+            Some((&d.idfs[..], vector)),
+        );
         (d.info, d.entry)
     }
 
@@ -280,6 +289,7 @@ impl Deduper {
                 sig: None,
                 terms: Vec::new(),
                 idfs: Vec::new(),
+                vector: Vec::new(),
                 sketch: None,
             };
         }
@@ -294,9 +304,10 @@ impl Deduper {
         // Stories are ranked, and the sentence lookup built, only for a document that is not a
         // near-copy: a near-copy takes the story of what it copies.
         let mut ranked = Vec::new();
+        let mut vector = Vec::new();
         let mut sentences = sentences;
         if found.is_none() {
-            let vector = self.stories.vector_with(&terms, &idfs);
+            vector = self.stories.vector_with(&terms, &idfs);
             ranked = self.stories.rank_with(&vector, &terms, &idfs);
             let probe = sentences.into_probe();
             let aligned = self.align(&probe, lsh, &ranked);
@@ -370,6 +381,7 @@ impl Deduper {
             sig,
             terms,
             idfs,
+            vector,
             sketch: Some(sketch),
         }
     }
@@ -382,7 +394,7 @@ impl Deduper {
         sigs: Option<Compact>,
         sketch: Option<Sketch>,
         terms: &[Term],
-        idfs: Option<&[f32]>,
+        given: Option<(&[f32], Option<&[(u32, f32)]>)>,
     ) {
         let Some(raw) = parse_hex(&entry.id) else {
             return;
@@ -422,7 +434,8 @@ impl Deduper {
         if exact_of.is_some() {
             self.stories.advance_only();
         } else {
-            self.stories.add_with(story, terms, idfs);
+            let (idfs, vector) = given.unzip();
+            self.stories.add_with(story, terms, idfs, vector.flatten());
         }
         while self.exact.len() > self.config.capacity {
             self.evict_oldest();

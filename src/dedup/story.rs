@@ -58,17 +58,33 @@ struct Story {
 
 /// Finds term `t` in the sorted centroid from position `from`; returns its index, or where the
 /// search may resume for a larger term. Gallops, so a small vector against a large centroid
-/// costs a few probes a term.
+/// costs a few probes a term, then halves the last step's range without a branch on the
+/// comparison.
 fn seek(centroid: &[Cell], from: usize, t: u32) -> (Option<usize>, usize) {
-    let rest = &centroid[from..];
-    let mut hi = 1usize;
-    while hi < rest.len() && rest[hi - 1].key() >> 2 < t {
+    let rest = centroid.get(from..).unwrap_or_default();
+    let n = rest.len();
+    // Entries before `lo` hold smaller terms; the first one not smaller is at or before `hi`.
+    let (mut lo, mut hi) = (0usize, 1usize);
+    while hi < n && rest[hi - 1].term() < t {
+        lo = hi;
         hi *= 2;
     }
-    let hi = hi.min(rest.len());
-    let i = from + rest[..hi].partition_point(|e| e.key() >> 2 < t);
+    let hi = hi.min(n);
+    let mut i = from + lo;
+    if lo < hi {
+        let range = &rest[lo..hi];
+        let (mut base, mut len) = (0usize, range.len());
+        while len > 1 {
+            let half = len / 2;
+            if range[base + half - 1].term() < t {
+                base += half;
+            }
+            len -= half;
+        }
+        i += base + usize::from(range[base].term() < t);
+    }
     match centroid.get(i) {
-        Some(e) if e.key() >> 2 == t => (Some(i), i + 1),
+        Some(e) if e.term() == t => (Some(i), i + 1),
         _ => (None, i),
     }
 }
@@ -118,6 +134,20 @@ pub struct StoryIndex {
     by_id: IdMap<u128, u32>,
     /// Arrival position of the next document.
     seq: u64,
+    /// Buffers [`StoryIndex::add_with`] reuses from one document to the next.
+    scratch: AddScratch,
+}
+
+/// The per-document working buffers of [`StoryIndex::add_with`], kept so an add allocates
+/// nothing but the centroid's growth.
+#[derive(Debug, Default)]
+struct AddScratch {
+    vector: Vec<(u32, f32)>,
+    idfs: Vec<f32>,
+    keys: Vec<u64>,
+    listed: Vec<bool>,
+    fresh_terms: Vec<bool>,
+    inserts: Vec<(usize, Cell)>,
 }
 
 /// Returns `terms` sorted by id with one entry per id (a repeated id, only from a damaged
@@ -151,6 +181,7 @@ impl StoryIndex {
             cursor: 0,
             by_id: IdMap::default(),
             seq: 0,
+            scratch: AddScratch::default(),
         }
     }
 
@@ -167,26 +198,29 @@ impl StoryIndex {
 
     /// [`StoryIndex::vector`] with the terms' IDF values given.
     pub fn vector_with(&self, terms: &[Term], idfs: &[f32]) -> Vec<(u32, f32)> {
+        let mut v = Vec::with_capacity(terms.len());
+        self.vector_into(terms, idfs, &mut v);
+        v
+    }
+
+    /// [`StoryIndex::vector_with`] into a reused buffer.
+    fn vector_into(&self, terms: &[Term], idfs: &[f32], v: &mut Vec<(u32, f32)>) {
         let tf_weight = tf_weights();
-        let mut v: Vec<(u32, f32)> = terms
-            .iter()
-            .zip(idfs)
-            .map(|(t, &idf)| {
-                let boost = if t.name_like {
-                    self.params.name_boost
-                } else {
-                    1.0
-                };
-                (t.id, tf_weight[usize::from(t.tf)] * idf * boost)
-            })
-            .collect();
+        v.clear();
+        v.extend(terms.iter().zip(idfs).map(|(t, &idf)| {
+            let boost = if t.name_like {
+                self.params.name_boost
+            } else {
+                1.0
+            };
+            (t.id, tf_weight[usize::from(t.tf)] * idf * boost)
+        }));
         let norm = v.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
         if norm > 0.0 {
-            for (_, w) in &mut v {
+            for (_, w) in v.iter_mut() {
                 *w /= norm;
             }
         }
-        v
     }
 
     fn idf(&self) -> Idf<'_> {
@@ -253,10 +287,10 @@ impl StoryIndex {
                 let merge = cells.len() <= 4 * vector.len();
                 for (((t, w), &n), &idf) in vector.iter().zip(&is_name).zip(idfs) {
                     let found = if merge {
-                        while cells.get(at).is_some_and(|e| e.key() >> 2 < *t) {
+                        while cells.get(at).is_some_and(|e| e.term() < *t) {
                             at += 1;
                         }
-                        let hit = cells.get(at).is_some_and(|e| e.key() >> 2 == *t);
+                        let hit = cells.get(at).is_some_and(|e| e.term() == *t);
                         at += usize::from(hit);
                         hit.then(|| at - 1)
                     } else {
@@ -308,20 +342,66 @@ impl StoryIndex {
 
     /// Adds a document with these terms to `story` (created when new) and counts its terms.
     pub fn add(&mut self, story: u128, terms: &[Term]) {
-        self.add_with(story, terms, None);
+        self.add_with(story, terms, None, None);
     }
 
     /// [`StoryIndex::add`] with the terms' IDF values under the current document frequencies
-    /// given (as [`StoryIndex::idfs`] returns them), when the caller has them already.
-    pub fn add_with(&mut self, story: u128, terms: &[Term], idfs: Option<&[f32]>) {
+    /// given (as [`StoryIndex::idfs`] returns them), and the document's vector built from them
+    /// (as [`StoryIndex::vector_with`] returns it), when the caller has them already.
+    pub fn add_with(
+        &mut self,
+        story: u128,
+        terms: &[Term],
+        idfs: Option<&[f32]>,
+        vector: Option<&[(u32, f32)]>,
+    ) {
         let terms = canonical(terms);
-        let idfs: Vec<f32> = match idfs {
-            Some(v) if v.len() == terms.len() && matches!(terms, std::borrow::Cow::Borrowed(_)) => {
-                v.to_vec()
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let added = self.add_scratch(story, &terms, idfs, vector, &mut scratch);
+        self.scratch = scratch;
+        if added {
+            self.docs_seen += 1;
+            self.advance();
+        }
+    }
+
+    /// The body of [`StoryIndex::add_with`] for canonical `terms`, with its buffers; returns
+    /// whether the document was added.
+    fn add_scratch(
+        &mut self,
+        story: u128,
+        terms: &std::borrow::Cow<'_, [Term]>,
+        idfs: Option<&[f32]>,
+        vector: Option<&[(u32, f32)]>,
+        scratch: &mut AddScratch,
+    ) -> bool {
+        let AddScratch {
+            vector: vector_buf,
+            idfs: idfs_buf,
+            keys,
+            listed,
+            fresh_terms,
+            inserts,
+        } = scratch;
+        let given = idfs
+            .filter(|v| v.len() == terms.len() && matches!(terms, std::borrow::Cow::Borrowed(_)));
+        let idfs: &[f32] = match given {
+            Some(v) => v,
+            None => {
+                let mut idf = self.idf();
+                idfs_buf.clear();
+                idfs_buf.extend(terms.iter().map(|t| idf.of(t.id)));
+                idfs_buf
             }
-            _ => self.idfs(&terms),
         };
-        let vector = self.vector_with(&terms, &idfs);
+        let vector: &[(u32, f32)] =
+            match vector.filter(|v| given.is_some() && v.len() == terms.len()) {
+                Some(v) => v,
+                None => {
+                    self.vector_into(terms, idfs, vector_buf);
+                    vector_buf
+                }
+            };
         let seq = self.seq;
         let slot = match self.by_id.get(&story) {
             Some(&slot) => slot,
@@ -349,14 +429,15 @@ impl StoryIndex {
             }
         };
         let Some(Some(s)) = self.slots.get_mut(slot as usize) else {
-            return;
+            return false;
         };
         // Which of the document's heaviest terms are not yet listed under the story.
-        let listed = listed_terms(&vector);
-        let mut fresh_terms = vec![false; vector.len()];
+        listed_terms(vector, listed, keys);
+        fresh_terms.clear();
+        fresh_terms.resize(vector.len(), false);
         // Terms already in the centroid are updated where they are, new ones are inserted in
         // one backward pass afterwards: no copy of a large centroid per member.
-        let mut inserts: Vec<(usize, Cell)> = Vec::new();
+        inserts.clear();
         let mut at = 0usize;
         // A new story's centroid is the document's terms, pushed in order.
         let new_story = s.centroid.is_empty();
@@ -364,7 +445,7 @@ impl StoryIndex {
             s.centroid.reserve_exact(vector.len());
         }
         // In term id order, so the norm updates run in the order they always did.
-        for ((i, &(t, w)), &idf_t) in vector.iter().enumerate().zip(&idfs) {
+        for ((i, &(t, w)), &idf_t) in vector.iter().enumerate().zip(idfs) {
             let (found, next) = if new_story {
                 (None, 0)
             } else {
@@ -400,7 +481,7 @@ impl StoryIndex {
                 s.names_sq += delta;
             }
         }
-        insert_cells(&mut s.centroid, &inserts);
+        insert_cells(&mut s.centroid, inserts);
         s.size += 1;
         if s.size.is_power_of_two() || s.size % 64 == 0 {
             // Recounts the norms under the current IDF, in term id order: O(centroid) at doubling
@@ -421,11 +502,10 @@ impl StoryIndex {
             s.names_sq = names_sq;
         }
         s.last_seq = seq;
-        for (t, &new) in terms.iter().zip(&fresh_terms) {
+        for (t, &new) in terms.iter().zip(fresh_terms.iter()) {
             self.terms.count(t.id, new.then_some(slot));
         }
-        self.docs_seen += 1;
-        self.advance();
+        true
     }
 
     /// Moves time forward by one document that joined no story (an exact duplicate).

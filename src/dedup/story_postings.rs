@@ -16,29 +16,41 @@ pub(super) const LISTED_TERMS: usize = 32;
 /// their bits order as they do: each entry is one `u64` key (inverted weight bits, position),
 /// selected without a comparison closure.
 pub(super) fn heaviest(vector: &[(u32, f32)], k: usize) -> Vec<usize> {
+    let mut keys = Vec::new();
+    heaviest_into(vector, k, &mut keys);
+    keys.iter().map(|&key| key as u32 as usize).collect()
+}
+
+/// [`heaviest`] into a reused buffer: `keys` ends holding one key per chosen entry, whose low
+/// 32 bits are its position.
+pub(super) fn heaviest_into(vector: &[(u32, f32)], k: usize, keys: &mut Vec<u64>) {
+    keys.clear();
+    keys.extend(
+        vector
+            .iter()
+            .enumerate()
+            .map(|(i, &(_, w))| u64::from(!w.to_bits()) << 32 | i as u64),
+    );
     if vector.len() <= k {
-        return (0..vector.len()).collect();
+        return;
     }
-    let mut keys: Vec<u64> = vector
-        .iter()
-        .enumerate()
-        .map(|(i, &(_, w))| u64::from(!w.to_bits()) << 32 | i as u64)
-        .collect();
     if k > 0 {
         keys.select_nth_unstable(k - 1);
     }
-    keys[..k].iter().map(|&key| key as u32 as usize).collect()
+    keys.truncate(k);
 }
 
-/// Returns, for each entry of a document's TF-IDF vector (in term id order), whether it is one
-/// of the [`LISTED_TERMS`] heaviest (ties: smaller term id, as the query's term choice).
-pub(super) fn listed_terms(vector: &[(u32, f32)]) -> Vec<bool> {
+/// Sets `listed` to say, for each entry of a document's TF-IDF vector (in term id order),
+/// whether it is one of the [`LISTED_TERMS`] heaviest (ties: smaller term id, as the query's
+/// term choice); `keys` is scratch.
+pub(super) fn listed_terms(vector: &[(u32, f32)], listed: &mut Vec<bool>, keys: &mut Vec<u64>) {
     debug_assert!(vector.windows(2).all(|w| w[0].0 < w[1].0));
-    let mut listed = vec![false; vector.len()];
-    for i in heaviest(vector, LISTED_TERMS) {
-        listed[i] = true;
+    listed.clear();
+    listed.resize(vector.len(), false);
+    heaviest_into(vector, LISTED_TERMS, keys);
+    for &key in keys.iter() {
+        listed[key as u32 as usize] = true;
     }
-    listed
 }
 
 /// No posting (the end of a list).

@@ -83,6 +83,13 @@ impl Cell {
         (self.raw() & ((1 << Self::KEY_BITS) - 1)) as u32
     }
 
+    /// The term id, `key() >> 2`, read from the low 32 bits alone (the key's 26 bits are there).
+    #[inline]
+    pub(super) fn term(self) -> u32 {
+        let low = u32::from(self.0[0]) | u32::from(self.0[1]) << 16;
+        (low & ((1 << Self::KEY_BITS) - 1)) >> 2
+    }
+
     pub(super) fn mass(self) -> f32 {
         f32::from_bits(((self.raw() >> Self::KEY_BITS) as u32) << 9)
     }
@@ -183,6 +190,7 @@ mod tests {
         ] {
             let c = Cell::new(key, mass);
             assert_eq!(c.key(), key);
+            assert_eq!(c.term(), key >> 2);
             assert!(
                 (c.mass() - mass).abs() <= mass * 3e-5,
                 "{mass} -> {}",

@@ -122,3 +122,26 @@ fn inserted_cells_land_in_term_order() {
     assert_eq!(terms, [1, 3, 4, 5, 7, 8, 9, 12]);
     assert!(centroid.iter().all(|c| c.mass() == (c.key() >> 2) as f32));
 }
+
+#[test]
+fn seek_finds_what_a_binary_search_finds() {
+    let mut rng = crate::dedup::eval::Rng(7);
+    for len in [0usize, 1, 2, 3, 5, 8, 33, 200, 1000] {
+        let mut terms: Vec<u32> = (0..len).map(|_| rng.below(5000) as u32).collect();
+        terms.sort_unstable();
+        terms.dedup();
+        let centroid: Vec<Cell> = terms.iter().map(|&t| Cell::new(t << 2 | 3, 1.0)).collect();
+        for from in [0, centroid.len() / 3, centroid.len()] {
+            for t in 0..5010u32 {
+                let i = from + centroid[from..].partition_point(|c| c.key() >> 2 < t);
+                let hit = centroid.get(i).is_some_and(|c| c.key() >> 2 == t);
+                let want = if hit { (Some(i), i + 1) } else { (None, i) };
+                assert_eq!(
+                    seek(&centroid, from, t),
+                    want,
+                    "len {len} from {from} term {t}"
+                );
+            }
+        }
+    }
+}
