@@ -139,6 +139,10 @@ pub struct Deduper {
     known_raw: Arc<KnownRaw>,
 }
 
+/// What a decision computed for the story tier: the IDF of each term and, when stories were
+/// ranked, the document's story vector.
+type Given<'a> = (&'a [f32], Option<&'a [(u32, f32)]>);
+
 /// A decision before it is applied to the index.
 struct Decision {
     info: DedupInfo,
@@ -394,7 +398,7 @@ impl Deduper {
         sigs: Option<Compact>,
         sketch: Option<Sketch>,
         terms: &[Term],
-        given: Option<(&[f32], Option<&[(u32, f32)]>)>,
+        given: Option<Given<'_>>,
     ) {
         let Some(raw) = parse_hex(&entry.id) else {
             return;

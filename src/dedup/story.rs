@@ -357,7 +357,10 @@ impl StoryIndex {
     ) {
         let terms = canonical(terms);
         let mut scratch = std::mem::take(&mut self.scratch);
-        let added = self.add_scratch(story, &terms, idfs, vector, &mut scratch);
+        // The given values are for the terms as given: usable only when those were canonical.
+        let given = idfs
+            .filter(|v| v.len() == terms.len() && matches!(terms, std::borrow::Cow::Borrowed(_)));
+        let added = self.add_scratch(story, &terms, given, vector, &mut scratch);
         self.scratch = scratch;
         if added {
             self.docs_seen += 1;
@@ -365,13 +368,13 @@ impl StoryIndex {
         }
     }
 
-    /// The body of [`StoryIndex::add_with`] for canonical `terms`, with its buffers; returns
-    /// whether the document was added.
+    /// The body of [`StoryIndex::add_with`] for canonical `terms` (with their IDF values when
+    /// `given`), with its buffers; returns whether the document was added.
     fn add_scratch(
         &mut self,
         story: u128,
-        terms: &std::borrow::Cow<'_, [Term]>,
-        idfs: Option<&[f32]>,
+        terms: &[Term],
+        given: Option<&[f32]>,
         vector: Option<&[(u32, f32)]>,
         scratch: &mut AddScratch,
     ) -> bool {
@@ -383,8 +386,6 @@ impl StoryIndex {
             fresh_terms,
             inserts,
         } = scratch;
-        let given = idfs
-            .filter(|v| v.len() == terms.len() && matches!(terms, std::borrow::Cow::Borrowed(_)));
         let idfs: &[f32] = match given {
             Some(v) => v,
             None => {
