@@ -9,10 +9,13 @@
 
 use super::text::IdMap;
 
+#[path = "story_cells.rs"]
+mod story_cells;
 #[path = "story_postings.rs"]
 mod story_postings;
 #[path = "story_terms.rs"]
 mod story_terms;
+use story_cells::{directory, insert_cells, seek, seek_in, DIRECTORY_MIN};
 use story_postings::{heaviest, listed_terms, TermTable, SHARDS};
 pub(super) use story_terms::is_stop;
 pub use story_terms::{terms, Term, MAX_TERMS};
@@ -56,59 +59,6 @@ struct Story {
     size: u32,
 }
 
-/// Finds term `t` in the sorted centroid from position `from`; returns its index, or where the
-/// search may resume for a larger term. Gallops, so a small vector against a large centroid
-/// costs a few probes a term, then halves the last step's range without a branch on the
-/// comparison.
-fn seek(centroid: &[Cell], from: usize, t: u32) -> (Option<usize>, usize) {
-    let rest = centroid.get(from..).unwrap_or_default();
-    let n = rest.len();
-    // Entries before `lo` hold smaller terms; the first one not smaller is at or before `hi`.
-    let (mut lo, mut hi) = (0usize, 1usize);
-    while hi < n && rest[hi - 1].term() < t {
-        lo = hi;
-        hi *= 2;
-    }
-    let hi = hi.min(n);
-    let mut i = from + lo;
-    if lo < hi {
-        let range = &rest[lo..hi];
-        let (mut base, mut len) = (0usize, range.len());
-        while len > 1 {
-            let half = len / 2;
-            if range[base + half - 1].term() < t {
-                base += half;
-            }
-            len -= half;
-        }
-        i += base + usize::from(range[base].term() < t);
-    }
-    match centroid.get(i) {
-        Some(e) if e.term() == t => (Some(i), i + 1),
-        _ => (None, i),
-    }
-}
-
-/// Inserts `cells` into the sorted centroid, each before the entry at its position (positions
-/// ascending, as [`seek`] gave them for ascending terms), moving every entry once.
-fn insert_cells(centroid: &mut Vec<Cell>, cells: &[(usize, Cell)]) {
-    let Some(&(_, fill)) = cells.first() else {
-        return;
-    };
-    let mut src = centroid.len();
-    // Exact growth: a centroid is never shrunk, and most members add few terms.
-    centroid.reserve_exact(cells.len());
-    centroid.resize(src + cells.len(), fill);
-    let mut dst = centroid.len();
-    for &(pos, cell) in cells.iter().rev() {
-        let moved = src - pos;
-        centroid.copy_within(pos..src, dst - moved);
-        dst -= moved + 1;
-        src = pos;
-        centroid[dst] = cell;
-    }
-}
-
 /// A scored story: its id and the cosine of the document to its centroid.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Match {
@@ -125,6 +75,9 @@ pub struct StoryIndex {
     docs_seen: u64,
     /// Stories by slot; postings name slots (4 bytes) rather than story ids (16).
     slots: Vec<Option<Story>>,
+    /// The [`directory`] of each open story's centroid of [`DIRECTORY_MIN`] terms or more, by
+    /// slot (half a byte or less a term, only for the few large stories).
+    dirs: IdMap<u32, Vec<u32>>,
     /// Slots of closed stories whose postings every shard has since dropped, for new stories.
     free: Vec<u32>,
     /// Slots of closed stories and the arrival position they closed at, until freed.
@@ -176,6 +129,7 @@ impl StoryIndex {
             terms: TermTable::default(),
             docs_seen: 0,
             slots: Vec::new(),
+            dirs: IdMap::default(),
             free: Vec::new(),
             closed: Vec::new(),
             cursor: 0,
@@ -279,6 +233,7 @@ impl StoryIndex {
                 let s = self.slots[slot as usize]
                     .as_ref()
                     .filter(|s| self.active(s))?;
+                let dir = self.dirs.get(&slot);
                 let (mut dot, mut name_dot) = (0.0f32, 0.0f32);
                 let cells = &s.centroid;
                 let mut at = 0usize;
@@ -294,7 +249,10 @@ impl StoryIndex {
                         at += usize::from(hit);
                         hit.then(|| at - 1)
                     } else {
-                        let (found, next) = seek(cells, at, *t);
+                        let (found, next) = match dir {
+                            Some(dir) => seek_in(cells, dir, at, *t),
+                            None => seek(cells, at, *t),
+                        };
                         at = next;
                         found
                     };
@@ -442,6 +400,7 @@ impl StoryIndex {
         let mut at = 0usize;
         // A new story's centroid is the document's terms, pushed in order.
         let new_story = s.centroid.is_empty();
+        let dir = self.dirs.get(&slot).filter(|d| !d.is_empty() && !new_story);
         if new_story {
             s.centroid.reserve_exact(vector.len());
         }
@@ -450,7 +409,10 @@ impl StoryIndex {
             let (found, next) = if new_story {
                 (None, 0)
             } else {
-                seek(&s.centroid, at, t)
+                match dir {
+                    Some(dir) => seek_in(&s.centroid, dir, at, t),
+                    None => seek(&s.centroid, at, t),
+                }
             };
             at = next;
             let mass = w / idf_t;
@@ -483,6 +445,10 @@ impl StoryIndex {
             }
         }
         insert_cells(&mut s.centroid, inserts);
+        if s.centroid.len() >= DIRECTORY_MIN && (new_story || !inserts.is_empty() || dir.is_none())
+        {
+            directory(&s.centroid, self.dirs.entry(slot).or_default());
+        }
         s.size += 1;
         if s.size.is_power_of_two() || s.size % 64 == 0 {
             // Recounts the norms under the current IDF, in term id order: O(centroid) at doubling
@@ -534,6 +500,7 @@ impl StoryIndex {
             {
                 if let Some(s) = slot.take() {
                     self.by_id.remove(&s.id);
+                    self.dirs.remove(&(i as u32));
                 }
                 self.closed.push((i as u32, seq));
             }

@@ -124,23 +124,42 @@ fn inserted_cells_land_in_term_order() {
 }
 
 #[test]
-fn seek_finds_what_a_binary_search_finds() {
+fn seek_and_the_directory_find_what_a_binary_search_finds() {
     let mut rng = crate::dedup::eval::Rng(7);
-    for len in [0usize, 1, 2, 3, 5, 8, 33, 200, 1000] {
-        let mut terms: Vec<u32> = (0..len).map(|_| rng.below(5000) as u32).collect();
+    let mut dir = Vec::new();
+    let cases = [
+        (0usize, 5000usize),
+        (1, 5000),
+        (3, 5000),
+        (33, 5000),
+        (300, 5000),
+    ];
+    let large = [
+        (256, 1 << 24),
+        (1000, 1 << 24),
+        (5000, 1 << 24),
+        (300, 1 << 12),
+    ];
+    for (len, span) in cases.into_iter().chain(large) {
+        let mut terms: Vec<u32> = (0..len).map(|_| rng.below(span) as u32).collect();
         terms.sort_unstable();
         terms.dedup();
         let centroid: Vec<Cell> = terms.iter().map(|&t| Cell::new(t << 2 | 3, 1.0)).collect();
+        directory(&centroid, &mut dir);
+        assert!((dir.len() - 1).is_power_of_two());
+        let probes: Vec<u32> = (0..3000)
+            .map(|_| rng.below(span + 10) as u32)
+            .chain(terms.iter().copied())
+            .chain([0, span as u32 - 1, (1 << 24) - 1])
+            .collect();
         for from in [0, centroid.len() / 3, centroid.len()] {
-            for t in 0..5010u32 {
+            for &t in &probes {
                 let i = from + centroid[from..].partition_point(|c| c.key() >> 2 < t);
                 let hit = centroid.get(i).is_some_and(|c| c.key() >> 2 == t);
                 let want = if hit { (Some(i), i + 1) } else { (None, i) };
-                assert_eq!(
-                    seek(&centroid, from, t),
-                    want,
-                    "len {len} from {from} term {t}"
-                );
+                let at = format!("len {len} from {from} term {t}");
+                assert_eq!(seek(&centroid, from, t), want, "{at}");
+                assert_eq!(seek_in(&centroid, &dir, from, t), want, "{at}");
             }
         }
     }

@@ -1,0 +1,90 @@
+//! Owns the story tier's centroid search: finding a document's terms in a story centroid (a
+//! term-sorted vector of [`Cell`]s) and inserting new ones, with a bucket directory for large
+//! centroids.
+
+use super::Cell;
+
+/// Finds term `t` in the sorted centroid from position `from`; returns its index, or where the
+/// search may resume for a larger term. Gallops, so a small vector against a large centroid
+/// costs a few probes a term.
+pub(super) fn seek(centroid: &[Cell], from: usize, t: u32) -> (Option<usize>, usize) {
+    let rest = &centroid[from..];
+    let mut hi = 1usize;
+    while hi < rest.len() && rest[hi - 1].term() < t {
+        hi *= 2;
+    }
+    let hi = hi.min(rest.len());
+    let i = from + rest[..hi].partition_point(|e| e.term() < t);
+    match centroid.get(i) {
+        Some(e) if e.term() == t => (Some(i), i + 1),
+        _ => (None, i),
+    }
+}
+
+/// Centroids of at least this many terms get a [`directory`].
+pub(super) const DIRECTORY_MIN: usize = 256;
+/// Bits of a term id (see `story_terms`).
+const TERM_ID_BITS: u32 = 24;
+
+/// Rebuilds `dir` for `centroid`: the centroid's term ids are hashes, so spread evenly; with
+/// `2^b` buckets by their top `b` bits (8 to 16 terms a bucket), `dir[j]` is the position of the
+/// first term in bucket `j` or after, and `dir[2^b]` the length.
+pub(super) fn directory(centroid: &[Cell], dir: &mut Vec<u32>) {
+    let b = (centroid.len() / 8).max(1).ilog2().min(TERM_ID_BITS);
+    let buckets = 1u32 << b;
+    dir.clear();
+    dir.reserve_exact(buckets as usize + 1);
+    let mut next = 0u32;
+    for (i, c) in centroid.iter().enumerate() {
+        let bucket = (c.term() >> (TERM_ID_BITS - b)).min(buckets - 1);
+        while next <= bucket {
+            dir.push(i as u32);
+            next += 1;
+        }
+    }
+    while next <= buckets {
+        dir.push(centroid.len() as u32);
+        next += 1;
+    }
+}
+
+/// [`seek`] through the centroid's [`directory`]: a scan of one bucket, the same answer.
+pub(super) fn seek_in(
+    centroid: &[Cell],
+    dir: &[u32],
+    from: usize,
+    t: u32,
+) -> (Option<usize>, usize) {
+    let buckets = dir.len() - 1;
+    let b = buckets.ilog2();
+    let j = ((t >> (TERM_ID_BITS - b)) as usize).min(buckets - 1);
+    let end = (dir[j + 1] as usize).min(centroid.len());
+    let mut i = (dir[j] as usize).max(from);
+    while i < end && centroid[i].term() < t {
+        i += 1;
+    }
+    match centroid.get(i) {
+        Some(e) if e.term() == t => (Some(i), i + 1),
+        _ => (None, i),
+    }
+}
+
+/// Inserts `cells` into the sorted centroid, each before the entry at its position (positions
+/// ascending, as [`seek`] gave them for ascending terms), moving every entry once.
+pub(super) fn insert_cells(centroid: &mut Vec<Cell>, cells: &[(usize, Cell)]) {
+    let Some(&(_, fill)) = cells.first() else {
+        return;
+    };
+    let mut src = centroid.len();
+    // Exact growth: a centroid is never shrunk, and most members add few terms.
+    centroid.reserve_exact(cells.len());
+    centroid.resize(src + cells.len(), fill);
+    let mut dst = centroid.len();
+    for &(pos, cell) in cells.iter().rev() {
+        let moved = src - pos;
+        centroid.copy_within(pos..src, dst - moved);
+        dst -= moved + 1;
+        src = pos;
+        centroid[dst] = cell;
+    }
+}
