@@ -208,7 +208,7 @@ enum Visit {
     /// A block that is (part of) the page's comment section.
     /// A block that is (part of) the page's comment section, or a footer (`true`).
     Cut(bool),
-    /// A figure caption, left out when pruning.
+    /// A figure caption or an author box, left out when pruning.
     Caption,
     Br,
     Inline,
@@ -250,7 +250,11 @@ fn walk<'a>(root: &NodeRef<'a>, out: &mut TextOut) -> Vec<NodeRef<'a>> {
                             || (out.no_footers && is_footer(name, e))
                         {
                             Visit::Skip
-                        } else if out.prune && (name == "figcaption" || is_caption(name, e)) {
+                        } else if out.prune
+                            && (name == "figcaption"
+                                || is_caption(name, e)
+                                || is_author_box(name, e))
+                        {
                             Visit::Caption
                         } else if out.prune && !out.in_comments && is_footer(name, e) {
                             Visit::Cut(true)
@@ -324,6 +328,31 @@ fn is_caption(name: &str, e: &dom_query::Element) -> bool {
                         .any(|part| part.eq_ignore_ascii_case("caption"))
             })
     })
+}
+
+/// Returns whether an element is an author box by its class or id: one that names the author
+/// together with a bio, box, about, description, profile or card (`author-bio`, `about-author`,
+/// `authorbox`, `author vcard`). The page's wrappers (`body`, `main`, `article`) never are. Such
+/// boxes present the writer, not the article: wcxb's gold bodies leave them out (on wcxb-train
+/// 94 four-word shingles of their text are in the gold, 5,838 are not).
+fn is_author_box(name: &str, e: &dom_query::Element) -> bool {
+    if matches!(name, "body" | "html" | "main" | "article") {
+        return false;
+    }
+    // No allocation: this runs on every element of the page.
+    let names = || {
+        e.attrs
+            .iter()
+            .filter(|a| matches!(&*a.name.local, "class" | "id"))
+            .map(|a| a.value.as_bytes())
+    };
+    let has = |v: &[u8], w: &[u8]| v.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w));
+    names().any(|v| has(v, b"author"))
+        && names().any(|v| {
+            [&b"bio"[..], b"box", b"about", b"desc", b"profile", b"card"]
+                .iter()
+                .any(|w| has(v, w))
+        })
 }
 
 fn is_invisible(name: &str) -> bool {
@@ -472,6 +501,36 @@ mod tests {
             !main.contains("Jane Roe") && main.contains("new budget"),
             "{main}"
         );
+    }
+
+    #[test]
+    fn author_boxes_are_left_out_but_not_bylines_or_wrappers() {
+        let para = "<p>The council met on Tuesday and agreed on a new budget for the schools of the town, after a long debate that lasted well into the night and ended in a vote.</p>";
+        let page = format!(
+            "<body class='single author-profile'><article class='post author-card-style'>\
+             <h1>Budget passes</h1><p class=byline>By <span class=author>Jane Roe</span></p>\
+             {para}{para}{para}<div class='post-author-bio'><p>Jane Roe is a reporter who \
+             covers the town council.</p></div><section id=aboutAuthor><p>Follow Jane on \
+             social media.</p></section></article></body>"
+        );
+        let parsed = parse_page(&page, true);
+        let visible = &parsed.visible;
+        assert!(
+            !visible.contains("is a reporter") && !visible.contains("Follow Jane"),
+            "{visible}"
+        );
+        // The byline names the author without a box; the wrappers carry the words in their classes.
+        assert!(
+            visible.contains("By Jane Roe") && visible.contains("new budget"),
+            "{visible}"
+        );
+        let main = parsed.main.expect("readability finds the article");
+        assert!(
+            !main.contains("is a reporter") && main.contains("new budget"),
+            "{main}"
+        );
+        // The unpruned visible text keeps the box.
+        assert!(visible_text(&page).1.contains("is a reporter"));
     }
 
     #[test]
