@@ -253,7 +253,8 @@ fn walk<'a>(root: &NodeRef<'a>, out: &mut TextOut) -> Vec<NodeRef<'a>> {
                         } else if out.prune
                             && (name == "figcaption"
                                 || is_caption(name, e)
-                                || is_author_box(name, e))
+                                || is_author_box(name, e)
+                                || is_disclaimer(name, e))
                         {
                             Visit::Caption
                         } else if out.prune && !out.in_comments && is_footer(name, e) {
@@ -320,10 +321,7 @@ fn is_caption(name: &str, e: &dom_query::Element) -> bool {
         &*a.name.local == "class"
             && a.value.split_ascii_whitespace().any(|t| {
                 // No allocation: this runs on every element of the page.
-                let flag = ["has-", "no-", "with-", "is-"].iter().any(|p| {
-                    t.len() >= p.len() && t.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
-                });
-                !flag
+                !is_state_flag(t)
                     && t.split(['-', '_'])
                         .any(|part| part.eq_ignore_ascii_case("caption"))
             })
@@ -353,6 +351,33 @@ fn is_author_box(name: &str, e: &dom_query::Element) -> bool {
                 .iter()
                 .any(|w| has(v, w))
         })
+}
+
+/// Returns whether an element is a disclaimer by its class or id (`disclaimer`,
+/// `post-disclaimer`, `affiliate_disclaimer`: a word of a token split at `-` and `_`). The page's
+/// wrappers (`body`, `main`, `article`) never are. A disclaimer is the publisher's legal notice,
+/// not the article: on wcxb-train 13 four-word shingles of the text of such elements that the
+/// extractor kept are in the gold, 785 are not (8 sites against 1).
+fn is_disclaimer(name: &str, e: &dom_query::Element) -> bool {
+    if matches!(name, "body" | "html" | "main" | "article") {
+        return false;
+    }
+    e.attrs.iter().any(|a| {
+        matches!(&*a.name.local, "class" | "id")
+            && a.value.split_ascii_whitespace().any(|t| {
+                !is_state_flag(t)
+                    && t.split(['-', '_'])
+                        .any(|part| part.eq_ignore_ascii_case("disclaimer"))
+            })
+    })
+}
+
+/// Returns whether a class token is a state flag (`has-caption`, `no-disclaimer`), which names
+/// what an element holds or lacks rather than what it is.
+fn is_state_flag(t: &str) -> bool {
+    ["has-", "no-", "with-", "is-"]
+        .iter()
+        .any(|p| t.len() >= p.len() && t.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes()))
 }
 
 fn is_invisible(name: &str) -> bool {
@@ -531,6 +556,32 @@ mod tests {
         );
         // The unpruned visible text keeps the box.
         assert!(visible_text(&page).1.contains("is a reporter"));
+    }
+
+    #[test]
+    fn disclaimers_are_left_out_but_not_other_words_or_wrappers() {
+        let para = "<p>The council met on Tuesday and agreed on a new budget for the schools of the town, after a long debate that lasted well into the night and ended in a vote.</p>";
+        let page = format!(
+            "<body><article><h1>Budget passes</h1><div class=has-disclaimer>{para}{para}</div>\
+             <div class='post_disclaimer'><p>This article is for information only and is not \
+             legal advice.</p></div><p class=disclaimers-note>Kept words.</p>{para}\
+             <p id=Disclaimer>Views are the writer's own.</p></article></body>"
+        );
+        let parsed = parse_page(&page, true);
+        let visible = &parsed.visible;
+        assert!(
+            !visible.contains("legal advice") && !visible.contains("writer's own"),
+            "{visible}"
+        );
+        assert!(
+            visible.contains("Kept words") && visible.contains("new budget"),
+            "{visible}"
+        );
+        let main = parsed.main.expect("readability finds the article");
+        assert!(
+            !main.contains("legal advice") && main.contains("new budget"),
+            "{main}"
+        );
     }
 
     #[test]
