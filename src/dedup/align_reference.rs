@@ -1,6 +1,7 @@
-//! The sentence alignment as it was before [`Probe::align_with`] visited only the sentence pairs
-//! sharing two words, with buffers reused: kept to show, on random and edited sketches, that
-//! the faster form returns exactly the same alignment (every decision depends on it).
+//! The pair search of the sentence alignment as it was before [`Probe::align_with`] visited
+//! only the sentence pairs sharing two words, with buffers reused: kept to show, on random and
+//! edited sketches, that the faster search finds exactly the same candidate matches (every
+//! decision depends on them). Both hand them to the same [`matching`].
 
 use super::super::*;
 use super::*;
@@ -70,11 +71,7 @@ pub(super) fn align(probe: &Probe, old: &Sketch, overlap: f32, chain_from: f32) 
             ..Alignment::default()
         };
     }
-    // A one-to-one matching of sentences (or a sentence with a merged or split pair),
-    // taken greedily by overlap (shared words over the larger side, so a sentence's own
-    // rewording beats a merge with its neighbour): the order of the sentences does not matter, so a
-    // copy whose sentences were moved, merged or dropped is still covered where it repeats
-    // the earlier one. Ties go to the earlier sentences, so the result is deterministic.
+    // The candidate matches; the matching and its measures are the probe's own.
     let mut pairs: Vec<(usize, u8, usize, usize)> = Vec::new();
     for i in 0..ns {
         for j in 0..os {
@@ -94,123 +91,18 @@ pub(super) fn align(probe: &Probe, old: &Sketch, overlap: f32, chain_from: f32) 
             }
         }
     }
-    pairs.sort_unstable_by(|a, b| b.0.cmp(&a.0).then((a.2, a.3, a.1).cmp(&(b.2, b.3, b.1))));
-    let (mut used_new, mut used_old) = (0u64, 0u64);
-    let (mut cov_new, mut cov_old, mut reworded) = (0usize, 0usize, 0usize);
-    let (mut subst, mut indel, mut script_len, mut merged) = (0usize, 0usize, 0usize, 0usize);
-    // The first earlier sentence each new sentence was matched to (plus one; 0: none), and
-    // the last (two for a merge).
-    let mut match_of = [0u8; MAX_SENTENCES];
-    let mut match_end = [0u8; MAX_SENTENCES];
-    let (mut lacking, mut following, mut script_words) = (0usize, 0usize, 0usize);
-    for (_, k, i, j) in pairs {
-        let (mask_new, mask_old) = match k {
-            1 => (1u64 << i, 1u64 << j),
-            2 => (1u64 << i, 3u64 << (j - 1)),
-            _ => (3u64 << (i - 1), 1u64 << j),
-        };
-        if used_new & mask_new != 0 || used_old & mask_old != 0 {
-            continue;
-        }
-        used_new |= mask_new;
-        used_old |= mask_old;
-        let words = |mask: u64, len: &[usize]| -> usize {
-            (0..len.len())
-                .filter(|&x| mask >> x & 1 != 0)
-                .map(|x| len[x])
-                .sum()
-        };
-        let (nw, ow) = (words(mask_new, &new_len), words(mask_old, &old_len));
-        cov_new += nw;
-        cov_old += ow;
-        if k != 1 || c(i, j) != nw.max(ow) {
-            reworded += nw;
-        }
-        let empty: &[u16] = &[];
-        let (sn, so) = match k {
-            1 => ([new.sentence(i), empty], [old.sentence(j), empty]),
-            2 => (
-                [new.sentence(i), empty],
-                [old.sentence(j - 1), old.sentence(j)],
-            ),
-            _ => (
-                [new.sentence(i - 1), new.sentence(i)],
-                [old.sentence(j), empty],
-            ),
-        };
-        // A sentence repeated word for word needs no edit script (most matches of a re-post
-        // or a wire version).
-        if k != 1 || sn[0] != so[0] {
-            let (s, d) = edit_script(sn, so);
-            let (l1, f1) = runs(sn, so);
-            let (l2, f2) = runs(so, sn);
-            lacking += l1 + l2;
-            following += f1 + f2;
-            subst += s;
-            indel += d;
-        }
-        script_len += nw.max(ow);
-        script_words += nw + ow;
-        if k != 1 {
-            merged += nw;
-        }
-        let first = if k == 2 { j - 1 } else { j };
-        match_of[i] = first as u8 + 1;
-        match_end[i] = j as u8 + 1;
-        if k == 4 {
-            match_of[i - 1] = j as u8 + 1;
-            match_end[i - 1] = j as u8 + 1;
-        }
-    }
-    // Sentences left between two matches, as many on each side (or before the first, after
-    // the last), pair up by position when they share a word: a copy whose wording drifted too
-    // far for the overlap bar keeps its place, a sentence a later version added or cut has
-    // no counterpart at that place.
-    let (mut fill_new, mut fill_old) = (0usize, 0usize);
-    let (mut prev_new, mut prev_old) = (0usize, 0usize); // one past the last match
-    for i in 0..=ns {
-        let (lo, hi) = if i == ns {
-            (os, os)
-        } else if match_of[i] != 0 {
-            (usize::from(match_of[i]) - 1, usize::from(match_end[i]))
-        } else {
-            continue;
-        };
-        if lo >= prev_old && lo - prev_old == i - prev_new {
-            for (x, y) in (prev_new..i).zip(prev_old..lo) {
-                if used_new >> x & 1 == 0 && used_old >> y & 1 == 0 && c(x, y) >= 1 {
-                    fill_new += new_len[x];
-                    fill_old += old_len[y];
-                }
-            }
-        }
-        if i < ns {
-            prev_new = i + 1;
-            prev_old = prev_old.max(hi);
-        }
-    }
-    let (mut matches, mut moved, mut last) = (0usize, 0usize, 0u8);
-    for &m in match_of.iter().take(ns).filter(|&&m| m != 0) {
-        matches += 1;
-        moved += usize::from(m < last);
-        last = last.max(m);
-    }
-    let old_total: usize = old_len.iter().sum();
-    Alignment {
+    matching(
+        new,
+        old,
+        Counts {
+            common: &common,
+            new_len: &new_len,
+            old_len: &old_len,
+        },
         shared,
-        covered_new: cov_new as f32 / new_total.max(1) as f32,
-        covered_old: cov_old as f32 / old_total.max(1) as f32,
-        aligned_words: cov_new.min(cov_old),
-        reworded: reworded as f32 / cov_new.max(1) as f32,
-        substituted: subst as f32 / script_len.max(1) as f32,
-        inserted_deleted: indel as f32 / script_len.max(1) as f32,
-        merged: merged as f32 / cov_new.max(1) as f32,
-        out_of_order: moved as f32 / matches.max(1) as f32,
-        placed_new: (cov_new + fill_new) as f32 / new_total.max(1) as f32,
-        placed_old: (cov_old + fill_old) as f32 / old_total.max(1) as f32,
-        clustered: following as f32 / lacking.max(1) as f32,
-        lacking: lacking as f32 / script_words.max(1) as f32,
-    }
+        &mut pairs,
+        &mut Vec::new(),
+    )
 }
 
 /// A small deterministic generator (xorshift64).

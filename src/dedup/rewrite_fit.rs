@@ -115,8 +115,11 @@ pub(super) fn collect(
 
 /// Rewrite model scores tried as `rewrite_threshold`.
 pub(super) const REWRITE_GRID: [f32; 10] = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99];
-/// `rewrite_min_words` values tried.
-const MIN_WORDS_GRID: [usize; 5] = [0, 20, 30, 40, 60];
+/// `rewrite_min_words` values tried. None below 20: a matching of fewer content words is too
+/// small to tell a reworded copy from two short reports of one fact, and the few real pairs
+/// that short on the training topics are too few to show it (folds that chose no floor took
+/// two and three real pairs on their held-out topics for rewrites).
+const MIN_WORDS_GRID: [usize; 4] = [20, 30, 40, 60];
 /// `rewrite_min_reworded` values tried.
 const MIN_REWORDED_GRID: [f32; 5] = [0.0, 0.25, 0.4, 0.5, 0.65];
 
@@ -447,8 +450,8 @@ mod tests {
     #[test]
     fn gates_are_chosen_to_keep_short_lookalikes_out() {
         // Eight topics; in each, rewrites score high on feature 0 and real pairs low, except
-        // short real pairs (12 words) that look like rewrites: only a words gate of at least
-        // 20 keeps them from the held-out false positives.
+        // short real pairs (25 words) that look like rewrites: only a words gate of at least
+        // 30 keeps them from the held-out false positives.
         let mut s = Vec::new();
         for t in 0..8 {
             for i in 0..10 {
@@ -460,18 +463,18 @@ mod tests {
                 s.push(n);
             }
             let mut short = sample(0.9, false);
-            (short.topic, short.words) = (t.to_string(), 12);
+            (short.topic, short.words) = (t.to_string(), 25);
             s.push(short);
         }
         let (best, all) = choose_gates(&s, 80, (40, 0.5));
         assert_eq!(all.len(), MIN_WORDS_GRID.len() * MIN_REWORDED_GRID.len());
         assert_eq!(best.false_positives, 0, "{best:?}");
-        assert!(best.gates.0 >= 20, "{best:?}");
+        assert!(best.gates.0 >= 30, "{best:?}");
         assert!(all
             .iter()
-            .filter(|g| g.gates.0 == 0)
+            .filter(|g| g.gates.0 == 20)
             .all(|g| g.false_positives > 0 || g.recall < best.recall));
-        // Every rewrite passes 20 words: recall 1, and the closest gates to the prior among
+        // Every rewrite passes 60 words: recall 1, and the closest gates to the prior among
         // the equals.
         assert!((best.recall - 1.0).abs() < 1e-9, "{best:?}");
         assert_eq!(best.gates, (40, 0.5));

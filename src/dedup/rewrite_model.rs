@@ -11,7 +11,7 @@
 use super::align::Alignment;
 
 /// Features of an alignment, in the order of [`RewriteModel::weights`] (the bias last).
-pub const FEATURES: [&str; 15] = [
+pub const FEATURES: [&str; 20] = [
     "covered_new",
     "covered_old",
     "reworded",
@@ -27,6 +27,11 @@ pub const FEATURES: [&str; 15] = [
     "merged_squared",
     "out_of_order_squared",
     "lacking",
+    "placed_min",
+    "placed_max",
+    "covered_min",
+    "covered_product",
+    "clustered_beyond_chance_reworded",
 ];
 
 /// Below this share of the new document's words in the sentence matching the model is not
@@ -43,8 +48,9 @@ pub struct RewriteModel {
 /// prints them (fitted on every topic of the folder; `--cv` refits them per fold).
 pub const SHIPPED: RewriteModel = RewriteModel {
     weights: [
-        2.8095, 2.9488, 2.7382, -1.1262, -0.3388, -1.2942, -0.5640, 3.3889, 3.3304, -3.0075,
-        -4.7739, -0.4305, -0.8526, -0.6796, 1.7664, -10.4303,
+        1.3797, 0.9309, 3.4986, -0.4128, -0.0484, -0.9051, -0.6457, 2.1095, 1.4885, -2.3354,
+        -4.1258, -0.5685, -0.7265, -0.7242, 1.7904, 2.5172, 1.0808, 1.9126, 1.9701, -3.2299,
+        -11.8806,
     ],
 };
 
@@ -79,6 +85,16 @@ pub fn features(a: &Alignment) -> [f32; FEATURES.len()] {
         a.merged * a.merged,
         a.out_of_order * a.out_of_order,
         a.lacking,
+        // How much of the text both sides keep in place (a copy keeps both; a later version
+        // of a wire story adds to one side or cuts from it), and the same for the matching
+        // alone, also as a product: a linear model cannot tell "both high" from "one very
+        // high" otherwise.
+        a.placed_new.min(a.placed_old),
+        a.placed_new.max(a.placed_old),
+        a.covered_new.min(a.covered_old),
+        a.covered_new * a.covered_old,
+        // Edits in runs weigh by how much of the matching was edited at all.
+        (a.clustered - a.lacking) * a.reworded,
     ]
 }
 
