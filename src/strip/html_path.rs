@@ -36,7 +36,7 @@ impl Stripper {
         };
         let shapes: Vec<u64> = m.lines.iter().map(|l| l.shape).collect();
         if !keep.contains(&true) {
-            let pass = textpass::run(&page.text, &self.model, &self.text_options());
+            let pass = textpass::run(&page.text, &self.model, &self.page_options());
             let out = Stripped {
                 title,
                 text: pass.text,
@@ -100,7 +100,7 @@ impl Stripper {
         };
         let Some(main) = main else {
             // No main content found: the plain-text pass over all visible text.
-            let pass = textpass::run(&page.visible, &self.model, &self.text_options());
+            let pass = textpass::run(&page.visible, &self.model, &self.page_options());
             return (
                 Stripped {
                     title,
@@ -127,7 +127,7 @@ impl Stripper {
         // The plain-text pass keeps at most the visible words, so it can only win when the extractor
         // kept fewer than `ratio` of those; skipping it otherwise keeps the path close to the extractor's cost.
         if self.config.keep_removed || n_kept < ratio * words(&content) {
-            let full = textpass::run(&content, &self.model, &self.text_options());
+            let full = textpass::run(&content, &self.model, &self.page_options());
             if n_kept < ratio * words(&full.text) {
                 // The page's own statement of its body beats the pass when it is not a fragment
                 // of it either (same bar as the extractor's): a poor readability candidate is
@@ -147,7 +147,7 @@ impl Stripper {
                 // `html_fallback_ratio` was chosen on that measure).
                 let full = if page.cut.iter().any(|c| c.2) {
                     let content = page.without_comments(true);
-                    textpass::run(&content, &self.model, &self.text_options())
+                    textpass::run(&content, &self.model, &self.page_options())
                 } else {
                     full
                 };

@@ -9,6 +9,7 @@
 //! - [`markup`]: the linear pre-pass that caps attributes before any HTML parser runs.
 //! - [`nesting`]: the guard's estimate of the parser's open elements, which caps nesting depth.
 //! - [`repeats`]: drops layout copies, runs of lines that repeat an earlier run.
+//! - [`toc`]: drops tables of contents, runs of short lines that come back later as headings.
 //! - [`memory`]: per-source memory of recurring lines, persisted in the state dir.
 //! - [`stage`]: the pipeline adapter from a read envelope to a document or an error record.
 //! - [`textpass`]: the plain-text pass that ties the above together.
@@ -41,6 +42,7 @@ pub mod rules;
 pub mod stage;
 pub mod structured;
 pub mod textpass;
+pub mod toc;
 #[cfg(test)]
 mod train;
 
@@ -298,6 +300,16 @@ impl Stripper {
             keep_removed: c.keep_removed,
             smoothing: c.smoothing,
             related_block: false,
+            contents: false,
+        }
+    }
+
+    /// The plain-text pass over an HTML page's visible text (the fallback): as for plain text,
+    /// with tables of contents removed.
+    fn page_options(&self) -> PassOptions {
+        PassOptions {
+            contents: true,
+            ..self.text_options()
         }
     }
 
@@ -314,6 +326,7 @@ impl Stripper {
             keep_removed: c.keep_removed,
             smoothing: c.smoothing,
             related_block: true,
+            contents: true,
         }
     }
 

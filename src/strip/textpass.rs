@@ -7,6 +7,7 @@ use super::classify::{decode, features, Decoding, LineModel, N_FEATURES};
 use super::lines::{analyse, Line};
 use super::repeats::drop_copies;
 use super::rules::{mark_related_block, mark_related_headlines, shape_kind, Kind};
+use super::toc::drop_contents;
 use crate::model::RemovedLine;
 use std::cell::RefCell;
 
@@ -22,6 +23,9 @@ pub struct PassOptions {
     /// Removes a related-links block at the end of the text ([`mark_related_block`]): for an
     /// extractor's output, whose text starts with the article.
     pub related_block: bool,
+    /// Removes tables of contents ([`drop_contents`]): on HTML pages, where train CV gains
+    /// (plain-text input: no gain, so it stays off there).
+    pub contents: bool,
 }
 
 /// Per-thread buffers, so the hot path does not allocate per line.
@@ -117,6 +121,11 @@ fn run_with(text: &str, model: &LineModel, opts: &PassOptions, s: &mut Scratch) 
     decode(lines, probs, forced, &opts.decoding, keep);
     for i in drop_copies(text, lines, dup, keep) {
         kinds[i] = Some(Kind::Repeated);
+    }
+    if opts.contents {
+        for i in drop_contents(text, lines, keep) {
+            kinds[i] = Some(Kind::Navigation);
+        }
     }
 
     let mut out = String::with_capacity(text.len());
