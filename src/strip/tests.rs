@@ -204,3 +204,29 @@ fn html_pages_keep_the_article_and_take_the_metadata_title() {
     assert!(!out.text.contains("READ MORE"), "{}", out.text);
     assert!(!out.text.contains("All rights reserved"), "{}", out.text);
 }
+
+#[test]
+fn html_pages_lose_their_table_of_contents() {
+    let heads = [
+        "Why budgets matter",
+        "How the vote went",
+        "What happens next",
+        "Reactions",
+    ];
+    let para = "The council met on Tuesday and agreed on a new budget for the schools of the town, after a long debate that lasted well into the night.";
+    let outline: String = heads.iter().map(|h| format!("<li>{h}</li>")).collect();
+    let body: String = heads
+        .iter()
+        .map(|h| format!("<h2>{h}</h2><p>{para}</p><p>{para}</p>"))
+        .collect();
+    let html = format!(
+        "<html><head><title>Budget passes</title></head><body><article><h1>Budget passes</h1>\
+         <p>{para}</p><ol class=toc>{outline}</ol>{body}</article></body></html>"
+    );
+    let stripper = Stripper::new(&StripConfig::default(), None).unwrap();
+    let out = stripper.strip(&doc(Format::Html, &html, "town.example"));
+    for h in heads {
+        assert_eq!(out.text.matches(h).count(), 1, "{h}: {}", out.text);
+    }
+    assert!(out.text.contains("new budget"), "{}", out.text);
+}

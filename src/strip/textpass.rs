@@ -193,4 +193,36 @@ mod tests {
         );
         assert_eq!(&out[..3], [0.0, 0.25, 0.5]);
     }
+
+    #[test]
+    fn tables_of_contents_go_only_when_asked() {
+        let text = "Why budgets matter\nHow the vote went\nWhat happens next\nReactions\n\
+                    Why budgets matter\nThe council met.\nHow the vote went\nIt passed.\n\
+                    What happens next\nMoney in March.\nReactions\nParents cheered.";
+        // No classifier, so only rules remove lines: the table of contents rule alone differs.
+        let mut opts = PassOptions {
+            decoding: Decoding {
+                body_bar: -1.0,
+                keep_inside: 0.0,
+                keep_outside: 0.0,
+            },
+            classify: false,
+            keep_removed: true,
+            smoothing: 0.0,
+            related_block: false,
+            contents: false,
+        };
+        let model = LineModel::shipped().expect("shipped line model");
+        let kept = run(text, &model, &opts);
+        assert_eq!(kept.text, text);
+        opts.contents = true;
+        let out = run(text, &model, &opts);
+        assert!(
+            out.text.starts_with("Why budgets matter\nThe council met."),
+            "{}",
+            out.text
+        );
+        assert_eq!(out.removed.len(), 4);
+        assert!(out.removed.iter().all(|r| r.kind == "navigation"));
+    }
 }
