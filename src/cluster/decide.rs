@@ -102,7 +102,19 @@ impl Core {
             (Some(id), Some(d)) => Some(match Prepared::from_bytes(dedup_work) {
                 Some(p) => d.observe_prepared(p),
                 // The worker leaves the work out only for an empty text.
-                None => d.observe(id, ""),
+                None => {
+                    if !dedup_work.is_empty() {
+                        // Work of a layout this decider does not read (a newer worker):
+                        // decided as an empty text, as before, but said.
+                        tracing::warn!(
+                            work_seq = meta.work_seq,
+                            version = dedup_work[0],
+                            "prepared dedup work of an unknown layout, decided as an empty \
+                             text: upgrade workers and deciders together"
+                        );
+                    }
+                    d.observe(id, "")
+                }
             }),
             _ => None,
         };

@@ -37,7 +37,7 @@ pub mod story;
 pub mod text;
 
 use crate::model::{DedupInfo, DedupStatus, Reuse};
-use align::Sketch;
+use align::{Sketch, WordMasks};
 use blocks::Id;
 use exact::Exact;
 use minhash::{Compact, NearIndex, Signatures};
@@ -137,17 +137,31 @@ pub struct Deduper {
     /// Near-index sequence number below which story member lists are pruned.
     pruned: u64,
     known_raw: Arc<KnownRaw>,
+    /// The sentence lookup's word table, refilled for each decision that needs one.
+    masks: WordMasks,
 }
 
 /// What a decision computed for the story tier: the IDF of each term and, when stories were
 /// ranked, the document's story vector.
 type Given<'a> = (&'a [f32], Option<&'a [(u32, f32)]>);
 
+/// The ids an index entry carries in hex: the document, its normal text, its story (the
+/// document's own id when none) and what it duplicates.
+#[derive(Debug, Clone, Copy)]
+struct Ids {
+    raw: u128,
+    text: u128,
+    story: u128,
+    duplicate_of: Option<u128>,
+}
+
 /// A decision before it is applied to the index.
 struct Decision {
     info: DedupInfo,
     tier: Tier,
     entry: IndexEntry,
+    /// The entry's ids, as [`Deduper::apply`] would parse them back.
+    ids: Ids,
     sig: Option<Compact>,
     terms: Vec<Term>,
     /// IDF of each term when the decision was made, for adding the document's story vector.
@@ -155,6 +169,8 @@ struct Decision {
     /// The document's story vector built from `idfs` when stories were ranked (else empty).
     vector: Vec<(u32, f32)>,
     sketch: Option<Sketch>,
+    /// The word table the decision was given, back for the next one.
+    masks: WordMasks,
 }
 
 impl Deduper {
@@ -175,6 +191,7 @@ impl Deduper {
             sketch_order: VecDeque::new(),
             pruned: 0,
             known_raw: Arc::new(KnownRaw::default()),
+            masks: WordMasks::default(),
         }
     }
 
@@ -214,10 +231,13 @@ impl Deduper {
 
     /// Decides a document whose index-free work [`prepare`] already did, and adds it.
     pub fn observe_prepared(&mut self, p: Prepared) -> (DedupInfo, IndexEntry) {
-        let d = self.decide(p);
+        let masks = std::mem::take(&mut self.masks);
+        let mut d = self.decide(p, masks);
+        self.masks = std::mem::take(&mut d.masks);
         let vector = (!d.vector.is_empty()).then_some(&d.vector[..]);
-        self.apply(
-            &d.entry,
+        self.apply_ids(
+            d.ids,
+            d.entry.duplicate_of.is_some(),
             d.sig,
             d.sketch,
             &d.terms,
@@ -228,7 +248,7 @@ impl Deduper {
 
     /// Decides `text` as [`Deduper::observe`] would, without adding it; also says which tier.
     pub fn check(&self, id: &str, text: &str) -> (DedupInfo, Tier) {
-        let d = self.decide(prepare(id, text));
+        let d = self.decide(prepare(id, text), WordMasks::default());
         (d.info, d.tier)
     }
 
@@ -258,7 +278,9 @@ impl Deduper {
         self.apply(entry, sigs, sketch, &terms, None);
     }
 
-    fn decide(&self, p: Prepared) -> Decision {
+    /// Decides `p` without adding it; `masks` is the word table to refill for its sentence
+    /// lookup, handed back in the decision.
+    fn decide(&self, p: Prepared, mut masks: WordMasks) -> Decision {
         let Prepared {
             raw,
             text_hash,
@@ -290,11 +312,18 @@ impl Deduper {
                 info,
                 tier: Tier::Exact,
                 entry,
+                ids: Ids {
+                    raw,
+                    text: text_hash,
+                    story,
+                    duplicate_of: Some(of),
+                },
                 sig: None,
                 terms: Vec::new(),
                 idfs: Vec::new(),
                 vector: Vec::new(),
                 sketch: None,
+                masks,
             };
         }
         let idfs = self.stories.idfs(&terms);
@@ -313,7 +342,7 @@ impl Deduper {
         if found.is_none() {
             vector = self.stories.vector_with(&terms, &idfs);
             ranked = self.stories.rank_with(&vector, &terms, &idfs);
-            let probe = sentences.into_probe();
+            let probe = sentences.into_probe_with(&mut masks);
             let aligned = self.align(&probe, lsh, &ranked);
             sentences = prepared::Sentences::Probe(probe);
             found = self.best_rewrite(&aligned);
@@ -327,14 +356,14 @@ impl Deduper {
                 reuse.truncate(MAX_REUSE);
             }
         }
-        let (tier, status, duplicate_of, similarity, story) = match found {
+        let (tier, status, of, similarity, story) = match found {
             Some((tier, of, story, sim)) => {
                 let status = if tier == Tier::Rewrite {
                     DedupStatus::Rewrite
                 } else {
                     DedupStatus::NearDuplicate
                 };
-                (tier, status, Some(hex(of)), Some(sim), story)
+                (tier, status, Some(of), Some(sim), story)
             }
             None => {
                 let by_reuse = reuse
@@ -346,9 +375,16 @@ impl Deduper {
                 (Tier::Unique, DedupStatus::Unique, None, None, story)
             }
         };
+        let duplicate_of = of.map(hex);
         entry.duplicate_of = duplicate_of.clone();
         entry.story = Some(hex(story));
-        let sketch = sentences.into_sketch();
+        let ids = Ids {
+            raw,
+            text: text_hash,
+            story,
+            duplicate_of: of,
+        };
+        let sketch = sentences.into_sketch_keeping(&mut masks);
         match encoded {
             Some(e) => {
                 entry.sig = e.sig;
@@ -382,16 +418,17 @@ impl Deduper {
             },
             tier,
             entry,
+            ids,
             sig,
             terms,
             idfs,
             vector,
             sketch: Some(sketch),
+            masks,
         }
     }
 
-    /// Adds a decided document to every index; `observe` and `restore` share it so replay
-    /// repeats the same updates in the same order.
+    /// Adds a committed entry to every index, as [`Deduper::apply_ids`] with its ids parsed.
     fn apply(
         &mut self,
         entry: &IndexEntry,
@@ -403,19 +440,42 @@ impl Deduper {
         let Some(raw) = parse_hex(&entry.id) else {
             return;
         };
-        let text = parse_hex(&entry.text_hash).unwrap_or(0);
-        let story = entry.story.as_deref().and_then(parse_hex).unwrap_or(raw);
-        let exact_of = entry
-            .duplicate_of
-            .as_deref()
-            .and_then(parse_hex)
-            .filter(|_| sigs.is_none());
+        let ids = Ids {
+            raw,
+            text: parse_hex(&entry.text_hash).unwrap_or(0),
+            story: entry.story.as_deref().and_then(parse_hex).unwrap_or(raw),
+            duplicate_of: entry.duplicate_of.as_deref().and_then(parse_hex),
+        };
+        let duplicate = entry.duplicate_of.is_some();
+        self.apply_ids(ids, duplicate, sigs, sketch, terms, given);
+    }
+
+    /// Adds a decided document to every index; `observe` (with the ids its decision made) and
+    /// `restore` (with those its entry holds, through [`Deduper::apply`]) share it so replay
+    /// repeats the same updates in the same order. `duplicate`: the entry names a document
+    /// it duplicates (even one whose id does not parse).
+    fn apply_ids(
+        &mut self,
+        ids: Ids,
+        duplicate: bool,
+        sigs: Option<Compact>,
+        sketch: Option<Sketch>,
+        terms: &[Term],
+        given: Option<Given<'_>>,
+    ) {
+        let Ids {
+            raw,
+            text,
+            story,
+            duplicate_of,
+        } = ids;
+        let exact_of = duplicate_of.filter(|_| sigs.is_none());
         self.known_raw.insert(raw);
         // A near-copy is represented by the document it copies: keeping it out of the LSH
         // index bounds the candidates a syndicated story produces (thousands of re-posts
         // would otherwise all be verified for every new one). A copy of a copy is still
         // found when it is close enough to the first one.
-        let sigs = sigs.filter(|_| entry.duplicate_of.is_none());
+        let sigs = sigs.filter(|_| !duplicate);
         let in_near = sigs.is_some();
         let seq = self.exact.push(raw, text, story, exact_of, in_near);
         if let Some(s) = sigs {

@@ -2,7 +2,7 @@
 //! signature, story terms and sentence sketch of one document, with their ledger encodings;
 //! and the normal form and hashes exact matching uses.
 
-use super::align::{Probe, Sketch};
+use super::align::{Probe, Sketch, WordMasks};
 use super::minhash::Signatures;
 use super::story::{self, Term};
 use super::text;
@@ -33,6 +33,17 @@ pub(super) struct Encoded {
     pub(super) sent: Option<String>,
 }
 
+impl Encoded {
+    /// The encodings of a document's signature, terms and sketch.
+    pub(super) fn of(sigs: Option<&Signatures>, terms: &[Term], sketch: &Sketch) -> Self {
+        Self {
+            sig: sigs.map(sig_b64),
+            terms: terms_b64(terms),
+            sent: sent_b64(sketch),
+        }
+    }
+}
+
 /// The sentence sketch of a document, with its word lookup ([`Probe`]) when that was built
 /// beforehand: [`prepare`] builds it on a parallel worker, a decoded [`Prepared`] leaves it to
 /// the decision, which needs it only for a document that is not a copy.
@@ -50,17 +61,23 @@ impl Sentences {
         }
     }
 
-    pub(super) fn into_probe(self) -> Probe {
+    /// Returns the sentence lookup, refilling `masks` (left empty) when it has to be built.
+    pub(super) fn into_probe_with(self, masks: &mut WordMasks) -> Probe {
         match self {
-            Sentences::Sketch(s) => Probe::new(s),
+            Sentences::Sketch(s) => Probe::with_masks(s, std::mem::take(masks)),
             Sentences::Probe(p) => p,
         }
     }
 
-    pub(super) fn into_sketch(self) -> Sketch {
+    /// Returns the sketch, keeping the probe's word table in `masks` for the next one.
+    pub(super) fn into_sketch_keeping(self, masks: &mut WordMasks) -> Sketch {
         match self {
             Sentences::Sketch(s) => s,
-            Sentences::Probe(p) => p.into_sketch(),
+            Sentences::Probe(p) => {
+                let (sketch, table) = p.into_parts();
+                *masks = table;
+                sketch
+            }
         }
     }
 }
@@ -93,11 +110,7 @@ pub fn prepare(id: &str, text: &str) -> Prepared {
     let sigs = Signatures::of(&words);
     let terms = story::terms(&words);
     let sketch = Sketch::of(text);
-    let encoded = Encoded {
-        sig: sigs.as_ref().map(sig_b64),
-        terms: terms_b64(&terms),
-        sent: sent_b64(&sketch),
-    };
+    let encoded = Encoded::of(sigs.as_ref(), &terms, &sketch);
     Prepared {
         raw: parse_hex(id).unwrap_or_else(|| hash128(id.as_bytes())),
         text_hash: hash128(normalize(text).as_bytes()),

@@ -172,3 +172,36 @@ fn sorted_and_ordered_sketches_are_compared_sorted() {
     let mixed = Probe::new(sorted(new)).align(&Sketch::of(A), 0.5, 0.0);
     assert_eq!(mixed, both_sorted);
 }
+
+#[test]
+fn a_refilled_word_table_aligns_as_a_new_one() {
+    // Documents of very different sizes in turn, so the table is both reused and replaced.
+    let long: String = (0..80)
+        .map(|i| {
+            format!(
+                "Sentence {i} mentions harbour{i} cargo{} and ferry{}.\n",
+                i % 7,
+                i % 3
+            )
+        })
+        .collect();
+    let texts = [
+        A,
+        long.as_str(),
+        "",
+        A,
+        "Officials said the president would address parliament about the crisis tomorrow.",
+        long.as_str(),
+        A,
+    ];
+    let mut masks = WordMasks::default();
+    for new in texts {
+        let fresh = Probe::new(Sketch::of(new));
+        let refilled = Probe::with_masks(Sketch::of(new), masks);
+        for old in texts {
+            let old = Sketch::of(old);
+            assert_eq!(fresh.align(&old, 0.5, 0.0), refilled.align(&old, 0.5, 0.0));
+        }
+        masks = refilled.into_parts().1;
+    }
+}

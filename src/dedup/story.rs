@@ -15,7 +15,7 @@ mod story_cells;
 mod story_postings;
 #[path = "story_terms.rs"]
 mod story_terms;
-use story_cells::{directory, insert_cells, seek, seek_in, DIRECTORY_MIN};
+use story_cells::{directory, insert_cells, seek, seek_in, update_directory, DIRECTORY_MIN};
 use story_postings::{heaviest, listed_terms, TermTable, SHARDS};
 pub(super) use story_terms::is_stop;
 pub use story_terms::{terms, Term, MAX_TERMS};
@@ -444,10 +444,15 @@ impl StoryIndex {
                 s.names_sq += delta;
             }
         }
+        let had_dir = dir.is_some();
         insert_cells(&mut s.centroid, inserts);
-        if s.centroid.len() >= DIRECTORY_MIN && (new_story || !inserts.is_empty() || dir.is_none())
-        {
-            directory(&s.centroid, self.dirs.entry(slot).or_default());
+        if s.centroid.len() >= DIRECTORY_MIN {
+            let d = self.dirs.entry(slot).or_default();
+            if had_dir && !new_story {
+                update_directory(&s.centroid, inserts, d);
+            } else {
+                directory(&s.centroid, d);
+            }
         }
         s.size += 1;
         if s.size.is_power_of_two() || s.size % 64 == 0 {

@@ -48,6 +48,32 @@ pub(super) fn directory(centroid: &[Cell], dir: &mut Vec<u32>) {
     }
 }
 
+/// Brings `dir`, the [`directory`] of a centroid before `inserted` (ascending terms) went in
+/// by [`insert_cells`], up to date: each bucket's start moves by the inserted terms of the
+/// buckets before it, a pass over the buckets (8 to 16 times fewer than the terms) rather than
+/// the centroid. When the centroid's new length calls for another bucket count, or `dir` is
+/// not a directory, it is rebuilt.
+pub(super) fn update_directory(centroid: &[Cell], inserted: &[(usize, Cell)], dir: &mut Vec<u32>) {
+    let b = (centroid.len() / 8).max(1).ilog2().min(TERM_ID_BITS);
+    let buckets = 1usize << b;
+    if dir.len() != buckets + 1 {
+        directory(centroid, dir);
+        return;
+    }
+    let (mut k, mut moved) = (0usize, 0u32);
+    for (j, start) in dir.iter_mut().enumerate() {
+        while let Some(&(_, c)) = inserted.get(k) {
+            let bucket = ((c.term() >> (TERM_ID_BITS - b)) as usize).min(buckets - 1);
+            if bucket >= j {
+                break;
+            }
+            k += 1;
+            moved += 1;
+        }
+        *start += moved;
+    }
+}
+
 /// [`seek`] through the centroid's [`directory`]: a scan of one bucket, the same answer.
 pub(super) fn seek_in(
     centroid: &[Cell],

@@ -164,3 +164,42 @@ fn seek_and_the_directory_find_what_a_binary_search_finds() {
         }
     }
 }
+
+#[test]
+fn an_updated_directory_is_the_rebuilt_one() {
+    let mut rng = crate::dedup::eval::Rng(11);
+    for (len, span, adds) in [
+        (256usize, 1usize << 24, 40usize),
+        (700, 1 << 24, 5),
+        (300, 1 << 12, 60),
+    ] {
+        let mut terms: Vec<u32> = (0..len).map(|_| rng.below(span) as u32).collect();
+        terms.sort_unstable();
+        terms.dedup();
+        let mut centroid: Vec<Cell> = terms.iter().map(|&t| Cell::new(t << 2, 1.0)).collect();
+        let mut dir = Vec::new();
+        directory(&centroid, &mut dir);
+        // Members adding a few new terms each, past a change of the bucket count.
+        for _ in 0..200 {
+            let mut new: Vec<u32> = (0..rng.below(adds + 1))
+                .map(|_| rng.below(span) as u32)
+                .collect();
+            new.sort_unstable();
+            new.dedup();
+            let mut inserts = Vec::new();
+            let mut at = 0;
+            for t in new {
+                let (found, next) = seek(&centroid, at, t);
+                at = next;
+                if found.is_none() {
+                    inserts.push((at, Cell::new(t << 2, 1.0)));
+                }
+            }
+            insert_cells(&mut centroid, &inserts);
+            update_directory(&centroid, &inserts, &mut dir);
+            let mut rebuilt = Vec::new();
+            directory(&centroid, &mut rebuilt);
+            assert_eq!(dir, rebuilt, "len {}", centroid.len());
+        }
+    }
+}
