@@ -424,6 +424,23 @@ fn is_terminal(line: &str, last: char) -> bool {
     }
 }
 
+/// Runs a line filter over `text`'s lines and returns the kept lines joined by newlines: the
+/// common harness of the filters' unit tests.
+#[cfg(test)]
+pub fn kept_after(text: &str, filter: impl FnOnce(&[Line], &mut [bool])) -> String {
+    let mut lines = Vec::new();
+    analyse(text, &mut lines);
+    let mut keep = vec![true; lines.len()];
+    filter(&lines, &mut keep);
+    lines
+        .iter()
+        .zip(&keep)
+        .filter(|(_, &k)| k)
+        .map(|(l, _)| l.text(text))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,21 +82,12 @@ pub fn drop_copies(text: &str, lines: &[Line], dup: &[bool], keep: &mut [bool]) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strip::lines::analyse;
+    use crate::strip::lines::kept_after;
 
     fn run(text: &str) -> String {
-        let mut lines = Vec::new();
-        analyse(text, &mut lines);
-        let mut keep = vec![true; lines.len()];
-        let dup = vec![true; lines.len()];
-        drop_copies(text, &lines, &dup, &mut keep);
-        lines
-            .iter()
-            .zip(&keep)
-            .filter(|(_, &k)| k)
-            .map(|(l, _)| l.text(text))
-            .collect::<Vec<_>>()
-            .join("\n")
+        kept_after(text, |lines, keep| {
+            drop_copies(text, lines, &vec![true; lines.len()], keep);
+        })
     }
 
     const BLOCK: &str = "How much does a remodel cost?\n\

@@ -86,20 +86,12 @@ fn entry_key(line: &str, words: u32) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strip::lines::analyse;
+    use crate::strip::lines::kept_after;
 
     fn run(text: &str) -> String {
-        let mut lines = Vec::new();
-        analyse(text, &mut lines);
-        let mut keep = vec![true; lines.len()];
-        drop_contents(text, &lines, &mut keep);
-        lines
-            .iter()
-            .zip(&keep)
-            .filter(|(_, &k)| k)
-            .map(|(l, _)| l.text(text))
-            .collect::<Vec<_>>()
-            .join("\n")
+        kept_after(text, |lines, keep| {
+            drop_contents(text, lines, keep);
+        })
     }
 
     const BODY: &str = "Why budgets matter\nThe council met on Tuesday to agree a budget.\n\
