@@ -147,11 +147,6 @@ impl Probe {
         Self { sketch, lookup }
     }
 
-    /// Returns the document's sketch, dropping the lookup.
-    pub fn into_sketch(self) -> Sketch {
-        self.sketch
-    }
-
     /// Returns the document's sketch and the word table, for [`Probe::with_masks`].
     pub fn into_parts(self) -> (Sketch, WordMasks) {
         (self.sketch, self.lookup)

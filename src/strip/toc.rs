@@ -23,9 +23,10 @@ const MAX_WORDS: usize = 12;
 /// words ("2.", "1.3") left out on both sides.
 pub fn drop_contents(text: &str, lines: &[Line], keep: &mut [bool]) -> Vec<usize> {
     let kept: Vec<usize> = (0..lines.len()).filter(|&i| keep[i]).collect();
+    let mut buf = String::new();
     let keys: Vec<Option<u64>> = kept
         .iter()
-        .map(|&i| entry_key(lines[i].text(text), lines[i].words))
+        .map(|&i| entry_key(lines[i].text(text), lines[i].words, &mut buf))
         .collect();
     // For each kept line, the position (among kept lines) of the next line with its key.
     let mut next = vec![None; kept.len()];
@@ -66,12 +67,13 @@ pub fn drop_contents(text: &str, lines: &[Line], keep: &mut [bool]) -> Vec<usize
 }
 
 /// Returns the hash of a line's lower-cased `\w+` words without leading all-digit words, or
-/// `None` when that leaves no word or more than [`MAX_WORDS`].
-fn entry_key(line: &str, words: u32) -> Option<u64> {
+/// `None` when that leaves no word or more than [`MAX_WORDS`]; `key` is the buffer it builds
+/// the words in, reused across lines.
+fn entry_key(line: &str, words: u32, key: &mut String) -> Option<u64> {
     if words == 0 || words as usize > MAX_WORDS + 4 {
         return None;
     }
-    let mut key = String::with_capacity(line.len());
+    key.clear();
     let mut n = 0;
     for t in tokens(line).skip_while(|t| t.bytes().all(|b| b.is_ascii_digit())) {
         if n > 0 {
