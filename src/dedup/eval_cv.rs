@@ -48,6 +48,9 @@ pub(super) struct RewriteFit {
     pub gate_scores: Vec<GateScore>,
     /// The samples past the chosen gates.
     pub samples: Vec<Sample>,
+    /// Every sample collected (matching covering [`crate::dedup::rewrite_model::MIN_COVERED`]
+    /// of the new text), gated or not: where the training rewrites are lost.
+    pub collected: Vec<Sample>,
 }
 
 impl Fitting<'_> {
@@ -59,12 +62,17 @@ impl Fitting<'_> {
         let all = fit::collect(docs, gold, &probes, self.base, self.mask);
         let prior = (self.base.rewrite_min_words, self.base.rewrite_min_reworded);
         let (gates, gate_scores) = fit::choose_gates(&all, probes.sets.len() * docs.len(), prior);
-        let samples: Vec<Sample> = all.into_iter().filter(|s| s.passes(gates.gates)).collect();
+        let samples: Vec<Sample> = all
+            .iter()
+            .filter(|s| s.passes(gates.gates))
+            .cloned()
+            .collect();
         RewriteFit {
             model: fit::fit(&samples),
             gates,
             gate_scores,
             samples,
+            collected: all,
         }
     }
 }

@@ -12,6 +12,9 @@ use crate::dedup::DedupConfig;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+#[path = "rewrite_losses.rs"]
+mod losses;
+
 const N: usize = FEATURES.len() + 1;
 /// Ridge on the weights (not the bias), against the mean loss.
 const RIDGE: f64 = 1e-3;
@@ -370,6 +373,7 @@ pub(super) fn report(
         .iter()
         .flat_map(|&g| TRAIN_RATES.map(|r| Some((g, r))))
         .chain([None]);
+    losses::report(docs.len(), &rf, &c, report);
     for g in groups {
         let group: Vec<&Sample> = samples
             .iter()
