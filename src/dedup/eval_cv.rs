@@ -30,10 +30,24 @@ fn tune(grid: &[f32], prior: f32, mut score: impl FnMut(f32) -> f64) -> f32 {
         .unwrap_or(prior)
 }
 
-/// Whether the story IDF of a held-out run is blended with document frequencies counted on the
-/// training topics ([`DfPrior`]); `DROPLINE_STORY_PRIOR=0` turns it off, for the ablation.
-fn use_df_prior() -> bool {
-    std::env::var("DROPLINE_STORY_PRIOR").map_or(true, |v| v != "0")
+/// How `eval dedup --cv` runs the story tier, from `DROPLINE_STORY_PRIOR`: by default the
+/// held-out fold's story IDF is blended with document frequencies counted on its training topics
+/// ([`DfPrior`]) and the threshold is chosen on training folds run alone; `0` gives neither
+/// (one run over all training topics, no prior); `split` chooses on training folds run alone
+/// without a prior, for the ablation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum PriorMode {
+    Off,
+    Split,
+    On,
+}
+
+fn prior_mode() -> PriorMode {
+    match std::env::var("DROPLINE_STORY_PRIOR").as_deref() {
+        Ok("0") => PriorMode::Off,
+        Ok("split") => PriorMode::Split,
+        _ => PriorMode::On,
+    }
 }
 
 /// Returns the background document frequencies of `docs`.
@@ -49,7 +63,11 @@ fn df_prior(docs: &[&Doc]) -> Arc<DfPrior> {
 /// background prior, each training fold is run alone with the prior counted on the other
 /// training folds (a prior counted on the documents it is used on would give them the IDF of a
 /// stream that has seen them all), and the story scores are averaged over those runs.
-fn story_train_score(c: &DedupConfig, groups: &[(Vec<&Doc>, HashMap<String, usize>)]) -> f64 {
+fn story_train_score(
+    c: &DedupConfig,
+    groups: &[(Vec<&Doc>, HashMap<String, usize>)],
+    with_prior: bool,
+) -> f64 {
     let mut quiet = String::new();
     let total: f64 = groups
         .iter()
@@ -62,7 +80,7 @@ fn story_train_score(c: &DedupConfig, groups: &[(Vec<&Doc>, HashMap<String, usiz
                 .flat_map(|(_, (d, _))| d.iter().copied())
                 .collect();
             let c = DedupConfig {
-                story_df_prior: Some(df_prior(&others)),
+                story_df_prior: with_prior.then(|| df_prior(&others)),
                 ..c.clone()
             };
             score(&run_docs(&c, docs.clone(), gold), None, false, &mut quiet).story_score()
@@ -196,7 +214,8 @@ pub(super) fn cross_validate(
             .2
         });
         set_rewrite(&mut c, &rf, &train, &train_gold);
-        let prior = use_df_prior();
+        let mode = prior_mode();
+        let prior = mode != PriorMode::Off;
         let groups: Vec<(Vec<&Doc>, HashMap<String, usize>)> = (0..k)
             .filter(|&g| prior && g != f)
             .map(|g| {
@@ -215,12 +234,12 @@ pub(super) fn cross_validate(
                 ..c.clone()
             };
             if prior {
-                story_train_score(&t, &groups)
+                story_train_score(&t, &groups, mode == PriorMode::On)
             } else {
                 train_score(&t).story_score()
             }
         });
-        if prior {
+        if mode == PriorMode::On {
             c.story_df_prior = Some(df_prior(&train));
         }
         let mut fold_topics: Vec<&str> =
