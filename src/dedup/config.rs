@@ -76,6 +76,10 @@ pub struct DedupConfig {
     pub story_idf_power: f32,
     /// Share of the name-only cosine in the story similarity.
     pub story_name_weight: f32,
+    /// Background document frequencies blended into the story IDF (none by default; `eval
+    /// dedup --cv` counts them on the training topics of each fold).
+    #[serde(skip)]
+    pub story_df_prior: Option<std::sync::Arc<super::story::DfPrior>>,
 }
 
 impl Default for DedupConfig {
@@ -98,6 +102,7 @@ impl Default for DedupConfig {
             story_name_boost: 2.0,
             story_idf_power: 1.0,
             story_name_weight: 0.0,
+            story_df_prior: None,
         }
     }
 }

@@ -5,9 +5,11 @@ use super::fit::{self, GateScore, Sample, REWRITE_GRID};
 use super::{near_gold, run_docs, score, Doc, Rng, Scores, Synthetic, TRAIN_RATES, TRAIN_SEED};
 use crate::dedup::eval_gen::Thesaurus;
 use crate::dedup::rewrite_model::RewriteModel;
+use crate::dedup::story::{self, DfPrior};
 use crate::dedup::DedupConfig;
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 const NEAR_GRID: [f32; 7] = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8];
 const STORY_GRID: [f32; 12] = [
@@ -26,6 +28,65 @@ fn tune(grid: &[f32], prior: f32, mut score: impl FnMut(f32) -> f64) -> f32 {
         .map(|(&v, _)| v)
         .min_by(|a, b| (a - prior).abs().total_cmp(&(b - prior).abs()))
         .unwrap_or(prior)
+}
+
+/// How `eval dedup --cv` runs the story tier, from `DROPLINE_STORY_PRIOR`: by default the
+/// held-out fold's story IDF is blended with document frequencies counted on its training topics
+/// ([`DfPrior`]) and the threshold is chosen on training folds run alone; `0` gives neither
+/// (one run over all training topics, no prior); `split` chooses on training folds run alone
+/// without a prior, for the ablation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum PriorMode {
+    Off,
+    Split,
+    On,
+}
+
+fn prior_mode() -> PriorMode {
+    match std::env::var("DROPLINE_STORY_PRIOR").as_deref() {
+        Ok("0") => PriorMode::Off,
+        Ok("split") => PriorMode::Split,
+        _ => PriorMode::On,
+    }
+}
+
+/// Returns the background document frequencies of `docs`.
+fn df_prior(docs: &[&Doc]) -> Arc<DfPrior> {
+    let terms: Vec<Vec<story::Term>> = docs
+        .iter()
+        .map(|d| story::terms(&crate::dedup::text::words(&d.text)))
+        .collect();
+    Arc::new(DfPrior::from_docs(terms.iter().map(Vec::as_slice)))
+}
+
+/// Scores the story tier of `c` on training topics as a held-out fold is scored: with a
+/// background prior, each training fold is run alone with the prior counted on the other
+/// training folds (a prior counted on the documents it is used on would give them the IDF of a
+/// stream that has seen them all), and the story scores are averaged over those runs.
+fn story_train_score(
+    c: &DedupConfig,
+    groups: &[(Vec<&Doc>, HashMap<String, usize>)],
+    with_prior: bool,
+) -> f64 {
+    let mut quiet = String::new();
+    let total: f64 = groups
+        .iter()
+        .enumerate()
+        .map(|(g, (docs, gold))| {
+            let others: Vec<&Doc> = groups
+                .iter()
+                .enumerate()
+                .filter(|&(h, _)| h != g)
+                .flat_map(|(_, (d, _))| d.iter().copied())
+                .collect();
+            let c = DedupConfig {
+                story_df_prior: with_prior.then(|| df_prior(&others)),
+                ..c.clone()
+            };
+            score(&run_docs(&c, docs.clone(), gold), None, false, &mut quiet).story_score()
+        })
+        .sum();
+    total / groups.len().max(1) as f64
 }
 
 /// How the rewrite tier is fitted on a set of training documents.
@@ -161,13 +222,34 @@ pub(super) fn cross_validate(
             .2
         });
         set_rewrite(&mut c, &rf, &train, &train_gold);
+        let mode = prior_mode();
+        let prior = mode != PriorMode::Off;
+        let groups: Vec<(Vec<&Doc>, HashMap<String, usize>)> = (0..k)
+            .filter(|&g| prior && g != f)
+            .map(|g| {
+                let d: Vec<&Doc> = train
+                    .iter()
+                    .copied()
+                    .filter(|d| fold_of[d.topic.as_str()] == g)
+                    .collect();
+                let gold = near_gold(&d);
+                (d, gold)
+            })
+            .collect();
         c.story_threshold = tune(&STORY_GRID, base.story_threshold, |v| {
-            train_score(&DedupConfig {
+            let t = DedupConfig {
                 story_threshold: v,
                 ..c.clone()
-            })
-            .story_score()
+            };
+            if prior {
+                story_train_score(&t, &groups, mode == PriorMode::On)
+            } else {
+                train_score(&t).story_score()
+            }
         });
+        if mode == PriorMode::On {
+            c.story_df_prior = Some(df_prior(&train));
+        }
         let mut fold_topics: Vec<&str> =
             topics.iter().copied().filter(|t| fold_of[t] == f).collect();
         fold_topics.sort_by_key(|t| t.parse::<u32>().unwrap_or(u32::MAX));

@@ -179,13 +179,16 @@ impl Deduper {
             config: config.clone(),
             exact: Exact::default(),
             near: NearIndex::default(),
-            stories: StoryIndex::new(StoryParams {
-                threshold: config.story_threshold,
-                window: config.story_window,
-                name_boost: config.story_name_boost,
-                idf_power: config.story_idf_power,
-                name_weight: config.story_name_weight,
-            }),
+            stories: StoryIndex::with_prior(
+                StoryParams {
+                    threshold: config.story_threshold,
+                    window: config.story_window,
+                    name_boost: config.story_name_boost,
+                    idf_power: config.story_idf_power,
+                    name_weight: config.story_name_weight,
+                },
+                config.story_df_prior.clone(),
+            ),
             story_members: text::IdMap::default(),
             sketches: text::IdMap::default(),
             sketch_order: VecDeque::new(),

@@ -18,7 +18,7 @@ mod story_terms;
 use story_cells::{directory, insert_cells, seek, seek_in, update_directory, DIRECTORY_MIN};
 use story_postings::{heaviest, listed_terms, TermTable, SHARDS};
 pub(super) use story_terms::is_stop;
-pub use story_terms::{terms, Term, MAX_TERMS};
+pub use story_terms::{terms, DfPrior, Term, MAX_TERMS};
 use story_terms::{tf_weights, Cell, Idf};
 
 /// Terms of a document used to look up candidate stories.
@@ -72,6 +72,8 @@ pub struct StoryIndex {
     params: StoryParams,
     /// Document frequencies and the stories holding each term.
     terms: TermTable,
+    /// Background document frequencies blended into the IDF, if any.
+    prior: Option<std::sync::Arc<DfPrior>>,
     docs_seen: u64,
     /// Stories by slot; postings name slots (4 bytes) rather than story ids (16).
     slots: Vec<Option<Story>>,
@@ -127,6 +129,7 @@ impl StoryIndex {
         Self {
             params,
             terms: TermTable::default(),
+            prior: None,
             docs_seen: 0,
             slots: Vec::new(),
             dirs: IdMap::default(),
@@ -136,6 +139,14 @@ impl StoryIndex {
             by_id: IdMap::default(),
             seq: 0,
             scratch: AddScratch::default(),
+        }
+    }
+
+    /// [`StoryIndex::new`] with background document frequencies blended into the IDF.
+    pub fn with_prior(params: StoryParams, prior: Option<std::sync::Arc<DfPrior>>) -> Self {
+        Self {
+            prior,
+            ..Self::new(params)
         }
     }
 
@@ -178,7 +189,12 @@ impl StoryIndex {
     }
 
     fn idf(&self) -> Idf<'_> {
-        Idf::new(&self.terms, self.docs_seen, self.params.idf_power)
+        Idf::new(
+            &self.terms,
+            self.prior.as_deref(),
+            self.docs_seen,
+            self.params.idf_power,
+        )
     }
 
     fn active(&self, s: &Story) -> bool {
@@ -458,7 +474,12 @@ impl StoryIndex {
         if s.size.is_power_of_two() || s.size % 64 == 0 {
             // Recounts the norms under the current IDF, in term id order: O(centroid) at doubling
             // sizes and every 64 members, so the cost per document stays bounded.
-            let mut idf = Idf::new(&self.terms, self.docs_seen, self.params.idf_power);
+            let mut idf = Idf::new(
+                &self.terms,
+                self.prior.as_deref(),
+                self.docs_seen,
+                self.params.idf_power,
+            );
             // A new story's centroid is this document's terms in the same order, so their IDF
             // values are at hand (the same numbers `Idf::of` would return).
             let fresh = s.size == 1 && s.centroid.len() == idfs.len();

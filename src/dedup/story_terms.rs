@@ -127,6 +127,40 @@ fn idf_value(n: f32, df: u32, power: f32) -> f32 {
     }
 }
 
+/// Background document frequencies that an early stream's IDF is blended with: `docs`
+/// documents seen elsewhere (on other topics) and the number of them holding each term. The
+/// IDF of a term is then that of `df + prior df` in `n + prior docs` documents: the first
+/// documents of a stream get the contrast between common and rare words that stream counts
+/// alone only give after many documents, and as the stream grows its own counts dominate.
+#[derive(Debug, Default)]
+pub struct DfPrior {
+    docs: u64,
+    df: IdMap<u32, u32>,
+}
+
+impl DfPrior {
+    /// Counts the documents (each given as its [`terms`]) holding each term.
+    pub fn from_docs<'a>(docs: impl IntoIterator<Item = &'a [Term]>) -> Self {
+        let mut p = Self::default();
+        for terms in docs {
+            p.docs += 1;
+            for t in terms {
+                *p.df.entry(t.id).or_insert(0) += 1;
+            }
+        }
+        p
+    }
+
+    /// Background documents counted.
+    pub fn docs(&self) -> u64 {
+        self.docs
+    }
+
+    fn df(&self, term: u32) -> u32 {
+        self.df.get(&term).copied().unwrap_or(0)
+    }
+}
+
 /// Document frequencies below this get their IDF cached per call.
 const SMALL_DF: usize = 64;
 
@@ -134,6 +168,7 @@ const SMALL_DF: usize = 64;
 /// values are cached by document frequency and a handful of `ln` calls serve a whole document.
 pub(super) struct Idf<'a> {
     df: &'a TermTable,
+    prior: Option<&'a DfPrior>,
     n: f32,
     power: f32,
     /// IDF by document frequency, NaN until computed.
@@ -141,17 +176,23 @@ pub(super) struct Idf<'a> {
 }
 
 impl<'a> Idf<'a> {
-    pub(super) fn new(df: &'a TermTable, docs_seen: u64, power: f32) -> Self {
+    pub(super) fn new(
+        df: &'a TermTable,
+        prior: Option<&'a DfPrior>,
+        docs_seen: u64,
+        power: f32,
+    ) -> Self {
         Self {
             df,
-            n: docs_seen as f32,
+            prior,
+            n: (docs_seen + prior.map_or(0, DfPrior::docs)) as f32,
             power,
             small: [f32::NAN; SMALL_DF],
         }
     }
 
     pub(super) fn of(&mut self, term: u32) -> f32 {
-        let df = self.df.df(term);
+        let df = self.df.df(term) + self.prior.map_or(0, |p| p.df(term));
         match self.small.get_mut(df as usize) {
             Some(v) if !v.is_nan() => *v,
             Some(v) => {

@@ -203,3 +203,45 @@ fn an_updated_directory_is_the_rebuilt_one() {
         }
     }
 }
+
+#[test]
+fn a_background_prior_keeps_common_words_from_joining_an_early_stream() {
+    let a = terms(&words(
+        "officials said police were working with people across the city on monday night \
+         after the earthquake near Padang",
+    ));
+    let b = terms(&words(
+        "officials said police were working with people across the city on monday night \
+         after the fire near Lisbon",
+    ));
+    // Without a prior the second document of a stream sees every word as equally rare, and the
+    // shared everyday words carry it into the first one's story.
+    let mut plain = StoryIndex::new(params());
+    plain.add(1, &a);
+    assert_eq!(plain.choose(&plain.rank(&plain.vector(&b), &b)), Some(1));
+    // Background documents that hold the everyday words but not the events' words.
+    let background: Vec<Vec<Term>> = (0..50)
+        .map(|i| {
+            terms(&words(&format!(
+                "officials said police were working with people across the city on monday \
+                 night topic{i}"
+            )))
+        })
+        .collect();
+    let prior = std::sync::Arc::new(DfPrior::from_docs(background.iter().map(Vec::as_slice)));
+    assert_eq!(prior.docs(), 50);
+    let mut primed = StoryIndex::with_prior(params(), Some(prior));
+    let idfs = primed.idfs(&a);
+    let idf_of = |w: &str| {
+        let t = terms(&words(w))[0];
+        idfs[a.iter().position(|x| x.id == t.id).unwrap()]
+    };
+    assert!(idf_of("police") < idf_of("earthquake") / 2.0);
+    primed.add(1, &a);
+    assert_eq!(primed.choose(&primed.rank(&primed.vector(&b), &b)), None);
+    // The same event still joins.
+    let c = terms(&words(
+        "rescuers dug through rubble after the earthquake near Padang on monday",
+    ));
+    assert_eq!(primed.choose(&primed.rank(&primed.vector(&c), &c)), Some(1));
+}
