@@ -111,6 +111,9 @@ pub enum TrainCommand {
     Entities(entities::train::TrainEntitiesArgs),
     /// Fits the strip stage's DOM-block model on a training folder (e.g. wcxb-train).
     Strip(strip::block_train::TrainStripArgs),
+    /// Counts the story tier's background document frequencies (`dedup.story_prior`) from
+    /// earlier articles.
+    StoryPrior(dedup::story_prior::TrainStoryPriorArgs),
 }
 
 /// Exit code for usage and config errors.
@@ -225,6 +228,7 @@ pub fn main(cli: Cli) -> ExitCode {
         }),
         Command::Train(TrainCommand::Entities(a)) => exit(entities::train::run(&a)),
         Command::Train(TrainCommand::Strip(a)) => exit(strip::block_train::run(&a)),
+        Command::Train(TrainCommand::StoryPrior(a)) => exit(dedup::story_prior::run(&a)),
     }
 }
 

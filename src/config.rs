@@ -229,11 +229,14 @@ impl Config {
             Some(p) => std::fs::read_to_string(p).context("cannot read the config file")?,
             None => String::new(),
         };
-        Self::parse(&text, overrides)
+        let mut config = Self::parse(&text, overrides)?;
+        config.dedup.load_files()?;
+        Ok(config)
     }
 
     /// Parses config `text` (TOML), applies `KEY=VALUE` overrides and validates: [`Self::load`]
-    /// without the file, for callers that hold the text (and the config fuzz target).
+    /// without the file, for callers that hold the text (and the config fuzz target); files the
+    /// settings name (`dedup.story_prior`) are not read.
     pub fn parse(text: &str, overrides: &[String]) -> Result<Config> {
         let mut table = text.parse::<toml::Table>().context("invalid TOML")?;
         for kv in overrides {

@@ -104,3 +104,23 @@ fn dropping_duplicates_from_a_cluster_file_sink_needs_a_state_dir() {
 fn file_output_needs_path() {
     assert!(Config::load(None, &["output.kind=file".into()]).is_err());
 }
+
+#[test]
+fn a_story_prior_is_loaded_with_the_config_and_a_bad_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("prior.txt");
+    let prior = crate::dedup::story_prior::count(["Madrid police", "Madrid storm"], 1);
+    let mut bytes = Vec::new();
+    crate::dedup::story_prior::write(&prior, &mut bytes).unwrap();
+    std::fs::write(&good, bytes).unwrap();
+    let c = Config::load(None, &[format!("dedup.story_prior={}", good.display())]).unwrap();
+    let loaded = c.dedup.story_df_prior.expect("the prior is loaded");
+    assert_eq!(loaded.docs(), 2);
+    assert_eq!(loaded.counts(), prior.counts());
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, "not a prior\n").unwrap();
+    let msg = refusal(&[&format!("dedup.story_prior={}", bad.display())]);
+    assert!(msg.contains("dedup.story_prior"), "{msg}");
+    let msg = refusal(&["dedup.story_prior=/nonexistent/prior.txt"]);
+    assert!(msg.contains("cannot read the story prior"), "{msg}");
+}

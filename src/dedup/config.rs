@@ -76,8 +76,12 @@ pub struct DedupConfig {
     pub story_idf_power: f32,
     /// Share of the name-only cosine in the story similarity.
     pub story_name_weight: f32,
-    /// Background document frequencies blended into the story IDF (none by default; `eval
-    /// dedup --cv` counts them on the training topics of each fold).
+    /// A background document-frequency file (`dropline train story-prior`) blended into the
+    /// story IDF, so that the first documents of a stream are clustered with the contrast
+    /// between everyday and rare words; none by default.
+    pub story_prior: Option<std::path::PathBuf>,
+    /// The loaded [`Self::story_prior`] ([`Self::load_files`]); `eval dedup --cv` counts one on
+    /// the training topics of each fold.
     #[serde(skip)]
     pub story_df_prior: Option<std::sync::Arc<super::story::DfPrior>>,
 }
@@ -102,7 +106,20 @@ impl Default for DedupConfig {
             story_name_boost: 2.0,
             story_idf_power: 1.0,
             story_name_weight: 0.0,
+            story_prior: None,
             story_df_prior: None,
         }
+    }
+}
+
+impl DedupConfig {
+    /// Reads the files the settings name (the story prior), once the config is parsed.
+    pub fn load_files(&mut self) -> anyhow::Result<()> {
+        use anyhow::Context;
+        if let Some(p) = &self.story_prior {
+            let prior = super::story_prior::load(p).context("dedup.story_prior")?;
+            self.story_df_prior = Some(std::sync::Arc::new(prior));
+        }
+        Ok(())
     }
 }

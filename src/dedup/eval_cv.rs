@@ -5,7 +5,7 @@ use super::fit::{self, GateScore, Sample, REWRITE_GRID};
 use super::{near_gold, run_docs, score, Doc, Rng, Scores, Synthetic, TRAIN_RATES, TRAIN_SEED};
 use crate::dedup::eval_gen::Thesaurus;
 use crate::dedup::rewrite_model::RewriteModel;
-use crate::dedup::story::{self, DfPrior};
+use crate::dedup::story::DfPrior;
 use crate::dedup::DedupConfig;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -52,11 +52,10 @@ fn prior_mode() -> PriorMode {
 
 /// Returns the background document frequencies of `docs`.
 fn df_prior(docs: &[&Doc]) -> Arc<DfPrior> {
-    let terms: Vec<Vec<story::Term>> = docs
-        .iter()
-        .map(|d| story::terms(&crate::dedup::text::words(&d.text)))
-        .collect();
-    Arc::new(DfPrior::from_docs(terms.iter().map(Vec::as_slice)))
+    Arc::new(crate::dedup::story_prior::count(
+        docs.iter().map(|d| d.text.as_str()),
+        1,
+    ))
 }
 
 /// Scores the story tier of `c` on training topics as a held-out fold is scored: with a

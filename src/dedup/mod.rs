@@ -34,6 +34,7 @@ pub mod rewrite_model;
 pub mod snapshot;
 pub mod stage;
 pub mod story;
+pub mod story_prior;
 pub mod text;
 
 use crate::model::{DedupInfo, DedupStatus, Reuse};

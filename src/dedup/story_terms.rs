@@ -151,9 +151,24 @@ impl DfPrior {
         p
     }
 
+    /// Builds a prior from `docs` documents and each term's document frequency.
+    pub fn from_counts(docs: u64, df: impl IntoIterator<Item = (u32, u32)>) -> Self {
+        Self {
+            docs,
+            df: df.into_iter().collect(),
+        }
+    }
+
     /// Background documents counted.
     pub fn docs(&self) -> u64 {
         self.docs
+    }
+
+    /// Each term with its document frequency, in term id order.
+    pub fn counts(&self) -> Vec<(u32, u32)> {
+        let mut v: Vec<(u32, u32)> = self.df.iter().map(|(&t, &n)| (t, n)).collect();
+        v.sort_unstable();
+        v
     }
 
     fn df(&self, term: u32) -> u32 {
