@@ -2,7 +2,7 @@
 //! cascade and plain-text fallback, or the DOM-block model.
 
 use super::block_model::{self, Measured};
-use super::{first_line, html, rules, structured, textpass};
+use super::{first_line, html, prune, rules, structured, textpass};
 use super::{HtmlExtractor, Stripped, Stripper};
 use crate::model::RemovedLine;
 use rules::Kind;
@@ -76,7 +76,14 @@ impl Stripper {
     }
 
     fn strip_html_readability(&self, html: &str) -> (Stripped, Vec<u64>, Vec<(u64, bool)>) {
-        self.readability_page(html::parse_page(html, self.config.html_structured))
+        let mut page = html::parse_page(html, self.config.html_structured, true);
+        let blocks = page.blocks.take();
+        let (mut out, shapes, mut kept) = self.readability_page(page);
+        if let Some(b) = blocks {
+            let removed = self.config.keep_removed.then_some(&mut out.removed);
+            prune::edges(&self.blocks, b, &mut out.text, &mut kept, removed);
+        }
+        (out, shapes, kept)
     }
 
     /// The readability path after the parse: the extractor's (or a structured source's) body
