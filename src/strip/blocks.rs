@@ -2,7 +2,7 @@
 //! each with its markup context: tag path, class/id tokens, link share and structural flags,
 //! plus the page's structured sources (JSON-LD `articleBody`, the readability candidate).
 
-use dom_query::{Document, NodeRef};
+use dom_query::{Document, NodeData, NodeRef};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// Structural flags a block inherits from its ancestors (bit positions in [`Block::flags`]).
@@ -70,23 +70,7 @@ struct Frame {
 
 /// Cuts `doc` into blocks; runs the readability extractor on the same DOM afterwards when `readability` is set.
 pub fn cut(doc: Document, readability: bool) -> BlockPage {
-    let mut page = BlockPage {
-        title: super::html::page_title(&doc),
-        ..BlockPage::default()
-    };
-    {
-        let root = doc.body().unwrap_or_else(|| doc.root());
-        let mut walk = Walk {
-            page: &mut page,
-            frames: Vec::new(),
-            arena: Vec::new(),
-            open: None,
-            space: false,
-        };
-        walk.run(&root);
-        walk.close_block();
-        collect_json_ld(&doc, &mut page.json_ld);
-    }
+    let mut page = cut_blocks(&doc);
     if readability {
         let cfg = dom_smoothie::Config {
             text_mode: dom_smoothie::TextMode::Formatted,
@@ -101,6 +85,38 @@ pub fn cut(doc: Document, readability: bool) -> BlockPage {
     page
 }
 
+/// Cuts `doc` into blocks, without the readability candidate.
+pub fn cut_blocks(doc: &Document) -> BlockPage {
+    cut_blocks_with(doc, None)
+}
+
+/// [`cut_blocks`], with the page's JSON-LD `articleBody` strings when the caller has them
+/// already ([`super::structured::collect_with`]).
+pub fn cut_blocks_with(doc: &Document, json_ld: Option<String>) -> BlockPage {
+    let mut page = BlockPage {
+        title: super::html::page_title(doc),
+        ..BlockPage::default()
+    };
+    {
+        let root = doc.body().unwrap_or_else(|| doc.root());
+        let mut walk = Walk {
+            page: &mut page,
+            frames: Vec::new(),
+            arena: Vec::new(),
+            open: None,
+            space: false,
+            lower: Vec::new(),
+        };
+        walk.run(&root);
+        walk.close_block();
+        match json_ld {
+            Some(ld) => page.json_ld = ld,
+            None => collect_json_ld(doc, &mut page.json_ld),
+        }
+    }
+    page
+}
+
 struct Walk<'p> {
     page: &'p mut BlockPage,
     frames: Vec<Frame>,
@@ -108,6 +124,8 @@ struct Walk<'p> {
     /// The block being filled, if any text arrived since the last break.
     open: Option<Block>,
     space: bool,
+    /// Scratch buffer for a lower-cased class/id token.
+    lower: Vec<u8>,
 }
 
 impl Walk<'_> {
@@ -129,53 +147,67 @@ impl Walk<'_> {
                     }
                 }
                 Step::Enter(node) => {
-                    if node.is_text() {
-                        self.push_text(&node.text());
-                        continue;
+                    // One look at the node, borrowing its text, name and attributes.
+                    let went_in = node.query(|n| match &n.data {
+                        NodeData::Text { contents } => {
+                            self.push_text(contents);
+                            None
+                        }
+                        NodeData::Document => {
+                            self.enter("", None, None, false);
+                            Some(false)
+                        }
+                        NodeData::Element(e) => {
+                            let name: &str = &e.name.local;
+                            if is_invisible(name) || e.has_attr("hidden") {
+                                return None;
+                            }
+                            if name == "br" {
+                                self.close_block();
+                                return None;
+                            }
+                            let block = super::html::is_block(name);
+                            if block {
+                                self.close_block();
+                            }
+                            let attr = |key: &str| {
+                                e.attrs
+                                    .iter()
+                                    .find(|a| &*a.name.local == key)
+                                    .map(|a| &*a.value)
+                            };
+                            let article_body = attr("itemprop")
+                                .is_some_and(|v| v.eq_ignore_ascii_case("articleBody"));
+                            self.enter(name, attr("class"), attr("id"), article_body);
+                            Some(block)
+                        }
+                        _ => None,
+                    });
+                    if let Some(Some(block)) = went_in {
+                        stack.push(Step::Leave(block));
+                        stack.extend(node.children_it(true).map(Step::Enter));
                     }
-                    if !node.is_element() && !node.is_document() {
-                        continue;
-                    }
-                    let name = node.node_name().unwrap_or_default();
-                    let name: &str = &name;
-                    if is_invisible(name) || node.has_attr("hidden") {
-                        continue;
-                    }
-                    if name == "br" {
-                        self.close_block();
-                        continue;
-                    }
-                    let block = super::html::is_block(name);
-                    if block {
-                        self.close_block();
-                    }
-                    self.enter(&node, name);
-                    stack.push(Step::Leave(block));
-                    stack.extend(node.children_it(true).map(Step::Enter));
                 }
             }
         }
     }
 
-    fn enter(&mut self, node: &NodeRef<'_>, name: &str) {
+    fn enter(&mut self, name: &str, class: Option<&str>, id: Option<&str>, article_body: bool) {
         let parent = self.frames.last().map_or(0, |f| f.flags);
         let mut flags = parent | own_flags(name);
         let start = self.arena.len();
-        for attr in ["class", "id"] {
-            if let Some(v) = node.attr(attr) {
-                for tok in v
-                    .split(|c: char| !c.is_ascii_alphanumeric())
-                    .filter(|t| t.len() >= 2 && !t.bytes().all(|b| b.is_ascii_digit()))
-                {
-                    let lower = tok.to_ascii_lowercase();
-                    self.arena.push(xxh3_64_with_seed(lower.as_bytes(), 1));
-                }
+        for v in [class, id].into_iter().flatten() {
+            for tok in v
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .filter(|t| t.len() >= 2 && !t.bytes().all(|b| b.is_ascii_digit()))
+            {
+                self.lower.clear();
+                self.lower
+                    .extend(tok.bytes().map(|b| b.to_ascii_lowercase()));
+                self.arena.push(xxh3_64_with_seed(&self.lower, 1));
             }
         }
-        if node
-            .attr("itemprop")
-            .is_some_and(|v| v.eq_ignore_ascii_case("articleBody"))
-        {
+        if article_body {
             flags |= 1 << 3;
         }
         self.frames.push(Frame {

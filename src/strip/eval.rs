@@ -85,6 +85,14 @@ pub struct EvalStripArgs {
     /// How many pages with the largest loss to print.
     #[arg(long, default_value_t = 10)]
     pub worst: usize,
+    /// Scores blocks with this model file (as `dropline train strip --out` writes it) instead
+    /// of the shipped one, e.g. one fitted without the pages scored, for cross-validation.
+    #[arg(long)]
+    pub block_model: Option<PathBuf>,
+    /// Analysis of the block pruner ([`super::prune`]): writes per-document TSVs of a grid of
+    /// pruning rules applied to the output, and every output line with its block's score, to DIR.
+    #[arg(long)]
+    pub prune_grid: Option<PathBuf>,
 }
 
 /// Runs the evaluation and prints F1, P, R and docs/s.
@@ -132,7 +140,20 @@ pub fn run(args: &EvalStripArgs) -> anyhow::Result<()> {
     if let Some(e) = args.html_extractor {
         config.html_extractor = e;
     }
-    let stripper = Stripper::new(&config, None)?;
+    let mut stripper = Stripper::new(&config, None)?;
+    let block_model = match &args.block_model {
+        Some(path) => super::block_model::BlockModel::parse(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("failed to read {}", path.display()))?,
+        )?,
+        None => super::block_model::BlockModel::shipped()?,
+    };
+    stripper.set_block_model(block_model.clone());
+    let stripper = stripper;
+    let mut grid = args
+        .prune_grid
+        .as_ref()
+        .map(|_| super::prune_grid::Grid::new());
     let domains = read_manifest(&dir.join("manifest.tsv"))?;
     let gold_dir = dir.join("gold");
     let ids = gold_ids(&gold_dir)?;
@@ -166,6 +187,9 @@ pub fn run(args: &EvalStripArgs) -> anyhow::Result<()> {
         cpu += crate::driver::sched::thread_cpu().saturating_sub(c);
         let gold = std::fs::read_to_string(gold_dir.join(format!("{id}.txt")))
             .with_context(|| format!("failed to read gold for {id}"))?;
+        if let Some(g) = &mut grid {
+            g.add(id, &doc.body, &out.text, &gold, &block_model);
+        }
         matches.push(shingle_match(&gold, &out.text));
         golds.push(gold);
         if let Some(dir) = &args.out {
@@ -174,6 +198,9 @@ pub fn run(args: &EvalStripArgs) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.per_doc {
         write_per_doc(path, &ids, &matches)?;
+    }
+    if let (Some(g), Some(dir)) = (&grid, &args.prune_grid) {
+        g.write(dir, &ids, write_per_doc)?;
     }
     let s = score(&matches);
     let secs = busy.as_secs_f64().max(1e-9);
@@ -350,7 +377,7 @@ pub(crate) fn read_page(dir: &Path, input: Input, id: &str) -> anyhow::Result<(F
     }
 }
 
-fn write_per_doc(path: &Path, ids: &[String], matches: &[Match]) -> anyhow::Result<()> {
+pub(crate) fn write_per_doc(path: &Path, ids: &[String], matches: &[Match]) -> anyhow::Result<()> {
     let mut s = String::from("id\tprecision\trecall\ttp\tfp\tfn\n");
     for (id, m) in ids.iter().zip(matches) {
         let p = if m.tp + m.fp > 0.0 {

@@ -17,19 +17,27 @@ pub struct Page {
     pub main: Option<String>,
     /// The page's structured sources of its article body, in cascade order (when asked for).
     pub structured: Vec<super::structured::Candidate>,
+    /// The page cut into blocks for the block model (when asked for), its readability
+    /// candidate set to [`Page::main`].
+    pub blocks: Option<super::blocks::BlockPage>,
 }
 
 /// Parses `html` once, reads its title and visible text (and its structured sources when
-/// `structured` is set), then runs the main-content extractor on the same DOM.
-pub fn parse_page(html: &str, structured: bool) -> Page {
+/// `structured` is set, and its blocks for the block model when `blocks` is set), then runs the
+/// main-content extractor on the same DOM.
+pub fn parse_page(html: &str, structured: bool, blocks: bool) -> Page {
     let html = &*super::markup::guard(html);
     let doc = Document::from(html);
     let (title, visible, cut) = title_and_visible(&doc, true);
+    // The structured sources' walk reads the JSON-LD the block model needs too.
+    let mut ld = blocks.then(String::new);
     let structured = if structured {
-        super::structured::collect(&doc)
+        super::structured::collect_with(&doc, ld.as_mut())
     } else {
+        ld = None;
         Vec::new()
     };
+    let mut blocks = blocks.then(|| super::blocks::cut_blocks_with(&doc, ld));
     let cfg = dom_smoothie::Config {
         text_mode: dom_smoothie::TextMode::Formatted,
         ..Default::default()
@@ -39,12 +47,16 @@ pub fn parse_page(html: &str, structured: bool) -> Page {
         .and_then(|mut r| r.parse().ok())
         .map(|a| a.text_content.to_string())
         .filter(|t| !t.trim().is_empty());
+    if let Some(b) = &mut blocks {
+        b.readability.clone_from(&main);
+    }
     Page {
         title,
         visible,
         cut,
         main,
         structured,
+        blocks,
     }
 }
 
@@ -467,7 +479,7 @@ mod tests {
              <ol class=commentlist><li>Nice</li></ol><footer>(c) Town News</footer>\
              <div role=contentinfo>Contact us</div><p>Last.</p></body>"
         );
-        let parsed = parse_page(&page, false);
+        let parsed = parse_page(&page, false, false);
         assert_eq!(
             parsed.without_comments(false),
             "The council met on Tuesday and agreed on a budget.\n\
@@ -494,7 +506,7 @@ mod tests {
              <figcaption>The council chamber on Tuesday. Photo: Jane Roe</figcaption></figure>\
              {para}{para}</article></body>"
         );
-        let parsed = parse_page(&page, true);
+        let parsed = parse_page(&page, true, false);
         assert!(!parsed.visible.contains("Jane Roe"));
         assert!(parsed.visible.contains("new budget"));
         let main = parsed.main.expect("readability finds the article");
@@ -514,7 +526,7 @@ mod tests {
              Jane Roe</p></div><div class='has-caption'><p>Kept words.</p></div>\
              <span class=photo_Caption>Credit: John Doe</span>{para}{para}</article></body>"
         );
-        let parsed = parse_page(&page, true);
+        let parsed = parse_page(&page, true, false);
         let visible = &parsed.visible;
         assert!(
             !visible.contains("Jane Roe") && !visible.contains("John Doe"),
@@ -538,7 +550,7 @@ mod tests {
              covers the town council.</p></div><section id=aboutAuthor><p>Follow Jane on \
              social media.</p></section></article></body>"
         );
-        let parsed = parse_page(&page, true);
+        let parsed = parse_page(&page, true, false);
         let visible = &parsed.visible;
         assert!(
             !visible.contains("is a reporter") && !visible.contains("Follow Jane"),
@@ -567,7 +579,7 @@ mod tests {
              legal advice.</p></div><p class=disclaimers-note>Kept words.</p>{para}\
              <p id=Disclaimer>Views are the writer's own.</p></article></body>"
         );
-        let parsed = parse_page(&page, true);
+        let parsed = parse_page(&page, true, false);
         let visible = &parsed.visible;
         assert!(
             !visible.contains("legal advice") && !visible.contains("writer's own"),
@@ -661,7 +673,7 @@ mod tests {
     fn deep_nesting_keeps_its_text_and_is_still_extracted() {
         let para = "<p>The council met on Tuesday and agreed on a new budget for the schools of the town, after a long debate that lasted well into the night.</p>";
         let deep = "<div>".repeat(5000) + &para.repeat(5) + &"</div>".repeat(5000);
-        let page = parse_page(&deep, true);
+        let page = parse_page(&deep, true, false);
         assert_eq!(page.visible.matches("new budget").count(), 5);
         assert!(page.main.is_some_and(|m| m.contains("new budget")));
         let flat = "<p>a<p>b<br><img src=x/>".repeat(5000);

@@ -37,6 +37,8 @@ pub mod markup;
 pub mod memory;
 pub mod metric;
 pub mod nesting;
+pub mod prune;
+mod prune_grid;
 pub mod repeats;
 pub mod rules;
 pub mod stage;
@@ -168,6 +170,12 @@ impl Stripper {
             memory: Mutex::new(memory),
             state_dir: state_dir.map(Path::to_path_buf),
         })
+    }
+
+    /// Replaces the block model (e.g. with one fitted without the pages to be scored, for
+    /// cross-validation).
+    pub fn set_block_model(&mut self, model: BlockModel) {
+        self.blocks = model;
     }
 
     /// Returns the article body of `doc`, with boilerplate removed when stripping is enabled.

@@ -48,6 +48,12 @@ fn is_article_type(t: &str) -> bool {
 /// Returns the page's structured candidates in cascade order (JSON-LD, itemprop, `<article>`),
 /// each only when the page has one that is not empty.
 pub fn collect(doc: &Document) -> Vec<Candidate> {
+    collect_with(doc, None)
+}
+
+/// [`collect`]; with `ld_bodies`, also appends every `articleBody` string of the page's JSON-LD
+/// scripts (whatever the object's type) to it, one per line, as the block model reads them.
+pub fn collect_with(doc: &Document, mut ld_bodies: Option<&mut String>) -> Vec<Candidate> {
     let mut scripts = Vec::new();
     let mut itemprops = Vec::new();
     let mut articles = Vec::new();
@@ -83,7 +89,18 @@ pub fn collect(doc: &Document) -> Vec<Candidate> {
     let mut out = Vec::new();
     let json_ld = scripts
         .iter()
-        .filter_map(|s| json_ld_body(&s.text()))
+        .filter_map(|s| {
+            let v: serde_json::Value = serde_json::from_str(s.text().trim()).ok()?;
+            if let Some(out) = ld_bodies.as_deref_mut() {
+                json_ld_objects(&v, |m| {
+                    if let Some(serde_json::Value::String(s)) = m.get("articleBody") {
+                        out.push_str(s);
+                        out.push('\n');
+                    }
+                });
+            }
+            json_ld_value_body(&v)
+        })
         .max_by_key(|t| t.len());
     if let Some(text) = json_ld {
         out.push(Candidate {
@@ -143,8 +160,13 @@ pub fn json_ld_objects<'a>(
 /// (`@graph` and nested objects included), as plain text.
 pub fn json_ld_body(script: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(script.trim()).ok()?;
+    json_ld_value_body(&v)
+}
+
+/// [`json_ld_body`] of a parsed script.
+fn json_ld_value_body(v: &serde_json::Value) -> Option<String> {
     let mut best: Option<&str> = None;
-    json_ld_objects(&v, |m| {
+    json_ld_objects(v, |m| {
         let typed = match m.get("@type") {
             Some(serde_json::Value::String(t)) => is_article_type(t),
             Some(serde_json::Value::Array(ts)) => {
@@ -435,7 +457,9 @@ mod tests {
             body_json()
         );
         let page = split_page(&ld);
-        let main = super::super::html::parse_page(&page, true).main.unwrap();
+        let main = super::super::html::parse_page(&page, true, false)
+            .main
+            .unwrap();
         assert_eq!(
             main,
             format!("0. {PARA}"),
