@@ -67,6 +67,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("dedup.story_name_boost", "weight of name-like tokens and years in story vectors"),
     ("dedup.story_idf_power", "exponent of the IDF factor in story vectors"),
     ("dedup.story_name_weight", "share of the name-only cosine in the story similarity"),
+    (
+        "dedup.story_prior",
+        "background document-frequency file for the story IDF (`dropline train story-prior`)",
+    ),
     ("entities.enabled", "run the entities stage"),
     ("entities.model", "a trained model file; unset uses the model compiled into the binary"),
     ("entities.numeric", "tag DATE, TIME, MONEY, PERCENT, QUANTITY, CARDINAL and ORDINAL"),
@@ -243,6 +247,7 @@ mod tests {
         "output.path",
         "state.dir",
         "entities.model",
+        "dedup.story_prior",
         "cluster.credentials",
     ];
 
