@@ -58,31 +58,69 @@ fn df_prior(docs: &[&Doc]) -> Arc<DfPrior> {
     ))
 }
 
-/// Scores the story tier of `c` on training topics as a held-out fold is scored: with a
-/// background prior, each training fold is run alone with the prior counted on the other
-/// training folds (a prior counted on the documents it is used on would give them the IDF of a
-/// stream that has seen them all), and the story scores are averaged over those runs.
-fn story_train_score(
-    c: &DedupConfig,
-    groups: &[(Vec<&Doc>, HashMap<String, usize>)],
+/// One training fold run alone to choose the story threshold: its documents, their near-copy
+/// gold, and the prior counted on the other training folds (counted once, not per threshold).
+struct StoryGroup<'a> {
+    docs: Vec<&'a Doc>,
+    gold: HashMap<String, usize>,
+    prior: Option<Arc<DfPrior>>,
+}
+
+/// Splits the training topics into their folds (all but `held`), each with the prior of the
+/// others when `with_prior`: a prior counted on the documents it is used on would give them the
+/// IDF of a stream that has seen them all.
+fn story_groups<'a>(
+    train: &[&'a Doc],
+    fold_of: &HashMap<&str, usize>,
+    folds: usize,
+    held: usize,
     with_prior: bool,
-) -> f64 {
+) -> Vec<StoryGroup<'a>> {
+    let in_fold = |g: usize| -> Vec<&'a Doc> {
+        train
+            .iter()
+            .copied()
+            .filter(|d| fold_of[d.topic.as_str()] == g)
+            .collect()
+    };
+    (0..folds)
+        .filter(|&g| g != held)
+        .map(|g| {
+            let docs = in_fold(g);
+            let prior = with_prior.then(|| {
+                let others: Vec<&Doc> = (0..folds)
+                    .filter(|&h| h != held && h != g)
+                    .flat_map(in_fold)
+                    .collect();
+                df_prior(&others)
+            });
+            StoryGroup {
+                gold: near_gold(&docs),
+                docs,
+                prior,
+            }
+        })
+        .collect()
+}
+
+/// Scores the story tier of `c` on training topics as a held-out fold is scored: each training
+/// fold is run alone with its prior, and the story scores are averaged over those runs.
+fn story_train_score(c: &DedupConfig, groups: &[StoryGroup]) -> f64 {
     let mut quiet = String::new();
     let total: f64 = groups
         .iter()
-        .enumerate()
-        .map(|(g, (docs, gold))| {
-            let others: Vec<&Doc> = groups
-                .iter()
-                .enumerate()
-                .filter(|&(h, _)| h != g)
-                .flat_map(|(_, (d, _))| d.iter().copied())
-                .collect();
+        .map(|g| {
             let c = DedupConfig {
-                story_df_prior: with_prior.then(|| df_prior(&others)),
+                story_df_prior: g.prior.clone(),
                 ..c.clone()
             };
-            score(&run_docs(&c, docs.clone(), gold), None, false, &mut quiet).story_score()
+            score(
+                &run_docs(&c, g.docs.clone(), &g.gold),
+                None,
+                false,
+                &mut quiet,
+            )
+            .story_score()
         })
         .sum();
     total / groups.len().max(1) as f64
@@ -223,25 +261,18 @@ pub(super) fn cross_validate(
         set_rewrite(&mut c, &rf, &train, &train_gold);
         let mode = prior_mode();
         let prior = mode != PriorMode::Off;
-        let groups: Vec<(Vec<&Doc>, HashMap<String, usize>)> = (0..k)
-            .filter(|&g| prior && g != f)
-            .map(|g| {
-                let d: Vec<&Doc> = train
-                    .iter()
-                    .copied()
-                    .filter(|d| fold_of[d.topic.as_str()] == g)
-                    .collect();
-                let gold = near_gold(&d);
-                (d, gold)
-            })
-            .collect();
+        let groups = if prior {
+            story_groups(&train, &fold_of, k, f, mode == PriorMode::On)
+        } else {
+            Vec::new()
+        };
         c.story_threshold = tune(&STORY_GRID, base.story_threshold, |v| {
             let t = DedupConfig {
                 story_threshold: v,
                 ..c.clone()
             };
             if prior {
-                story_train_score(&t, &groups, mode == PriorMode::On)
+                story_train_score(&t, &groups)
             } else {
                 train_score(&t).story_score()
             }
