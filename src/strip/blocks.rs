@@ -72,15 +72,7 @@ struct Frame {
 pub fn cut(doc: Document, readability: bool) -> BlockPage {
     let mut page = cut_blocks(&doc);
     if readability {
-        let cfg = dom_smoothie::Config {
-            text_mode: dom_smoothie::TextMode::Formatted,
-            ..Default::default()
-        };
-        page.readability = dom_smoothie::Readability::with_document(doc, None, Some(cfg))
-            .ok()
-            .and_then(|mut r| r.parse().ok())
-            .map(|a| a.text_content.to_string())
-            .filter(|t| !t.trim().is_empty());
+        page.readability = super::html::readability(doc);
     }
     page
 }
@@ -343,12 +335,7 @@ fn collect_json_ld(doc: &Document, out: &mut String) {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&script.text()) else {
             continue;
         };
-        super::structured::json_ld_objects(&v, |m| {
-            if let Some(serde_json::Value::String(s)) = m.get("articleBody") {
-                out.push_str(s);
-                out.push('\n');
-            }
-        });
+        super::structured::push_article_bodies(&v, out);
     }
 }
 

@@ -38,15 +38,7 @@ pub fn parse_page(html: &str, structured: bool, blocks: bool) -> Page {
         Vec::new()
     };
     let mut blocks = blocks.then(|| super::blocks::cut_blocks_with(&doc, ld));
-    let cfg = dom_smoothie::Config {
-        text_mode: dom_smoothie::TextMode::Formatted,
-        ..Default::default()
-    };
-    let main = dom_smoothie::Readability::with_document(doc, None, Some(cfg))
-        .ok()
-        .and_then(|mut r| r.parse().ok())
-        .map(|a| a.text_content.to_string())
-        .filter(|t| !t.trim().is_empty());
+    let main = readability(doc);
     if let Some(b) = &mut blocks {
         b.readability.clone_from(&main);
     }
@@ -88,6 +80,20 @@ pub fn measure(html: &str) -> Option<super::block_model::Measured> {
     let html = &*super::markup::guard(html);
     let page = super::blocks::cut(Document::from(html), true);
     Some(super::block_model::measure_page(page))
+}
+
+/// Returns the readability extractor's article text of `doc`, when it finds one that is not
+/// blank.
+pub(super) fn readability(doc: Document) -> Option<String> {
+    let cfg = dom_smoothie::Config {
+        text_mode: dom_smoothie::TextMode::Formatted,
+        ..Default::default()
+    };
+    dom_smoothie::Readability::with_document(doc, None, Some(cfg))
+        .ok()
+        .and_then(|mut r| r.parse().ok())
+        .map(|a| a.text_content.to_string())
+        .filter(|t| !t.trim().is_empty())
 }
 
 /// Runs the extractor alone, without the visible-text walk: the baseline the whole HTML path is timed against.

@@ -92,12 +92,7 @@ pub fn collect_with(doc: &Document, mut ld_bodies: Option<&mut String>) -> Vec<C
         .filter_map(|s| {
             let v: serde_json::Value = serde_json::from_str(s.text().trim()).ok()?;
             if let Some(out) = ld_bodies.as_deref_mut() {
-                json_ld_objects(&v, |m| {
-                    if let Some(serde_json::Value::String(s)) = m.get("articleBody") {
-                        out.push_str(s);
-                        out.push('\n');
-                    }
-                });
+                push_article_bodies(&v, out);
             }
             json_ld_value_body(&v)
         })
@@ -161,6 +156,17 @@ pub fn json_ld_objects<'a>(
 pub fn json_ld_body(script: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(script.trim()).ok()?;
     json_ld_value_body(&v)
+}
+
+/// Appends every `articleBody` string of a parsed JSON-LD script (whatever the object's type,
+/// `@graph` and nested objects included) to `out`, one per line, as the block model reads them.
+pub fn push_article_bodies(v: &serde_json::Value, out: &mut String) {
+    json_ld_objects(v, |m| {
+        if let Some(serde_json::Value::String(s)) = m.get("articleBody") {
+            out.push_str(s);
+            out.push('\n');
+        }
+    });
 }
 
 /// [`json_ld_body`] of a parsed script.
