@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: a temp drop folder, configs, and the real binary.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod listener;
+
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
