@@ -187,6 +187,7 @@ impl Deduper {
                     name_boost: config.story_name_boost,
                     idf_power: config.story_idf_power,
                     name_weight: config.story_name_weight,
+                    anchor: config.story_anchor,
                 },
                 config.story_df_prior.clone(),
             ),
