@@ -79,6 +79,9 @@ pub struct DedupConfig {
     /// Cosine to a story's founding document's 32 heaviest terms a document must also have to
     /// join that story, a guard against one event's story absorbing another's (0: off).
     pub story_anchor: f32,
+    /// Added to `story_threshold` for joining a story of one document: most merges of two
+    /// events of one kind happen there, before the centroid averages several reports.
+    pub story_single_margin: f32,
     /// A background document-frequency file (`dropline train story-prior`) blended into the
     /// story IDF, so that the first documents of a stream are clustered with the contrast
     /// between everyday and rare words; none by default.
@@ -110,6 +113,7 @@ impl Default for DedupConfig {
             story_idf_power: 1.0,
             story_name_weight: 0.0,
             story_anchor: 0.0,
+            story_single_margin: 0.0,
             story_prior: None,
             story_df_prior: None,
         }

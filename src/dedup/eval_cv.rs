@@ -16,8 +16,9 @@ const STORY_GRID: [f32; 12] = [
     0.12, 0.14, 0.16, 0.18, 0.2, 0.22, 0.24, 0.26, 0.28, 0.3, 0.33, 0.36,
 ];
 
-/// Bars of the story anchor guard tried (0: off).
-const ANCHOR_GRID: [f32; 8] = [0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4];
+/// Margins over the story threshold for joining a one-document story tried.
+const MARGIN_GRID: [f32; 6] = [0.0, 0.03, 0.06, 0.09, 0.12, 0.15];
+const NAME_GRID: [f32; 5] = [0.0, 0.15, 0.3, 0.45, 0.6];
 
 /// Whether `eval dedup --cv` chooses the story anchor bar (`DROPLINE_STORY_ANCHOR=0` keeps the
 /// configured one, for the ablation).
@@ -289,21 +290,21 @@ pub(super) fn cross_validate(
             })
         });
         if anchor_tuned() {
-            // The anchor bar at that threshold (ties: off), then the threshold again with it.
-            c.story_anchor = tune(&ANCHOR_GRID, 0.0, |v| {
+            // The singleton margin at that threshold (ties: none), then the threshold again.
+            c.story_name_weight = tune(&NAME_GRID, 0.0, |v| {
                 let x = story_score(&DedupConfig {
-                    story_anchor: v,
+                    story_name_weight: v,
                     ..c.clone()
                 });
                 if std::env::var_os("DROPLINE_STORY_TRACE").is_some() {
                     eprintln!(
-                        "fold {f} story {:.2} anchor {v:.2}: training score {x:.4}",
+                        "fold {f} story {:.2} name weight {v:.2}: training score {x:.4}",
                         c.story_threshold
                     );
                 }
                 x
             });
-            if c.story_anchor > 0.0 {
+            if c.story_name_weight > 0.0 {
                 c.story_threshold = tune(&STORY_GRID, c.story_threshold, |v| {
                     story_score(&DedupConfig {
                         story_threshold: v,
@@ -320,9 +321,9 @@ pub(super) fn cross_validate(
         fold_topics.sort_by_key(|t| t.parse::<u32>().unwrap_or(u32::MAX));
         let s = score(&run_docs(&c, test, &test_gold), synthetic, false, report);
         say!(report,
-            "fold {f}: topics {} ({} docs); chosen near {:.2} rewrite {:.2} (min words {}, min reworded {:.2}) story {:.2} anchor {:.2}: near P {:.4} F1 {:.4}, rewrite FP {}, story F1 {:.4} ARI {:.4}",
+            "fold {f}: topics {} ({} docs); chosen near {:.2} rewrite {:.2} (min words {}, min reworded {:.2}) story {:.2} name weight {:.2}: near P {:.4} F1 {:.4}, rewrite FP {}, story F1 {:.4} ARI {:.4}",
             fold_topics.join(" "), s.docs, c.near_threshold, c.rewrite_threshold,
-            c.rewrite_min_words, c.rewrite_min_reworded, c.story_threshold, c.story_anchor,
+            c.rewrite_min_words, c.rewrite_min_reworded, c.story_threshold, c.story_name_weight,
             s.near.0, s.near.2, s.rewrite_fp, s.story.2, s.ari);
         all.push(s);
     }

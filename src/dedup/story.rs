@@ -48,6 +48,8 @@ pub struct StoryParams {
     /// Cosine to a story's founding document's heaviest terms a document must also have to
     /// join it (0: no guard); see [`story_join`].
     pub anchor: f32,
+    /// Added to `threshold` for joining a story of one document (see [`story_join`]).
+    pub single_margin: f32,
 }
 
 #[derive(Debug)]
@@ -73,6 +75,8 @@ pub struct Match {
     pub similarity: f32,
     /// Cosine to the story's anchor, when the guard is on and `similarity` clears the threshold.
     pub anchor: f32,
+    /// Documents in the story.
+    pub size: u32,
 }
 
 /// The online story clusterer.
@@ -308,6 +312,7 @@ impl StoryIndex {
                     story: s.id,
                     similarity,
                     anchor: self.anchor_score(slot, vector, similarity),
+                    size: s.size,
                 })
             })
             .collect();

@@ -142,6 +142,7 @@ fn story_output() -> String {
             idf_power: power,
             name_weight: 0.25,
             anchor: 0.0,
+            single_margin: 0.0,
         });
         for (i, text) in docs.iter().enumerate() {
             let t = terms(&words(text));

@@ -54,13 +54,18 @@ pub(super) fn anchor_similarity(vector: &[(u32, f32)], anchor: &[Cell]) -> f32 {
 
 impl StoryIndex {
     /// Returns the story a new document joins: the most similar one whose centroid cosine
-    /// clears the threshold and whose anchor cosine clears the anchor bar (when set).
+    /// clears the threshold (plus `single_margin` for a story of one document) and whose anchor
+    /// cosine clears the anchor bar (when set).
     pub fn choose(&self, ranked: &[Match]) -> Option<u128> {
         let bar = self.params.anchor;
         ranked
             .iter()
             .take_while(|m| m.similarity >= self.params.threshold)
-            .find(|m| bar <= 0.0 || m.anchor >= bar)
+            .find(|m| {
+                (bar <= 0.0 || m.anchor >= bar)
+                    && (m.size != 1
+                        || m.similarity >= self.params.threshold + self.params.single_margin)
+            })
             .map(|m| m.story)
     }
 

@@ -11,6 +11,7 @@ fn params() -> StoryParams {
         idf_power: 1.0,
         name_weight: 0.0,
         anchor: 0.0,
+        single_margin: 0.0,
     }
 }
 
