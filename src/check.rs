@@ -67,8 +67,6 @@ pub const KEYS: &[(&str, &str)] = &[
     ("dedup.story_name_boost", "weight of name-like tokens and years in story vectors"),
     ("dedup.story_idf_power", "exponent of the IDF factor in story vectors"),
     ("dedup.story_name_weight", "share of the name-only cosine in the story similarity"),
-    ("dedup.story_single_margin", "added to story_threshold for joining a story of one document"),
-    ("dedup.story_anchor", "cosine to a story's founding document a document must also have to join it (0: off)"),
     (
         "dedup.story_prior",
         "background document-frequency file for the story IDF (`dropline train story-prior`)",

@@ -76,12 +76,6 @@ pub struct DedupConfig {
     pub story_idf_power: f32,
     /// Share of the name-only cosine in the story similarity.
     pub story_name_weight: f32,
-    /// Cosine to a story's founding document's 32 heaviest terms a document must also have to
-    /// join that story, a guard against one event's story absorbing another's (0: off).
-    pub story_anchor: f32,
-    /// Added to `story_threshold` for joining a story of one document: most merges of two
-    /// events of one kind happen there, before the centroid averages several reports.
-    pub story_single_margin: f32,
     /// A background document-frequency file (`dropline train story-prior`) blended into the
     /// story IDF, so that the first documents of a stream are clustered with the contrast
     /// between everyday and rare words; none by default.
@@ -112,8 +106,6 @@ impl Default for DedupConfig {
             story_name_boost: 2.0,
             story_idf_power: 1.0,
             story_name_weight: 0.0,
-            story_anchor: 0.0,
-            story_single_margin: 0.0,
             story_prior: None,
             story_df_prior: None,
         }

@@ -16,16 +16,6 @@ const STORY_GRID: [f32; 12] = [
     0.12, 0.14, 0.16, 0.18, 0.2, 0.22, 0.24, 0.26, 0.28, 0.3, 0.33, 0.36,
 ];
 
-/// Margins over the story threshold for joining a one-document story tried.
-const MARGIN_GRID: [f32; 6] = [0.0, 0.03, 0.06, 0.09, 0.12, 0.15];
-const NAME_GRID: [f32; 5] = [0.0, 0.15, 0.3, 0.45, 0.6];
-
-/// Whether `eval dedup --cv` chooses the story anchor bar (`DROPLINE_STORY_ANCHOR=0` keeps the
-/// configured one, for the ablation).
-fn anchor_tuned() -> bool {
-    std::env::var("DROPLINE_STORY_ANCHOR").as_deref() != Ok("0")
-}
-
 /// Picks the grid value with the best score; among equal scores (a plateau: ECB+ has few
 /// near-duplicate pairs, so the near score is flat over a wide range) the one closest to
 /// `prior`, the shipped default.
@@ -276,43 +266,17 @@ pub(super) fn cross_validate(
         } else {
             Vec::new()
         };
-        let mut story_score = |t: &DedupConfig| {
-            if prior {
-                story_train_score(t, &groups)
-            } else {
-                train_score(t).story_score()
-            }
-        };
         c.story_threshold = tune(&STORY_GRID, base.story_threshold, |v| {
-            story_score(&DedupConfig {
+            let t = DedupConfig {
                 story_threshold: v,
                 ..c.clone()
-            })
-        });
-        if anchor_tuned() {
-            // The singleton margin at that threshold (ties: none), then the threshold again.
-            c.story_name_weight = tune(&NAME_GRID, 0.0, |v| {
-                let x = story_score(&DedupConfig {
-                    story_name_weight: v,
-                    ..c.clone()
-                });
-                if std::env::var_os("DROPLINE_STORY_TRACE").is_some() {
-                    eprintln!(
-                        "fold {f} story {:.2} name weight {v:.2}: training score {x:.4}",
-                        c.story_threshold
-                    );
-                }
-                x
-            });
-            if c.story_name_weight > 0.0 {
-                c.story_threshold = tune(&STORY_GRID, c.story_threshold, |v| {
-                    story_score(&DedupConfig {
-                        story_threshold: v,
-                        ..c.clone()
-                    })
-                });
+            };
+            if prior {
+                story_train_score(&t, &groups)
+            } else {
+                train_score(&t).story_score()
             }
-        }
+        });
         if mode == PriorMode::On {
             c.story_df_prior = Some(df_prior(&train));
         }
@@ -321,9 +285,9 @@ pub(super) fn cross_validate(
         fold_topics.sort_by_key(|t| t.parse::<u32>().unwrap_or(u32::MAX));
         let s = score(&run_docs(&c, test, &test_gold), synthetic, false, report);
         say!(report,
-            "fold {f}: topics {} ({} docs); chosen near {:.2} rewrite {:.2} (min words {}, min reworded {:.2}) story {:.2} name weight {:.2}: near P {:.4} F1 {:.4}, rewrite FP {}, story F1 {:.4} ARI {:.4}",
+            "fold {f}: topics {} ({} docs); chosen near {:.2} rewrite {:.2} (min words {}, min reworded {:.2}) story {:.2}: near P {:.4} F1 {:.4}, rewrite FP {}, story F1 {:.4} ARI {:.4}",
             fold_topics.join(" "), s.docs, c.near_threshold, c.rewrite_threshold,
-            c.rewrite_min_words, c.rewrite_min_reworded, c.story_threshold, c.story_name_weight,
+            c.rewrite_min_words, c.rewrite_min_reworded, c.story_threshold,
             s.near.0, s.near.2, s.rewrite_fp, s.story.2, s.ari);
         all.push(s);
     }

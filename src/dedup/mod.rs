@@ -187,8 +187,6 @@ impl Deduper {
                     name_boost: config.story_name_boost,
                     idf_power: config.story_idf_power,
                     name_weight: config.story_name_weight,
-                    anchor: config.story_anchor,
-                    single_margin: config.story_single_margin,
                 },
                 config.story_df_prior.clone(),
             ),

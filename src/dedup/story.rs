@@ -11,10 +11,6 @@ use super::text::IdMap;
 
 #[path = "story_cells.rs"]
 mod story_cells;
-#[path = "story_clock.rs"]
-mod story_clock;
-#[path = "story_join.rs"]
-mod story_join;
 #[path = "story_postings.rs"]
 mod story_postings;
 #[path = "story_terms.rs"]
@@ -45,11 +41,6 @@ pub struct StoryParams {
     pub idf_power: f32,
     /// Share of the name-only cosine in the similarity (the rest is the all-words cosine).
     pub name_weight: f32,
-    /// Cosine to a story's founding document's heaviest terms a document must also have to
-    /// join it (0: no guard); see [`story_join`].
-    pub anchor: f32,
-    /// Added to `threshold` for joining a story of one document (see [`story_join`]).
-    pub single_margin: f32,
 }
 
 #[derive(Debug)]
@@ -73,10 +64,6 @@ struct Story {
 pub struct Match {
     pub story: u128,
     pub similarity: f32,
-    /// Cosine to the story's anchor, when the guard is on and `similarity` clears the threshold.
-    pub anchor: f32,
-    /// Documents in the story.
-    pub size: u32,
 }
 
 /// The online story clusterer.
@@ -93,8 +80,6 @@ pub struct StoryIndex {
     /// The [`directory`] of each open story's centroid of [`DIRECTORY_MIN`] terms or more, by
     /// slot (half a byte or less a term, only for the few large stories).
     dirs: IdMap<u32, Vec<u32>>,
-    /// The anchor of each open story by slot, when the guard is on ([`story_join`]).
-    anchors: IdMap<u32, Box<[Cell]>>,
     /// Slots of closed stories whose postings every shard has since dropped, for new stories.
     free: Vec<u32>,
     /// Slots of closed stories and the arrival position they closed at, until freed.
@@ -148,7 +133,6 @@ impl StoryIndex {
             docs_seen: 0,
             slots: Vec::new(),
             dirs: IdMap::default(),
-            anchors: IdMap::default(),
             free: Vec::new(),
             closed: Vec::new(),
             cursor: 0,
@@ -307,12 +291,9 @@ impl StoryIndex {
                     0.0
                 };
                 let a = self.params.name_weight;
-                let similarity = (1.0 - a) * all + a * names;
                 Some(Match {
                     story: s.id,
-                    similarity,
-                    anchor: self.anchor_score(slot, vector, similarity),
-                    size: s.size,
+                    similarity: (1.0 - a) * all + a * names,
                 })
             })
             .collect();
@@ -323,6 +304,14 @@ impl StoryIndex {
         });
         out.truncate(MAX_CANDIDATES);
         out
+    }
+
+    /// Returns the story a new document joins, if one clears the threshold.
+    pub fn choose(&self, ranked: &[Match]) -> Option<u128> {
+        ranked
+            .first()
+            .filter(|m| m.similarity >= self.params.threshold)
+            .map(|m| m.story)
     }
 
     /// Adds a document with these terms to `story` (created when new) and counts its terms.
@@ -411,7 +400,6 @@ impl StoryIndex {
                     }
                 };
                 self.by_id.insert(story, slot);
-                self.found_anchor(slot, vector);
                 slot
             }
         };
@@ -512,12 +500,62 @@ impl StoryIndex {
         }
         true
     }
-}
 
-/// The anchor cosine of `vector` to a founding document's vector (for the join analysis).
-#[cfg(test)]
-pub(crate) fn anchor_similarity_of(vector: &[(u32, f32)], founder: &[(u32, f32)]) -> f32 {
-    story_join::anchor_similarity(vector, &story_join::anchor_of(founder))
+    /// Moves time forward by one document that joined no story (an exact duplicate).
+    pub fn advance_only(&mut self) {
+        self.advance();
+    }
+
+    /// Moves time forward: closes the stories of the next [`CLOSE_PER_DOC`] slots that no
+    /// document joined within the window, and every [`SHARD_EVERY`] documents sweeps the next
+    /// shard of the term table, so no document pays for a sweep of the whole table. Both run at
+    /// fixed arrival positions, so replay closes and forgets the same things.
+    fn advance(&mut self) {
+        self.seq += 1;
+        let (seq, window) = (self.seq, self.params.window);
+        for _ in 0..CLOSE_PER_DOC.min(self.slots.len()) {
+            if self.cursor >= self.slots.len() {
+                self.cursor = 0;
+            }
+            let i = self.cursor;
+            self.cursor += 1;
+            let slot = &mut self.slots[i];
+            if slot
+                .as_ref()
+                .is_some_and(|s| seq.saturating_sub(s.last_seq) > window)
+            {
+                if let Some(s) = slot.take() {
+                    self.by_id.remove(&s.id);
+                    self.dirs.remove(&(i as u32));
+                }
+                self.closed.push((i as u32, seq));
+            }
+        }
+        if seq % SHARD_EVERY != 0 {
+            return;
+        }
+        // A term seen in one document only, whose story has closed, is forgotten: its document
+        // frequency goes back to 0. Without this the map grows with every name and typo ever
+        // seen (most terms occur once); with it, it is bounded by the terms of open stories and
+        // the terms seen twice.
+        let k = (seq / SHARD_EVERY) as usize % SHARDS;
+        let slots = &self.slots;
+        self.terms
+            .sweep(k, |i| slots.get(i as usize).is_some_and(Option::is_some));
+        if k == SHARDS - 1 {
+            // A round of sweeps ended: a story closed before it began has no postings left in
+            // any shard, so its slot can hold a new story.
+            let begun = seq - (SWEEP_EVERY - SHARD_EVERY);
+            let free = &mut self.free;
+            self.closed.retain(|&(slot, at)| {
+                let done = at <= begun;
+                if done {
+                    free.push(slot);
+                }
+                !done
+            });
+        }
+    }
 }
 
 #[cfg(test)]

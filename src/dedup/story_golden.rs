@@ -141,8 +141,6 @@ fn story_output() -> String {
             name_boost: 2.0,
             idf_power: power,
             name_weight: 0.25,
-            anchor: 0.0,
-            single_margin: 0.0,
         });
         for (i, text) in docs.iter().enumerate() {
             let t = terms(&words(text));
