@@ -386,3 +386,7 @@ mod tests {
         assert_eq!(tune(&NEAR_GRID, 0.7, |v| f64::from(-v)), 0.5);
     }
 }
+
+#[cfg(test)]
+#[path = "story_analysis.rs"]
+mod analysis;
