@@ -87,13 +87,13 @@ fn score_docs(
     )
 }
 
-/// Cross-validates one pass over `k` folds for up to `epochs` epochs; returns scores
+/// Cross-validates one pass (its label, and the template positions it reads) over `k` folds
+/// for up to `epochs` epochs; returns scores
 /// `[fold][epoch - 1]` and, per epoch, every document's held-out tags (cased, lower-cased).
 #[allow(clippy::type_complexity)]
 fn cv_pass(
     args: &TrainEntitiesArgs,
-    label: &str,
-    templates: usize,
+    (label, templates): (&str, usize),
     k: usize,
     epochs: usize,
     cased: &mut [DocData],
@@ -250,8 +250,7 @@ pub fn run(
     );
     let (s1, tags) = cv_pass(
         args,
-        "pass 1",
-        features::FIRST_PASS,
+        ("pass 1", features::FIRST_PASS),
         k,
         args.epochs,
         &mut cased,
@@ -272,8 +271,7 @@ pub fn run(
     drop(tags);
     let (s2, _) = cv_pass(
         args,
-        "pass 2",
-        features::N_FEATURES,
+        ("pass 2", features::N_FEATURES),
         k,
         args.epochs2,
         &mut cased,
