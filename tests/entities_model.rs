@@ -56,7 +56,10 @@ fn tagged_dump(tagger: &EntityTagger) -> String {
 // Re-recorded for the document-level consistency pass (same model; chosen by grouped CV on
 // eng.train, held-out F1 0.8882 -> 0.8886): 1 line added, seed 003's first "republic" (for
 // Kazakhstan) as LOC, as the model itself tags its two later occurrences.
-const GOLDEN: &str = "a172be5590801a8b";
+// Re-recorded for the model chosen by grouped CV on eng.train (pass 1 without the second-pass
+// templates, pass 2 only on sentences whose document evidence disagrees with pass 1, epochs
+// 10/6; held-out F1 0.8886 -> 0.8917; testa 0.9255 -> 0.9277, btc-news 0.4717 -> 0.4711).
+const GOLDEN: &str = "1ca6423ecdf8d628";
 
 #[test]
 fn golden_tags_of_a_fixed_corpus() {

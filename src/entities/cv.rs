@@ -27,6 +27,9 @@ struct FoldScore {
     lower: f64,
     cased_consistent: f64,
     lower_consistent: f64,
+    /// Pass 2 only where [`super::unsure`] says so, first-pass tags elsewhere (as written,
+    /// lower-cased; each without and with consistency).
+    gated: [f64; 4],
 }
 
 /// Returns the mean and (population) standard deviation.
@@ -39,11 +42,12 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
 
 /// Decodes `docs` with the trainers' averaged stage, pruned as the written model is, returning
 /// the F1 without and with the consistency pass, and each document's tags.
+#[allow(clippy::type_complexity)]
 fn score_docs(
     trainers: &[Trainer],
     prune: f32,
     docs: &mut [&mut DocData],
-) -> ((f64, f64), Vec<Vec<u8>>) {
+) -> ((f64, f64), (f64, f64), f64, Vec<Vec<u8>>) {
     let mut stage = average_of(trainers);
     if prune > 0.0 {
         stage.prune(prune);
@@ -51,22 +55,45 @@ fn score_docs(
     let compiled = stage.compile();
     let mut scorer = Scorer::default();
     let mut consistent = Scorer::default();
+    let mut gated = Scorer::default();
+    let mut gated_consistent = Scorer::default();
     let mut tags = Vec::with_capacity(docs.len());
+    let (mut toks, mut unsure) = (0usize, 0usize);
     for d in docs.iter_mut() {
         let t = decode_doc([compiled.view()], &mut d.infos, &d.sents);
         scorer.add(&d.gold_spans, &spans_of(&t, &d.sents, None));
         consistent.add(&d.gold_spans, &spans_of(&t, &d.sents, Some(&d.infos)));
+        let mut g = t.clone();
+        for s in &d.sents {
+            let sent = &d.infos[s.clone()];
+            toks += sent.len();
+            if super::unsure(sent) {
+                unsure += sent.len();
+            } else {
+                for (o, i) in g[s.clone()].iter_mut().zip(sent) {
+                    *o = i.first;
+                }
+            }
+        }
+        gated.add(&d.gold_spans, &spans_of(&g, &d.sents, None));
+        gated_consistent.add(&d.gold_spans, &spans_of(&g, &d.sents, Some(&d.infos)));
         tags.push(t);
     }
-    ((scorer.overall.prf().2, consistent.overall.prf().2), tags)
+    (
+        (scorer.overall.prf().2, consistent.overall.prf().2),
+        (gated.overall.prf().2, gated_consistent.overall.prf().2),
+        unsure as f64 / toks.max(1) as f64,
+        tags,
+    )
 }
 
-/// Cross-validates one pass over `k` folds for up to `epochs` epochs; returns scores
+/// Cross-validates one pass (its label, and the template positions it reads) over `k` folds
+/// for up to `epochs` epochs; returns scores
 /// `[fold][epoch - 1]` and, per epoch, every document's held-out tags (cased, lower-cased).
 #[allow(clippy::type_complexity)]
 fn cv_pass(
     args: &TrainEntitiesArgs,
-    label: &str,
+    (label, templates): (&str, usize),
     k: usize,
     epochs: usize,
     cased: &mut [DocData],
@@ -102,37 +129,51 @@ fn cv_pass(
             .filter(|(i, _)| fold_of(*i) == fold)
             .map(|(_, d)| d)
             .collect();
-        fit(&data, args.bits, args.bags, epochs, |epoch, _, trainers| {
-            let (fc, tc) = score_docs(trainers, args.prune, &mut held_cased);
-            let (fl, tl) = score_docs(trainers, args.prune, &mut held_lower);
-            fold_scores[epoch - 1] = FoldScore {
-                cased: fc.0,
-                lower: fl.0,
-                cased_consistent: fc.1,
-                lower_consistent: fl.1,
-            };
-            for ((&i, c), l) in held.iter().zip(tc).zip(tl) {
-                tags[epoch - 1].0[i] = c;
-                tags[epoch - 1].1[i] = l;
-            }
-            eprintln!(
-                "{label} fold {} epoch {epoch}: held-out F1 {:.4}, lower-cased {:.4}; with consistency {:.4}, {:.4} ({:.0}s)",
+        fit(
+            &data,
+            args.bits,
+            templates,
+            args.bags,
+            epochs,
+            |epoch, _, trainers| {
+                let (fc, gc, uc, tc) = score_docs(trainers, args.prune, &mut held_cased);
+                let (fl, gl, ul, tl) = score_docs(trainers, args.prune, &mut held_lower);
+                fold_scores[epoch - 1] = FoldScore {
+                    cased: fc.0,
+                    lower: fl.0,
+                    cased_consistent: fc.1,
+                    lower_consistent: fl.1,
+                    gated: [gc.0, gl.0, gc.1, gl.1],
+                };
+                for ((&i, c), l) in held.iter().zip(tc).zip(tl) {
+                    tags[epoch - 1].0[i] = c;
+                    tags[epoch - 1].1[i] = l;
+                }
+                eprintln!(
+                "{label} fold {} epoch {epoch}: held-out F1 {:.4}, lower-cased {:.4}; with consistency {:.4}, {:.4}; gated {:.4}, {:.4} (tokens re-tagged {uc:.3}, {ul:.3}) ({:.0}s)",
                 fold + 1,
                 fc.0,
                 fl.0,
                 fc.1,
                 fl.1,
+                gc.0,
+                gl.0,
                 started.elapsed().as_secs_f64()
             );
-        });
+            },
+        );
     }
     (scores, tags)
 }
 
 /// Prints per-epoch mean ± std and per-fold scores at the best epoch; returns that epoch
-/// (the best mean F1 on the text as written; ties go to the earlier epoch).
+/// (the best mean F1 on the text as written, gated as tagged for later passes; ties go to the
+/// earlier epoch).
 fn report(label: &str, scores: &[Vec<FoldScore>]) -> usize {
     let epochs = scores.first().map_or(0, Vec::len);
+    // Later passes re-tag only the sentences the first left unsure, as the tagger does; their
+    // epoch is chosen on those scores.
+    let gated = label != "pass 1";
     let mut best = (0, f64::MIN);
     for e in 0..epochs {
         let stat = |get: fn(&FoldScore) -> f64| {
@@ -145,18 +186,34 @@ fn report(label: &str, scores: &[Vec<FoldScore>]) -> usize {
             "{label} epoch {}: held-out F1 {cm:.4} ± {cs:.4}, lower-cased {lm:.4} ± {ls:.4}; with consistency {ccm:.4} ± {ccs:.4}, lower-cased {lcm:.4} ± {lcs:.4}",
             e + 1
         );
-        if cm > best.1 {
-            best = (e, cm);
+        let mut key = cm;
+        if gated {
+            let g: Vec<(f64, f64)> = (0..4)
+                .map(|k| mean_std(&scores.iter().map(|f| f[e].gated[k]).collect::<Vec<_>>()))
+                .collect();
+            println!(
+                "{label} epoch {} gated: held-out F1 {:.4} ± {:.4}, lower-cased {:.4} ± {:.4}; with consistency {:.4} ± {:.4}, lower-cased {:.4} ± {:.4}",
+                e + 1, g[0].0, g[0].1, g[1].0, g[1].1, g[2].0, g[2].1, g[3].0, g[3].1
+            );
+            key = g[0].0;
+        }
+        if key > best.1 {
+            best = (e, key);
         }
     }
     let per_fold: Vec<String> = scores
         .iter()
         .map(|f| {
             let f = &f[best.0];
-            format!(
-                "{:.4}/{:.4} ({:.4}/{:.4})",
-                f.cased, f.lower, f.cased_consistent, f.lower_consistent
-            )
+            if gated {
+                let g = f.gated;
+                format!("{:.4}/{:.4} ({:.4}/{:.4})", g[0], g[1], g[2], g[3])
+            } else {
+                format!(
+                    "{:.4}/{:.4} ({:.4}/{:.4})",
+                    f.cased, f.lower, f.cased_consistent, f.lower_consistent
+                )
+            }
         })
         .collect();
     println!(
@@ -193,7 +250,7 @@ pub fn run(
     );
     let (s1, tags) = cv_pass(
         args,
-        "pass 1",
+        ("pass 1", features::FIRST_PASS),
         k,
         args.epochs,
         &mut cased,
@@ -214,7 +271,7 @@ pub fn run(
     drop(tags);
     let (s2, _) = cv_pass(
         args,
-        "pass 2",
+        ("pass 2", features::N_FEATURES),
         k,
         args.epochs2,
         &mut cased,

@@ -344,7 +344,9 @@ fn mark_runs(sent: &mut [TokInfo]) {
 }
 
 mod templates;
-pub use templates::{refresh_second_pass, sentence_features, write_features, SECOND_PASS};
+pub use templates::{
+    refresh_second_pass, sentence_features, write_features, FIRST_PASS, ORDER, SECOND_PASS,
+};
 
 #[cfg(test)]
 mod tests {

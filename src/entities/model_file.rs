@@ -5,7 +5,7 @@
 //! Layout: a 64-byte header (magic `DLENTMAP`, version, tag and template counts, number of
 //! passes, body length, xxh3-64 of the file with this field zeroed, gazetteer phrase length), then a directory of
 //! `(offset, length)` pairs, one per array, then the arrays, each at a 64-byte boundary:
-//! per pass `meta` (bits, scale), `trans`, `bitmap`, `rank`, `shifts`, `rows`; then the
+//! per pass `meta` (bits, scale, templates read), `trans`, `bitmap`, `rank`, `shifts`, `rows`; then the
 //! cluster table (`dir`, `keys`, `vals`, `triples`) and the gazetteer table (`dir`, `keys`,
 //! `vals`).
 
@@ -17,7 +17,7 @@ use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"DLENTMAP";
 /// Bumped whenever the layout or the features change.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 const HEADER: usize = 64;
 const ALIGN: usize = 64;
 /// Most passes a model may have.
@@ -228,14 +228,18 @@ impl ModelFile {
         let mut stages = [None; MAX_STAGES];
         for slot in stages.iter_mut().take(self.stages) {
             let meta: &[u32] = cast(next())?;
-            let [bits, scale] = meta else {
+            let [bits, scale, templates] = meta else {
                 return Err(ModelError::Layout("bad pass header"));
             };
             if !(8..=26).contains(bits) {
                 return Err(ModelError::Layout("bad table size"));
             }
+            if !(1..=N_FEATURES as u32).contains(templates) {
+                return Err(ModelError::Layout("bad template count"));
+            }
             *slot = Some(StageView {
                 bits: *bits,
+                templates: *templates,
                 scale: f32::from_bits(*scale),
                 trans: cast(next())?,
                 bitmap: cast(next())?,
@@ -291,7 +295,7 @@ pub fn write(stages: &[CompiledStage], res: &ResourceTables) -> Vec<u8> {
     );
     let mut arrays: Vec<Vec<u8>> = Vec::new();
     for s in stages {
-        let meta = [s.bits, s.scale.to_bits()];
+        let meta = [s.bits, s.scale.to_bits(), s.templates];
         arrays.push(bytemuck::cast_slice(&meta).to_vec());
         arrays.push(bytemuck::cast_slice(&s.trans).to_vec());
         arrays.push(bytemuck::cast_slice(&s.bitmap).to_vec());

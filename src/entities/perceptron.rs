@@ -243,6 +243,9 @@ fn viterbi_body<const AVX2: bool>(em: &[f32], t: &Masked, back: &mut Vec<u8>, ou
 #[derive(Debug, Clone)]
 pub struct Stage {
     pub bits: u32,
+    /// How many leading positions of each token's buckets this pass reads (see
+    /// [`super::features::ORDER`]).
+    pub templates: u32,
     /// `2^bits` rows of `N_TAGS` quantised weights.
     weights: Vec<i16>,
     scale: f32,
@@ -257,10 +260,17 @@ impl Stage {
         let weights = w.iter().map(|x| (x / scale).round() as i16).collect();
         Self {
             bits,
+            templates: N_FEATURES as u32,
             weights,
             scale,
             trans,
         }
+    }
+
+    /// Returns the stage reading only the first `templates` positions of each token.
+    pub fn with_templates(mut self, templates: usize) -> Self {
+        self.templates = templates.clamp(1, N_FEATURES) as u32;
+        self
     }
 
     /// Zeroes weights smaller than `frac` of the largest (a smaller model file); returns how
@@ -283,6 +293,7 @@ impl Stage {
         let words = rows.div_ceil(64);
         let mut out = CompiledStage {
             bits: self.bits,
+            templates: self.templates,
             scale: self.scale,
             trans: self.trans.clone(),
             bitmap: vec![0; words],
@@ -322,6 +333,7 @@ impl Stage {
 #[derive(Debug, Clone)]
 pub struct CompiledStage {
     pub bits: u32,
+    pub templates: u32,
     pub scale: f32,
     pub trans: Vec<f32>,
     pub bitmap: Vec<u64>,
@@ -335,6 +347,7 @@ impl CompiledStage {
     pub fn view(&self) -> StageView<'_> {
         StageView {
             bits: self.bits,
+            templates: self.templates,
             scale: self.scale,
             trans: &self.trans,
             bitmap: &self.bitmap,
@@ -349,6 +362,8 @@ impl CompiledStage {
 #[derive(Debug, Clone, Copy)]
 pub struct StageView<'a> {
     pub bits: u32,
+    /// How many leading positions of each token's `N_FEATURES` buckets this pass reads.
+    pub templates: u32,
     /// Multiplies the integer row sums into scores.
     pub scale: f32,
     /// `TRANS_LEN` transition scores, the start state's row last.
@@ -382,6 +397,7 @@ impl StageView<'_> {
             && ones == self.rows.len() as u64
             && self.shifts.len() == self.rows.len()
             && self.shifts.iter().all(|&s| s < 24)
+            && (1..=N_FEATURES as u32).contains(&self.templates)
     }
 
     /// Writes emission scores for a sentence's features (`N_FEATURES` buckets per token).
@@ -432,6 +448,7 @@ impl StageView<'_> {
         // One length for both, so that one comparison checks a bucket's word against both.
         let n_words = self.bitmap.len().min(self.rank.len());
         let (bitmap, ranks) = (&self.bitmap[..n_words], &self.rank[..n_words]);
+        let used = (self.templates as usize).min(N_FEATURES);
         for (tok, out) in feats
             .chunks_exact(N_FEATURES)
             .zip(ids.chunks_exact_mut(IDS))
@@ -439,7 +456,7 @@ impl StageView<'_> {
             // A fixed-size view, so that `n % IDS` needs no bounds check.
             let out: &mut [u32; IDS] = out.try_into().expect("chunks of IDS");
             let mut n = 0;
-            for &b in tok {
+            for &b in &tok[..used] {
                 let b = b as usize;
                 // Buckets come from `write_features` with this pass's bits, so they are below
                 // `2^bits`; an out-of-range one simply has no row.

@@ -1,9 +1,11 @@
 //! Owns `dropline train entities`: fits the entity model on CoNLL data.
 //!
-//! Pass 1 is a bagged averaged perceptron over local features. Pass 2 adds document-level
-//! evidence from pass 1 (how the same word and word pair were tagged elsewhere in the
-//! document); on the training data that evidence comes from pass-1 models trained without the
-//! document's fold, so it is as noisy as on new text. A share of the training documents is also
+//! Pass 1 is a bagged averaged perceptron over local features (the [`features::FIRST_PASS`]
+//! templates: not the second-pass ones, whose fields are all zero in pass 1). Pass 2 adds
+//! document-level evidence from pass 1 (how the same word and word pair were tagged elsewhere
+//! in the document); on the training data that evidence comes from pass-1 models trained
+//! without the document's fold, so it is as noisy as on new text. The tagger runs pass 2 only
+//! on sentences where that evidence disagrees with pass 1 ([`super::unsure`]). A share of the training documents is also
 //! trained on in lower case (`--lower-copies`), so that the model does not lean on capitals
 //! alone (text that is not Reuters often lacks them). Both passes run a fixed number of epochs
 //! chosen by `--cv` (grouped by document on the training data, see [`super::cv`]); `--dev` is
@@ -48,10 +50,10 @@ pub struct TrainEntitiesArgs {
     pub resources: Option<PathBuf>,
     /// Passes over the training data for pass 1 (chosen by `--cv`); with `--cv`, the most
     /// epochs scored.
-    #[arg(long, default_value_t = 13)]
+    #[arg(long, default_value_t = 10)]
     pub epochs: usize,
     /// Passes over the training data for pass 2 (chosen by `--cv`).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 6)]
     pub epochs2: usize,
     /// log2 of the number of weight-table rows.
     #[arg(long, default_value_t = 19)]
@@ -234,12 +236,15 @@ fn picked(i: usize, share: f64, seed: u64) -> bool {
 pub(super) fn fit(
     data: &[Prepared],
     bits: u32,
+    templates: usize,
     bags: usize,
     epochs: usize,
     mut on_epoch: impl FnMut(usize, usize, &[Trainer]),
 ) -> Stage {
     let bags = bags.max(1);
-    let mut trainers: Vec<Trainer> = (0..bags).map(|_| Trainer::new(bits)).collect();
+    let mut trainers: Vec<Trainer> = (0..bags)
+        .map(|_| Trainer::with_templates(bits, templates))
+        .collect();
     let mut orders: Vec<Vec<usize>> = vec![(0..data.len()).collect(); bags];
     let mut rngs: Vec<u64> = (0..bags as u64)
         .map(|b| 0x2545_f491_4f6c_dd1d ^ b.wrapping_mul(0x9e37_79b9_7f4a_7c15))
@@ -319,7 +324,14 @@ pub fn run(args: &TrainEntitiesArgs) -> anyhow::Result<()> {
             );
         }
     };
-    let first = fit(&data, args.bits, args.bags, args.epochs, progress("pass 1"));
+    let first = fit(
+        &data,
+        args.bits,
+        features::FIRST_PASS,
+        args.bags,
+        args.epochs,
+        progress("pass 1"),
+    );
     drop(data);
     let mut stages = vec![first];
     if args.folds >= 2 {
@@ -337,6 +349,7 @@ pub fn run(args: &TrainEntitiesArgs) -> anyhow::Result<()> {
             let stage = fit(
                 &prepare(&rest, args.bits, args.gaz_dropout),
                 args.bits,
+                features::FIRST_PASS,
                 args.bags,
                 args.epochs,
                 |_, _, _| {},
@@ -361,6 +374,7 @@ pub fn run(args: &TrainEntitiesArgs) -> anyhow::Result<()> {
         stages.push(fit(
             &data2,
             args.bits,
+            N_FEATURES,
             args.bags,
             args.epochs2,
             progress("pass 2"),

@@ -25,6 +25,43 @@ fn gaz_code(t: &TokInfo) -> u64 {
 /// `pair_prev`, `pair_next`); every other template has the same bucket in every pass.
 pub const SECOND_PASS: [usize; 8] = [38, 39, 40, 41, 42, 49, 51, 52];
 
+/// Template ids are below this (an id names its hash constant; not every id is in use).
+pub const N_IDS: usize = 55;
+
+/// The template of each position of a token's row of buckets: the first pass's templates
+/// ([`FIRST_PASS`] of them), then the [`SECOND_PASS`] ones, which only later passes read (in
+/// the first pass their fields are all zero, so they would only repeat the bias and the
+/// short shape).
+pub const ORDER: [usize; N_FEATURES] = {
+    let mut order = [0; N_FEATURES];
+    let mut n = 0;
+    let mut id = 0;
+    while id < N_IDS {
+        let mut second = false;
+        let mut k = 0;
+        while k < SECOND_PASS.len() {
+            second |= SECOND_PASS[k] == id;
+            k += 1;
+        }
+        if !second {
+            order[n] = id;
+            n += 1;
+        }
+        id += 1;
+    }
+    let mut k = 0;
+    while k < SECOND_PASS.len() {
+        order[n] = SECOND_PASS[k];
+        n += 1;
+        k += 1;
+    }
+    assert!(n == N_FEATURES);
+    order
+};
+
+/// Positions the first pass reads: every template but the [`SECOND_PASS`] ones.
+pub const FIRST_PASS: usize = N_FEATURES - SECOND_PASS.len();
+
 /// Returns the neighbour of token `i` at offset `d` in `sent`.
 #[inline]
 fn near(sent: &[TokInfo], i: usize, d: isize) -> Option<&TokInfo> {
@@ -129,7 +166,7 @@ fn value(o: Option<&TokInfo>, field: impl Fn(&TokInfo) -> u8) -> u64 {
 /// Writes the hashes of the `SECOND_PASS` templates of token `i` into `h`; values outside the
 /// tables (never produced by decoding) are hashed directly, to the same result.
 #[inline]
-fn second_pass_hashes(sent: &[TokInfo], i: usize, h: &mut [u64; N_FEATURES]) {
+fn second_pass_hashes(sent: &[TokInfo], i: usize, h: &mut [u64; N_IDS]) {
     let s = small();
     let t = &sent[i];
     let (p1, n1) = (near(sent, i, -1), near(sent, i, 1));
@@ -207,10 +244,10 @@ macro_rules! put {
     };
 }
 
-/// Writes the hashes of every template of token `i` into `h`; `left` and `right` are the pair
-/// values of the gaps before and after it.
+/// Writes the hashes of the first pass's templates of token `i` into `h`; `left` and `right`
+/// are the pair values of the gaps before and after it.
 #[inline]
-fn hashes(sent: &[TokInfo], i: usize, left: Pairs, right: Pairs, h: &mut [u64; N_FEATURES]) {
+fn hashes(sent: &[TokInfo], i: usize, left: Pairs, right: Pairs, h: &mut [u64; N_IDS]) {
     let s = small();
     let t = &sent[i];
     let p1 = near(sent, i, -1);
@@ -279,21 +316,23 @@ fn hashes(sent: &[TokInfo], i: usize, left: Pairs, right: Pairs, h: &mut [u64; N
         .get(usize::from(t.run))
         .map(|r| r[usize::from(t.caps_line)])
         .unwrap_or_else(|| hash(47, combine(u64::from(t.run), caps)));
-    second_pass_hashes(sent, i, h);
 }
 
 /// Appends `N_FEATURES` bucket indices per token of `sent` to `out`.
 pub fn sentence_features(sent: &[TokInfo], bits: u32, out: &mut Vec<u32>) {
     let start = out.len();
     out.resize(start + sent.len() * N_FEATURES, 0);
-    write_features(sent, bits, &mut out[start..]);
+    write_features(sent, bits, N_FEATURES, &mut out[start..]);
 }
 
-/// Writes `N_FEATURES` bucket indices per token of `sent` into `out`.
-pub fn write_features(sent: &[TokInfo], bits: u32, out: &mut [u32]) {
+/// Writes the bucket indices of the first `templates` positions of [`ORDER`] (all of them, or
+/// the [`FIRST_PASS`] ones) per token of `sent` into `out`, `N_FEATURES` slots per token; the
+/// slots after `templates` are left as they were.
+pub fn write_features(sent: &[TokInfo], bits: u32, templates: usize, out: &mut [u32]) {
     let shift = 64 - bits;
-    let mut h = [0u64; N_FEATURES];
+    let mut h = [0u64; N_IDS];
     let mut left = Pairs::before(sent, 0);
+    let later = templates > FIRST_PASS;
     for (i, row) in out
         .chunks_exact_mut(N_FEATURES)
         .enumerate()
@@ -301,26 +340,34 @@ pub fn write_features(sent: &[TokInfo], bits: u32, out: &mut [u32]) {
     {
         let right = Pairs::before(sent, i + 1);
         hashes(sent, i, left, right, &mut h);
-        for (b, &x) in row.iter_mut().zip(&h) {
-            *b = (x >> shift) as u32;
+        let row: &mut [u32; N_FEATURES] = row.try_into().expect("chunks of N_FEATURES");
+        for (b, &t) in row[..FIRST_PASS].iter_mut().zip(&ORDER) {
+            *b = (h[t] >> shift) as u32;
+        }
+        if later {
+            second_pass_hashes(sent, i, &mut h);
+            for (b, &t) in row[FIRST_PASS..].iter_mut().zip(&SECOND_PASS) {
+                *b = (h[t] >> shift) as u32;
+            }
         }
         left = right;
     }
 }
 
-/// Rewrites only the `SECOND_PASS` buckets of features written by [`write_features`] with the
-/// same `bits`, after the second-pass fields of `sent` changed.
+/// Writes only the `SECOND_PASS` buckets (the positions after [`FIRST_PASS`]) into features
+/// written by [`write_features`] with the same `bits`, after the second-pass fields of `sent`
+/// changed.
 pub fn refresh_second_pass(sent: &[TokInfo], bits: u32, out: &mut [u32]) {
     let shift = 64 - bits;
-    let mut h = [0u64; N_FEATURES];
+    let mut h = [0u64; N_IDS];
     for (i, row) in out
         .chunks_exact_mut(N_FEATURES)
         .enumerate()
         .take(sent.len())
     {
         second_pass_hashes(sent, i, &mut h);
-        for t in SECOND_PASS {
-            row[t] = (h[t] >> shift) as u32;
+        for (b, &t) in row[FIRST_PASS..].iter_mut().zip(&SECOND_PASS) {
+            *b = (h[t] >> shift) as u32;
         }
     }
 }

@@ -5,6 +5,8 @@ use super::*;
 /// Averaged-perceptron training state over the same dense layout as [`Stage`].
 pub struct Trainer {
     pub bits: u32,
+    /// Leading positions of each token's buckets read (see [`Stage::with_templates`]).
+    templates: usize,
     w: Vec<i32>,
     /// Sum of `step * update`, so the average is `w - u / step`.
     u: Vec<i64>,
@@ -18,9 +20,16 @@ pub struct Trainer {
 impl Trainer {
     /// Returns a zeroed trainer with `2^bits` rows.
     pub fn new(bits: u32) -> Self {
+        Self::with_templates(bits, N_FEATURES)
+    }
+
+    /// Returns a zeroed trainer with `2^bits` rows reading the first `templates` positions
+    /// of each token's buckets.
+    pub fn with_templates(bits: u32, templates: usize) -> Self {
         let rows = 1usize << bits;
         Self {
             bits,
+            templates: templates.clamp(1, N_FEATURES),
             w: vec![0; rows * N_TAGS],
             u: vec![0; rows * N_TAGS],
             tw: vec![0; (N_TAGS + 1) * N_TAGS],
@@ -35,9 +44,10 @@ impl Trainer {
     /// the number of wrong tags.
     pub fn learn(&mut self, feats: &[u32], gold: &[u8], pred: &mut Vec<u8>) -> usize {
         self.em.clear();
+        let used = self.templates;
         for tok in feats.chunks_exact(N_FEATURES) {
             let mut acc = [0i32; N_TAGS];
-            for &b in tok {
+            for &b in &tok[..used] {
                 let row = &self.w[b as usize * N_TAGS..(b as usize + 1) * N_TAGS];
                 for (a, &w) in acc.iter_mut().zip(row) {
                     *a += w;
@@ -55,7 +65,7 @@ impl Trainer {
             let pp = if i == 0 { START } else { pred[i - 1] as usize };
             if g != p {
                 wrong += 1;
-                for &b in &feats[i * N_FEATURES..(i + 1) * N_FEATURES] {
+                for &b in &feats[i * N_FEATURES..][..used] {
                     let base = b as usize * N_TAGS;
                     self.w[base + g] += 1;
                     self.u[base + g] += step;
@@ -96,5 +106,5 @@ pub fn average_of(trainers: &[Trainer]) -> Stage {
             *o += ((f64::from(x) - u as f64 / c) / k) as f32;
         }
     }
-    Stage::from_floats(first.bits, &w, t)
+    Stage::from_floats(first.bits, &w, t).with_templates(first.templates)
 }

@@ -6,10 +6,13 @@ use super::*;
 /// The buckets of every template of token `i`, each value computed and hashed directly.
 fn reference(sent: &[TokInfo], i: usize, shift: u32) -> [u32; N_FEATURES] {
     let v = reference_values(sent, i);
-    std::array::from_fn(|tmpl| (hash(tmpl, v[tmpl]) >> shift) as u32)
+    std::array::from_fn(|pos| {
+        let tmpl = ORDER[pos];
+        (hash(tmpl, v[tmpl]) >> shift) as u32
+    })
 }
 
-fn reference_second_pass(sent: &[TokInfo], i: usize, values: &mut [u64; N_FEATURES]) {
+fn reference_second_pass(sent: &[TokInfo], i: usize, values: &mut [u64; N_IDS]) {
     let t = &sent[i];
     let (p1, n1) = (near(sent, i, -1), near(sent, i, 1));
     let first = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.first));
@@ -24,7 +27,7 @@ fn reference_second_pass(sent: &[TokInfo], i: usize, values: &mut [u64; N_FEATUR
     values[52] = combine(u64::from(t.pair_next), t.short);
 }
 
-fn reference_values(sent: &[TokInfo], i: usize) -> [u64; N_FEATURES] {
+fn reference_values(sent: &[TokInfo], i: usize) -> [u64; N_IDS] {
     let t = &sent[i];
     let p1 = near(sent, i, -1);
     let n1 = near(sent, i, 1);
@@ -37,7 +40,7 @@ fn reference_values(sent: &[TokInfo], i: usize) -> [u64; N_FEATURES] {
     let suf3 = |o: Option<&TokInfo>| o.map_or(PAD, |t| t.suf[2]);
     let fine = |o: Option<&TokInfo>| o.map_or(PAD, |t| u64::from(t.clusters[0]));
     let caps = u64::from(t.caps_line);
-    let mut values: [u64; N_FEATURES] = [
+    let mut values: [u64; N_IDS] = [
         0,
         t.word,
         t.lower,
@@ -136,7 +139,7 @@ fn buckets_are_the_plain_formulas() {
             for salt in 0..6 {
                 let sent = varied_sentence(n, salt);
                 let mut out = vec![0u32; n * N_FEATURES];
-                write_features(&sent, bits, &mut out);
+                write_features(&sent, bits, N_FEATURES, &mut out);
                 for (i, row) in out.chunks_exact(N_FEATURES).enumerate() {
                     assert_eq!(
                         row,
@@ -172,4 +175,36 @@ fn small_tables_cover_what_decoding_produces() {
         s.priors[PRIORS][2][PRIORS],
         hash(49, combine(combine(PAD, 2), PAD))
     );
+}
+
+#[test]
+fn the_first_pass_writes_only_its_own_positions() {
+    let bits = 20;
+    for salt in 0..4 {
+        let sent = varied_sentence(9, salt);
+        let mut full = vec![0u32; sent.len() * N_FEATURES];
+        write_features(&sent, bits, N_FEATURES, &mut full);
+        let mut first = vec![7u32; sent.len() * N_FEATURES];
+        write_features(&sent, bits, FIRST_PASS, &mut first);
+        for (a, b) in full
+            .chunks_exact(N_FEATURES)
+            .zip(first.chunks_exact(N_FEATURES))
+        {
+            assert_eq!(a[..FIRST_PASS], b[..FIRST_PASS]);
+            assert!(
+                b[FIRST_PASS..].iter().all(|&x| x == 7),
+                "later slots untouched"
+            );
+        }
+        // A refresh completes the row to what writing every template gives.
+        refresh_second_pass(&sent, bits, &mut first);
+        assert_eq!(first, full);
+    }
+    // Every template id appears once, the second-pass ones last.
+    let mut seen = [false; N_IDS];
+    for &t in &ORDER {
+        assert!(!seen[t], "template {t} twice");
+        seen[t] = true;
+    }
+    assert_eq!(ORDER[FIRST_PASS..], SECOND_PASS);
 }
