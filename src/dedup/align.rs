@@ -18,7 +18,7 @@ use super::text;
 
 #[path = "align_probe.rs"]
 mod probe;
-pub use probe::{Probe, Scratch, WordMasks};
+pub use probe::{Gate, Probe, Scratch, WordMasks};
 
 /// Sentences kept per document (the first ones); alignment bitmasks are 64 bits wide.
 pub const MAX_SENTENCES: usize = 64;
