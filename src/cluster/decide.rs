@@ -146,27 +146,24 @@ impl Core {
         m.processed.increment(1);
         let waited = wire::now_ms().saturating_sub(meta.ready_ms);
         m.latency.record(waited as f64 / 1000.0);
-        let mut headers = HeaderMap::new();
-        let seq = meta.work_seq.to_string();
-        headers.insert(async_nats::header::NATS_MESSAGE_ID, format!("o{seq}"));
-        headers.insert(
-            async_nats::header::NATS_EXPECTED_LAST_SEQUENCE,
-            self.out_last.to_string(),
-        );
-        headers.insert(wire::WORK_SEQ, seq);
-        headers.insert(wire::READY_MS, meta.ready_ms.to_string());
         let entry = match &verdict {
             Some((_, e)) => Some(e.to_json()?),
             None => None,
         };
-        if let Some(e) = &entry {
-            headers.insert(wire::INDEX_ENTRY, e.as_str());
-        }
-        headers.insert(wire::PREPARED_FLOOR, floor.to_string());
+        let headers = wire::line_headers(
+            meta.work_seq,
+            self.out_last,
+            meta.ready_ms,
+            entry.clone(),
+            floor,
+        );
         self.out_last += 1;
+        let mut subject = String::with_capacity(self.subject_prefix.len() + status.len());
+        subject.push_str(&self.subject_prefix);
+        subject.push_str(status);
         Ok(Decided {
             work_seq: meta.work_seq,
-            subject: format!("{}{status}", self.subject_prefix),
+            subject,
             headers,
             line,
             entry,

@@ -148,7 +148,7 @@ pub fn complete(
     }
     if let Some(d) = dedup {
         line.extend_from_slice(br#","dedup":"#);
-        serde_json::to_writer(&mut line, d)?;
+        write_dedup(&mut line, d)?;
     }
     if entities {
         line.extend_from_slice(br#","entities":"#);
@@ -161,6 +161,50 @@ pub fn complete(
     }
     line.push(b'}');
     Ok(line)
+}
+
+/// Writes the JSON of a dedup verdict: the bytes of `serde_json::to_writer`, written directly
+/// when no string needs an escape (the decision's ids are hex); numbers go through serde_json.
+fn write_dedup(out: &mut Vec<u8>, d: &DedupInfo) -> Result<()> {
+    let plain = |v: &str| !v.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
+    let strings = [d.duplicate_of.as_deref(), d.story.as_deref()];
+    let reuse_plain = d.reuse.iter().all(|r| plain(&r.of));
+    if !strings.iter().flatten().all(|v| plain(v)) || !reuse_plain {
+        serde_json::to_writer(out, d)?;
+        return Ok(());
+    }
+    let string = |out: &mut Vec<u8>, key: &[u8], v: &str| {
+        out.extend_from_slice(key);
+        out.push(b'"');
+        out.extend_from_slice(v.as_bytes());
+        out.push(b'"');
+    };
+    string(out, br#"{"status":"#, d.status.as_str());
+    if let Some(v) = &d.duplicate_of {
+        string(out, br#","duplicate_of":"#, v);
+    }
+    if let Some(v) = d.similarity {
+        out.extend_from_slice(br#","similarity":"#);
+        serde_json::to_writer(&mut *out, &v)?;
+    }
+    if let Some(v) = &d.story {
+        string(out, br#","story":"#, v);
+    }
+    if !d.reuse.is_empty() {
+        out.extend_from_slice(br#","reuse":["#);
+        for (i, r) in d.reuse.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(out, br#"{"of":"#, &r.of);
+            out.extend_from_slice(br#","shared":"#);
+            serde_json::to_writer(&mut *out, &r.shared)?;
+            out.push(b'}');
+        }
+        out.push(b']');
+    }
+    out.push(b'}');
+    Ok(())
 }
 
 #[cfg(test)]
@@ -290,6 +334,52 @@ mod tests {
         let line = complete(&r.layout, &r.bytes, now, false, None).unwrap();
         let want = serde_json::to_vec(&Line::new(&file(), None, now, &rec)).unwrap();
         assert_eq!(line, want);
+    }
+
+    #[test]
+    fn dedup_json_is_the_serde_json() {
+        let reuse = |of: &str, shared| Reuse {
+            of: of.into(),
+            shared,
+        };
+        let mut infos = Vec::new();
+        for status in [
+            DedupStatus::Unique,
+            DedupStatus::ExactDuplicate,
+            DedupStatus::NearDuplicate,
+            DedupStatus::Rewrite,
+        ] {
+            infos.push(verdict(status));
+        }
+        infos.push(DedupInfo {
+            status: DedupStatus::NearDuplicate,
+            duplicate_of: Some("0a".repeat(16)),
+            similarity: Some(0.123_456_79),
+            story: Some("ff".repeat(16)),
+            reuse: vec![reuse("ab", 0.5), reuse("cd", 1e-7), reuse("ef", f32::NAN)],
+        });
+        infos.push(DedupInfo {
+            status: DedupStatus::Unique,
+            duplicate_of: None,
+            similarity: Some(f32::INFINITY),
+            story: Some("a\"b\\c\n\u{1}é".into()),
+            reuse: vec![reuse("x\"", 0.25)],
+        });
+        infos.push(DedupInfo {
+            status: DedupStatus::Unique,
+            duplicate_of: None,
+            similarity: None,
+            story: None,
+            reuse: Vec::new(),
+        });
+        for d in infos {
+            let mut ours = Vec::new();
+            write_dedup(&mut ours, &d).unwrap();
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(&d).unwrap()
+            );
+        }
     }
 
     #[test]

@@ -8,6 +8,8 @@ use super::line::Layout;
 use crate::dedup::IndexEntry;
 use crate::model::{FileKey, SourceInfo};
 use anyhow::{bail, Context, Result};
+use async_nats::header::{HeaderName, NATS_EXPECTED_LAST_SEQUENCE, NATS_MESSAGE_ID};
+use async_nats::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 /// Header with the work stream sequence of the file an output line is for.
@@ -18,6 +20,54 @@ pub const PREPARED_FLOOR: &str = "Dropline-Prepared-Floor";
 pub const INDEX_ENTRY: &str = "Dropline-Index";
 /// Header with the wall-clock time (Unix ms) the file became ready at the intake.
 pub const READY_MS: &str = "Dropline-Ready-Ms";
+
+/// The header names above as [`HeaderName`]s, built without an allocation each time.
+const WORK_SEQ_NAME: HeaderName = HeaderName::from_static(WORK_SEQ);
+const PREPARED_FLOOR_NAME: HeaderName = HeaderName::from_static(PREPARED_FLOOR);
+const INDEX_ENTRY_NAME: HeaderName = HeaderName::from_static(INDEX_ENTRY);
+const READY_MS_NAME: HeaderName = HeaderName::from_static(READY_MS);
+
+/// Returns the headers of the output line for work sequence `work_seq`, which makes the output
+/// stream the decider's ledger: its message id (`o` and the work sequence), the stream's last
+/// sequence it expects (`out_last`), the work sequence, the ready time, the dedup index entry
+/// (JSON) and the lowest prepared sequence still needed after it (`floor`).
+pub fn line_headers(
+    work_seq: u64,
+    out_last: u64,
+    ready_ms: u64,
+    entry: Option<String>,
+    floor: u64,
+) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let seq = decimal(work_seq);
+    let mut id = String::with_capacity(seq.len() + 1);
+    id.push('o');
+    id.push_str(&seq);
+    headers.insert(NATS_MESSAGE_ID, id);
+    headers.insert(NATS_EXPECTED_LAST_SEQUENCE, decimal(out_last));
+    headers.insert(WORK_SEQ_NAME, seq);
+    headers.insert(READY_MS_NAME, decimal(ready_ms));
+    if let Some(e) = entry {
+        headers.insert(INDEX_ENTRY_NAME, e);
+    }
+    headers.insert(PREPARED_FLOOR_NAME, decimal(floor));
+    headers
+}
+
+/// Returns `v` in decimal, as `v.to_string()` does, without the formatter.
+fn decimal(mut v: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    digits[at..].iter().map(|&d| char::from(d)).collect()
+}
 
 /// What an intake says about one ready file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -143,5 +193,31 @@ mod tests {
             work_msg_id(&FileKey::default(), "a"),
             work_msg_id(&FileKey::default(), "b")
         );
+    }
+
+    #[test]
+    fn line_headers_are_the_formatted_ones() {
+        for (seq, last, ready, floor) in [(0, 0, 0, 0), (7, 123, 1_733_300_000_123, 5)] {
+            for entry in [None, Some(r#"{"id":"ab"}"#.to_string())] {
+                let mut want = HeaderMap::new();
+                want.insert(NATS_MESSAGE_ID, format!("o{seq}"));
+                want.insert(NATS_EXPECTED_LAST_SEQUENCE, last.to_string());
+                want.insert(WORK_SEQ, seq.to_string());
+                want.insert(READY_MS, ready.to_string());
+                if let Some(e) = &entry {
+                    want.insert(INDEX_ENTRY, e.as_str());
+                }
+                want.insert(PREPARED_FLOOR, floor.to_string());
+                let got = line_headers(seq, last, ready, entry.clone(), floor);
+                assert_eq!(got, want);
+                assert_eq!(
+                    got.get(WORK_SEQ).map(|v| v.as_str()),
+                    Some(&*seq.to_string())
+                );
+            }
+        }
+        for v in [0, 9, 10, 99, 100, 4_294_967_296, u64::MAX] {
+            assert_eq!(decimal(v), v.to_string());
+        }
     }
 }

@@ -16,8 +16,11 @@
 use super::story::is_stop;
 use super::text;
 
+#[path = "align_matching.rs"]
+mod matching;
 #[path = "align_probe.rs"]
 mod probe;
+pub use matching::Gate;
 pub use probe::{Probe, Scratch, WordMasks};
 
 /// Sentences kept per document (the first ones); alignment bitmasks are 64 bits wide.
@@ -220,11 +223,11 @@ impl Sketch {
         if rest.len() % 2 != 0 || rest.len() / 2 < n as usize || n as usize > MAX_SENTENCES {
             return None;
         }
-        // Read into the sketch's one allocation directly.
-        let data: Box<[u16]> = rest
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect();
+        // Read into the sketch's one allocation directly (a loop the compiler vectorises).
+        let mut data = vec![0u16; rest.len() / 2].into_boxed_slice();
+        for (v, c) in data.iter_mut().zip(rest.chunks_exact(2)) {
+            *v = u16::from_le_bytes([c[0], c[1]]);
+        }
         let (ends, words) = data.split_at(n as usize);
         let ordered = ends.windows(2).all(|w| w[0] <= w[1]);
         if !ordered || ends.last().is_some_and(|&e| e as usize != words.len()) {

@@ -1,7 +1,7 @@
 //! Owns the new document's side of sentence alignment ([`Probe`]) and the alignment itself.
 
-use super::super::rewrite_model::{edit_script, runs};
-use super::{Alignment, Sketch, MAX_SENTENCES, MIN_COMMON};
+use super::matching::{matching, Counts, Gate};
+use super::{Alignment, Sketch, MIN_COMMON};
 
 /// Content word to the bitmask of the new document's sentences holding it: a 65,536-bit
 /// presence set (most words of an earlier document are not in the new one, and are told so by
@@ -74,7 +74,19 @@ impl WordMasks {
         (u32::from(w).wrapping_mul(0x9E37_79B1) >> self.shift) as usize
     }
 
+    /// Returns the table borrowed for many lookups ([`View::get`]), its sizes checked once;
+    /// `None` when it was never filled with a word (every lookup would say none).
+    fn view(&self) -> Option<View<'_>> {
+        Some(View {
+            present: self.present.as_ref().try_into().ok()?,
+            slots: &self.slots,
+            shift: self.shift,
+            wrap: self.slots.len().checked_sub(1)?,
+        })
+    }
+
     /// Returns the sentences holding `w` as a bitmask (0: none).
+    #[cfg(test)]
     fn get(&self, w: u16) -> u64 {
         let Some(&bits) = self.present.get(usize::from(w >> 6)) else {
             return 0;
@@ -93,6 +105,32 @@ impl WordMasks {
     }
 }
 
+/// A filled [`WordMasks`] borrowed for the lookups of one alignment.
+struct View<'a> {
+    present: &'a [u64; 1 << 10],
+    slots: &'a [(u16, u64)],
+    shift: u32,
+    wrap: usize,
+}
+
+impl View<'_> {
+    /// Returns the sentences holding `w` as a bitmask (0: none), as [`WordMasks::get`] does.
+    #[inline]
+    fn get(&self, w: u16) -> u64 {
+        if self.present[usize::from(w >> 6)] >> (w & 63) & 1 == 0 {
+            return 0;
+        }
+        let mut at = (u32::from(w).wrapping_mul(0x9E37_79B1) >> self.shift) as usize;
+        loop {
+            let (key, mask) = self.slots[at & self.wrap];
+            if mask == 0 || key == w {
+                return mask;
+            }
+            at += 1;
+        }
+    }
+}
+
 /// A new document's sketch with a lookup from content word to the sentences holding it, built
 /// once per document (off the ordered worker) and aligned against many earlier documents.
 #[derive(Debug, Clone, Default)]
@@ -100,6 +138,23 @@ pub struct Probe {
     sketch: Sketch,
     /// Content word to a bitmask of the sentences that hold it.
     lookup: WordMasks,
+    /// The content words of each sentence, and of all of them.
+    lens: Vec<usize>,
+    total: usize,
+}
+
+/// Returns the content words of each sentence of `sketch`.
+fn sentence_lens(sketch: &Sketch) -> Vec<usize> {
+    let mut start = 0;
+    sketch
+        .ends()
+        .iter()
+        .map(|&end| {
+            let len = usize::from(end).saturating_sub(start);
+            start = usize::from(end);
+            len
+        })
+        .collect()
 }
 
 /// The working buffers of [`Probe::align_with`].
@@ -107,7 +162,6 @@ pub struct Probe {
 pub struct Scratch {
     /// Content words each pair of sentences shares, new sentence major.
     common: Vec<u16>,
-    new_len: Vec<usize>,
     old_len: Vec<usize>,
     /// The pairs sharing at least two words (index into `common`).
     cells: Vec<u32>,
@@ -117,23 +171,22 @@ pub struct Scratch {
     resorted: Vec<u16>,
 }
 
-/// Returns the two parts of a match with each one's words sorted, in `buf`.
-fn sorted_parts<'a>(parts: [&[u16]; 2], buf: &'a mut Vec<u16>) -> [&'a [u16]; 2] {
-    buf.clear();
-    buf.extend_from_slice(parts[0]);
-    buf.extend_from_slice(parts[1]);
-    let (a, b) = buf.split_at_mut(parts[0].len());
-    a.sort_unstable();
-    b.sort_unstable();
-    let (a, b) = buf.split_at(parts[0].len());
-    [a, b]
-}
-
 impl Probe {
     /// Returns the probe of a new document.
     pub fn new(sketch: Sketch) -> Self {
         let lookup = WordMasks::new(&sketch);
-        Self { sketch, lookup }
+        Self::with_lookup(sketch, lookup)
+    }
+
+    fn with_lookup(sketch: Sketch, lookup: WordMasks) -> Self {
+        let lens = sentence_lens(&sketch);
+        let total = lens.iter().sum();
+        Self {
+            sketch,
+            lookup,
+            lens,
+            total,
+        }
     }
 
     /// Returns the document's sketch.
@@ -144,7 +197,7 @@ impl Probe {
     /// [`Probe::new`] with the word table of an earlier probe ([`Probe::into_parts`]) refilled.
     pub fn with_masks(sketch: Sketch, mut lookup: WordMasks) -> Self {
         lookup.fill(&sketch);
-        Self { sketch, lookup }
+        Self::with_lookup(sketch, lookup)
     }
 
     /// Returns the document's sketch and the word table, for [`Probe::with_masks`].
@@ -168,6 +221,19 @@ impl Probe {
         chain_from: f32,
         scratch: &mut Scratch,
     ) -> Alignment {
+        self.align_gated(old, overlap, chain_from, None, scratch)
+    }
+
+    /// [`Probe::align_with`] for a decision: with a `gate` that shuts on the sentence matching
+    /// ([`Gate`]), the edit-script measures are left 0 (the rewrite model scores it 0 anyway).
+    pub fn align_gated(
+        &self,
+        old: &Sketch,
+        overlap: f32,
+        chain_from: f32,
+        gate: Option<Gate>,
+        scratch: &mut Scratch,
+    ) -> Alignment {
         let new = &self.sketch;
         let (ns, os) = (new.sentence_count(), old.sentence_count());
         if ns == 0 || os == 0 {
@@ -175,7 +241,6 @@ impl Probe {
         }
         let Scratch {
             common,
-            new_len,
             old_len,
             cells,
             pairs,
@@ -184,11 +249,20 @@ impl Probe {
         common.clear();
         common.resize(ns * os, 0);
         cells.clear();
+        old_len.clear();
         // Every kind of match below needs its own pair to share two words, so only the pairs
         // that reach two are visited afterwards (each once: it reaches two once).
-        for j in 0..os {
-            for w in old.sentence(j) {
-                let mut m = self.lookup.get(*w);
+        let (ends, words) = (old.ends(), old.words());
+        let lookup = self.lookup.view();
+        let mut start = 0;
+        for (j, &end) in ends.iter().enumerate() {
+            let end = usize::from(end);
+            old_len.push(end.saturating_sub(start));
+            let Some(lookup) = &lookup else {
+                continue;
+            };
+            for &w in &words[start..end] {
+                let mut m = lookup.get(w);
                 while m != 0 {
                     let cell = m.trailing_zeros() as usize * os + j;
                     common[cell] += 1;
@@ -198,12 +272,10 @@ impl Probe {
                     m &= m - 1;
                 }
             }
+            start = end;
         }
-        new_len.clear();
-        new_len.extend((0..ns).map(|i| new.sentence(i).len()));
-        old_len.clear();
-        old_len.extend((0..os).map(|j| old.sentence(j).len()));
-        let (common, new_len, old_len) = (&common[..], &new_len[..], &old_len[..]);
+        let new_len = &self.lens[..];
+        let (common, old_len) = (&common[..], &old_len[..]);
         let c = |i: usize, j: usize| common[i * os + j] as usize;
         let passes = |c: usize, size: usize| c >= MIN_COMMON && c as f32 >= overlap * size as f32;
         // Overlap in 1/65536ths: integers, so the order is the same on every machine.
@@ -239,7 +311,7 @@ impl Probe {
             }
             hit_new |= u64::from(hit) << i;
         }
-        let new_total: usize = new_len.iter().sum();
+        let new_total = self.total;
         let shared: usize = (0..ns)
             .filter(|&i| hit_new >> i & 1 != 0)
             .map(|i| new_len[i])
@@ -264,166 +336,8 @@ impl Probe {
             shared,
             pairs,
             resorted,
+            gate,
         )
-    }
-}
-
-/// The words two documents' sentences share, new sentence major, and each sentence's length.
-pub(super) struct Counts<'a> {
-    pub common: &'a [u16],
-    pub new_len: &'a [usize],
-    pub old_len: &'a [usize],
-}
-
-/// Returns the alignment from the candidate matches `pairs` ((overlap, kind, new sentence, old
-/// sentence), see [`Probe::align_with`]) with `shared` already known: the one-to-one matching
-/// and everything measured on it. The only part after the pair search, shared with the
-/// reference alignment of the tests.
-pub(super) fn matching(
-    new: &Sketch,
-    old: &Sketch,
-    counts: Counts<'_>,
-    shared: f32,
-    pairs: &mut [(usize, u8, usize, usize)],
-    resorted: &mut Vec<u16>,
-) -> Alignment {
-    let Counts {
-        common,
-        new_len,
-        old_len,
-    } = counts;
-    let (ns, os) = (new_len.len(), old_len.len());
-    let c = |i: usize, j: usize| common[i * os + j] as usize;
-    let new_total: usize = new_len.iter().sum();
-    // A one-to-one matching of sentences (or a sentence with a merged or split pair),
-    // taken greedily by overlap (shared words over the larger side, so a sentence's own
-    // rewording beats a merge with its neighbour): the order of the sentences does not matter, so a
-    // copy whose sentences were moved, merged or dropped is still covered where it repeats
-    // the earlier one. Ties go to the earlier sentences, so the result is deterministic.
-    pairs.sort_unstable_by(|a, b| b.0.cmp(&a.0).then((a.2, a.3, a.1).cmp(&(b.2, b.3, b.1))));
-    let (mut used_new, mut used_old) = (0u64, 0u64);
-    let (mut cov_new, mut cov_old, mut reworded) = (0usize, 0usize, 0usize);
-    let (mut subst, mut indel, mut script_len, mut merged) = (0usize, 0usize, 0usize, 0usize);
-    // The first earlier sentence each new sentence was matched to (plus one; 0: none), and
-    // the last (two for a merge).
-    let mut match_of = [0u8; MAX_SENTENCES];
-    let mut match_end = [0u8; MAX_SENTENCES];
-    let (mut lacking, mut following, mut script_words) = (0usize, 0usize, 0usize);
-    for &(_, k, i, j) in pairs.iter() {
-        let (mask_new, mask_old) = match k {
-            1 => (1u64 << i, 1u64 << j),
-            2 => (1u64 << i, 3u64 << (j - 1)),
-            _ => (3u64 << (i - 1), 1u64 << j),
-        };
-        if used_new & mask_new != 0 || used_old & mask_old != 0 {
-            continue;
-        }
-        used_new |= mask_new;
-        used_old |= mask_old;
-        let words = |mask: u64, len: &[usize]| -> usize {
-            (0..len.len())
-                .filter(|&x| mask >> x & 1 != 0)
-                .map(|x| len[x])
-                .sum()
-        };
-        let (nw, ow) = (words(mask_new, new_len), words(mask_old, old_len));
-        cov_new += nw;
-        cov_old += ow;
-        if k != 1 || c(i, j) != nw.max(ow) {
-            reworded += nw;
-        }
-        let empty: &[u16] = &[];
-        let (mut sn, mut so) = match k {
-            1 => ([new.sentence(i), empty], [old.sentence(j), empty]),
-            2 => (
-                [new.sentence(i), empty],
-                [old.sentence(j - 1), old.sentence(j)],
-            ),
-            _ => (
-                [new.sentence(i - 1), new.sentence(i)],
-                [old.sentence(j), empty],
-            ),
-        };
-        // A sorted sketch's words are compared with the other side's sorted too.
-        if new.sorted != old.sorted {
-            if new.sorted {
-                so = sorted_parts(so, resorted);
-            } else {
-                sn = sorted_parts(sn, resorted);
-            }
-        }
-        // A sentence repeated word for word needs no edit script (most matches of a re-post
-        // or a wire version).
-        if k != 1 || sn[0] != so[0] {
-            let (s, d) = edit_script(sn, so);
-            let (l1, f1) = runs(sn, so);
-            let (l2, f2) = runs(so, sn);
-            lacking += l1 + l2;
-            following += f1 + f2;
-            subst += s;
-            indel += d;
-        }
-        script_len += nw.max(ow);
-        script_words += nw + ow;
-        if k != 1 {
-            merged += nw;
-        }
-        let first = if k == 2 { j - 1 } else { j };
-        match_of[i] = first as u8 + 1;
-        match_end[i] = j as u8 + 1;
-        if k == 4 {
-            match_of[i - 1] = j as u8 + 1;
-            match_end[i - 1] = j as u8 + 1;
-        }
-    }
-    // Sentences left between two matches, as many on each side (or before the first, after
-    // the last), pair up by position when they share a word: a copy whose wording drifted too
-    // far for the overlap bar keeps its place, a sentence a later version added or cut has
-    // no counterpart at that place.
-    let (mut fill_new, mut fill_old) = (0usize, 0usize);
-    let (mut prev_new, mut prev_old) = (0usize, 0usize); // one past the last match
-    for i in 0..=ns {
-        let (lo, hi) = if i == ns {
-            (os, os)
-        } else if match_of[i] != 0 {
-            (usize::from(match_of[i]) - 1, usize::from(match_end[i]))
-        } else {
-            continue;
-        };
-        if lo >= prev_old && lo - prev_old == i - prev_new {
-            for (x, y) in (prev_new..i).zip(prev_old..lo) {
-                if used_new >> x & 1 == 0 && used_old >> y & 1 == 0 && c(x, y) >= 1 {
-                    fill_new += new_len[x];
-                    fill_old += old_len[y];
-                }
-            }
-        }
-        if i < ns {
-            prev_new = i + 1;
-            prev_old = prev_old.max(hi);
-        }
-    }
-    let (mut matches, mut moved, mut last) = (0usize, 0usize, 0u8);
-    for &m in match_of.iter().take(ns).filter(|&&m| m != 0) {
-        matches += 1;
-        moved += usize::from(m < last);
-        last = last.max(m);
-    }
-    let old_total: usize = old_len.iter().sum();
-    Alignment {
-        shared,
-        covered_new: cov_new as f32 / new_total.max(1) as f32,
-        covered_old: cov_old as f32 / old_total.max(1) as f32,
-        aligned_words: cov_new.min(cov_old),
-        reworded: reworded as f32 / cov_new.max(1) as f32,
-        substituted: subst as f32 / script_len.max(1) as f32,
-        inserted_deleted: indel as f32 / script_len.max(1) as f32,
-        merged: merged as f32 / cov_new.max(1) as f32,
-        out_of_order: moved as f32 / matches.max(1) as f32,
-        placed_new: (cov_new + fill_new) as f32 / new_total.max(1) as f32,
-        placed_old: (cov_old + fill_old) as f32 / old_total.max(1) as f32,
-        clustered: following as f32 / lacking.max(1) as f32,
-        lacking: lacking as f32 / script_words.max(1) as f32,
     }
 }
 

@@ -102,6 +102,7 @@ pub(super) fn align(probe: &Probe, old: &Sketch, overlap: f32, chain_from: f32) 
         shared,
         &mut pairs,
         &mut Vec::new(),
+        None,
     )
 }
 
@@ -222,4 +223,51 @@ fn faster_alignment_is_the_reference_alignment() {
     }
     // The generator reaches the full matching often, not only the early return.
     assert!(full > 3000, "{full}");
+}
+
+#[test]
+fn a_gated_alignment_scores_as_the_full_one() {
+    let model = crate::dedup::rewrite_model::RewriteModel::default();
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut scratch = Scratch::default();
+    let (mut shut, mut open) = (0, 0);
+    for round in 0..3000 {
+        let vocab = [12, 40, 200, 3000][round % 4];
+        let n = 1 + rng.below(40);
+        let old = random_sentences(&mut rng, n, vocab);
+        let new = if round % 3 == 0 {
+            let n = 1 + rng.below(40);
+            random_sentences(&mut rng, n, vocab)
+        } else {
+            edited(&mut rng, &old, vocab)
+        };
+        let (old, probe) = (sketch(&old), Probe::new(sketch(&new)));
+        for (min_words, min_reworded) in [(20, 0.5), (5, 0.1), (0, 0.0), (60, 0.9)] {
+            let gate = Gate {
+                min_words,
+                min_reworded,
+            };
+            let full = probe.align_with(&old, 0.4, 0.0, &mut scratch);
+            let gated = probe.align_gated(&old, 0.4, 0.0, Some(gate), &mut scratch);
+            let score = |a: &Alignment| model.score(a, min_words, min_reworded);
+            assert_eq!(score(&gated), score(&full), "round {round}");
+            if gate.shuts(&full) {
+                shut += 1;
+                assert_eq!(score(&full), 0.0);
+                let bare = Alignment {
+                    substituted: 0.0,
+                    inserted_deleted: 0.0,
+                    clustered: 0.0,
+                    lacking: 0.0,
+                    ..full
+                };
+                assert_eq!(gated, bare, "round {round}");
+            } else {
+                open += 1;
+                assert_eq!(gated, full, "round {round}");
+            }
+        }
+    }
+    // Both sides of the gate are exercised.
+    assert!(shut > 1000 && open > 1000, "{shut} shut, {open} open");
 }

@@ -1,7 +1,7 @@
 //! Owns the candidate checks of a decision: verifying LSH candidates as near-copies and aligning
 //! the document with candidates (LSH and recent story members) for rewrites and reuse.
 
-use super::align::{Alignment, Probe, Scratch};
+use super::align::{Alignment, Gate, Probe, Scratch};
 use super::minhash::Compact;
 use super::rewrite_model::MIN_COVERED;
 use super::{story, Deduper, Tier, REWRITE_STORIES};
@@ -43,11 +43,17 @@ impl Deduper {
         cands.sort_unstable();
         cands.dedup();
         let mut scratch = Scratch::default();
+        // Only the rewrite model's score and `shared` are read (`best_rewrite`, reuse).
+        let gate = Gate {
+            min_words: self.config.rewrite_min_words,
+            min_reworded: self.config.rewrite_min_reworded,
+        };
+        let overlap = self.config.align_overlap;
         cands
             .into_iter()
             .filter_map(|c| {
                 let old = self.sketches.get(&c)?;
-                let a = probe.align_with(old, self.config.align_overlap, MIN_COVERED, &mut scratch);
+                let a = probe.align_gated(old, overlap, MIN_COVERED, Some(gate), &mut scratch);
                 Some((c, a))
             })
             .collect()

@@ -182,11 +182,13 @@ pub(super) fn parse_hex(s: &str) -> Option<u128> {
 pub(super) fn hex(v: u128) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 32];
-    for (i, d) in out.iter_mut().enumerate() {
-        *d = DIGITS[(v >> (124 - 4 * i)) as usize & 15];
+    // A byte at a time, high to low: two digits each.
+    for (d, b) in out.chunks_exact_mut(2).zip(v.to_be_bytes()) {
+        d[0] = DIGITS[usize::from(b >> 4)];
+        d[1] = DIGITS[usize::from(b & 15)];
     }
     // Hexadecimal digits are ASCII, so this always holds.
-    String::from_utf8(out.to_vec()).unwrap_or_default()
+    std::str::from_utf8(&out).map_or_else(|_| String::new(), str::to_owned)
 }
 
 impl IndexEntry {

@@ -89,10 +89,10 @@ impl Prepared {
         };
         let n_terms = u32::from_le_bytes(take(&mut rest, 4)?.try_into().ok()?) as usize;
         let term_bytes = take(&mut rest, n_terms.checked_mul(4)?)?;
-        let terms = term_bytes
-            .chunks_exact(4)
-            .map(|c| Term::unpack(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-            .collect();
+        let mut terms = vec![Term::unpack(0); n_terms];
+        for (t, c) in terms.iter_mut().zip(term_bytes.chunks_exact(4)) {
+            *t = Term::unpack(u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        }
         let forms = if version == VERSION {
             let mut forms = [None, None, None];
             for f in &mut forms {
