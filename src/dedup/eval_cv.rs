@@ -201,6 +201,27 @@ pub(super) fn set_rewrite(
     c.rewrite_threshold = f.gates.threshold.max(fit::lowest_fewest(&run_fp).0);
 }
 
+/// Deals the documents' topics, in numeric order shuffled by `seed`, round robin into `k` folds;
+/// returns each topic's fold.
+pub(super) fn topic_folds<'a>(
+    docs: impl IntoIterator<Item = &'a Doc>,
+    seed: u64,
+    k: usize,
+) -> HashMap<&'a str, usize> {
+    let mut topics: Vec<&str> = docs.into_iter().map(|d| d.topic.as_str()).collect();
+    topics.sort_by_key(|t| (t.parse::<u32>().unwrap_or(u32::MAX), t.to_string()));
+    topics.dedup();
+    let mut rng = Rng(seed);
+    for i in (1..topics.len()).rev() {
+        topics.swap(i, rng.below(i + 1));
+    }
+    topics
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (*t, i % k))
+        .collect()
+}
+
 /// Scores each fold with the near, rewrite and story settings chosen on the other folds: the
 /// rewrite model, its gates and (held-out) threshold first, from the training topics alone;
 /// then the near threshold with that model in place; then the rewrite threshold's run check
@@ -213,18 +234,7 @@ pub(super) fn cross_validate(
     report: &mut String,
 ) {
     let base = fitting.base;
-    let mut topics: Vec<&str> = docs.iter().map(|d| d.topic.as_str()).collect();
-    topics.sort_by_key(|t| (t.parse::<u32>().unwrap_or(u32::MAX), t.to_string()));
-    topics.dedup();
-    let mut rng = Rng(fitting.seed ^ 0xf01d);
-    for i in (1..topics.len()).rev() {
-        topics.swap(i, rng.below(i + 1));
-    }
-    let fold_of: HashMap<&str, usize> = topics
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (*t, i % k))
-        .collect();
+    let fold_of = topic_folds(docs, fitting.seed ^ 0xf01d, k);
     let mut all: Vec<Scores> = Vec::new();
     for f in 0..k {
         let train: Vec<&Doc> = docs
@@ -280,9 +290,12 @@ pub(super) fn cross_validate(
         if mode == PriorMode::On {
             c.story_df_prior = Some(df_prior(&train));
         }
-        let mut fold_topics: Vec<&str> =
-            topics.iter().copied().filter(|t| fold_of[t] == f).collect();
-        fold_topics.sort_by_key(|t| t.parse::<u32>().unwrap_or(u32::MAX));
+        let mut fold_topics: Vec<&str> = fold_of
+            .iter()
+            .filter(|(_, &g)| g == f)
+            .map(|(t, _)| *t)
+            .collect();
+        fold_topics.sort_by_key(|t| (t.parse::<u32>().unwrap_or(u32::MAX), t.to_string()));
         let s = score(&run_docs(&c, test, &test_gold), synthetic, false, report);
         say!(report,
             "fold {f}: topics {} ({} docs); chosen near {:.2} rewrite {:.2} (min words {}, min reworded {:.2}) story {:.2}: near P {:.4} F1 {:.4}, rewrite FP {}, story F1 {:.4} ARI {:.4}",

@@ -232,18 +232,7 @@ fn story_join_analysis() {
                 docs.swap(i, rng.below(i + 1));
             }
         }
-        let mut topics: Vec<&str> = docs.iter().map(|d| d.topic.as_str()).collect();
-        topics.sort_by_key(|t| (t.parse::<u32>().unwrap_or(u32::MAX), t.to_string()));
-        topics.dedup();
-        let mut rng = Rng(seed.max(1) ^ 0xf01d);
-        for i in (1..topics.len()).rev() {
-            topics.swap(i, rng.below(i + 1));
-        }
-        let fold_of: HashMap<&str, usize> = topics
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (*t, i % k))
-            .collect();
+        let fold_of = super::topic_folds(docs.iter().copied(), seed.max(1) ^ 0xf01d, k);
         // Each fold run alone with the prior of the others but one held out: as the CV's
         // training groups for held-out fold (g + 1) % k.
         for g in 0..k {
