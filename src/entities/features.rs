@@ -176,6 +176,20 @@ fn shape_code(c: char) -> u32 {
 /// Computes the form-only part of a token's information (clusters are looked up later, all
 /// together, so that their cache misses overlap).
 fn token_form(word: &str, sent_start: bool) -> TokInfo {
+    if word.is_ascii() {
+        // Most tokens are ASCII: their characters are their bytes, with no UTF-8 decoding.
+        form_of(word.bytes().map(char::from), sent_start)
+    } else {
+        form_of(word.chars(), sent_start)
+    }
+}
+
+/// [`token_form`] over the characters of the word.
+#[inline(always)]
+fn form_of<I>(chars: I, sent_start: bool) -> TokInfo
+where
+    I: DoubleEndedIterator<Item = char> + Clone,
+{
     let mut info = TokInfo::default();
     let mut h_word = FNV_OFFSET;
     let mut h_lower = FNV_OFFSET;
@@ -184,7 +198,7 @@ fn token_form(word: &str, sent_start: bool) -> TokInfo {
     let mut last_code = 0u32;
     let (mut upper, mut lower, mut digit, mut n) = (0usize, 0usize, 0usize, 0usize);
     let mut first_upper = false;
-    for (i, c) in word.chars().enumerate() {
+    for (i, c) in chars.clone().enumerate() {
         h_word = feed(h_word, c as u32);
         h_lower = feed_lower(h_lower, c);
         if i < 4 {
@@ -212,7 +226,7 @@ fn token_form(word: &str, sent_start: bool) -> TokInfo {
         n += 1;
     }
     let mut h_suf = FNV_OFFSET;
-    for (i, c) in word.chars().rev().take(4).enumerate() {
+    for (i, c) in chars.rev().take(4).enumerate() {
         h_suf = feed_lower(h_suf, c);
         info.suf[i] = mix(h_suf ^ 0x5f);
     }

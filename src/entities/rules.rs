@@ -17,6 +17,47 @@ fn is(list: &[&str], w: &str) -> bool {
     list.iter().any(|x| x.eq_ignore_ascii_case(w))
 }
 
+/// The long word lists, as bits of [`lists`]' answer.
+const MONTH: u8 = 1;
+const NUMBER: u8 = 2;
+const CURRENCY: u8 = 4;
+const UNIT: u8 = 8;
+const DURATION: u8 = 16;
+
+/// Per ASCII-lower-cased word, the long lists holding it (what `is` would say of each).
+static LISTS: std::sync::LazyLock<foldhash::HashMap<Vec<u8>, u8>> =
+    std::sync::LazyLock::new(|| {
+        let mut map = foldhash::HashMap::<Vec<u8>, u8>::default();
+        for (list, bit) in [
+            (MONTHS, MONTH),
+            (MONTH_ABBR, MONTH),
+            (NUMBER_WORDS, NUMBER),
+            (CURRENCY_WORDS, CURRENCY),
+            (UNITS, UNIT),
+            (DURATIONS, DURATION),
+        ] {
+            for w in list {
+                *map.entry(w.to_ascii_lowercase().into_bytes()).or_default() |= bit;
+            }
+        }
+        map
+    });
+
+/// Bytes of the longest word in [`LISTS`] or more: a longer word is in none of them.
+const LONGEST_LISTED: usize = 16;
+
+/// Returns the bits of the long lists `w` is in, matched ignoring ASCII case as [`is`] does:
+/// one table lookup instead of a scan of each list.
+fn lists(w: &str) -> u8 {
+    let mut buf = [0u8; LONGEST_LISTED];
+    let Some(b) = buf.get_mut(..w.len()) else {
+        return 0;
+    };
+    b.copy_from_slice(w.as_bytes());
+    b.make_ascii_lowercase();
+    LISTS.get(&b[..]).copied().unwrap_or(0)
+}
+
 /// Returns whether `w` is a written number: digits with `,` or `.` separators.
 fn is_numeral(w: &str) -> bool {
     let mut digits = 0;
@@ -31,16 +72,16 @@ fn is_numeral(w: &str) -> bool {
 }
 
 fn is_month(w: &str) -> bool {
-    is(MONTHS, w) || is(MONTH_ABBR, w)
+    lists(w) & MONTH != 0
 }
 
 fn is_number_word(w: &str) -> bool {
-    if is(NUMBER_WORDS, w) {
+    if lists(w) & NUMBER != 0 {
         return true;
     }
     // "twenty-five"
     match w.split_once('-') {
-        Some((a, b)) => is(NUMBER_WORDS, a) && is(NUMBER_WORDS, b),
+        Some((a, b)) => lists(a) & NUMBER != 0 && lists(b) & NUMBER != 0,
         None => false,
     }
 }
@@ -265,8 +306,9 @@ fn match_at(words: &[&str], i: usize, end: usize) -> Option<(usize, &'static str
     let n = number_len(words, i, end);
     if n > 0 {
         let next = at(i + n);
-        if is(CURRENCY_WORDS, next) {
-            let extra = usize::from(is(CURRENCY_WORDS, at(i + n + 1)));
+        let next_lists = lists(next);
+        if next_lists & CURRENCY != 0 {
+            let extra = usize::from(lists(at(i + n + 1)) & CURRENCY != 0);
             return Some((n + 1 + extra, "MONEY"));
         }
         if next == "%" || next.eq_ignore_ascii_case("percent") || next.eq_ignore_ascii_case("pct") {
@@ -278,18 +320,18 @@ fn match_at(words: &[&str], i: usize, end: usize) -> Option<(usize, &'static str
         if is_numeral(w) && n == 1 && is_time_suffix(next) {
             return Some((2, "TIME"));
         }
-        if is(UNITS, next) {
-            let extra = usize::from(is(UNITS, at(i + n + 1)));
+        if next_lists & UNIT != 0 {
+            let extra = usize::from(lists(at(i + n + 1)) & UNIT != 0);
             return Some((n + 1 + extra, "QUANTITY"));
         }
-        if is(DURATIONS, next) {
+        if next_lists & DURATION != 0 {
             let extra = usize::from(matches!(at(i + n + 1), "ago" | "earlier" | "later" | "old"));
             return Some((n + 1 + extra, "DATE"));
         }
         if matches!(next, "hours" | "hour" | "minutes" | "minute" | "seconds") {
             return Some((n + 1, "TIME"));
         }
-        if is_day(w) && n == 1 && is_month(next) {
+        if is_day(w) && n == 1 && next_lists & MONTH != 0 {
             let extra = usize::from(is_year(at(i + 2)));
             return Some((2 + extra, "DATE"));
         }
@@ -370,6 +412,51 @@ fn scale_len(words: &[&str], i: usize, end: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_lookup_answers_as_the_list_scans_do() {
+        let lists_of = [
+            (MONTHS, MONTH),
+            (MONTH_ABBR, MONTH),
+            (NUMBER_WORDS, NUMBER),
+            (CURRENCY_WORDS, CURRENCY),
+            (UNITS, UNIT),
+            (DURATIONS, DURATION),
+        ];
+        let mut words: Vec<String> = Vec::new();
+        for (list, _) in lists_of {
+            for w in list {
+                words.push(w.to_string());
+                words.push(w.to_ascii_uppercase());
+                words.push(format!("{w}s"));
+                let mut shorter = w.chars();
+                shorter.next_back();
+                words.push(shorter.as_str().to_string());
+            }
+        }
+        words.extend(
+            [
+                "",
+                "May",
+                "Ünits",
+                "kilometresxxxxxxxxx",
+                "12",
+                "$",
+                "a.m.",
+                "Straße",
+            ]
+            .map(String::from),
+        );
+        for w in &words {
+            let mut want = 0;
+            for (list, bit) in lists_of {
+                if is(list, w) {
+                    want |= bit;
+                }
+            }
+            assert_eq!(lists(w), want, "{w:?}");
+        }
+    }
 
     fn run(text: &str) -> Vec<(String, &'static str)> {
         let words: Vec<&str> = text.split(' ').collect();

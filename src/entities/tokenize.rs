@@ -215,8 +215,19 @@ pub fn tokenize(text: &str) -> Vec<Token> {
             byte_at = r.end;
         }
     };
-    for (i, c) in text.char_indices() {
-        if c.is_whitespace() {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        // ASCII bytes are characters of their own: no UTF-8 decoding for them.
+        let (c, white) = if b.is_ascii() {
+            (char::from(b), matches!(b, b'\t'..=b'\r' | b' '))
+        } else {
+            let Some(c) = text[i..].chars().next() else {
+                break;
+            };
+            (c, c.is_whitespace())
+        };
+        if white {
             if let Some((s, cs)) = chunk_start.take() {
                 newline = pending_newline;
                 flush(&mut tokens, &mut parts, s, cs, i, &mut newline);
@@ -229,6 +240,7 @@ pub fn tokenize(text: &str) -> Vec<Token> {
             chunk_start = Some((i, cp));
         }
         cp += 1;
+        i += c.len_utf8();
     }
     if let Some((s, cs)) = chunk_start {
         newline = pending_newline;
@@ -271,6 +283,37 @@ mod tests {
 
     fn words(text: &str) -> Vec<&str> {
         tokenize(text).iter().map(|t| t.text(text)).collect()
+    }
+
+    #[test]
+    fn byte_loop_splits_at_every_kind_of_whitespace() {
+        // The ASCII test in the byte loop is `char::is_whitespace` on ASCII.
+        for b in 0u8..128 {
+            let c = char::from(b);
+            assert_eq!(
+                matches!(b, b'\t'..=b'\r' | b' '),
+                c.is_whitespace(),
+                "{c:?}"
+            );
+        }
+        let text = "Zoë\u{a0}São\u{2029}Paulo\u{3000}東京\u{85}x\x0bé\x0cy";
+        let toks = tokenize(text);
+        let got: Vec<(&str, usize, usize, bool)> = toks
+            .iter()
+            .map(|t| (t.text(text), t.cp_start, t.cp_end, t.line_start))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("Zoë", 0, 3, true),
+                ("São", 4, 7, false),
+                ("Paulo", 8, 13, true),
+                ("東京", 14, 16, false),
+                ("x", 17, 18, false),
+                ("é", 19, 20, false),
+                ("y", 21, 22, false),
+            ]
+        );
     }
 
     #[test]

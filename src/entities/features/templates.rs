@@ -62,6 +62,26 @@ pub const ORDER: [usize; N_FEATURES] = {
 /// Positions the first pass reads: every template but the [`SECOND_PASS`] ones.
 pub const FIRST_PASS: usize = N_FEATURES - SECOND_PASS.len();
 
+/// The position of each template id in a token's row: the inverse of [`ORDER`], so that a
+/// template's bucket is written straight to its slot.
+const POS: [usize; N_IDS] = {
+    let mut pos = [usize::MAX; N_IDS];
+    let mut k = 0;
+    while k < N_FEATURES {
+        pos[ORDER[k]] = k;
+        k += 1;
+    }
+    let mut id = 0;
+    while id < N_IDS {
+        assert!(pos[id] < N_FEATURES);
+        id += 1;
+    }
+    pos
+};
+
+/// A token's row of buckets.
+type Row = [u32; N_FEATURES];
+
 /// Returns the neighbour of token `i` at offset `d` in `sent`.
 #[inline]
 fn near(sent: &[TokInfo], i: usize, d: isize) -> Option<&TokInfo> {
@@ -163,40 +183,46 @@ fn value(o: Option<&TokInfo>, field: impl Fn(&TokInfo) -> u8) -> u64 {
     o.map_or(PAD, |t| u64::from(field(t)))
 }
 
-/// Writes the hashes of the `SECOND_PASS` templates of token `i` into `h`; values outside the
-/// tables (never produced by decoding) are hashed directly, to the same result.
+/// Writes the buckets (top `64 - shift` bits) of the `SECOND_PASS` templates of token `i`
+/// into their slots of `row`; values outside the tables (never produced by decoding) are
+/// hashed directly, to the same result.
 #[inline]
-fn second_pass_hashes(sent: &[TokInfo], i: usize, h: &mut [u64; N_IDS]) {
+fn second_pass_buckets(sent: &[TokInfo], i: usize, shift: u32, row: &mut Row) {
+    let mut put = |tmpl: usize, h: u64| row[POS[tmpl]] = (h >> shift) as u32;
     let s = small();
     let t = &sent[i];
     let (p1, n1) = (near(sent, i, -1), near(sent, i, 1));
     let first = |t: &TokInfo| t.first;
     let prior = |t: &TokInfo| t.prior;
     let (own_first, own_prior) = (usize::from(t.first), usize::from(t.prior));
-    h[38] = hash(38, combine(u64::from(t.prior), t.short));
-    h[39] = s
+    put(38, hash(38, combine(u64::from(t.prior), t.short)));
+    let prior_mask = s
         .prior_mask
         .get(usize::from(t.prior_mask))
         .copied()
         .unwrap_or_else(|| hash(39, u64::from(t.prior_mask)));
-    h[40] = s
+    put(39, prior_mask);
+    let own = s
         .first
         .get(own_first)
         .copied()
         .unwrap_or_else(|| hash(40, u64::from(t.first)));
-    h[41] = s
+    put(40, own);
+    let first_prev = s
         .first_prev
         .get(slot(p1, first, FIRSTS))
         .and_then(|r| r.get(own_first))
         .copied()
         .unwrap_or_else(|| hash(41, combine(value(p1, first), u64::from(t.first))));
-    h[42] = s
+    put(41, first_prev);
+    let first_next = s
         .first_next
         .get(own_first)
         .and_then(|r| r.get(slot(n1, first, FIRSTS)))
         .copied()
         .unwrap_or_else(|| hash(42, combine(u64::from(t.first), value(n1, first))));
-    h[49] = s
+    put(42, first_next);
+    let priors = s
         .priors
         .get(slot(p1, prior, PRIORS))
         .and_then(|r| r.get(own_prior))
@@ -206,13 +232,15 @@ fn second_pass_hashes(sent: &[TokInfo], i: usize, h: &mut [u64; N_IDS]) {
             let inner = combine(value(p1, prior), u64::from(t.prior));
             hash(49, combine(inner, value(n1, prior)))
         });
-    h[51] = s
+    put(49, priors);
+    let pairs = s
         .pairs
         .get(usize::from(t.pair_prev))
         .and_then(|r| r.get(usize::from(t.pair_next)))
         .copied()
         .unwrap_or_else(|| hash(51, combine(u64::from(t.pair_prev), u64::from(t.pair_next))));
-    h[52] = hash(52, combine(u64::from(t.pair_next), t.short));
+    put(51, pairs);
+    put(52, hash(52, combine(u64::from(t.pair_next), t.short)));
 }
 
 /// The pair values a token shares with its neighbours: (previous, own) and (own, next) of the
@@ -237,17 +265,24 @@ impl Pairs {
     }
 }
 
-/// Writes `h[t] = hash(t, v)` for each `t => v`.
+/// Writes the bucket of `hash(t, v)` to template `t`'s slot of `row` for each `t => v`.
 macro_rules! put {
-    ($h:ident; $($t:literal => $v:expr),* $(,)?) => {
-        $( $h[$t] = hash($t, $v); )*
+    ($row:ident, $shift:ident; $($t:literal => $v:expr),* $(,)?) => {
+        $( $row[POS[$t]] = (hash($t, $v) >> $shift) as u32; )*
     };
 }
 
-/// Writes the hashes of the first pass's templates of token `i` into `h`; `left` and `right`
-/// are the pair values of the gaps before and after it.
+/// Writes the buckets (top `64 - shift` bits) of the first pass's templates of token `i` into
+/// their slots of `row`; `left` and `right` are the pair values of the gaps before and after it.
 #[inline]
-fn hashes(sent: &[TokInfo], i: usize, left: Pairs, right: Pairs, h: &mut [u64; N_IDS]) {
+fn first_pass_buckets(
+    sent: &[TokInfo],
+    i: usize,
+    left: Pairs,
+    right: Pairs,
+    shift: u32,
+    row: &mut Row,
+) {
     let s = small();
     let t = &sent[i];
     let p1 = near(sent, i, -1);
@@ -263,7 +298,7 @@ fn hashes(sent: &[TokInfo], i: usize, left: Pairs, right: Pairs, h: &mut [u64; N
     let caps = u64::from(t.caps_line);
     let gaz = gaz_code(t);
     // One statement per template, so that each template constant is folded into its hash.
-    put!(h;
+    put!(row, shift;
         1 => t.word,
         2 => t.lower,
         3 => t.shape,
@@ -310,12 +345,13 @@ fn hashes(sent: &[TokInfo], i: usize, left: Pairs, right: Pairs, h: &mut [u64; N
         53 => combine(combine(u64::from(t.doc), t.lower), caps),
         54 => combine(u64::from(t.clusters[2]), combine(shp(p1), shp(n1))),
     );
-    h[0] = s.bias;
-    h[47] = s
+    row[POS[0]] = (s.bias >> shift) as u32;
+    let run = s
         .run
         .get(usize::from(t.run))
         .map(|r| r[usize::from(t.caps_line)])
         .unwrap_or_else(|| hash(47, combine(u64::from(t.run), caps)));
+    row[POS[47]] = (run >> shift) as u32;
 }
 
 /// Appends `N_FEATURES` bucket indices per token of `sent` to `out`.
@@ -330,7 +366,6 @@ pub fn sentence_features(sent: &[TokInfo], bits: u32, out: &mut Vec<u32>) {
 /// slots after `templates` are left as they were.
 pub fn write_features(sent: &[TokInfo], bits: u32, templates: usize, out: &mut [u32]) {
     let shift = 64 - bits;
-    let mut h = [0u64; N_IDS];
     let mut left = Pairs::before(sent, 0);
     let later = templates > FIRST_PASS;
     for (i, row) in out
@@ -339,16 +374,10 @@ pub fn write_features(sent: &[TokInfo], bits: u32, templates: usize, out: &mut [
         .take(sent.len())
     {
         let right = Pairs::before(sent, i + 1);
-        hashes(sent, i, left, right, &mut h);
-        let row: &mut [u32; N_FEATURES] = row.try_into().expect("chunks of N_FEATURES");
-        for (b, &t) in row[..FIRST_PASS].iter_mut().zip(&ORDER) {
-            *b = (h[t] >> shift) as u32;
-        }
+        let row: &mut Row = row.try_into().expect("chunks of N_FEATURES");
+        first_pass_buckets(sent, i, left, right, shift, row);
         if later {
-            second_pass_hashes(sent, i, &mut h);
-            for (b, &t) in row[FIRST_PASS..].iter_mut().zip(&SECOND_PASS) {
-                *b = (h[t] >> shift) as u32;
-            }
+            second_pass_buckets(sent, i, shift, row);
         }
         left = right;
     }
@@ -359,16 +388,13 @@ pub fn write_features(sent: &[TokInfo], bits: u32, templates: usize, out: &mut [
 /// changed.
 pub fn refresh_second_pass(sent: &[TokInfo], bits: u32, out: &mut [u32]) {
     let shift = 64 - bits;
-    let mut h = [0u64; N_IDS];
     for (i, row) in out
         .chunks_exact_mut(N_FEATURES)
         .enumerate()
         .take(sent.len())
     {
-        second_pass_hashes(sent, i, &mut h);
-        for (b, &t) in row[FIRST_PASS..].iter_mut().zip(&SECOND_PASS) {
-            *b = (h[t] >> shift) as u32;
-        }
+        let row: &mut Row = row.try_into().expect("chunks of N_FEATURES");
+        second_pass_buckets(sent, i, shift, row);
     }
 }
 
