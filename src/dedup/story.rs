@@ -256,8 +256,10 @@ impl StoryIndex {
                 let cells = &s.centroid;
                 let mut at = 0usize;
                 // The same terms summed in the same (query) order either way: a plain merge
-                // when the centroid is not much longer than the query, else galloping seeks.
-                let merge = cells.len() <= 4 * vector.len();
+                // when the centroid is not much longer than the query and has no directory,
+                // else seeks (through the directory, whose filter spares most absent terms a
+                // scan).
+                let merge = dir.is_none() && cells.len() <= 4 * vector.len();
                 for (((t, w), &n), &idf) in vector.iter().zip(&is_name).zip(idfs) {
                     let found = if merge {
                         while cells.get(at).is_some_and(|e| e.term() < *t) {
