@@ -101,8 +101,14 @@ pub(super) fn update_directory(centroid: &[Cell], inserted: &[(usize, Cell)], di
         directory(centroid, dir);
         return;
     }
+    // Starts up to the first inserted term's bucket do not move: a member that inserts
+    // nothing (a near copy's usual case) costs no pass, and the pass starts there.
+    let Some(&(_, first)) = inserted.first() else {
+        return;
+    };
+    let from = ((first.term() >> (TERM_ID_BITS - b)) as usize).min(buckets - 1) + 1;
     let (mut k, mut moved) = (0usize, 0u32);
-    for (j, start) in dir[..=buckets].iter_mut().enumerate() {
+    for (j, start) in dir[..=buckets].iter_mut().enumerate().skip(from) {
         while let Some(&(_, c)) = inserted.get(k) {
             let bucket = ((c.term() >> (TERM_ID_BITS - b)) as usize).min(buckets - 1);
             if bucket >= j {
