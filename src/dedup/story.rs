@@ -15,7 +15,9 @@ mod story_cells;
 mod story_postings;
 #[path = "story_terms.rs"]
 mod story_terms;
-use story_cells::{directory, insert_cells, seek, seek_in, update_directory, DIRECTORY_MIN};
+use story_cells::{
+    directory, insert_cells, may_hold, seek, seek_in, update_directory, DIRECTORY_MIN,
+};
 use story_postings::{heaviest, listed_terms, TermTable, SHARDS};
 pub(super) use story_terms::is_stop;
 pub use story_terms::{terms, DfPrior, Term, MAX_TERMS};
@@ -254,8 +256,10 @@ impl StoryIndex {
                 let cells = &s.centroid;
                 let mut at = 0usize;
                 // The same terms summed in the same (query) order either way: a plain merge
-                // when the centroid is not much longer than the query, else galloping seeks.
-                let merge = cells.len() <= 4 * vector.len();
+                // when the centroid is not much longer than the query and has no directory,
+                // else seeks (through the directory, whose filter spares most absent terms a
+                // scan).
+                let merge = dir.is_none() && cells.len() <= 4 * vector.len();
                 for (((t, w), &n), &idf) in vector.iter().zip(&is_name).zip(idfs) {
                     let found = if merge {
                         while cells.get(at).is_some_and(|e| e.term() < *t) {
@@ -265,7 +269,10 @@ impl StoryIndex {
                         at += usize::from(hit);
                         hit.then(|| at - 1)
                     } else {
+                        // A term the bucket's filter rules out costs no scan; `at` stays a
+                        // valid start for the next term.
                         let (found, next) = match dir {
+                            Some(dir) if !may_hold(dir, *t) => (None, at),
                             Some(dir) => seek_in(cells, dir, at, *t),
                             None => seek(cells, at, *t),
                         };

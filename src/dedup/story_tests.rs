@@ -146,7 +146,20 @@ fn seek_and_the_directory_find_what_a_binary_search_finds() {
         terms.dedup();
         let centroid: Vec<Cell> = terms.iter().map(|&t| Cell::new(t << 2 | 3, 1.0)).collect();
         directory(&centroid, &mut dir);
-        assert!((dir.len() - 1).is_power_of_two());
+        assert!(((dir.len() - 1) / 3).is_power_of_two());
+        assert_eq!((dir.len() - 1) % 3, 0);
+        // The filter never rules out a term the centroid holds, and rules out most others.
+        assert!(terms.iter().all(|&t| may_hold(&dir, t)));
+        let absent: Vec<u32> = (0..3000)
+            .map(|_| rng.below(1 << 24) as u32)
+            .filter(|t| terms.binary_search(t).is_err())
+            .collect();
+        let passed = absent.iter().filter(|&&t| may_hold(&dir, t)).count();
+        assert!(
+            passed * 3 < absent.len(),
+            "{passed} of {} absent terms pass",
+            absent.len()
+        );
         let probes: Vec<u32> = (0..3000)
             .map(|_| rng.below(span + 10) as u32)
             .chain(terms.iter().copied())
