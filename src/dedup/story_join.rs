@@ -137,10 +137,11 @@ fn solve<const N: usize>(mut a: [[f64; N]; N], mut b: [f64; N]) -> [f64; N] {
         if d.abs() < 1e-300 {
             continue;
         }
+        let pivot = a[c];
         for r in c + 1..N {
             let f = a[r][c] / d;
-            for k in c..N {
-                a[r][k] -= f * a[c][k];
+            for (x, p) in a[r][c..].iter_mut().zip(&pivot[c..]) {
+                *x -= f * p;
             }
             b[r] -= f * b[c];
         }
