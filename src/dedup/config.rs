@@ -84,14 +84,6 @@ pub struct DedupConfig {
     /// the training topics of each fold.
     #[serde(skip)]
     pub story_df_prior: Option<std::sync::Arc<super::story::DfPrior>>,
-    /// A learned veto on the joins `story_threshold` lets through ([`super::story_join`]);
-    /// not a config key and none shipped (CV did not keep it): `eval dedup --cv` fits one per
-    /// fold with `DROPLINE_STORY_JOIN=learned`.
-    #[serde(skip)]
-    pub story_join: Option<super::story_join::JoinModel>,
-    /// The learned veto's probability below which a join is refused (eval only, as above).
-    #[serde(skip)]
-    pub story_join_min_probability: f32,
 }
 
 impl Default for DedupConfig {
@@ -116,8 +108,6 @@ impl Default for DedupConfig {
             story_name_weight: 0.0,
             story_prior: None,
             story_df_prior: None,
-            story_join: None,
-            story_join_min_probability: 0.0,
         }
     }
 }

@@ -287,11 +287,6 @@ pub(super) fn cross_validate(
                 train_score(&t).story_score()
             }
         });
-        let join = (prior && join_fit::learned()).then(|| join_fit::choose(&c, &groups));
-        if let Some(j) = &join {
-            c.story_join = Some(j.model);
-            c.story_join_min_probability = j.min_probability;
-        }
         if mode == PriorMode::On {
             c.story_df_prior = Some(df_prior(&train));
         }
@@ -307,11 +302,6 @@ pub(super) fn cross_validate(
             fold_topics.join(" "), s.docs, c.near_threshold, c.rewrite_threshold,
             c.rewrite_min_words, c.rewrite_min_reworded, c.story_threshold,
             s.near.0, s.near.2, s.rewrite_fp, s.story.2, s.ari);
-        if let Some(j) = &join {
-            say!(report,
-                "fold {f}: learned join on {} training events ({} right): L2 {} bar {:.2}, weights {:?}",
-                j.events, j.right, j.l2, j.min_probability, j.model.weights);
-        }
         all.push(s);
     }
     let stat = |f: &dyn Fn(&Scores) -> f64| {
@@ -409,9 +399,6 @@ mod tests {
         assert_eq!(tune(&NEAR_GRID, 0.7, |v| f64::from(-v)), 0.5);
     }
 }
-
-#[path = "story_join_fit.rs"]
-mod join_fit;
 
 #[cfg(test)]
 #[path = "story_analysis.rs"]

@@ -34,7 +34,6 @@ pub mod rewrite_model;
 pub mod snapshot;
 pub mod stage;
 pub mod story;
-pub mod story_join;
 pub mod story_prior;
 pub mod text;
 
@@ -222,14 +221,6 @@ impl Deduper {
         self.exact.len() == 0
     }
 
-    /// Returns the members of `story` the index keeps (at most [`STORY_MEMBERS`]): its size as
-    /// the learned join decision ([`story_join`]) reads it.
-    pub fn story_size(&self, story: u128) -> usize {
-        self.story_members
-            .get(&story.into())
-            .map_or(0, VecDeque::len)
-    }
-
     /// Returns the id and the story of the near-index document with this sequence number.
     fn near_ids(&self, nseq: u64) -> Option<(u128, u128)> {
         let doc = self.near.get(nseq)?;
@@ -384,16 +375,7 @@ impl Deduper {
                     .filter(|r| r.1 >= self.config.story_reuse_share)
                     .and_then(|r| self.near_ids(r.0))
                     .map(|(_, story)| story);
-                let chosen = match &self.config.story_join {
-                    Some(m) => m.choose(
-                        &ranked,
-                        |s| self.story_size(s),
-                        self.config.story_join_min_probability,
-                        self.config.story_threshold,
-                    ),
-                    None => self.stories.choose(&ranked),
-                };
-                let story = chosen.or(by_reuse).unwrap_or(raw);
+                let story = self.stories.choose(&ranked).or(by_reuse).unwrap_or(raw);
                 (Tier::Unique, DedupStatus::Unique, None, None, story)
             }
         };
