@@ -24,18 +24,21 @@ const CURRENCY: u8 = 4;
 const UNIT: u8 = 8;
 const DURATION: u8 = 16;
 
+/// Each long list and its bit.
+const LIST_BITS: [(&[&str], u8); 6] = [
+    (MONTHS, MONTH),
+    (MONTH_ABBR, MONTH),
+    (NUMBER_WORDS, NUMBER),
+    (CURRENCY_WORDS, CURRENCY),
+    (UNITS, UNIT),
+    (DURATIONS, DURATION),
+];
+
 /// Per ASCII-lower-cased word, the long lists holding it (what `is` would say of each).
 static LISTS: std::sync::LazyLock<foldhash::HashMap<Vec<u8>, u8>> =
     std::sync::LazyLock::new(|| {
         let mut map = foldhash::HashMap::<Vec<u8>, u8>::default();
-        for (list, bit) in [
-            (MONTHS, MONTH),
-            (MONTH_ABBR, MONTH),
-            (NUMBER_WORDS, NUMBER),
-            (CURRENCY_WORDS, CURRENCY),
-            (UNITS, UNIT),
-            (DURATIONS, DURATION),
-        ] {
+        for (list, bit) in LIST_BITS {
             for w in list {
                 *map.entry(w.to_ascii_lowercase().into_bytes()).or_default() |= bit;
             }
@@ -415,14 +418,7 @@ mod tests {
 
     #[test]
     fn list_lookup_answers_as_the_list_scans_do() {
-        let lists_of = [
-            (MONTHS, MONTH),
-            (MONTH_ABBR, MONTH),
-            (NUMBER_WORDS, NUMBER),
-            (CURRENCY_WORDS, CURRENCY),
-            (UNITS, UNIT),
-            (DURATIONS, DURATION),
-        ];
+        let lists_of = LIST_BITS;
         let mut words: Vec<String> = Vec::new();
         for (list, _) in lists_of {
             for w in list {
