@@ -17,11 +17,12 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 fn bad_inputs_become_error_records_and_good_files_still_flow() {
     let ws = Workspace::new();
     let cfg = ws.config("[pipeline]\nread_workers = 2\n");
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        "[source]\n",
-        "[source]\ndone = \"move\"\nmax_file_bytes = 100000\nmax_inflated_bytes = 200000\n",
-    );
-    std::fs::write(&cfg, text).unwrap();
+    util::edit_config(&cfg, |t| {
+        t.replace(
+            "[source]\n",
+            "[source]\ndone = \"move\"\nmax_file_bytes = 100000\nmax_inflated_bytes = 200000\n",
+        )
+    });
     let outside = ws.tmp.path().join("secret.txt");
     std::fs::write(&outside, "Secret\nNot for the drop folder.").unwrap();
 

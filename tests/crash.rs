@@ -14,11 +14,10 @@ fn kill_9_at_any_instant_loses_nothing_and_emits_nothing_twice() {
     let cfg = ws.config(
         "[pipeline]\nmax_in_flight = 256\nqueue_capacity = 32\n[entities]\nenabled = false\n",
     );
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("[output]\n", "[output]\nbatch_max = 16\n")
-        .replace("settle = \"200ms\"", "settle = \"0s\"");
-    std::fs::write(&cfg, text).unwrap();
+    util::edit_config(&cfg, |t| {
+        t.replace("[output]\n", "[output]\nbatch_max = 16\n")
+            .replace("settle = \"200ms\"", "settle = \"0s\"")
+    });
     for i in 0..FILES {
         let body = format!(
             "Headline {i}\nArticle number {i} has its own body, {}.\n",

@@ -13,10 +13,7 @@ fn renamed_in_file_is_processed_once_and_restart_re_emits_nothing() {
     let ws = Workspace::new();
     // A settle time no test waits for: only the rename can make the file ready.
     let cfg = ws.config("");
-    let cfg_text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("200ms", "1h");
-    std::fs::write(&cfg, cfg_text).unwrap();
+    util::edit_config(&cfg, |t| t.replace("200ms", "1h"));
     let mut d = ws.spawn_daemon(&cfg, &[]);
     ws.drop_file("a.txt", b"Headline\nBody of the article.");
     let recs = ws.wait_for(1, WAIT);
@@ -95,10 +92,9 @@ fn sigterm_drains_everything_dropped_before_it() {
 fn done_move_moves_only_committed_files() {
     let ws = Workspace::new();
     let cfg = ws.config("");
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("[source]\n", "[source]\ndone = \"move\"\n");
-    std::fs::write(&cfg, text).unwrap();
+    util::edit_config(&cfg, |t| {
+        t.replace("[source]\n", "[source]\ndone = \"move\"\n")
+    });
     ws.drop_file("ok.txt", b"Headline\nA fine body.");
     // Real binary: a UTF-16 byte-order mark alone would now be decoded as text.
     ws.drop_file("bad.txt", b"\x7fELF\x02\x01\x01 binary-ish \x00");
@@ -125,11 +121,12 @@ fn metrics_endpoint_agrees_with_the_output() {
     let ws = Workspace::new();
     let port = free_port();
     let cfg = ws.config("");
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        "[metrics]\nenabled = false",
-        &format!("[metrics]\nenabled = true\nlisten = \"127.0.0.1:{port}\""),
-    );
-    std::fs::write(&cfg, text).unwrap();
+    util::edit_config(&cfg, |t| {
+        t.replace(
+            "[metrics]\nenabled = false",
+            &format!("[metrics]\nenabled = true\nlisten = \"127.0.0.1:{port}\""),
+        )
+    });
     for entry in std::fs::read_dir(util::seeds()).unwrap() {
         let p = entry.unwrap().path();
         ws.drop_file(
@@ -202,10 +199,9 @@ fn metrics_endpoint_agrees_with_the_output() {
 fn poll_only_mode_finds_files_without_events() {
     let ws = Workspace::new();
     let cfg = ws.config("");
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("[source]\n", "[source]\npoll_only = true\n");
-    std::fs::write(&cfg, text).unwrap();
+    util::edit_config(&cfg, |t| {
+        t.replace("[source]\n", "[source]\npoll_only = true\n")
+    });
     let mut d = ws.spawn_daemon(&cfg, &[]);
     std::fs::write(ws.drop_dir().join("polled.txt"), "Polled\nFound by a scan.").unwrap();
     let recs = ws.wait_for(1, WAIT);
@@ -220,12 +216,11 @@ fn poll_only_mode_finds_files_without_events() {
 fn a_second_signal_exits_at_once_and_state_stays_consistent() {
     let ws = Workspace::new();
     let cfg = ws.config("[output]\nbatch_max = 8\n");
-    let cfg_text = std::fs::read_to_string(&cfg).unwrap();
     // Two [output] tables are invalid TOML: fold the extra key into the first one.
-    let cfg_text = cfg_text
-        .replacen("[output]\nbatch_max = 8\n", "", 1)
-        .replace("[output]\n", "[output]\nbatch_max = 8\n");
-    std::fs::write(&cfg, cfg_text).unwrap();
+    util::edit_config(&cfg, |t| {
+        t.replacen("[output]\nbatch_max = 8\n", "", 1)
+            .replace("[output]\n", "[output]\nbatch_max = 8\n")
+    });
     for i in 0..3000 {
         std::fs::write(
             ws.drop_dir().join(format!("{i:05}.txt")),
@@ -284,10 +279,9 @@ fn relative_drop_folder_sees_renames_and_records_keep_relative_paths() {
 fn a_burst_larger_than_the_pending_cap_is_processed_completely() {
     let ws = Workspace::new();
     let cfg = ws.config("");
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("[source]\n", "[source]\nmax_pending = 20\n");
-    std::fs::write(&cfg, text).unwrap();
+    util::edit_config(&cfg, |t| {
+        t.replace("[source]\n", "[source]\nmax_pending = 20\n")
+    });
     let mut d = ws.spawn_daemon(&cfg, &[]);
     for i in 0..600 {
         ws.drop_file(

@@ -222,10 +222,9 @@ fn a_recreated_drop_folder_is_watched_again_within_seconds() {
     let ws = Workspace::new();
     let cfg = quick_config(&ws, "");
     // Rescans every minute: only a re-established watch finds the late file in time.
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("rescan_interval = \"1s\"", "rescan_interval = \"60s\"");
-    std::fs::write(&cfg, text).unwrap();
+    util::edit_config(&cfg, |t| {
+        t.replace("rescan_interval = \"1s\"", "rescan_interval = \"60s\"")
+    });
     let mut d = ws.spawn_daemon(&cfg, &[]);
     ws.drop_file("a.txt", ARTICLE.as_bytes());
     assert_eq!(ws.wait_for(1, Duration::from_secs(10)).len(), 1);

@@ -50,10 +50,9 @@ fn every_series_is_there_from_start_and_counters_agree_with_the_output() {
     let port = free_port();
     let cfg = config_with_metrics(&ws, port, true, "");
     // No interval rescan may count before the first scrape, however slow the machine.
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("rescan_interval = \"1s\"", "rescan_interval = \"1h\"");
-    std::fs::write(&cfg, text).unwrap();
+    util::edit_config(&cfg, |t| {
+        t.replace("rescan_interval = \"1s\"", "rescan_interval = \"1h\"")
+    });
     let mut d = spawn_quiet(&cfg);
 
     // The listener is up before the entity model has loaded: not ready yet, but live.

@@ -20,12 +20,13 @@ fn sighup_reloads_include_rules_and_the_daemon_keeps_running() {
     // Two rescans (1 s each): the csv stays unread under the default rules.
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(ws.records().len(), 1, "{recs:#?}");
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        "[source]\n",
-        "[source]\ninclude = [\"*.txt\", \"*.csv\"]\nbatch_nonsense_is_not_here = 1\n",
-    );
     // First an invalid config: the reload fails and changes nothing.
-    std::fs::write(&cfg, &text).unwrap();
+    let text = util::edit_config(&cfg, |t| {
+        t.replace(
+            "[source]\n",
+            "[source]\ninclude = [\"*.txt\", \"*.csv\"]\nbatch_nonsense_is_not_here = 1\n",
+        )
+    });
     signal(&d, "HUP");
     std::thread::sleep(Duration::from_millis(2500));
     assert!(
@@ -50,11 +51,10 @@ fn sighup_makes_a_shorter_rescan_interval_and_settle_live() {
     let ws = Workspace::new();
     // Polling only, with an hour to settle and between scans: a new file waits half an hour.
     let cfg = ws.config("");
-    let slow = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("settle = \"200ms\"", "settle = \"1h\"\npoll_only = true")
-        .replace("rescan_interval = \"1s\"", "rescan_interval = \"1h\"");
-    std::fs::write(&cfg, &slow).unwrap();
+    let slow = util::edit_config(&cfg, |t| {
+        t.replace("settle = \"200ms\"", "settle = \"1h\"\npoll_only = true")
+            .replace("rescan_interval = \"1s\"", "rescan_interval = \"1h\"")
+    });
     let mut cmd = Command::new(bin());
     cmd.arg("run").arg("--config").arg(&cfg);
     let mut d = spawn_watching(cmd);
@@ -118,10 +118,7 @@ fn sighup_changes_the_log_level_live() {
             .all(|l| !l.contains("INFO") && !l.contains("DEBUG")),
         "{before:#?}"
     );
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("level = \"warn\"", "level = \"debug\"");
-    std::fs::write(&cfg, text).unwrap();
+    util::edit_config(&cfg, |t| t.replace("level = \"warn\"", "level = \"debug\""));
     signal(&d, "HUP");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let mut after = Vec::new();

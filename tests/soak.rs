@@ -59,12 +59,11 @@ fn tally(text: &str) -> (HashMap<String, usize>, usize) {
 fn soak_kill_9_at_random_instants_done_move() {
     let ws = Workspace::new();
     let cfg = ws.config("[pipeline]\nmax_in_flight = 256\n");
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("[output]\n", "[output]\nbatch_max = 16\n")
-        .replace("[source]\n", "[source]\ndone = \"move\"\n")
-        .replace("settle = \"200ms\"", "settle = \"50ms\"");
-    std::fs::write(&cfg, text).unwrap();
+    util::edit_config(&cfg, |t| {
+        t.replace("[output]\n", "[output]\nbatch_max = 16\n")
+            .replace("[source]\n", "[source]\ndone = \"move\"\n")
+            .replace("settle = \"200ms\"", "settle = \"50ms\"")
+    });
     for i in 0..FILES / 2 {
         std::fs::write(ws.drop_dir().join(format!("{i:05}.txt")), body(i)).unwrap();
     }

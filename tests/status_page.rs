@@ -58,11 +58,12 @@ fn the_page_renders_the_running_daemons_data() {
     let ws = Workspace::new();
     let port = free_port();
     let cfg = ws.config("[entities]\nenabled = true\n");
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        "[metrics]\nenabled = false",
-        &format!("[metrics]\nenabled = true\nlisten = \"127.0.0.1:{port}\""),
-    );
-    std::fs::write(&cfg, text).unwrap();
+    util::edit_config(&cfg, |t| {
+        t.replace(
+            "[metrics]\nenabled = false",
+            &format!("[metrics]\nenabled = true\nlisten = \"127.0.0.1:{port}\""),
+        )
+    });
     let mut seeds: Vec<PathBuf> = std::fs::read_dir(util::seeds())
         .unwrap()
         .map(|e| e.unwrap().path())

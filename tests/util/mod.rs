@@ -11,6 +11,13 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Rewrites a test's config file with `edit` and returns the new text.
+pub fn edit_config(cfg: &Path, edit: impl FnOnce(String) -> String) -> String {
+    let text = edit(std::fs::read_to_string(cfg).unwrap());
+    std::fs::write(cfg, &text).unwrap();
+    text
+}
+
 /// Path of the binary under test.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_dropline")
