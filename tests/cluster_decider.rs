@@ -9,7 +9,10 @@
 
 mod util;
 
-use dropline::cluster::decide::Core;
+use async_nats::header::{NATS_EXPECTED_LAST_SEQUENCE, NATS_MESSAGE_ID};
+use async_nats::HeaderMap;
+use dropline::cluster::checkpoint;
+use dropline::cluster::decide::{Core, Decided};
 use dropline::cluster::wire::{self, PreparedMeta, WorkMeta};
 use dropline::cluster::worker::Cores;
 use dropline::config::Config;
@@ -45,11 +48,9 @@ fn decide(core: &mut Core, payload: &[u8]) -> Vec<u8> {
     core.decide(&meta, body, 1, &now).unwrap().line
 }
 
-#[test]
-fn decided_lines_are_the_single_node_lines() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("drop");
-    std::fs::create_dir(&dir).unwrap();
+/// Writes the test's files into `dir` (each seed article, a near copy and an exact copy, an
+/// empty and a binary file) and returns them sorted.
+fn write_files(dir: &Path) -> Vec<PathBuf> {
     let mut seeds: Vec<PathBuf> = std::fs::read_dir(util::seeds())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -64,14 +65,23 @@ fn decided_lines_are_the_single_node_lines() {
     }
     std::fs::write(dir.join("9-empty.txt"), "").unwrap();
     std::fs::write(dir.join("9-binary.txt"), [0u8, 159, 146, 150, 0, 1]).unwrap();
-    let config = Config::parse(CONFIG, &[]).unwrap();
-    let cores = Cores::new(&config).unwrap();
-    let mut core = Core::new(&config, "t.out", 0);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
+    files
+}
+
+#[test]
+fn decided_lines_are_the_single_node_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("drop");
+    std::fs::create_dir(&dir).unwrap();
+    let files = write_files(&dir);
+    let config = Config::parse(CONFIG, &[]).unwrap();
+    let cores = Cores::new(&config).unwrap();
+    let mut core = Core::new(&config, "t.out", 0);
     let mut lines = Vec::new();
     for (i, path) in files.iter().enumerate() {
         let payload = prepared(&cores, i as u64 + 1, path);
@@ -93,6 +103,87 @@ fn decided_lines_are_the_single_node_lines() {
     for status in ["exact_duplicate", "near_duplicate", "\"type\":\"error\""] {
         assert!(ours.contains(status), "{status} in {ours}");
     }
+}
+
+/// The version 1 headers (before `Dropline-Line`) an older decider wrote for a line.
+fn old_headers(d: &Decided, out_last: u64, ready_ms: u64, floor: u64) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(NATS_MESSAGE_ID, format!("o{}", d.work_seq));
+    h.insert(NATS_EXPECTED_LAST_SEQUENCE, out_last.to_string());
+    h.insert(wire::WORK_SEQ, d.work_seq.to_string());
+    h.insert(wire::READY_MS, ready_ms.to_string());
+    if let Some(e) = &d.entry {
+        h.insert(wire::INDEX_ENTRY, e.as_str());
+    }
+    h.insert(wire::PREPARED_FLOOR, floor.to_string());
+    h
+}
+
+/// A new decider resuming from the headers of the lines before (replayed as after a
+/// takeover) decides the rest as the decider that made them, whether those lines carry the
+/// current header or the version 1 headers of an older decider.
+#[test]
+fn replayed_headers_of_either_version_decide_identically() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("drop");
+    std::fs::create_dir(&dir).unwrap();
+    let files = write_files(&dir);
+    let config = Config::parse(CONFIG, &[]).unwrap();
+    let cores = Cores::new(&config).unwrap();
+    let payloads: Vec<Vec<u8>> = files
+        .iter()
+        .enumerate()
+        .map(|(i, path)| prepared(&cores, i as u64 + 1, path))
+        .collect();
+    let now = dropline::model::timestamp_now();
+    let mut first = Core::new(&config, "t.out", 0);
+    let (mut new_headers, mut old) = (Vec::new(), Vec::new());
+    let split = 2 * payloads.len() / 3;
+    for (i, p) in payloads[..split].iter().enumerate() {
+        let (meta, body): (PreparedMeta, &[u8]) = wire::decode(p).unwrap();
+        let floor = 100 + i as u64;
+        let out_last = first.out_last;
+        let d = first.decide(&meta, body, floor, &now).unwrap();
+        old.push(old_headers(&d, out_last, meta.ready_ms, floor));
+        new_headers.push(d.headers);
+    }
+    assert!(old.iter().any(|h| h.get(wire::INDEX_ENTRY).is_some()));
+    let resume = |headers: &[HeaderMap]| {
+        let mut core = Core::new(&config, "t.out", headers.len() as u64);
+        let mut at = (0, 0);
+        for h in headers {
+            at = checkpoint::replay_line(&mut core, h).unwrap();
+        }
+        assert_eq!(at, (split as u64 + 1, 100 + split as u64 - 1));
+        core
+    };
+    let mut cores = [first, resume(&new_headers), resume(&old)];
+    assert_eq!(cores[1].indexed(), cores[0].indexed());
+    assert_eq!(cores[2].indexed(), cores[0].indexed());
+    let mut statuses = Vec::new();
+    for p in &payloads[split..] {
+        let (meta, body): (PreparedMeta, &[u8]) = wire::decode(p).unwrap();
+        let d: Vec<Decided> = cores
+            .iter_mut()
+            .map(|c| c.decide(&meta, body, 1, &now).unwrap())
+            .collect();
+        for other in &d[1..] {
+            assert_eq!(other.line, d[0].line);
+            assert_eq!(other.subject, d[0].subject);
+            assert_eq!(other.entry, d[0].entry);
+            assert_eq!(other.headers, d[0].headers);
+        }
+        statuses.push(d[0].subject.clone());
+    }
+    // The lines decided after the resume include copies of documents before it.
+    assert!(
+        statuses.iter().any(|s| s.ends_with("exact_duplicate")),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().any(|s| s.ends_with("near_duplicate")),
+        "{statuses:?}"
+    );
 }
 
 /// The decider's own cost per document: `DROPLINE_DECIDER_DOCS` (default 2000) documents,

@@ -40,8 +40,17 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 fn out_times(url: &str, name: &str) -> Vec<(u64, u64)> {
     out_headers(url, name)
         .into_iter()
-        .map(|(h, committed)| (h["Dropline-Ready-Ms"].parse().unwrap(), committed))
+        .map(|(h, committed)| (ready_ms(&h), committed))
         .collect()
+}
+
+/// The ready time of an output line: the third field of `Dropline-Line`, or the version 1
+/// header of an older decider.
+fn ready_ms(h: &std::collections::HashMap<String, String>) -> u64 {
+    match h.get("Dropline-Line") {
+        Some(v) => v.split(' ').nth(2).unwrap().parse().unwrap(),
+        None => h["Dropline-Ready-Ms"].parse().unwrap(),
+    }
 }
 
 /// Lines per second from the first line's commit to the last's.

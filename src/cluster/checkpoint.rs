@@ -131,16 +131,8 @@ pub async fn resume(cluster: &Cluster, config: &Config) -> Result<Resumed> {
                 .headers
                 .as_ref()
                 .context("an output line without headers")?;
-            let num = |name: &str| -> Result<u64> {
-                h.get(name)
-                    .and_then(|v| v.as_str().parse().ok())
-                    .with_context(|| format!("output line {seq} has no {name}"))
-            };
-            next_work = num(wire::WORK_SEQ)? + 1;
-            read_from = num(wire::PREPARED_FLOOR)?;
-            if let Some(v) = h.get(wire::INDEX_ENTRY) {
-                core.restore(&wire::index_entry(v.as_str())?);
-            }
+            (next_work, read_from) =
+                replay_line(&mut core, h).with_context(|| format!("output line {seq}"))?;
             replayed += 1;
             if seq >= last {
                 break;
@@ -162,6 +154,16 @@ pub async fn resume(cluster: &Cluster, config: &Config) -> Result<Resumed> {
         read_from,
         checkpoint: Checkpointer::new(store, manifest),
     })
+}
+
+/// Replays the headers `h` of one committed output line (either layout, [`wire::line_fields`])
+/// into `core`; returns the next work sequence and the prepared-stream position after it.
+pub fn replay_line(core: &mut Core, h: &async_nats::HeaderMap) -> Result<(u64, u64)> {
+    let fields = wire::line_fields(h)?;
+    if let Some(entry) = fields.entry {
+        core.restore(&wire::index_entry(entry)?);
+    }
+    Ok((fields.work_seq + 1, fields.floor))
 }
 
 /// Collects the entries of committed lines and writes them out as segments, one write at a

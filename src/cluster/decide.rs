@@ -154,7 +154,7 @@ impl Core {
             meta.work_seq,
             self.out_last,
             meta.ready_ms,
-            entry.clone(),
+            entry.as_deref(),
             floor,
         );
         self.out_last += 1;

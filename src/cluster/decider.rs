@@ -4,8 +4,9 @@
 //! It reads the prepared stream, puts documents back in work-sequence order (a reorder
 //! buffer), decides each with the single-node ordered dedup step and publishes its line to
 //! `<name>.out.<status>`. The output stream is its ledger:
-//! - each line carries `Dropline-Work-Seq`, `Dropline-Prepared-Floor` (where to resume reading
-//!   the prepared stream) and `Dropline-Index` (the dedup index entry) in its headers;
+//! - each line carries in one header, `Dropline-Line` ([`wire::line_headers`]), its work
+//!   sequence, ready time, prepared floor (where to resume reading the prepared stream) and
+//!   dedup index entry (lines of older deciders carry them in four headers, still read);
 //! - each publish expects the stream's last sequence to be the previous line's
 //!   (`Nats-Expected-Last-Sequence`), so only one decider can append, whatever the leases say
 //!   during a takeover, and a line lost by the servers stops every later one (no gaps);

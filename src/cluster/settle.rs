@@ -307,8 +307,8 @@ pub async fn follow(
                     let seq = m
                         .headers
                         .as_ref()
-                        .and_then(|h| h.get(wire::WORK_SEQ))
-                        .and_then(|v| v.as_str().parse::<u64>().ok());
+                        .and_then(|h| wire::line_fields(h).ok())
+                        .map(|f| f.work_seq);
                     if let Some(seq) = seq {
                         let failed = m.subject.as_str() == error_subject;
                         if tx.send((seq, failed)).is_err() {

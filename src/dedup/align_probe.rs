@@ -1,7 +1,7 @@
 //! Owns the new document's side of sentence alignment ([`Probe`]) and the alignment itself.
 
 use super::matching::{matching, Counts, Gate};
-use super::{Alignment, Sketch, MIN_COMMON};
+use super::{Alignment, Sketch, MAX_SENTENCES, MIN_COMMON};
 
 /// Content word to the bitmask of the new document's sentences holding it: a 65,536-bit
 /// presence set (most words of an earlier document are not in the new one, and are told so by
@@ -157,8 +157,10 @@ fn sentence_lens(sketch: &Sketch) -> Vec<usize> {
         .collect()
 }
 
-/// The working buffers of [`Probe::align_with`].
-#[derive(Debug, Default)]
+/// The working buffers of [`Probe::align_with`], made at the sizes a document's alignments
+/// need (at most [`MAX_SENTENCES`] a side), so that they do not grow by doubling over the
+/// first pairs of every document.
+#[derive(Debug)]
 pub struct Scratch {
     /// Content words each pair of sentences shares, new sentence major.
     common: Vec<u16>,
@@ -169,6 +171,20 @@ pub struct Scratch {
     pairs: Vec<(usize, u8, usize, usize)>,
     /// One side of a match with its words sorted, to compare with a sorted sketch.
     resorted: Vec<u16>,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        let cells = MAX_SENTENCES * MAX_SENTENCES;
+        Self {
+            common: Vec::with_capacity(cells),
+            old_len: Vec::with_capacity(MAX_SENTENCES),
+            cells: Vec::with_capacity(cells),
+            // Up to three a cell, but far fewer pass: grown beyond this when needed.
+            pairs: Vec::with_capacity(4 * MAX_SENTENCES),
+            resorted: Vec::new(),
+        }
+    }
 }
 
 impl Probe {
