@@ -78,6 +78,16 @@ impl KeySet {
         self.0.contains(id)
     }
 
+    /// Returns the number of versions seen.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Returns whether nothing was seen.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Returns every key seen, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &KeyId> {
         self.0.iter()
