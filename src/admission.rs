@@ -14,6 +14,7 @@
 //! until commits bring the total back under it.
 
 use crate::model::FileKey;
+use keys::{BaseId, Committed, Version};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -56,23 +57,20 @@ pub struct Admission {
 struct Sets {
     /// When the pipeline last went from empty to busy, until the summary takes it.
     busy_since: Option<std::time::Instant>,
-    /// Files in flight by key without fingerprint, with their fingerprint and reserved bytes.
-    in_flight: foldhash::HashMap<FileKey, Vec<(u64, u64)>>,
+    /// Files in flight by metadata id, with their fingerprint and reserved bytes.
+    in_flight: foldhash::HashMap<BaseId, Vec<(u64, u64)>>,
     in_flight_files: usize,
     reserved: u64,
     /// Bytes of files whose stage thread ran past its time budget and still runs: committed
     /// (as an error record) but still in memory, so still charged to the budget.
     runaway: u64,
-    /// Committed files still expected in the folder, by key without fingerprint, with their
-    /// fingerprint and whether they failed (one version each, nearly always: kept inline).
-    committed: foldhash::HashMap<FileKey, Versions>,
+    /// Committed files still expected in the folder, with their fingerprint and whether they
+    /// failed.
+    committed: Committed,
 }
 
-/// The committed versions of one file's metadata: (fingerprint, failed).
-type Versions = smallvec::SmallVec<[(u64, bool); 1]>;
-
-/// The keys a folder scan saw.
-pub type KeySet = foldhash::HashSet<FileKey>;
+pub(crate) use keys::id128;
+pub use keys::{KeyId, KeySet};
 
 /// Why a ready file was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,10 +100,8 @@ impl Admission {
     pub fn new(max_in_flight: usize, committed: HashMap<FileKey, bool>) -> Self {
         let mut sets = Sets::default();
         for (key, failed) in committed {
-            sets.committed
-                .entry(key.without_fp())
-                .or_default()
-                .push((key.fp, failed));
+            let v = Version { fp: key.fp, failed };
+            sets.committed.record(BaseId::of(&key), v);
         }
         Self {
             permits: Semaphore::new(max_in_flight),
@@ -157,8 +153,9 @@ impl Admission {
         if !self.fp_on_read {
             return true;
         }
+        let id = BaseId::of(base);
         let s = self.lock();
-        s.in_flight.contains_key(base) || s.committed.contains_key(base)
+        s.in_flight.contains_key(&id) || s.committed.contains(&id)
     }
 
     /// Lets discovery admit files with their fingerprint unknown when no other version could be
@@ -171,23 +168,21 @@ impl Admission {
 
     /// Returns why `key` must not be admitted, if it must not.
     pub fn skip_reason(&self, key: &FileKey) -> Option<Skip> {
+        let id = KeyId::of(key);
         let s = self.lock();
-        Self::skip_in(&s, key)
+        Self::skip_in(&s, &id)
     }
 
-    fn skip_in(s: &Sets, key: &FileKey) -> Option<Skip> {
-        let base = key.without_fp();
+    fn skip_in(s: &Sets, key: &KeyId) -> Option<Skip> {
         if s.in_flight
-            .get(&base)
+            .get(&key.base)
             .is_some_and(|v| v.iter().any(|&(fp, _)| fp_matches(fp, key.fp)))
         {
             return Some(Skip::InFlight);
         }
         s.committed
-            .get(&base)?
-            .iter()
-            .find(|&&(fp, _)| fp_matches(fp, key.fp))
-            .map(|&(_, failed)| Skip::Committed { failed })
+            .find(&key.base, |fp| fp_matches(fp, key.fp))
+            .map(|v| Skip::Committed { failed: v.failed })
     }
 
     /// Returns the bytes a file is expected to take in memory: the charge for its size, or for
@@ -204,6 +199,7 @@ impl Admission {
         // The semaphore is never closed, so acquire only fails if it were; treat as no room.
         let permit = self.permits.acquire().await.ok()?;
         let want = bytes.min(self.max_bytes);
+        let id = KeyId::of(&key);
         loop {
             let freed = self.bytes_freed.notified();
             tokio::pin!(freed);
@@ -211,7 +207,7 @@ impl Admission {
             freed.as_mut().enable();
             {
                 let mut s = self.lock();
-                if Self::skip_in(&s, &key).is_some() {
+                if Self::skip_in(&s, &id).is_some() {
                     return None;
                 }
                 // With nothing in flight a file goes once it fits beside the runaways, or once
@@ -226,10 +222,7 @@ impl Admission {
                     }
                     s.reserved += want;
                     s.in_flight_files += 1;
-                    s.in_flight
-                        .entry(key.without_fp())
-                        .or_default()
-                        .push((key.fp, want));
+                    s.in_flight.entry(id.base).or_default().push((key.fp, want));
                     permit.forget();
                     return Some(self.next_seq.fetch_add(1, Ordering::Relaxed));
                 }
@@ -241,8 +234,9 @@ impl Admission {
     /// Sets the charge of in-flight `key` to that of `decoded` bytes (what reading produced).
     pub fn resize(&self, key: &FileKey, decoded: u64) {
         let bytes = self.charge(decoded);
+        let base = BaseId::of(key);
         let mut s = self.lock();
-        let Some(slot) = s.in_flight.get_mut(&key.without_fp()).and_then(|v| {
+        let Some(slot) = s.in_flight.get_mut(&base).and_then(|v| {
             let i = slot_of(v, key.fp)?;
             v.get_mut(i)
         }) else {
@@ -260,10 +254,11 @@ impl Admission {
     /// its stage thread ran past the time budget and still holds the file in memory. Returns
     /// the bytes pinned.
     pub fn pin(&self, key: &FileKey) -> u64 {
+        let base = BaseId::of(key);
         let mut s = self.lock();
         let bytes = s
             .in_flight
-            .get(&key.without_fp())
+            .get(&base)
             .and_then(|v| v.get(slot_of(v, key.fp)?))
             .map_or(0, |&(_, b)| b);
         s.runaway += bytes;
@@ -280,8 +275,8 @@ impl Admission {
 
     /// Records a committed file; `remember` keeps it in the committed set (files left in place).
     pub fn committed(&self, key: FileKey, failed: bool, remember: bool) {
+        let base = BaseId::of(&key);
         let mut s = self.lock();
-        let base = key.without_fp();
         let mut released = None;
         if let Some(v) = s.in_flight.get_mut(&base) {
             if let Some(i) = slot_of(v, key.fp) {
@@ -296,9 +291,8 @@ impl Admission {
             s.in_flight_files -= 1;
         }
         if remember {
-            let v = s.committed.entry(base).or_default();
-            v.retain(|&mut (fp, _)| fp != key.fp);
-            v.push((key.fp, failed));
+            let v = Version { fp: key.fp, failed };
+            s.committed.record(base, v);
         }
         drop(s);
         if released.is_some() {
@@ -312,30 +306,22 @@ impl Admission {
         let mut s = self.lock();
         // A version committed with its fingerprint unknown matches any present file of its
         // metadata: only those (rare) need the present keys indexed by metadata.
-        let unknown: foldhash::HashSet<FileKey> = s
-            .committed
-            .iter()
-            .filter(|(_, v)| v.iter().any(|&(fp, _)| fp == 0))
-            .map(|(base, _)| *base)
-            .collect();
-        let unknown_present: foldhash::HashSet<FileKey> = if unknown.is_empty() {
+        let unknown = s.committed.bases_where(|fp| fp == 0);
+        let unknown_present: foldhash::HashSet<BaseId> = if unknown.is_empty() {
             Default::default()
         } else {
             present
                 .iter()
-                .map(|k| k.without_fp())
+                .map(|k| k.base)
                 .filter(|b| unknown.contains(b))
                 .collect()
         };
-        s.committed.retain(|base, v| {
-            v.retain(|&mut (fp, _)| {
-                if fp == 0 {
-                    unknown_present.contains(base)
-                } else {
-                    present.contains(&FileKey { fp, ..*base }) || present.contains(base)
-                }
-            });
-            !v.is_empty()
+        s.committed.retain(|&base, fp| {
+            if fp == 0 {
+                unknown_present.contains(&base)
+            } else {
+                present.contains(&KeyId { base, fp }) || present.contains(&KeyId { base, fp: 0 })
+            }
         });
     }
 
@@ -369,5 +355,6 @@ impl Admission {
     }
 }
 
+mod keys;
 #[cfg(test)]
 mod tests;

@@ -230,3 +230,38 @@ fn prune_keeps_the_versions_a_scan_saw_and_forgets_the_others() {
     a.prune(&KeySet::from_iter([seven.without_fp()]));
     assert!(a.skip_reason(&seven).is_some());
 }
+
+/// Further versions of one file's metadata keep their commit order: the first that matches
+/// decides, a version committed again moves to the end, and prune keeps the versions it saw.
+#[test]
+fn versions_of_one_metadata_keep_their_order_through_record_and_prune() {
+    let legacy = key(1).without_fp();
+    let (seven, nine) = (key(1), FileKey { fp: 9, ..key(1) });
+    let a = Admission::new(4, HashMap::new()).with_fingerprint_on_read();
+    a.committed(seven, false, true);
+    a.committed(nine, true, true);
+    a.committed(legacy, false, true);
+    // Versions 7, 9, unknown: nine finds itself before the unknown one.
+    assert_eq!(a.skip_reason(&nine), Some(Skip::Committed { failed: true }));
+    let other = FileKey { fp: 11, ..seven };
+    assert_eq!(
+        a.skip_reason(&other),
+        Some(Skip::Committed { failed: false })
+    );
+    // Committed again, nine goes last: versions 7, unknown, 9.
+    a.committed(nine, true, true);
+    assert_eq!(
+        a.skip_reason(&nine),
+        Some(Skip::Committed { failed: false })
+    );
+    // A scan that saw only nine keeps it and the unknown version (which matches it).
+    a.prune(&KeySet::from_iter([nine]));
+    assert_eq!(
+        a.skip_reason(&nine),
+        Some(Skip::Committed { failed: false })
+    );
+    assert!(a.needs_fingerprint(&legacy));
+    a.prune(&KeySet::default());
+    assert_eq!(a.skip_reason(&nine), None);
+    assert!(!a.needs_fingerprint(&legacy), "every version forgotten");
+}

@@ -233,26 +233,27 @@ pub fn wants_probe(path: &Path, collides: bool) -> bool {
             .is_some_and(|n| n.len() >= 3 && n[n.len() - 3..].eq_ignore_ascii_case(b".gz"))
 }
 
-/// Fingerprints of the files discovery has probed, by (device, inode): a file is read again
-/// only when its (device, inode, size, mtime, ctime) changed, so rescans of a folder of files
-/// left in place cost a `stat` each. The inode, not the path, names the file: every write,
-/// rename or link changes its ctime, and no path is kept per file. Entries not looked up
-/// between two sweeps are dropped.
+/// Fingerprints of the files discovery has probed, by file version: a file is read again only
+/// when its (device, inode, size, mtime, ctime) changed, so rescans of a folder of files left
+/// in place cost a `stat` each. Every write, rename or link changes a file's ctime, and no path
+/// is kept per file. Entries not looked up between two sweeps are dropped (a changed file's
+/// old entry with them).
+///
+/// An entry is 32 bytes: the version is keyed by a seeded 128-bit hash of those five numbers
+/// (see [`crate::admission::KeyId`] for why a collision, about n^2 / 2^129 for n files, is
+/// not a concern), and the rare gzip size hints sit in a map of their own.
 #[derive(Debug, Default)]
 pub struct KeyCache {
-    map: foldhash::HashMap<(u64, u64), Cached>,
+    map: foldhash::HashMap<[u64; 2], Cached>,
+    /// The gzip size hints of the entries that have one, by the same key.
+    hints: foldhash::HashMap<[u64; 2], u64>,
     generation: u32,
 }
 
-/// What is kept per file (48 bytes; device and inode are the map's key).
+/// What is kept per file version.
 #[derive(Debug, Clone, Copy)]
 struct Cached {
-    size: u64,
-    mtime_ns: i64,
     fp: u64,
-    ctime_ns: i64,
-    /// The gzip size hint; 0 for none.
-    hint: u64,
     seen: u32,
 }
 
@@ -268,15 +269,19 @@ impl KeyCache {
         collides: impl FnOnce(&FileKey) -> bool,
     ) -> (FileKey, Option<u64>) {
         let base = super::file_key(meta);
-        let ctime = ctime_ns(meta);
+        let id = crate::admission::id128([
+            base.dev,
+            base.ino,
+            base.size,
+            base.mtime_ns as u64,
+            ctime_ns(meta) as u64,
+        ]);
         let generation = self.generation;
         if !self.map.is_empty() {
-            if let Some(c) = self.map.get_mut(&(base.dev, base.ino)) {
-                if (c.size, c.mtime_ns, c.ctime_ns) == (base.size, base.mtime_ns, ctime)
-                    && c.fp != 0
-                {
+            if let Some(c) = self.map.get_mut(&id) {
+                if c.fp != 0 {
                     c.seen = generation;
-                    let hint = (c.hint != 0).then_some(c.hint);
+                    let hint = self.hints.get(&id).copied();
                     return (FileKey { fp: c.fp, ..base }, hint);
                 }
             }
@@ -286,14 +291,14 @@ impl KeyCache {
         }
         let (key, hint) = file_key_at(path, meta);
         let cached = Cached {
-            size: key.size,
-            mtime_ns: key.mtime_ns,
             fp: key.fp,
-            ctime_ns: ctime,
-            hint: hint.unwrap_or(0),
             seen: generation,
         };
-        self.map.insert((base.dev, base.ino), cached);
+        self.map.insert(id, cached);
+        match hint {
+            Some(h) if h != 0 => self.hints.insert(id, h),
+            _ => self.hints.remove(&id),
+        };
         (key, hint)
     }
 
@@ -301,6 +306,10 @@ impl KeyCache {
     pub fn sweep(&mut self) {
         let generation = self.generation;
         self.map.retain(|_, c| c.seen == generation);
+        if !self.hints.is_empty() {
+            let map = &self.map;
+            self.hints.retain(|id, _| map.contains_key(id));
+        }
         self.generation = self.generation.wrapping_add(1);
     }
 }

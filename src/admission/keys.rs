@@ -1,0 +1,206 @@
+//! Owns the compact file identities admission keeps per file: a 128-bit hash of a file's
+//! metadata in place of its 40-byte [`FileKey`], the committed set built on it, and the key set
+//! a folder scan fills.
+//!
+//! # Collisions
+//! [`BaseId`] is XXH3-128 of (device, inode, size, mtime) under a seed drawn at random once
+//! per process (the ids are never written anywhere: the ledger keeps full keys). Two different
+//! files collide with probability about 2^-128 per pair, so for n files seen in one process
+//! lifetime the chance that any two share an id is at most n^2 / 2^129: below 10^-24 for 10^7
+//! files. A collision would make one file pass for another (skipped as committed: a lost
+//! line); the random seed keeps it from being aimed at, since the inputs a user controls
+//! (size, mtime) cannot be chosen against a seed they do not know.
+
+use crate::model::FileKey;
+use std::sync::OnceLock;
+
+/// Returns the per-process seed of the ids here.
+fn seed() -> u64 {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    *SEED.get_or_init(|| {
+        use std::hash::BuildHasher;
+        // `RandomState` draws its keys from the operating system's randomness.
+        std::collections::hash_map::RandomState::new().hash_one(0x6472_6f70_u64)
+    })
+}
+
+/// Returns the seeded 128-bit hash of `words` (little-endian), as two words.
+pub(crate) fn id128<const N: usize>(words: [u64; N]) -> [u64; 2] {
+    let mut buf = [0u8; 64];
+    let n = N * 8;
+    for (c, w) in buf[..n].chunks_exact_mut(8).zip(words) {
+        c.copy_from_slice(&w.to_le_bytes());
+    }
+    let h = xxhash_rust::xxh3::xxh3_128_with_seed(&buf[..n], seed());
+    [h as u64, (h >> 64) as u64]
+}
+
+/// A file's (device, inode, size, mtime) as a seeded 128-bit hash (16 bytes against 40).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BaseId([u64; 2]);
+
+impl BaseId {
+    /// Returns the id of `key`'s metadata; its fingerprint is not part of it.
+    pub fn of(key: &FileKey) -> Self {
+        Self(id128([key.dev, key.ino, key.size, key.mtime_ns as u64]))
+    }
+}
+
+/// A file version as a scan saw it: its metadata id and fingerprint (0 when unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyId {
+    pub base: BaseId,
+    pub fp: u64,
+}
+
+impl KeyId {
+    /// Returns the id of `key`.
+    pub fn of(key: &FileKey) -> Self {
+        Self {
+            base: BaseId::of(key),
+            fp: key.fp,
+        }
+    }
+}
+
+/// The keys a folder scan saw (24 bytes each).
+#[derive(Debug, Default)]
+pub struct KeySet(foldhash::HashSet<KeyId>);
+
+impl KeySet {
+    /// Adds `key`.
+    pub fn insert(&mut self, key: FileKey) {
+        self.0.insert(KeyId::of(&key));
+    }
+
+    /// Returns whether the version `id` was seen.
+    pub fn contains(&self, id: &KeyId) -> bool {
+        self.0.contains(id)
+    }
+
+    /// Returns the number of versions seen.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Returns whether nothing was seen.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Returns every key seen, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &KeyId> {
+        self.0.iter()
+    }
+}
+
+impl FromIterator<FileKey> for KeySet {
+    fn from_iter<I: IntoIterator<Item = FileKey>>(iter: I) -> Self {
+        let mut s = Self::default();
+        for k in iter {
+            s.insert(k);
+        }
+        s
+    }
+}
+
+/// One committed version of a file's metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version {
+    pub fp: u64,
+    pub failed: bool,
+}
+
+/// Committed files still expected in the folder, by metadata id: the first version of each in
+/// one table (32 bytes a file), any further versions of the same metadata (a file rewritten
+/// with its size and mtime kept) in a second, nearly always empty one. Versions keep their
+/// commit order, first to last, as one list each.
+#[derive(Debug, Default)]
+pub struct Committed {
+    first: foldhash::HashMap<BaseId, Version>,
+    rest: foldhash::HashMap<BaseId, Vec<Version>>,
+}
+
+impl Committed {
+    /// Returns whether some version of `base` is committed.
+    pub fn contains(&self, base: &BaseId) -> bool {
+        self.first.contains_key(base)
+    }
+
+    /// Returns the first version of `base`, in commit order, that `matches`.
+    pub fn find(&self, base: &BaseId, mut matches: impl FnMut(u64) -> bool) -> Option<Version> {
+        let first = self.first.get(base)?;
+        if matches(first.fp) {
+            return Some(*first);
+        }
+        self.rest.get(base)?.iter().find(|v| matches(v.fp)).copied()
+    }
+
+    /// Records `v` as the newest version of `base`, replacing one with its fingerprint.
+    pub fn record(&mut self, base: BaseId, v: Version) {
+        if !self.rest.contains_key(&base) {
+            match self.first.get_mut(&base) {
+                None => {
+                    self.first.insert(base, v);
+                    return;
+                }
+                Some(f) if f.fp == v.fp => {
+                    *f = v;
+                    return;
+                }
+                Some(_) => {}
+            }
+        }
+        let mut all = self.take(&base);
+        all.retain(|o| o.fp != v.fp);
+        all.push(v);
+        self.put(base, all);
+    }
+
+    /// Keeps only the versions for which `keep(base, fp)` holds.
+    pub fn retain(&mut self, mut keep: impl FnMut(&BaseId, u64) -> bool) {
+        let rest = &self.rest;
+        self.first
+            .retain(|b, v| rest.contains_key(b) || keep(b, v.fp));
+        let multi: Vec<BaseId> = self.rest.keys().copied().collect();
+        for b in multi {
+            let mut all = self.take(&b);
+            all.retain(|v| keep(&b, v.fp));
+            self.put(b, all);
+        }
+    }
+
+    /// Returns the ids of the files with a version whose fingerprint `pick` selects.
+    pub fn bases_where(&self, pick: impl Fn(u64) -> bool) -> foldhash::HashSet<BaseId> {
+        let first = self
+            .first
+            .iter()
+            .filter(|(_, v)| pick(v.fp))
+            .map(|(b, _)| *b);
+        let rest = self
+            .rest
+            .iter()
+            .filter(|(_, vs)| vs.iter().any(|v| pick(v.fp)))
+            .map(|(b, _)| *b);
+        first.chain(rest).collect()
+    }
+
+    /// Removes and returns every version of `base`, in commit order.
+    fn take(&mut self, base: &BaseId) -> Vec<Version> {
+        let mut all: Vec<Version> = self.first.remove(base).into_iter().collect();
+        all.extend(self.rest.remove(base).unwrap_or_default());
+        all
+    }
+
+    /// Stores `all` (in commit order) as the versions of `base`.
+    fn put(&mut self, base: BaseId, mut all: Vec<Version>) {
+        if all.is_empty() {
+            return;
+        }
+        let first = all.remove(0);
+        self.first.insert(base, first);
+        if !all.is_empty() {
+            self.rest.insert(base, all);
+        }
+    }
+}
