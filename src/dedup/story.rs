@@ -487,12 +487,18 @@ impl StoryIndex {
                 self.docs_seen,
                 self.params.idf_power,
             );
-            // A new story's centroid is this document's terms in the same order, so their IDF
-            // values are at hand (the same numbers `Idf::of` would return).
-            let fresh = s.size == 1 && s.centroid.len() == idfs.len();
+            // The centroid holds this document's terms (in the same order), whose IDF values
+            // are at hand: the same numbers `Idf::of` would return, as the document frequencies
+            // are not counted yet. Only the other terms are looked up.
+            let mut next = terms.iter().zip(idfs).peekable();
             let (mut norm_sq, mut names_sq) = (0.0f32, 0.0f32);
-            for (i, (key, c)) in s.centroid.iter().map(|e| (e.key(), e.mass())).enumerate() {
-                let w = c * if fresh { idfs[i] } else { idf.of(key >> 2) };
+            for (key, c) in s.centroid.iter().map(|e| (e.key(), e.mass())) {
+                let t = key >> 2;
+                let idf_t = match next.next_if(|(d, _)| d.id == t) {
+                    Some((_, &v)) => v,
+                    None => idf.of(t),
+                };
+                let w = c * idf_t;
                 norm_sq += w * w;
                 if key & 1 != 0 {
                     names_sq += w * w;
