@@ -6,6 +6,8 @@
 //! only, so the long tail of a centroid's light terms cost postings (most of the index's
 //! memory) that rarely found a story the heavy terms did not.
 
+use crate::dedup::text::IdMap;
+
 /// Heaviest terms of a document its story is listed under.
 pub(super) const LISTED_TERMS: usize = 32;
 
@@ -53,12 +55,8 @@ pub(super) fn listed_terms(vector: &[(u32, f32)], listed: &mut Vec<bool>, keys: 
 
 /// No posting (the end of a list).
 const END: u32 = u32::MAX;
-/// A free slot of a shard's table (term ids have 24 bits, so no term has this id).
-const FREE: u32 = u32::MAX;
 /// Shards of the term table, by the low bits of the term id; one is swept at a time.
 pub(super) const SHARDS: usize = 256;
-/// Slots of a shard's first table.
-const MIN_SLOTS: usize = 16;
 
 /// A term's document frequency and the first node of its posting list.
 #[derive(Debug, Clone, Copy)]
@@ -67,94 +65,18 @@ pub(super) struct TermStat {
     head: u32,
 }
 
-/// One shard: its terms in an open-addressing table (linear probing, at most 3/4 full, a
-/// power of two slots or none), the term ids and their stats in two arrays of the same slots,
-/// and the shard's postings.
-///
-/// A term id is uniform hash bits, so its slot is a multiplicative hash of the id; a lookup
-/// reads the 4-byte ids from the term's slot on until it meets the id or a free slot, which
-/// costs fewer instructions than a general map's hasher and group probe. Nothing is removed
-/// one by one: a sweep rebuilds the table from the terms it keeps.
+/// One shard: its terms and their postings.
 #[derive(Debug, Default)]
 struct Shard {
-    ids: Vec<u32>,
-    stats: Vec<TermStat>,
-    /// Terms held.
-    len: usize,
-    /// `32 - log2(slots)`: the top bits of the hashed id pick the first slot.
-    shift: u32,
+    terms: IdMap<u32, TermStat>,
     nodes: Vec<(u32, u32)>,
-}
-
-impl Shard {
-    #[inline]
-    fn home(&self, term: u32) -> usize {
-        (term.wrapping_mul(0x9e37_79b1) >> self.shift) as usize
-    }
-
-    /// Returns the slot holding `term`, if any.
-    #[inline]
-    fn find(&self, term: u32) -> Option<usize> {
-        let mask = self.ids.len().checked_sub(1)?;
-        let mut i = self.home(term);
-        loop {
-            match self.ids.get(i).copied() {
-                Some(id) if id == term => return Some(i),
-                Some(FREE) | None => return None,
-                Some(_) => i = (i + 1) & mask,
-            }
-        }
-    }
-
-    /// Returns the slot of `term`, inserted with document frequency 0 and no postings when new.
-    fn find_or_insert(&mut self, term: u32) -> usize {
-        if (self.len + 1) * 4 > self.ids.len() * 3 {
-            self.rebuild((2 * self.ids.len()).max(MIN_SLOTS));
-        }
-        let mask = self.ids.len() - 1;
-        let mut i = self.home(term);
-        loop {
-            match self.ids[i] {
-                id if id == term => return i,
-                FREE => break,
-                _ => i = (i + 1) & mask,
-            }
-        }
-        self.ids[i] = term;
-        self.stats[i] = TermStat { df: 0, head: END };
-        self.len += 1;
-        i
-    }
-
-    /// Puts the held terms into a table of `slots` slots (a power of two, more than 4/3 of
-    /// the terms).
-    fn rebuild(&mut self, slots: usize) {
-        let ids = std::mem::replace(&mut self.ids, vec![FREE; slots]);
-        let stats = std::mem::replace(&mut self.stats, vec![TermStat { df: 0, head: END }; slots]);
-        self.shift = 32 - slots.trailing_zeros();
-        self.place(ids.iter().copied().zip(stats).filter(|&(id, _)| id != FREE));
-    }
-
-    /// Puts terms not held yet into their slots (the table has room for them).
-    fn place(&mut self, terms: impl Iterator<Item = (u32, TermStat)>) {
-        let mask = self.ids.len() - 1;
-        for (id, stat) in terms {
-            let mut i = self.home(id);
-            while self.ids[i] != FREE {
-                i = (i + 1) & mask;
-            }
-            self.ids[i] = id;
-            self.stats[i] = stat;
-            self.len += 1;
-        }
-    }
 }
 
 /// Document frequencies and story postings by term id, in [`SHARDS`] shards.
 ///
 /// Postings are singly linked lists in their shard's arena (`(story slot, next node)`), newest
 /// first; a sweep rebuilds a shard's arena with each term's list contiguous, so a long list is
-/// read mostly in order. A term without postings costs only its table slot. Shards are swept one
+/// read mostly in order. A term without postings costs only its map entry. Shards are swept one
 /// at a time, so no sweep costs more than a 1/[`SHARDS`] slice of the table.
 #[derive(Debug)]
 pub(super) struct TermTable {
@@ -175,16 +97,17 @@ fn shard_of(term: u32) -> usize {
 
 impl TermTable {
     /// Returns the document frequency of `term`.
-    #[inline]
     pub(super) fn df(&self, term: u32) -> u32 {
-        let shard = &self.shards[shard_of(term)];
-        shard.find(term).map_or(0, |i| shard.stats[i].df)
+        self.shards[shard_of(term)]
+            .terms
+            .get(&term)
+            .map_or(0, |s| s.df)
     }
 
     /// Returns the story slots whose centroid holds `term`.
     pub(super) fn stories(&self, term: u32) -> impl Iterator<Item = u32> + '_ {
         let shard = &self.shards[shard_of(term)];
-        let mut at = shard.find(term).map_or(END, |i| shard.stats[i].head);
+        let mut at = shard.terms.get(&term).map_or(END, |s| s.head);
         std::iter::from_fn(move || {
             let &(slot, next) = shard.nodes.get(at as usize)?;
             at = next;
@@ -196,8 +119,10 @@ impl TermTable {
     /// under it (the term is new to the story's centroid).
     pub(super) fn count(&mut self, term: u32, slot: Option<u32>) {
         let shard = &mut self.shards[shard_of(term)];
-        let i = shard.find_or_insert(term);
-        let s = &mut shard.stats[i];
+        let s = shard
+            .terms
+            .entry(term)
+            .or_insert(TermStat { df: 0, head: END });
         s.df += 1;
         if let Some(slot) = slot {
             let node = u32::try_from(shard.nodes.len()).unwrap_or(END);
@@ -215,13 +140,9 @@ impl TermTable {
         let old = std::mem::take(&mut shard.nodes);
         let mut nodes: Vec<(u32, u32)> = Vec::with_capacity(old.len());
         let mut kept: Vec<u32> = Vec::new();
-        let mut keep: Vec<(u32, TermStat)> = Vec::with_capacity(shard.len);
-        for (&id, &stat) in shard.ids.iter().zip(&shard.stats) {
-            if id == FREE {
-                continue;
-            }
+        shard.terms.retain(|_, s| {
             kept.clear();
-            let mut at = stat.head;
+            let mut at = s.head;
             while let Some(&(slot, next)) = old.get(at as usize) {
                 if live(slot) {
                     kept.push(slot);
@@ -229,79 +150,18 @@ impl TermTable {
                 at = next;
             }
             // Rebuilt contiguous, in the order the list was read (newest first).
-            let mut head = END;
+            s.head = END;
             for &slot in kept.iter().rev() {
                 let node = u32::try_from(nodes.len()).unwrap_or(END);
-                nodes.push((slot, head));
-                head = node;
+                nodes.push((slot, s.head));
+                s.head = node;
             }
-            if stat.df > 1 || head != END {
-                keep.push((id, TermStat { df: stat.df, head }));
-            }
-        }
+            s.df > 1 || s.head != END
+        });
         nodes.shrink_to_fit();
         shard.nodes = nodes;
-        // The same slots unless they are more than four times the terms kept (and 64).
-        let mut slots = shard.ids.len();
-        if slots > 4 * keep.len() + 64 {
-            slots = (keep.len() * 4 / 3 + 1).next_power_of_two().max(MIN_SLOTS);
-        }
-        shard.ids.clear();
-        shard.ids.resize(slots, FREE);
-        shard.stats.clear();
-        shard.stats.resize(slots, TermStat { df: 0, head: END });
-        shard.stats.shrink_to_fit();
-        shard.ids.shrink_to_fit();
-        shard.len = 0;
-        if slots > 0 {
-            shard.shift = 32 - slots.trailing_zeros();
-            shard.place(keep.into_iter());
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::TermTable;
-
-    /// The table against a plain map: counts, postings and sweeps of many colliding terms.
-    #[test]
-    fn term_table_counts_lists_and_sweeps_as_a_map_would() {
-        let mut table = TermTable::default();
-        let mut model: std::collections::BTreeMap<u32, (u32, Vec<u32>)> = Default::default();
-        let mut x = 12345u64;
-        for step in 0..40_000u32 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            // Few shards (low bits) and a narrow range, so slots collide and tables grow.
-            let term = ((x >> 20) as u32 % 3000) << 8 | (x as u32 % 3);
-            let slot = (x >> 50) as u32 % 7;
-            let listed = x % 3 == 0;
-            table.count(term, listed.then_some(slot));
-            let e = model.entry(term).or_default();
-            e.0 += 1;
-            if listed {
-                e.1.insert(0, slot);
-            }
-            if step % 5000 == 4999 {
-                let live = |s: u32| s % 2 == 0;
-                for k in 0..3 {
-                    table.sweep(k, live);
-                }
-                model.retain(|_, (df, list)| {
-                    list.retain(|&s| live(s));
-                    *df > 1 || !list.is_empty()
-                });
-            }
-        }
-        for t in 0..3000u32 {
-            for low in 0..4 {
-                let term = t << 8 | low;
-                let (df, list) = model.get(&term).cloned().unwrap_or_default();
-                assert_eq!(table.df(term), df, "term {term}");
-                assert_eq!(table.stories(term).collect::<Vec<_>>(), list, "term {term}");
-            }
+        if shard.terms.capacity() > 4 * shard.terms.len() + 64 {
+            shard.terms.shrink_to_fit();
         }
     }
 }
