@@ -2,7 +2,7 @@
 //! term-sorted vector of [`Cell`]s) and inserting new ones, with a bucket directory for large
 //! centroids.
 
-use super::Cell;
+use super::story_terms::Cell;
 
 /// Finds term `t` in the sorted centroid from position `from`; returns its index, or where the
 /// search may resume for a larger term. Gallops, so a small vector against a large centroid
