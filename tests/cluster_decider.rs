@@ -73,14 +73,22 @@ fn write_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-#[test]
-fn decided_lines_are_the_single_node_lines() {
+/// The test's files (see [`write_files`]) in a temp `drop` folder, the config and the worker's
+/// cores.
+fn setup() -> (tempfile::TempDir, Vec<PathBuf>, Config, Cores) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("drop");
     std::fs::create_dir(&dir).unwrap();
     let files = write_files(&dir);
     let config = Config::parse(CONFIG, &[]).unwrap();
     let cores = Cores::new(&config).unwrap();
+    (tmp, files, config, cores)
+}
+
+#[test]
+fn decided_lines_are_the_single_node_lines() {
+    let (tmp, files, config, cores) = setup();
+    let dir = tmp.path().join("drop");
     let mut core = Core::new(&config, "t.out", 0);
     let mut lines = Vec::new();
     for (i, path) in files.iter().enumerate() {
@@ -124,12 +132,7 @@ fn old_headers(d: &Decided, out_last: u64, ready_ms: u64, floor: u64) -> HeaderM
 /// current header or the version 1 headers of an older decider.
 #[test]
 fn replayed_headers_of_either_version_decide_identically() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("drop");
-    std::fs::create_dir(&dir).unwrap();
-    let files = write_files(&dir);
-    let config = Config::parse(CONFIG, &[]).unwrap();
-    let cores = Cores::new(&config).unwrap();
+    let (_tmp, files, config, cores) = setup();
     let payloads: Vec<Vec<u8>> = files
         .iter()
         .enumerate()
