@@ -33,31 +33,9 @@ pub const READY_MS: &str = "Dropline-Ready-Ms";
 /// [`LINE`] as a [`HeaderName`], built without an allocation each time.
 const LINE_NAME: HeaderName = HeaderName::from_static(LINE);
 
-/// Appends `v` in decimal (as `v.to_string()` writes it), two digits at a time.
-fn push_u64(out: &mut String, mut v: u64) {
-    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-        2021222324252627282930313233343536373839\
-        4041424344454647484950515253545556575859\
-        6061626364656667686970717273747576777879\
-        8081828384858687888990919293949596979899";
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    while v >= 100 {
-        let d = (v % 100) as usize * 2;
-        v /= 100;
-        at -= 2;
-        digits[at..at + 2].copy_from_slice(&PAIRS[d..d + 2]);
-    }
-    if v >= 10 {
-        let d = v as usize * 2;
-        at -= 2;
-        digits[at..at + 2].copy_from_slice(&PAIRS[d..d + 2]);
-    } else {
-        at -= 1;
-        digits[at] = b'0' + v as u8;
-    }
-    // Decimal digits are ASCII.
-    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+/// Appends `v` in decimal (as `v.to_string()` writes it), without a formatter.
+fn push_u64(out: &mut String, v: u64) {
+    out.push_str(itoa::Buffer::new().format(v));
 }
 
 /// Returns `prefix` followed by `v` in decimal.
