@@ -329,12 +329,37 @@ async fn run_pipeline(
         }
         None => dedup_out,
     };
+    let known = cores.known_raw;
     // The strip stage's per-source memory learns in arrival order, in its own ordered step.
-    let strip_out = match cores.stripper.clone().filter(|s| s.learns()) {
+    // The dedup work that needs no index runs in parallel, not in an ordered step: after the
+    // memory when there is one (the memory changes most texts of a source that repeats its
+    // lines, and a text prepared before it would be prepared again in the ordered step), else
+    // on the strip workers.
+    let learns = cores.stripper.clone().filter(|s| s.learns());
+    let strip_out = match learns.clone() {
         Some(s) => {
+            let memory_out = match known.clone() {
+                Some(known) => {
+                    let (prepare_tx, prepare_rx) = bounded::<Envelope>(cap);
+                    queues.push(("dedup_prepare", prepare_rx.downgrade()));
+                    spawn_stage(
+                        "dedup_prepare",
+                        p.strip_workers,
+                        prepare_rx,
+                        strip_out,
+                        &budget,
+                        move |mut e| {
+                            dedup::stage::prepare_step(Some(&known), &mut e);
+                            e
+                        },
+                    );
+                    prepare_tx
+                }
+                None => strip_out,
+            };
             let (memory_tx, memory_rx) = bounded::<Envelope>(cap);
             queues.push(("strip_memory", memory_rx.downgrade()));
-            spawn_ordered_stage("strip_memory", memory_rx, strip_out, move |e| {
+            spawn_ordered_stage("strip_memory", memory_rx, memory_out, move |e| {
                 strip::stage::memory_step(&s, e, |id, text| {
                     Some(Box::new(dedup::prepare(id, text)))
                 })
@@ -345,7 +370,8 @@ async fn run_pipeline(
     };
     let depths = telemetry::QueueDepths(queues);
     let learned = cores.stripper.clone();
-    let (stripper, keep, known) = (cores.stripper, cores.keep_removed, cores.known_raw);
+    let (stripper, keep) = (cores.stripper, cores.keep_removed);
+    let prepare_here = learns.is_none();
     spawn_stage(
         "strip",
         p.strip_workers,
@@ -354,8 +380,9 @@ async fn run_pipeline(
         &budget,
         move |e| {
             let mut e = strip::stage::strip_step(stripper.as_deref(), keep, known.as_deref(), e);
-            // The dedup work that needs no index runs here, in parallel, not in the ordered step.
-            dedup::stage::prepare_step(known.as_deref(), &mut e);
+            if prepare_here {
+                dedup::stage::prepare_step(known.as_deref(), &mut e);
+            }
             e
         },
     );
