@@ -97,7 +97,7 @@ fn shard_of(term: u32) -> usize {
 
 impl TermTable {
     /// Returns the document frequency of `term`.
-    #[inline]
+    #[inline(always)]
     pub(super) fn df(&self, term: u32) -> u32 {
         self.shards[shard_of(term)]
             .terms

@@ -206,7 +206,7 @@ impl<'a> Idf<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn of(&mut self, term: u32) -> f32 {
         let df = self.df.df(term) + self.prior.map_or(0, |p| p.df(term));
         match self.small.get(df as usize) {
