@@ -20,6 +20,8 @@ mod story_terms;
 use story_add::AddScratch;
 #[cfg(test)]
 use story_cells::{directory, insert_cells, update_directory};
+use story_cells::{dots, Dir};
+#[cfg(test)]
 use story_cells::{may_hold, seek, seek_in};
 use story_postings::{heaviest, TermTable, SHARDS};
 pub(super) use story_terms::is_stop;
@@ -223,46 +225,13 @@ impl StoryIndex {
                 let s = self.slots[slot as usize]
                     .as_ref()
                     .filter(|s| self.active(s))?;
-                let dir = self.dirs.get(&slot);
-                let (mut dot, mut name_dot) = (0.0f32, 0.0f32);
+                let dir = self.dirs.get(&slot).and_then(|d| Dir::new(d));
                 let cells = &s.centroid;
-                let mut at = 0usize;
-                // The same terms summed in the same (query) order either way: a plain merge
-                // when the centroid is not much longer than the query and has no directory,
-                // else seeks (through the directory, whose filter spares most absent terms a
-                // scan).
+                // A plain merge when the centroid is not much longer than the query and has no
+                // directory, else seeks (through the directory, whose filter spares most absent
+                // terms a scan).
                 let merge = dir.is_none() && cells.len() <= 4 * vector.len();
-                for (((t, w), &n), &idf) in vector.iter().zip(&is_name).zip(idfs) {
-                    let found = if merge {
-                        while cells.get(at).is_some_and(|e| e.term() < *t) {
-                            at += 1;
-                        }
-                        let hit = cells.get(at).is_some_and(|e| e.term() == *t);
-                        at += usize::from(hit);
-                        hit.then(|| at - 1)
-                    } else {
-                        // A term the bucket's filter rules out costs no scan; `at` stays a
-                        // valid start for the next term.
-                        let (found, next) = match dir {
-                            Some(dir) if !may_hold(dir, *t) => (None, at),
-                            Some(dir) => seek_in(cells, dir, at, *t),
-                            None => seek(cells, at, *t),
-                        };
-                        at = next;
-                        found
-                    };
-                    if let Some(i) = found {
-                        let (key, c) = (cells[i].key(), cells[i].mass());
-                        let x = c * w * idf;
-                        dot += x;
-                        if n && key & 1 != 0 {
-                            name_dot += x;
-                        }
-                    }
-                    if at >= cells.len() {
-                        break;
-                    }
-                }
+                let (dot, name_dot) = dots(cells, dir, merge, vector, &is_name, idfs);
                 let all = dot / s.norm_sq.max(f32::MIN_POSITIVE).sqrt();
                 let names = if q_names > 0.0 && s.names_sq > 0.0 {
                     name_dot / (q_names * s.names_sq.sqrt())

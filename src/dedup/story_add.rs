@@ -1,7 +1,7 @@
 //! Owns the story tier's update: adding a document to its story's centroid (sparse, in term
 //! order, with the norms kept up to date) and counting its terms.
 
-use super::story_cells::{directory, insert_cells, seek, seek_in, update_directory, DIRECTORY_MIN};
+use super::story_cells::{directory, insert_cells, seek, update_directory, Dir, DIRECTORY_MIN};
 use super::story_postings::listed_terms;
 use super::story_terms::{Cell, Idf};
 use super::{Story, StoryIndex, Term};
@@ -140,7 +140,11 @@ impl StoryIndex {
         let mut at = 0usize;
         // A new story's centroid is the document's terms, pushed in order.
         let new_story = s.centroid.is_empty();
-        let dir = self.dirs.get(&slot).filter(|d| !d.is_empty() && !new_story);
+        let dir = self
+            .dirs
+            .get(&slot)
+            .filter(|_| !new_story)
+            .and_then(|d| Dir::new(d));
         if new_story {
             s.centroid.reserve_exact(vector.len());
         }
@@ -150,7 +154,7 @@ impl StoryIndex {
                 (None, 0)
             } else {
                 match dir {
-                    Some(dir) => seek_in(&s.centroid, dir, at, t),
+                    Some(dir) => dir.seek(&s.centroid, at, t),
                     None => seek(&s.centroid, at, t),
                 }
             };

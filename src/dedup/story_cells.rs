@@ -21,6 +21,76 @@ pub(super) fn seek(centroid: &[Cell], from: usize, t: u32) -> (Option<usize>, us
     }
 }
 
+/// Returns the dot products of a query (`vector`, its terms' name flags and IDF values, in
+/// term id order) with a story centroid: over all terms, and over the terms name-like on both
+/// sides. Each term found adds `mass * weight * idf`, in query order whatever the search: a
+/// plain `merge` walk, seeks through the centroid's directory `dir` (whose filter spares most
+/// absent terms a scan), or galloping seeks. A loop of its own for each, with the query's
+/// weights read only for the terms found.
+pub(super) fn dots(
+    cells: &[Cell],
+    dir: Option<Dir<'_>>,
+    merge: bool,
+    vector: &[(u32, f32)],
+    is_name: &[bool],
+    idfs: &[f32],
+) -> (f32, f32) {
+    let n = vector.len().min(is_name.len()).min(idfs.len());
+    let (vector, is_name, idfs) = (&vector[..n], &is_name[..n], &idfs[..n]);
+    let (mut dot, mut name_dot) = (0.0f32, 0.0f32);
+    let mut add = |k: usize, i: usize| {
+        let (key, c) = (cells[i].key(), cells[i].mass());
+        let x = c * vector[k].1 * idfs[k];
+        dot += x;
+        if is_name[k] && key & 1 != 0 {
+            name_dot += x;
+        }
+    };
+    let mut at = 0usize;
+    if merge {
+        for (k, &(t, _)) in vector.iter().enumerate() {
+            while cells.get(at).is_some_and(|e| e.term() < t) {
+                at += 1;
+            }
+            if cells.get(at).is_some_and(|e| e.term() == t) {
+                add(k, at);
+                at += 1;
+            }
+            if at >= cells.len() {
+                break;
+            }
+        }
+    } else if let Some(dir) = dir {
+        for (k, &(t, _)) in vector.iter().enumerate() {
+            // A term the bucket's filter rules out costs no scan; `at` stays a valid start
+            // for the next term (and was below the end after the last one).
+            if !dir.may_hold(t) {
+                continue;
+            }
+            let (found, next) = dir.seek(cells, at, t);
+            at = next;
+            if let Some(i) = found {
+                add(k, i);
+            }
+            if at >= cells.len() {
+                break;
+            }
+        }
+    } else {
+        for (k, &(t, _)) in vector.iter().enumerate() {
+            let (found, next) = seek(cells, at, t);
+            at = next;
+            if let Some(i) = found {
+                add(k, i);
+            }
+            if at >= cells.len() {
+                break;
+            }
+        }
+    }
+    (dot, name_dot)
+}
+
 /// Centroids of at least this many terms get a [`directory`].
 pub(super) const DIRECTORY_MIN: usize = 256;
 /// Bits of a term id (see `story_terms`).
@@ -59,11 +129,6 @@ fn bucket_bits(len: usize) -> u32 {
     (len / 8).max(1).ilog2().min(TERM_ID_BITS)
 }
 
-/// Buckets of a [`directory`].
-fn buckets_of(dir: &[u32]) -> usize {
-    (dir.len() - 1) / 3
-}
-
 /// The bit of term `t` in its bucket's filter: bits of a multiplicative hash of the id that are
 /// independent of the bucket (its top bits).
 #[inline]
@@ -80,13 +145,68 @@ fn set_filter(dir: &mut [u32], buckets: usize, b: u32, t: u32) {
 
 /// Returns false when term `t` is surely not in the centroid `dir` is the [`directory`] of
 /// (true: it may be; about one in six absent terms of a full bucket).
-#[inline]
+#[cfg(test)]
 pub(super) fn may_hold(dir: &[u32], t: u32) -> bool {
-    let buckets = buckets_of(dir);
-    let b = buckets.ilog2();
-    let j = ((t >> (TERM_ID_BITS - b)) as usize).min(buckets - 1);
-    let bit = filter_bit(t);
-    dir[buckets + 1 + 2 * j + (bit >> 5) as usize] >> (bit & 31) & 1 != 0
+    Dir::new(dir).is_none_or(|d| d.may_hold(t))
+}
+
+/// A [`directory`] read for many lookups: its two parts and its bucket shift worked out once,
+/// not for every term looked up.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Dir<'a> {
+    /// The first position of each bucket, then the centroid's length.
+    starts: &'a [u32],
+    /// Two filter words a bucket.
+    filters: &'a [u32],
+    /// Right shift of a term id to its bucket.
+    shift: u32,
+    /// The last bucket.
+    last: usize,
+}
+
+impl<'a> Dir<'a> {
+    /// Returns the view of `dir`, `None` when it holds no bucket.
+    pub(super) fn new(dir: &'a [u32]) -> Option<Self> {
+        let buckets = dir.len().checked_sub(1)? / 3;
+        let b = buckets.checked_ilog2()?;
+        let (starts, filters) = dir.split_at(buckets + 1);
+        Some(Self {
+            starts,
+            filters,
+            shift: TERM_ID_BITS - b,
+            last: buckets - 1,
+        })
+    }
+
+    #[inline]
+    fn bucket(&self, t: u32) -> usize {
+        ((t >> self.shift) as usize).min(self.last)
+    }
+
+    /// [`may_hold`] on this directory.
+    #[inline]
+    pub(super) fn may_hold(&self, t: u32) -> bool {
+        // Unclamped: a term id beyond 24 bits (none is) finds no filter word and may be held.
+        let bit = filter_bit(t);
+        self.filters
+            .get(2 * (t >> self.shift) as usize + (bit >> 5) as usize)
+            .is_none_or(|w| w >> (bit & 31) & 1 != 0)
+    }
+
+    /// [`seek`] through the directory: a scan of one bucket, the same answer.
+    #[inline]
+    pub(super) fn seek(&self, centroid: &[Cell], from: usize, t: u32) -> (Option<usize>, usize) {
+        let j = self.bucket(t);
+        let end = (self.starts[j + 1] as usize).min(centroid.len());
+        let mut i = (self.starts[j] as usize).max(from);
+        while i < end && centroid[i].term() < t {
+            i += 1;
+        }
+        match centroid.get(i) {
+            Some(e) if e.term() == t => (Some(i), i + 1),
+            _ => (None, i),
+        }
+    }
 }
 
 /// Brings `dir`, the [`directory`] of a centroid before `inserted` (ascending terms) went in
@@ -125,23 +245,16 @@ pub(super) fn update_directory(centroid: &[Cell], inserted: &[(usize, Cell)], di
 }
 
 /// [`seek`] through the centroid's [`directory`]: a scan of one bucket, the same answer.
+#[cfg(test)]
 pub(super) fn seek_in(
     centroid: &[Cell],
     dir: &[u32],
     from: usize,
     t: u32,
 ) -> (Option<usize>, usize) {
-    let buckets = buckets_of(dir);
-    let b = buckets.ilog2();
-    let j = ((t >> (TERM_ID_BITS - b)) as usize).min(buckets - 1);
-    let end = (dir[j + 1] as usize).min(centroid.len());
-    let mut i = (dir[j] as usize).max(from);
-    while i < end && centroid[i].term() < t {
-        i += 1;
-    }
-    match centroid.get(i) {
-        Some(e) if e.term() == t => (Some(i), i + 1),
-        _ => (None, i),
+    match Dir::new(dir) {
+        Some(d) => d.seek(centroid, from, t),
+        None => seek(centroid, from, t),
     }
 }
 

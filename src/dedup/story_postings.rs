@@ -97,6 +97,7 @@ fn shard_of(term: u32) -> usize {
 
 impl TermTable {
     /// Returns the document frequency of `term`.
+    #[inline(always)]
     pub(super) fn df(&self, term: u32) -> u32 {
         self.shards[shard_of(term)]
             .terms
@@ -117,6 +118,7 @@ impl TermTable {
 
     /// Counts one more document holding `term`, and when `slot` is given lists that story
     /// under it (the term is new to the story's centroid).
+    #[inline]
     pub(super) fn count(&mut self, term: u32, slot: Option<u32>) {
         let shard = &mut self.shards[shard_of(term)];
         let s = shard

@@ -206,8 +206,18 @@ impl<'a> Idf<'a> {
         }
     }
 
+    #[inline(always)]
     pub(super) fn of(&mut self, term: u32) -> f32 {
         let df = self.df.df(term) + self.prior.map_or(0, |p| p.df(term));
+        match self.small.get(df as usize) {
+            Some(&v) if !v.is_nan() => v,
+            _ => self.compute(df),
+        }
+    }
+
+    /// [`Idf::of`] for a document frequency whose value is not cached yet (or never is).
+    #[inline(never)]
+    fn compute(&mut self, df: u32) -> f32 {
         match self.small.get_mut(df as usize) {
             Some(v) if !v.is_nan() => *v,
             Some(v) => {
