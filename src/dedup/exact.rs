@@ -1,32 +1,25 @@
 //! Owns the exact tier's index and the ids of every indexed document: the documents in arrival
 //! order, and two hash tables over them (raw-byte hash, normalised-text hash) that hold only
-//! arrival positions.
+//! arrival positions. The raw-byte ids and their table are the [`KnownRaw`] shared with the
+//! strip stage.
 //!
 //! A table bucket is the low 32 bits of an arrival position and a control byte (5 bytes, against
 //! 57 for a map from a 16-byte hash to a 40-byte record); the key is read from the document's
 //! record. The near index keeps arrival positions too, and finds its documents' ids here.
 
 use super::blocks::{Blocks, Id};
+use super::entry::{hash_of, KnownRaw};
 use super::minhash::widen;
 use super::text::IdMap;
 use hashbrown::hash_table::{Entry, HashTable};
+use std::sync::Arc;
 
-/// One indexed document in arrival order (56 bytes).
+/// One indexed document in arrival order (32 bytes; its raw id is in [`KnownRaw`], and whether
+/// it is in the near index is told by the near index's oldest document).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Slot {
-    pub(super) raw: Id,
     text: Id,
     pub(super) story: Id,
-    /// Whether the document is in the near index (evicted from it together with this slot).
-    pub(super) in_near: bool,
-}
-
-/// The table hash of a 128-bit content hash (already uniform: its two halves folded and
-/// mixed, so hashbrown's bucket and tag bits are both uniform).
-fn hash_of(id: Id) -> u64 {
-    let v = id.get();
-    let z = (v as u64 ^ (v >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z ^ (z >> 29)
 }
 
 /// Documents in arrival order with their exact-match tables.
@@ -35,13 +28,19 @@ pub(super) struct Exact {
     order: Blocks<Slot>,
     /// Arrival position of `order[0]`.
     first_seq: u64,
-    by_raw: HashTable<u32>,
+    /// The raw-byte ids in arrival order and their table, in step with `order`.
+    raws: Arc<KnownRaw>,
     by_text: HashTable<u32>,
     /// The earlier document each exact duplicate resolves to, by the duplicate's position.
     exact_of: IdMap<u64, Id>,
 }
 
 impl Exact {
+    /// Returns the raw ids and their table, shared with the strip stage.
+    pub(super) fn known_raw(&self) -> Arc<KnownRaw> {
+        Arc::clone(&self.raws)
+    }
+
     /// Returns the number of indexed documents.
     pub(super) fn len(&self) -> usize {
         self.order.len()
@@ -63,34 +62,40 @@ impl Exact {
         self.order.get(usize::try_from(i).ok()?)
     }
 
-    /// Returns the id an exact copy of the document at `seq` resolves to, and its story.
-    fn resolve(&self, seq: u64) -> Option<(u128, u128)> {
-        let s = self.slot(seq)?;
-        let of = self.exact_of.get(&seq).copied().unwrap_or(s.raw);
-        Some((of.get(), s.story.get()))
+    /// Returns the raw id and the story of the document at this arrival position.
+    pub(super) fn ids(&self, seq: u64) -> Option<(u128, u128)> {
+        let story = self.slot(seq)?.story;
+        let raw = self.raws.lock().get(seq)?;
+        Some((raw.get(), story.get()))
     }
 
-    fn find(&self, table: &HashTable<u32>, key: Id, raw: bool) -> Option<u64> {
-        let eq = |&low: &u32| {
-            self.slot(self.widen(low))
-                .is_some_and(|s| if raw { s.raw } else { s.text } == key)
-        };
-        table.find(hash_of(key), eq).map(|&low| self.widen(low))
+    /// Returns the id an exact copy of the document at `seq` resolves to, and its story.
+    fn resolve(&self, seq: u64) -> Option<(u128, u128)> {
+        let (raw, story) = self.ids(seq)?;
+        let of = self.exact_of.get(&seq).map_or(raw, |of| of.get());
+        Some((of, story))
+    }
+
+    fn find_text(&self, key: Id) -> Option<u64> {
+        let eq = |&low: &u32| self.slot(self.widen(low)).is_some_and(|s| s.text == key);
+        self.by_text
+            .find(hash_of(key), eq)
+            .map(|&low| self.widen(low))
     }
 
     /// Returns the document an exact copy with these hashes resolves to (raw bytes first, then
     /// the normalised text) and its story.
     pub(super) fn lookup(&self, raw: u128, text: u128) -> Option<(u128, u128)> {
-        self.find(&self.by_raw, raw.into(), true)
-            .or_else(|| self.find(&self.by_text, text.into(), false))
+        let by_raw = self.raws.lock().find(raw.into());
+        by_raw
+            .or_else(|| self.find_text(text.into()))
             .and_then(|seq| self.resolve(seq))
     }
 
     /// Returns what a document with these raw bytes resolves to, if one was indexed.
     pub(super) fn lookup_raw(&self, raw: u128) -> Option<u128> {
-        self.find(&self.by_raw, raw.into(), true)
-            .and_then(|seq| self.resolve(seq))
-            .map(|(id, _)| id)
+        let by_raw = self.raws.lock().find(raw.into());
+        by_raw.and_then(|seq| self.resolve(seq)).map(|(id, _)| id)
     }
 
     /// Appends a document (`exact_of`: the document it exactly duplicates) and returns its
@@ -101,55 +106,48 @@ impl Exact {
         text: u128,
         story: u128,
         exact_of: Option<u128>,
-        in_near: bool,
     ) -> u64 {
         let seq = self.next_seq();
         self.order.push_back(Slot {
-            raw: raw.into(),
             text: text.into(),
             story: story.into(),
-            in_near,
         });
+        self.raws.lock().push(raw.into());
         if let Some(of) = exact_of {
             self.exact_of.insert(seq, of.into());
         }
         let (order, first) = (&self.order, self.first_seq);
-        let slot = |low: u32| {
+        let text_at = |low: u32| {
             let i = widen(first, order.len(), low) - first;
-            order.get(i as usize)
+            order.get(i as usize).map(|s| s.text)
         };
-        for (table, raw_key) in [(&mut self.by_raw, true), (&mut self.by_text, false)] {
-            let key_of = |s: &Slot| if raw_key { s.raw } else { s.text };
-            let key = if raw_key { raw.into() } else { text.into() };
-            let entry = table.entry(
-                hash_of(key),
-                |&low| slot(low).is_some_and(|s| key_of(s) == key),
-                |&low| slot(low).map_or(0, |s| hash_of(key_of(s))),
-            );
-            if let Entry::Vacant(e) = entry {
-                e.insert(seq as u32);
-            }
+        let key: Id = text.into();
+        let entry = self.by_text.entry(
+            hash_of(key),
+            |&low| text_at(low) == Some(key),
+            |&low| text_at(low).map_or(0, hash_of),
+        );
+        if let Entry::Vacant(e) = entry {
+            e.insert(seq as u32);
         }
         seq
     }
 
-    /// Removes the oldest document; returns its record and whether its raw hash left the
-    /// index with it (no later document with those bytes holds the entry).
-    pub(super) fn pop(&mut self) -> Option<(Slot, bool)> {
+    /// Removes the oldest document; returns its arrival position.
+    pub(super) fn pop(&mut self) -> Option<u64> {
         let seq = self.first_seq;
         let slot = *self.order.front()?;
+        self.raws.lock().pop();
         // A table entry is this document's only when it holds its position.
-        let mut removed = [false; 2];
-        let tables = [(&mut self.by_raw, slot.raw), (&mut self.by_text, slot.text)];
-        for ((table, key), removed) in tables.into_iter().zip(&mut removed) {
-            if let Ok(e) = table.find_entry(hash_of(key), |&low| low == seq as u32) {
-                e.remove();
-                *removed = true;
-            }
+        if let Ok(e) = self
+            .by_text
+            .find_entry(hash_of(slot.text), |&low| low == seq as u32)
+        {
+            e.remove();
         }
         self.exact_of.remove(&seq);
         self.order.pop_front();
         self.first_seq += 1;
-        Some((slot, removed[0]))
+        Some(seq)
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! The signature is 112 MinHash values over word 5-grams, banded 14 x 8 (the datatrove /
 //! text-dedup setting). Per indexed document the index holds the low 8 bits of each value (112
-//! bytes), the low 32 bits of its arrival position (4), 14 band links (56) and 14 band-table
+//! bytes), the low 32 bits of its arrival position (4), which bands link to an older document
+//! and where those links are (6, 124 bytes with padding), 4 bytes a link, and 14 band-table
 //! buckets of 5 bytes; see
 //! `benches/dedup_serial.rs` for the measured bytes per document.
 
@@ -239,16 +240,20 @@ fn band_hash(b: usize, band: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// One document in the near-copy index (172 bytes).
+/// One document in the near-copy index (124 bytes).
 #[derive(Debug, Clone, Copy)]
 pub struct NearDoc {
     /// Low 32 bits of the document's arrival position, where the caller keeps its ids.
     at: u32,
     pub sig: Compact,
-    /// Distance back (in sequence numbers) to the next-older document sharing each band, 0 for
-    /// none. A document more than `u32::MAX` positions back is not linked: no index holds that
-    /// many documents.
-    links: [u32; BANDS],
+    /// The bands (bit `b`) whose bucket held an older document when this one was added: those
+    /// have a link, the distance back (in sequence numbers) to that document, in
+    /// [`NearIndex`]'s list of links. A document more than `u32::MAX` positions back is not
+    /// linked: no index holds that many documents. Most bands of most documents have no
+    /// older document, so the links are kept for the others only (14 fixed links took 56 bytes).
+    linked: u16,
+    /// Low 32 bits of the position of this document's first link in that list.
+    first_link: u32,
 }
 
 impl NearDoc {
@@ -273,6 +278,10 @@ pub struct NearIndex {
     docs: Blocks<NearDoc>,
     /// Sequence number of `docs[0]`.
     first_seq: u64,
+    /// The documents' links in document order, band order within a document.
+    links: Blocks<u32>,
+    /// Position of `links[0]`.
+    first_link: u64,
     /// Per band, the low 32 bits of the sequence number of the newest document in each bucket
     /// (5 bytes a bucket with its control byte); the bucket's band is read from that document's
     /// signature, so buckets are told apart by all 64 bits of the band.
@@ -302,6 +311,23 @@ impl NearIndex {
         self.docs.get(usize::try_from(i).ok()?)
     }
 
+    /// Returns the distance back from the document `doc` to the next-older one sharing band
+    /// `b`, 0 for none.
+    fn link(&self, doc: &NearDoc, b: usize) -> u32 {
+        if doc.linked & 1 << b == 0 {
+            return 0;
+        }
+        let rank = (doc.linked & ((1 << b) - 1)).count_ones();
+        // The list holds fewer than 2^32 links (14 a document at most: an index of under 306
+        // million documents), so the low 32 bits place the link.
+        let at =
+            widen(self.first_link, self.links.len(), doc.first_link).saturating_add(rank.into());
+        at.checked_sub(self.first_link)
+            .and_then(|i| self.links.get(usize::try_from(i).ok()?))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Returns the newest document whose band `b` is `band`, if any.
     fn head(&self, b: usize, band: u64) -> Option<u64> {
         let (docs, first) = (&self.docs, self.first_seq);
@@ -321,7 +347,7 @@ impl NearIndex {
             let mut seq = self.head(b, sig.band(b)).unwrap_or(u64::MAX);
             while let Some(doc) = self.get(seq) {
                 out.push(seq);
-                seq = match doc.links[b] {
+                seq = match self.link(doc, b) {
                     0 => u64::MAX,
                     back => seq - u64::from(back),
                 };
@@ -336,10 +362,12 @@ impl NearIndex {
     /// by; [`NearDoc::at`] gives back its low 32 bits) and returns its sequence number here.
     pub fn insert(&mut self, at: u64, sig: Compact) -> u64 {
         let seq = self.first_seq + self.docs.len() as u64;
+        let first_link = self.first_link + self.links.len() as u64;
         self.docs.push_back(NearDoc {
             at: at as u32,
             sig,
-            links: [0; BANDS],
+            linked: 0,
+            first_link: first_link as u32,
         });
         let (docs, first) = (&self.docs, self.first_seq);
         let doc_band = |low: u32, b: usize| {
@@ -365,8 +393,13 @@ impl NearIndex {
                 }
             }
         }
+        let mut linked = 0u16;
+        for (b, &link) in links.iter().enumerate().filter(|(_, &l)| l != 0) {
+            linked |= 1 << b;
+            self.links.push_back(link);
+        }
         if let Some(d) = self.docs.back_mut() {
-            d.links = links;
+            d.linked = linked;
         }
         seq
     }
@@ -382,6 +415,10 @@ impl NearIndex {
                 e.remove();
             }
         }
+        for _ in 0..doc.linked.count_ones() {
+            self.links.pop_front();
+        }
+        self.first_link += u64::from(doc.linked.count_ones());
         self.docs.pop_front();
         self.first_seq += 1;
         Some(doc)

@@ -162,3 +162,51 @@ fn index_finds_copy_and_forgets_evicted() {
     assert!(idx.candidates(&b.compact()).is_empty());
     assert!(idx.is_empty());
 }
+
+#[test]
+fn many_documents_sharing_bands_are_all_candidates_until_evicted() {
+    // Hundreds of documents share one of a few values in bands 0 and 5 (one hash each), the
+    // rest of their signatures random: every one of them is a candidate while indexed.
+    let mut state = 5u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as u8
+    };
+    let mut idx = NearIndex::default();
+    let mut kept: Vec<(u64, Compact)> = Vec::new();
+    for i in 0..1500u64 {
+        let mut sig = Compact([0; NUM_PERM]);
+        sig.0.iter_mut().for_each(|v| *v = next());
+        if i % 2 == 0 {
+            sig.0[..ROWS].fill((i % 3) as u8);
+        }
+        if i % 5 == 0 {
+            sig.0[5 * ROWS..6 * ROWS].fill(7);
+        }
+        kept.push((idx.insert(i, sig), sig));
+        if i % 3 == 2 {
+            assert_eq!(idx.evict_oldest().map(|d| d.sig), Some(kept.remove(0).1));
+        }
+        if i % 97 == 0 {
+            for (_, q) in kept.iter().step_by(11) {
+                let want: Vec<u64> = kept
+                    .iter()
+                    .filter(|(_, s)| (0..BANDS).any(|b| s.band(b) == q.band(b)))
+                    .map(|&(seq, _)| seq)
+                    .collect();
+                assert_eq!(idx.candidates(q), want);
+            }
+        }
+    }
+    let shared = kept
+        .iter()
+        .find(|(_, s)| s.0[..ROWS] == [1; ROWS])
+        .unwrap()
+        .1;
+    assert!(idx.candidates(&shared).len() > 100);
+    while idx.evict_oldest().is_some() {}
+    assert!(idx.candidates(&shared).is_empty() && idx.heads.iter().all(|h| h.is_empty()));
+    assert_eq!(idx.links.len(), 0);
+}

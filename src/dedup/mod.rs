@@ -73,7 +73,6 @@ pub struct Deduper {
     sketch_order: VecDeque<u64>,
     /// Near-index sequence number below which story member lists are pruned.
     pruned: u64,
-    known_raw: Arc<KnownRaw>,
     /// The sentence lookup's word table, refilled for each decision that needs one.
     masks: WordMasks,
 }
@@ -130,14 +129,13 @@ impl Deduper {
             sketches: text::IdMap::default(),
             sketch_order: VecDeque::new(),
             pruned: 0,
-            known_raw: Arc::new(KnownRaw::default()),
             masks: WordMasks::default(),
         }
     }
 
     /// Returns the shared set of decided raw hashes, for the strip stage's fast path.
     pub fn known_raw(&self) -> Arc<KnownRaw> {
-        Arc::clone(&self.known_raw)
+        self.exact.known_raw()
     }
 
     /// Returns whether a document with this id was already decided (an exact re-drop).
@@ -160,8 +158,7 @@ impl Deduper {
     /// Returns the id and the story of the near-index document with this sequence number.
     fn near_ids(&self, nseq: u64) -> Option<(u128, u128)> {
         let doc = self.near.get(nseq)?;
-        let slot = self.exact.slot(self.exact.widen(doc.at()))?;
-        Some((slot.raw.get(), slot.story.get()))
+        self.exact.ids(self.exact.widen(doc.at()))
     }
 
     /// Decides `text` (already stripped) for the document `id` and adds it to the index.
@@ -410,14 +407,12 @@ impl Deduper {
             duplicate_of,
         } = ids;
         let exact_of = duplicate_of.filter(|_| sigs.is_none());
-        self.known_raw.insert(raw);
         // A near-copy is represented by the document it copies: keeping it out of the LSH
         // index bounds the candidates a syndicated story produces (thousands of re-posts
         // would otherwise all be verified for every new one). A copy of a copy is still
         // found when it is close enough to the first one.
         let sigs = sigs.filter(|_| !duplicate);
-        let in_near = sigs.is_some();
-        let seq = self.exact.push(raw, text, story, exact_of, in_near);
+        let seq = self.exact.push(raw, text, story, exact_of);
         if let Some(s) = sigs {
             let nseq = self.near.insert(seq, s);
             if let Some(sk) = sketch.filter(|k| k.sentence_count() > 0) {
@@ -456,13 +451,13 @@ impl Deduper {
     }
 
     fn evict_oldest(&mut self) {
-        let Some((slot, raw_gone)) = self.exact.pop() else {
+        let Some(seq) = self.exact.pop() else {
             return;
         };
-        if raw_gone {
-            self.known_raw.remove(slot.raw.get());
-        }
-        if slot.in_near {
+        // The near index holds a subsequence of the documents, evicted with them: the document
+        // is in it when it is its oldest.
+        let oldest_near = self.near.get(self.near.first_seq()).map(|d| d.at());
+        if oldest_near == Some(seq as u32) {
             // Its story's member list must not outlive it (the list is found by its story).
             self.prune_members(self.near.first_seq() + 1);
             self.near.evict_oldest();
