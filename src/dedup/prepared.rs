@@ -116,7 +116,7 @@ pub fn prepare(id: &str, text: &str) -> Prepared {
         text_hash: hash128(normalize(text).as_bytes()),
         sigs,
         terms,
-        sentences: Sentences::Probe(Probe::new(sketch)),
+        sentences: Sentences::Sketch(sketch),
         encoded: Some(encoded),
     }
 }
