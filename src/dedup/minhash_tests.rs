@@ -119,6 +119,14 @@ fn b_bit_estimate_corrects_chance_agreement() {
     }
 }
 
+/// Returns, by brute force, the positions of the `kept` documents sharing a band with `q`.
+fn sharing_a_band(kept: &[(u64, Compact)], q: &Compact) -> Vec<u64> {
+    kept.iter()
+        .filter(|(_, s)| (0..BANDS).any(|b| s.band(b) == q.band(b)))
+        .map(|&(seq, _)| seq)
+        .collect()
+}
+
 #[test]
 fn candidates_are_exactly_the_documents_sharing_a_band() {
     let mut state = 9u64;
@@ -138,12 +146,7 @@ fn candidates_are_exactly_the_documents_sharing_a_band() {
         }
     }
     for q in queries.iter().step_by(7) {
-        let want: Vec<u64> = kept
-            .iter()
-            .filter(|(_, s)| (0..BANDS).any(|b| s.band(b) == q.band(b)))
-            .map(|&(seq, _)| seq)
-            .collect();
-        assert_eq!(idx.candidates(q), want);
+        assert_eq!(idx.candidates(q), sharing_a_band(&kept, q));
     }
     assert!(queries.iter().any(|q| !idx.candidates(q).is_empty()));
 }
@@ -191,12 +194,7 @@ fn many_documents_sharing_bands_are_all_candidates_until_evicted() {
         }
         if i % 97 == 0 {
             for (_, q) in kept.iter().step_by(11) {
-                let want: Vec<u64> = kept
-                    .iter()
-                    .filter(|(_, s)| (0..BANDS).any(|b| s.band(b) == q.band(b)))
-                    .map(|&(seq, _)| seq)
-                    .collect();
-                assert_eq!(idx.candidates(q), want);
+                assert_eq!(idx.candidates(q), sharing_a_band(&kept, q));
             }
         }
     }
