@@ -360,9 +360,7 @@ async fn run_pipeline(
             let (memory_tx, memory_rx) = bounded::<Envelope>(cap);
             queues.push(("strip_memory", memory_rx.downgrade()));
             spawn_ordered_stage("strip_memory", memory_rx, memory_out, move |e| {
-                strip::stage::memory_step(&s, e, |id, text| {
-                    Some(Box::new(dedup::prepare(id, text)))
-                })
+                strip::stage::memory_step(&s, e)
             });
             memory_tx
         }

@@ -52,12 +52,8 @@ pub fn strip_step(
 }
 
 /// Applies the per-source memory to one envelope's document and records its lines: run it in
-/// sequence order. `prepare` redoes the dedup preparation of a text the memory changed.
-pub fn memory_step(
-    stripper: &Stripper,
-    mut env: Envelope,
-    prepare: impl Fn(&str, &str) -> Option<Box<crate::dedup::Prepared>>,
-) -> Envelope {
+/// sequence order, before the dedup preparation (which reads the final text).
+pub fn memory_step(stripper: &Stripper, mut env: Envelope) -> Envelope {
     let Work::Doc(doc) = &mut env.work else {
         return env;
     };
@@ -65,13 +61,8 @@ pub fn memory_step(
         return env;
     };
     let changed = stripper.apply_memory(&work, &mut doc.text, doc.boilerplate.as_mut());
-    if changed {
-        if doc.text.trim().is_empty() {
-            return nothing_left(env);
-        }
-        if env.prepared.is_some() {
-            env.prepared = prepare(&doc.id, &doc.text);
-        }
+    if changed && doc.text.trim().is_empty() {
+        return nothing_left(env);
     }
     env
 }
