@@ -74,6 +74,25 @@ pub(super) fn hash_of(id: Id) -> u64 {
     z ^ (z >> 29)
 }
 
+/// Adds the arrival position `seq` under `key` to a table of positions whose keys are read by
+/// `key_at` (from the low 32 bits of a position), unless `key` is there already: the earliest
+/// position stays.
+pub(super) fn insert_earliest(
+    table: &mut HashTable<u32>,
+    key: Id,
+    seq: u64,
+    key_at: impl Fn(u32) -> Option<Id>,
+) {
+    let entry = table.entry(
+        hash_of(key),
+        |&low| key_at(low) == Some(key),
+        |&low| key_at(low).map_or(0, hash_of),
+    );
+    if let Entry::Vacant(e) = entry {
+        e.insert(seq as u32);
+    }
+}
+
 impl RawIndex {
     /// Returns the raw id of the document at this arrival position, if still indexed.
     pub(super) fn get(&self, seq: u64) -> Option<Id> {
@@ -95,18 +114,10 @@ impl RawIndex {
         let seq = self.first_seq + self.ids.len() as u64;
         self.ids.push_back(raw);
         let (ids, first) = (&self.ids, self.first_seq);
-        let id_at = |low: u32| {
+        insert_earliest(&mut self.table, raw, seq, |low| {
             let i = widen(first, ids.len(), low) - first;
             ids.get(i as usize).copied()
-        };
-        let entry = self.table.entry(
-            hash_of(raw),
-            |&low| id_at(low) == Some(raw),
-            |&low| id_at(low).map_or(0, hash_of),
-        );
-        if let Entry::Vacant(e) = entry {
-            e.insert(seq as u32);
-        }
+        });
     }
 
     /// Removes the oldest document's raw id; returns it and whether it left the table with it

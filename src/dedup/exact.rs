@@ -8,10 +8,10 @@
 //! record. The near index keeps arrival positions too, and finds its documents' ids here.
 
 use super::blocks::{Blocks, Id};
-use super::entry::{hash_of, KnownRaw};
+use super::entry::{hash_of, insert_earliest, KnownRaw};
 use super::minhash::widen;
 use super::text::IdMap;
-use hashbrown::hash_table::{Entry, HashTable};
+use hashbrown::hash_table::HashTable;
 use std::sync::Arc;
 
 /// One indexed document in arrival order (32 bytes; its raw id is in [`KnownRaw`], and whether
@@ -117,19 +117,10 @@ impl Exact {
             self.exact_of.insert(seq, of.into());
         }
         let (order, first) = (&self.order, self.first_seq);
-        let text_at = |low: u32| {
+        insert_earliest(&mut self.by_text, text.into(), seq, |low| {
             let i = widen(first, order.len(), low) - first;
             order.get(i as usize).map(|s| s.text)
-        };
-        let key: Id = text.into();
-        let entry = self.by_text.entry(
-            hash_of(key),
-            |&low| text_at(low) == Some(key),
-            |&low| text_at(low).map_or(0, hash_of),
-        );
-        if let Entry::Vacant(e) = entry {
-            e.insert(seq as u32);
-        }
+        });
         seq
     }
 

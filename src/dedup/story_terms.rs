@@ -218,14 +218,11 @@ impl<'a> Idf<'a> {
     /// [`Idf::of`] for a document frequency whose value is not cached yet (or never is).
     #[inline(never)]
     fn compute(&mut self, df: u32) -> f32 {
-        match self.small.get_mut(df as usize) {
-            Some(v) if !v.is_nan() => *v,
-            Some(v) => {
-                *v = idf_value(self.n, df, self.power);
-                *v
-            }
-            None => idf_value(self.n, df, self.power),
+        let v = idf_value(self.n, df, self.power);
+        if let Some(slot) = self.small.get_mut(df as usize) {
+            *slot = v;
         }
+        v
     }
 }
 
