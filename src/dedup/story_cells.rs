@@ -2,19 +2,26 @@
 //! term-sorted vector of [`Cell`]s) and inserting new ones, with a bucket directory for large
 //! centroids.
 
-use super::story_terms::Cell;
+use super::story_terms::{order_of, Cell};
 
 /// Finds term `t` in the sorted centroid from position `from`; returns its index, or where the
 /// search may resume for a larger term. Gallops, so a small vector against a large centroid
 /// costs a few probes a term.
 pub(super) fn seek(centroid: &[Cell], from: usize, t: u32) -> (Option<usize>, usize) {
     let rest = &centroid[from..];
+    let bound = order_of(t);
     let mut hi = 1usize;
-    while hi < rest.len() && rest[hi - 1].term() < t {
+    while hi < rest.len() && rest[hi - 1].order() < bound {
         hi *= 2;
     }
     let hi = hi.min(rest.len());
-    let i = from + rest[..hi].partition_point(|e| e.term() < t);
+    let i = from + rest[..hi].partition_point(|e| e.order() < bound);
+    found_at(centroid, i, t)
+}
+
+/// The answer of a [`seek`] for term `t` that stopped at position `i`.
+#[inline(always)]
+fn found_at(centroid: &[Cell], i: usize, t: u32) -> (Option<usize>, usize) {
     match centroid.get(i) {
         Some(e) if e.term() == t => (Some(i), i + 1),
         _ => (None, i),
@@ -49,7 +56,8 @@ pub(super) fn dots(
     let mut at = 0usize;
     if merge {
         for (k, &(t, _)) in vector.iter().enumerate() {
-            while cells.get(at).is_some_and(|e| e.term() < t) {
+            let bound = order_of(t);
+            while cells.get(at).is_some_and(|e| e.order() < bound) {
                 at += 1;
             }
             if cells.get(at).is_some_and(|e| e.term() == t) {
@@ -198,14 +206,17 @@ impl<'a> Dir<'a> {
     pub(super) fn seek(&self, centroid: &[Cell], from: usize, t: u32) -> (Option<usize>, usize) {
         let j = self.bucket(t);
         let end = (self.starts[j + 1] as usize).min(centroid.len());
-        let mut i = (self.starts[j] as usize).max(from);
-        while i < end && centroid[i].term() < t {
-            i += 1;
-        }
-        match centroid.get(i) {
-            Some(e) if e.term() == t => (Some(i), i + 1),
-            _ => (None, i),
-        }
+        let start = (self.starts[j] as usize).max(from);
+        let bound = order_of(t);
+        // A scan of the bucket's slice (empty when `from` is past it), not bounds-checked.
+        let i = centroid.get(start..end).map_or(start, |bucket| {
+            start
+                + bucket
+                    .iter()
+                    .position(|e| e.order() >= bound)
+                    .unwrap_or(bucket.len())
+        });
+        found_at(centroid, i, t)
     }
 }
 
