@@ -28,20 +28,43 @@ fn found_at(centroid: &[Cell], i: usize, t: u32) -> (Option<usize>, usize) {
     }
 }
 
-/// Returns the dot products of a query (`vector`, its terms' name flags and IDF values, in
-/// term id order) with a story centroid: over all terms, and over the terms name-like on both
-/// sides. Each term found adds `mass * weight * idf`, in query order whatever the search: a
-/// plain `merge` walk, seeks through the centroid's directory `dir` (whose filter spares most
-/// absent terms a scan), or galloping seeks. A loop of its own for each, with the query's
-/// weights read only for the terms found.
+/// A ranking's query as [`dots`] reads it: the document vector, its terms' name flags, IDF
+/// values and [`filter_bit`]s, all in term id order. The filter bits are worked out once a
+/// ranking ([`filter_bits`]), not once a centroid.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Query<'a> {
+    pub(super) vector: &'a [(u32, f32)],
+    pub(super) is_name: &'a [bool],
+    pub(super) idfs: &'a [f32],
+    /// Empty when no centroid with a directory is scored.
+    pub(super) bits: &'a [u8],
+}
+
+/// Sets `bits` to the [`filter_bit`] of each term of `vector`.
+pub(super) fn filter_bits(vector: &[(u32, f32)], bits: &mut Vec<u8>) {
+    bits.clear();
+    bits.extend(vector.iter().map(|&(t, _)| filter_bit(t) as u8));
+}
+
+/// Returns the dot products of a query with a story centroid: over all terms, and over the
+/// terms name-like on both sides. Each term found adds `mass * weight * idf`, in query order
+/// whatever the search: a plain `merge` walk, seeks through the centroid's directory `dir`
+/// (whose filter spares most absent terms a scan; `query.bits` must then be filled), or
+/// galloping seeks. A loop of its own for each, with the query's weights read only for the
+/// terms found. Kept out of line: inlined into the ranking, its loops run short of registers.
+#[inline(never)]
 pub(super) fn dots(
     cells: &[Cell],
     dir: Option<Dir<'_>>,
     merge: bool,
-    vector: &[(u32, f32)],
-    is_name: &[bool],
-    idfs: &[f32],
+    query: Query<'_>,
 ) -> (f32, f32) {
+    let Query {
+        vector,
+        is_name,
+        idfs,
+        bits,
+    } = query;
     let n = vector.len().min(is_name.len()).min(idfs.len());
     let (vector, is_name, idfs) = (&vector[..n], &is_name[..n], &idfs[..n]);
     let (mut dot, mut name_dot) = (0.0f32, 0.0f32);
@@ -68,11 +91,11 @@ pub(super) fn dots(
                 break;
             }
         }
-    } else if let Some(dir) = dir {
-        for (k, &(t, _)) in vector.iter().enumerate() {
+    } else if let Some(dir) = dir.filter(|_| bits.len() >= n) {
+        for (k, (&(t, _), &bit)) in vector.iter().zip(bits).enumerate() {
             // A term the bucket's filter rules out costs no scan; `at` stays a valid start
             // for the next term (and was below the end after the last one).
-            if !dir.may_hold(t) {
+            if !dir.may_hold_bit(t, bit) {
                 continue;
             }
             let (found, next) = dir.seek(cells, at, t);
@@ -85,8 +108,12 @@ pub(super) fn dots(
             }
         }
     } else {
+        // Without a directory (or, by mistake, without the filter bits: the same sums).
         for (k, &(t, _)) in vector.iter().enumerate() {
-            let (found, next) = seek(cells, at, t);
+            let (found, next) = match dir {
+                Some(dir) => dir.seek(cells, at, t),
+                None => seek(cells, at, t),
+            };
             at = next;
             if let Some(i) = found {
                 add(k, i);
@@ -192,12 +219,17 @@ impl<'a> Dir<'a> {
     }
 
     /// [`may_hold`] on this directory.
-    #[inline]
+    #[cfg(test)]
     pub(super) fn may_hold(&self, t: u32) -> bool {
+        self.may_hold_bit(t, filter_bit(t) as u8)
+    }
+
+    /// [`Dir::may_hold`] with the term's [`filter_bit`] given.
+    #[inline]
+    pub(super) fn may_hold_bit(&self, t: u32, bit: u8) -> bool {
         // Unclamped: a term id beyond 24 bits (none is) finds no filter word and may be held.
-        let bit = filter_bit(t);
         self.filters
-            .get(2 * (t >> self.shift) as usize + (bit >> 5) as usize)
+            .get(2 * (t >> self.shift) as usize + usize::from(bit >> 5))
             .is_none_or(|w| w >> (bit & 31) & 1 != 0)
     }
 
