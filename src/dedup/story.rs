@@ -20,7 +20,7 @@ mod story_terms;
 use story_add::AddScratch;
 #[cfg(test)]
 use story_cells::{directory, insert_cells, update_directory};
-use story_cells::{dots, Dir};
+use story_cells::{dots, filter_bits, Dir, Query};
 #[cfg(test)]
 use story_cells::{may_hold, seek, seek_in};
 use story_postings::{heaviest, TermTable, SHARDS};
@@ -219,32 +219,44 @@ impl StoryIndex {
         }
         hits.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         hits.truncate(MAX_CANDIDATES);
-        let mut out: Vec<Match> = hits
-            .into_iter()
-            .filter_map(|(_, _, slot)| {
-                let s = self.slots[slot as usize]
-                    .as_ref()
-                    .filter(|s| self.active(s))?;
-                let dir = self.dirs.get(&slot).and_then(|d| Dir::new(d));
-                let cells = &s.centroid;
-                // A plain merge when the centroid is not much longer than the query and has no
-                // directory, else seeks (through the directory, whose filter spares most absent
-                // terms a scan).
-                let merge = dir.is_none() && cells.len() <= 4 * vector.len();
-                let (dot, name_dot) = dots(cells, dir, merge, vector, &is_name, idfs);
-                let all = dot / s.norm_sq.max(f32::MIN_POSITIVE).sqrt();
-                let names = if q_names > 0.0 && s.names_sq > 0.0 {
-                    name_dot / (q_names * s.names_sq.sqrt())
-                } else {
-                    0.0
-                };
-                let a = self.params.name_weight;
-                Some(Match {
-                    story: s.id,
-                    similarity: (1.0 - a) * all + a * names,
-                })
-            })
-            .collect();
+        let mut out: Vec<Match> = Vec::with_capacity(hits.len());
+        // The query terms' filter bits, worked out at the first centroid with a directory.
+        let mut bits: Vec<u8> = Vec::new();
+        for (_, _, slot) in hits {
+            let Some(s) = self.slots[slot as usize]
+                .as_ref()
+                .filter(|s| self.active(s))
+            else {
+                continue;
+            };
+            let dir = self.dirs.get(&slot).and_then(|d| Dir::new(d));
+            if dir.is_some() && bits.is_empty() {
+                filter_bits(vector, &mut bits);
+            }
+            let cells = &s.centroid;
+            // A plain merge when the centroid is not much longer than the query and has no
+            // directory, else seeks (through the directory, whose filter spares most absent
+            // terms a scan).
+            let merge = dir.is_none() && cells.len() <= 4 * vector.len();
+            let query = Query {
+                vector,
+                is_name: &is_name,
+                idfs,
+                bits: &bits,
+            };
+            let (dot, name_dot) = dots(cells, dir, merge, query);
+            let all = dot / s.norm_sq.max(f32::MIN_POSITIVE).sqrt();
+            let names = if q_names > 0.0 && s.names_sq > 0.0 {
+                name_dot / (q_names * s.names_sq.sqrt())
+            } else {
+                0.0
+            };
+            let a = self.params.name_weight;
+            out.push(Match {
+                story: s.id,
+                similarity: (1.0 - a) * all + a * names,
+            });
+        }
         out.sort_unstable_by(|a, b| {
             b.similarity
                 .total_cmp(&a.similarity)

@@ -164,9 +164,8 @@ impl StoryIndex {
             let list = listed[i];
             let (before, name) = match found {
                 Some(k) => {
-                    let (key, c) = (s.centroid[k].key(), s.centroid[k].mass());
+                    let (key, c) = s.centroid[k].add(name_now | u32::from(list) << 1, mass);
                     fresh_terms[i] = list && key & 2 == 0;
-                    s.centroid[k] = Cell::new(key | name_now | u32::from(list) << 1, c + mass);
                     (c, (key | name_now) & 1 != 0)
                 }
                 None => {

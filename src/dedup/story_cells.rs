@@ -2,39 +2,69 @@
 //! term-sorted vector of [`Cell`]s) and inserting new ones, with a bucket directory for large
 //! centroids.
 
-use super::story_terms::Cell;
+use super::story_terms::{order_of, Cell};
 
 /// Finds term `t` in the sorted centroid from position `from`; returns its index, or where the
 /// search may resume for a larger term. Gallops, so a small vector against a large centroid
 /// costs a few probes a term.
 pub(super) fn seek(centroid: &[Cell], from: usize, t: u32) -> (Option<usize>, usize) {
     let rest = &centroid[from..];
+    let bound = order_of(t);
     let mut hi = 1usize;
-    while hi < rest.len() && rest[hi - 1].term() < t {
+    while hi < rest.len() && rest[hi - 1].order() < bound {
         hi *= 2;
     }
     let hi = hi.min(rest.len());
-    let i = from + rest[..hi].partition_point(|e| e.term() < t);
+    let i = from + rest[..hi].partition_point(|e| e.order() < bound);
+    found_at(centroid, i, t)
+}
+
+/// The answer of a [`seek`] for term `t` that stopped at position `i`.
+#[inline(always)]
+fn found_at(centroid: &[Cell], i: usize, t: u32) -> (Option<usize>, usize) {
     match centroid.get(i) {
         Some(e) if e.term() == t => (Some(i), i + 1),
         _ => (None, i),
     }
 }
 
-/// Returns the dot products of a query (`vector`, its terms' name flags and IDF values, in
-/// term id order) with a story centroid: over all terms, and over the terms name-like on both
-/// sides. Each term found adds `mass * weight * idf`, in query order whatever the search: a
-/// plain `merge` walk, seeks through the centroid's directory `dir` (whose filter spares most
-/// absent terms a scan), or galloping seeks. A loop of its own for each, with the query's
-/// weights read only for the terms found.
+/// A ranking's query as [`dots`] reads it: the document vector, its terms' name flags, IDF
+/// values and [`filter_bit`]s, all in term id order. The filter bits are worked out once a
+/// ranking ([`filter_bits`]), not once a centroid.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Query<'a> {
+    pub(super) vector: &'a [(u32, f32)],
+    pub(super) is_name: &'a [bool],
+    pub(super) idfs: &'a [f32],
+    /// Empty when no centroid with a directory is scored.
+    pub(super) bits: &'a [u8],
+}
+
+/// Sets `bits` to the [`filter_bit`] of each term of `vector`.
+pub(super) fn filter_bits(vector: &[(u32, f32)], bits: &mut Vec<u8>) {
+    bits.clear();
+    bits.extend(vector.iter().map(|&(t, _)| filter_bit(t) as u8));
+}
+
+/// Returns the dot products of a query with a story centroid: over all terms, and over the
+/// terms name-like on both sides. Each term found adds `mass * weight * idf`, in query order
+/// whatever the search: a plain `merge` walk, seeks through the centroid's directory `dir`
+/// (whose filter spares most absent terms a scan; `query.bits` must then be filled), or
+/// galloping seeks. A loop of its own for each, with the query's weights read only for the
+/// terms found. Kept out of line: inlined into the ranking, its loops run short of registers.
+#[inline(never)]
 pub(super) fn dots(
     cells: &[Cell],
     dir: Option<Dir<'_>>,
     merge: bool,
-    vector: &[(u32, f32)],
-    is_name: &[bool],
-    idfs: &[f32],
+    query: Query<'_>,
 ) -> (f32, f32) {
+    let Query {
+        vector,
+        is_name,
+        idfs,
+        bits,
+    } = query;
     let n = vector.len().min(is_name.len()).min(idfs.len());
     let (vector, is_name, idfs) = (&vector[..n], &is_name[..n], &idfs[..n]);
     let (mut dot, mut name_dot) = (0.0f32, 0.0f32);
@@ -49,7 +79,8 @@ pub(super) fn dots(
     let mut at = 0usize;
     if merge {
         for (k, &(t, _)) in vector.iter().enumerate() {
-            while cells.get(at).is_some_and(|e| e.term() < t) {
+            let bound = order_of(t);
+            while cells.get(at).is_some_and(|e| e.order() < bound) {
                 at += 1;
             }
             if cells.get(at).is_some_and(|e| e.term() == t) {
@@ -60,11 +91,11 @@ pub(super) fn dots(
                 break;
             }
         }
-    } else if let Some(dir) = dir {
-        for (k, &(t, _)) in vector.iter().enumerate() {
+    } else if let Some(dir) = dir.filter(|_| bits.len() >= n) {
+        for (k, (&(t, _), &bit)) in vector.iter().zip(bits).enumerate() {
             // A term the bucket's filter rules out costs no scan; `at` stays a valid start
             // for the next term (and was below the end after the last one).
-            if !dir.may_hold(t) {
+            if !dir.may_hold_bit(t, bit) {
                 continue;
             }
             let (found, next) = dir.seek(cells, at, t);
@@ -77,8 +108,12 @@ pub(super) fn dots(
             }
         }
     } else {
+        // Without a directory (or, by mistake, without the filter bits: the same sums).
         for (k, &(t, _)) in vector.iter().enumerate() {
-            let (found, next) = seek(cells, at, t);
+            let (found, next) = match dir {
+                Some(dir) => dir.seek(cells, at, t),
+                None => seek(cells, at, t),
+            };
             at = next;
             if let Some(i) = found {
                 add(k, i);
@@ -184,12 +219,17 @@ impl<'a> Dir<'a> {
     }
 
     /// [`may_hold`] on this directory.
-    #[inline]
+    #[cfg(test)]
     pub(super) fn may_hold(&self, t: u32) -> bool {
+        self.may_hold_bit(t, filter_bit(t) as u8)
+    }
+
+    /// [`Dir::may_hold`] with the term's [`filter_bit`] given.
+    #[inline]
+    pub(super) fn may_hold_bit(&self, t: u32, bit: u8) -> bool {
         // Unclamped: a term id beyond 24 bits (none is) finds no filter word and may be held.
-        let bit = filter_bit(t);
         self.filters
-            .get(2 * (t >> self.shift) as usize + (bit >> 5) as usize)
+            .get(2 * (t >> self.shift) as usize + usize::from(bit >> 5))
             .is_none_or(|w| w >> (bit & 31) & 1 != 0)
     }
 
@@ -198,14 +238,17 @@ impl<'a> Dir<'a> {
     pub(super) fn seek(&self, centroid: &[Cell], from: usize, t: u32) -> (Option<usize>, usize) {
         let j = self.bucket(t);
         let end = (self.starts[j + 1] as usize).min(centroid.len());
-        let mut i = (self.starts[j] as usize).max(from);
-        while i < end && centroid[i].term() < t {
-            i += 1;
-        }
-        match centroid.get(i) {
-            Some(e) if e.term() == t => (Some(i), i + 1),
-            _ => (None, i),
-        }
+        let start = (self.starts[j] as usize).max(from);
+        let bound = order_of(t);
+        // A scan of the bucket's slice (empty when `from` is past it), not bounds-checked.
+        let i = centroid.get(start..end).map_or(start, |bucket| {
+            start
+                + bucket
+                    .iter()
+                    .position(|e| e.order() >= bound)
+                    .unwrap_or(bucket.len())
+        });
+        found_at(centroid, i, t)
     }
 }
 

@@ -61,37 +61,83 @@ pub fn terms(words: &[Word]) -> Vec<Term> {
 
 /// One story centroid entry in 6 bytes instead of 8: the key (`term id << 2 | listed << 1 |
 /// name-like`, 26 bits) and the mass, an `f32` without its sign (masses are positive) and its 9
-/// lowest mantissa bits, rounded to nearest (relative error below 3e-5).
+/// lowest mantissa bits, rounded to nearest (relative error below 3e-5): 22 mass bits, the top
+/// 6 of them below the key in [`Cell::order`] and the low 16 beside it. `order` is then one
+/// unaligned 4-byte load that orders cells as their terms do, with no mask or shift: a
+/// centroid scan compares it with [`order_of`] its term. Packed (a copy of a field is read,
+/// never a reference), so a cell stays 6 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Cell([u16; 3]);
+#[repr(C, packed)]
+pub(super) struct Cell {
+    /// `key << 6 | mass bits >> 16`.
+    order: u32,
+    /// The mass bits' low 16.
+    mass_low: u16,
+}
+
+/// The [`Cell::order`] bound of term `t` (24 bits): a cell's term is below `t` exactly when
+/// its order is below this, and is `t` when its order shifted right by 8 is.
+#[inline(always)]
+pub(super) fn order_of(t: u32) -> u32 {
+    debug_assert!(t < 1 << 24);
+    t << 8
+}
 
 impl Cell {
     const KEY_BITS: u32 = 26;
+    const MASS_BITS: u32 = 22;
 
     pub(super) fn new(key: u32, mass: f32) -> Self {
+        Self::from_parts(key, Self::mass_bits(mass))
+    }
+
+    /// The 22 bits `mass` is kept in.
+    #[inline(always)]
+    fn mass_bits(mass: f32) -> u32 {
         let bits = mass.max(0.0).to_bits();
-        let m = (bits.saturating_add(1 << 8) >> 9).min((1 << 22) - 1);
-        let v = u64::from(key & ((1 << Self::KEY_BITS) - 1)) | u64::from(m) << Self::KEY_BITS;
-        Self([v as u16, (v >> 16) as u16, (v >> 32) as u16])
+        (bits.saturating_add(1 << 8) >> 9).min((1 << Self::MASS_BITS) - 1)
     }
 
-    fn raw(self) -> u64 {
-        u64::from(self.0[0]) | u64::from(self.0[1]) << 16 | u64::from(self.0[2]) << 32
+    /// The cell of `key` and the mass bits `m`.
+    #[inline(always)]
+    fn from_parts(key: u32, m: u32) -> Self {
+        Self {
+            order: (key & ((1 << Self::KEY_BITS) - 1)) << 6 | m >> 16,
+            mass_low: m as u16,
+        }
     }
 
+    /// Sets `flags` in the key and adds `mass` to the mass; returns the key and the mass
+    /// before (the mass as [`Cell::mass`] read it, so the sum is the one a new cell of
+    /// `mass() + mass` would hold).
+    #[inline(always)]
+    pub(super) fn add(&mut self, flags: u32, mass: f32) -> (u32, f32) {
+        let (key, before) = (self.key(), self.mass());
+        *self = Self::from_parts(key | flags, Self::mass_bits(before + mass));
+        (key, before)
+    }
+
+    /// `key << 6 | the mass bits' top 6`: ordered as the terms are (see [`order_of`]).
+    #[inline(always)]
+    pub(super) fn order(self) -> u32 {
+        self.order
+    }
+
+    #[inline]
     pub(super) fn key(self) -> u32 {
-        (self.raw() & ((1 << Self::KEY_BITS) - 1)) as u32
+        self.order() >> 6
     }
 
-    /// The term id, `key() >> 2`, read from the low 32 bits alone (the key's 26 bits are there).
+    /// The term id, `key() >> 2`.
     #[inline]
     pub(super) fn term(self) -> u32 {
-        let low = u32::from(self.0[0]) | u32::from(self.0[1]) << 16;
-        (low & ((1 << Self::KEY_BITS) - 1)) >> 2
+        self.order() >> 8
     }
 
+    #[inline]
     pub(super) fn mass(self) -> f32 {
-        f32::from_bits(((self.raw() >> Self::KEY_BITS) as u32) << 9)
+        let m = (self.order & 0x3f) << 16 | u32::from(self.mass_low);
+        f32::from_bits(m << 9)
     }
 }
 
@@ -242,7 +288,7 @@ pub(super) fn tf_weights() -> &'static [f32; 256] {
 
 #[cfg(test)]
 mod tests {
-    use super::Cell;
+    use super::{order_of, Cell};
 
     #[test]
     fn cell_keeps_the_key_and_the_mass_to_3e_5() {
@@ -261,5 +307,48 @@ mod tests {
             );
         }
         assert_eq!(std::mem::size_of::<Cell>(), 6);
+    }
+
+    #[test]
+    fn adding_to_a_cell_is_making_the_summed_one() {
+        let mut rng = crate::dedup::eval::Rng(9);
+        for _ in 0..20_000 {
+            let key = rng.below(1 << 26) as u32;
+            let mass = rng.below(1 << 24) as f32 / 65536.0;
+            let more = rng.below(1 << 20) as f32 / 1e6;
+            let flags = rng.below(4) as u32;
+            let mut c = Cell::new(key, mass);
+            let want = Cell::new(key | flags, c.mass() + more);
+            assert_eq!(c.add(flags, more), (key, Cell::new(key, mass).mass()));
+            assert_eq!(c, want);
+        }
+    }
+
+    #[test]
+    fn a_cells_order_compares_as_its_term_does() {
+        let mut rng = crate::dedup::eval::Rng(5);
+        for i in 0..20_000u32 {
+            let key = match i {
+                0 => 0,
+                1 => (1 << 26) - 1,
+                _ => rng.below(1 << 26) as u32,
+            };
+            let mass = match i % 4 {
+                0 => f32::MAX,
+                1 => 0.0,
+                _ => rng.below(1 << 24) as f32 / 4096.0,
+            };
+            let c = Cell::new(key, mass);
+            let term = key >> 2;
+            let near = [term.saturating_sub(1), term, (term + 1).min((1 << 24) - 1)];
+            for t in near.into_iter().chain([rng.below(1 << 24) as u32]) {
+                assert_eq!(
+                    c.order() < order_of(t),
+                    term < t,
+                    "key {key} mass {mass} t {t}"
+                );
+                assert_eq!(c.order() >> 8 == t, term == t);
+            }
+        }
     }
 }

@@ -179,6 +179,55 @@ fn seek_and_the_directory_find_what_a_binary_search_finds() {
 }
 
 #[test]
+fn dots_sum_the_same_whatever_the_search() {
+    let mut rng = crate::dedup::eval::Rng(13);
+    let mut dir = Vec::new();
+    for (len, q) in [(300usize, 120usize), (2000, 400), (256, 5), (600, 1)] {
+        let mut terms: Vec<u32> = (0..len).map(|_| rng.below(1 << 24) as u32).collect();
+        terms.sort_unstable();
+        terms.dedup();
+        let centroid: Vec<Cell> = terms
+            .iter()
+            .map(|&t| Cell::new(t << 2 | (t & 1), (1 + t % 97) as f32 / 50.0))
+            .collect();
+        directory(&centroid, &mut dir);
+        // About half the query terms are in the centroid.
+        let mut ids: Vec<u32> = (0..q)
+            .map(|i| match i % 2 {
+                0 => terms[rng.below(terms.len())],
+                _ => rng.below(1 << 24) as u32,
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let vector: Vec<(u32, f32)> = ids
+            .iter()
+            .map(|&t| (t, (1 + t % 13) as f32 / 7.0))
+            .collect();
+        let is_name: Vec<bool> = ids.iter().map(|&t| t % 3 == 0).collect();
+        let idfs: Vec<f32> = ids.iter().map(|&t| 1.0 + (t % 5) as f32).collect();
+        let mut bits = Vec::new();
+        filter_bits(&vector, &mut bits);
+        let query = Query {
+            vector: &vector,
+            is_name: &is_name,
+            idfs: &idfs,
+            bits: &bits,
+        };
+        let dir = Dir::new(&dir);
+        assert!(dir.is_some());
+        let by_dir = dots(&centroid, dir, false, query);
+        assert!(by_dir.0 > 0.0, "{len} {q}");
+        let want = |a: (f32, f32)| (a.0.to_bits(), a.1.to_bits());
+        assert_eq!(want(dots(&centroid, None, true, query)), want(by_dir));
+        assert_eq!(want(dots(&centroid, None, false, query)), want(by_dir));
+        // Without the filter bits, the directory is still used for the seeks.
+        let no_bits = Query { bits: &[], ..query };
+        assert_eq!(want(dots(&centroid, dir, false, no_bits)), want(by_dir));
+    }
+}
+
+#[test]
 fn an_updated_directory_is_the_rebuilt_one() {
     let mut rng = crate::dedup::eval::Rng(11);
     for (len, span, adds) in [
