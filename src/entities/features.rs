@@ -284,9 +284,9 @@ pub fn doc_infos_into(
     infos.clear();
     infos.reserve(words.len());
     for s in sentences {
-        for i in s.clone() {
-            infos.push(token_form(words[i], i == s.start));
-        }
+        // Through this thread's cache of recent word forms (see [`forms`]).
+        let sent = words[s.clone()].iter().enumerate();
+        forms::push_forms(sent.map(|(k, w)| (*w, k == 0)), infos);
         let alpha = infos[s.clone()]
             .iter()
             .filter(|t| t.flags & (flag::TITLE | flag::ALL_CAPS | flag::LOWER) != 0)
@@ -362,6 +362,7 @@ fn mark_runs(sent: &mut [TokInfo]) {
     }
 }
 
+mod forms;
 mod templates;
 pub use templates::{
     refresh_second_pass, sentence_features, write_features, FIRST_PASS, ORDER, SECOND_PASS,
