@@ -44,9 +44,10 @@ pub fn propagate(infos: &[TokInfo], sentences: &[Range<usize>], spans: &mut Vec<
         return;
     }
     // Each named sequence's type (or MIXED), and the lengths that occur.
-    let mut named: IdMap<usize> = IdMap::default();
+    // Both sized once for every span (at most that many entries): neither grows and rehashes.
+    let mut named: IdMap<usize> = IdMap::with_capacity_and_hasher(spans.len(), Default::default());
     // First words of named sequences: most tokens are ruled out by one lookup.
-    let mut firsts: IdMap<()> = IdMap::default();
+    let mut firsts: IdMap<()> = IdMap::with_capacity_and_hasher(spans.len(), Default::default());
     let mut lengths = [false; MAX_LEN + 1];
     for s in spans.iter() {
         let len = s.end - s.start;

@@ -104,7 +104,10 @@ pub struct TokInfo {
 /// (non-local evidence: how the same word was tagged elsewhere).
 pub fn set_priors(infos: &mut [TokInfo], tags: &[u8]) {
     let type_of = |t: u8| -> Option<usize> { (t > 0).then(|| (usize::from(t) - 1) / 4) };
-    let mut counts: IdMap<[u32; 4]> = IdMap::default();
+    // Sized once for every tagged token (at most that many words or pairs): no map grows
+    // and rehashes while the document is counted.
+    let tagged = tags.iter().take(infos.len()).filter(|&&t| t > 0).count();
+    let mut counts: IdMap<[u32; 4]> = IdMap::with_capacity_and_hasher(tagged, Default::default());
     for (t, &tag) in infos.iter().zip(tags) {
         if let Some(ty) = type_of(tag) {
             counts.entry(t.lower).or_default()[ty] += 1;
@@ -116,7 +119,7 @@ pub fn set_priors(infos: &mut [TokInfo], tags: &[u8]) {
         // a is B or I, b is I or L of the same type.
         (ta == tb && matches!((a - 1) % 4, 0 | 1) && matches!((b - 1) % 4, 1 | 2)).then_some(ta)
     };
-    let mut pairs: IdMap<[u32; 4]> = IdMap::default();
+    let mut pairs: IdMap<[u32; 4]> = IdMap::with_capacity_and_hasher(tagged, Default::default());
     let pair_key = |i: usize, infos: &[TokInfo]| combine(infos[i].lower, infos[i + 1].lower);
     for i in 0..infos.len().saturating_sub(1) {
         if let Some(ty) = inside(tags[i], tags[i + 1]) {
@@ -281,9 +284,9 @@ pub fn doc_infos_into(
     infos.clear();
     infos.reserve(words.len());
     for s in sentences {
-        for i in s.clone() {
-            infos.push(token_form(words[i], i == s.start));
-        }
+        // Through this thread's cache of recent word forms (see [`forms`]).
+        let sent = words[s.clone()].iter().enumerate();
+        forms::push_forms(sent.map(|(k, w)| (*w, k == 0)), infos);
         let alpha = infos[s.clone()]
             .iter()
             .filter(|t| t.flags & (flag::TITLE | flag::ALL_CAPS | flag::LOWER) != 0)
@@ -307,7 +310,9 @@ pub fn doc_infos_into(
         t.clusters = res.clusters(t.lower);
     }
     // Document-level casing evidence: how the same word is written elsewhere.
-    let mut seen: IdMap<(u32, u32)> = IdMap::default();
+    // Sized once for every token (at most that many words): the map never grows and rehashes.
+    let mut seen: IdMap<(u32, u32)> =
+        IdMap::with_capacity_and_hasher(infos.len(), Default::default());
     for t in infos.iter() {
         let e = seen.entry(t.lower).or_default();
         if t.flags & flag::LOWER != 0 {
@@ -357,6 +362,7 @@ fn mark_runs(sent: &mut [TokInfo]) {
     }
 }
 
+mod forms;
 mod templates;
 pub use templates::{
     refresh_second_pass, sentence_features, write_features, FIRST_PASS, ORDER, SECOND_PASS,
