@@ -111,43 +111,40 @@ pub struct Version {
     pub failed: bool,
 }
 
-/// Committed files still expected in the folder, by metadata id: the first version of each in
-/// one table (32 bytes a file), any further versions of the same metadata (a file rewritten
-/// with its size and mtime kept) in a second, nearly always empty one. Versions keep their
-/// commit order, first to last, as one list each.
+/// Committed files still expected in the folder, by metadata id: the fingerprint of each
+/// file with one version that did not fail in one table (24 bytes a file: a burst of files
+/// left in place keeps one entry each), the versions of the others (an error record, or a
+/// file rewritten with its size and mtime kept) in a second, nearly always empty one. A file
+/// is in one of the two. Versions keep their commit order, first to last, as one list each.
 #[derive(Debug, Default)]
 pub struct Committed {
-    first: foldhash::HashMap<BaseId, Version>,
+    single: foldhash::HashMap<BaseId, u64>,
     rest: foldhash::HashMap<BaseId, Vec<Version>>,
 }
 
 impl Committed {
     /// Returns whether some version of `base` is committed.
     pub fn contains(&self, base: &BaseId) -> bool {
-        self.first.contains_key(base)
+        self.single.contains_key(base) || self.rest.contains_key(base)
     }
 
     /// Returns the first version of `base`, in commit order, that `matches`.
     pub fn find(&self, base: &BaseId, mut matches: impl FnMut(u64) -> bool) -> Option<Version> {
-        let first = self.first.get(base)?;
-        if matches(first.fp) {
-            return Some(*first);
+        if let Some(&fp) = self.single.get(base) {
+            return matches(fp).then_some(Version { fp, failed: false });
         }
         self.rest.get(base)?.iter().find(|v| matches(v.fp)).copied()
     }
 
     /// Records `v` as the newest version of `base`, replacing one with its fingerprint.
     pub fn record(&mut self, base: BaseId, v: Version) {
-        if !self.rest.contains_key(&base) {
-            match self.first.get_mut(&base) {
+        if !v.failed && !self.rest.contains_key(&base) {
+            match self.single.get(&base) {
                 None => {
-                    self.first.insert(base, v);
+                    self.single.insert(base, v.fp);
                     return;
                 }
-                Some(f) if f.fp == v.fp => {
-                    *f = v;
-                    return;
-                }
+                Some(&fp) if fp == v.fp => return,
                 Some(_) => {}
             }
         }
@@ -159,9 +156,7 @@ impl Committed {
 
     /// Keeps only the versions for which `keep(base, fp)` holds.
     pub fn retain(&mut self, mut keep: impl FnMut(&BaseId, u64) -> bool) {
-        let rest = &self.rest;
-        self.first
-            .retain(|b, v| rest.contains_key(b) || keep(b, v.fp));
+        self.single.retain(|b, fp| keep(b, *fp));
         let multi: Vec<BaseId> = self.rest.keys().copied().collect();
         for b in multi {
             let mut all = self.take(&b);
@@ -172,35 +167,76 @@ impl Committed {
 
     /// Returns the ids of the files with a version whose fingerprint `pick` selects.
     pub fn bases_where(&self, pick: impl Fn(u64) -> bool) -> foldhash::HashSet<BaseId> {
-        let first = self
-            .first
+        let single = self
+            .single
             .iter()
-            .filter(|(_, v)| pick(v.fp))
+            .filter(|(_, &fp)| pick(fp))
             .map(|(b, _)| *b);
         let rest = self
             .rest
             .iter()
             .filter(|(_, vs)| vs.iter().any(|v| pick(v.fp)))
             .map(|(b, _)| *b);
-        first.chain(rest).collect()
+        single.chain(rest).collect()
     }
 
     /// Removes and returns every version of `base`, in commit order.
     fn take(&mut self, base: &BaseId) -> Vec<Version> {
-        let mut all: Vec<Version> = self.first.remove(base).into_iter().collect();
-        all.extend(self.rest.remove(base).unwrap_or_default());
-        all
+        match self.single.remove(base) {
+            Some(fp) => vec![Version { fp, failed: false }],
+            None => self.rest.remove(base).unwrap_or_default(),
+        }
     }
 
     /// Stores `all` (in commit order) as the versions of `base`.
-    fn put(&mut self, base: BaseId, mut all: Vec<Version>) {
-        if all.is_empty() {
-            return;
+    fn put(&mut self, base: BaseId, all: Vec<Version>) {
+        match all[..] {
+            [] => {}
+            [Version { fp, failed: false }] => {
+                self.single.insert(base, fp);
+            }
+            _ => {
+                self.rest.insert(base, all);
+            }
         }
-        let first = all.remove(0);
-        self.first.insert(base, first);
-        if !all.is_empty() {
-            self.rest.insert(base, all);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(fp: u64) -> Version {
+        Version { fp, failed: false }
+    }
+
+    fn failed(fp: u64) -> Version {
+        Version { fp, failed: true }
+    }
+
+    #[test]
+    fn only_files_with_one_version_that_did_not_fail_take_the_small_table() {
+        let base = |i: u64| BaseId([i, !i]);
+        let mut c = Committed::default();
+        for i in 0..100 {
+            c.record(base(i), ok(i + 1));
         }
+        c.record(base(1), ok(2));
+        c.record(base(2), failed(9));
+        c.record(base(3), failed(4));
+        assert_eq!((c.single.len(), c.rest.len()), (98, 2));
+        assert_eq!(c.find(&base(2), |_| true), Some(ok(3)));
+        assert_eq!(c.find(&base(2), |fp| fp == 9), Some(failed(9)));
+        assert_eq!(c.find(&base(3), |_| true), Some(failed(4)));
+        assert_eq!(c.find(&base(4), |fp| fp == 4), None);
+        c.retain(|_, fp| fp != 3 && fp != 6);
+        assert_eq!((c.single.len(), c.rest.len()), (97, 2));
+        assert_eq!(c.find(&base(2), |_| true), Some(failed(9)));
+        c.record(base(3), ok(4));
+        assert_eq!((c.single.len(), c.rest.len()), (98, 1));
+        assert_eq!(c.find(&base(3), |_| true), Some(ok(4)));
+        assert!(c.contains(&base(2)) && !c.contains(&base(5)));
+        let picked = c.bases_where(|fp| fp == 9 || fp == 10);
+        assert_eq!(picked, [base(2), base(8), base(9)].into_iter().collect());
     }
 }

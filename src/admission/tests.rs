@@ -265,3 +265,18 @@ fn versions_of_one_metadata_keep_their_order_through_record_and_prune() {
     assert_eq!(a.skip_reason(&nine), None);
     assert!(!a.needs_fingerprint(&legacy), "every version forgotten");
 }
+
+/// A version committed again takes its new outcome: a retried error record that now makes a
+/// document is no longer failed, and the other way round.
+#[test]
+fn a_version_committed_again_takes_its_new_outcome() {
+    let a = Admission::new(4, HashMap::new()).with_fingerprint_on_read();
+    let outcome = |a: &Admission| a.skip_reason(&key(1));
+    a.committed(key(1), true, true);
+    assert_eq!(outcome(&a), Some(Skip::Committed { failed: true }));
+    a.committed(key(1), false, true);
+    assert_eq!(outcome(&a), Some(Skip::Committed { failed: false }));
+    a.committed(key(1), true, true);
+    a.prune(&KeySet::from_iter([key(1)]));
+    assert_eq!(outcome(&a), Some(Skip::Committed { failed: true }));
+}

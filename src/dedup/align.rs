@@ -49,6 +49,53 @@ pub struct Sketch {
     sorted: bool,
 }
 
+/// A sketch borrowed from where it is kept: a [`Sketch`], or the align window's packed chunks
+/// ([`Sketch::packed`] laid out in a larger buffer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SketchView<'a> {
+    /// The ends, then the words, as in [`Sketch`].
+    data: &'a [u16],
+    n: u8,
+    sorted: bool,
+}
+
+impl<'a> SketchView<'a> {
+    /// Returns the view of what [`Sketch::packed`] gave for a sketch of `n` sentences,
+    /// `sorted` or not, copied elsewhere.
+    pub(super) fn from_packed(data: &'a [u16], n: u8, sorted: bool) -> Self {
+        debug_assert!(usize::from(n) <= data.len());
+        Self { data, n, sorted }
+    }
+
+    /// Returns the number of sentences kept.
+    #[inline]
+    pub fn sentence_count(self) -> usize {
+        usize::from(self.n)
+    }
+
+    /// Returns whether each sentence's words are sorted rather than in sentence order.
+    pub fn is_sorted(self) -> bool {
+        self.sorted
+    }
+
+    #[inline]
+    fn ends(self) -> &'a [u16] {
+        &self.data[..usize::from(self.n)]
+    }
+
+    #[inline]
+    fn words(self) -> &'a [u16] {
+        &self.data[usize::from(self.n)..]
+    }
+
+    #[inline]
+    fn sentence(self, i: usize) -> &'a [u16] {
+        let ends = self.ends();
+        let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+        &self.words()[start..ends[i] as usize]
+    }
+}
+
 /// Set in the count byte of [`Sketch::to_bytes`] when the words are in sentence order.
 const IN_ORDER: u8 = 0x80;
 
@@ -171,14 +218,30 @@ impl Sketch {
         }
     }
 
+    /// Returns the sketch as a [`SketchView`].
+    #[inline]
+    pub fn view(&self) -> SketchView<'_> {
+        SketchView {
+            data: &self.data,
+            n: self.n,
+            sorted: self.sorted,
+        }
+    }
+
+    /// Returns the ends, then the words, in one slice: what a [`SketchView`] is made from
+    /// again, with the sentence count and [`Sketch::is_sorted`].
+    pub(super) fn packed(&self) -> &[u16] {
+        &self.data
+    }
+
     #[inline]
     fn ends(&self) -> &[u16] {
-        &self.data[..usize::from(self.n)]
+        self.view().ends()
     }
 
     #[inline]
     fn words(&self) -> &[u16] {
-        &self.data[usize::from(self.n)..]
+        self.view().words()
     }
 
     /// Returns the number of sentences kept.
@@ -189,9 +252,7 @@ impl Sketch {
 
     #[inline]
     fn sentence(&self, i: usize) -> &[u16] {
-        let ends = self.ends();
-        let start = if i == 0 { 0 } else { ends[i - 1] as usize };
-        &self.words()[start..ends[i] as usize]
+        self.view().sentence(i)
     }
 
     /// Returns whether each sentence's words are sorted rather than in sentence order.

@@ -2,7 +2,7 @@
 //! sentence matches a pair search found ([`Probe`](super::Probe)), and what is measured on it.
 
 use super::super::rewrite_model::{edit_script, runs, MIN_COVERED};
-use super::{Alignment, Sketch, MAX_SENTENCES};
+use super::{Alignment, SketchView, MAX_SENTENCES};
 
 /// Returns the two parts of a match with each one's words sorted, in `buf`.
 fn sorted_parts<'a>(parts: [&[u16]; 2], buf: &'a mut Vec<u16>) -> [&'a [u16]; 2] {
@@ -48,8 +48,8 @@ impl Gate {
 /// reference alignment of the tests. With a `gate` that shuts on the matching, the
 /// edit-script measures (`substituted`, `inserted_deleted`, `clustered`, `lacking`) are left 0.
 pub(super) fn matching(
-    new: &Sketch,
-    old: &Sketch,
+    new: SketchView<'_>,
+    old: SketchView<'_>,
     counts: Counts<'_>,
     shared: f32,
     pairs: &mut [(usize, u8, usize, usize)],

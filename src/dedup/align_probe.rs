@@ -1,7 +1,7 @@
 //! Owns the new document's side of sentence alignment ([`Probe`]) and the alignment itself.
 
 use super::matching::{matching, Counts, Gate};
-use super::{Alignment, Sketch, MAX_SENTENCES, MIN_COMMON};
+use super::{Alignment, Sketch, SketchView, MAX_SENTENCES, MIN_COMMON};
 
 /// Content word to the bitmask of the new document's sentences holding it: a 65,536-bit
 /// presence set (most words of an earlier document are not in the new one, and are told so by
@@ -237,20 +237,20 @@ impl Probe {
         chain_from: f32,
         scratch: &mut Scratch,
     ) -> Alignment {
-        self.align_gated(old, overlap, chain_from, None, scratch)
+        self.align_gated(old.view(), overlap, chain_from, None, scratch)
     }
 
     /// [`Probe::align_with`] for a decision: with a `gate` that shuts on the sentence matching
     /// ([`Gate`]), the edit-script measures are left 0 (the rewrite model scores it 0 anyway).
     pub fn align_gated(
         &self,
-        old: &Sketch,
+        old: SketchView<'_>,
         overlap: f32,
         chain_from: f32,
         gate: Option<Gate>,
         scratch: &mut Scratch,
     ) -> Alignment {
-        let new = &self.sketch;
+        let new = self.sketch.view();
         let (ns, os) = (new.sentence_count(), old.sentence_count());
         if ns == 0 || os == 0 {
             return Alignment::default();

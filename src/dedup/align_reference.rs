@@ -92,8 +92,8 @@ pub(super) fn align(probe: &Probe, old: &Sketch, overlap: f32, chain_from: f32) 
         }
     }
     matching(
-        new,
-        old,
+        new.view(),
+        old.view(),
         Counts {
             common: &common,
             new_len: &new_len,
@@ -248,7 +248,7 @@ fn a_gated_alignment_scores_as_the_full_one() {
                 min_reworded,
             };
             let full = probe.align_with(&old, 0.4, 0.0, &mut scratch);
-            let gated = probe.align_gated(&old, 0.4, 0.0, Some(gate), &mut scratch);
+            let gated = probe.align_gated(old.view(), 0.4, 0.0, Some(gate), &mut scratch);
             let score = |a: &Alignment| model.score(a, min_words, min_reworded);
             assert_eq!(score(&gated), score(&full), "round {round}");
             if gate.shuts(&full) {

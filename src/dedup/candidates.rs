@@ -52,7 +52,7 @@ impl Deduper {
         cands
             .into_iter()
             .filter_map(|c| {
-                let old = self.sketches.get(&c)?;
+                let old = self.sketches.get(c)?;
                 let a = probe.align_gated(old, overlap, MIN_COVERED, Some(gate), &mut scratch);
                 Some((c, a))
             })

@@ -32,6 +32,7 @@ mod exact;
 pub mod minhash;
 mod prepared;
 pub mod rewrite_model;
+mod sketch_window;
 pub mod snapshot;
 pub mod stage;
 pub mod story;
@@ -43,6 +44,7 @@ use align::{Sketch, WordMasks};
 use blocks::Id;
 use exact::Exact;
 use minhash::{Compact, NearIndex, Signatures};
+use sketch_window::SketchWindow;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use story::{StoryIndex, StoryParams, Term};
@@ -69,8 +71,7 @@ pub struct Deduper {
     stories: StoryIndex,
     story_members: text::IdMap<Id, VecDeque<u64>>,
     /// Sentence sketches of the last `align_window` near-index documents, by near-index seq.
-    sketches: text::IdMap<u64, Sketch>,
-    sketch_order: VecDeque<u64>,
+    sketches: SketchWindow,
     /// Near-index sequence number below which story member lists are pruned.
     pruned: u64,
     /// The sentence lookup's word table, refilled for each decision that needs one.
@@ -126,8 +127,7 @@ impl Deduper {
                 config.story_df_prior.clone(),
             ),
             story_members: text::IdMap::default(),
-            sketches: text::IdMap::default(),
-            sketch_order: VecDeque::new(),
+            sketches: SketchWindow::default(),
             pruned: 0,
             masks: WordMasks::default(),
         }
@@ -416,13 +416,7 @@ impl Deduper {
         if let Some(s) = sigs {
             let nseq = self.near.insert(seq, s);
             if let Some(sk) = sketch.filter(|k| k.sentence_count() > 0) {
-                self.sketches.insert(nseq, sk);
-                self.sketch_order.push_back(nseq);
-                while self.sketch_order.len() > self.config.align_window {
-                    if let Some(old) = self.sketch_order.pop_front() {
-                        self.sketches.remove(&old);
-                    }
-                }
+                self.sketches.push(nseq, &sk, self.config.align_window);
             }
             let members = self.story_members.entry(story.into()).or_default();
             members.push_back(nseq);
@@ -442,11 +436,7 @@ impl Deduper {
         // Members older than the oldest sketch can never be aligned again (sketches are kept
         // for a suffix of the near index), so dropping them as the sketch window moves changes
         // no decision. Without this, every story ever seen kept an entry.
-        let oldest = self
-            .sketch_order
-            .front()
-            .copied()
-            .unwrap_or(self.near.next_seq());
+        let oldest = self.sketches.first_seq().unwrap_or(self.near.next_seq());
         self.prune_members(oldest);
     }
 
@@ -461,12 +451,7 @@ impl Deduper {
             // Its story's member list must not outlive it (the list is found by its story).
             self.prune_members(self.near.first_seq() + 1);
             self.near.evict_oldest();
-            let first = self.near.first_seq();
-            while self.sketch_order.front().is_some_and(|&s| s < first) {
-                if let Some(old) = self.sketch_order.pop_front() {
-                    self.sketches.remove(&old);
-                }
-            }
+            self.sketches.drop_below(self.near.first_seq());
         }
     }
 }

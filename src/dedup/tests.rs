@@ -274,9 +274,9 @@ fn reloaded_sketches_without_the_order_flag_align_as_sorted() {
     ordered.restore(&entry);
     reloaded.restore(&legacy);
     sorted.restore(&legacy);
-    assert!(ordered.sketches.values().all(|s| !s.is_sorted()));
-    assert!(!reloaded.sketches.is_empty());
-    assert!(reloaded.sketches.values().all(Sketch::is_sorted));
+    assert!(ordered.sketches.iter().all(|s| !s.is_sorted()));
+    assert!(reloaded.sketches.len() > 0);
+    assert!(reloaded.sketches.iter().all(|s| s.is_sorted()));
     // A new document (words in order) against the reloaded sketch is decided as if both
     // were sorted, and the index it restored from in order still finds the rewrite.
     let (mixed, _) = reloaded.observe_prepared(prepare(&id("b"), &spun));

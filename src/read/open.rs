@@ -5,6 +5,7 @@
 
 use super::ReadError;
 use crate::model::FileKey;
+use hashbrown::hash_table::{Entry, HashTable};
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
@@ -239,22 +240,24 @@ pub fn wants_probe(path: &Path, collides: bool) -> bool {
 /// is kept per file. Entries not looked up between two sweeps are dropped (a changed file's
 /// old entry with them).
 ///
-/// An entry is 32 bytes: the version is keyed by a seeded 128-bit hash of those five numbers
-/// (see [`crate::admission::KeyId`] for why a collision, about n^2 / 2^129 for n files, is
-/// not a concern), and the rare gzip size hints sit in a map of their own.
+/// An entry is 24 bytes: the version is keyed by a seeded 128-bit hash of those five numbers
+/// with its lowest bit given to the sweep (see [`crate::admission::KeyId`] for why a
+/// collision, about n^2 / 2^128 for n files with 127 bits, is not a concern), and the rare
+/// gzip size hints sit in a map of their own.
 #[derive(Debug, Default)]
 pub struct KeyCache {
-    map: foldhash::HashMap<[u64; 2], Cached>,
-    /// The gzip size hints of the entries that have one, by the same key.
+    /// (id, fingerprint): bit 0 of the id's second word is not part of the id but the parity
+    /// of the sweep period in which the entry was last looked up.
+    map: HashTable<([u64; 2], u64)>,
+    /// The gzip size hints of the entries that have one, by id (bit 0 clear).
     hints: foldhash::HashMap<[u64; 2], u64>,
+    /// Sweeps so far; its parity marks the entries looked up since the last one.
     generation: u32,
 }
 
-/// What is kept per file version.
-#[derive(Debug, Clone, Copy)]
-struct Cached {
-    fp: u64,
-    seen: u32,
+/// Returns whether the cache entry id `entry` is the id `id` (bit 0 clear), whatever its mark.
+fn same_id(entry: [u64; 2], id: [u64; 2]) -> bool {
+    entry[0] == id[0] && entry[1] | 1 == id[1] | 1
 }
 
 impl KeyCache {
@@ -269,20 +272,22 @@ impl KeyCache {
         collides: impl FnOnce(&FileKey) -> bool,
     ) -> (FileKey, Option<u64>) {
         let base = super::file_key(meta);
-        let id = crate::admission::id128([
+        let [lo, hi] = crate::admission::id128([
             base.dev,
             base.ino,
             base.size,
             base.mtime_ns as u64,
             ctime_ns(meta) as u64,
         ]);
-        let generation = self.generation;
+        // The first word is uniform (a seeded hash): it serves as the table's hash.
+        let id = [lo, hi & !1];
+        let marked = [lo, id[1] | u64::from(self.generation & 1)];
         if !self.map.is_empty() {
-            if let Some(c) = self.map.get_mut(&id) {
-                if c.fp != 0 {
-                    c.seen = generation;
+            if let Some(e) = self.map.find_mut(lo, |e| same_id(e.0, id)) {
+                if e.1 != 0 {
+                    e.0 = marked;
                     let hint = self.hints.get(&id).copied();
-                    return (FileKey { fp: c.fp, ..base }, hint);
+                    return (FileKey { fp: e.1, ..base }, hint);
                 }
             }
         }
@@ -290,11 +295,12 @@ impl KeyCache {
             return (base, None);
         }
         let (key, hint) = file_key_at(path, meta);
-        let cached = Cached {
-            fp: key.fp,
-            seen: generation,
-        };
-        self.map.insert(id, cached);
+        match self.map.entry(lo, |e| same_id(e.0, id), |e| e.0[0]) {
+            Entry::Occupied(mut e) => *e.get_mut() = (marked, key.fp),
+            Entry::Vacant(e) => {
+                e.insert((marked, key.fp));
+            }
+        }
         match hint {
             Some(h) if h != 0 => self.hints.insert(id, h),
             _ => self.hints.remove(&id),
@@ -304,11 +310,12 @@ impl KeyCache {
 
     /// Drops the entries not looked up since the last sweep (call after a full scan).
     pub fn sweep(&mut self) {
-        let generation = self.generation;
-        self.map.retain(|_, c| c.seen == generation);
+        let parity = u64::from(self.generation & 1);
+        self.map.retain(|e| e.0[1] & 1 == parity);
         if !self.hints.is_empty() {
             let map = &self.map;
-            self.hints.retain(|id, _| map.contains_key(id));
+            self.hints
+                .retain(|id, _| map.find(id[0], |e| same_id(e.0, *id)).is_some());
         }
         self.generation = self.generation.wrapping_add(1);
     }

@@ -24,7 +24,7 @@ fn fresh_files_wait_for_settle_unless_complete() {
     fs::write(dir.path().join("a.txt"), "x").unwrap();
     fs::write(dir.path().join("b.txt"), "y").unwrap();
     fs::write(dir.path().join("c.part"), "z").unwrap();
-    let mut tracker = PathMap::default();
+    let mut tracker = Tracker::new();
     let (present, truncated) = scan(
         &cfg,
         &nothing_committed(),
@@ -59,7 +59,7 @@ fn a_shorter_settle_set_live_makes_tracked_files_ready() {
     let cfg = config(dir.path());
     let shared = cfg.timing.clone();
     fs::write(dir.path().join("a.txt"), "x").unwrap();
-    let mut tracker = PathMap::default();
+    let mut tracker = Tracker::new();
     let mut keys = KeyCache::default();
     scan(&cfg, &nothing_committed(), &mut tracker, &mut keys);
     assert!(check(
@@ -90,7 +90,7 @@ fn a_full_tracker_reports_a_truncated_scan() {
     for i in 0..3 {
         fs::write(dir.path().join(format!("{i}.txt")), "x").unwrap();
     }
-    let mut tracker = PathMap::default();
+    let mut tracker = Tracker::new();
     let (present, truncated) = scan(
         &cfg,
         &nothing_committed(),
@@ -110,7 +110,7 @@ fn old_files_are_ready_at_startup_and_subdirs_skipped() {
     fs::write(dir.path().join("done/old.txt"), "x").unwrap();
     fs::create_dir(dir.path().join("sub")).unwrap();
     fs::write(dir.path().join("sub/new.txt"), "x").unwrap();
-    let mut tracker = PathMap::default();
+    let mut tracker = Tracker::new();
     scan(
         &cfg,
         &nothing_committed(),

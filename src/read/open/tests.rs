@@ -67,6 +67,38 @@ fn discovery_probes_only_gzip_names_and_colliding_keys() {
     assert_eq!(k.fp, fingerprint_bytes(b"not really gzip"));
 }
 
+/// A sweep keeps the fingerprints looked up since the one before and drops the others, also
+/// after sweeps in a row (the mark an entry keeps is the parity of its sweep period).
+#[test]
+fn a_fingerprint_not_looked_up_between_two_sweeps_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.txt"), dir.path().join("b.txt"));
+    std::fs::write(&a, "first").unwrap();
+    std::fs::write(&b, "second").unwrap();
+    let (meta_a, meta_b) = (
+        std::fs::symlink_metadata(&a).unwrap(),
+        std::fs::symlink_metadata(&b).unwrap(),
+    );
+    let mut cache = KeyCache::default();
+    let cached = |cache: &mut KeyCache, p: &Path, m: &Metadata| cache.key(p, m, |_| false).0.fp;
+    assert_eq!(
+        cache.key(&a, &meta_a, |_| true).0.fp,
+        fingerprint_bytes(b"first")
+    );
+    assert_eq!(
+        cache.key(&b, &meta_b, |_| true).0.fp,
+        fingerprint_bytes(b"second")
+    );
+    cache.sweep();
+    assert_eq!(cached(&mut cache, &a, &meta_a), fingerprint_bytes(b"first"));
+    cache.sweep();
+    assert_eq!(cached(&mut cache, &b, &meta_b), 0, "not looked up: dropped");
+    assert_eq!(cached(&mut cache, &a, &meta_a), fingerprint_bytes(b"first"));
+    cache.sweep();
+    cache.sweep();
+    assert_eq!(cached(&mut cache, &a, &meta_a), 0);
+}
+
 #[test]
 fn gzip_trailer_gives_the_inflated_hint() {
     use std::io::Write;
