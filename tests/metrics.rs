@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use util::listener::{
-    body, config_with_metrics, scrape, seed_files, spawn_quiet, status_code, wait_metric,
-    wait_ready,
+    body, config_with_metrics, scrape, seed_files, spawn_quiet, spawn_quiet_with, status_code,
+    wait_metric, wait_ready,
 };
 use util::{bin, free_port, http_get, metric, signal, wait_exit, Workspace};
 
@@ -53,15 +53,22 @@ fn every_series_is_there_from_start_and_counters_agree_with_the_output() {
     util::edit_config(&cfg, |t| {
         t.replace("rescan_interval = \"1s\"", "rescan_interval = \"1h\"")
     });
-    let mut d = spawn_quiet(&cfg);
+    // Debug builds hold readiness back for a second after the start-up scan (a test hook; the
+    // model is read in place, so a daemon is otherwise ready before the first poll).
+    let mut d = spawn_quiet_with(&cfg, &[("DROPLINE_TEST_HOLD_READY_MS", "1000")]);
 
-    // The listener is up before the entity model has loaded: not ready yet, but live.
+    // The listener is up before the daemon is ready: not ready yet, but live.
     let (before, live) = wait_ready(port);
+    if cfg!(debug_assertions) {
+        assert!(
+            before.contains(&503),
+            "ready answered 200 at once: {before:?}"
+        );
+    }
     assert!(
-        before.contains(&503),
-        "ready answered 200 at once: {before:?}"
+        before.is_empty() || live,
+        "/health/live did not answer 200 while not ready: {before:?}"
     );
-    assert!(live, "/health/live answered 200 while not ready");
     assert!(before.iter().all(|c| *c == 503), "{before:?}");
 
     let text = scrape(port);

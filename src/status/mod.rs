@@ -41,12 +41,33 @@ pub fn live() -> &'static Live {
 
 /// Marks the daemon ready (ledger recovered, watcher scanning) and tells systemd so.
 pub fn mark_ready() {
+    debug_hold_ready();
     if !live().ready.swap(true, Ordering::SeqCst) {
         // A no-op outside systemd (no NOTIFY_SOCKET).
         if let Err(error) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
             tracing::warn!(%error, "cannot notify systemd of readiness");
         }
         tracing::info!("ready");
+    }
+}
+
+/// Debug builds only: `DROPLINE_TEST_HOLD_READY_MS` holds readiness back that long, so a test
+/// can watch `/health/ready` answer 503 while `/health/live` answers 200 (with the entity model
+/// read in place, a daemon is otherwise ready before a test's first poll). Release builds never
+/// read the variable.
+fn debug_hold_ready() {
+    if cfg!(debug_assertions) {
+        let ms = std::env::var("DROPLINE_TEST_HOLD_READY_MS").ok();
+        if let Some(ms) = ms.and_then(|v| v.parse::<u64>().ok()) {
+            let hold = || std::thread::sleep(Duration::from_millis(ms));
+            // Called from the watcher task: let the runtime move its other tasks elsewhere.
+            match tokio::runtime::Handle::try_current() {
+                Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                    tokio::task::block_in_place(hold)
+                }
+                _ => hold(),
+            }
+        }
     }
 }
 

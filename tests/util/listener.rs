@@ -42,10 +42,16 @@ pub fn config_with_metrics(ws: &Workspace, port: u16, entities: bool, extra: &st
 
 /// Starts `dropline run` without waiting for anything; stderr is discarded.
 pub fn spawn_quiet(cfg: &Path) -> Child {
+    spawn_quiet_with(cfg, &[])
+}
+
+/// [`spawn_quiet`] with extra environment variables.
+pub fn spawn_quiet_with(cfg: &Path, env: &[(&str, &str)]) -> Child {
     Command::new(bin())
         .args(["run", "--config"])
         .arg(cfg)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
