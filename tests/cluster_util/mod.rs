@@ -450,12 +450,27 @@ pub fn decider_pid(config: &Path) -> Option<u32> {
 pub fn hold_lease(url: &str, name: &str, hold: bool) {
     let bucket = format!("{}_leader", name.to_uppercase());
     with_js(url, |js| async move {
-        let kv = js.get_key_value(&bucket).await.unwrap();
-        if hold {
-            let v = br#"{"node":"test-harness","committed":0,"indexed":0}"#;
-            kv.put("decider", v.to_vec().into()).await.unwrap();
-        } else {
-            kv.delete("decider").await.unwrap();
+        // The intake has just created the bucket's R3 stream: until its replicas have elected
+        // a leader, a write may be refused as "stream not found". Try again for a while.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let kv = js.get_key_value(&bucket).await;
+            let done = match kv {
+                Ok(kv) if hold => {
+                    let v = br#"{"node":"test-harness","committed":0,"indexed":0}"#;
+                    kv.put("decider", v.to_vec().into())
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                }
+                Ok(kv) => kv.delete("decider").await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match done {
+                Ok(()) => return,
+                Err(e) if Instant::now() > deadline => panic!("cannot set the lease: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
         }
     })
 }
