@@ -309,6 +309,7 @@ impl Stripper {
             smoothing: c.smoothing,
             related_block: false,
             contents: false,
+            article: true,
         }
     }
 
@@ -317,6 +318,8 @@ impl Stripper {
     fn page_options(&self) -> PassOptions {
         PassOptions {
             contents: true,
+            // The extractor's candidate competes with this pass: an empty pass lets it win.
+            article: false,
             ..self.text_options()
         }
     }
@@ -335,6 +338,7 @@ impl Stripper {
             smoothing: c.smoothing,
             related_block: true,
             contents: true,
+            article: false,
         }
     }
 
