@@ -186,3 +186,37 @@ fn a_quoted_sentence_repeated_across_five_pages_survives() {
         "the memory removed nothing"
     );
 }
+
+/// Short plain-text articles with a short line after a blank line (issue 9's "Copy N." files):
+/// no line clears the line model's body bar, yet the article's sentence must come out.
+#[test]
+fn a_short_article_with_a_short_last_line_keeps_its_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "a.txt",
+            "MAPLETON COUNCIL Approved budget, schools. Named Ana Ruiz treasurer.\n\nCopy 0.\n",
+            "MAPLETON COUNCIL Approved budget, schools. Named Ana Ruiz treasurer.",
+        ),
+        (
+            "b.txt",
+            "Flood closes river road\nTue., Mar. 4, 2025 9: 10 AM EST\nLate Tuesday night, around 11: 15 p. m., the 40 - year - old bridge over the Mill River was closed by county engineers,\n\nCopy 0.\n",
+            "Late Tuesday night, around 11: 15 p. m., the 40 - year - old bridge over the Mill River was closed by county engineers,",
+        ),
+        (
+            "c.txt",
+            "RIVERTON HAWKS Signed Tom Lee, guard. Released Sam Park, forward.\n\nEnd.\n",
+            "RIVERTON HAWKS Signed Tom Lee, guard. Released Sam Park, forward.",
+        ),
+    ];
+    for (name, body, _) in cases {
+        std::fs::write(dir.path().join(name), body).unwrap();
+    }
+    let (recs, _) = process(&[dir.path().to_str().unwrap()]);
+    assert_eq!(recs.len(), cases.len());
+    for (name, _, sentence) in cases {
+        let r = record(&recs, name);
+        assert_eq!(r["type"], "document", "{r}");
+        assert_eq!(r["text"], sentence, "{r}");
+    }
+}

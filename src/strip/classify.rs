@@ -289,6 +289,36 @@ pub fn decode(lines: &[Line], probs: &[f32], forced: &[bool], d: &Decoding, keep
     }
 }
 
+/// Keeps the best-supported line when `keep` holds none: the non-forced line with words and the
+/// highest probability (ties: more words, then the earlier line). Returns the line kept.
+///
+/// For input that is an article by premise. When no line clears `body_bar` there is no body run
+/// and every line faces `keep_outside`, so a short article whose lines the model doubts (one or
+/// two sentences, their probabilities smoothed down by a trailing short line) comes out empty.
+/// The line kept is the body run the decoding would find were the body bar lowered to just
+/// under the document's best probability; inside a run a line faces the lower `keep_inside`,
+/// which a line that starts the run clears.
+pub fn keep_best_line(
+    lines: &[Line],
+    probs: &[f32],
+    forced: &[bool],
+    keep: &mut [bool],
+) -> Option<usize> {
+    if keep.contains(&true) {
+        return None;
+    }
+    let best = (0..lines.len())
+        .filter(|&i| !forced[i] && lines[i].words > 0)
+        .max_by(|&a, &b| {
+            probs[a]
+                .total_cmp(&probs[b])
+                .then(lines[a].words.cmp(&lines[b].words))
+                .then(b.cmp(&a))
+        })?;
+    keep[best] = true;
+    Some(best)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,5 +351,36 @@ mod tests {
         let mut keep = Vec::new();
         decode(&lines, &probs, &forced, &d, &mut keep);
         assert_eq!(keep, [false, false, false, true, true, true, false]);
+    }
+
+    #[test]
+    fn an_article_no_line_of_which_clears_the_body_bar_keeps_its_best_line() {
+        // The shipped model's smoothed probabilities of a two-sentence report followed by a
+        // short line: neither clears the body bar, so there is no body run.
+        let text = "Flood closes river road\nThe old bridge over the Mill River was closed by county engineers,\n\nCopy 0.\n";
+        let mut lines = Vec::new();
+        analyse(text, &mut lines);
+        let probs = [0.26, 0.49, 0.28];
+        let d = Decoding {
+            body_bar: 0.5,
+            keep_inside: 0.3,
+            keep_outside: 0.8,
+        };
+        let mut keep = Vec::new();
+        decode(&lines, &probs, &[false; 3], &d, &mut keep);
+        assert_eq!(keep, [false; 3]);
+        assert_eq!(
+            keep_best_line(&lines, &probs, &[false; 3], &mut keep),
+            Some(1)
+        );
+        assert_eq!(keep, [false, true, false]);
+        // Lines the rules removed never come back, and a decoding that kept a line is left alone.
+        let mut keep = vec![false; 3];
+        assert_eq!(
+            keep_best_line(&lines, &probs, &[false, true, false], &mut keep),
+            Some(2)
+        );
+        assert_eq!(keep_best_line(&lines, &probs, &[false; 3], &mut keep), None);
+        assert_eq!(keep, [false, false, true]);
     }
 }

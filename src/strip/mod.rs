@@ -229,7 +229,8 @@ impl Stripper {
 
     /// Applies the per-source memory to one document's kept `text`, then records the document's
     /// lines. Call it in arrival order: what it removes depends only on earlier documents.
-    /// Returns whether lines were removed (their kinds go to `removed` when given).
+    /// It never removes every line of a text. Returns whether lines were removed (their kinds
+    /// go to `removed` when given).
     pub fn apply_memory(
         &self,
         work: &MemoryWork,
@@ -250,7 +251,9 @@ impl Stripper {
             .zip(&seen)
             .map(|(&(_, removable), &n)| docs >= 2 && removable && n >= 2)
             .collect();
-        if !drop_line.contains(&true) {
+        // Every kept line recurring means a re-post of a page seen before, not chrome around an
+        // article: the text is the article (by premise), and the dedup stage decides on copies.
+        if !drop_line.contains(&true) || !drop_line.contains(&false) {
             return false;
         }
         let lines: Vec<&str> = text.split('\n').filter(|l| !l.is_empty()).collect();
@@ -309,6 +312,7 @@ impl Stripper {
             smoothing: c.smoothing,
             related_block: false,
             contents: false,
+            article: true,
         }
     }
 
@@ -317,6 +321,8 @@ impl Stripper {
     fn page_options(&self) -> PassOptions {
         PassOptions {
             contents: true,
+            // The extractor's candidate competes with this pass: an empty pass lets it win.
+            article: false,
             ..self.text_options()
         }
     }
@@ -335,6 +341,7 @@ impl Stripper {
             smoothing: c.smoothing,
             related_block: true,
             contents: true,
+            article: false,
         }
     }
 

@@ -177,6 +177,24 @@ fn recurring_lines_of_a_source_are_learned_and_persisted() {
 }
 
 #[test]
+fn the_memory_never_removes_every_line_of_a_re_posted_text() {
+    // A headline-only report (no line reads as a sentence) dropped again and again: each of its
+    // lines recurs, yet the text stays whole (the third copy came out empty before).
+    let stripper = Stripper::new(&StripConfig::default(), None).unwrap();
+    let repost = "Mill River bridge, closed since Monday, reopens to traffic\nSubscribe to our weekly digest today\n";
+    let mut texts = Vec::new();
+    for _ in 0..4 {
+        let out = stripper.strip(&doc(Format::Text, repost, "town.example"));
+        texts.push(out.text);
+    }
+    assert!(!texts[0].is_empty());
+    assert!(texts.iter().all(|t| t == &texts[0]), "{texts:?}");
+    let new = "School board, after a long meeting, names a new head of schools\nSubscribe to our weekly digest today\n";
+    let out = stripper.strip(&doc(Format::Text, new, "town.example"));
+    assert!(out.text.contains("names a new head"), "{}", out.text);
+}
+
+#[test]
 fn damaged_memory_file_starts_empty() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(memory::FILE_NAME), "{not json").unwrap();

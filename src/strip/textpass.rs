@@ -3,7 +3,7 @@
 //! The per-source memory is applied afterwards, in arrival order ([`super::Stripper::apply_memory`]):
 //! the pass reports every line's shape and which kept lines the memory may remove.
 
-use super::classify::{decode, features, Decoding, LineModel, N_FEATURES};
+use super::classify::{decode, features, keep_best_line, Decoding, LineModel, N_FEATURES};
 use super::lines::{analyse, Line};
 use super::repeats::drop_copies;
 use super::rules::{mark_related_block, mark_related_headlines, shape_kind, Kind};
@@ -26,6 +26,10 @@ pub struct PassOptions {
     /// Removes tables of contents ([`drop_contents`]): on HTML pages, where train CV gains
     /// (plain-text input: no gain, so it stays off there).
     pub contents: bool,
+    /// The input is an article by premise (a plain-text document, not a page's visible text
+    /// that an extractor's output competes with): when decoding keeps no line, the
+    /// best-supported one stays ([`keep_best_line`]) instead of the text coming out empty.
+    pub article: bool,
 }
 
 /// Per-thread buffers, so the hot path does not allocate per line.
@@ -119,6 +123,9 @@ fn run_with(text: &str, model: &LineModel, opts: &PassOptions, s: &mut Scratch) 
         probs.resize(n, 1.0);
     }
     decode(lines, probs, forced, &opts.decoding, keep);
+    if opts.article {
+        keep_best_line(lines, probs, forced, keep);
+    }
     for i in drop_copies(text, lines, dup, keep) {
         kinds[i] = Some(Kind::Repeated);
     }
@@ -211,6 +218,7 @@ mod tests {
             smoothing: 0.0,
             related_block: false,
             contents: false,
+            article: false,
         };
         let model = LineModel::shipped().expect("shipped line model");
         let kept = run(text, &model, &opts);
