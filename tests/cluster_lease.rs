@@ -178,7 +178,7 @@ fn releasing_the_harness_hold_leaves_a_deciders_lease() {
 /// Diagnostic: the crate's `kv.create` from several clients at once after a delete.
 #[test]
 #[ignore]
-fn stock_create_after_delete_wins_once() {
+fn diagnostic_stock_create_after_a_delete() {
     let bed = Bed::start();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
