@@ -26,24 +26,23 @@
 
 use super::checkpoint::{self, Checkpointer};
 use super::decide::{Core, Decided};
+use super::lease::{self, Lease, Leases};
 use super::wire::{self, PreparedMeta};
-use super::{Cluster, LEASE_TTL};
+use super::Cluster;
 use crate::config::Config;
 use crate::driver::sched::thread_cpu;
 use anyhow::{bail, Context, Result};
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use async_nats::jetstream::context::PublishAckFuture;
-use async_nats::jetstream::kv;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// The key of the lease in the leader bucket.
-pub const LEASE_KEY: &str = "decider";
+pub use super::lease::LEASE_KEY;
 /// Lines published per ack asked for, at most.
 const BATCH: usize = 128;
 /// Lines published and not yet acknowledged, at most; past it the decider waits for the
@@ -63,7 +62,7 @@ pub struct LeaseValue {
 
 /// Stands for the lease until `stop` turns true; while holding it, decides.
 pub async fn run(cluster: Cluster, config: Config, mut stop: watch::Receiver<bool>) -> Result<()> {
-    let leases = cluster.kv(&cluster.names.leader, LEASE_TTL).await?;
+    let leases = Leases::open(&cluster).await?;
     let me = super::node_id();
     loop {
         if *stop.borrow() {
@@ -74,12 +73,13 @@ pub async fn run(cluster: Cluster, config: Config, mut stop: watch::Receiver<boo
             committed: 0,
             indexed: 0,
         })?;
-        match leases.create(LEASE_KEY, value.into()).await {
-            Ok(revision) => {
+        let sent = Instant::now();
+        match lease::acquire(&leases, value.into()).await {
+            Ok(Some(revision)) => {
                 tracing::info!(node = %me, "took the decider lease");
-                let lease = Lease::hold(leases.clone(), me.clone(), revision);
-                let result = lead(&cluster, &config, &lease, stop.clone()).await;
-                lease.release().await;
+                let holding = Holding::new(leases.clone(), me.clone(), revision, sent);
+                let result = lead(&cluster, &config, &holding, stop.clone()).await;
+                holding.lease.release().await;
                 match result {
                     Ok(()) if *stop.borrow() => return Ok(()),
                     Ok(()) => tracing::warn!("lost the decider lease"),
@@ -89,9 +89,9 @@ pub async fn run(cluster: Cluster, config: Config, mut stop: watch::Receiver<boo
                     }
                 }
             }
-            Err(_) => {
+            Ok(None) | Err(_) => {
                 tokio::select! {
-                    _ = tokio::time::sleep(LEASE_TTL / 4) => {}
+                    _ = tokio::time::sleep(lease::RENEW_EVERY) => {}
                     _ = stop.changed() => {}
                 }
             }
@@ -99,77 +99,30 @@ pub async fn run(cluster: Cluster, config: Config, mut stop: watch::Receiver<boo
     }
 }
 
-/// A held lease, renewed in the background; `lost` turns true when a renewal fails.
-struct Lease {
-    lost: Arc<AtomicBool>,
+/// The lease this node holds, with what its renewals write for `cluster status`.
+struct Holding {
+    lease: Lease,
     committed: Arc<AtomicU64>,
     indexed: Arc<AtomicU64>,
-    renewer: tokio::task::JoinHandle<()>,
-    store: kv::Store,
-    node: String,
 }
 
-impl Lease {
-    fn hold(store: kv::Store, node: String, mut revision: u64) -> Lease {
-        let lost = Arc::new(AtomicBool::new(false));
+impl Holding {
+    fn new(leases: Leases, node: String, revision: u64, sent: Instant) -> Holding {
         let committed = Arc::new(AtomicU64::new(0));
         let indexed = Arc::new(AtomicU64::new(0));
-        let (l, c, i, s, me) = (
-            Arc::clone(&lost),
-            Arc::clone(&committed),
-            Arc::clone(&indexed),
-            store.clone(),
-            node.clone(),
-        );
-        let renewer = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(LEASE_TTL / 4).await;
-                let v = LeaseValue {
-                    node: me.clone(),
-                    committed: c.load(Ordering::Relaxed),
-                    indexed: i.load(Ordering::Relaxed),
-                };
-                let Ok(bytes) = serde_json::to_vec(&v) else {
-                    continue;
-                };
-                match s.update(LEASE_KEY, bytes.into(), revision).await {
-                    Ok(r) => revision = r,
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot renew the decider lease");
-                        l.store(true, Ordering::Relaxed);
-                        return;
-                    }
-                }
-            }
+        let (c, i) = (Arc::clone(&committed), Arc::clone(&indexed));
+        let lease = Lease::hold(leases, revision, sent, move || {
+            let v = LeaseValue {
+                node: node.clone(),
+                committed: c.load(Ordering::Relaxed),
+                indexed: i.load(Ordering::Relaxed),
+            };
+            serde_json::to_vec(&v).ok().map(Bytes::from)
         });
-        Lease {
-            lost,
+        Holding {
+            lease,
             committed,
             indexed,
-            renewer,
-            store,
-            node,
-        }
-    }
-
-    /// Stops renewing and deletes the lease if it is still ours, so a successor need not wait
-    /// for it to expire.
-    async fn release(self) {
-        self.renewer.abort();
-        let _ = self.renewer.await;
-        if self.lost.load(Ordering::Relaxed) {
-            return;
-        }
-        let Ok(Some(entry)) = self.store.entry(LEASE_KEY).await else {
-            return;
-        };
-        let ours =
-            serde_json::from_slice::<LeaseValue>(&entry.value).is_ok_and(|v| v.node == self.node);
-        if ours {
-            let _ = self
-                .store
-                .delete_expect_revision(LEASE_KEY, Some(entry.revision))
-                .await;
         }
     }
 }
@@ -245,7 +198,7 @@ struct Batch {
 async fn lead(
     cluster: &Cluster,
     config: &Config,
-    lease: &Lease,
+    lease: &Holding,
     stop: watch::Receiver<bool>,
 ) -> Result<()> {
     let stopping = super::stopped(stop);
@@ -290,7 +243,7 @@ async fn lead(
                 return Ok(());
             }
             _ = tick.tick() => {
-                if lease.lost.load(Ordering::Relaxed) {
+                if !lease.lease.held() {
                     return Ok(());
                 }
                 let floor = settle(&mut batches, lease, &mut cp, 0).await?;
@@ -311,6 +264,10 @@ async fn lead(
             msg = messages.next() => {
                 let Some(msg) = msg else { bail!("the prepared stream ended") };
                 let msg = msg.map_err(|e| anyhow::anyhow!("cannot read the prepared stream: {e}"))?;
+                // A decider whose lease ran out or was taken stops before deciding more.
+                if !lease.lease.held() {
+                    return Ok(());
+                }
                 let started = thread_cpu();
                 state.take(msg)?;
                 // What the servers already sent is taken too, so lines go out in batches.
@@ -361,7 +318,7 @@ fn in_flight(batches: &VecDeque<Batch>) -> usize {
 /// the last line known stored.
 async fn settle(
     batches: &mut VecDeque<Batch>,
-    lease: &Lease,
+    lease: &Holding,
     cp: &mut Checkpointer,
     keep: usize,
 ) -> Result<Option<u64>> {

@@ -28,6 +28,9 @@
 //!   last sequence to be the previous line's, so a deposed decider can never append. A new
 //!   leader replays the output stream's headers to rebuild the index and resumes at the next
 //!   work sequence.
+//! - [`lease`]: the decider lease itself: taken, renewed and released with writes that expect
+//!   the bucket stream's last sequence (the servers' per-key check lets several concurrent
+//!   `create`s win), believed only until shortly before the servers would let it expire.
 //! - [`output`]: the optional local file sink: follows the output stream; line N of the file
 //!   is stream sequence N, so a restart continues after the last complete line (exactly once).
 //! - [`status`]: `dropline cluster status` and `dropline cluster tail`.
@@ -37,6 +40,7 @@ pub mod config;
 pub mod decide;
 pub mod decider;
 pub mod intake;
+pub mod lease;
 pub mod line;
 pub mod objects;
 pub mod output;

@@ -6,6 +6,10 @@
 //! do not skip.
 #![allow(dead_code)] // each test file uses its own subset
 
+mod lease;
+#[allow(unused_imports)] // each test file uses its own subset
+pub use lease::*;
+
 use crate::util;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -435,44 +439,6 @@ pub fn process(dir: &Path) -> Vec<Value> {
         String::from_utf8_lossy(&out.stderr)
     );
     util::stdout_records(&out)
-}
-
-/// The pid of the node holding the decider lease, from `cluster status`.
-pub fn decider_pid(config: &Path) -> Option<u32> {
-    let status = cluster_cmd(config, &["status"]);
-    let line = status.lines().find(|l| l.starts_with("decider: "))?;
-    let node = line.strip_prefix("decider: ")?.split_whitespace().next()?;
-    node.rsplit('-').next()?.parse().ok()
-}
-
-/// Holds (or releases) the decider lease of cluster `name` from outside, so no node decides
-/// while workers fill the prepared stream.
-pub fn hold_lease(url: &str, name: &str, hold: bool) {
-    let bucket = format!("{}_leader", name.to_uppercase());
-    with_js(url, |js| async move {
-        // The intake has just created the bucket's R3 stream: until its replicas have elected
-        // a leader, a write may be refused as "stream not found". Try again for a while.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let kv = js.get_key_value(&bucket).await;
-            let done = match kv {
-                Ok(kv) if hold => {
-                    let v = br#"{"node":"test-harness","committed":0,"indexed":0}"#;
-                    kv.put("decider", v.to_vec().into())
-                        .await
-                        .map(drop)
-                        .map_err(|e| e.to_string())
-                }
-                Ok(kv) => kv.delete("decider").await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            match done {
-                Ok(()) => return,
-                Err(e) if Instant::now() > deadline => panic!("cannot set the lease: {e}"),
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
-    })
 }
 
 /// The output stream of cluster `name`, headers only: per line, its headers and the Unix ms
