@@ -158,7 +158,10 @@ pub fn normalize(text: &str) -> String {
     while let Some(&b) = bytes.get(i) {
         if b < 0x80 {
             i += 1;
-            push(char::from(b.to_ascii_lowercase()), b.is_ascii_alphanumeric());
+            push(
+                char::from(b.to_ascii_lowercase()),
+                b.is_ascii_alphanumeric(),
+            );
             continue;
         }
         // `i` is always at a character boundary: it moves by whole characters.

@@ -65,6 +65,13 @@ pub type IdSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
 /// characters at or above U+0080 are decoded and classified as Unicode.
 pub fn words(text: &str) -> Vec<Word> {
     let mut out = Vec::with_capacity(text.len() / 6 + 1);
+    words_into(text, &mut out);
+    out
+}
+
+/// Appends the words of `text` to `out`, as [`words`] returns them (a caller that splits a
+/// text into many pieces keeps one buffer).
+pub fn words_into(text: &str, out: &mut Vec<Word>) {
     let text: Cow<'_, str> = if text.is_ascii() {
         Cow::Borrowed(text)
     } else {
@@ -104,7 +111,7 @@ pub fn words(text: &str) -> Vec<Word> {
             matches!(c, '“' | '”')
         };
         if !buf.is_empty() {
-            push_word(&mut out, &buf, first_upper && !sentence_start);
+            push_word(out, &buf, first_upper && !sentence_start);
             sentence_start = false;
             buf.clear();
         }
@@ -113,9 +120,8 @@ pub fn words(text: &str) -> Vec<Word> {
         }
     }
     if !buf.is_empty() {
-        push_word(&mut out, &buf, first_upper && !sentence_start);
+        push_word(out, &buf, first_upper && !sentence_start);
     }
-    out
 }
 
 /// Returns `text` in NFKC, borrowed when the quick check proves it already is (most news text,
@@ -264,7 +270,11 @@ pub(in crate::dedup) mod tests {
             state as usize
         };
         (0..count)
-            .map(|_| (0..next() % 13).map(|_| TRICKY[next() % TRICKY.len()]).collect())
+            .map(|_| {
+                (0..next() % 13)
+                    .map(|_| TRICKY[next() % TRICKY.len()])
+                    .collect()
+            })
             .collect()
     }
 
