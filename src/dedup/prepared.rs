@@ -140,28 +140,23 @@ pub fn normalize(text: &str) -> String {
     } else {
         text::nfkc(text)
     };
-    let mut out = String::with_capacity(text.len());
+    // Room for every byte and a space before each (a lowercase that is longer grows it).
+    let mut out: Vec<u8> = Vec::with_capacity(2 * text.len());
     let mut pending_space = false;
-    let mut push = |c: char, alphanumeric: bool| {
-        if alphanumeric {
-            if pending_space && !out.is_empty() {
-                out.push(' ');
-            }
-            pending_space = false;
-            out.push(c);
-        } else {
-            pending_space = true;
-        }
-    };
     let bytes = text.as_bytes();
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b < 0x80 {
             i += 1;
-            push(
-                char::from(b.to_ascii_lowercase()),
-                b.is_ascii_alphanumeric(),
-            );
+            if b.is_ascii_alphanumeric() {
+                if pending_space && !out.is_empty() {
+                    out.push(b' ');
+                }
+                pending_space = false;
+                out.push(b.to_ascii_lowercase());
+            } else {
+                pending_space = true;
+            }
             continue;
         }
         // `i` is always at a character boundary: it moves by whole characters.
@@ -170,10 +165,19 @@ pub fn normalize(text: &str) -> String {
         };
         i += c.len_utf8();
         for l in c.to_lowercase() {
-            push(l, l.is_alphanumeric());
+            if l.is_alphanumeric() {
+                if pending_space && !out.is_empty() {
+                    out.push(b' ');
+                }
+                pending_space = false;
+                out.extend_from_slice(l.encode_utf8(&mut [0u8; 4]).as_bytes());
+            } else {
+                pending_space = true;
+            }
         }
     }
-    out
+    // Whole characters and ASCII bytes only, so this always holds.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Returns the 128-bit content hash used for ids and exact matching.
