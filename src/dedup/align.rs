@@ -179,6 +179,7 @@ impl Sketch {
     pub fn of(text: &str) -> Self {
         let (mut words, mut ends) = (Vec::new(), Vec::new());
         let mut sentence: Vec<u16> = Vec::new();
+        let mut found = Vec::new();
         for s in sentences(text) {
             if ends.len() == MAX_SENTENCES || words.len() >= MAX_WORDS {
                 break;
@@ -189,7 +190,9 @@ impl Sketch {
             // duplicate check below stays bounded on one endless unpunctuated line.
             let cap = room.max(MIN_SENTENCE_WORDS);
             // In sentence order (the rewrite model's edit script reads it), each word once.
-            for w in text::words(s) {
+            found.clear();
+            text::words_into(s, &mut found);
+            for w in &found {
                 let h = (w.hash >> 48) as u16;
                 if w.len >= 3 && !is_stop(w.hash) && !sentence.contains(&h) {
                     sentence.push(h);

@@ -8,6 +8,7 @@ use super::story::{self, Term};
 use super::text;
 use super::IndexEntry;
 use base64::Engine as _;
+use std::borrow::Cow;
 
 /// The index-free part of a decision: hashes, signatures, story terms and sentence sketch of
 /// one document, and their ledger encodings. The pipeline computes it on the parallel strip
@@ -129,32 +130,54 @@ pub(super) fn decode_b64(s: &str) -> Option<Vec<u8>> {
 
 /// Returns the normal form exact duplicates are judged on: NFKC, lowercase, punctuation and
 /// whitespace folded to single spaces.
+///
+/// Works on bytes as [`text::words`] does: ASCII bytes (NFKC is the identity on them, and
+/// their lowercase is one ASCII byte) take a byte fast path, other characters are decoded,
+/// lowercased and classified as Unicode.
 pub fn normalize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut pending_space = false;
-    let mut push = |c: char| {
-        if c.is_alphanumeric() {
-            if pending_space && !out.is_empty() {
-                out.push(' ');
-            }
-            pending_space = false;
-            out.push(c);
-        } else {
-            pending_space = true;
-        }
-    };
-    if text.is_ascii() {
-        // NFKC is the identity on ASCII.
-        text.chars()
-            .map(|c| c.to_ascii_lowercase())
-            .for_each(&mut push);
+    let text = if text.is_ascii() {
+        Cow::Borrowed(text)
     } else {
         text::nfkc(text)
-            .chars()
-            .flat_map(char::to_lowercase)
-            .for_each(&mut push);
+    };
+    // Room for every byte and a space before each (a lowercase that is longer grows it).
+    let mut out: Vec<u8> = Vec::with_capacity(2 * text.len());
+    let mut pending_space = false;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b < 0x80 {
+            i += 1;
+            if b.is_ascii_alphanumeric() {
+                if pending_space && !out.is_empty() {
+                    out.push(b' ');
+                }
+                pending_space = false;
+                out.push(b.to_ascii_lowercase());
+            } else {
+                pending_space = true;
+            }
+            continue;
+        }
+        // `i` is always at a character boundary: it moves by whole characters.
+        let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) else {
+            break;
+        };
+        i += c.len_utf8();
+        for l in c.to_lowercase() {
+            if l.is_alphanumeric() {
+                if pending_space && !out.is_empty() {
+                    out.push(b' ');
+                }
+                pending_space = false;
+                out.extend_from_slice(l.encode_utf8(&mut [0u8; 4]).as_bytes());
+            } else {
+                pending_space = true;
+            }
+        }
     }
-    out
+    // Whole characters and ASCII bytes only, so this always holds.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Returns the 128-bit content hash used for ids and exact matching.
@@ -238,6 +261,7 @@ impl IndexEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use unicode_normalization::UnicodeNormalization;
 
     #[test]
     fn hex_forms_are_the_formatter_and_parser_ones() {
@@ -263,6 +287,38 @@ mod tests {
         }
         assert_eq!(parse_hex(&"0".repeat(33)), Some(0));
         assert_eq!(parse_hex(&"é".repeat(16)), None);
+    }
+
+    /// The former implementation, the reference for the byte-wise one.
+    fn normalize_reference(text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut pending_space = false;
+        for c in text.nfkc().flat_map(char::to_lowercase) {
+            if c.is_alphanumeric() {
+                if pending_space && !out.is_empty() {
+                    out.push(' ');
+                }
+                pending_space = false;
+                out.push(c);
+            } else {
+                pending_space = true;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn bytewise_normalize_matches_reference() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/seeds");
+        let mut texts: Vec<String> = std::fs::read_dir(dir)
+            .expect("seeds folder ships with the crate")
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .collect();
+        texts.extend(text::tests::tricky_strings(20_000));
+        texts.push("  İstanbul, ΣΟΦΙΑ — Straße… ﬁne Ｆｕｌｌ ½ e\u{301}!  ".into());
+        for t in &texts {
+            assert_eq!(normalize(t), normalize_reference(t), "{t:?}");
+        }
     }
 
     #[test]

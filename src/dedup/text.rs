@@ -65,6 +65,13 @@ pub type IdSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
 /// characters at or above U+0080 are decoded and classified as Unicode.
 pub fn words(text: &str) -> Vec<Word> {
     let mut out = Vec::with_capacity(text.len() / 6 + 1);
+    words_into(text, &mut out);
+    out
+}
+
+/// Appends the words of `text` to `out`, as [`words`] returns them (a caller that splits a
+/// text into many pieces keeps one buffer).
+pub fn words_into(text: &str, out: &mut Vec<Word>) {
     let text: Cow<'_, str> = if text.is_ascii() {
         Cow::Borrowed(text)
     } else {
@@ -104,7 +111,7 @@ pub fn words(text: &str) -> Vec<Word> {
             matches!(c, '“' | '”')
         };
         if !buf.is_empty() {
-            push_word(&mut out, &buf, first_upper && !sentence_start);
+            push_word(out, &buf, first_upper && !sentence_start);
             sentence_start = false;
             buf.clear();
         }
@@ -113,19 +120,47 @@ pub fn words(text: &str) -> Vec<Word> {
         }
     }
     if !buf.is_empty() {
-        push_word(&mut out, &buf, first_upper && !sentence_start);
+        push_word(out, &buf, first_upper && !sentence_start);
     }
-    out
 }
 
 /// Returns `text` in NFKC, borrowed when the quick check proves it already is (most news text,
 /// curly quotes and dashes included), which skips the costly normalisation pass.
+///
+/// Otherwise only the pieces that need it are normalised: NFKC of a text is the NFKC of its
+/// pieces put together when every cut is just before an ASCII character (a starter that is
+/// never the second of a composition, so nothing reorders or composes across it). A piece is a
+/// run of non-ASCII characters with the ASCII character before it (which may compose with
+/// them); the ASCII between pieces is copied as it is, and a piece the quick check passes too.
 pub fn nfkc(text: &str) -> Cow<'_, str> {
     if is_nfkc_quick(text.chars()) == IsNormalized::Yes {
-        Cow::Borrowed(text)
-    } else {
-        Cow::Owned(text.nfkc().collect())
+        return Cow::Borrowed(text);
     }
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    // `text[..done]` is in `out`; `done` and `i` are always at character boundaries.
+    let (mut done, mut i) = (0, 0);
+    while i < bytes.len() {
+        if bytes[i] < 0x80 {
+            i += 1;
+            continue;
+        }
+        let end = bytes[i..]
+            .iter()
+            .position(|&b| b < 0x80)
+            .map_or(bytes.len(), |n| i + n);
+        let start = i.saturating_sub(1).max(done);
+        out.push_str(&text[done..start]);
+        let piece = &text[start..end];
+        if is_nfkc_quick(piece.chars()) == IsNormalized::Yes {
+            out.push_str(piece);
+        } else {
+            out.extend(piece.nfkc());
+        }
+        (done, i) = (end, end);
+    }
+    out.push_str(&text[done..]);
+    Cow::Owned(out)
 }
 
 fn push_word(out: &mut Vec<Word>, normal: &[u8], name_like: bool) {
@@ -161,7 +196,7 @@ pub fn shingles(words: &[Word], n: usize) -> impl Iterator<Item = u64> + '_ {
 }
 
 #[cfg(test)]
-mod tests {
+pub(in crate::dedup) mod tests {
     use super::*;
 
     /// The former implementation (separate ASCII and char paths), the reference for the
@@ -216,6 +251,49 @@ mod tests {
         for t in &texts {
             assert_eq!(words(t), words_reference(t), "{t:?}");
         }
+    }
+
+    /// Characters that compose, reorder, decompose or fold under NFKC, with ASCII around them.
+    const TRICKY: &[char] = &[
+        'a', 'e', 'A', '.', ' ', '\n', '1', '\u{301}', '\u{327}', '\u{323}', '\u{338}', '\u{345}',
+        '…', 'ﬁ', 'Ｆ', '½', 'é', 'Å', '\u{212b}', '\u{1100}', '\u{1161}', '\u{11a8}', '가',
+        '\u{bc6}', '\u{bbe}', 'ǅ', '\u{a0}', '’', '東', 'ſ', 'ẛ', '\u{f73}', 'İ', 'Σ', 'ß',
+    ];
+
+    /// Deterministic strings over [`TRICKY`], up to 12 characters.
+    pub(in crate::dedup) fn tricky_strings(count: usize) -> Vec<String> {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as usize
+        };
+        (0..count)
+            .map(|_| {
+                (0..next() % 13)
+                    .map(|_| TRICKY[next() % TRICKY.len()])
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn piecewise_nfkc_is_the_whole_text_nfkc() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/seeds");
+        let mut texts: Vec<String> = std::fs::read_dir(dir)
+            .expect("seeds folder ships with the crate")
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .collect();
+        texts.extend(tricky_strings(50_000));
+        texts.push("Le cafe\u{301} …  ﬁn e\u{323}\u{302} 가\u{11a8} Ａ½".into());
+        let mut owned = 0;
+        for t in &texts {
+            let got = nfkc(t);
+            owned += usize::from(matches!(got, Cow::Owned(_)));
+            assert_eq!(*got, t.nfkc().collect::<String>(), "{t:?}");
+        }
+        assert!(owned > 10_000, "{owned}");
     }
 
     #[test]
