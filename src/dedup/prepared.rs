@@ -309,11 +309,7 @@ mod tests {
 
     #[test]
     fn bytewise_normalize_matches_reference() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/seeds");
-        let mut texts: Vec<String> = std::fs::read_dir(dir)
-            .expect("seeds folder ships with the crate")
-            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-            .collect();
+        let mut texts = text::tests::seed_texts();
         texts.extend(text::tests::tricky_strings(20_000));
         texts.push("  İstanbul, ΣΟΦΙΑ — Straße… ﬁne Ｆｕｌｌ ½ e\u{301}!  ".into());
         for t in &texts {

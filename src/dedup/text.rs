@@ -231,11 +231,7 @@ pub(in crate::dedup) mod tests {
 
     #[test]
     fn bytewise_words_match_reference() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/seeds");
-        let mut texts: Vec<String> = std::fs::read_dir(dir)
-            .expect("seeds folder ships with the crate")
-            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-            .collect();
+        let mut texts = seed_texts();
         texts.extend(
             [
                 "",
@@ -251,6 +247,15 @@ pub(in crate::dedup) mod tests {
         for t in &texts {
             assert_eq!(words(t), words_reference(t), "{t:?}");
         }
+    }
+
+    /// The texts of the sample articles in `seeds/`.
+    pub(in crate::dedup) fn seed_texts() -> Vec<String> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/seeds");
+        std::fs::read_dir(dir)
+            .expect("seeds folder ships with the crate")
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .collect()
     }
 
     /// Characters that compose, reorder, decompose or fold under NFKC, with ASCII around them.
@@ -280,11 +285,7 @@ pub(in crate::dedup) mod tests {
 
     #[test]
     fn piecewise_nfkc_is_the_whole_text_nfkc() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/seeds");
-        let mut texts: Vec<String> = std::fs::read_dir(dir)
-            .expect("seeds folder ships with the crate")
-            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-            .collect();
+        let mut texts = seed_texts();
         texts.extend(tricky_strings(50_000));
         texts.push("Le cafe\u{301} …  ﬁn e\u{323}\u{302} 가\u{11a8} Ａ½".into());
         let mut owned = 0;
