@@ -53,6 +53,11 @@ impl Leases {
             store,
         })
     }
+
+    /// The subject the lease key is stored under.
+    fn subject(&self) -> String {
+        format!("$KV.{}.{LEASE_KEY}", self.store.name)
+    }
 }
 
 /// Writes `value` (or, when `None`, a delete marker) to the lease key if the bucket stream's
@@ -61,7 +66,7 @@ impl Leases {
 /// Only the stream-wide expectation is sent: the key may have aged out (no last message on
 /// its subject) while the stream's last sequence is still the lease's revision.
 async fn write(leases: &Leases, expected: u64, value: Option<Bytes>) -> Result<Option<u64>> {
-    let subject = format!("$KV.{}.{LEASE_KEY}", leases.store.name);
+    let subject = leases.subject();
     let mut headers = HeaderMap::new();
     headers.insert(NATS_EXPECTED_LAST_SEQUENCE, expected.to_string().as_str());
     let payload = match value {
@@ -97,7 +102,7 @@ pub async fn acquire(leases: &Leases, value: Bytes) -> Result<Option<u64>> {
         .context("cannot read the lease bucket")?
         .state
         .last_sequence;
-    let subject = format!("$KV.{}.{LEASE_KEY}", leases.store.name);
+    let subject = leases.subject();
     match stream.get_last_raw_message_by_subject(&subject).await {
         Ok(msg) => {
             let op = msg.headers.get("KV-Operation").map(|v| v.as_str());
@@ -177,11 +182,6 @@ impl Lease {
         }
         let sent = self.last.lock().map(|g| g.1).ok();
         sent.is_some_and(|s| s.elapsed() < BELIEF)
-    }
-
-    /// The revision last written.
-    pub fn revision(&self) -> u64 {
-        self.last.lock().map(|g| g.0).unwrap_or(0)
     }
 
     /// Stops renewing and deletes the lease if no one wrote it since our last write, so a
