@@ -12,7 +12,7 @@ mod util;
 use async_nats::jetstream::kv;
 use cluster_util::*;
 use dropline::cluster::lease::{self, Lease, Leases};
-use dropline::cluster::{Cluster, ClusterConfig, LEASE_TTL};
+use dropline::cluster::{Cluster, ClusterConfig, Names, LEASE_TTL};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Barrier;
@@ -217,4 +217,33 @@ fn diagnostic_stock_create_after_a_delete() {
         }
         println!("DIAG rounds with more than one winner: {doubles} of {ROUNDS}");
     });
+}
+
+/// A lease bucket deleted under a running decider (by hand, or a stream reset) is made again
+/// and the lease taken anew: the cluster carries on, where the decider used to retry a read of
+/// the missing bucket, silently, for ever.
+#[test]
+fn a_deleted_lease_bucket_is_made_again_and_the_cluster_carries_on() {
+    let bed = Bed::start();
+    let mut names = drop_files(&bed.drop, 10, 0);
+    let (node, c) = bed.node("node", "all", None, NO_ENTITIES);
+    wait_for_lines(&c, 10, Duration::from_secs(120), &[&node]);
+    let config = ClusterConfig {
+        name: "t".into(),
+        ..Default::default()
+    };
+    let bucket = format!("KV_{}", Names::of(&config).leader);
+    with_js(&bed.url, |js| async move {
+        js.delete_stream(&bucket).await.unwrap();
+    });
+    // Past the holder's belief: the next files wait for a new take of the lease.
+    std::thread::sleep(lease::BELIEF + Duration::from_secs(2));
+    names.extend(drop_files(&bed.drop, 10, 10));
+    let lines = wait_for_lines(&c, 20, Duration::from_secs(120), &[&node]);
+    assert_exactly_once(&lines, &names);
+    let log = node.log();
+    assert!(
+        log.contains("cannot take the decider lease"),
+        "the failed takes are reported:\n{log}"
+    );
 }

@@ -62,8 +62,9 @@ pub struct LeaseValue {
 
 /// Stands for the lease until `stop` turns true; while holding it, decides.
 pub async fn run(cluster: Cluster, config: Config, mut stop: watch::Receiver<bool>) -> Result<()> {
-    let leases = Leases::open(&cluster).await?;
+    let mut leases = Leases::open(&cluster).await?;
     let me = super::node_id();
+    let mut failing = Failing::default();
     loop {
         if *stop.borrow() {
             return Ok(());
@@ -74,8 +75,10 @@ pub async fn run(cluster: Cluster, config: Config, mut stop: watch::Receiver<boo
             indexed: 0,
         })?;
         let sent = Instant::now();
-        match lease::acquire(&leases, value.into()).await {
+        let taken = lease::acquire(&leases, value.into()).await;
+        match taken {
             Ok(Some(revision)) => {
+                failing.recovered();
                 tracing::info!(node = %me, "took the decider lease");
                 let holding = Holding::new(leases.clone(), me.clone(), revision, sent);
                 let result = lead(&cluster, &config, &holding, stop.clone()).await;
@@ -90,12 +93,58 @@ pub async fn run(cluster: Cluster, config: Config, mut stop: watch::Receiver<boo
                 }
             }
             Ok(None) | Err(_) => {
+                if let Err(error) = taken {
+                    failing.note(&error);
+                    // The bucket may be gone (deleted by hand, a stream reset): open it
+                    // again, which creates it, so the cluster does not stall for good.
+                    match Leases::open(&cluster).await {
+                        Ok(again) => leases = again,
+                        Err(error) => failing.note(&error),
+                    }
+                } else {
+                    failing.recovered();
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(lease::RENEW_EVERY) => {}
                     _ = stop.changed() => {}
                 }
             }
         }
+    }
+}
+
+/// Failed attempts at the lease in a row, reported without flooding the log: the first at
+/// once, then one warning every [`WARN_EVERY`] with how many failed since.
+#[derive(Default)]
+struct Failing {
+    count: u64,
+    unreported: u64,
+    warned: Option<Instant>,
+}
+
+/// How often a lease that cannot be read or written is reported again.
+const WARN_EVERY: Duration = Duration::from_secs(30);
+
+impl Failing {
+    fn note(&mut self, error: &anyhow::Error) {
+        self.count += 1;
+        self.unreported += 1;
+        if self.warned.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
+            tracing::warn!(
+                error = %format!("{error:#}"),
+                failed = self.unreported,
+                "cannot take the decider lease; retrying"
+            );
+            self.warned = Some(Instant::now());
+            self.unreported = 0;
+        }
+    }
+
+    fn recovered(&mut self) {
+        if self.count > 0 {
+            tracing::info!(failed = self.count, "the decider lease can be read again");
+        }
+        *self = Failing::default();
     }
 }
 
