@@ -256,23 +256,34 @@ fn overlaps(source: &str, page: &BlockPage, blocks: &[usize], out: &mut [f32]) {
     }
 }
 
-/// A 64-bit filter of the tokens that start a wanted shingle, keyed by length and first byte:
-/// a token it does not hold starts none of them.
-#[derive(Default)]
-struct Starts(u64);
+/// A 4,096-bit filter of the tokens that start a wanted shingle, keyed by length, first and last
+/// byte: a token it does not hold starts none of them.
+struct Starts([u64; 64]);
+
+impl Default for Starts {
+    fn default() -> Self {
+        Self([0; 64])
+    }
+}
 
 impl Starts {
-    fn key(t: &str) -> u64 {
-        let first = t.as_bytes().first().copied().unwrap_or(0) as u64;
-        1 << (((t.len() as u64).wrapping_mul(7) ^ first.wrapping_mul(13)) % 64)
+    fn key(t: &str) -> usize {
+        let b = t.as_bytes();
+        let (first, last) = (b.first().copied(), b.last().copied());
+        let k = (b.len() as u32).wrapping_mul(0x9e37_79b1)
+            ^ u32::from(first.unwrap_or(0)).wrapping_mul(0x85eb_ca77)
+            ^ u32::from(last.unwrap_or(0)).wrapping_mul(0xc2b2_ae3d);
+        (k >> 20) as usize
     }
 
     fn add(&mut self, t: &str) {
-        self.0 |= Self::key(t);
+        let k = Self::key(t);
+        self.0[k / 64] |= 1 << (k % 64);
     }
 
     fn may_hold(&self, t: &str) -> bool {
-        self.0 & Self::key(t) != 0
+        let k = Self::key(t);
+        self.0[k / 64] & (1 << (k % 64)) != 0
     }
 }
 
