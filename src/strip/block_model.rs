@@ -187,23 +187,97 @@ impl Measured {
     }
 }
 
-/// Measures every block of `page`.
-pub fn measure_page(page: BlockPage) -> Measured {
-    let n = page.blocks.len();
-    let mut lines: Vec<Line> = page
-        .blocks
+/// What the features of one block read of the page: every block's line measures and link
+/// share (the windows and the position read the neighbours and the count), and the overlap of
+/// the blocks with the readability candidate (read in a window of two blocks either side).
+/// [`measure_page`] fills it for every block; the edge pruner ([`super::edge_score`]) only where
+/// its blocks read it, so both give a block the same features, bit for bit.
+pub(super) struct PageView<'a> {
+    pub page: &'a BlockPage,
+    pub lines: &'a [Line],
+    /// Per block, its share of characters inside links.
+    pub link_density: &'a [f32],
+    /// Per block, the share of its token 3-grams in the readability candidate.
+    pub rd_ov: &'a [f32],
+    /// Whether the page has a readability candidate and a JSON-LD `articleBody`.
+    pub rd: bool,
+    pub ld: bool,
+}
+
+impl PageView<'_> {
+    /// Returns the dense features of block `i`, given its line features `lf` and its overlap
+    /// `ld_ov` with the JSON-LD `articleBody`.
+    pub fn dense(&self, i: usize, lf: &[f32; N_LINE], ld_ov: f32) -> [f32; N_DENSE] {
+        let (b, l) = (&self.page.blocks[i], &self.lines[i]);
+        let n = self.page.blocks.len();
+        let text = &self.page.text[b.start..b.end];
+        let lo = i.saturating_sub(2);
+        let hi = (i + 3).min(n);
+        let win = self.link_density[lo..hi].iter().sum::<f32>() / (hi - lo) as f32;
+        let mut x = [0f32; N_DENSE];
+        x[..N_LINE].copy_from_slice(lf);
+        let d = &mut x[N_LINE..N_LINE + N_DOM];
+        d[0] = self.link_density[i];
+        d[1] = win;
+        d[2] = (1.0 + b.depth as f32).ln();
+        d[3] = flag(super::rules::shape_kind(text, l).is_some());
+        d[4] = flag(self.rd);
+        d[5] = self.rd_ov[i];
+        d[6] = self.rd_ov[lo..hi].iter().sum::<f32>() / (hi - lo) as f32;
+        d[7] = flag(self.ld);
+        d[8] = ld_ov;
+        d[9] = i as f32 / n.max(1) as f32;
+        for (k, v) in x[N_LINE + N_DOM..].iter_mut().enumerate() {
+            *v = flag(b.flags & (1 << k) != 0);
+        }
+        x
+    }
+
+    /// Appends the hash buckets of block `i`'s context tokens to `out`.
+    pub fn push_buckets(&self, i: usize, out: &mut Vec<u32>) {
+        let b = &self.page.blocks[i];
+        // Each token twice: alone, and joined with whether the readability candidate holds the
+        // block, so a class name can weigh differently inside and outside that candidate.
+        let salt = if self.rd_ov[i] >= 0.5 {
+            0x5bd1_e995
+        } else {
+            0x1b87_3593
+        };
+        for &t in &self.page.tokens[b.tok_start..b.tok_end] {
+            out.push(bucket(t));
+            out.push(bucket((t ^ salt).wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+        }
+    }
+}
+
+/// Returns the line measures of every block of `page`, as the block model reads them.
+pub(super) fn block_lines(page: &BlockPage) -> Vec<Line> {
+    page.blocks
         .iter()
         .map(|b| {
             let mut l = measure(&page.text[b.start..b.end]);
             l.start = b.start;
             l.end = b.end;
+            // Blocks are separate elements: none continues another the way a wrapped text
+            // line does.
+            l.blank_before = false;
             l
         })
-        .collect();
-    // Blocks are separate elements: none continues another the way a wrapped text line does.
-    for l in &mut lines {
-        l.blank_before = false;
-    }
+        .collect()
+}
+
+/// Returns each block's share of characters inside links.
+pub(super) fn link_density(page: &BlockPage) -> Vec<f32> {
+    page.blocks
+        .iter()
+        .map(|b| b.link_chars as f32 / b.chars.max(1) as f32)
+        .collect()
+}
+
+/// Measures every block of `page`.
+pub fn measure_page(page: BlockPage) -> Measured {
+    let n = page.blocks.len();
+    let lines = block_lines(&page);
     let mut sorted: Vec<u64> = lines.iter().map(|l| l.shape).collect();
     sorted.sort_unstable();
     let dup: Vec<bool> = lines
@@ -218,11 +292,7 @@ pub fn measure_page(page: BlockPage) -> Measured {
 
     let rd = page.readability.as_deref().map(SourceSet::new);
     let ld = (!page.json_ld.trim().is_empty()).then(|| SourceSet::new(&page.json_ld));
-    let ld_density: Vec<f32> = page
-        .blocks
-        .iter()
-        .map(|b| b.link_chars as f32 / b.chars.max(1) as f32)
-        .collect();
+    let ld_density = link_density(&page);
     let mut toks = Vec::new();
     let mut overlaps = |src: &Option<SourceSet>| -> Vec<f32> {
         page.blocks
@@ -236,41 +306,19 @@ pub fn measure_page(page: BlockPage) -> Measured {
     };
     let rd_ov = overlaps(&rd);
     let ld_ov = overlaps(&ld);
+    let view = PageView {
+        page: &page,
+        lines: &lines,
+        link_density: &ld_density,
+        rd_ov: &rd_ov,
+        rd: rd.is_some(),
+        ld: ld.is_some(),
+    };
     let mut dense = Vec::with_capacity(n);
     let (mut buckets, mut bucket_ends) = (Vec::new(), Vec::with_capacity(n));
-    for (i, (b, l)) in page.blocks.iter().zip(&lines).enumerate() {
-        let text = &page.text[b.start..b.end];
-        let lo = i.saturating_sub(2);
-        let hi = (i + 3).min(n);
-        let win = ld_density[lo..hi].iter().sum::<f32>() / (hi - lo) as f32;
-        let mut x = [0f32; N_DENSE];
-        x[..N_LINE].copy_from_slice(&lf[i]);
-        let d = &mut x[N_LINE..N_LINE + N_DOM];
-        d[0] = ld_density[i];
-        d[1] = win;
-        d[2] = (1.0 + b.depth as f32).ln();
-        d[3] = flag(super::rules::shape_kind(text, l).is_some());
-        d[4] = flag(rd.is_some());
-        d[5] = rd_ov[i];
-        d[6] = rd_ov[lo..hi].iter().sum::<f32>() / (hi - lo) as f32;
-        d[7] = flag(ld.is_some());
-        d[8] = ld_ov[i];
-        d[9] = i as f32 / n.max(1) as f32;
-        for (k, v) in x[N_LINE + N_DOM..].iter_mut().enumerate() {
-            *v = flag(b.flags & (1 << k) != 0);
-        }
-        dense.push(x);
-        // Each token twice: alone, and joined with whether the readability candidate holds the
-        // block, so a class name can weigh differently inside and outside that candidate.
-        let salt = if rd_ov[i] >= 0.5 {
-            0x5bd1_e995
-        } else {
-            0x1b87_3593
-        };
-        for &t in &page.tokens[b.tok_start..b.tok_end] {
-            buckets.push(bucket(t));
-            buckets.push(bucket((t ^ salt).wrapping_mul(0x9e37_79b9_7f4a_7c15)));
-        }
+    for i in 0..n {
+        dense.push(view.dense(i, &lf[i], ld_ov[i]));
+        view.push_buckets(i, &mut buckets);
         bucket_ends.push(buckets.len());
     }
     Measured {

@@ -9,9 +9,11 @@ use rules::Kind;
 use textpass::PassOut;
 
 /// Whether the readability path runs the block pruner ([`prune::EDGE_RULE`]). Off: it raised
-/// wcxb-train site-grouped CV F1 by 0.0008 (every fold up) but costs x1.10 instructions on
-/// wcxb-dev (the block walk and the scoring), which takes the HTML path under its floor of
-/// 250 pages per CPU second; on again once the block walk shares the visible-text walk.
+/// wcxb-train site-grouped CV F1 by 0.0008 (every fold up), but costs x1.097 instructions in
+/// the stage over the first 40 wcxb-dev pages even with the scoring of only the edge lines'
+/// blocks ([`super::edge_score`]): the block walk ([`super::blocks::cut_blocks_with`], a second
+/// walk of the DOM and a second copy of the visible text) is 109M of the 149M added; on again
+/// once the block walk shares the visible-text walk.
 const PRUNE_EDGES: bool = false;
 
 impl Stripper {
@@ -88,7 +90,7 @@ impl Stripper {
         let (mut out, shapes, mut kept) = self.readability_page(page);
         if let Some(b) = blocks {
             let removed = self.config.keep_removed.then_some(&mut out.removed);
-            prune::edges(&self.blocks, b, &mut out.text, &mut kept, removed);
+            prune::edges(&self.blocks, &b, &mut out.text, &mut kept, removed);
         }
         (out, shapes, kept)
     }

@@ -24,16 +24,19 @@ fn is_mark(c: char) -> bool {
     matches!(c as u32, 0x300..=0x36F | 0x483..=0x489 | 0x591..=0x5BD | 0x610..=0x61A | 0x64B..=0x65F | 0x900..=0x903 | 0x93A..=0x94F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F)
 }
 
+/// Returns the hash of one shingle, the tokens `toks` in order (as [`shingles`] hashes them).
+pub fn shingle_hash(toks: &[&str]) -> u64 {
+    let mut h = Xxh3::new();
+    for t in toks {
+        h.update(t.as_bytes());
+        h.update(&[0]);
+    }
+    h.digest()
+}
+
 /// Returns the hashes of the token n-grams (`n`-shingles) of `toks`; fewer than `n` tokens give one shorter shingle.
 pub fn shingles(toks: &[&str], n: usize) -> Vec<u64> {
-    let hash = |s: &[&str]| {
-        let mut h = Xxh3::new();
-        for t in s {
-            h.update(t.as_bytes());
-            h.update(&[0]);
-        }
-        h.digest()
-    };
+    let hash = shingle_hash;
     if toks.is_empty() {
         return Vec::new();
     }

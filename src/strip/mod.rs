@@ -29,6 +29,7 @@ pub mod block_train;
 pub mod blocks;
 pub mod classify;
 mod comments;
+mod edge_score;
 pub mod eval;
 pub mod html;
 mod html_path;

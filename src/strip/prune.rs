@@ -6,7 +6,7 @@
 //! A line is matched to the blocks with the same text (whitespace collapsed); when several
 //! blocks share it, the most probable one speaks for it, and a line no block matches is kept.
 
-use super::block_model::{keep, measure_page, probabilities, BlockModel, Measured};
+use super::block_model::{keep, probabilities, BlockModel, Measured};
 use super::blocks::BlockPage;
 use super::rules::Kind;
 use crate::model::RemovedLine;
@@ -84,29 +84,6 @@ impl BlockScores {
         Self { map }
     }
 
-    /// Scores only the blocks of at most `max_words` whitespace-separated words, without the
-    /// model's decoding (`kept` is false): what [`EDGE_RULE`] reads, at a fraction of the cost.
-    pub fn short(model: &BlockModel, m: &Measured, max_words: usize) -> Self {
-        let mut map: HashMap<String, Score> = HashMap::new();
-        for (i, l) in m.lines.iter().enumerate() {
-            let text = l.text(&m.page.text);
-            if text.split_whitespace().nth(max_words).is_some() {
-                continue;
-            }
-            let b = &m.page.blocks[i];
-            let s = Score {
-                prob: model.probability(&m.dense[i], m.buckets(i)),
-                kept: false,
-                link: b.link_chars as f32 / b.chars.max(1) as f32,
-            };
-            let e = map.entry(collapse(text)).or_insert(s);
-            if s.prob > e.prob {
-                *e = s;
-            }
-        }
-        Self { map }
-    }
-
     /// Returns the score of the block(s) holding exactly `line`, if any does.
     pub fn get(&self, line: &str) -> Option<Score> {
         self.map.get(&collapse(line)).copied()
@@ -166,23 +143,17 @@ pub fn dropped(text: &str, scores: &BlockScores, rule: &Rule) -> Vec<bool> {
 /// Applies [`EDGE_RULE`] to `text`, the output of the readability path for the page cut into
 /// `page`: drops the lines it rejects, with their entries of `kept` (one per non-empty line, as
 /// [`super::Stripper::apply_memory`] reads it; left as they are when they do not match the
-/// text). The page is scored only when the text starts or ends with a short line. Returns how
-/// many lines were dropped; `removed` receives them when given.
+/// text). Only the blocks holding the text's leading and trailing short lines are scored
+/// ([`super::edge_score`]). Returns how many lines were dropped; `removed` receives them when
+/// given.
 pub fn edges(
     model: &BlockModel,
-    page: BlockPage,
+    page: &BlockPage,
     text: &mut String,
     kept: &mut Vec<(u64, bool)>,
     removed: Option<&mut Vec<RemovedLine>>,
 ) -> usize {
-    let short = |l: &&str| l.split_whitespace().count() <= EDGE_WORDS;
-    let mut lines = text.split('\n').filter(|l| !l.is_empty());
-    let (first, last) = (lines.next(), lines.next_back());
-    if !(first.is_some_and(|l| short(&l)) || last.is_some_and(|l| short(&l))) {
-        return 0;
-    }
-    let scores = BlockScores::short(model, &measure_page(page), EDGE_WORDS);
-    let drop = dropped(text, &scores, &EDGE_RULE);
+    let drop = super::edge_score::drops(model, page, text);
     let n = drop.iter().filter(|d| **d).count();
     if n == 0 {
         return 0;
@@ -316,7 +287,7 @@ mod tests {
         let mut text = format!("Home\n\n{body}\nWorld news\n{tail}\nShare on social media");
         let mut kept = vec![(1, true), (2, false), (3, true), (4, false), (5, true)];
         let mut removed = Vec::new();
-        let n = edges(&model, blocks(), &mut text, &mut kept, Some(&mut removed));
+        let n = edges(&model, &blocks(), &mut text, &mut kept, Some(&mut removed));
         // The menu link before the body and the share link after it go; the same words
         // between two paragraphs stay: only the ends of the text are pruned.
         assert_eq!(n, 2, "{text}");
@@ -327,7 +298,7 @@ mod tests {
         // Long lines at both ends: the page is not scored and nothing changes.
         let mut text = format!("{body}\n{tail}");
         let mut kept = vec![(1, false), (2, false)];
-        assert_eq!(edges(&model, blocks(), &mut text, &mut kept, None), 0);
+        assert_eq!(edges(&model, &blocks(), &mut text, &mut kept, None), 0);
         assert_eq!(text, format!("{body}\n{tail}"));
         assert_eq!(kept.len(), 2);
     }
