@@ -14,7 +14,7 @@
 //!   version of a wire story, or an article quoting one, covers only part of one side.
 
 use super::story::is_stop;
-use super::text;
+use super::text::{self, sentences};
 
 #[path = "align_matching.rs"]
 mod matching;
@@ -147,67 +147,78 @@ impl Alignment {
     }
 }
 
-/// Returns the sentences of `text`: cut after `.`, `!` or `?` followed by white space, and at
-/// line breaks.
-fn sentences(text: &str) -> impl Iterator<Item = &str> {
-    let bytes = text.as_bytes();
-    let mut start = 0;
-    let mut i = 0;
-    std::iter::from_fn(move || {
-        while i < bytes.len() {
-            let b = bytes[i];
-            i += 1;
-            let end = b == b'\n'
-                || (matches!(b, b'.' | b'!' | b'?')
-                    && bytes.get(i).is_none_or(|c| c.is_ascii_whitespace()));
-            if end {
-                let s = &text[start..i];
-                start = i;
-                return Some(s);
+/// Builds a sketch a sentence at a time.
+#[derive(Default)]
+struct Builder {
+    words: Vec<u16>,
+    ends: Vec<u16>,
+    sentence: Vec<u16>,
+}
+
+impl Builder {
+    /// Whether the sketch holds all the sentences or words it keeps.
+    fn is_full(&self) -> bool {
+        self.ends.len() == MAX_SENTENCES || self.words.len() >= MAX_WORDS
+    }
+
+    /// Adds the sentence of `found` (its words in order) when it has enough content words.
+    fn add(&mut self, found: &[text::Word]) {
+        let sentence = &mut self.sentence;
+        sentence.clear();
+        let room = MAX_WORDS - self.words.len();
+        // Only the first `room` words are kept, so collecting stops there: the
+        // duplicate check below stays bounded on one endless unpunctuated line.
+        let cap = room.max(MIN_SENTENCE_WORDS);
+        // In sentence order (the rewrite model's edit script reads it), each word once.
+        for w in found {
+            let h = (w.hash >> 48) as u16;
+            if w.len >= 3 && !is_stop(w.hash) && !sentence.contains(&h) {
+                sentence.push(h);
+                if sentence.len() >= cap {
+                    break;
+                }
             }
         }
-        (start < bytes.len()).then(|| {
-            let s = &text[start..];
-            start = bytes.len();
-            s
-        })
-    })
+        if sentence.len() < MIN_SENTENCE_WORDS {
+            return;
+        }
+        self.words
+            .extend_from_slice(&sentence[..sentence.len().min(room)]);
+        self.ends.push(self.words.len() as u16);
+    }
+
+    fn finish(self) -> Sketch {
+        Sketch::from_parts(&self.ends, &self.words)
+    }
 }
 
 impl Sketch {
     /// Returns the sketch of a document's text.
     pub fn of(text: &str) -> Self {
-        let (mut words, mut ends) = (Vec::new(), Vec::new());
-        let mut sentence: Vec<u16> = Vec::new();
+        let mut b = Builder::default();
         let mut found = Vec::new();
         for s in sentences(text) {
-            if ends.len() == MAX_SENTENCES || words.len() >= MAX_WORDS {
+            if b.is_full() {
                 break;
             }
-            sentence.clear();
-            let room = MAX_WORDS - words.len();
-            // Only the first `room` words are kept, so collecting stops there: the
-            // duplicate check below stays bounded on one endless unpunctuated line.
-            let cap = room.max(MIN_SENTENCE_WORDS);
-            // In sentence order (the rewrite model's edit script reads it), each word once.
             found.clear();
             text::words_into(s, &mut found);
-            for w in &found {
-                let h = (w.hash >> 48) as u16;
-                if w.len >= 3 && !is_stop(w.hash) && !sentence.contains(&h) {
-                    sentence.push(h);
-                    if sentence.len() >= cap {
-                        break;
-                    }
-                }
-            }
-            if sentence.len() < MIN_SENTENCE_WORDS {
-                continue;
-            }
-            words.extend_from_slice(&sentence[..sentence.len().min(room)]);
-            ends.push(words.len() as u16);
+            b.add(&found);
         }
-        Self::from_parts(&ends, &words)
+        b.finish()
+    }
+
+    /// Returns the sketch of a document from the words of each of its sentences, as
+    /// [`Sketch::of`] splits and reads them ([`text::Scan::sentences`]).
+    pub fn of_sentences<'a>(sentences: impl IntoIterator<Item = &'a [text::Word]>) -> Self {
+        let mut b = Builder::default();
+        for s in sentences {
+            if b.is_full() {
+                break;
+            }
+            b.add(s);
+        }
+        b.finish()
     }
 
     pub(super) fn from_parts(ends: &[u16], words: &[u16]) -> Self {

@@ -106,15 +106,24 @@ pub(super) fn sent_b64(sketch: &Sketch) -> Option<String> {
 }
 
 /// Returns the index-free work of deciding `text` for the document `id`.
+///
+/// One [`text::scan`] gives the words, the sentences of the sketch and the normal form (but
+/// for a text with a character whose lowercase is classified otherwise, which takes
+/// [`normalize`]).
 pub fn prepare(id: &str, text: &str) -> Prepared {
-    let words = text::words(text);
-    let sigs = Signatures::of(&words);
-    let terms = story::terms(&words);
-    let sketch = Sketch::of(text);
+    let scan = text::scan(text);
+    let words = &scan.words;
+    let sigs = Signatures::of(words);
+    let terms = story::terms(words);
+    let sketch = Sketch::of_sentences(scan.sentences());
+    let text_hash = match &scan.normal {
+        Some(normal) => hash128(normal),
+        None => hash128(normalize(text).as_bytes()),
+    };
     let encoded = Encoded::of(sigs.as_ref(), &terms, &sketch);
     Prepared {
         raw: parse_hex(id).unwrap_or_else(|| hash128(id.as_bytes())),
-        text_hash: hash128(normalize(text).as_bytes()),
+        text_hash,
         sigs,
         terms,
         sentences: Sentences::Sketch(sketch),
@@ -315,6 +324,69 @@ mod tests {
         for t in &texts {
             assert_eq!(normalize(t), normalize_reference(t), "{t:?}");
         }
+    }
+
+    /// Texts with sentences, curly quotes, ellipses and characters NFKC or lowercasing change:
+    /// the seeds, then pieces of them and [`text::tests::tricky_strings`] put together.
+    fn scan_texts() -> Vec<String> {
+        let mut texts = text::tests::seed_texts();
+        let tricky = text::tests::tricky_strings(40_000);
+        const GLUE: &[&str] = &[
+            ". ", ".", "\n", "! ", "?", ": ", " ", "\"", "“", "” ", "…", "—", "İ", "a.b", "3.5",
+            "The ", "Geneva", "talks", "ended", "in", "2013", "\u{301}", "ǅ", "ﬁ", "!\n",
+        ];
+        for (i, chunk) in tricky.chunks(8).enumerate() {
+            let mut t = String::new();
+            for (j, s) in chunk.iter().enumerate() {
+                t.push_str(s);
+                t.push_str(GLUE[(i * 7 + j * 3) % GLUE.len()]);
+                t.push_str(GLUE[(i + j * 5) % GLUE.len()]);
+            }
+            texts.push(t);
+        }
+        // The seeds with a tricky piece at a varying place.
+        let seeds = text::tests::seed_texts();
+        for (i, piece) in tricky.iter().take(2_000).enumerate() {
+            let s = &seeds[i % seeds.len()];
+            let at = (0..=i * 997 % s.len())
+                .rev()
+                .find(|&c| s.is_char_boundary(c))
+                .unwrap_or(0);
+            texts.push(format!("{}{piece}{}", &s[..at], &s[at..]));
+        }
+        texts.extend(tricky);
+        texts
+    }
+
+    #[test]
+    fn one_scan_prepares_as_the_separate_passes() {
+        let texts = scan_texts();
+        let (mut cut, mut multi, mut normal) = (0, 0, 0);
+        for t in &texts {
+            let scan = text::scan(t);
+            assert_eq!(scan.words, text::words(t), "{t:?}");
+            if let Some(n) = &scan.normal {
+                normal += 1;
+                assert_eq!(n.as_slice(), normalize(t).as_bytes(), "{t:?}");
+            }
+            let sketch = Sketch::of_sentences(scan.sentences());
+            assert_eq!(sketch, Sketch::of(t), "{t:?}");
+            cut += usize::from(!scan.cuts.is_empty());
+            multi += usize::from(sketch.sentence_count() > 1);
+            // The whole preparation against the separate passes it replaced.
+            let p = prepare("ab", t);
+            let words = text::words(t);
+            assert_eq!(p.text_hash, hash128(normalize(t).as_bytes()), "{t:?}");
+            assert_eq!(p.sigs, Signatures::of(&words), "{t:?}");
+            assert_eq!(p.terms, story::terms(&words), "{t:?}");
+            assert_eq!(*p.sentences.sketch(), Sketch::of(t), "{t:?}");
+        }
+        // Sentences were cut, and both the one pass and the fallback of the normal form tried.
+        let n = texts.len();
+        assert!(
+            cut > n / 10 && multi > 100 && normal > n / 4 && normal < n,
+            "{cut} {multi} {normal} {n}"
+        );
     }
 
     #[test]

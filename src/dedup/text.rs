@@ -59,6 +59,10 @@ pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 /// A set of hash-derived ids, see [`IdHasher`].
 pub type IdSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
 
+#[path = "text_scan.rs"]
+mod scan;
+pub use scan::{scan, Scan};
+
 /// Returns the words of `text` in order.
 ///
 /// Works on bytes: ASCII bytes (most of any news text) take a byte fast path, and only the
@@ -124,6 +128,35 @@ pub fn words_into(text: &str, out: &mut Vec<Word>) {
     }
 }
 
+/// Whether [`sentences`] cuts after the byte `b`, followed by `next`.
+pub(super) fn is_cut(b: u8, next: Option<&u8>) -> bool {
+    b == b'\n' || (matches!(b, b'.' | b'!' | b'?') && next.is_none_or(u8::is_ascii_whitespace))
+}
+
+/// Returns the sentences of `text`: cut after `.`, `!` or `?` followed by white space, and at
+/// line breaks.
+pub fn sentences(text: &str) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            let b = bytes[i];
+            i += 1;
+            if is_cut(b, bytes.get(i)) {
+                let s = &text[start..i];
+                start = i;
+                return Some(s);
+            }
+        }
+        (start < bytes.len()).then(|| {
+            let s = &text[start..];
+            start = bytes.len();
+            s
+        })
+    })
+}
+
 /// Returns `text` in NFKC, borrowed when the quick check proves it already is (most news text,
 /// curly quotes and dashes included), which skips the costly normalisation pass.
 ///
@@ -163,7 +196,7 @@ pub fn nfkc(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-fn push_word(out: &mut Vec<Word>, normal: &[u8], name_like: bool) {
+pub(super) fn push_word(out: &mut Vec<Word>, normal: &[u8], name_like: bool) {
     out.push(Word {
         hash: xxhash_rust::xxh3::xxh3_64(normal),
         name_like: name_like || is_year(normal),
