@@ -245,7 +245,7 @@ impl Sink {
                 Work::Doc(doc) => {
                     if !self.drops(doc) {
                         let line = Line::new(&env.file, Some(&doc.id), &now, doc.as_ref());
-                        json::write_doc_line(&mut out_buf, &line)?;
+                        serde_json::to_writer(&mut out_buf, &line)?;
                         out_buf.push(b'\n');
                     }
                 }
@@ -486,7 +486,6 @@ fn stage_label(stage: &str) -> &'static str {
 }
 
 mod done;
-mod json;
 #[cfg(test)]
 mod tests;
 
