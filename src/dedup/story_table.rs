@@ -34,7 +34,8 @@ const MIN_SLOTS: usize = 16;
 /// A term map of one shard: term id (whose low 8 bits are the shard's) to [`TermStat`].
 #[derive(Debug, Default)]
 pub(super) struct ShardMap {
-    /// A power of two long (or empty), at most 3/4 full.
+    /// A power of two long (or empty), at most 7/8 full: grown at the load hashbrown grows its
+    /// tables at, with 10 bytes a slot against the `HashMap`'s 13 a bucket.
     slots: Vec<Slot>,
     len: usize,
 }
@@ -109,7 +110,7 @@ impl ShardMap {
     /// `update` to change; the entry must leave it with a document frequency above 0.
     #[inline(always)]
     pub(super) fn upsert(&mut self, term: u32, head: u32, update: impl FnOnce(&mut TermStat)) {
-        if (self.len + 1) * 4 > self.slots.len() * 3 {
+        if (self.len + 1) * 8 > self.slots.len() * 7 {
             self.grow();
         }
         let key = key_of(term);
@@ -189,7 +190,7 @@ impl ShardMap {
         if len == 0 {
             return 0;
         }
-        (len * 4 / 3 + 1).next_power_of_two().max(MIN_SLOTS)
+        (len * 8 / 7 + 1).next_power_of_two().max(MIN_SLOTS)
     }
 
     /// Returns the heap bytes the slots take.
