@@ -6,7 +6,7 @@
 //! only, so the long tail of a centroid's light terms cost postings (most of the index's
 //! memory) that rarely found a story the heavy terms did not.
 
-use crate::dedup::text::IdMap;
+use super::story_table::ShardMap;
 
 /// Heaviest terms of a document its story is listed under.
 pub(super) const LISTED_TERMS: usize = 32;
@@ -58,17 +58,10 @@ const END: u32 = u32::MAX;
 /// Shards of the term table, by the low bits of the term id; one is swept at a time.
 pub(super) const SHARDS: usize = 256;
 
-/// A term's document frequency and the first node of its posting list.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct TermStat {
-    pub(super) df: u32,
-    head: u32,
-}
-
 /// One shard: its terms and their postings.
 #[derive(Debug, Default)]
 struct Shard {
-    terms: IdMap<u32, TermStat>,
+    terms: ShardMap,
     nodes: Vec<(u32, u32)>,
 }
 
@@ -101,14 +94,20 @@ impl TermTable {
     pub(super) fn df(&self, term: u32) -> u32 {
         self.shards[shard_of(term)]
             .terms
-            .get(&term)
+            .get(term)
             .map_or(0, |s| s.df)
+    }
+
+    /// Asks the processor to load where `term`'s entry is looked for, ahead of a lookup.
+    #[inline(always)]
+    pub(super) fn prefetch(&self, term: u32) {
+        self.shards[shard_of(term)].terms.prefetch(term);
     }
 
     /// Returns the story slots whose centroid holds `term`.
     pub(super) fn stories(&self, term: u32) -> impl Iterator<Item = u32> + '_ {
         let shard = &self.shards[shard_of(term)];
-        let mut at = shard.terms.get(&term).map_or(END, |s| s.head);
+        let mut at = shard.terms.get(term).map_or(END, |s| s.head);
         std::iter::from_fn(move || {
             let &(slot, next) = shard.nodes.get(at as usize)?;
             at = next;
@@ -121,16 +120,15 @@ impl TermTable {
     #[inline]
     pub(super) fn count(&mut self, term: u32, slot: Option<u32>) {
         let shard = &mut self.shards[shard_of(term)];
-        let s = shard
-            .terms
-            .entry(term)
-            .or_insert(TermStat { df: 0, head: END });
-        s.df += 1;
-        if let Some(slot) = slot {
-            let node = u32::try_from(shard.nodes.len()).unwrap_or(END);
-            shard.nodes.push((slot, s.head));
-            s.head = node;
-        }
+        let nodes = &mut shard.nodes;
+        shard.terms.upsert(term, END, |s| {
+            s.df += 1;
+            if let Some(slot) = slot {
+                let node = u32::try_from(nodes.len()).unwrap_or(END);
+                nodes.push((slot, s.head));
+                s.head = node;
+            }
+        });
     }
 
     /// Drops shard `k`'s postings of stories that are not `live`, and forgets its terms seen
@@ -142,7 +140,7 @@ impl TermTable {
         let old = std::mem::take(&mut shard.nodes);
         let mut nodes: Vec<(u32, u32)> = Vec::with_capacity(old.len());
         let mut kept: Vec<u32> = Vec::new();
-        shard.terms.retain(|_, s| {
+        shard.terms.retain(|s| {
             kept.clear();
             let mut at = s.head;
             while let Some(&(slot, next)) = old.get(at as usize) {
@@ -162,8 +160,5 @@ impl TermTable {
         });
         nodes.shrink_to_fit();
         shard.nodes = nodes;
-        if shard.terms.capacity() > 4 * shard.terms.len() + 64 {
-            shard.terms.shrink_to_fit();
-        }
     }
 }
