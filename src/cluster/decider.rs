@@ -75,39 +75,39 @@ pub async fn run(cluster: Cluster, config: Config, mut stop: watch::Receiver<boo
             indexed: 0,
         })?;
         let sent = Instant::now();
-        let taken = lease::acquire(&leases, value.into()).await;
-        match taken {
-            Ok(Some(revision)) => {
+        let taken = match lease::acquire(&leases, value.into()).await {
+            Ok(taken) => {
                 failing.recovered();
-                tracing::info!(node = %me, "took the decider lease");
-                let holding = Holding::new(leases.clone(), me.clone(), revision, sent);
-                let result = lead(&cluster, &config, &holding, stop.clone()).await;
-                holding.lease.release().await;
-                match result {
-                    Ok(()) if *stop.borrow() => return Ok(()),
-                    Ok(()) => tracing::warn!("lost the decider lease"),
-                    Err(error) => {
-                        tracing::warn!(error = %format!("{error:#}"), "decider stopped, replaying the output stream");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                }
+                taken
             }
-            Ok(None) | Err(_) => {
-                if let Err(error) = taken {
-                    failing.note(&error);
-                    // The bucket may be gone (deleted by hand, a stream reset): open it
-                    // again, which creates it, so the cluster does not stall for good.
-                    match Leases::open(&cluster).await {
-                        Ok(again) => leases = again,
-                        Err(error) => failing.note(&error),
-                    }
-                } else {
-                    failing.recovered();
+            Err(error) => {
+                failing.note(&error);
+                // The bucket may be gone (deleted by hand, a stream reset): open it again,
+                // which creates it, so the cluster does not stall for good.
+                match Leases::open(&cluster).await {
+                    Ok(again) => leases = again,
+                    Err(error) => failing.note(&error),
                 }
-                tokio::select! {
-                    _ = tokio::time::sleep(lease::RENEW_EVERY) => {}
-                    _ = stop.changed() => {}
-                }
+                None
+            }
+        };
+        let Some(revision) = taken else {
+            tokio::select! {
+                _ = tokio::time::sleep(lease::RENEW_EVERY) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        };
+        tracing::info!(node = %me, "took the decider lease");
+        let holding = Holding::new(leases.clone(), me.clone(), revision, sent);
+        let result = lead(&cluster, &config, &holding, stop.clone()).await;
+        holding.lease.release().await;
+        match result {
+            Ok(()) if *stop.borrow() => return Ok(()),
+            Ok(()) => tracing::warn!("lost the decider lease"),
+            Err(error) => {
+                tracing::warn!(error = %format!("{error:#}"), "decider stopped, replaying the output stream");
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
     }
