@@ -86,6 +86,9 @@ pub struct StoryIndex {
     docs_seen: u64,
     /// Stories by slot; postings name slots (4 bytes) rather than story ids (16).
     slots: Vec<Option<Story>>,
+    /// One bit a slot, set while it holds a story: the sweeps ask this for every posting, and
+    /// 64 slots a word stay in cache where the slots themselves (a story each) do not.
+    open: Vec<u64>,
     /// The [`directory`] of each open story's centroid of [`DIRECTORY_MIN`] terms or more, by
     /// slot (half a byte or less a term, only for the few large stories).
     dirs: IdMap<u32, Vec<u32>>,
@@ -110,6 +113,7 @@ impl StoryIndex {
             prior: None,
             docs_seen: 0,
             slots: Vec::new(),
+            open: Vec::new(),
             dirs: IdMap::default(),
             free: Vec::new(),
             closed: Vec::new(),
@@ -281,6 +285,15 @@ impl StoryIndex {
             .map(|m| m.story)
     }
 
+    /// Marks `slot` as holding a story.
+    fn mark_open(&mut self, slot: u32) {
+        let i = slot as usize;
+        if self.open.len() <= i / 64 {
+            self.open.resize(i / 64 + 1, 0);
+        }
+        self.open[i / 64] |= 1 << (i % 64);
+    }
+
     /// Moves time forward by one document that joined no story (an exact duplicate).
     pub fn advance_only(&mut self) {
         self.advance();
@@ -305,6 +318,7 @@ impl StoryIndex {
                 .is_some_and(|s| seq.saturating_sub(s.last_seq) > window)
             {
                 if let Some(s) = slot.take() {
+                    self.open[i / 64] &= !(1 << (i % 64));
                     self.by_id.remove(&s.id);
                     self.dirs.remove(&(i as u32));
                 }
@@ -319,9 +333,11 @@ impl StoryIndex {
         // seen (most terms occur once); with it, it is bounded by the terms of open stories and
         // the terms seen twice.
         let k = (seq / SHARD_EVERY) as usize % SHARDS;
-        let slots = &self.slots;
-        self.terms
-            .sweep(k, |i| slots.get(i as usize).is_some_and(Option::is_some));
+        let open = &self.open;
+        self.terms.sweep(k, |i| {
+            let i = i as usize;
+            open.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1)
+        });
         if k == SHARDS - 1 {
             // A round of sweeps ended: a story closed before it began has no postings left in
             // any shard, so its slot can hold a new story.

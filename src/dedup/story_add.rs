@@ -124,6 +124,7 @@ impl StoryIndex {
                     }
                 };
                 self.by_id.insert(story, slot);
+                self.mark_open(slot);
                 slot
             }
         };

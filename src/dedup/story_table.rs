@@ -8,7 +8,8 @@
 //! worker asks for the slots of all of a document's terms before it reads the first, and the
 //! misses overlap instead of following one another. A slot with document frequency 0 is empty
 //! (a listed term is always counted first); terms are only dropped by [`ShardMap::retain`],
-//! which rebuilds the table, so there are no tombstones.
+//! which shifts the later entries of a run back into a dropped entry's slot, so there are no
+//! tombstones.
 
 /// A term's document frequency and the first node of its posting list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,49 +141,88 @@ impl ShardMap {
     #[cold]
     fn grow(&mut self) {
         let n = (self.slots.len() * 2).max(MIN_SLOTS);
-        self.rebuild(n, |_, _| true);
+        self.rebuild(n);
     }
 
-    /// Rebuilds the table into `n` slots with the entries `keep` keeps (given the full term
-    /// id's key and a mutable entry it may change).
-    fn rebuild(&mut self, n: usize, mut keep: impl FnMut(u16, &mut TermStat) -> bool) {
+    /// Rebuilds the table into `n` slots.
+    fn rebuild(&mut self, n: usize) {
         let old = std::mem::take(&mut self.slots);
         self.slots = vec![Slot::default(); n];
-        self.len = 0;
         for s in old {
             if s.df == 0 {
-                continue;
-            }
-            let mut stat = TermStat {
-                df: s.df,
-                head: s.head,
-            };
-            if !keep(s.key, &mut stat) {
                 continue;
             }
             let mut i = home(s.key, n);
             while self.slots[i].df != 0 {
                 i = (i + 1) & (n - 1);
             }
-            self.slots[i] = Slot {
-                key: s.key,
-                df: stat.df,
-                head: stat.head,
-            };
-            self.len += 1;
+            self.slots[i] = s;
         }
     }
 
-    /// Keeps the entries `keep` returns true for (it may change them), in slot order, and
-    /// shrinks the table when it is mostly empty; a kept entry must keep a document frequency
-    /// above 0.
+    /// Keeps the entries `keep` returns true for (it may change them) and shrinks the table
+    /// when it is mostly empty; a kept entry must keep a document frequency above 0.
+    ///
+    /// In place: a dropped entry's slot is filled by shifting back the later entries of its run
+    /// that may live there (backward-shift deletion), so the table needs no second allocation
+    /// and kept entries are not hashed again. The walk starts after an empty slot, so no run
+    /// wraps past its start, and an entry shifted back is always one not yet visited.
     pub(super) fn retain(&mut self, mut keep: impl FnMut(&mut TermStat) -> bool) {
         let n = self.slots.len();
-        self.rebuild(n, |_, s| keep(s));
+        // A table is at most 7/8 full, so it has an empty slot.
+        let Some(empty) = self.slots.iter().position(|s| s.df == 0) else {
+            return;
+        };
+        let mut i = (empty + 1) & (n - 1);
+        let mut left = n;
+        while left > 0 {
+            let s = self.slots[i];
+            if s.df != 0 {
+                let mut stat = TermStat {
+                    df: s.df,
+                    head: s.head,
+                };
+                if !keep(&mut stat) {
+                    self.len -= 1;
+                    self.remove_at(i);
+                    // Slot `i` now holds a later entry of the run, or nothing.
+                    continue;
+                }
+                self.slots[i] = Slot {
+                    key: s.key,
+                    df: stat.df,
+                    head: stat.head,
+                };
+            }
+            i = (i + 1) & (n - 1);
+            left -= 1;
+        }
         let want = Self::slots_for(self.len);
         if self.slots.len() > 4 * want {
-            self.rebuild(want, |_, _| true);
+            self.rebuild(want);
         }
+    }
+
+    /// Empties slot `hole` and shifts back the later entries of its run whose probe path
+    /// passes it, so every entry stays reachable from its home slot.
+    fn remove_at(&mut self, mut hole: usize) {
+        let n = self.slots.len();
+        let mut j = hole;
+        loop {
+            j = (j + 1) & (n - 1);
+            let s = self.slots[j];
+            if s.df == 0 {
+                break;
+            }
+            // The entry may move to `hole` when its home is no later than `hole` on its path.
+            let from_home = j.wrapping_sub(home(s.key, n)) & (n - 1);
+            let from_hole = j.wrapping_sub(hole) & (n - 1);
+            if from_home >= from_hole {
+                self.slots[hole] = s;
+                hole = j;
+            }
+        }
+        self.slots[hole] = Slot::default();
     }
 
     /// The slots a table of `len` entries is built with.
