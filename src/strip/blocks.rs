@@ -25,7 +25,9 @@ pub const FLAG_NAMES: &[&str] = &[
     "in_button",
 ];
 pub const N_FLAGS: usize = 16;
-const IN_A: u32 = 1;
+pub(super) const IN_A: u32 = 1;
+/// Bit of [`FLAG_NAMES`]' `in_article_body`: an element with `itemprop=articleBody`.
+pub(super) const IN_ARTICLE_BODY: u32 = 1 << 3;
 
 /// One visible text block: a line of the page's visible text and where it sits in the markup.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -189,21 +191,13 @@ impl Walk<'_> {
         let mut flags = parent | own_flags(name);
         let start = self.arena.len();
         for v in [class, id].into_iter().flatten() {
-            for tok in v
-                .split(|c: char| !c.is_ascii_alphanumeric())
-                .filter(|t| t.len() >= 2 && !t.bytes().all(|b| b.is_ascii_digit()))
-            {
-                self.lower.clear();
-                self.lower
-                    .extend(tok.bytes().map(|b| b.to_ascii_lowercase()));
-                self.arena.push(xxh3_64_with_seed(&self.lower, 1));
-            }
+            push_class_tokens(v, &mut self.lower, &mut self.arena);
         }
         if article_body {
-            flags |= 1 << 3;
+            flags |= IN_ARTICLE_BODY;
         }
         self.frames.push(Frame {
-            tag: xxh3_64_with_seed(name.as_bytes(), 2),
+            tag: tag_hash(name),
             cls: (start, self.arena.len()),
             flags,
         });
@@ -242,23 +236,13 @@ impl Walk<'_> {
     fn open_block(&mut self) {
         let tok_start = self.page.tokens.len();
         let n = self.frames.len();
-        let tags = |d: usize| self.frames.get(n.wrapping_sub(1 + d)).map_or(0, |f| f.tag);
-        let (t0, t1, t2) = (tags(0), tags(1), tags(2));
-        let toks = &mut self.page.tokens;
-        toks.push(mix(1, t0));
-        toks.push(mix(2, mix(t0, t1)));
-        toks.push(mix(3, mix(mix(t0, t1), t2)));
-        for (d, f) in self.frames.iter().rev().take(8).enumerate() {
-            if d < 3 && d > 0 {
-                toks.push(mix(4, f.tag));
-            }
-            for &c in &self.arena[f.cls.0..f.cls.1] {
-                toks.push(mix(5, c));
-                if d < 2 {
-                    toks.push(mix(6, c));
-                }
-            }
-        }
+        let arena = &self.arena;
+        let frames = self
+            .frames
+            .iter()
+            .rev()
+            .map(|f| (f.tag, &arena[f.cls.0..f.cls.1]));
+        push_block_tokens(frames, &mut self.page.tokens);
         let flags = self.frames.last().map_or(0, |f| f.flags);
         if !self.page.text.is_empty() {
             self.page.text.push('\n');
@@ -283,12 +267,58 @@ impl Walk<'_> {
     }
 }
 
+/// Appends the context tokens of a block to `toks`, given the open elements it starts in, innermost
+/// first, each as its tag hash ([`tag_hash`]) and class/id token hashes ([`push_class_tokens`]):
+/// the tag path of the three innermost, the tags of the two above the innermost, and the class/id
+/// tokens of the eight innermost (those of the two innermost twice, under a second role).
+pub(super) fn push_block_tokens<'c>(
+    frames: impl Iterator<Item = (u64, &'c [u64])> + Clone,
+    toks: &mut Vec<u64>,
+) {
+    let mut tags = frames.clone().map(|f| f.0);
+    let t0 = tags.next().unwrap_or(0);
+    let t1 = tags.next().unwrap_or(0);
+    let t2 = tags.next().unwrap_or(0);
+    toks.push(mix(1, t0));
+    toks.push(mix(2, mix(t0, t1)));
+    toks.push(mix(3, mix(mix(t0, t1), t2)));
+    for (d, (tag, cls)) in frames.take(8).enumerate() {
+        if d < 3 && d > 0 {
+            toks.push(mix(4, tag));
+        }
+        for &c in cls {
+            toks.push(mix(5, c));
+            if d < 2 {
+                toks.push(mix(6, c));
+            }
+        }
+    }
+}
+
+/// Returns the hash of an element's tag name, as its context tokens read it.
+pub(super) fn tag_hash(name: &str) -> u64 {
+    xxh3_64_with_seed(name.as_bytes(), 2)
+}
+
+/// Appends the hashes of the tokens of a class or id value to `out`: its ASCII-alphanumeric runs of
+/// two or more characters that are not all digits, lower-cased (`lower` is scratch space).
+pub(super) fn push_class_tokens(v: &str, lower: &mut Vec<u8>, out: &mut Vec<u64>) {
+    for tok in v
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|t| t.len() >= 2 && !t.bytes().all(|b| b.is_ascii_digit()))
+    {
+        lower.clear();
+        lower.extend(tok.bytes().map(|b| b.to_ascii_lowercase()));
+        out.push(xxh3_64_with_seed(lower, 1));
+    }
+}
+
 /// Combines two hashes (order matters).
 fn mix(a: u64, b: u64) -> u64 {
     (a.rotate_left(23) ^ b).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-fn own_flags(name: &str) -> u32 {
+pub(super) fn own_flags(name: &str) -> u32 {
     let bit = match name {
         "a" => 0,
         "article" => 1,
@@ -326,7 +356,7 @@ fn is_invisible(name: &str) -> bool {
 }
 
 /// Appends the `articleBody` strings of the page's JSON-LD scripts to `out`, one per line.
-fn collect_json_ld(doc: &Document, out: &mut String) {
+pub(super) fn collect_json_ld(doc: &Document, out: &mut String) {
     for script in doc.select("script[type]").nodes() {
         let ty = script.attr("type").unwrap_or_default();
         if !ty.to_ascii_lowercase().contains("ld+json") {

@@ -13,6 +13,7 @@
 use super::block_model::{block_lines, link_density, BlockModel, PageView};
 use super::blocks::BlockPage;
 use super::classify::{features, FEATURES, N_FEATURES as N_LINE};
+use super::line_dom::LineDom;
 use super::lines::Line;
 use super::metric::{shingle_hash, shingles, tokens};
 use super::prune::{EDGE_BAR, EDGE_WORDS};
@@ -25,7 +26,7 @@ const DUP: usize = 9;
 /// leading and trailing runs of lines of at most [`EDGE_WORDS`] words whose blocks of `page` (the
 /// blocks with the same words) all have a content probability under [`EDGE_BAR`]. The same flags
 /// as [`super::prune::dropped`] with [`super::prune::EDGE_RULE`] over the full page's scores.
-pub fn drops(model: &BlockModel, page: &BlockPage, text: &str) -> Vec<bool> {
+pub fn drops(model: &BlockModel, blocks: &mut dyn EdgeBlocks, text: &str) -> Vec<bool> {
     let lines: Vec<&str> = text.split('\n').filter(|l| !l.is_empty()).collect();
     let n = lines.len();
     let mut drop = vec![false; n];
@@ -35,11 +36,11 @@ pub fn drops(model: &BlockModel, page: &BlockPage, text: &str) -> Vec<bool> {
     }
     // The lines that may be dropped: the leading and trailing runs of short lines that some
     // block holds, each with its blocks.
-    let index = TextIndex::new(page);
+    let page = blocks.page();
     let mut held: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut lead = 0;
     while lead < n && short(lines[lead]) {
-        held[lead] = index.blocks_of(page, lines[lead]);
+        held[lead] = blocks_of(page, lines[lead]);
         if held[lead].is_empty() {
             break;
         }
@@ -47,17 +48,20 @@ pub fn drops(model: &BlockModel, page: &BlockPage, text: &str) -> Vec<bool> {
     }
     let mut trail = n;
     while trail > lead && short(lines[trail - 1]) {
-        held[trail - 1] = index.blocks_of(page, lines[trail - 1]);
+        held[trail - 1] = blocks_of(page, lines[trail - 1]);
         if held[trail - 1].is_empty() {
             break;
         }
         trail -= 1;
     }
-    let wanted: Vec<usize> = held.iter().flatten().copied().collect();
+    let mut wanted: Vec<usize> = held.iter().flatten().copied().collect();
     if wanted.is_empty() {
         return drop;
     }
-    let mut scorer = Scorer::new(page, &wanted);
+    wanted.sort_unstable();
+    wanted.dedup();
+    blocks.tokens(&wanted);
+    let mut scorer = Scorer::new(blocks.page(), &wanted);
     let mut droppable = |k: usize| {
         !held[k].is_empty()
             && held[k]
@@ -72,39 +76,79 @@ pub fn drops(model: &BlockModel, page: &BlockPage, text: &str) -> Vec<bool> {
     drop
 }
 
-/// The blocks of a page by the byte length of their text, to find the blocks holding a line.
-struct TextIndex {
-    /// (length, block), sorted.
-    by_len: Vec<(usize, usize)>,
+/// A page's blocks as the edge rule reads them, made when first asked for.
+pub trait EdgeBlocks {
+    /// Returns the page's blocks; a block's context tokens may be missing until asked for with
+    /// [`EdgeBlocks::tokens`].
+    fn page(&mut self) -> &BlockPage;
+    /// Gives blocks `which` their context tokens.
+    fn tokens(&mut self, which: &[usize]);
 }
 
-impl TextIndex {
-    fn new(page: &BlockPage) -> Self {
-        let mut by_len: Vec<(usize, usize)> = page
-            .blocks
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (b.end - b.start, i))
-            .collect();
-        by_len.sort_unstable();
-        Self { by_len }
+impl EdgeBlocks for BlockPage {
+    fn page(&mut self) -> &BlockPage {
+        self
     }
 
-    /// Returns the blocks whose text has the words of `line` (whitespace collapsed), in order.
-    /// A block's text is its words joined by single spaces ([`super::blocks`]).
-    fn blocks_of(&self, page: &BlockPage, line: &str) -> Vec<usize> {
-        let want = collapse(line);
-        let lo = self.by_len.partition_point(|&(len, _)| len < want.len());
-        self.by_len[lo..]
-            .iter()
-            .take_while(|&&(len, _)| len == want.len())
-            .map(|&(_, i)| i)
-            .filter(|&i| {
-                let b = &page.blocks[i];
-                page.text[b.start..b.end] == want
-            })
-            .collect()
+    fn tokens(&mut self, _: &[usize]) {}
+}
+
+/// The blocks the visible-text walk recorded ([`LineDom`]), made into a [`BlockPage`] when first
+/// asked for, with the context tokens of only the blocks asked for.
+pub struct Recorded<'a> {
+    dom: &'a LineDom,
+    title: &'a str,
+    text: &'a str,
+    readability: Option<&'a str>,
+    page: Option<BlockPage>,
+}
+
+impl<'a> Recorded<'a> {
+    /// The blocks of a page whose visible text is `text`, as `dom` recorded them, with its
+    /// `title` and readability candidate.
+    pub fn new(
+        dom: &'a LineDom,
+        title: &'a str,
+        text: &'a str,
+        readability: Option<&'a str>,
+    ) -> Self {
+        Self {
+            dom,
+            title,
+            text,
+            readability,
+            page: None,
+        }
     }
+
+    fn made(&mut self) -> &mut BlockPage {
+        let (dom, title, text, rd) = (self.dom, self.title, self.text, self.readability);
+        self.page.get_or_insert_with(|| dom.page(title, text, rd))
+    }
+}
+
+impl EdgeBlocks for Recorded<'_> {
+    fn page(&mut self) -> &BlockPage {
+        self.made()
+    }
+
+    fn tokens(&mut self, which: &[usize]) {
+        let dom = self.dom;
+        dom.fill_tokens(self.made(), which);
+    }
+}
+
+/// Returns the blocks of `page` whose text has the words of `line` (whitespace collapsed), in
+/// order. A block's text is its words joined by single spaces ([`super::blocks`]).
+fn blocks_of(page: &BlockPage, line: &str) -> Vec<usize> {
+    let want = collapse(line);
+    let text = page.text.as_bytes();
+    (0..page.blocks.len())
+        .filter(|&i| {
+            let b = &page.blocks[i];
+            b.end - b.start == want.len() && &text[b.start..b.end] == want.as_bytes()
+        })
+        .collect()
 }
 
 /// Returns `text` with runs of whitespace collapsed to one space and the ends trimmed.
@@ -352,7 +396,7 @@ mod tests {
                 for b in a + 1..=lines.len() {
                     let text = lines[a..b].join("\n\n").replace(' ', "  ");
                     let want = dropped(&text, &scores, &EDGE_RULE);
-                    assert_eq!(drops(&model, &page, &text), want, "{text}");
+                    assert_eq!(drops(&model, &mut page.clone(), &text), want, "{text}");
                     dropping += usize::from(want.contains(&true));
                 }
             }

@@ -1,5 +1,7 @@
 //! Owns the HTML side: main-content extraction with a maintained extractor, page titles, visible text.
 
+use super::line_dom::LineDom;
+use super::marks::{is_author_box, is_caption, is_disclaimer, is_footer};
 use dom_query::{Document, NodeData, NodeRef};
 
 /// A parsed page: its metadata title, all visible text, and the extractor's main content.
@@ -17,9 +19,19 @@ pub struct Page {
     pub main: Option<String>,
     /// The page's structured sources of its article body, in cascade order (when asked for).
     pub structured: Vec<super::structured::Candidate>,
-    /// The page cut into blocks for the block model (when asked for), its readability
-    /// candidate set to [`Page::main`].
-    pub blocks: Option<super::blocks::BlockPage>,
+    /// The page's blocks for the block model (when asked for): recorded by the visible-text
+    /// walk, or cut by the block walk when the two walks split the page differently
+    /// ([`super::line_dom`]).
+    pub blocks: Option<PageBlocks>,
+}
+
+/// A page's blocks for the edge pruner.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PageBlocks {
+    /// Cut by the block walk ([`super::blocks::cut_blocks_with`]), readability candidate unset.
+    Cut(super::blocks::BlockPage),
+    /// Recorded by the visible-text walk, one per line of [`Page::visible`].
+    Lines(super::line_dom::LineDom),
 }
 
 /// Parses `html` once, reads its title and visible text (and its structured sources when
@@ -28,20 +40,26 @@ pub struct Page {
 pub fn parse_page(html: &str, structured: bool, blocks: bool) -> Page {
     let html = &*super::markup::guard(html);
     let doc = Document::from(html);
-    let (title, visible, cut) = title_and_visible(&doc, true);
+    let (title, visible, cut, lines) = title_and_visible(&doc, true, blocks);
     // The structured sources' walk reads the JSON-LD the block model needs too.
-    let mut ld = blocks.then(String::new);
+    let mut ld = lines.as_ref().map(|_| String::new());
     let structured = if structured {
         super::structured::collect_with(&doc, ld.as_mut())
     } else {
-        ld = None;
+        if let Some(ld) = &mut ld {
+            super::blocks::collect_json_ld(&doc, ld);
+        }
         Vec::new()
     };
-    let mut blocks = blocks.then(|| super::blocks::cut_blocks_with(&doc, ld));
+    let blocks = lines.map(|mut lines| {
+        if lines.odd {
+            PageBlocks::Cut(super::blocks::cut_blocks_with(&doc, ld))
+        } else {
+            lines.json_ld = ld.unwrap_or_default();
+            PageBlocks::Lines(lines)
+        }
+    });
     let main = readability(doc);
-    if let Some(b) = &mut blocks {
-        b.readability.clone_from(&main);
-    }
     Page {
         title,
         visible,
@@ -50,6 +68,21 @@ pub fn parse_page(html: &str, structured: bool, blocks: bool) -> Page {
         structured,
         blocks,
     }
+}
+
+/// Returns the page's blocks as the block walk cuts them after the visible-text walk (which takes
+/// the captions out of the DOM), with the JSON-LD bodies and the readability candidate: the blocks
+/// [`parse_page`] gave before the visible-text walk recorded them.
+#[cfg(test)]
+pub(super) fn cut_blocks_after_walk(html: &str) -> super::blocks::BlockPage {
+    let html = &*super::markup::guard(html);
+    let doc = Document::from(html);
+    title_and_visible(&doc, true, false);
+    let mut ld = String::new();
+    super::structured::collect_with(&doc, Some(&mut ld));
+    let mut b = super::blocks::cut_blocks_with(&doc, Some(ld));
+    b.readability = readability(doc);
+    b
 }
 
 impl Page {
@@ -134,7 +167,7 @@ pub fn page_title(doc: &Document) -> String {
 /// Returns (title, visible text) of a page: all text outside invisible elements, one block per line.
 pub fn visible_text(html: &str) -> (String, String) {
     let html = &*super::markup::guard(html);
-    let (title, text, _) = title_and_visible(&Document::from(html), false);
+    let (title, text, _, _) = title_and_visible(&Document::from(html), false, false);
     (title, text)
 }
 
@@ -161,11 +194,18 @@ pub(crate) fn node_visible_text(node: &NodeRef<'_>) -> String {
 /// which the HTML path's fallback leaves out. With `prune` the walk also leaves out figure captions
 /// and removes them from `doc`, so that the extractor and the structured sources do not see
 /// them either: wcxb's gold bodies leave captions out (on wcxb-train 509 four-word shingles
-/// of `<figcaption>` text are in the gold, 6,293 are not).
-fn title_and_visible(doc: &Document, prune: bool) -> (String, String, Vec<(usize, usize, bool)>) {
+/// of `<figcaption>` text are in the gold, 6,293 are not). With `blocks` (and `prune`) it records
+/// the markup context of each line for the block model ([`super::line_dom`]).
+#[allow(clippy::type_complexity)]
+fn title_and_visible(
+    doc: &Document,
+    prune: bool,
+    blocks: bool,
+) -> (String, String, Vec<(usize, usize, bool)>, Option<LineDom>) {
     let title = page_title(doc);
     let mut out = TextOut {
         prune,
+        dom: (prune && blocks).then(|| LineDom::new(doc.tree.len())),
         ..TextOut::default()
     };
     let captions = match doc.body() {
@@ -177,7 +217,7 @@ fn title_and_visible(doc: &Document, prune: bool) -> (String, String, Vec<(usize
     }
     let mut text = out.text;
     text.truncate(text.trim_end().len());
-    (title, text, out.cut)
+    (title, text, out.cut, out.dom)
 }
 
 /// Visible text under construction: whitespace collapsed to one space, blocks on their own lines.
@@ -194,14 +234,20 @@ struct TextOut {
     in_comments: bool,
     /// Leaves footers out altogether (a structured source's text).
     no_footers: bool,
+    /// Records the markup context of each line for the block model.
+    dom: Option<LineDom>,
 }
 
 impl TextOut {
     fn push_text(&mut self, t: &str) {
         self.space |= t.starts_with(|c: char| c.is_whitespace());
         for (i, word) in t.split_whitespace().enumerate() {
-            if (i > 0 || self.space) && !self.text.is_empty() && !self.text.ends_with('\n') {
+            let open = !self.text.is_empty() && !self.text.ends_with('\n');
+            if (i > 0 || self.space) && open {
                 self.text.push(' ');
+            }
+            if let Some(d) = &mut self.dom {
+                d.word(!open, self.text.len(), word);
             }
             self.text.push_str(word);
             self.space = false;
@@ -242,15 +288,30 @@ fn walk<'a>(root: &NodeRef<'a>, out: &mut TextOut) -> Vec<NodeRef<'a>> {
         Leave,
         /// Leaves a comment section or footer (`true`) whose text started at this byte.
         LeaveCut(usize, bool),
+        /// Leaves an inline element whose context is recorded ([`TextOut::dom`]).
+        Pop,
     }
     let mut stack = vec![Step::Enter(*root)];
     while let Some(step) = stack.pop() {
         match step {
-            Step::Leave => out.break_line(),
+            Step::Leave => {
+                out.break_line();
+                if let Some(d) = &mut out.dom {
+                    d.leave();
+                }
+            }
             Step::LeaveCut(start, footer) => {
                 out.break_line();
                 out.cut.push((start, out.text.len(), footer));
                 out.in_comments = false;
+                if let Some(d) = &mut out.dom {
+                    d.leave();
+                }
+            }
+            Step::Pop => {
+                if let Some(d) = &mut out.dom {
+                    d.leave();
+                }
             }
             Step::Enter(node) => {
                 // One look at the node, borrowing its text and name rather than copying them.
@@ -259,11 +320,16 @@ fn walk<'a>(root: &NodeRef<'a>, out: &mut TextOut) -> Vec<NodeRef<'a>> {
                         out.push_text(contents);
                         Visit::Skip
                     }
-                    NodeData::Document => Visit::Inline,
+                    NodeData::Document => {
+                        if let Some(d) = &mut out.dom {
+                            d.enter_document();
+                        }
+                        Visit::Inline
+                    }
                     // html5ever lower-cases HTML element names while parsing.
                     NodeData::Element(e) => {
                         let name: &str = &e.name.local;
-                        if is_invisible(name)
+                        let visit = if is_invisible(name)
                             || e.has_attr("hidden")
                             || (out.no_footers && is_footer(name, e))
                         {
@@ -288,7 +354,18 @@ fn walk<'a>(root: &NodeRef<'a>, out: &mut TextOut) -> Vec<NodeRef<'a>> {
                             Visit::Br
                         } else {
                             Visit::Inline
+                        };
+                        if let Some(d) = &mut out.dom {
+                            match visit {
+                                Visit::Block | Visit::Inline => d.enter(name, e),
+                                Visit::Cut(_) => {
+                                    d.odd |= !is_block(name);
+                                    d.enter(name, e);
+                                }
+                                Visit::Skip | Visit::Caption | Visit::Br => {}
+                            }
                         }
+                        visit
                     }
                     _ => Visit::Skip,
                 });
@@ -308,7 +385,11 @@ fn walk<'a>(root: &NodeRef<'a>, out: &mut TextOut) -> Vec<NodeRef<'a>> {
                         stack.push(Step::LeaveCut(out.text.len(), footer));
                     }
                     Visit::Br => out.break_line(),
-                    Visit::Inline => {}
+                    Visit::Inline => {
+                        if out.dom.is_some() {
+                            stack.push(Step::Pop);
+                        }
+                    }
                 }
                 // Children in reverse, so the first child is popped first.
                 stack.extend(node.children_it(true).map(Step::Enter));
@@ -316,86 +397,6 @@ fn walk<'a>(root: &NodeRef<'a>, out: &mut TextOut) -> Vec<NodeRef<'a>> {
         }
     }
     captions
-}
-
-/// Returns whether an element named `name` is a footer: `<footer>` (a section's or the
-/// page's) or the page's `role=contentinfo` landmark.
-fn is_footer(name: &str, e: &dom_query::Element) -> bool {
-    name == "footer"
-        || e.attrs
-            .iter()
-            .any(|a| &*a.name.local == "role" && a.value.trim().eq_ignore_ascii_case("contentinfo"))
-}
-
-/// Returns whether an element is a caption by its class (`wp-caption-text`, `photo-caption`,
-/// `caption`): captions written before `<figcaption>`, or without it. The page's wrappers
-/// (`body`, `main`, `article`) never are, nor state flags (`has-caption`). On wcxb-train such
-/// elements hold 384 words of gold text against 20,798 that are not.
-fn is_caption(name: &str, e: &dom_query::Element) -> bool {
-    if matches!(name, "body" | "html" | "main" | "article") {
-        return false;
-    }
-    e.attrs.iter().any(|a| {
-        &*a.name.local == "class"
-            && a.value.split_ascii_whitespace().any(|t| {
-                // No allocation: this runs on every element of the page.
-                !is_state_flag(t)
-                    && t.split(['-', '_'])
-                        .any(|part| part.eq_ignore_ascii_case("caption"))
-            })
-    })
-}
-
-/// Returns whether an element is an author box by its class or id: one that names the author
-/// together with a bio, box, about, description, profile or card (`author-bio`, `about-author`,
-/// `authorbox`, `author vcard`). The page's wrappers (`body`, `main`, `article`) never are. Such
-/// boxes present the writer, not the article: wcxb's gold bodies leave them out (on wcxb-train
-/// 94 four-word shingles of their text are in the gold, 5,838 are not).
-fn is_author_box(name: &str, e: &dom_query::Element) -> bool {
-    if matches!(name, "body" | "html" | "main" | "article") {
-        return false;
-    }
-    // No allocation: this runs on every element of the page.
-    let names = || {
-        e.attrs
-            .iter()
-            .filter(|a| matches!(&*a.name.local, "class" | "id"))
-            .map(|a| a.value.as_bytes())
-    };
-    let has = |v: &[u8], w: &[u8]| v.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w));
-    names().any(|v| has(v, b"author"))
-        && names().any(|v| {
-            [&b"bio"[..], b"box", b"about", b"desc", b"profile", b"card"]
-                .iter()
-                .any(|w| has(v, w))
-        })
-}
-
-/// Returns whether an element is a disclaimer by its class or id (`disclaimer`,
-/// `post-disclaimer`, `affiliate_disclaimer`: a word of a token split at `-` and `_`). The page's
-/// wrappers (`body`, `main`, `article`) never are. A disclaimer is the publisher's legal notice,
-/// not the article: on wcxb-train 13 four-word shingles of the text of such elements that the
-/// extractor kept are in the gold, 785 are not (8 sites against 1).
-fn is_disclaimer(name: &str, e: &dom_query::Element) -> bool {
-    if matches!(name, "body" | "html" | "main" | "article") {
-        return false;
-    }
-    e.attrs.iter().any(|a| {
-        matches!(&*a.name.local, "class" | "id")
-            && a.value.split_ascii_whitespace().any(|t| {
-                !is_state_flag(t)
-                    && t.split(['-', '_'])
-                        .any(|part| part.eq_ignore_ascii_case("disclaimer"))
-            })
-    })
-}
-
-/// Returns whether a class token is a state flag (`has-caption`, `no-disclaimer`), which names
-/// what an element holds or lacks rather than what it is.
-fn is_state_flag(t: &str) -> bool {
-    ["has-", "no-", "with-", "is-"]
-        .iter()
-        .any(|p| t.len() >= p.len() && t.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes()))
 }
 
 fn is_invisible(name: &str) -> bool {

@@ -2,18 +2,20 @@
 //! cascade and plain-text fallback, or the DOM-block model.
 
 use super::block_model::{self, Measured};
+use super::edge_score::Recorded;
 use super::{first_line, html, prune, rules, structured, textpass};
 use super::{HtmlExtractor, Stripped, Stripper};
 use crate::model::RemovedLine;
 use rules::Kind;
 use textpass::PassOut;
 
-/// Whether the readability path runs the block pruner ([`prune::EDGE_RULE`]). Off: it raised
-/// wcxb-train site-grouped CV F1 by 0.0008 (every fold up), but costs x1.097 instructions in
-/// the stage over the first 40 wcxb-dev pages even with the scoring of only the edge lines'
-/// blocks ([`super::edge_score`]): the block walk ([`super::blocks::cut_blocks_with`], a second
-/// walk of the DOM and a second copy of the visible text) is 109M of the 149M added; on again
-/// once the block walk shares the visible-text walk.
+/// Whether the readability path runs the block pruner ([`prune::EDGE_RULE`]). Off: it raises
+/// wcxb-train site-grouped CV F1 by 0.0008 (every fold up) and wcxb-dev from 0.9612 to 0.9619,
+/// but costs x1.038 instructions in the stage over the first 40 wcxb-dev pages, against an
+/// allowance of x1.03, even with its blocks recorded by the visible-text walk
+/// ([`super::line_dom`], 11.6M of the 58.8M added) and only the edge lines' blocks scored
+/// ([`super::edge_score`], 46.8M: measuring every block for the page-wide line features 20.7M,
+/// the readability and JSON-LD overlaps 18.1M).
 const PRUNE_EDGES: bool = false;
 
 impl Stripper {
@@ -26,7 +28,7 @@ impl Stripper {
                 return self.html_from_blocks(&m, &keep);
             }
         }
-        self.strip_html_readability(html)
+        self.strip_html_readability(html, PRUNE_EDGES)
     }
 
     /// Returns the kept blocks of a measured page as the document, with what the per-source
@@ -83,37 +85,44 @@ impl Stripper {
         (out, shapes, kept)
     }
 
-    fn strip_html_readability(&self, html: &str) -> (Stripped, Vec<u64>, Vec<(u64, bool)>) {
-        let prune = PRUNE_EDGES;
+    /// The readability path, with the edge pruner when `prune` is set.
+    pub(super) fn strip_html_readability(
+        &self,
+        html: &str,
+        prune: bool,
+    ) -> (Stripped, Vec<u64>, Vec<(u64, bool)>) {
         let mut page = html::parse_page(html, self.config.html_structured, prune);
-        let blocks = page.blocks.take();
-        let (mut out, shapes, mut kept) = self.readability_page(page);
-        if let Some(b) = blocks {
-            let removed = self.config.keep_removed.then_some(&mut out.removed);
-            prune::edges(&self.blocks, &b, &mut out.text, &mut kept, removed);
+        let (mut out, shapes, mut kept) = self.readability_page(&page);
+        let removed = self.config.keep_removed.then_some(&mut out.removed);
+        match page.blocks.take() {
+            Some(html::PageBlocks::Lines(lines)) => {
+                let mut b = Recorded::new(&lines, &page.title, &page.visible, page.main.as_deref());
+                prune::edges(&self.blocks, &mut b, &mut out.text, &mut kept, removed);
+            }
+            Some(html::PageBlocks::Cut(mut b)) => {
+                b.readability = page.main.take();
+                prune::edges(&self.blocks, &mut b, &mut out.text, &mut kept, removed);
+            }
+            None => {}
         }
         (out, shapes, kept)
     }
 
     /// The readability path after the parse: the extractor's (or a structured source's) body
     /// through the plain-text pass, or the pass over all visible text when that keeps more.
-    fn readability_page(&self, mut page: html::Page) -> (Stripped, Vec<u64>, Vec<(u64, bool)>) {
+    fn readability_page(&self, page: &html::Page) -> (Stripped, Vec<u64>, Vec<(u64, bool)>) {
         let title = if page.title.is_empty() {
             first_line(&page.visible)
         } else {
-            std::mem::take(&mut page.title)
+            page.title.clone()
         };
         let rule = structured::Agreement {
             agree: self.config.structured_agree,
             min_share: self.config.structured_min_share,
         };
-        let main = match page.main.take() {
-            Some(main) => Some(
-                structured::agreeing(&page.structured, &main, &rule)
-                    .map_or(main, |c| c.text.clone()),
-            ),
-            None => None,
-        };
+        let main = page.main.as_deref().map(|main| {
+            structured::agreeing(&page.structured, main, &rule).map_or(main, |c| c.text.as_str())
+        });
         let Some(main) = main else {
             // No main content found: the plain-text pass over all visible text.
             let pass = textpass::run(&page.visible, &self.model, &self.page_options());
@@ -132,7 +141,7 @@ impl Stripper {
             mut removed,
             shapes,
             kept,
-        } = textpass::run(&main, &self.model, &self.html_options());
+        } = textpass::run(main, &self.model, &self.html_options());
         // Whitespace-separated words: a cheap size measure, monotone in the lines kept.
         let words = |t: &str| t.split_ascii_whitespace().count() as f32;
         let n_kept = words(&text);

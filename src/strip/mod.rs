@@ -15,10 +15,14 @@
 //! - [`textpass`]: the plain-text pass that ties the above together.
 //! - [`html`]: main-content extraction, page titles and visible text for HTML.
 //! - `comments`: what marks a page's comment section in its markup (the fallback leaves it out).
+//! - `marks`: what marks a page's footers, captions, author boxes and disclaimers in its markup.
 //! - [`structured`]: the structured sources of an article body (JSON-LD, itemprop, `<article>`)
 //!   and the rule that weighs them against the readability candidate.
 //! - [`blocks`], [`block_model`]: the DOM-block model of the HTML path: blocks with their markup
 //!   context and structured-source agreement, the logistic model and its decoding.
+//! - [`line_dom`]: the blocks the visible-text walk records for the edge pruner (one DOM walk).
+//! - [`prune`], `edge_score`: the edge pruner of the readability path, which scores only the
+//!   blocks of the output's leading and trailing short lines.
 //! - `html_path`: the HTML path of the stripper (readability with its cascade, or the block model).
 //! - [`block_train`]: `dropline train strip`, which fits the block model on wcxb-train.
 //! - [`metric`], [`eval`]: the benchmark metric and `dropline eval strip`.
@@ -33,7 +37,9 @@ mod edge_score;
 pub mod eval;
 pub mod html;
 mod html_path;
+pub mod line_dom;
 pub mod lines;
+mod marks;
 pub mod markup;
 pub mod memory;
 pub mod metric;

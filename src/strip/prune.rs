@@ -7,7 +7,7 @@
 //! blocks share it, the most probable one speaks for it, and a line no block matches is kept.
 
 use super::block_model::{keep, probabilities, BlockModel, Measured};
-use super::blocks::BlockPage;
+use super::edge_score::EdgeBlocks;
 use super::rules::Kind;
 use crate::model::RemovedLine;
 use std::collections::HashMap;
@@ -140,20 +140,20 @@ pub fn dropped(text: &str, scores: &BlockScores, rule: &Rule) -> Vec<bool> {
     drop
 }
 
-/// Applies [`EDGE_RULE`] to `text`, the output of the readability path for the page cut into
-/// `page`: drops the lines it rejects, with their entries of `kept` (one per non-empty line, as
+/// Applies [`EDGE_RULE`] to `text`, the output of the readability path for the page whose blocks
+/// are `blocks`: drops the lines it rejects, with their entries of `kept` (one per non-empty line, as
 /// [`super::Stripper::apply_memory`] reads it; left as they are when they do not match the
 /// text). Only the blocks holding the text's leading and trailing short lines are scored
 /// ([`super::edge_score`]). Returns how many lines were dropped; `removed` receives them when
 /// given.
 pub fn edges(
     model: &BlockModel,
-    page: &BlockPage,
+    blocks: &mut dyn EdgeBlocks,
     text: &mut String,
     kept: &mut Vec<(u64, bool)>,
     removed: Option<&mut Vec<RemovedLine>>,
 ) -> usize {
-    let drop = super::edge_score::drops(model, page, text);
+    let drop = super::edge_score::drops(model, blocks, text);
     let n = drop.iter().filter(|d| **d).count();
     if n == 0 {
         return 0;
@@ -287,7 +287,13 @@ mod tests {
         let mut text = format!("Home\n\n{body}\nWorld news\n{tail}\nShare on social media");
         let mut kept = vec![(1, true), (2, false), (3, true), (4, false), (5, true)];
         let mut removed = Vec::new();
-        let n = edges(&model, &blocks(), &mut text, &mut kept, Some(&mut removed));
+        let n = edges(
+            &model,
+            &mut blocks(),
+            &mut text,
+            &mut kept,
+            Some(&mut removed),
+        );
         // The menu link before the body and the share link after it go; the same words
         // between two paragraphs stay: only the ends of the text are pruned.
         assert_eq!(n, 2, "{text}");
@@ -298,7 +304,7 @@ mod tests {
         // Long lines at both ends: the page is not scored and nothing changes.
         let mut text = format!("{body}\n{tail}");
         let mut kept = vec![(1, false), (2, false)];
-        assert_eq!(edges(&model, &blocks(), &mut text, &mut kept, None), 0);
+        assert_eq!(edges(&model, &mut blocks(), &mut text, &mut kept, None), 0);
         assert_eq!(text, format!("{body}\n{tail}"));
         assert_eq!(kept.len(), 2);
     }

@@ -248,3 +248,27 @@ fn html_pages_lose_their_table_of_contents() {
     }
     assert!(out.text.contains("new budget"), "{}", out.text);
 }
+
+#[test]
+fn the_edge_pruner_drops_the_teaser_lines_at_the_edges_of_the_article() {
+    // The extractor keeps a section kicker above the article and a link to more stories below
+    // it; the block model rejects both, and the edge pruner drops them.
+    let para = "The council met on Tuesday and agreed on a new budget for the schools of the town, after a long and heated debate that lasted well into the night.";
+    let html = format!(
+        "<html><head><title>Budget passes</title></head><body><article><p class=kicker>\
+         <a href=/politics>Politics</a></p><h1>Budget passes</h1><p>{para}</p><p>{para}</p>\
+         <p>{para}</p><p class=related><a href=/more>More stories from Town News</a></p>\
+         </article></body></html>"
+    );
+    let stripper = Stripper::new(&StripConfig::default(), None).unwrap();
+    let teasers = ["Politics", "More stories from Town News"];
+    let (unpruned, _, kept) = stripper.strip_html_readability(&html, false);
+    assert_eq!(kept.len(), 5, "{}", unpruned.text);
+    for t in teasers {
+        assert!(unpruned.text.lines().any(|l| l == t), "{}", unpruned.text);
+    }
+    let (pruned, _, kept) = stripper.strip_html_readability(&html, true);
+    let lines: Vec<&str> = pruned.text.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines, [para; 3], "{}", pruned.text);
+    assert_eq!(kept.len(), 3);
+}
