@@ -282,6 +282,13 @@ impl Node {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
     }
+
+    /// Whether the process is still running (false once it exited or was killed).
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
 }
 
 impl Drop for Node {
