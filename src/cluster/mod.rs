@@ -34,6 +34,9 @@
 //! - [`output`]: the optional local file sink: follows the output stream; line N of the file
 //!   is stream sequence N, so a restart continues after the last complete line (exactly once).
 //! - [`status`]: `dropline cluster status` and `dropline cluster tail`.
+//! - [`reset`]: a stream or bucket deleted under a running node: reported once, made again
+//!   ([`Cluster::ensure`]), the work and prepared streams continuing their sequences; a lost
+//!   output stream is refused with what to do.
 
 pub mod checkpoint;
 pub mod config;
