@@ -230,3 +230,53 @@ fn figures() {
         );
     }
 }
+
+/// The decider alone draining a full prepared stream (as in [`figures`]), with the three
+/// servers pinned to CPU 0 and the worker nodes (one of which decides) to CPU 1, beside the
+/// same run unpinned, alternating: `DROPLINE_FIGURES_RUNS` pairs (default 3).
+#[test]
+#[ignore]
+fn decider_ceiling_pinned() {
+    let n = util::env_number("DROPLINE_FIGURES_FILES", 2000);
+    let runs = util::env_number("DROPLINE_FIGURES_RUNS", 3);
+    let (mut pinned, mut free) = (Vec::new(), Vec::new());
+    for r in 0..runs {
+        let order = if r % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
+        for pin in order {
+            let bed = Bed::start();
+            if pin {
+                bed.nats.pin("0");
+            }
+            let drop = bed.path("drop-dec");
+            std::fs::create_dir(&drop).unwrap();
+            figure_files(&drop, n);
+            let name = "dec";
+            let mut run = Run::intake(&bed, name, &drop);
+            std::thread::sleep(Duration::from_secs(2));
+            hold_lease(&bed.url, name, true);
+            run.add_workers(&bed, name, &drop, 2);
+            if pin {
+                run.workers.iter().for_each(|w| w.pin("1"));
+            }
+            run.wait_stream("DEC_PREPARED", n);
+            hold_lease(&bed.url, name, false);
+            run.wait(n);
+            let rate = commit_rate(&bed.url, name, n);
+            println!("FIGURE decider alone, pinned {pin}: {rate:.0} docs/s");
+            if pin { &mut pinned } else { &mut free }.push(rate);
+        }
+    }
+    let stats = |v: &[f64]| {
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        let var =
+            v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() as f64 - 1.0).max(1.0);
+        (mean, var.sqrt())
+    };
+    let ((pm, ps), (fm, fs)) = (stats(&pinned), stats(&free));
+    println!("FIGURE decider alone pinned: {pm:.0} ± {ps:.0} docs/s over {runs} ({pinned:.0?})");
+    println!("FIGURE decider alone unpinned: {fm:.0} ± {fs:.0} docs/s over {runs} ({free:.0?})");
+}

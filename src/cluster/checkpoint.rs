@@ -18,7 +18,8 @@ use super::{wire, Cluster};
 use crate::config::Config;
 use anyhow::{bail, Context, Result};
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
-use async_nats::jetstream::object_store::{self, ObjectStore};
+use async_nats::jetstream::object_store::{self, InfoErrorKind, ObjectStore};
+use async_nats::jetstream::Context as JetStream;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
@@ -68,19 +69,23 @@ pub async fn store(cluster: &Cluster) -> Result<ObjectStore> {
 }
 
 /// Rebuilds the decider's state: the checkpoint's segments, then the output stream's
-/// headers after them.
+/// headers after them. A checkpoint that cannot be used (its manifest unreadable, a segment
+/// gone: the bucket deleted or purged) is reported and the whole output stream replayed
+/// instead; what is replayed goes into the next checkpoint.
 pub async fn resume(cluster: &Cluster, config: &Config) -> Result<Resumed> {
     let started = Instant::now();
     let store = store(cluster).await?;
     let mut out = cluster.js.get_stream(&cluster.names.out).await?;
     let info = out.info().await?.state.clone();
     let (first, last) = (info.first_sequence, info.last_sequence);
-    let mut core = Core::new(config, &cluster.names.out_prefix, last);
-    let mut manifest =
-        match super::objects::read(&cluster.js, &cluster.names.checkpoint, MANIFEST).await? {
-            Some(b) => serde_json::from_slice::<Manifest>(&b).context("bad checkpoint manifest")?,
-            None => Manifest::default(),
-        };
+    let bucket = &cluster.names.checkpoint;
+    let mut manifest = match super::objects::read(&cluster.js, bucket, MANIFEST).await? {
+        Some(b) => serde_json::from_slice::<Manifest>(&b).unwrap_or_else(|error| {
+            tracing::warn!(bucket = %bucket, %error, "the checkpoint manifest is damaged: replaying the whole output stream");
+            Manifest::default()
+        }),
+        None => Manifest::default(),
+    };
     if manifest.out_seq > last {
         tracing::warn!(
             checkpoint = manifest.out_seq,
@@ -89,6 +94,13 @@ pub async fn resume(cluster: &Cluster, config: &Config) -> Result<Resumed> {
         );
         manifest = Manifest::default();
     }
+    let mut core = Core::new(config, &cluster.names.out_prefix, last);
+    let mut from_checkpoint = restore(cluster, &manifest, &mut core).await?;
+    if from_checkpoint.is_none() {
+        manifest = Manifest::default();
+        core = Core::new(config, &cluster.names.out_prefix, last);
+        from_checkpoint = Some(0);
+    }
     if last > 0 && first > manifest.out_seq + 1 {
         bail!(
             "the output stream starts at line {first}, the checkpoint covers lines up to {}: \
@@ -96,18 +108,7 @@ pub async fn resume(cluster: &Cluster, config: &Config) -> Result<Resumed> {
             manifest.out_seq
         );
     }
-    let mut from_checkpoint = 0u64;
-    for name in &manifest.segments {
-        let bytes = super::objects::read(&cluster.js, &cluster.names.checkpoint, name)
-            .await?
-            .with_context(|| format!("checkpoint segment {name} is missing"))?;
-        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let entry = serde_json::from_slice(line)
-                .with_context(|| format!("bad entry in checkpoint segment {name}"))?;
-            core.restore(&entry);
-            from_checkpoint += 1;
-        }
-    }
+    let mut checkpoint = Checkpointer::new(cluster, store, manifest.clone());
     let (mut next_work, mut read_from) = (manifest.next_work.max(1), manifest.read_from.max(1));
     let mut replayed = 0u64;
     if last > manifest.out_seq {
@@ -131,8 +132,11 @@ pub async fn resume(cluster: &Cluster, config: &Config) -> Result<Resumed> {
                 .headers
                 .as_ref()
                 .context("an output line without headers")?;
+            let fields = wire::line_fields(h).with_context(|| format!("output line {seq}"))?;
             (next_work, read_from) =
                 replay_line(&mut core, h).with_context(|| format!("output line {seq}"))?;
+            // The replayed lines are not in the checkpoint yet: the next one covers them.
+            checkpoint.committed(seq, fields.work_seq, fields.floor, fields.entry);
             replayed += 1;
             if seq >= last {
                 break;
@@ -141,7 +145,7 @@ pub async fn resume(cluster: &Cluster, config: &Config) -> Result<Resumed> {
     }
     tracing::info!(
         checkpoint_lines = manifest.out_seq,
-        checkpoint_entries = from_checkpoint,
+        checkpoint_entries = from_checkpoint.unwrap_or(0),
         replayed,
         next_work,
         indexed = core.indexed(),
@@ -152,8 +156,33 @@ pub async fn resume(cluster: &Cluster, config: &Config) -> Result<Resumed> {
         core,
         next_work,
         read_from,
-        checkpoint: Checkpointer::new(store, manifest),
+        checkpoint,
     })
+}
+
+/// Restores the entries of the segments `manifest` names into `core`; returns how many, or
+/// `None` when a segment is gone (then `core` holds a part of them and is to be dropped).
+async fn restore(cluster: &Cluster, manifest: &Manifest, core: &mut Core) -> Result<Option<u64>> {
+    let bucket = &cluster.names.checkpoint;
+    let mut restored = 0u64;
+    for name in &manifest.segments {
+        let Some(bytes) = super::objects::read(&cluster.js, bucket, name).await? else {
+            tracing::warn!(
+                bucket = %bucket,
+                segment = %name,
+                "a segment of the checkpoint is gone (the bucket deleted or purged?): \
+                 replaying the whole output stream instead"
+            );
+            return Ok(None);
+        };
+        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let entry = serde_json::from_slice(line)
+                .with_context(|| format!("bad entry in checkpoint segment {name}"))?;
+            core.restore(&entry);
+            restored += 1;
+        }
+    }
+    Ok(Some(restored))
 }
 
 /// Replays the headers `h` of one committed output line (either layout, [`wire::line_fields`])
@@ -170,26 +199,40 @@ pub fn replay_line(core: &mut Core, h: &async_nats::HeaderMap) -> Result<(u64, u
 /// time, in the background.
 pub struct Checkpointer {
     store: ObjectStore,
+    js: async_nats::jetstream::Context,
+    bucket: String,
     manifest: Manifest,
     /// Entries (JSON lines) of committed lines after the manifest's.
     buf: Vec<u8>,
     /// Where the decider stands after the last committed line: (out seq, next work, read from).
     end: (u64, u64, u64),
     /// The write in progress and the buffered bytes it covers.
-    writing: Option<(tokio::task::JoinHandle<Result<Manifest>>, usize)>,
+    writing: Option<(tokio::task::JoinHandle<Result<Written>>, usize)>,
     last: Instant,
+    /// Set when a write found the bucket deleted or purged.
+    lost: bool,
+}
+
+/// How a checkpoint write ended.
+enum Written {
+    Done(Manifest),
+    /// The bucket is gone, or its manifest is: the segments the manifest would name may be.
+    Lost,
 }
 
 impl Checkpointer {
-    fn new(store: ObjectStore, manifest: Manifest) -> Self {
+    fn new(cluster: &Cluster, store: ObjectStore, manifest: Manifest) -> Self {
         let end = (manifest.out_seq, manifest.next_work, manifest.read_from);
         Self {
             store,
+            js: cluster.js.clone(),
+            bucket: cluster.names.checkpoint.clone(),
             manifest,
             buf: Vec::new(),
             end,
             writing: None,
             last: Instant::now(),
+            lost: false,
         }
     }
 
@@ -203,11 +246,13 @@ impl Checkpointer {
         self.end = (out_seq, work_seq + 1, floor);
     }
 
-    /// Takes a finished write into account and starts the next one when it is due.
-    pub fn tick(&mut self) {
+    /// Takes a finished write into account and starts the next one when it is due. Fails
+    /// once a write found the bucket deleted or purged: the checkpoint is then to be made
+    /// anew from the whole output stream, which a new [`resume`] does.
+    pub fn tick(&mut self) -> Result<()> {
         if let Some((job, _)) = &self.writing {
             if !job.is_finished() {
-                return;
+                return Ok(());
             }
         }
         if let Some((job, len)) = self.writing.take() {
@@ -216,18 +261,27 @@ impl Checkpointer {
                 self.apply(done, len);
             }
         }
+        if self.lost {
+            bail!(
+                "the checkpoint bucket {} was deleted or purged: making it again from the whole \
+                 output stream (the lines stay exactly once)",
+                self.bucket
+            );
+        }
         let due = self.last.elapsed() >= EVERY || self.buf.len() >= MAX_BUFFERED;
         if due && self.end.0 > self.manifest.out_seq {
             self.start();
         }
+        Ok(())
     }
 
-    fn apply(&mut self, done: Result<Result<Manifest>, tokio::task::JoinError>, len: usize) {
+    fn apply(&mut self, done: Result<Result<Written>, tokio::task::JoinError>, len: usize) {
         match done {
-            Ok(Ok(m)) => {
+            Ok(Ok(Written::Done(m))) => {
                 self.buf.drain(..len);
                 self.manifest = m;
             }
+            Ok(Ok(Written::Lost)) => self.lost = true,
             Ok(Err(error)) => {
                 tracing::warn!(error = %format!("{error:#}"), "cannot write a checkpoint")
             }
@@ -258,22 +312,38 @@ impl Checkpointer {
         if let Some(s) = &segment {
             next.segments.push(s.clone());
         }
-        let store = self.store.clone();
+        let (store, js, bucket) = (self.store.clone(), self.js.clone(), self.bucket.clone());
+        // A manifest this decider read or wrote must still be there: if it is not, the
+        // segments it names may not be either, and a manifest naming them would stall the
+        // next leader.
+        let expect_manifest = self.manifest.out_seq > 0;
         let len = bytes.len();
         let job = tokio::spawn(async move {
-            if let Some(s) = &segment {
-                store
-                    .put(s.as_str(), &mut bytes.as_slice())
-                    .await
-                    .map_err(|e| anyhow::anyhow!("cannot write checkpoint segment {s}: {e}"))?;
+            if gone(&js, &bucket, &store, expect_manifest).await {
+                return Ok(Written::Lost);
             }
-            let m = serde_json::to_vec(&next)?;
-            store
-                .put(MANIFEST, &mut m.as_slice())
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot write the checkpoint manifest: {e}"))?;
-            tracing::debug!(out_seq = next.out_seq, "checkpoint written");
-            Ok(next)
+            let written = async {
+                if let Some(s) = &segment {
+                    store
+                        .put(s.as_str(), &mut bytes.as_slice())
+                        .await
+                        .map_err(|e| anyhow::anyhow!("cannot write checkpoint segment {s}: {e}"))?;
+                }
+                let m = serde_json::to_vec(&next)?;
+                store
+                    .put(MANIFEST, &mut m.as_slice())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot write the checkpoint manifest: {e}"))?;
+                anyhow::Ok(())
+            };
+            match written.await {
+                Ok(()) => {
+                    tracing::debug!(out_seq = next.out_seq, "checkpoint written");
+                    Ok(Written::Done(next))
+                }
+                Err(_) if gone(&js, &bucket, &store, false).await => Ok(Written::Lost),
+                Err(error) => Err(error),
+            }
         });
         self.writing = Some((job, len));
     }
@@ -290,5 +360,22 @@ impl Checkpointer {
     /// The last output sequence the written checkpoint covers.
     pub fn covered(&self) -> u64 {
         self.manifest.out_seq
+    }
+}
+
+/// Whether the checkpoint bucket's stream is gone, or (with `expect_manifest`) its manifest.
+async fn gone(js: &JetStream, bucket: &str, store: &ObjectStore, expect_manifest: bool) -> bool {
+    match super::reset::stream_missing(js, &format!("OBJ_{bucket}")).await {
+        Some(true) => return true,
+        // The servers did not answer: the write itself tells.
+        None => return false,
+        Some(false) => {}
+    }
+    if !expect_manifest {
+        return false;
+    }
+    match store.info(MANIFEST).await {
+        Ok(info) => info.deleted,
+        Err(e) => e.kind() == InfoErrorKind::NotFound,
     }
 }

@@ -65,6 +65,7 @@ pub async fn run(cluster: Cluster, config: Config, mut stop: watch::Receiver<boo
     let mut leases = Leases::open(&cluster).await?;
     let me = super::node_id();
     let mut failing = Failing::default();
+    let mut failures = 0u32;
     loop {
         if *stop.borrow() {
             return Ok(());
@@ -100,6 +101,7 @@ pub async fn run(cluster: Cluster, config: Config, mut stop: watch::Receiver<boo
         };
         tracing::info!(node = %me, "took the decider lease");
         let holding = Holding::new(leases.clone(), me.clone(), revision, sent);
+        let led = Instant::now();
         let result = lead(&cluster, &config, &holding, stop.clone()).await;
         holding.lease.release().await;
         match result {
@@ -107,7 +109,18 @@ pub async fn run(cluster: Cluster, config: Config, mut stop: watch::Receiver<boo
             Ok(()) => tracing::warn!("lost the decider lease"),
             Err(error) => {
                 tracing::warn!(error = %format!("{error:#}"), "decider stopped, replaying the output stream");
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                // Failures in a row wait longer (up to 10 s), so one that lasts (a stream
+                // gone for good) does not flood the log; a stream deleted is made again.
+                failures = if led.elapsed() > Duration::from_secs(30) {
+                    0
+                } else {
+                    failures + 1
+                };
+                let wait = Duration::from_millis(500) * 2u32.pow(failures.min(5));
+                tokio::time::sleep(wait.min(Duration::from_secs(10))).await;
+                if let Err(error) = cluster.ensure().await {
+                    tracing::error!(error = %format!("{error:#}"), "cannot make the cluster's streams again");
+                }
             }
         }
     }
@@ -264,6 +277,10 @@ async fn lead(
         .committed
         .store(state.next_work - 1, Ordering::Relaxed);
     let prepared = cluster.js.get_stream(&cluster.names.prepared).await?;
+    // The stream deleted (and maybe made again) under the decider: its reading position means
+    // nothing in a new one, so the decider starts over from the output stream's last line.
+    let created = prepared.cached_info().created;
+    let mut last_check = Instant::now();
     let consumer = prepared
         .create_consumer(pull::OrderedConfig {
             deliver_policy: DeliverPolicy::ByStartSequence {
@@ -296,10 +313,14 @@ async fn lead(
                     return Ok(());
                 }
                 let floor = settle(&mut batches, lease, &mut cp, 0).await?;
-                cp.tick();
+                cp.tick()?;
                 if cost_logged.elapsed() >= Duration::from_secs(10) {
                     cost.log();
                     cost_logged = Instant::now();
+                }
+                if last_check.elapsed() >= PREPARED_CHECK {
+                    last_check = Instant::now();
+                    same_prepared(cluster, created).await?;
                 }
                 let due = last_purge.elapsed() >= Duration::from_secs(1);
                 if let Some(floor) = floor.filter(|f| due && *f > purged_to + 1) {
@@ -356,6 +377,29 @@ async fn lead(
             }
         }
     }
+}
+
+/// How often the decider checks that its prepared stream is still the one it reads.
+const PREPARED_CHECK: Duration = Duration::from_secs(3);
+
+/// Fails when the prepared stream was deleted, or made again since `created`.
+async fn same_prepared(cluster: &Cluster, created: time::OffsetDateTime) -> Result<()> {
+    let name = &cluster.names.prepared;
+    let now = match super::reset::stream_missing(&cluster.js, name).await {
+        Some(true) => None,
+        Some(false) => match cluster.js.get_stream(name).await {
+            Ok(s) => Some(s.cached_info().created),
+            Err(_) => return Ok(()),
+        },
+        None => return Ok(()),
+    };
+    if now != Some(created) {
+        bail!(
+            "the prepared stream {name} was deleted (or made again): documents prepared and \
+             not yet decided in it are lost; the decider resumes from the output stream"
+        );
+    }
+    Ok(())
 }
 
 /// Lines published and not yet acknowledged.

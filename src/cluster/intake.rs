@@ -6,6 +6,7 @@
 //! Per file: one read of its bytes and one JetStream publish (pipelined, up to [`IN_FLIGHT`]
 //! unacknowledged), plus an object-store put for files over [`super::INLINE_MAX`].
 
+use super::reset::Outage;
 use super::settle::{self, PublishedLedger};
 use super::wire::{self, WorkMeta};
 use super::Cluster;
@@ -17,6 +18,7 @@ use crate::sink::DonePolicy;
 use crate::watcher::{self, WatchConfig};
 use anyhow::{Context, Result};
 use async_nats::jetstream::context::PublishAckFuture;
+use async_nats::jetstream::object_store::ObjectStore;
 use async_nats::HeaderMap;
 use std::future::Future;
 use std::io::Read;
@@ -59,7 +61,8 @@ pub async fn run(
     let (tx, rx) = async_channel::bounded::<Envelope>(config.pipeline.queue_capacity);
     let a = Arc::clone(&admission);
     let watcher = tokio::spawn(async move { watcher::run(watch, a, tx, shutdown, false).await });
-    let files = cluster.js.get_object_store(&cluster.names.files).await?;
+    let mut files = cluster.files().await?;
+    let mut outage = Outage::default();
     let max_bytes = config.source.max_file_bytes;
     // The output stream is followed from before the first publish, so no line is missed.
     let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<(u64, bool)>();
@@ -127,11 +130,7 @@ pub async fn run(
         };
         let body = match read {
             Ok(bytes) if bytes.len() > super::INLINE_MAX => {
-                let mut reader = bytes.as_slice();
-                files
-                    .put(msg_id.as_str(), &mut reader)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("cannot store a large file: {e}"))?;
+                put_large(&cluster, &mut files, &msg_id, &bytes, &mut outage).await;
                 meta.object = Some(msg_id.clone());
                 Vec::new()
             }
@@ -160,6 +159,41 @@ pub async fn run(
     }
     watcher.await.context("watcher task")??;
     Ok(())
+}
+
+/// Puts a large file into the files bucket, trying again until it is stored; after a failed
+/// put the bucket is opened again, which makes it anew when it was deleted.
+async fn put_large(
+    cluster: &Cluster,
+    files: &mut ObjectStore,
+    name: &str,
+    bytes: &[u8],
+    outage: &mut Outage,
+) {
+    let bucket = &cluster.names.files;
+    let mut wait = Duration::from_millis(200);
+    loop {
+        match files.put(name, &mut &bytes[..]).await {
+            Ok(_) => {
+                outage.worked(bucket);
+                return;
+            }
+            Err(error) => outage.failed(
+                bucket,
+                &error,
+                "cannot store a large file in the files bucket (deleted, or no JetStream \
+                 quorum): making the bucket again; the intake publishes nothing meanwhile",
+            ),
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(5));
+        match cluster.files().await {
+            Ok(store) => *files = store,
+            Err(error) => {
+                tracing::debug!(error = %format!("{error:#}"), "cannot open the files bucket")
+            }
+        }
+    }
 }
 
 /// Returns the folder of `path` relative to the drop folder `root`, as the single-node read
@@ -210,6 +244,7 @@ async fn settle(
                 };
                 tracing::warn!(%error, msg_id = %p.msg_id, "work publish not acknowledged, publishing again");
                 tokio::time::sleep(wait).await;
+                remake_work(cluster).await;
                 wait = (wait * 2).min(Duration::from_secs(5));
                 p.ack = publish(cluster, &p.msg_id, p.payload.clone()).await?;
             }
@@ -221,6 +256,19 @@ async fn settle(
     // The file stays in the folder until its line is committed: admission keeps it known.
     admission.committed(key, false, true);
     Ok(())
+}
+
+/// Makes the work stream again when it is gone (deleted, or a JetStream reset), so the
+/// publishes waiting for it go through.
+async fn remake_work(cluster: &Cluster) {
+    let name = &cluster.names.work;
+    if super::reset::stream_missing(&cluster.js, name).await != Some(true) {
+        return;
+    }
+    tracing::warn!(stream = %name, "the work stream is gone (deleted, or a JetStream reset): making it again");
+    if let Err(error) = cluster.ensure().await {
+        tracing::error!(error = %format!("{error:#}"), "cannot make the cluster's streams again");
+    }
 }
 
 /// Reads a ready file's bytes, refusing what the single-node read stage refuses before

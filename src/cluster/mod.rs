@@ -34,6 +34,9 @@
 //! - [`output`]: the optional local file sink: follows the output stream; line N of the file
 //!   is stream sequence N, so a restart continues after the last complete line (exactly once).
 //! - [`status`]: `dropline cluster status` and `dropline cluster tail`.
+//! - [`reset`]: a stream or bucket deleted under a running node: reported once, made again
+//!   ([`Cluster::ensure`]), the work and prepared streams continuing their sequences; a lost
+//!   output stream is refused with what to do.
 
 pub mod checkpoint;
 pub mod config;
@@ -44,6 +47,7 @@ pub mod lease;
 pub mod line;
 pub mod objects;
 pub mod output;
+pub mod reset;
 pub mod settle;
 pub mod status;
 pub mod wire;
@@ -166,30 +170,31 @@ impl Cluster {
         }
     }
 
-    async fn ensure(&self) -> Result<()> {
+    /// Creates what is missing. A work or prepared stream made anew continues the lost one's
+    /// sequence ([`reset::continue_sequences`]); a new cluster's start at 1.
+    pub async fn ensure(&self) -> Result<()> {
         let n = &self.names;
         let r = self.replicas;
-        self.js
-            .get_or_create_stream(stream::Config {
-                name: n.work.clone(),
-                subjects: vec![n.work_subject.clone()],
-                retention: stream::RetentionPolicy::WorkQueue,
-                num_replicas: r,
-                duplicate_window: DUPLICATE_WINDOW,
-                ..Default::default()
-            })
-            .await
-            .with_context(|| format!("cannot create stream {}", n.work))?;
-        self.js
-            .get_or_create_stream(stream::Config {
-                name: n.prepared.clone(),
-                subjects: vec![n.prepared_subject.clone()],
-                num_replicas: r,
-                duplicate_window: Duration::from_secs(120),
-                ..Default::default()
-            })
-            .await
-            .with_context(|| format!("cannot create stream {}", n.prepared))?;
+        let work = stream::Config {
+            name: n.work.clone(),
+            subjects: vec![n.work_subject.clone()],
+            retention: stream::RetentionPolicy::WorkQueue,
+            num_replicas: r,
+            duplicate_window: DUPLICATE_WINDOW,
+            ..Default::default()
+        };
+        let prepared = stream::Config {
+            name: n.prepared.clone(),
+            subjects: vec![n.prepared_subject.clone()],
+            num_replicas: r,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        };
+        let work_missing = reset::stream_missing(&self.js, &n.work).await == Some(true);
+        let prepared_missing = reset::stream_missing(&self.js, &n.prepared).await == Some(true);
+        if !work_missing && reset::stream_missing(&self.js, &n.out).await == Some(true) {
+            reset::refuse_lost_output(self).await?;
+        }
         self.js
             .get_or_create_stream(stream::Config {
                 name: n.out.clone(),
@@ -200,19 +205,56 @@ impl Cluster {
             })
             .await
             .with_context(|| format!("cannot create stream {}", n.out))?;
+        // A missing stream is made on a subject nobody publishes to until its sequence is
+        // moved on, so no file lands below the new start.
+        let making = |c: &stream::Config| stream::Config {
+            subjects: vec![format!("{}.making", c.subjects[0])],
+            ..c.clone()
+        };
+        for (missing, config) in [(work_missing, &work), (prepared_missing, &prepared)] {
+            let name = config.name.clone();
+            let config = if missing {
+                making(config)
+            } else {
+                config.clone()
+            };
+            self.js
+                .get_or_create_stream(config)
+                .await
+                .with_context(|| format!("cannot create stream {name}"))?;
+        }
+        if work_missing || prepared_missing {
+            reset::continue_sequences(self, work_missing, prepared_missing).await?;
+            for (missing, config) in [(work_missing, work), (prepared_missing, prepared)] {
+                if missing {
+                    let name = config.name.clone();
+                    self.js
+                        .update_stream(config)
+                        .await
+                        .with_context(|| format!("cannot open stream {name} again"))?;
+                }
+            }
+        }
         self.kv(&n.leader, LEASE_TTL).await?;
         self.kv(&n.nodes, NODE_TTL).await?;
-        if self.js.get_object_store(&n.files).await.is_err() {
-            self.js
-                .create_object_store(object_store::Config {
-                    bucket: n.files.clone(),
-                    num_replicas: r,
-                    ..Default::default()
-                })
-                .await
-                .with_context(|| format!("cannot create object store {}", n.files))?;
-        }
+        self.files().await?;
         Ok(())
+    }
+
+    /// Returns the object store of large files, creating it when it is missing.
+    pub async fn files(&self) -> Result<object_store::ObjectStore> {
+        let name = &self.names.files;
+        if let Ok(store) = self.js.get_object_store(name).await {
+            return Ok(store);
+        }
+        self.js
+            .create_object_store(object_store::Config {
+                bucket: name.clone(),
+                num_replicas: self.replicas,
+                ..Default::default()
+            })
+            .await
+            .with_context(|| format!("cannot create object store {name}"))
     }
 
     /// Returns the KV bucket `name`, creating it with entries that live `ttl`.
@@ -267,20 +309,24 @@ fn host_name() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
-/// Puts this node into the nodes bucket every few seconds until the task is aborted.
+/// Puts this node into the nodes bucket every few seconds until the task is aborted. A bucket
+/// that cannot be written (deleted, or the servers down) is opened again before the next
+/// heartbeat, which makes it anew when it is gone; the first failure in a row is a warning.
 async fn heartbeat(cluster: Cluster, role: Role) {
-    let nodes = loop {
-        match cluster.kv(&cluster.names.nodes, NODE_TTL).await {
-            Ok(kv) => break kv,
-            Err(error) => {
-                tracing::debug!(error = %format!("{error:#}"), "cannot open the nodes bucket yet");
-                tokio::time::sleep(NODE_TTL / 3).await;
-            }
-        }
-    };
+    let name = cluster.names.nodes.clone();
     let node = node_id();
     let key = node.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_");
+    let mut nodes = None;
+    let mut outage = reset::Outage::default();
     loop {
+        if nodes.is_none() {
+            match cluster.kv(&name, NODE_TTL).await {
+                Ok(kv) => nodes = Some(kv),
+                Err(error) => {
+                    tracing::debug!(error = %format!("{error:#}"), "cannot open the nodes bucket yet")
+                }
+            }
+        }
         let info = NodeInfo {
             node: node.clone(),
             role: role.as_str().into(),
@@ -288,9 +334,19 @@ async fn heartbeat(cluster: Cluster, role: Role) {
             pid: std::process::id(),
             seen_ms: wire::now_ms(),
         };
-        if let Ok(v) = serde_json::to_vec(&info) {
-            if let Err(error) = nodes.put(&key, v.into()).await {
-                tracing::debug!(%error, "cannot publish the node heartbeat");
+        if let (Some(kv), Ok(v)) = (&nodes, serde_json::to_vec(&info)) {
+            match kv.put(&key, v.into()).await {
+                Ok(_) => outage.worked(&name),
+                Err(error) => {
+                    outage.failed(
+                        &name,
+                        &error,
+                        "cannot write this node's heartbeat to the nodes bucket (deleted, or no \
+                         JetStream quorum): `cluster status` does not list the node meanwhile; \
+                         making the bucket again",
+                    );
+                    nodes = None;
+                }
             }
         }
         tokio::time::sleep(NODE_TTL / 3).await;

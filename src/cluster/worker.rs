@@ -10,7 +10,7 @@
 
 use super::line::{self, Rendered};
 use super::wire::{self, PreparedMeta, WorkMeta};
-use super::Cluster;
+use super::{reset, Cluster};
 use crate::config::Config;
 use crate::dedup::KnownRaw;
 use crate::entities::{stage::entities_step, EntityTagger};
@@ -18,6 +18,7 @@ use crate::model::{Envelope, ReadyFile, Work};
 use crate::read::{self, ReadLimits};
 use crate::strip::{self, Stripper};
 use anyhow::{bail, Context, Result};
+use async_nats::jetstream::consumer::pull::MessagesErrorKind;
 use async_nats::jetstream::consumer::{pull, AckPolicy, Consumer};
 use async_nats::jetstream::{AckKind, Message};
 use async_nats::HeaderMap;
@@ -148,26 +149,7 @@ pub async fn run(cluster: Cluster, config: Config, stop: watch::Receiver<bool>) 
     let cores = Arc::new(Cores::new(&config)?);
     let parallel = config.pipeline.strip_workers.max(1);
     let timeout = config.pipeline.file_timeout;
-    let stream = cluster.js.get_stream(&cluster.names.work).await?;
-    let consumer: Consumer<pull::Config> = stream
-        .get_or_create_consumer(
-            CONSUMER,
-            pull::Config {
-                durable_name: Some(CONSUMER.into()),
-                ack_policy: AckPolicy::Explicit,
-                ack_wait: ACK_WAIT,
-                max_ack_pending: 4096,
-                ..Default::default()
-            },
-        )
-        .await
-        .context("cannot create the workers' consumer")?;
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(parallel * 4)
-        .messages()
-        .await
-        .context("cannot pull from the work stream")?;
+    let mut messages = pull(&cluster, parallel).await?;
     // Files in flight: `parallel` on CPU threads, the others waiting for a publish ack, so
     // round trips to the servers overlap the CPU work.
     let cpu = Arc::new(tokio::sync::Semaphore::new(parallel));
@@ -184,6 +166,15 @@ pub async fn run(cluster: Cluster, config: Config, stop: watch::Receiver<bool>) 
                     Err(error) => {
                         tracing::warn!(%error, "pull from the work stream failed, retrying");
                         tokio::time::sleep(Duration::from_millis(200)).await;
+                        // The consumer, or the stream with it, deleted: make them again.
+                        let gone = error.kind() == MessagesErrorKind::ConsumerDeleted;
+                        let work = &cluster.names.work;
+                        if gone || reset::stream_missing(&cluster.js, work).await == Some(true) {
+                            match repull(&cluster, parallel).await {
+                                Ok(m) => messages = m,
+                                Err(e) => tracing::warn!(error = %format!("{e:#}"), "cannot pull from the work stream"),
+                            }
+                        }
                         continue;
                     }
                 };
@@ -197,6 +188,46 @@ pub async fn run(cluster: Cluster, config: Config, stop: watch::Receiver<bool>) 
         log_failure(done);
     }
     Ok(())
+}
+
+/// Pulls from the workers' durable consumer, creating it when missing.
+async fn pull(cluster: &Cluster, parallel: usize) -> Result<pull::Stream> {
+    let stream = cluster.js.get_stream(&cluster.names.work).await?;
+    let consumer: Consumer<pull::Config> = stream
+        .get_or_create_consumer(
+            CONSUMER,
+            pull::Config {
+                durable_name: Some(CONSUMER.into()),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: ACK_WAIT,
+                max_ack_pending: 4096,
+                ..Default::default()
+            },
+        )
+        .await
+        .context("cannot create the workers' consumer")?;
+    consumer
+        .stream()
+        .max_messages_per_batch(parallel * 4)
+        .messages()
+        .await
+        .context("cannot pull from the work stream")
+}
+
+/// Pulls again after the consumer was deleted; makes the work stream again first when it is
+/// gone too (deleted, or a JetStream reset).
+async fn repull(cluster: &Cluster, parallel: usize) -> Result<pull::Stream> {
+    let work = &cluster.names.work;
+    if reset::stream_missing(&cluster.js, work).await == Some(true) {
+        tracing::warn!(stream = %work, "the work stream is gone (deleted, or a JetStream reset): making it again");
+        cluster.ensure().await?;
+    } else {
+        tracing::warn!(
+            consumer = CONSUMER,
+            "the workers' consumer is gone: making it again"
+        );
+    }
+    pull(cluster, parallel).await
 }
 
 /// Logs a file the worker could not finish: its work message was not acked, so the servers
@@ -317,7 +348,13 @@ fn decode_object(msg: &Message) -> Option<String> {
 async fn fetch_object(cluster: &Cluster, name: &str) -> Result<Vec<u8>> {
     super::objects::read(&cluster.js, &cluster.names.files, name)
         .await?
-        .with_context(|| format!("object {name} is gone from the file store"))
+        .with_context(|| {
+            format!(
+                "object {name} is gone from the files bucket {} (deleted or purged while the \
+                 file waited): drop the file again",
+                cluster.names.files
+            )
+        })
 }
 
 /// Returns the error record of a file whose preparation ran past the time budget.
@@ -450,6 +487,13 @@ async fn publish_prepared(
             Err(error) => {
                 tracing::warn!(%error, work_seq, "prepared publish not acknowledged, publishing again");
                 tokio::time::sleep(wait).await;
+                let prepared = &cluster.names.prepared;
+                if reset::stream_missing(&cluster.js, prepared).await == Some(true) {
+                    tracing::warn!(stream = %prepared, "the prepared stream is gone (deleted, or a JetStream reset): making it again");
+                    if let Err(e) = cluster.ensure().await {
+                        tracing::error!(error = %format!("{e:#}"), "cannot make the cluster's streams again");
+                    }
+                }
                 wait = (wait * 2).min(Duration::from_secs(5));
             }
         }

@@ -139,6 +139,13 @@ impl NatsCluster {
         }
     }
 
+    /// Pins every server (all its threads) to the CPUs `cpus` (a `taskset` list).
+    pub fn pin(&self, cpus: &str) {
+        for c in self.servers.iter().flatten() {
+            pin(c.id(), cpus);
+        }
+    }
+
     pub fn restart(&mut self, i: usize) {
         let child = self.spawn(i);
         self.servers[i] = Some(child);
@@ -282,12 +289,34 @@ impl Node {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
     }
+
+    /// Pins the node (all its threads) to the CPUs `cpus` (a `taskset` list).
+    pub fn pin(&self, cpus: &str) {
+        pin(self.pid(), cpus);
+    }
+
+    /// Whether the process is still running (false once it exited or was killed).
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// Pins process `pid` and its threads to `cpus` with `taskset`.
+fn pin(pid: u32, cpus: &str) {
+    let ok = Command::new("taskset")
+        .args(["-a", "-c", "-p", cpus, &pid.to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .expect("run taskset");
+    assert!(ok.success(), "taskset of {pid} failed");
 }
 
 /// Runs `dropline cluster <args>` against `config` and returns stdout.
