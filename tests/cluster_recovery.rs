@@ -11,16 +11,6 @@ use cluster_util::*;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-/// The checkpoint manifest of cluster `t`, once written.
-fn manifest(url: &str) -> Option<Value> {
-    with_js(url, |js| async move {
-        let bytes = dropline::cluster::objects::read(&js, "T_checkpoint", "manifest")
-            .await
-            .ok()??;
-        serde_json::from_slice(&bytes).ok()
-    })
-}
-
 #[test]
 fn a_decider_restarted_after_a_checkpoint_resumes_from_it_exactly_once() {
     let bed = Bed::start();
@@ -29,11 +19,7 @@ fn a_decider_restarted_after_a_checkpoint_resumes_from_it_exactly_once() {
     let (mut node, c) = bed.node("node", "all", Some(&out), NO_ENTITIES);
     let before = wait_for_lines(&c, 60, Duration::from_secs(120), &[&node]);
     // The checkpoint follows within a few seconds of the last commit.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while manifest(&bed.url).is_none_or(|m| m["out_seq"] != 60) {
-        assert!(Instant::now() < deadline, "no checkpoint of 60 lines");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_for_checkpoint(&bed.url, 60, &node);
     node.kill9();
     // More files, among them copies of files the checkpoint holds: still exact duplicates.
     names.extend(drop_files(&bed.drop, 20, 60));
@@ -68,15 +54,7 @@ fn a_decider_restarted_after_a_checkpoint_resumes_from_it_exactly_once() {
         assert_eq!(l["dedup"]["status"], "exact_duplicate", "{l}");
         assert_eq!(l["dedup"]["duplicate_of"], original["id"], "{l}");
     }
-    let log = node.log();
-    let rebuilt = log
-        .lines()
-        .rfind(|l| l.contains("decider state rebuilt"))
-        .expect("the restarted decider logs its rebuild");
-    assert!(
-        rebuilt.contains("checkpoint_lines=60") && rebuilt.contains("replayed=0"),
-        "the restart resumed from the checkpoint, replaying nothing: {rebuilt}"
-    );
+    assert_resumed_from_checkpoint(&node.log(), 60);
     let file = wait_for_file(&out, 85, Duration::from_secs(30));
     assert_eq!(file, lines, "the file sink holds each line once");
 }

@@ -280,16 +280,6 @@ fn a_deleted_files_bucket_is_made_again_for_the_next_large_file() {
     );
 }
 
-/// The checkpoint manifest of cluster `t`, once written.
-fn manifest(url: &str) -> Option<Value> {
-    with_js(url, |js| async move {
-        let bytes = dropline::cluster::objects::read(&js, "T_checkpoint", "manifest")
-            .await
-            .ok()??;
-        serde_json::from_slice(&bytes).ok()
-    })
-}
-
 /// The checkpoint bucket deleted (or purged) mid-run: the decider says so, makes the
 /// checkpoint again from the whole output stream, and a decider restarted later resumes from
 /// it with every earlier document still indexed (copies stay exact duplicates), each file once.
@@ -299,12 +289,7 @@ fn checkpoint_lost(purge: bool) {
     let mut names = drop_files(&bed.drop, 20, 0);
     let (mut node, c) = bed.node("node", "all", Some(&out), NO_ENTITIES);
     wait_for_lines(&c, 20, Duration::from_secs(120), &[&node]);
-    wait_until(
-        Duration::from_secs(30),
-        &node,
-        "a checkpoint of 20 lines",
-        || manifest(&bed.url).is_some_and(|m| m["out_seq"] == 20),
-    );
+    wait_for_checkpoint(&bed.url, 20, &node);
     if purge {
         purge_stream(&bed.url, "OBJ_T_checkpoint");
     } else {
@@ -312,12 +297,7 @@ fn checkpoint_lost(purge: bool) {
     }
     names.extend(drop_files(&bed.drop, 10, 20));
     wait_for_lines(&c, 30, Duration::from_secs(60), &[&node]);
-    wait_until(
-        Duration::from_secs(30),
-        &node,
-        "a checkpoint of 30 lines",
-        || manifest(&bed.url).is_some_and(|m| m["out_seq"] == 30),
-    );
+    wait_for_checkpoint(&bed.url, 30, &node);
     node.kill9();
     for i in 0..3 {
         let name = format!("again{i}.txt");
@@ -339,14 +319,7 @@ fn checkpoint_lost(purge: bool) {
         assert_eq!(copy["dedup"]["duplicate_of"], original["id"], "{copy}");
     }
     let log = node.log();
-    let rebuilt = log
-        .lines()
-        .rfind(|l| l.contains("decider state rebuilt"))
-        .expect("the restarted decider logs its rebuild");
-    assert!(
-        rebuilt.contains("checkpoint_lines=30") && rebuilt.contains("replayed=0"),
-        "the restart resumed from the new checkpoint: {rebuilt}"
-    );
+    assert_resumed_from_checkpoint(&log, 30);
     let file = wait_for_file(&out, 33, Duration::from_secs(30));
     assert_eq!(file, lines, "the file sink holds each line once");
     // The first run's log comes before the restart's in the same file.
@@ -375,12 +348,7 @@ fn a_checkpoint_whose_segments_are_gone_is_replayed_around() {
     let mut names = drop_files(&bed.drop, 10, 0);
     let (mut node, c) = bed.node("node", "all", None, NO_ENTITIES);
     wait_for_lines(&c, 10, Duration::from_secs(120), &[&node]);
-    wait_until(
-        Duration::from_secs(30),
-        &node,
-        "a checkpoint of 10 lines",
-        || manifest(&bed.url).is_some_and(|m| m["out_seq"] == 10),
-    );
+    wait_for_checkpoint(&bed.url, 10, &node);
     node.kill9();
     // The manifest survives, its segments do not: a purge racing a write, or a partial reset.
     let m = manifest(&bed.url).unwrap();
