@@ -23,11 +23,7 @@ fn a_decider_restarted_after_a_checkpoint_resumes_from_it_exactly_once() {
     node.kill9();
     // More files, among them copies of files the checkpoint holds: still exact duplicates.
     names.extend(drop_files(&bed.drop, 20, 60));
-    for i in 0..5 {
-        let name = format!("again{i}.txt");
-        std::fs::write(bed.drop.join(&name), article(i)).unwrap();
-        names.push(name);
-    }
+    names.extend(drop_copies(&bed.drop, 5));
     let node = Node::start(&bed.path("node"), &c);
     let lines = wait_for_lines(&c, 85, Duration::from_secs(120), &[&node]);
     assert_exactly_once(&lines, &names);

@@ -299,11 +299,7 @@ fn checkpoint_lost(purge: bool) {
     wait_for_lines(&c, 30, Duration::from_secs(60), &[&node]);
     wait_for_checkpoint(&bed.url, 30, &node);
     node.kill9();
-    for i in 0..3 {
-        let name = format!("again{i}.txt");
-        std::fs::write(bed.drop.join(&name), article(i)).unwrap();
-        names.push(name);
-    }
+    names.extend(drop_copies(&bed.drop, 3));
     let node = Node::start(&bed.path("node"), &c);
     let lines = wait_for_lines(&c, 33, Duration::from_secs(60), &[&node]);
     assert_exactly_once(&lines, &names);
@@ -358,11 +354,7 @@ fn a_checkpoint_whose_segments_are_gone_is_replayed_around() {
             store.delete(s.as_str().unwrap()).await.unwrap();
         }
     });
-    for i in 0..3 {
-        let name = format!("again{i}.txt");
-        std::fs::write(bed.drop.join(&name), article(i)).unwrap();
-        names.push(name);
-    }
+    names.extend(drop_copies(&bed.drop, 3));
     let node = Node::start(&bed.path("node"), &c);
     let lines = wait_for_lines(&c, 13, Duration::from_secs(60), &[&node]);
     assert_exactly_once(&lines, &names);

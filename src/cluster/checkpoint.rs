@@ -18,7 +18,7 @@ use super::{wire, Cluster};
 use crate::config::Config;
 use anyhow::{bail, Context, Result};
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
-use async_nats::jetstream::object_store::{self, InfoErrorKind, ObjectStore};
+use async_nats::jetstream::object_store::{InfoErrorKind, ObjectStore};
 use async_nats::jetstream::Context as JetStream;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -53,19 +53,7 @@ pub struct Resumed {
 
 /// Opens (creating) the checkpoint bucket of `cluster`.
 pub async fn store(cluster: &Cluster) -> Result<ObjectStore> {
-    let name = &cluster.names.checkpoint;
-    if let Ok(s) = cluster.js.get_object_store(name).await {
-        return Ok(s);
-    }
-    cluster
-        .js
-        .create_object_store(object_store::Config {
-            bucket: name.clone(),
-            num_replicas: cluster.replicas,
-            ..Default::default()
-        })
-        .await
-        .with_context(|| format!("cannot create object store {name}"))
+    cluster.object_store(&cluster.names.checkpoint).await
 }
 
 /// Rebuilds the decider's state: the checkpoint's segments, then the output stream's

@@ -243,13 +243,17 @@ impl Cluster {
 
     /// Returns the object store of large files, creating it when it is missing.
     pub async fn files(&self) -> Result<object_store::ObjectStore> {
-        let name = &self.names.files;
+        self.object_store(&self.names.files).await
+    }
+
+    /// Returns object store `name`, creating it (with the cluster's replicas) when missing.
+    pub async fn object_store(&self, name: &str) -> Result<object_store::ObjectStore> {
         if let Ok(store) = self.js.get_object_store(name).await {
             return Ok(store);
         }
         self.js
             .create_object_store(object_store::Config {
-                bucket: name.clone(),
+                bucket: name.to_string(),
                 num_replicas: self.replicas,
                 ..Default::default()
             })

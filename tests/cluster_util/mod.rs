@@ -509,6 +509,18 @@ pub fn out_headers(url: &str, name: &str) -> Vec<(HashMap<String, String>, u64)>
     })
 }
 
+/// Drops copies of the first `n` (at most 9) files [`drop_files`] writes (`againI.txt`, the article of
+/// `fI.txt`); returns their names.
+pub fn drop_copies(drop: &Path, n: u64) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let name = format!("again{i}.txt");
+            std::fs::write(drop.join(&name), article(i)).unwrap();
+            name
+        })
+        .collect()
+}
+
 /// The checkpoint manifest of cluster `t`, once written.
 pub fn manifest(url: &str) -> Option<Value> {
     with_js(url, |js| async move {
