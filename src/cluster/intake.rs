@@ -244,7 +244,7 @@ async fn settle(
                 };
                 tracing::warn!(%error, msg_id = %p.msg_id, "work publish not acknowledged, publishing again");
                 tokio::time::sleep(wait).await;
-                remake_work(cluster).await;
+                super::reset::remake_if_missing(cluster, &cluster.names.work, "work").await;
                 wait = (wait * 2).min(Duration::from_secs(5));
                 p.ack = publish(cluster, &p.msg_id, p.payload.clone()).await?;
             }
@@ -256,19 +256,6 @@ async fn settle(
     // The file stays in the folder until its line is committed: admission keeps it known.
     admission.committed(key, false, true);
     Ok(())
-}
-
-/// Makes the work stream again when it is gone (deleted, or a JetStream reset), so the
-/// publishes waiting for it go through.
-async fn remake_work(cluster: &Cluster) {
-    let name = &cluster.names.work;
-    if super::reset::stream_missing(&cluster.js, name).await != Some(true) {
-        return;
-    }
-    tracing::warn!(stream = %name, "the work stream is gone (deleted, or a JetStream reset): making it again");
-    if let Err(error) = cluster.ensure().await {
-        tracing::error!(error = %format!("{error:#}"), "cannot make the cluster's streams again");
-    }
 }
 
 /// Reads a ready file's bytes, refusing what the single-node read stage refuses before

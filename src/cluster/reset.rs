@@ -23,6 +23,20 @@ pub async fn stream_missing(js: &jetstream::Context, name: &str) -> Option<bool>
     }
 }
 
+/// Makes the cluster's streams again when stream `name` (the `what` stream) is gone (deleted,
+/// or a JetStream reset), with a warning, or an error when they cannot be made; returns whether
+/// it was gone.
+pub async fn remake_if_missing(cluster: &Cluster, name: &str, what: &str) -> bool {
+    if stream_missing(&cluster.js, name).await != Some(true) {
+        return false;
+    }
+    tracing::warn!(stream = %name, "the {what} stream is gone (deleted, or a JetStream reset): making it again");
+    if let Err(error) = cluster.ensure().await {
+        tracing::error!(error = %format!("{error:#}"), "cannot make the cluster's streams again");
+    }
+    true
+}
+
 /// An object a node keeps writing: a warning when writes start failing, one line when they
 /// work again, nothing in between.
 #[derive(Debug, Default)]

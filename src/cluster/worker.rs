@@ -217,11 +217,7 @@ async fn pull(cluster: &Cluster, parallel: usize) -> Result<pull::Stream> {
 /// Pulls again after the consumer was deleted; makes the work stream again first when it is
 /// gone too (deleted, or a JetStream reset).
 async fn repull(cluster: &Cluster, parallel: usize) -> Result<pull::Stream> {
-    let work = &cluster.names.work;
-    if reset::stream_missing(&cluster.js, work).await == Some(true) {
-        tracing::warn!(stream = %work, "the work stream is gone (deleted, or a JetStream reset): making it again");
-        cluster.ensure().await?;
-    } else {
+    if !reset::remake_if_missing(cluster, &cluster.names.work, "work").await {
         tracing::warn!(
             consumer = CONSUMER,
             "the workers' consumer is gone: making it again"
@@ -487,13 +483,7 @@ async fn publish_prepared(
             Err(error) => {
                 tracing::warn!(%error, work_seq, "prepared publish not acknowledged, publishing again");
                 tokio::time::sleep(wait).await;
-                let prepared = &cluster.names.prepared;
-                if reset::stream_missing(&cluster.js, prepared).await == Some(true) {
-                    tracing::warn!(stream = %prepared, "the prepared stream is gone (deleted, or a JetStream reset): making it again");
-                    if let Err(e) = cluster.ensure().await {
-                        tracing::error!(error = %format!("{e:#}"), "cannot make the cluster's streams again");
-                    }
-                }
+                reset::remake_if_missing(cluster, &cluster.names.prepared, "prepared").await;
                 wait = (wait * 2).min(Duration::from_secs(5));
             }
         }
