@@ -428,3 +428,26 @@ fn a_deleted_output_stream_is_refused_with_an_error_that_says_what_to_do() {
     });
     assert!(missing, "no node made a new output stream");
 }
+
+/// A remake cut short: the prepared stream left on the private subject it is made on (the
+/// node stopped, or a JetStream request timed out, before it was opened again). The next
+/// start finishes the remake and the files go through; before, every prepared publish failed
+/// with "no stream found for given subject" for good.
+#[test]
+fn a_stream_left_on_its_private_subject_is_opened_at_the_next_start() {
+    let bed = Bed::start();
+    with_js(&bed.url, |js| async move {
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: "T_PREPARED".into(),
+            subjects: vec!["t.prepared.making".into()],
+            num_replicas: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    });
+    let names = drop_files(&bed.drop, 10, 0);
+    let (node, c) = bed.node("node", "all", None, NO_ENTITIES);
+    let lines = wait_for_lines(&c, 10, Duration::from_secs(60), &[&node]);
+    assert_exactly_once(&lines, &names);
+}

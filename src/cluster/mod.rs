@@ -211,18 +211,23 @@ impl Cluster {
             subjects: vec![format!("{}.making", c.subjects[0])],
             ..c.clone()
         };
-        for (missing, config) in [(work_missing, &work), (prepared_missing, &prepared)] {
+        let mut remade = [work_missing, prepared_missing];
+        for (missing, config) in remade.iter_mut().zip([&work, &prepared]) {
             let name = config.name.clone();
-            let config = if missing {
-                making(config)
-            } else {
-                config.clone()
-            };
-            self.js
-                .get_or_create_stream(config)
+            let made = self
+                .js
+                .get_or_create_stream(if *missing {
+                    making(config)
+                } else {
+                    config.clone()
+                })
                 .await
                 .with_context(|| format!("cannot create stream {name}"))?;
+            // Still on its private subject: a remake cut short (a timeout, the node stopped)
+            // before the stream was opened again; finish it.
+            *missing |= made.cached_info().config.subjects != config.subjects;
         }
+        let [work_missing, prepared_missing] = remade;
         if work_missing || prepared_missing {
             reset::continue_sequences(self, work_missing, prepared_missing).await?;
             for (missing, config) in [(work_missing, work), (prepared_missing, prepared)] {
