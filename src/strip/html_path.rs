@@ -9,14 +9,15 @@ use crate::model::RemovedLine;
 use rules::Kind;
 use textpass::PassOut;
 
-/// Whether the readability path runs the block pruner ([`prune::EDGE_RULE`]). Off: it raises
-/// wcxb-train site-grouped CV F1 by 0.0008 (every fold up) and wcxb-dev from 0.9612 to 0.9619,
-/// but costs x1.038 instructions in the stage over the first 40 wcxb-dev pages, against an
-/// allowance of x1.03, even with its blocks recorded by the visible-text walk
-/// ([`super::line_dom`], 11.6M of the 58.8M added) and only the edge lines' blocks scored
-/// ([`super::edge_score`], 46.8M: measuring every block for the page-wide line features 20.7M,
-/// the readability and JSON-LD overlaps 18.1M).
-const PRUNE_EDGES: bool = false;
+/// Whether the readability path runs the block pruner ([`prune::EDGE_RULE`]). On: it raises
+/// wcxb-train site-grouped CV F1 by 0.0008 (every fold up) and wcxb-dev from 0.9612 to 0.9619.
+/// It adds 56M instructions to the stage over the first 40 wcxb-dev pages, its blocks recorded
+/// by the visible-text walk ([`super::line_dom`]) and only the edge lines' blocks scored
+/// ([`super::edge_score`]); cheaper class/id tests in the walk ([`super::marks`]), a cheaper
+/// tokenizer and shingle hash ([`super::metric`]) and a borrowing structured-source walk
+/// ([`super::structured`]) pay for it: the stage with it costs x1.004 of the stage without it
+/// at 6d4aa9f (the allowance is x1.03).
+const PRUNE_EDGES: bool = true;
 
 impl Stripper {
     pub(super) fn strip_html(&self, html: &str) -> (Stripped, Vec<u64>, Vec<(u64, bool)>) {

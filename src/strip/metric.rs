@@ -5,12 +5,72 @@
 //! recall averaged over documents, F1 of the averages.
 
 use std::collections::HashMap;
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
-/// Returns the `\w+` tokens of `text` (Unicode letters, digits, marks and `_`).
-pub fn tokens(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !is_word_char(c))
-        .filter(|t| !t.is_empty())
+/// Returns the `\w+` tokens of `text` (Unicode letters, digits, marks and `_`): the maximal runs
+/// of [`is_word_char`] characters. ASCII bytes are classified by a table; other characters are
+/// decoded and classified as [`is_word_char`] says.
+pub fn tokens(text: &str) -> Tokens<'_> {
+    Tokens { text, at: 0 }
+}
+
+/// The iterator of [`tokens`].
+pub struct Tokens<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+/// Whether each ASCII byte is a `\w` character.
+const ASCII_WORD: [bool; 128] = {
+    let mut t = [false; 128];
+    let mut b = 0;
+    while b < 128 {
+        t[b] = (b as u8).is_ascii_alphanumeric() || b == b'_' as usize;
+        b += 1;
+    }
+    t
+};
+
+impl<'a> Tokens<'a> {
+    /// Returns whether the character at byte `i` is a word character, and its length in bytes.
+    #[inline]
+    fn class_at(&self, i: usize) -> (bool, usize) {
+        let b = self.text.as_bytes()[i];
+        if b < 0x80 {
+            return (ASCII_WORD[b as usize], 1);
+        }
+        let c = self.text[i..].chars().next().unwrap_or(' ');
+        (is_word_char(c), c.len_utf8())
+    }
+}
+
+impl<'a> Iterator for Tokens<'a> {
+    type Item = &'a str;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a str> {
+        let n = self.text.len();
+        // Skip to the next word character.
+        while self.at < n {
+            let (word, len) = self.class_at(self.at);
+            if word {
+                break;
+            }
+            self.at += len;
+        }
+        if self.at >= n {
+            return None;
+        }
+        let start = self.at;
+        while self.at < n {
+            let (word, len) = self.class_at(self.at);
+            if !word {
+                break;
+            }
+            self.at += len;
+        }
+        Some(&self.text[start..self.at])
+    }
 }
 
 /// Returns whether `c` matches Python's `\w`.
@@ -25,7 +85,33 @@ fn is_mark(c: char) -> bool {
 }
 
 /// Returns the hash of one shingle, the tokens `toks` in order (as [`shingles`] hashes them).
+///
+/// The bytes hashed are each token followed by a zero byte; a shingle of up to [`SHORT`] such
+/// bytes is hashed in one call ([`xxh3_64`]), which gives the streaming hasher's digest of the
+/// same bytes without its setup.
 pub fn shingle_hash(toks: &[&str]) -> u64 {
+    let mut buf = [0u8; SHORT];
+    let mut at = 0;
+    for t in toks {
+        let end = at + t.len();
+        let Some(slot) = buf.get_mut(at..end) else {
+            return shingle_hash_streamed(toks);
+        };
+        slot.copy_from_slice(t.as_bytes());
+        // The separator: the buffer starts zeroed, so it is there once the token fits before it.
+        if end >= SHORT {
+            return shingle_hash_streamed(toks);
+        }
+        at = end + 1;
+    }
+    xxh3_64(&buf[..at])
+}
+
+/// Longest shingle, in bytes with its separators, that [`shingle_hash`] hashes in one call.
+const SHORT: usize = 128;
+
+/// Returns [`shingle_hash`] of `toks` through the streaming hasher, for shingles of any length.
+fn shingle_hash_streamed(toks: &[&str]) -> u64 {
     let mut h = Xxh3::new();
     for t in toks {
         h.update(t.as_bytes());
@@ -178,6 +264,44 @@ pub fn score(matches: &[Match]) -> Scores {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_are_the_runs_of_word_characters() {
+        let texts = [
+            "",
+            "   ",
+            "one two_three, four-five!",
+            "Ünïcödé wörds — and 42 numbers… ok",
+            "é\u{301}e\u{301}x a\u{300}\u{300} \u{301}lead",
+            "日本語のテキスト。次の文",
+            "emoji 😀between😀 words\ttab\nnew",
+            "__ _a_ a__b ___",
+            "\u{a0}nbsp\u{a0}spaced\u{2003}em",
+            "x",
+            "tail word",
+        ];
+        for t in texts {
+            let slow: Vec<&str> = t
+                .split(|c: char| !is_word_char(c))
+                .filter(|w| !w.is_empty())
+                .collect();
+            assert_eq!(tokens(t).collect::<Vec<_>>(), slow, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn shingle_hashes_match_the_streaming_hasher_at_every_length() {
+        let long = "ab".repeat(200);
+        for a in 0..140 {
+            for b in [0, 1, 2, 5, 60, 126, 127] {
+                let toks = [&long[..a], "x", &long[..b]];
+                assert_eq!(shingle_hash(&toks), shingle_hash_streamed(&toks), "{a} {b}");
+            }
+        }
+        let toks = [long.as_str(), "y"];
+        assert_eq!(shingle_hash(&toks), shingle_hash_streamed(&toks));
+        assert_eq!(shingle_hash(&[]), shingle_hash_streamed(&[]));
+    }
 
     #[test]
     fn perfect_and_empty_predictions() {

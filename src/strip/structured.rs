@@ -12,7 +12,7 @@
 //! plain-text pass keeps), the first structured source at least that large replaces the
 //! plain-text pass as the fallback ([`super::Stripper`]'s HTML path).
 
-use dom_query::Document;
+use dom_query::{local_name, Document, NodeData};
 use xxhash_rust::xxh3::xxh3_64;
 
 /// Where a structured candidate came from, in the order the cascade tries them.
@@ -51,6 +51,19 @@ pub fn collect(doc: &Document) -> Vec<Candidate> {
     collect_with(doc, None)
 }
 
+/// What the walk of [`collect_with`] makes of a node.
+enum Seen {
+    /// A `<script>`, and whether it is JSON-LD; the walk does not go into it.
+    Script(bool),
+    /// A `<style>`, `<template>` or `<svg>`, which the walk does not go into.
+    Opaque,
+    /// Another element: whether it is an `<article>`, and whether its `itemprop` names the
+    /// article body.
+    Element { article: bool, body: bool },
+    /// Not an element.
+    Other,
+}
+
 /// [`collect`]; with `ld_bodies`, also appends every `articleBody` string of the page's JSON-LD
 /// scripts (whatever the object's type) to it, one per line, as the block model reads them.
 pub fn collect_with(doc: &Document, mut ld_bodies: Option<&mut String>) -> Vec<Candidate> {
@@ -61,28 +74,49 @@ pub fn collect_with(doc: &Document, mut ld_bodies: Option<&mut String>) -> Vec<C
     // stack is explicit all the same.
     let mut stack = vec![doc.root()];
     while let Some(node) = stack.pop() {
-        if node.is_element() {
-            let name = node.node_name().unwrap_or_default();
-            match &*name {
-                "script" => {
-                    if node
-                        .attr("type")
-                        .is_some_and(|t| t.to_ascii_lowercase().contains("ld+json"))
-                    {
-                        scripts.push(node);
+        // One look at the node, borrowing its name and attributes rather than copying them.
+        let seen = node.query(|n| match &n.data {
+            NodeData::Element(e) => {
+                let name = &e.name.local;
+                if *name == local_name!("script") {
+                    Seen::Script(
+                        e.attr_ref(local_name!("type"))
+                            .is_some_and(|t| t.to_ascii_lowercase().contains("ld+json")),
+                    )
+                } else if *name == local_name!("style")
+                    || *name == local_name!("template")
+                    || *name == local_name!("svg")
+                {
+                    Seen::Opaque
+                } else {
+                    Seen::Element {
+                        article: *name == local_name!("article"),
+                        body: e.attr_ref(local_name!("itemprop")).is_some_and(|v| {
+                            v.split_ascii_whitespace()
+                                .any(|t| t.eq_ignore_ascii_case("articleBody"))
+                        }),
                     }
-                    continue;
                 }
-                "style" | "template" | "svg" => continue,
-                "article" => articles.push(node),
-                _ => {}
             }
-            if node.attr("itemprop").is_some_and(|v| {
-                v.split_ascii_whitespace()
-                    .any(|t| t.eq_ignore_ascii_case("articleBody"))
-            }) {
-                itemprops.push(node);
+            _ => Seen::Other,
+        });
+        match seen.unwrap_or(Seen::Other) {
+            Seen::Script(json_ld) => {
+                if json_ld {
+                    scripts.push(node);
+                }
+                continue;
             }
+            Seen::Opaque => continue,
+            Seen::Element { article, body } => {
+                if article {
+                    articles.push(node);
+                }
+                if body {
+                    itemprops.push(node);
+                }
+            }
+            Seen::Other => {}
         }
         stack.extend(node.children_it(true));
     }
@@ -327,6 +361,24 @@ mod tests {
         // Two `<article>`s are a teaser list: no candidate.
         let list = format!("<article><p>{PARA}</p></article><article><p>{PARA2}</p></article>");
         assert!(collect(&page("", &list)).is_empty());
+    }
+
+    #[test]
+    fn the_walk_reads_script_types_and_itemprops_in_any_case_and_skips_opaque_elements() {
+        let ld = format!(r#"{{"@type":"NewsArticle","articleBody":"{PARA}"}}"#);
+        // A JSON-LD script whose type is in upper case, and an itemprop among other tokens.
+        let body = format!(
+            r#"<script type="Application/LD+JSON">{ld}</script><div itemprop="text ARTICLEBODY"><p>{PARA2}</p></div>"#
+        );
+        let c = collect(&page("", &body));
+        assert_eq!(kinds(&c), [SourceKind::JsonLd, SourceKind::ItemProp]);
+        assert_eq!(c[0].text, PARA);
+        assert_eq!(c[1].text, PARA2);
+        // Nothing inside a template, a style or a drawing counts, nor another script type.
+        let hidden = format!(
+            r#"<template><article><p>{PARA}</p></article></template><svg><g itemprop="articleBody"><text>{PARA2}</text></g></svg><script type="text/json">{ld}</script>"#
+        );
+        assert!(collect(&page("", &hidden)).is_empty());
     }
 
     #[test]

@@ -271,4 +271,8 @@ fn the_edge_pruner_drops_the_teaser_lines_at_the_edges_of_the_article() {
     let lines: Vec<&str> = pruned.text.lines().filter(|l| !l.is_empty()).collect();
     assert_eq!(lines, [para; 3], "{}", pruned.text);
     assert_eq!(kept.len(), 3);
+    // The stage prunes them too: the pruner is on in the HTML path.
+    let out = stripper.strip(&doc(Format::Html, &html, "town.example"));
+    let lines: Vec<&str> = out.text.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines, [para; 3], "{}", out.text);
 }
