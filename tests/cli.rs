@@ -300,3 +300,47 @@ fn removed_lines_are_kept_by_kind_when_asked() {
         "off by default"
     );
 }
+
+/// Runs `dropline args` with its standard output a pipe whose reader is already gone.
+fn into_closed_pipe(args: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new(util::bin())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn an_eval_report_into_a_closed_pipe_is_an_error_not_a_panic() {
+    // A page set of the seeds (text and its own gold) and a CoNLL file of two sentences.
+    let tmp = tempfile::tempdir().unwrap();
+    let set = tmp.path().join("set");
+    for sub in ["text", "gold"] {
+        std::fs::create_dir_all(set.join(sub)).unwrap();
+    }
+    for e in std::fs::read_dir(seeds()).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap();
+        std::fs::copy(&p, set.join("text").join(name)).unwrap();
+        std::fs::copy(&p, set.join("gold").join(name)).unwrap();
+    }
+    let conll = tmp.path().join("tiny.conll");
+    std::fs::write(
+        &conll,
+        "-DOCSTART- -X- -X- O\n\nAnna NNP B-NP B-PER\nvisited VBD B-VP O\nParis NNP B-NP B-LOC\n. . O O\n\nReuters NNP B-NP B-ORG\nsaid VBD B-VP O\n. . O O\n",
+    )
+    .unwrap();
+    for args in [
+        vec!["eval", "strip", set.to_str().unwrap(), "--input", "text"],
+        vec!["eval", "entities", "--conll", conll.to_str().unwrap()],
+    ] {
+        let out = into_closed_pipe(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_ne!(out.status.code(), Some(101), "{args:?}: {err}");
+        assert!(err.contains("writing the report"), "{args:?}: {err}");
+    }
+}

@@ -10,6 +10,7 @@ use super::train::gold_spans;
 use super::{EntitiesConfig, EntityTagger};
 use anyhow::Context;
 use std::collections::HashSet;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -152,32 +153,43 @@ pub fn run(args: &EvalEntitiesArgs) -> anyhow::Result<()> {
     if let Some(mut w) = out {
         w.flush()?;
     }
-    println!("documents {} tokens {tokens}", docs.len());
+    // Written at the end in one go: a closed pipe (`| head`) then ends the command with an
+    // error, not a panic.
+    let mut report = String::new();
+    let _ = writeln!(report, "documents {} tokens {tokens}", docs.len());
     for (ty, c) in &scorer.per_type {
         let (p, r, f) = c.prf();
-        println!("  {ty}: P {p:.3} R {r:.3} F1 {f:.3}");
+        let _ = writeln!(report, "  {ty}: P {p:.3} R {r:.3} F1 {f:.3}");
     }
     let (p, r, f) = scorer.overall.prf();
-    println!("F1 {f:.4} P {p:.4} R {r:.4}");
+    let _ = writeln!(report, "F1 {f:.4} P {p:.4} R {r:.4}");
     if let Some(word) = &args.leave_out_word {
         for (ty, c) in &kept.per_type {
             let (p, r, f) = c.prf();
-            println!("  {ty}: P {p:.3} R {r:.3} F1 {f:.3} (without {word:?})");
+            let _ = writeln!(
+                report,
+                "  {ty}: P {p:.3} R {r:.3} F1 {f:.3} (without {word:?})"
+            );
         }
         let (p, r, f) = kept.overall.prf();
-        println!(
+        let _ = writeln!(
+        report,
             "F1 {f:.4} P {p:.4} R {r:.4} without spans of the bare word {word:?} ({} gold and {} predicted left out)",
             left_out.0, left_out.1
         );
     }
-    println!(
+    let _ = writeln!(
+        report,
         "tagging {:.0} tokens/s (one thread, tokenizer, rules and linking included)",
         tokens as f64 / elapsed.max(1e-9)
     );
     // On a shared machine the thread's CPU time is the steadier measure.
-    println!(
+    let _ = writeln!(
+        report,
         "tagging {:.0} tokens per CPU second of the tagging thread",
         tokens as f64 / cpu.max(1e-9)
     );
-    Ok(())
+    std::io::stdout()
+        .write_all(report.as_bytes())
+        .context("writing the report")
 }

@@ -8,7 +8,8 @@ use super::{StripConfig, Stripped, Stripper};
 use crate::model::{Format, RawDoc};
 use anyhow::{bail, Context};
 use std::collections::HashMap;
-use std::io::Read;
+use std::fmt::Write as _;
+use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -204,7 +205,11 @@ pub fn run(args: &EvalStripArgs) -> anyhow::Result<()> {
     }
     let s = score(&matches);
     let secs = busy.as_secs_f64().max(1e-9);
-    println!(
+    // Written at the end in one go: a closed pipe (`| head`) then ends the command with an
+    // error, not a panic.
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
         "F1 {:.4} P {:.4} R {:.4} n {} docs/s {:.1} MB/s {:.2} docs/cpu-s {:.1} input {:?} mode {:?}",
         s.f1,
         s.precision,
@@ -216,7 +221,7 @@ pub fn run(args: &EvalStripArgs) -> anyhow::Result<()> {
         input,
         args.mode
     );
-    print_worst("dropline", &ids, &matches, args.worst);
+    print_worst(&mut report, "dropline", &ids, &matches, args.worst);
     if let Some(path) = &args.compare {
         let theirs = read_compare(path)?;
         let mut missing = 0;
@@ -232,7 +237,8 @@ pub fn run(args: &EvalStripArgs) -> anyhow::Result<()> {
             })
             .collect();
         let o = score(&other);
-        println!(
+        let _ = writeln!(
+            report,
             "compare F1 {:.4} P {:.4} R {:.4} n {} missing {} file {}",
             o.f1,
             o.precision,
@@ -241,13 +247,15 @@ pub fn run(args: &EvalStripArgs) -> anyhow::Result<()> {
             missing,
             path.display()
         );
-        print_worst("compare", &ids, &other, args.worst);
+        print_worst(&mut report, "compare", &ids, &other, args.worst);
     }
-    Ok(())
+    std::io::stdout()
+        .write_all(report.as_bytes())
+        .context("writing the report")
 }
 
-/// Prints the pages that lose the most F1, with their precision and recall.
-fn print_worst(label: &str, ids: &[String], matches: &[Match], n: usize) {
+/// Writes the pages that lose the most F1, with their precision and recall.
+fn print_worst(report: &mut String, label: &str, ids: &[String], matches: &[Match], n: usize) {
     let mut rows: Vec<(f64, &str, f64, f64)> = ids
         .iter()
         .zip(matches)
@@ -272,7 +280,10 @@ fn print_worst(label: &str, ids: &[String], matches: &[Match], n: usize) {
         .collect();
     rows.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
     for (loss, id, p, r) in rows.into_iter().take(n) {
-        println!("{label} worst {id} loss {loss:.3} P {p:.3} R {r:.3}");
+        let _ = writeln!(
+            report,
+            "{label} worst {id} loss {loss:.3} P {p:.3} R {r:.3}"
+        );
     }
 }
 
