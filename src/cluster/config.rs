@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// What one cluster node does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +50,10 @@ pub struct ClusterConfig {
     /// A NATS credentials file (JWT and NKey seed); none when the servers need no auth.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials: Option<PathBuf>,
+    /// How long the decider waits before it declares a work sequence lost with its stream
+    /// (deleted, or a JetStream reset): longer than a worker keeps a file in flight.
+    #[serde(with = "humantime_serde")]
+    pub lost_after: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -58,6 +63,7 @@ impl Default for ClusterConfig {
             role: Role::All,
             name: "dropline".into(),
             credentials: None,
+            lost_after: Duration::from_secs(30),
         }
     }
 }

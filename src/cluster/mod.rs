@@ -38,10 +38,12 @@
 //!   ([`Cluster::ensure`]), the work and prepared streams continuing their sequences; a lost
 //!   output stream is refused with what to do.
 
+pub mod append;
 pub mod checkpoint;
 pub mod config;
 pub mod decide;
 pub mod decider;
+pub mod gap;
 pub mod intake;
 pub mod lease;
 pub mod line;
