@@ -83,7 +83,6 @@ pub struct Batch {
     lines: Vec<Sent>,
 }
 
-
 /// Lines published and not yet acknowledged.
 pub fn in_flight(batches: &VecDeque<Batch>) -> usize {
     batches.iter().map(|b| b.lines.len()).sum()
@@ -123,4 +122,3 @@ pub async fn settle(
     }
     Ok(floor)
 }
-

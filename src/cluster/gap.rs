@@ -141,7 +141,11 @@ mod tests {
         assert_eq!(g.step(5, 5, 100, 101, at(0)), None);
         // A gap from 5 to 9 (the work stream starts at 10): seen, not declared yet.
         assert_eq!(g.step(5, 10, 100, 90, at(1)), None);
-        assert_eq!(g.step(5, 10, 120, 95, at(40)), None, "prepared not read to 100");
+        assert_eq!(
+            g.step(5, 10, 120, 95, at(40)),
+            None,
+            "prepared not read to 100"
+        );
         // A document for 7 arrived meanwhile: only 5 and 6 are declared.
         assert_eq!(g.step(5, 7, 130, 101, at(41)), Some(5..7));
         // Declared: the next gap starts its own grace.

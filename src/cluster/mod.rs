@@ -49,6 +49,7 @@ pub mod lease;
 pub mod line;
 pub mod objects;
 pub mod output;
+pub mod republish;
 pub mod reset;
 pub mod settle;
 pub mod status;
@@ -61,6 +62,8 @@ use crate::config::{Config, OutputKind};
 use anyhow::{Context, Result};
 use async_nats::jetstream::{self, kv, object_store, stream};
 use std::future::Future;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Files up to this size travel inside the work message; larger ones through the object store.
@@ -115,6 +118,9 @@ pub struct Cluster {
     pub js: jetstream::Context,
     pub names: Names,
     pub replicas: usize,
+    /// The work sequence a work stream made anew starts at, past every one this process's
+    /// intake was given; 0 where no intake runs, which then leaves such a stream to it.
+    pub work_floor: Arc<AtomicU64>,
 }
 
 /// Connects to the servers of `c` (retrying while none answers).
@@ -146,6 +152,7 @@ impl Cluster {
             js,
             names,
             replicas: REPLICAS,
+            work_floor: Arc::default(),
         };
         // A cluster that is still electing its JetStream leader refuses for a while: retry.
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -230,6 +237,8 @@ impl Cluster {
             *missing |= made.cached_info().config.subjects != config.subjects;
         }
         let [work_missing, prepared_missing] = remade;
+        // Only the intake, the one publisher of work, knows the work sequences given before.
+        let work_missing = work_missing && reset::may_open_work(self);
         if work_missing || prepared_missing {
             reset::continue_sequences(self, work_missing, prepared_missing).await?;
             for (missing, config) in [(work_missing, work), (prepared_missing, prepared)] {
