@@ -91,12 +91,27 @@ fn each_once(config: &Path, out: &Path, names: &[String], nodes: &[&Node]) {
     assert_eq!(util::read_records(out).len(), names.len());
 }
 
-/// Files published while no worker runs sit in the work stream; the stream is deleted. Before:
-/// the stream was made again after the output stream's last work sequence, the files dropped
-/// next took the lost files' sequences, and the 10 lost files never got a line (10 of 20).
-#[test]
-fn files_lost_with_the_work_stream_are_published_again_and_decided_once() {
-    let bed = Bed::start();
+/// Lost-work markers in the output stream.
+fn markers(url: &str) -> usize {
+    with_js(url, |js| async move {
+        let Ok(out) = js.get_stream("T_OUT").await else {
+            return 0;
+        };
+        let mut n = 0;
+        if let Ok(mut subjects) = out.info_with_subjects("t.out.lost").await {
+            use futures_util::StreamExt;
+            while let Some(Ok((_, count))) = subjects.next().await {
+                n += count;
+            }
+        }
+        n
+    })
+}
+
+/// An intake with the file sink and a worker: 5 files decided, the worker killed, 10 files
+/// published into the work stream, the stream deleted, the worker started again, 5 more
+/// files. Returns the intake, the worker, their configs and the file names.
+fn work_stream_lost(bed: &Bed) -> (Node, Node, [std::path::PathBuf; 2], Vec<String>) {
     let out = bed.path("out.jsonl");
     let mut names = drop_files(&bed.drop, 5, 0);
     let (intake, ci) = bed.node("intake", "intake", Some(&out), "");
@@ -111,12 +126,41 @@ fn files_lost_with_the_work_stream_are_published_again_and_decided_once() {
     let worker = Node::start(&bed.path("worker"), &cw);
     std::thread::sleep(Duration::from_secs(2));
     names.extend(drop_files(&bed.drop, 5, 15));
-    each_once(&ci, &out, &names, &[&intake, &worker]);
+    (intake, worker, [ci, cw], names)
+}
+
+/// Files published while no worker runs sit in the work stream; the stream is deleted. Before:
+/// the stream was made again after the output stream's last work sequence, the files dropped
+/// next took the lost files' sequences, and the 10 lost files never got a line (10 of 20).
+#[test]
+fn files_lost_with_the_work_stream_are_published_again_and_decided_once() {
+    let bed = Bed::start();
+    let (intake, worker, [ci, _], names) = work_stream_lost(&bed);
+    each_once(&ci, &bed.path("out.jsonl"), &names, &[&intake, &worker]);
     let log = worker.log();
     assert!(
         log.contains("work sequence lost with its stream"),
         "the decider says what it did:\n{log}"
     );
+    assert_eq!(markers(&bed.url), 10, "one marker per lost file");
+}
+
+/// As above, and the intake and the decider are killed (-9) as soon as the first marker is
+/// stored, while the intake publishes the lost files again; the sink's position file is
+/// removed too, so the restarted sink counts its lines past the markers.
+#[test]
+fn a_kill_9_of_the_intake_and_the_decider_while_lost_files_go_again_keeps_each_once() {
+    let bed = Bed::start();
+    let (mut intake, mut worker, [ci, cw], names) = work_stream_lost(&bed);
+    wait_until(Duration::from_secs(90), "a lost-work marker", || {
+        markers(&bed.url) > 0
+    });
+    intake.kill9();
+    worker.kill9();
+    let _ = std::fs::remove_file(bed.path("intake/state/cluster-sink.pos"));
+    let intake = Node::start(&bed.path("intake"), &ci);
+    let worker = Node::start(&bed.path("worker"), &cw);
+    each_once(&ci, &bed.path("out.jsonl"), &names, &[&intake, &worker]);
 }
 
 /// Documents prepared while no decider runs (the harness holds the lease) sit in the prepared

@@ -44,9 +44,11 @@ pub async fn run(cluster: Cluster, sink: FileSink, stop: watch::Receiver<bool>) 
     tokio::pin!(stopping);
     let pos_path = sink.state_dir.as_ref().map(|d| d.join(POSITION_FILE));
     let (path, pp) = (sink.path.clone(), pos_path.clone());
+    // Without a recorded position the file's lines are counted: map them to the stream.
+    let counted = pos_path.as_ref().is_none_or(|p| !p.exists());
     let (mut file, mut at) =
         tokio::task::spawn_blocking(move || open(&path, pp.as_deref())).await??;
-    if pos_path.is_none() {
+    if counted {
         at.seq = seq_of_line(&cluster, at.seq).await?;
     }
     let path = sink.path;
