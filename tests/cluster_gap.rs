@@ -143,6 +143,11 @@ fn files_lost_with_the_work_stream_are_published_again_and_decided_once() {
         "the decider says what it did:\n{log}"
     );
     assert_eq!(markers(&bed.url), 10, "one marker per lost file");
+    let status = cluster_cmd(&ci, &["status"]);
+    assert!(
+        status.contains("10 of T_OUT's messages are lost-work markers, not lines"),
+        "{status}"
+    );
 }
 
 /// As above, and the intake and the decider are killed (-9) as soon as the first marker is

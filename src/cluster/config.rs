@@ -120,6 +120,9 @@ mod tests {
         c.name = "news-eu".into();
         assert!(c.validate().is_ok());
         assert_eq!(c.stream_prefix(), "NEWS_EU");
+        assert_eq!(c.lost_after, Duration::from_secs(30));
+        let set: ClusterConfig = toml::from_str("lost_after = \"5s\"").unwrap();
+        assert_eq!(set.lost_after, Duration::from_secs(5));
         for bad in ["", "a.b", "a b", "a>"] {
             c.name = bad.into();
             assert!(c.validate().is_err(), "{bad:?}");

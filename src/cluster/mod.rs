@@ -37,6 +37,10 @@
 //! - [`reset`]: a stream or bucket deleted under a running node: reported once, made again
 //!   ([`Cluster::ensure`]), the work and prepared streams continuing their sequences; a lost
 //!   output stream is refused with what to do.
+//! - [`gap`]: a work sequence lost with its stream is declared lost by the decider (a marker
+//!   on `<name>.out.lost`) after `cluster.lost_after`; [`republish`]: the intake publishes
+//!   that file again, and alone opens a work stream made anew, past every sequence it gave.
+//! - [`append`]: the decider's pipelined, fenced appends to the output stream.
 
 pub mod append;
 pub mod checkpoint;

@@ -317,6 +317,20 @@ mod tests {
     }
 
     #[test]
+    fn only_the_lost_subject_is_a_marker() {
+        assert!(is_lost("t.out.lost", "t.out"));
+        for other in [
+            "t.out.unique",
+            "t.out.lost.x",
+            "t.out.lostx",
+            "u.out.lost",
+            "t.outlost",
+        ] {
+            assert!(!is_lost(other, "t.out"), "{other}");
+        }
+    }
+
+    #[test]
     fn numbers_are_the_formatted_ones() {
         let mut values = vec![0, 1, 9, 10, 99, 100, 101, 999, 1000, u64::MAX, u64::MAX - 1];
         values.extend((0..64).map(|b| 1u64 << b));
