@@ -10,6 +10,7 @@ use super::{wire, Cluster};
 use anyhow::{Context, Result};
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use futures_util::StreamExt;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -30,7 +31,17 @@ pub async fn keep_work_open(cluster: Cluster) {
     loop {
         tick.tick().await;
         let open = match cluster.js.get_stream(&cluster.names.work).await {
-            Ok(s) => s.cached_info().config.subjects == [cluster.names.work_subject.clone()],
+            Ok(s) => {
+                let info = s.cached_info();
+                let open = info.config.subjects == [cluster.names.work_subject.clone()];
+                if open {
+                    // Only the intake publishes work: what the open stream gave counts too
+                    // (a ledger of an older version, or none, does not hold the highest).
+                    let next = info.state.last_sequence + 1;
+                    cluster.work_floor.fetch_max(next, Ordering::Relaxed);
+                }
+                open
+            }
             // Gone, or the servers silent: ensure tells them apart.
             Err(_) => false,
         };
