@@ -150,16 +150,20 @@ fn files_lost_with_the_work_stream_are_published_again_and_decided_once() {
     );
 }
 
-/// As above, and the intake and the decider are killed (-9) as soon as the first marker is
-/// stored, while the intake publishes the lost files again; the sink's position file is
-/// removed too, so the restarted sink counts its lines past the markers.
+/// As above, and the intake and the decider are killed (-9) once the markers and the lines
+/// after them are stored, while the intake publishes the lost files again; the sink's
+/// position file is removed too, so the restarted sink counts its lines past the markers.
 #[test]
 fn a_kill_9_of_the_intake_and_the_decider_while_lost_files_go_again_keeps_each_once() {
     let bed = Bed::start();
     let (mut intake, mut worker, [ci, cw], names) = work_stream_lost(&bed);
-    wait_until(Duration::from_secs(90), "a lost-work marker", || {
-        markers(&bed.url) > 0
-    });
+    // The 5 files that waited behind the lost ones are decided right after the markers: the
+    // sink then holds lines past them, which the restarted sink has to count past them.
+    wait_until(
+        Duration::from_secs(90),
+        "markers and lines after them",
+        || markers(&bed.url) > 0 && util::read_records(&bed.path("out.jsonl")).len() >= 10,
+    );
     intake.kill9();
     worker.kill9();
     let _ = std::fs::remove_file(bed.path("intake/state/cluster-sink.pos"));
