@@ -83,6 +83,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("cluster.role", "intake | worker | all: watch the folder and publish, prepare files and stand for the decider, or both"),
     ("cluster.name", "prefix of the cluster's streams, buckets and subjects (default dropline)"),
     ("cluster.credentials", "a NATS credentials file (JWT and NKey seed); unset when the servers need no auth"),
+    ("cluster.lost_after", "how long the decider waits before it declares a work sequence lost with its stream (deleted) and the intake publishes its file again (default 30s)"),
 ];
 
 /// Log levels a `log.level` directive may name.

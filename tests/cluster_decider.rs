@@ -189,6 +189,39 @@ fn replayed_headers_of_either_version_decide_identically() {
     );
 }
 
+/// A lost-work marker (`src/cluster/gap.rs`): the headers of a line (numbered, fenced, no
+/// index entry), no payload, its own subject; replayed, it moves the next work sequence past
+/// it and leaves the index as it was.
+#[test]
+fn a_lost_work_marker_replays_as_a_skipped_sequence() {
+    let (_tmp, files, config, cores) = setup();
+    let now = dropline::model::timestamp_now();
+    let mut core = Core::new(&config, "t.out", 0);
+    let mut headers = Vec::new();
+    for (i, path) in files.iter().take(3).enumerate() {
+        let p = prepared(&cores, i as u64 + 1, path);
+        let (meta, body): (PreparedMeta, &[u8]) = wire::decode(&p).unwrap();
+        headers.push(core.decide(&meta, body, 1, &now).unwrap().headers);
+    }
+    let indexed = core.indexed();
+    let m = core.lost(4, 7);
+    assert_eq!(m.subject, "t.out.lost");
+    assert!(wire::is_lost(&m.subject, "t.out"));
+    assert!(m.line.is_empty() && m.entry.is_none());
+    let header = |name| m.headers.get(name).map(|v| v.as_str().to_string());
+    assert_eq!(header(NATS_MESSAGE_ID).as_deref(), Some("o4"));
+    assert_eq!(header(NATS_EXPECTED_LAST_SEQUENCE).as_deref(), Some("3"));
+    assert_eq!((core.out_last, core.indexed()), (4, indexed));
+    headers.push(m.headers);
+    let mut replayed = Core::new(&config, "t.out", 4);
+    let mut at = (0, 0);
+    for h in &headers {
+        at = checkpoint::replay_line(&mut replayed, h).unwrap();
+    }
+    assert_eq!(at, (5, 7));
+    assert_eq!(replayed.indexed(), indexed);
+}
+
 /// The decider's own cost per document: `DROPLINE_DECIDER_DOCS` (default 2000) documents,
 /// the articles of `DROPLINE_DECIDER_DATA` cycled with a numbered last line (or generated
 /// ones), prepared by the worker's core, then decided in order.

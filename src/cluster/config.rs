@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// What one cluster node does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +50,10 @@ pub struct ClusterConfig {
     /// A NATS credentials file (JWT and NKey seed); none when the servers need no auth.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials: Option<PathBuf>,
+    /// How long the decider waits before it declares a work sequence lost with its stream
+    /// (deleted, or a JetStream reset): longer than a worker keeps a file in flight.
+    #[serde(with = "humantime_serde")]
+    pub lost_after: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -58,6 +63,7 @@ impl Default for ClusterConfig {
             role: Role::All,
             name: "dropline".into(),
             credentials: None,
+            lost_after: Duration::from_secs(30),
         }
     }
 }
@@ -114,6 +120,9 @@ mod tests {
         c.name = "news-eu".into();
         assert!(c.validate().is_ok());
         assert_eq!(c.stream_prefix(), "NEWS_EU");
+        assert_eq!(c.lost_after, Duration::from_secs(30));
+        let set: ClusterConfig = toml::from_str("lost_after = \"5s\"").unwrap();
+        assert_eq!(set.lost_after, Duration::from_secs(5));
         for bad in ["", "a.b", "a b", "a>"] {
             c.name = bad.into();
             assert!(c.validate().is_err(), "{bad:?}");

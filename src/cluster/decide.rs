@@ -86,6 +86,20 @@ impl Core {
         self.deduper.as_ref().map_or(0, Deduper::len)
     }
 
+    /// Makes the lost-work marker of `work_seq` ([`wire::LOST`]): fenced and numbered like a
+    /// line, with the same ledger header (no index entry), and no payload.
+    pub fn lost(&mut self, work_seq: u64, floor: u64) -> Decided {
+        let headers = wire::line_headers(work_seq, self.out_last, 0, None, floor);
+        self.out_last += 1;
+        Decided {
+            work_seq,
+            subject: format!("{}{}", self.subject_prefix, wire::LOST),
+            headers,
+            line: Vec::new(),
+            entry: None,
+        }
+    }
+
     /// Decides the prepared message (`meta` and the `body` after it) and makes its line,
     /// stamped `now`; `floor` is the lowest prepared sequence still needed after it.
     pub fn decide(

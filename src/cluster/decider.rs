@@ -24,16 +24,17 @@
 //! ack covers the batch. The prepared stream is purged below the floor of the last
 //! acknowledged line.
 
-use super::checkpoint::{self, Checkpointer};
+use super::append::{self, Batch, Out, BATCH};
+use super::checkpoint;
 use super::decide::{Core, Decided};
+use super::gap::Gaps;
 use super::lease::{self, Lease, Leases};
 use super::wire::{self, PreparedMeta};
 use super::Cluster;
 use crate::config::Config;
 use crate::driver::sched::thread_cpu;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
-use async_nats::jetstream::context::PublishAckFuture;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, VecDeque};
@@ -43,13 +44,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 pub use super::lease::LEASE_KEY;
-/// Lines published per ack asked for, at most.
-const BATCH: usize = 128;
-/// Lines published and not yet acknowledged, at most; past it the decider waits for the
-/// older half. A trickle of documents goes out one batch each, so this, not the batch size,
-/// keeps the servers' round trips off the decider's path.
-const IN_FLIGHT: usize = 1024;
-
 /// What the lease holder writes into the lease, for `cluster status`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LeaseValue {
@@ -162,10 +156,10 @@ impl Failing {
 }
 
 /// The lease this node holds, with what its renewals write for `cluster status`.
-struct Holding {
-    lease: Lease,
-    committed: Arc<AtomicU64>,
-    indexed: Arc<AtomicU64>,
+pub struct Holding {
+    pub lease: Lease,
+    pub committed: Arc<AtomicU64>,
+    pub indexed: Arc<AtomicU64>,
 }
 
 impl Holding {
@@ -229,6 +223,27 @@ impl State {
         Ok(())
     }
 
+    /// Appends a lost-work marker for each sequence of `lost` from the next to decide on
+    /// ([`super::gap`]), then decides what waited behind them.
+    fn declare_lost(&mut self, lost: std::ops::Range<u64>) -> Result<Vec<(Decided, u64)>> {
+        let mut out = Vec::new();
+        for seq in lost {
+            if seq != self.next_work || self.waiting.contains_key(&seq) {
+                break;
+            }
+            tracing::warn!(
+                work_seq = seq,
+                "work sequence lost with its stream (deleted, or a JetStream reset): marked \
+                 lost in the output stream, the intake publishes its file again"
+            );
+            let floor = self.floor();
+            out.push((self.core.lost(seq, floor), floor));
+            self.next_work += 1;
+        }
+        out.extend(self.decide_ready()?);
+        Ok(out)
+    }
+
     /// Decides every document whose turn has come.
     fn decide_ready(&mut self) -> Result<Vec<(Decided, u64)>> {
         let mut out = Vec::new();
@@ -240,20 +255,6 @@ impl State {
         }
         Ok(out)
     }
-}
-
-/// A line published and not yet known to be stored.
-struct Sent {
-    work_seq: u64,
-    floor: u64,
-    entry: Option<String>,
-}
-
-/// Lines published together; only the last asked for an ack. Each line expects the stream's
-/// last sequence to be its predecessor's, so that ack says the whole batch is stored.
-struct Batch {
-    ack: PublishAckFuture,
-    lines: Vec<Sent>,
 }
 
 /// Decides while the lease holds and nothing fails; `Ok` when stopped or the lease was lost.
@@ -300,11 +301,12 @@ async fn lead(
     let mut last_purge = Instant::now();
     let mut cost = Cost::default();
     let mut cost_logged = Instant::now();
+    let mut gaps = Gaps::new(config.cluster.lost_after);
     loop {
         tokio::select! {
             _ = &mut stopping => {
                 cost.log();
-                settle(&mut batches, lease, &mut cp, 0).await?;
+                append::settle(&mut batches, lease, &mut cp, 0).await?;
                 cp.flush().await;
                 return Ok(());
             }
@@ -312,11 +314,17 @@ async fn lead(
                 if !lease.lease.held() {
                     return Ok(());
                 }
-                let floor = settle(&mut batches, lease, &mut cp, 0).await?;
+                let floor = append::settle(&mut batches, lease, &mut cp, 0).await?;
                 cp.tick()?;
                 if cost_logged.elapsed() >= Duration::from_secs(10) {
                     cost.log();
                     cost_logged = Instant::now();
+                }
+                let waiting = state.waiting.keys().next().copied();
+                if let Some(lost) = gaps.due(cluster, state.next_work, waiting, state.read_from).await {
+                    let decided = tokio::task::block_in_place(|| state.declare_lost(lost))?;
+                    let out = Out { cluster, client: &client, lease };
+                    out.send(decided, &mut batches, &mut cp).await?;
                 }
                 if last_check.elapsed() >= PREPARED_CHECK {
                     last_check = Instant::now();
@@ -351,28 +359,8 @@ async fn lead(
                 // Mostly tens of microseconds, but a rewrite check aligns many sentences: off the reactor.
                 let decided = tokio::task::block_in_place(|| state.decide_ready())?;
                 cost.add(thread_cpu().saturating_sub(started), decided.len() as u64);
-                let n = decided.len();
-                let mut lines = Vec::new();
-                for (i, (d, floor)) in decided.into_iter().enumerate() {
-                    lines.push(Sent { work_seq: d.work_seq, floor, entry: d.entry });
-                    let payload = Bytes::from(d.line);
-                    if i + 1 < n && lines.len() < BATCH {
-                        client
-                            .publish_with_headers(d.subject, d.headers, payload)
-                            .await
-                            .context("cannot publish an output line")?;
-                        continue;
-                    }
-                    let ack = cluster
-                        .js
-                        .publish_with_headers(d.subject, d.headers, payload)
-                        .await
-                        .context("cannot publish an output line")?;
-                    batches.push_back(Batch { ack, lines: std::mem::take(&mut lines) });
-                    if in_flight(&batches) >= IN_FLIGHT {
-                        settle(&mut batches, lease, &mut cp, IN_FLIGHT / 2).await?;
-                    }
-                }
+                let out = Out { cluster, client: &client, lease };
+                out.send(decided, &mut batches, &mut cp).await?;
                 lease.indexed.store(state.core.indexed() as u64, Ordering::Relaxed);
             }
         }
@@ -400,46 +388,6 @@ async fn same_prepared(cluster: &Cluster, created: time::OffsetDateTime) -> Resu
         );
     }
     Ok(())
-}
-
-/// Lines published and not yet acknowledged.
-fn in_flight(batches: &VecDeque<Batch>) -> usize {
-    batches.iter().map(|b| b.lines.len()).sum()
-}
-
-/// Awaits acks until at most `keep` lines are unacknowledged; returns the prepared floor after
-/// the last line known stored.
-async fn settle(
-    batches: &mut VecDeque<Batch>,
-    lease: &Holding,
-    cp: &mut Checkpointer,
-    keep: usize,
-) -> Result<Option<u64>> {
-    let mut floor = None;
-    while in_flight(batches) > keep {
-        let Batch { ack, lines } = batches.pop_front().expect("checked non-empty");
-        let last = lines.last().map_or(0, |l| l.work_seq);
-        let ack = ack
-            .await
-            .with_context(|| format!("output lines up to work sequence {last} not stored"))?;
-        if ack.duplicate {
-            bail!(
-                "output line of work sequence {last} was already stored: another decider appended"
-            );
-        }
-        let first_seq = ack.sequence + 1 - lines.len() as u64;
-        for (i, l) in lines.iter().enumerate() {
-            cp.committed(
-                first_seq + i as u64,
-                l.work_seq,
-                l.floor,
-                l.entry.as_deref(),
-            );
-        }
-        lease.committed.store(last, Ordering::Relaxed);
-        floor = lines.last().map(|l| l.floor);
-    }
-    Ok(floor)
 }
 
 /// The decider's own CPU per document: decoding the prepared message, deciding, and writing

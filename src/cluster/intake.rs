@@ -6,8 +6,9 @@
 //! Per file: one read of its bytes and one JetStream publish (pipelined, up to [`IN_FLIGHT`]
 //! unacknowledged), plus an object-store put for files over [`super::INLINE_MAX`].
 
+use super::republish;
 use super::reset::Outage;
-use super::settle::{self, PublishedLedger};
+use super::settle::{self, PublishedLedger, Republish, Verdict};
 use super::wire::{self, WorkMeta};
 use super::Cluster;
 use crate::admission::Admission;
@@ -23,6 +24,7 @@ use async_nats::HeaderMap;
 use std::future::Future;
 use std::io::Read;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,6 +38,8 @@ struct Pending {
     env: Envelope,
     msg_id: String,
     payload: bytes::Bytes,
+    /// The work sequence declared lost that this publish replaces.
+    replaces: Option<u64>,
 }
 
 /// Watches the drop folder and publishes ready files until `shutdown` resolves.
@@ -47,8 +51,24 @@ pub async fn run(
     let dir = config.source.dir.clone();
     let root = std::fs::canonicalize(&dir)
         .with_context(|| format!("source.dir {} is not a folder", dir.display()))?;
-    let done = DonePolicy::from_config(&config);
+    // Without a done-action the files are left in place, but the output stream is followed
+    // all the same: a file whose work sequence is declared lost is published again.
+    let done = Some(
+        DonePolicy::from_config(&config).unwrap_or_else(|| DonePolicy {
+            action: crate::config::DoneAction::Leave,
+            done_dir: Default::default(),
+            failed_dir: Default::default(),
+        }),
+    );
     let mut ledger = PublishedLedger::open(config.state.dir.as_deref())?;
+    // A work stream made anew continues past every sequence this intake was given.
+    cluster
+        .work_floor
+        .fetch_max(ledger.high + 1, Ordering::Relaxed);
+    if let Err(error) = cluster.ensure().await {
+        tracing::warn!(error = %format!("{error:#}"), "cannot open the work stream yet");
+    }
+    let keeper = tokio::spawn(republish::keep_work_open(cluster.clone()));
     let admission = Arc::new(Admission::new(
         config.pipeline.max_in_flight.max(IN_FLIGHT),
         ledger.published.clone(),
@@ -65,11 +85,13 @@ pub async fn run(
     let mut outage = Outage::default();
     let max_bytes = config.source.max_file_bytes;
     // The output stream is followed from before the first publish, so no line is missed.
-    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<(u64, bool)>();
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<(u64, Verdict)>();
     let follower = done.as_ref().map(|_| {
         let (cl, from) = (cluster.clone(), ledger.follow_from());
-        tokio::spawn(settle::follow(cl, from, lines_tx))
+        tokio::spawn(republish::follow(cl, from, lines_tx))
     });
+    // Files whose work sequence was declared lost, from the settler to the publisher.
+    let (again_tx, mut again) = tokio::sync::mpsc::unbounded_channel::<Republish>();
     // Acks are awaited in publish order by a task of their own, so a trickle of files never
     // waits a round trip per file; the channel bounds the publishes in flight. The same task
     // runs done-actions as their files' lines are committed.
@@ -80,12 +102,18 @@ pub async fn run(
         loop {
             tokio::select! {
                 p = acks_rx.recv() => match p {
-                    Some(p) => settle(&cl, p, &mut ledger, &a, done.as_ref()).await?,
+                    Some(p) => {
+                        if let Some(r) = settle(&cl, p, &mut ledger, &a, done.as_ref()).await? {
+                            let _ = again_tx.send(r);
+                        }
+                    }
                     None => break,
                 },
-                Some((seq, failed)) = lines.recv() => {
+                Some((seq, verdict)) = lines.recv() => {
                     if let Some(policy) = &done {
-                        ledger.line(seq, failed, policy)?;
+                        if let Some(r) = ledger.line(seq, verdict, policy)? {
+                            let _ = again_tx.send(r);
+                        }
                     }
                 }
                 _ = retry.tick() => {
@@ -98,15 +126,20 @@ pub async fn run(
         anyhow::Ok(())
     });
     loop {
-        let env = tokio::select! {
+        let (env, replaces) = tokio::select! {
             env = rx.recv() => match env {
-                Ok(env) => env,
+                Ok(env) => (env, None),
                 Err(_) => break,
             },
+            Some(r) = again.recv() => {
+                tracing::info!(path = %r.path.display(), lost = r.lost, "publishing a file whose work was lost again");
+                (crate::watcher::envelope(0, r.path, r.key), Some(r.lost))
+            }
             // The settler stops only on an error (the ledger cannot be written): so does the
             // intake, at once rather than at the next file.
             r = &mut settler => {
                 watcher.abort();
+                keeper.abort();
                 r.context("intake ack task")??;
                 anyhow::bail!("the intake's ack task stopped");
             }
@@ -116,7 +149,10 @@ pub async fn run(
             .await
             .unwrap_or_else(|e| Err(format!("internal error: {e}")));
         let path_str = env.file.path.to_string_lossy().into_owned();
-        let msg_id = wire::work_msg_id(&env.file.key, &path_str);
+        let mut msg_id = wire::work_msg_id(&env.file.key, &path_str);
+        if let Some(lost) = replaces {
+            msg_id = republish::msg_id(&msg_id, lost);
+        }
         let ready_ms =
             wire::now_ms().saturating_sub(env.file.ready_at.elapsed().as_millis() as u64);
         let mut meta = WorkMeta {
@@ -147,6 +183,7 @@ pub async fn run(
             env,
             msg_id,
             payload,
+            replaces,
         };
         if acks_tx.send(p).await.is_err() {
             break; // the settler failed; its error is returned below
@@ -157,6 +194,7 @@ pub async fn run(
     if let Some(f) = follower {
         f.abort();
     }
+    keeper.abort();
     watcher.await.context("watcher task")??;
     Ok(())
 }
@@ -224,14 +262,15 @@ async fn publish(
 }
 
 /// Waits for one publish ack (re-publishing under the same message id until the servers take
-/// it), then records the file; its done-action waits for its line.
+/// it), then records the file; its done-action waits for its line. Returns the file when its
+/// new sequence was already declared lost.
 async fn settle(
     cluster: &Cluster,
     mut p: Pending,
     ledger: &mut PublishedLedger,
     admission: &Admission,
     done: Option<&DonePolicy>,
-) -> Result<()> {
+) -> Result<Option<Republish>> {
     let mut wait = Duration::from_millis(200);
     let ack = loop {
         match p.ack.await {
@@ -244,7 +283,10 @@ async fn settle(
                 };
                 tracing::warn!(%error, msg_id = %p.msg_id, "work publish not acknowledged, publishing again");
                 tokio::time::sleep(wait).await;
-                super::reset::remake_if_missing(cluster, &cluster.names.work, "work").await;
+                if !super::reset::remake_if_missing(cluster, &cluster.names.work, "work").await {
+                    // Made again by another node and left on its private subject: open it.
+                    let _ = cluster.ensure().await;
+                }
                 wait = (wait * 2).min(Duration::from_secs(5));
                 p.ack = publish(cluster, &p.msg_id, p.payload.clone()).await?;
             }
@@ -252,10 +294,16 @@ async fn settle(
     };
     // A repeat of an earlier publish is acked with the first one's sequence.
     let key = p.env.file.key;
-    ledger.published(key, ack.sequence, &p.env.file.path, done)?;
+    cluster
+        .work_floor
+        .fetch_max(ack.sequence + 1, Ordering::Relaxed);
+    let again = ledger.published(key, ack.sequence, &p.env.file.path, done)?;
+    if let Some(lost) = p.replaces {
+        ledger.forget(lost)?;
+    }
     // The file stays in the folder until its line is committed: admission keeps it known.
     admission.committed(key, false, true);
-    Ok(())
+    Ok(again)
 }
 
 /// Reads a ready file's bytes, refusing what the single-node read stage refuses before

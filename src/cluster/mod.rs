@@ -37,16 +37,23 @@
 //! - [`reset`]: a stream or bucket deleted under a running node: reported once, made again
 //!   ([`Cluster::ensure`]), the work and prepared streams continuing their sequences; a lost
 //!   output stream is refused with what to do.
+//! - [`gap`]: a work sequence lost with its stream is declared lost by the decider (a marker
+//!   on `<name>.out.lost`) after `cluster.lost_after`; [`republish`]: the intake publishes
+//!   that file again, and alone opens a work stream made anew, past every sequence it gave.
+//! - [`append`]: the decider's pipelined, fenced appends to the output stream.
 
+pub mod append;
 pub mod checkpoint;
 pub mod config;
 pub mod decide;
 pub mod decider;
+pub mod gap;
 pub mod intake;
 pub mod lease;
 pub mod line;
 pub mod objects;
 pub mod output;
+pub mod republish;
 pub mod reset;
 pub mod settle;
 pub mod status;
@@ -59,6 +66,8 @@ use crate::config::{Config, OutputKind};
 use anyhow::{Context, Result};
 use async_nats::jetstream::{self, kv, object_store, stream};
 use std::future::Future;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Files up to this size travel inside the work message; larger ones through the object store.
@@ -113,6 +122,9 @@ pub struct Cluster {
     pub js: jetstream::Context,
     pub names: Names,
     pub replicas: usize,
+    /// The work sequence a work stream made anew starts at, past every one this process's
+    /// intake was given; 0 where no intake runs, which then leaves such a stream to it.
+    pub work_floor: Arc<AtomicU64>,
 }
 
 /// Connects to the servers of `c` (retrying while none answers).
@@ -144,6 +156,7 @@ impl Cluster {
             js,
             names,
             replicas: REPLICAS,
+            work_floor: Arc::default(),
         };
         // A cluster that is still electing its JetStream leader refuses for a while: retry.
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -228,6 +241,8 @@ impl Cluster {
             *missing |= made.cached_info().config.subjects != config.subjects;
         }
         let [work_missing, prepared_missing] = remade;
+        // Only the intake, the one publisher of work, knows the work sequences given before.
+        let work_missing = work_missing && reset::may_open_work(self);
         if work_missing || prepared_missing {
             reset::continue_sequences(self, work_missing, prepared_missing).await?;
             for (missing, config) in [(work_missing, work), (prepared_missing, prepared)] {

@@ -13,7 +13,7 @@
 //! file truncated in place. Exactly once in the file, across kills at any instant. The file
 //! is written by this sink only (the state lock keeps a second process off `state.dir`).
 
-use super::Cluster;
+use super::{wire, Cluster};
 use crate::dedup::OnDuplicate;
 use crate::model::DedupStatus;
 use anyhow::{bail, Context, Result};
@@ -44,8 +44,13 @@ pub async fn run(cluster: Cluster, sink: FileSink, stop: watch::Receiver<bool>) 
     tokio::pin!(stopping);
     let pos_path = sink.state_dir.as_ref().map(|d| d.join(POSITION_FILE));
     let (path, pp) = (sink.path.clone(), pos_path.clone());
+    // Without a recorded position the file's lines are counted: map them to the stream.
+    let counted = pos_path.as_ref().is_none_or(|p| !p.exists());
     let (mut file, mut at) =
         tokio::task::spawn_blocking(move || open(&path, pp.as_deref())).await??;
+    if counted {
+        at.seq = seq_of_line(&cluster, at.seq).await?;
+    }
     let path = sink.path;
     tracing::info!(path = %path.display(), seq = at.seq, "file sink continues after its last line");
     let out = cluster.js.get_stream(&cluster.names.out).await?;
@@ -79,7 +84,8 @@ pub async fn run(cluster: Cluster, sink: FileSink, stop: watch::Receiver<bool>) 
                     bail!("output stream sequence {seq} follows line {} of {}: the file is not this stream's", at.seq, path.display());
                 }
                 let status = msg.subject.strip_prefix(prefix.as_str()).and_then(DedupStatus::parse);
-                if !status.is_some_and(|s| sink.on_duplicate.drops(s)) {
+                let marker = wire::is_lost(&msg.subject, &cluster.names.out_prefix);
+                if !marker && !status.is_some_and(|s| sink.on_duplicate.drops(s)) {
                     buf.extend_from_slice(&msg.payload);
                     buf.push(b'\n');
                 }
@@ -93,6 +99,46 @@ pub async fn run(cluster: Cluster, sink: FileSink, stop: watch::Receiver<bool>) 
         }
     }
     flush(&mut file, &mut buf, &mut at, pos_path.as_deref())
+}
+
+/// Returns the output sequence of the file's line `lines` (its last complete one), for a
+/// sink without a position file: `lines` itself unless the stream holds lost-work markers
+/// ([`wire::LOST`], not lines), which are then counted out of the stream's headers.
+async fn seq_of_line(cluster: &Cluster, lines: u64) -> Result<u64> {
+    let out = cluster.js.get_stream(&cluster.names.out).await?;
+    let lost = format!("{}.{}", cluster.names.out_prefix, wire::LOST);
+    let mut subjects = out.info_with_subjects(&lost).await?;
+    let mut markers = 0;
+    while let Some(s) = subjects.next().await {
+        markers += s.map_err(|e| anyhow::anyhow!("{e}"))?.1;
+    }
+    if lines == 0 || markers == 0 {
+        return Ok(lines);
+    }
+    let consumer = out
+        .create_consumer(pull::OrderedConfig {
+            headers_only: true,
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    let mut seen = 0;
+    while let Some(msg) = messages.next().await {
+        let msg = msg.map_err(|e| anyhow::anyhow!("cannot read the output stream: {e}"))?;
+        if !wire::is_lost(&msg.subject, &cluster.names.out_prefix) {
+            seen += 1;
+        }
+        if seen == lines {
+            return Ok(msg
+                .info()
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .stream_sequence);
+        }
+        if msg.info().is_ok_and(|i| i.pending == 0) {
+            break;
+        }
+    }
+    bail!("the output file has {lines} lines, the output stream {seen}: the file is not this stream's")
 }
 
 /// The position file's name in `state.dir`.

@@ -8,6 +8,7 @@ use super::Cluster;
 use anyhow::{Context, Result};
 use async_nats::jetstream::context::GetStreamErrorKind;
 use async_nats::jetstream::{self, ErrorCode};
+use std::sync::atomic::Ordering;
 
 /// Whether stream `name` is gone: `Some(true)` when the servers say it does not exist,
 /// `Some(false)` when it is there, `None` when they did not answer either way.
@@ -61,6 +62,23 @@ impl Outage {
     }
 }
 
+/// Whether this process may open a work stream made anew (still on its private subject):
+/// only one that runs the intake, which moves it past every work sequence it was given
+/// ([`super::Cluster::work_floor`]). Opened by another node, it would start after the last
+/// sequence the output and prepared streams name, and give files sequences the intake's
+/// ledger holds for files lost with the old stream, whose lines would then settle the wrong
+/// files; and the decider could not tell those files lost.
+pub fn may_open_work(cluster: &Cluster) -> bool {
+    let floor = cluster.work_floor.load(Ordering::Relaxed);
+    if floor == 0 {
+        tracing::info!(
+            stream = %cluster.names.work,
+            "the work stream is made on its private subject; the intake opens it"
+        );
+    }
+    floor > 0
+}
+
 /// Makes the work and prepared streams, made anew after a deletion, continue the sequences
 /// of the ones lost, so that the decider, which decides in work-sequence order and reads the
 /// prepared stream from a position, takes what is published into them: the work stream after
@@ -88,6 +106,8 @@ pub async fn continue_sequences(cluster: &Cluster, work: bool, prepared: bool) -
             }
         }
     }
+    // Past every work sequence the intake was given, so none is given twice.
+    next_work = next_work.max(cluster.work_floor.load(Ordering::Relaxed));
     for (made, name, next) in [
         (work, &n.work, next_work),
         (prepared, &n.prepared, next_prepared),
@@ -106,8 +126,8 @@ pub async fn continue_sequences(cluster: &Cluster, work: bool, prepared: bool) -
             sequence = next,
             "the stream was missing and is made again, continuing the lost one's sequence; \
              what it held and no node had taken is lost (the intake publishes again what it \
-             had no ack for; a file whose work or prepared message was lost holds up the \
-             decider, see the README)"
+             had no ack for; the decider declares a work sequence lost after \
+             cluster.lost_after and the intake publishes its file again)"
         );
     }
     Ok(())

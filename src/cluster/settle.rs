@@ -11,18 +11,16 @@
 //! The ledger holds one JSON line per acknowledged publish (file identity, work sequence, path,
 //! time) and one per done-action run (`{"done": seq}`); a restart settles what is left.
 
-use super::{wire, Cluster, DUPLICATE_WINDOW};
+use super::{wire, DUPLICATE_WINDOW};
 use crate::model::{is_zero, FileKey};
 use crate::sink::{apply_done, DonePolicy};
 use anyhow::{Context, Result};
-use async_nats::jetstream::consumer::{pull, DeliverPolicy};
-use futures_util::StreamExt;
+use async_nats::jetstream::consumer::DeliverPolicy;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::sync::mpsc::UnboundedSender;
 
 /// The intake's ledger of published files, in `state.dir`.
 pub const PUBLISHED_FILE: &str = "published.jsonl";
@@ -52,6 +50,28 @@ enum Entry {
     Done {
         done: u64,
     },
+    /// The highest work sequence the intake was given, kept across compactions.
+    High {
+        high: u64,
+    },
+}
+
+/// What the output stream says about a work sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Its line is committed (`failed`: an error record).
+    Line { failed: bool },
+    /// The decider declared it lost with its stream ([`super::gap`]): its file is to be
+    /// published again.
+    Lost,
+}
+
+/// A file whose work sequence `lost` was declared lost, to publish again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Republish {
+    pub lost: u64,
+    pub key: FileKey,
+    pub path: PathBuf,
 }
 
 /// A published file whose line is not seen yet (or whose done-action failed).
@@ -67,10 +87,12 @@ pub struct PublishedLedger {
     /// Every file version published before this run (and whether it failed), for admission.
     pub published: HashMap<FileKey, bool>,
     unsettled: BTreeMap<u64, Unsettled>,
-    /// Lines seen before their publish was acknowledged: work sequence -> failed.
-    early: BTreeMap<u64, bool>,
+    /// Lines seen before their publish was acknowledged.
+    early: BTreeMap<u64, Verdict>,
     /// Lines whose done-action failed, tried again every [`RETRY_EVERY`].
     retry: BTreeMap<u64, bool>,
+    /// The highest work sequence a publish was acknowledged with, ever.
+    pub high: u64,
 }
 
 impl PublishedLedger {
@@ -83,6 +105,7 @@ impl PublishedLedger {
             unsettled: BTreeMap::new(),
             early: BTreeMap::new(),
             retry: BTreeMap::new(),
+            high: 0,
         };
         let Some(dir) = dir else {
             tracing::warn!("no state.dir: a restarted intake publishes files left in the folder again, also those waiting for their lines (the servers drop repeats within 10 minutes)");
@@ -106,6 +129,7 @@ impl PublishedLedger {
                     ms,
                 }) => {
                     ledger.published.insert(key, failed);
+                    ledger.high = ledger.high.max(seq.unwrap_or(0));
                     if let (Some(seq), Some(path)) = (seq, path) {
                         let path = PathBuf::from(path);
                         ledger.unsettled.insert(seq, Unsettled { key, path, ms });
@@ -114,6 +138,7 @@ impl PublishedLedger {
                 Ok(Entry::Done { done }) => {
                     ledger.unsettled.remove(&done);
                 }
+                Ok(Entry::High { high }) => ledger.high = ledger.high.max(high),
                 Err(_) => {}
             }
         }
@@ -130,6 +155,10 @@ impl PublishedLedger {
             .map(|(&seq, u)| (u.key, (seq, u)))
             .collect();
         let mut out = Vec::new();
+        if self.high > 0 {
+            serde_json::to_writer(&mut out, &Entry::High { high: self.high })?;
+            out.push(b'\n');
+        }
         for (&key, &failed) in &self.published {
             let (seq, path, ms) = match waiting.get(&key) {
                 Some((seq, u)) => (Some(*seq), u.path.to_str().map(str::to_owned), u.ms),
@@ -172,45 +201,79 @@ impl PublishedLedger {
     }
 
     /// Records an acknowledged publish. With a done-action the file waits for its line (or
-    /// is settled now when its line came first).
+    /// is settled now when its line came first); returns it when the decider declared its
+    /// sequence lost before the ack came.
     pub fn published(
         &mut self,
         key: FileKey,
         seq: u64,
         path: &Path,
         done: Option<&DonePolicy>,
-    ) -> Result<()> {
+    ) -> Result<Option<Republish>> {
         let ms = wire::now_ms();
         let text = done.and_then(|_| path.to_str().map(str::to_owned));
         let waits = text.is_some();
+        self.high = self.high.max(seq);
         self.append(&Entry::Published {
             key,
             failed: false,
-            seq: waits.then_some(seq),
+            seq: Some(seq),
             path: text,
             ms,
         })?;
         if let (true, Some(policy)) = (waits, done) {
             let path = path.to_path_buf();
             self.unsettled.insert(seq, Unsettled { key, path, ms });
-            if let Some(failed) = self.early.remove(&seq) {
-                self.settle(seq, failed, policy)?;
+            if let Some(verdict) = self.early.remove(&seq) {
+                return self.line(seq, verdict, policy);
             }
         } else if done.is_some() {
             tracing::warn!(path = %path.display(), "a path that is not UTF-8 is left in place");
         }
-        Ok(())
+        Ok(None)
     }
 
-    /// Handles the committed line of work sequence `seq`.
-    pub fn line(&mut self, seq: u64, failed: bool, policy: &DonePolicy) -> Result<()> {
-        if self.unsettled.contains_key(&seq) {
-            return self.settle(seq, failed, policy);
-        }
-        // Another intake's file, or one of ours whose ack is still on its way.
-        self.early.insert(seq, failed);
-        if self.early.len() > EARLY_MAX {
-            self.early.pop_first();
+    /// Handles what the output stream says about work sequence `seq`: runs the done-action
+    /// of a committed line's file; returns the file of a sequence declared lost, to publish
+    /// again (it stays unsettled until [`Self::forget`], after the new publish's ack).
+    pub fn line(
+        &mut self,
+        seq: u64,
+        verdict: Verdict,
+        policy: &DonePolicy,
+    ) -> Result<Option<Republish>> {
+        let Some(u) = self.unsettled.get(&seq) else {
+            // Another intake's file, or one of ours whose ack is still on its way.
+            self.early.insert(seq, verdict);
+            if self.early.len() > EARLY_MAX {
+                self.early.pop_first();
+            }
+            return Ok(None);
+        };
+        let failed = match verdict {
+            Verdict::Line { failed } => failed,
+            Verdict::Lost => {
+                if holds(&u.path, &u.key) {
+                    let (key, path) = (u.key, u.path.clone());
+                    return Ok(Some(Republish {
+                        lost: seq,
+                        key,
+                        path,
+                    }));
+                }
+                tracing::warn!(path = %u.path.display(), work_seq = seq, "a file whose work was lost is gone or replaced: not published again");
+                self.forget(seq)?;
+                return Ok(None);
+            }
+        };
+        self.settle(seq, failed, policy)?;
+        Ok(None)
+    }
+
+    /// Forgets work sequence `seq` (its file was published again under a new one).
+    pub fn forget(&mut self, seq: u64) -> Result<()> {
+        if self.unsettled.remove(&seq).is_some() {
+            self.append(&Entry::Done { done: seq })?;
         }
         Ok(())
     }
@@ -232,7 +295,7 @@ impl PublishedLedger {
         match std::fs::symlink_metadata(&u.path) {
             // Gone: moved or deleted by someone else; nothing left to do.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Ok(meta) if crate::read::file_key(&meta) != u.key.without_fp() => {
+            Ok(meta) if !same_version(&meta, &u.key) => {
                 tracing::warn!(path = %u.path.display(), "the file was replaced after its publish; the new one is left for the watcher");
             }
             _ => {
@@ -263,76 +326,14 @@ impl PublishedLedger {
     }
 }
 
-/// Follows the output stream's headers from `from`, sending each line's (work sequence,
-/// failed) to `tx` until it closes. A consumer that fails or ends is made again after the
-/// last line it delivered; a tick keeps polling it in a quiet stream, so a missed heartbeat
-/// is noticed.
-pub async fn follow(
-    cluster: Cluster,
-    from: DeliverPolicy,
-    tx: UnboundedSender<(u64, bool)>,
-) -> Result<()> {
-    let error_subject = format!("{}.error", cluster.names.out_prefix);
-    let mut policy = from;
-    loop {
-        match open_follow(&cluster, policy).await {
-            Err(error) => {
-                tracing::warn!(error = %format!("{error:#}"), "cannot follow the output stream, trying again")
-            }
-            Ok(mut messages) => {
-                let mut tick = tokio::time::interval(Duration::from_secs(1));
-                loop {
-                    let m = tokio::select! {
-                        m = messages.next() => m,
-                        _ = tick.tick() => {
-                            if tx.is_closed() {
-                                return Ok(());
-                            }
-                            continue;
-                        }
-                    };
-                    let m = match m {
-                        Some(Ok(m)) => m,
-                        Some(Err(error)) => {
-                            tracing::warn!(%error, "following the output stream failed, following again");
-                            break;
-                        }
-                        None => break,
-                    };
-                    if let Ok(info) = m.info() {
-                        policy = DeliverPolicy::ByStartSequence {
-                            start_sequence: info.stream_sequence + 1,
-                        };
-                    }
-                    let seq = m
-                        .headers
-                        .as_ref()
-                        .and_then(|h| wire::line_fields(h).ok())
-                        .map(|f| f.work_seq);
-                    if let Some(seq) = seq {
-                        let failed = m.subject.as_str() == error_subject;
-                        if tx.send((seq, failed)).is_err() {
-                            return Ok(());
-                        }
-                    }
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+/// Whether `meta` is the file version `key` names (its fingerprint aside).
+fn same_version(meta: &std::fs::Metadata, key: &FileKey) -> bool {
+    crate::read::file_key(meta) == key.without_fp()
 }
 
-async fn open_follow(cluster: &Cluster, policy: DeliverPolicy) -> Result<pull::Ordered> {
-    let out = cluster.js.get_stream(&cluster.names.out).await?;
-    let consumer = out
-        .create_consumer(pull::OrderedConfig {
-            deliver_policy: policy,
-            headers_only: true,
-            ..Default::default()
-        })
-        .await
-        .context("cannot follow the output stream")?;
-    Ok(consumer.messages().await?)
+/// Whether `path` still holds the file version `key`.
+fn holds(path: &Path, key: &FileKey) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| same_version(&m, key))
 }
 
 #[cfg(test)]
@@ -364,14 +365,14 @@ mod tests {
         let k = |n: &str| key_of(&root.join(n));
         l.published(k("a"), 10, &root.join("a"), Some(&p)).unwrap();
         // c's line arrives before its ack; b's never arrives before the restart.
-        l.line(12, true, &p).unwrap();
+        l.line(12, Verdict::Line { failed: true }, &p).unwrap();
         l.published(k("b"), 11, &root.join("b"), Some(&p)).unwrap();
         l.published(k("c"), 12, &root.join("c"), Some(&p)).unwrap();
         assert!(root.join("a").exists(), "no line yet: the file stays");
         assert!(root.join("failed/c").exists());
-        l.line(10, false, &p).unwrap();
+        l.line(10, Verdict::Line { failed: false }, &p).unwrap();
         assert!(root.join("done/a").exists());
-        l.line(99, false, &p).unwrap(); // another intake's file
+        l.line(99, Verdict::Line { failed: false }, &p).unwrap(); // another intake's file
         drop(l);
         // A crash mid-append leaves a torn line; what follows it still counts.
         let ledger = root.join(PUBLISHED_FILE);
@@ -385,7 +386,7 @@ mod tests {
         let mut l = PublishedLedger::open(Some(root)).unwrap();
         assert_eq!(l.published.len(), 3);
         assert_eq!(l.unsettled.keys().collect::<Vec<_>>(), [&11]);
-        l.line(11, true, &p).unwrap();
+        l.line(11, Verdict::Line { failed: true }, &p).unwrap();
         assert!(root.join("failed/b").exists());
         let l = PublishedLedger::open(Some(root)).unwrap();
         assert!(l.unsettled.is_empty());
@@ -414,7 +415,7 @@ mod tests {
         let tmp = root.join(".feed.tmp");
         std::fs::write(&tmp, "second, longer").unwrap();
         std::fs::rename(&tmp, &path).unwrap();
-        l.line(7, false, &p).unwrap();
+        l.line(7, Verdict::Line { failed: false }, &p).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "second, longer");
         assert!(!root.join("done").exists());
         assert!(l.unsettled.is_empty());
@@ -430,11 +431,53 @@ mod tests {
         std::fs::write(root.join("done"), "in the way").unwrap();
         let mut l = PublishedLedger::open(Some(root)).unwrap();
         l.published(key_of(&path), 3, &path, Some(&p)).unwrap();
-        l.line(3, false, &p).unwrap();
+        l.line(3, Verdict::Line { failed: false }, &p).unwrap();
         assert!(path.exists());
         std::fs::remove_file(root.join("done")).unwrap();
         l.retry(&p).unwrap();
         assert!(root.join("done/a.txt").exists() && !path.exists());
         assert!(l.unsettled.is_empty() && l.retry.is_empty());
+    }
+
+    #[test]
+    fn a_lost_sequence_gives_its_file_back_until_it_is_published_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, p) = (dir.path(), policy(dir.path()));
+        for name in ["a", "b"] {
+            std::fs::write(root.join(name), name).unwrap();
+        }
+        let (a, b) = (root.join("a"), root.join("b"));
+        let mut l = PublishedLedger::open(Some(root)).unwrap();
+        l.published(key_of(&a), 5, &a, Some(&p)).unwrap();
+        let again = l.line(5, Verdict::Lost, &p).unwrap();
+        let want = |lost, path: &Path| Republish {
+            lost,
+            key: key_of(path),
+            path: path.to_path_buf(),
+        };
+        assert_eq!(again, Some(want(5, &a)));
+        assert!(a.exists() && !root.join("done").exists(), "no done-action");
+        // Published again as 9; 5 is forgotten.
+        assert_eq!(l.published(key_of(&a), 9, &a, Some(&p)).unwrap(), None);
+        l.forget(5).unwrap();
+        // b's marker comes before its publish ack.
+        assert_eq!(l.line(7, Verdict::Lost, &p).unwrap(), None);
+        let again = l.published(key_of(&b), 7, &b, Some(&p)).unwrap();
+        assert_eq!(again, Some(want(7, &b)));
+        // A restart before b's new publish: b still waits on 7, a on 9, and the highest
+        // sequence survives the compaction.
+        drop(l);
+        let mut l = PublishedLedger::open(Some(root)).unwrap();
+        assert_eq!(l.unsettled.keys().collect::<Vec<_>>(), [&7, &9]);
+        assert_eq!(l.high, 9);
+        let l2 = PublishedLedger::open(Some(root)).unwrap();
+        assert_eq!(l2.high, 9, "kept across two compactions");
+        drop(l2);
+        // A file gone by the time its marker comes is not published again.
+        std::fs::remove_file(&b).unwrap();
+        assert_eq!(l.line(7, Verdict::Lost, &p).unwrap(), None);
+        assert_eq!(l.unsettled.keys().collect::<Vec<_>>(), [&9]);
+        l.line(9, Verdict::Line { failed: false }, &p).unwrap();
+        assert!(root.join("done/a").exists());
     }
 }

@@ -34,6 +34,15 @@ pub async fn status(c: &ClusterConfig) -> Result<String> {
             Err(_) => writeln!(out, "  {name:<24} (missing)")?,
         }
     }
+    let lost = lost_markers(&js, &names).await;
+    if lost > 0 {
+        writeln!(
+            out,
+            "  {lost} of {}'s messages are lost-work markers, not lines (their files were \
+             published again)",
+            names.out
+        )?;
+    }
     writeln!(out, "consumers:")?;
     if let Ok(stream) = js.get_stream(&names.work).await {
         if let Ok(mut consumer) = stream
@@ -74,6 +83,22 @@ pub async fn status(c: &ClusterConfig) -> Result<String> {
         )?;
     }
     Ok(out)
+}
+
+/// Lost-work markers in the output stream ([`super::wire::LOST`]).
+async fn lost_markers(js: &Js, names: &Names) -> usize {
+    let Ok(out) = js.get_stream(&names.out).await else {
+        return 0;
+    };
+    let lost = format!("{}.{}", names.out_prefix, super::wire::LOST);
+    let Ok(mut subjects) = out.info_with_subjects(&lost).await else {
+        return 0;
+    };
+    let mut n = 0;
+    while let Some(Ok((_, count))) = subjects.next().await {
+        n += count;
+    }
+    n
 }
 
 async fn last_seq(js: &Js, name: &str) -> u64 {
@@ -133,8 +158,11 @@ pub async fn tail(c: &ClusterConfig, once: bool) -> Result<()> {
     let mut lock = stdout.lock();
     while let Some(msg) = messages.next().await {
         let msg = msg.map_err(|e| anyhow::anyhow!("cannot read the output stream: {e}"))?;
-        lock.write_all(&msg.payload)?;
-        lock.write_all(b"\n")?;
+        // A lost-work marker is not a line.
+        if !super::wire::is_lost(&msg.subject, &names.out_prefix) {
+            lock.write_all(&msg.payload)?;
+            lock.write_all(b"\n")?;
+        }
         let seq = msg
             .info()
             .map_err(|e| anyhow::anyhow!("{e}"))?

@@ -30,6 +30,20 @@ pub const INDEX_ENTRY: &str = "Dropline-Index";
 /// and the wall-clock time (Unix ms) the file became ready at the intake.
 pub const READY_MS: &str = "Dropline-Ready-Ms";
 
+/// The status of a lost-work marker: the output entry (`<name>.out.lost`, headers only, no
+/// payload) by which the decider declares a work sequence lost with its stream, so it stops
+/// waiting for it and the intake publishes that file again. Not a line: the file sink,
+/// `cluster tail` and `cluster status` leave it out.
+pub const LOST: &str = "lost";
+
+/// Whether `subject` is a lost-work marker's, under the output prefix `out_prefix`.
+pub fn is_lost(subject: &str, out_prefix: &str) -> bool {
+    subject
+        .strip_prefix(out_prefix)
+        .and_then(|s| s.strip_prefix('.'))
+        == Some(LOST)
+}
+
 /// [`LINE`] as a [`HeaderName`], built without an allocation each time.
 const LINE_NAME: HeaderName = HeaderName::from_static(LINE);
 
@@ -299,6 +313,20 @@ mod tests {
                 }
                 assert_eq!(got.get(LINE).map(|v| v.as_str()), Some(value.as_str()));
             }
+        }
+    }
+
+    #[test]
+    fn only_the_lost_subject_is_a_marker() {
+        assert!(is_lost("t.out.lost", "t.out"));
+        for other in [
+            "t.out.unique",
+            "t.out.lost.x",
+            "t.out.lostx",
+            "u.out.lost",
+            "t.outlost",
+        ] {
+            assert!(!is_lost(other, "t.out"), "{other}");
         }
     }
 
