@@ -106,13 +106,7 @@ pub async fn run(cluster: Cluster, sink: FileSink, stop: watch::Receiver<bool>) 
 /// ([`wire::LOST`], not lines), which are then counted out of the stream's headers.
 async fn seq_of_line(cluster: &Cluster, lines: u64) -> Result<u64> {
     let out = cluster.js.get_stream(&cluster.names.out).await?;
-    let lost = format!("{}.{}", cluster.names.out_prefix, wire::LOST);
-    let mut subjects = out.info_with_subjects(&lost).await?;
-    let mut markers = 0;
-    while let Some(s) = subjects.next().await {
-        markers += s.map_err(|e| anyhow::anyhow!("{e}"))?.1;
-    }
-    if lines == 0 || markers == 0 {
+    if lines == 0 || lost_markers(&out, &cluster.names.out_prefix).await? == 0 {
         return Ok(lines);
     }
     let consumer = out
@@ -139,6 +133,22 @@ async fn seq_of_line(cluster: &Cluster, lines: u64) -> Result<u64> {
         }
     }
     bail!("the output file has {lines} lines, the output stream {seen}: the file is not this stream's")
+}
+
+/// Returns how many lost-work markers ([`wire::LOST`]) the output stream `out` holds, from
+/// the server's count per subject.
+pub(super) async fn lost_markers(
+    out: &async_nats::jetstream::stream::Stream,
+    out_prefix: &str,
+) -> Result<usize> {
+    let mut subjects = out
+        .info_with_subjects(format!("{out_prefix}.{}", wire::LOST))
+        .await?;
+    let mut n = 0;
+    while let Some(s) = subjects.next().await {
+        n += s.map_err(|e| anyhow::anyhow!("{e}"))?.1;
+    }
+    Ok(n)
 }
 
 /// The position file's name in `state.dir`.

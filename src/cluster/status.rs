@@ -85,20 +85,14 @@ pub async fn status(c: &ClusterConfig) -> Result<String> {
     Ok(out)
 }
 
-/// Lost-work markers in the output stream ([`super::wire::LOST`]).
+/// Lost-work markers in the output stream ([`super::wire::LOST`]); 0 when it cannot be read.
 async fn lost_markers(js: &Js, names: &Names) -> usize {
-    let Ok(out) = js.get_stream(&names.out).await else {
-        return 0;
-    };
-    let lost = format!("{}.{}", names.out_prefix, super::wire::LOST);
-    let Ok(mut subjects) = out.info_with_subjects(&lost).await else {
-        return 0;
-    };
-    let mut n = 0;
-    while let Some(Ok((_, count))) = subjects.next().await {
-        n += count;
+    match js.get_stream(&names.out).await {
+        Ok(out) => super::output::lost_markers(&out, &names.out_prefix)
+            .await
+            .unwrap_or(0),
+        Err(_) => 0,
     }
-    n
 }
 
 async fn last_seq(js: &Js, name: &str) -> u64 {
