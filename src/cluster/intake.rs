@@ -53,13 +53,11 @@ pub async fn run(
         .with_context(|| format!("source.dir {} is not a folder", dir.display()))?;
     // Without a done-action the files are left in place, but the output stream is followed
     // all the same: a file whose work sequence is declared lost is published again.
-    let done = Some(
-        DonePolicy::from_config(&config).unwrap_or_else(|| DonePolicy {
-            action: crate::config::DoneAction::Leave,
-            done_dir: Default::default(),
-            failed_dir: Default::default(),
-        }),
-    );
+    let done = DonePolicy::from_config(&config).unwrap_or_else(|| DonePolicy {
+        action: crate::config::DoneAction::Leave,
+        done_dir: Default::default(),
+        failed_dir: Default::default(),
+    });
     let mut ledger = PublishedLedger::open(config.state.dir.as_deref())?;
     // A work stream made anew continues past every sequence this intake was given.
     cluster
@@ -86,10 +84,11 @@ pub async fn run(
     let max_bytes = config.source.max_file_bytes;
     // The output stream is followed from before the first publish, so no line is missed.
     let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<(u64, Verdict)>();
-    let follower = done.as_ref().map(|_| {
-        let (cl, from) = (cluster.clone(), ledger.follow_from());
-        tokio::spawn(republish::follow(cl, from, lines_tx))
-    });
+    let follower = tokio::spawn(republish::follow(
+        cluster.clone(),
+        ledger.follow_from(),
+        lines_tx,
+    ));
     // Files whose work sequence was declared lost, from the settler to the publisher.
     let (again_tx, mut again) = tokio::sync::mpsc::unbounded_channel::<Republish>();
     // Acks are awaited in publish order by a task of their own, so a trickle of files never
@@ -103,24 +102,18 @@ pub async fn run(
             tokio::select! {
                 p = acks_rx.recv() => match p {
                     Some(p) => {
-                        if let Some(r) = settle(&cl, p, &mut ledger, &a, done.as_ref()).await? {
+                        if let Some(r) = settle(&cl, p, &mut ledger, &a, &done).await? {
                             let _ = again_tx.send(r);
                         }
                     }
                     None => break,
                 },
                 Some((seq, verdict)) = lines.recv() => {
-                    if let Some(policy) = &done {
-                        if let Some(r) = ledger.line(seq, verdict, policy)? {
-                            let _ = again_tx.send(r);
-                        }
+                    if let Some(r) = ledger.line(seq, verdict, &done)? {
+                        let _ = again_tx.send(r);
                     }
                 }
-                _ = retry.tick() => {
-                    if let Some(policy) = &done {
-                        ledger.retry(policy)?;
-                    }
-                }
+                _ = retry.tick() => ledger.retry(&done)?,
             }
         }
         anyhow::Ok(())
@@ -191,9 +184,7 @@ pub async fn run(
     }
     drop(acks_tx);
     settler.await.context("intake ack task")??;
-    if let Some(f) = follower {
-        f.abort();
-    }
+    follower.abort();
     keeper.abort();
     watcher.await.context("watcher task")??;
     Ok(())
@@ -269,7 +260,7 @@ async fn settle(
     mut p: Pending,
     ledger: &mut PublishedLedger,
     admission: &Admission,
-    done: Option<&DonePolicy>,
+    done: &DonePolicy,
 ) -> Result<Option<Republish>> {
     let mut wait = Duration::from_millis(200);
     let ack = loop {
@@ -297,7 +288,7 @@ async fn settle(
     cluster
         .work_floor
         .fetch_max(ack.sequence + 1, Ordering::Relaxed);
-    let again = ledger.published(key, ack.sequence, &p.env.file.path, done)?;
+    let again = ledger.published(key, ack.sequence, &p.env.file.path, Some(done))?;
     if let Some(lost) = p.replaces {
         ledger.forget(lost)?;
     }
