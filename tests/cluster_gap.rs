@@ -108,9 +108,27 @@ fn markers(url: &str) -> usize {
     })
 }
 
+/// The objects the files bucket holds (large files whose work is not done).
+fn objects(url: &str) -> Vec<String> {
+    with_js(url, |js| async move {
+        use futures_util::StreamExt;
+        let Ok(store) = js.get_object_store("T_files").await else {
+            return Vec::new();
+        };
+        let mut names = Vec::new();
+        if let Ok(mut list) = store.list().await {
+            while let Some(Ok(info)) = list.next().await {
+                names.push(info.name);
+            }
+        }
+        names
+    })
+}
+
 /// An intake with the file sink and a worker: 5 files decided, the worker killed, 10 files
-/// published into the work stream, the stream deleted, the worker started again, 5 more
-/// files. Returns the intake, the worker, their configs and the file names.
+/// (one of them over the inline limit, so it goes through the files bucket) published into
+/// the work stream, the stream deleted, the worker started again, 5 more files. Returns the
+/// intake, the worker, their configs and the file names.
 fn work_stream_lost(bed: &Bed) -> (Node, Node, [std::path::PathBuf; 2], Vec<String>) {
     let out = bed.path("out.jsonl");
     let mut names = drop_files(&bed.drop, 5, 0);
@@ -118,7 +136,8 @@ fn work_stream_lost(bed: &Bed) -> (Node, Node, [std::path::PathBuf; 2], Vec<Stri
     let (mut worker, cw) = bed.node("worker", "worker", None, "");
     wait_for_lines(&ci, 5, Duration::from_secs(120), &[&intake, &worker]);
     worker.kill9();
-    names.extend(drop_files(&bed.drop, 10, 5));
+    names.extend(drop_files(&bed.drop, 9, 5));
+    names.push(big_file(&bed.drop, "f00014.txt", 14));
     wait_until(Duration::from_secs(30), "10 work messages", || {
         state(&bed.url, "T_WORK").0 == 10
     });
@@ -148,6 +167,12 @@ fn files_lost_with_the_work_stream_are_published_again_and_decided_once() {
         status.contains("10 of T_OUT's messages are lost-work markers, not lines"),
         "{status}"
     );
+    // The large file's first object went with nothing to read it; the intake deletes it
+    // once the file is published again, and the worker deletes the second after its work.
+    // Before: the first object stayed in the bucket for good.
+    wait_until(Duration::from_secs(20), "an empty files bucket", || {
+        objects(&bed.url).is_empty()
+    });
 }
 
 /// As above, and the intake and the decider are killed (-9) once the markers and the lines

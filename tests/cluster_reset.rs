@@ -31,21 +31,6 @@ fn purge_stream(url: &str, name: &str) {
     });
 }
 
-/// Writes a file over the 512 KiB the work message carries inline (so it travels through the
-/// files bucket) and returns its name.
-fn big_file(drop: &Path, name: &str, seed: u64) -> String {
-    let mut text = String::new();
-    let mut i = 0;
-    while text.len() < 540_000 {
-        text.push_str(&article(seed * 10_000 + i));
-        i += 1;
-    }
-    let tmp = drop.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(&tmp, drop.join(name)).unwrap();
-    name.to_string()
-}
-
 /// The output stream's lines now, or `None` when `cluster tail` fails.
 fn lines_now(config: &Path) -> Option<Vec<Value>> {
     let out = Command::new(util::bin())

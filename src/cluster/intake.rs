@@ -38,6 +38,8 @@ struct Pending {
     env: Envelope,
     msg_id: String,
     payload: bytes::Bytes,
+    /// Its files-bucket object, for a file too large to go inline.
+    object: Option<String>,
     /// The work sequence declared lost that this publish replaces.
     replaces: Option<u64>,
 }
@@ -112,6 +114,7 @@ pub async fn run(
                     if let Some(r) = ledger.line(seq, verdict, &done)? {
                         let _ = again_tx.send(r);
                     }
+                    delete_orphans(&cl, &mut ledger).await;
                 }
                 _ = retry.tick() => ledger.retry(&done)?,
             }
@@ -176,6 +179,7 @@ pub async fn run(
             env,
             msg_id,
             payload,
+            object: meta.object,
             replaces,
         };
         if acks_tx.send(p).await.is_err() {
@@ -288,13 +292,29 @@ async fn settle(
     cluster
         .work_floor
         .fetch_max(ack.sequence + 1, Ordering::Relaxed);
-    let again = ledger.published(key, ack.sequence, &p.env.file.path, Some(done))?;
+    let path = &p.env.file.path;
+    let again = ledger.published(key, ack.sequence, path, p.object.as_deref(), Some(done))?;
     if let Some(lost) = p.replaces {
         ledger.forget(lost)?;
+        delete_orphans(cluster, ledger).await;
     }
     // The file stays in the folder until its line is committed: admission keeps it known.
     admission.committed(key, false, true);
     Ok(again)
+}
+
+/// Deletes the files-bucket objects of publishes the ledger forgot (their work was lost, so
+/// no worker deletes them). A failure leaves the object behind: it is only storage.
+async fn delete_orphans(cluster: &Cluster, ledger: &mut PublishedLedger) {
+    for name in std::mem::take(&mut ledger.orphans) {
+        let deleted = match cluster.js.get_object_store(&cluster.names.files).await {
+            Ok(store) => store.delete(name.as_str()).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = deleted {
+            tracing::warn!(object = %name, %error, "cannot delete the object of a file whose work was lost");
+        }
+    }
 }
 
 /// Reads a ready file's bytes, refusing what the single-node read stage refuses before

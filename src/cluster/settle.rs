@@ -46,6 +46,9 @@ enum Entry {
         /// Unix ms of the publish.
         #[serde(default, skip_serializing_if = "is_zero")]
         ms: u64,
+        /// The files-bucket object of a large file, deleted when the file is published again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        obj: Option<String>,
     },
     Done {
         done: u64,
@@ -79,6 +82,8 @@ struct Unsettled {
     key: FileKey,
     path: PathBuf,
     ms: u64,
+    /// Its files-bucket object, when it was too large to go inline.
+    object: Option<String>,
 }
 
 /// The intake's record of published files and of the done-actions still to run.
@@ -93,6 +98,9 @@ pub struct PublishedLedger {
     retry: BTreeMap<u64, bool>,
     /// The highest work sequence a publish was acknowledged with, ever.
     pub high: u64,
+    /// Files-bucket objects of forgotten publishes, for the intake to delete: a worker deletes
+    /// a large file's object after its work, but not one whose work was lost.
+    pub orphans: Vec<String>,
 }
 
 impl PublishedLedger {
@@ -106,6 +114,7 @@ impl PublishedLedger {
             early: BTreeMap::new(),
             retry: BTreeMap::new(),
             high: 0,
+            orphans: Vec::new(),
         };
         let Some(dir) = dir else {
             tracing::warn!("no state.dir: a restarted intake publishes files left in the folder again, also those waiting for their lines (the servers drop repeats within 10 minutes)");
@@ -127,12 +136,19 @@ impl PublishedLedger {
                     seq,
                     path,
                     ms,
+                    obj,
                 }) => {
                     ledger.published.insert(key, failed);
                     ledger.high = ledger.high.max(seq.unwrap_or(0));
                     if let (Some(seq), Some(path)) = (seq, path) {
                         let path = PathBuf::from(path);
-                        ledger.unsettled.insert(seq, Unsettled { key, path, ms });
+                        let u = Unsettled {
+                            key,
+                            path,
+                            ms,
+                            object: obj,
+                        };
+                        ledger.unsettled.insert(seq, u);
                     }
                 }
                 Ok(Entry::Done { done }) => {
@@ -160,9 +176,14 @@ impl PublishedLedger {
             out.push(b'\n');
         }
         for (&key, &failed) in &self.published {
-            let (seq, path, ms) = match waiting.get(&key) {
-                Some((seq, u)) => (Some(*seq), u.path.to_str().map(str::to_owned), u.ms),
-                None => (None, None, 0),
+            let (seq, path, ms, obj) = match waiting.get(&key) {
+                Some((seq, u)) => (
+                    Some(*seq),
+                    u.path.to_str().map(str::to_owned),
+                    u.ms,
+                    u.object.clone(),
+                ),
+                None => (None, None, 0, None),
             };
             let entry = Entry::Published {
                 key,
@@ -170,6 +191,7 @@ impl PublishedLedger {
                 seq,
                 path,
                 ms,
+                obj,
             };
             serde_json::to_writer(&mut out, &entry)?;
             out.push(b'\n');
@@ -200,19 +222,21 @@ impl PublishedLedger {
         Ok(())
     }
 
-    /// Records an acknowledged publish. With a done-action the file waits for its line (or
-    /// is settled now when its line came first); returns it when the decider declared its
-    /// sequence lost before the ack came.
+    /// Records an acknowledged publish (`object`: its files-bucket object, if any). With a
+    /// done-action the file waits for its line (or is settled now when its line came first);
+    /// returns it when the decider declared its sequence lost before the ack came.
     pub fn published(
         &mut self,
         key: FileKey,
         seq: u64,
         path: &Path,
+        object: Option<&str>,
         done: Option<&DonePolicy>,
     ) -> Result<Option<Republish>> {
         let ms = wire::now_ms();
         let text = done.and_then(|_| path.to_str().map(str::to_owned));
         let waits = text.is_some();
+        let object = object.filter(|_| waits).map(str::to_owned);
         self.high = self.high.max(seq);
         self.append(&Entry::Published {
             key,
@@ -220,10 +244,17 @@ impl PublishedLedger {
             seq: Some(seq),
             path: text,
             ms,
+            obj: object.clone(),
         })?;
         if let (true, Some(policy)) = (waits, done) {
             let path = path.to_path_buf();
-            self.unsettled.insert(seq, Unsettled { key, path, ms });
+            let u = Unsettled {
+                key,
+                path,
+                ms,
+                object,
+            };
+            self.unsettled.insert(seq, u);
             if let Some(verdict) = self.early.remove(&seq) {
                 return self.line(seq, verdict, policy);
             }
@@ -270,9 +301,11 @@ impl PublishedLedger {
         Ok(None)
     }
 
-    /// Forgets work sequence `seq` (its file was published again under a new one).
+    /// Forgets work sequence `seq` (its file was published again under a new one, or is
+    /// gone); its object, if any, goes to [`Self::orphans`].
     pub fn forget(&mut self, seq: u64) -> Result<()> {
-        if self.unsettled.remove(&seq).is_some() {
+        if let Some(u) = self.unsettled.remove(&seq) {
+            self.orphans.extend(u.object);
             self.append(&Entry::Done { done: seq })?;
         }
         Ok(())
@@ -337,147 +370,5 @@ fn holds(path: &Path, key: &FileKey) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::DoneAction;
-
-    fn policy(root: &Path) -> DonePolicy {
-        DonePolicy {
-            action: DoneAction::Move,
-            done_dir: root.join("done"),
-            failed_dir: root.join("failed"),
-        }
-    }
-
-    /// The key of the file at `path` as the watcher makes it.
-    fn key_of(path: &Path) -> FileKey {
-        crate::read::file_key(&std::fs::symlink_metadata(path).unwrap())
-    }
-
-    #[test]
-    fn files_wait_for_their_line_and_a_restart_settles_what_is_left() {
-        let dir = tempfile::tempdir().unwrap();
-        let (root, p) = (dir.path(), policy(dir.path()));
-        for name in ["a", "b", "c"] {
-            std::fs::write(root.join(name), name).unwrap();
-        }
-        let mut l = PublishedLedger::open(Some(root)).unwrap();
-        let k = |n: &str| key_of(&root.join(n));
-        l.published(k("a"), 10, &root.join("a"), Some(&p)).unwrap();
-        // c's line arrives before its ack; b's never arrives before the restart.
-        l.line(12, Verdict::Line { failed: true }, &p).unwrap();
-        l.published(k("b"), 11, &root.join("b"), Some(&p)).unwrap();
-        l.published(k("c"), 12, &root.join("c"), Some(&p)).unwrap();
-        assert!(root.join("a").exists(), "no line yet: the file stays");
-        assert!(root.join("failed/c").exists());
-        l.line(10, Verdict::Line { failed: false }, &p).unwrap();
-        assert!(root.join("done/a").exists());
-        l.line(99, Verdict::Line { failed: false }, &p).unwrap(); // another intake's file
-        drop(l);
-        // A crash mid-append leaves a torn line; what follows it still counts.
-        let ledger = root.join(PUBLISHED_FILE);
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&ledger)
-            .unwrap();
-        f.write_all("{\"key\":{\"dev\":1,\"ino\":\"\u{e9}".as_bytes())
-            .unwrap();
-        drop(f);
-        let mut l = PublishedLedger::open(Some(root)).unwrap();
-        assert_eq!(l.published.len(), 3);
-        assert_eq!(l.unsettled.keys().collect::<Vec<_>>(), [&11]);
-        l.line(11, Verdict::Line { failed: true }, &p).unwrap();
-        assert!(root.join("failed/b").exists());
-        let l = PublishedLedger::open(Some(root)).unwrap();
-        assert!(l.unsettled.is_empty());
-    }
-
-    #[test]
-    fn without_a_done_action_nothing_waits() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut l = PublishedLedger::open(Some(dir.path())).unwrap();
-        l.published(FileKey::default(), 1, &dir.path().join("a"), None)
-            .unwrap();
-        assert!(l.unsettled.is_empty());
-        let l = PublishedLedger::open(Some(dir.path())).unwrap();
-        assert!(l.unsettled.is_empty() && l.published.len() == 1);
-    }
-
-    #[test]
-    fn a_file_replaced_after_its_publish_is_left_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let (root, p) = (dir.path(), policy(dir.path()));
-        let path = root.join("feed.txt");
-        std::fs::write(&path, "first").unwrap();
-        let mut l = PublishedLedger::open(Some(root)).unwrap();
-        l.published(key_of(&path), 7, &path, Some(&p)).unwrap();
-        // A producer renames a new version over it before the first one's line comes.
-        let tmp = root.join(".feed.tmp");
-        std::fs::write(&tmp, "second, longer").unwrap();
-        std::fs::rename(&tmp, &path).unwrap();
-        l.line(7, Verdict::Line { failed: false }, &p).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "second, longer");
-        assert!(!root.join("done").exists());
-        assert!(l.unsettled.is_empty());
-    }
-
-    #[test]
-    fn a_done_action_that_fails_is_tried_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let (root, p) = (dir.path(), policy(dir.path()));
-        let path = root.join("a.txt");
-        std::fs::write(&path, "a").unwrap();
-        // A file where the done folder should be: the move fails until it is cleared.
-        std::fs::write(root.join("done"), "in the way").unwrap();
-        let mut l = PublishedLedger::open(Some(root)).unwrap();
-        l.published(key_of(&path), 3, &path, Some(&p)).unwrap();
-        l.line(3, Verdict::Line { failed: false }, &p).unwrap();
-        assert!(path.exists());
-        std::fs::remove_file(root.join("done")).unwrap();
-        l.retry(&p).unwrap();
-        assert!(root.join("done/a.txt").exists() && !path.exists());
-        assert!(l.unsettled.is_empty() && l.retry.is_empty());
-    }
-
-    #[test]
-    fn a_lost_sequence_gives_its_file_back_until_it_is_published_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let (root, p) = (dir.path(), policy(dir.path()));
-        for name in ["a", "b"] {
-            std::fs::write(root.join(name), name).unwrap();
-        }
-        let (a, b) = (root.join("a"), root.join("b"));
-        let mut l = PublishedLedger::open(Some(root)).unwrap();
-        l.published(key_of(&a), 5, &a, Some(&p)).unwrap();
-        let again = l.line(5, Verdict::Lost, &p).unwrap();
-        let want = |lost, path: &Path| Republish {
-            lost,
-            key: key_of(path),
-            path: path.to_path_buf(),
-        };
-        assert_eq!(again, Some(want(5, &a)));
-        assert!(a.exists() && !root.join("done").exists(), "no done-action");
-        // Published again as 9; 5 is forgotten.
-        assert_eq!(l.published(key_of(&a), 9, &a, Some(&p)).unwrap(), None);
-        l.forget(5).unwrap();
-        // b's marker comes before its publish ack.
-        assert_eq!(l.line(7, Verdict::Lost, &p).unwrap(), None);
-        let again = l.published(key_of(&b), 7, &b, Some(&p)).unwrap();
-        assert_eq!(again, Some(want(7, &b)));
-        // A restart before b's new publish: b still waits on 7, a on 9, and the highest
-        // sequence survives the compaction.
-        drop(l);
-        let mut l = PublishedLedger::open(Some(root)).unwrap();
-        assert_eq!(l.unsettled.keys().collect::<Vec<_>>(), [&7, &9]);
-        assert_eq!(l.high, 9);
-        let l2 = PublishedLedger::open(Some(root)).unwrap();
-        assert_eq!(l2.high, 9, "kept across two compactions");
-        drop(l2);
-        // A file gone by the time its marker comes is not published again.
-        std::fs::remove_file(&b).unwrap();
-        assert_eq!(l.line(7, Verdict::Lost, &p).unwrap(), None);
-        assert_eq!(l.unsettled.keys().collect::<Vec<_>>(), [&9]);
-        l.line(9, Verdict::Line { failed: false }, &p).unwrap();
-        assert!(root.join("done/a").exists());
-    }
-}
+#[path = "settle_tests.rs"]
+mod tests;

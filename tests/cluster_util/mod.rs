@@ -433,6 +433,21 @@ pub fn drop_files(drop: &Path, n: usize, from: usize) -> Vec<String> {
     names
 }
 
+/// Writes a file over the 512 KiB the work message carries inline (so it travels through the
+/// files bucket) and returns its name.
+pub fn big_file(drop: &Path, name: &str, seed: u64) -> String {
+    let mut text = String::new();
+    let mut i = 0;
+    while text.len() < 540_000 {
+        text.push_str(&article(seed * 10_000 + i));
+        i += 1;
+    }
+    let tmp = drop.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, drop.join(name)).unwrap();
+    name.to_string()
+}
+
 /// Asserts every name yields exactly one line, and no other line exists.
 pub fn assert_exactly_once(lines: &[Value], names: &[String]) {
     let mut seen: HashMap<String, usize> = HashMap::new();
