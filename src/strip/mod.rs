@@ -50,6 +50,7 @@ pub mod repeats;
 pub mod rules;
 pub mod stage;
 pub mod structured;
+pub mod tail;
 pub mod textpass;
 pub mod toc;
 #[cfg(test)]
@@ -156,6 +157,8 @@ pub struct Stripper {
     blocks: BlockModel,
     memory: Mutex<LineMemory>,
     state_dir: Option<PathBuf>,
+    /// The readability path's tail trim ([`tail::TAIL_SHARE`]; 0: off).
+    tail_share: f32,
 }
 
 impl Stripper {
@@ -176,6 +179,7 @@ impl Stripper {
             blocks: BlockModel::shipped()?,
             memory: Mutex::new(memory),
             state_dir: state_dir.map(Path::to_path_buf),
+            tail_share: tail::TAIL_SHARE,
         })
     }
 
@@ -183,6 +187,12 @@ impl Stripper {
     /// cross-validation).
     pub fn set_block_model(&mut self, model: BlockModel) {
         self.blocks = model;
+    }
+
+    /// Replaces the tail trim's container share ([`tail::TAIL_SHARE`]; 0 turns the trim off), for
+    /// cross-validation.
+    pub fn set_tail_share(&mut self, share: f32) {
+        self.tail_share = share;
     }
 
     /// Returns the article body of `doc`, with boilerplate removed when stripping is enabled.
