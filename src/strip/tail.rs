@@ -11,6 +11,7 @@
 //! it go. A line the walk has no line for (the extractor broke it differently) ends the run.
 
 use super::line_dom::LineDom;
+use std::borrow::Cow;
 
 /// Share of the output's words the container must hold. Chosen by 5-fold site-grouped
 /// cross-validation on wcxb-train (`scripts/strip_cv.py`) among 0.6, 0.7, 0.8 and 0.9.
@@ -25,10 +26,15 @@ pub fn drops(dom: &LineDom, visible: &str, text: &str, share: f32) -> Vec<bool> 
     if share <= 0.0 || lines.len() < 2 {
         return drop;
     }
-    let elements = place(dom, visible, &lines);
-    let words: Vec<u32> = lines
+    let collapsed: Vec<Cow<str>> = lines.iter().map(|l| collapse(l)).collect();
+    let elements = place(dom, visible, &collapsed);
+    // Words: the collapsed line's spaces, plus one.
+    let words: Vec<u32> = collapsed
         .iter()
-        .map(|l| l.split_whitespace().count() as u32)
+        .map(|l| match l.is_empty() {
+            true => 0,
+            false => memchr::memchr_iter(b' ', l.as_bytes()).count() as u32 + 1,
+        })
         .collect();
     let total: u32 = words.iter().sum();
     // Words under each element, from the lines placed in it or below it.
@@ -65,37 +71,66 @@ pub fn drops(dom: &LineDom, visible: &str, text: &str, share: f32) -> Vec<bool> 
     drop
 }
 
-/// Returns, per line of `lines`, the element the walk's line with the same words starts in
-/// (`u32::MAX` when no line of the walk has them). Lines are matched in order: each search
-/// starts after the previous match and wraps around.
-fn place(dom: &LineDom, visible: &str, lines: &[&str]) -> Vec<u32> {
-    let n = dom.line_count();
+/// Returns, per line of `lines` (whitespace collapsed), the element the walk's line with the same words starts in
+/// (`u32::MAX` when no line of the walk has them). Lines are matched in order: each takes the
+/// first walk line with its words after the previous match, else the first one before it.
+fn place(dom: &LineDom, visible: &str, lines: &[Cow<str>]) -> Vec<u32> {
     let bytes = visible.as_bytes();
-    let mut next = 0;
-    let mut want = String::new();
+    // The walk's lines by length, then position: a line's candidates are one run of it.
+    let mut by_len: Vec<(u32, u32)> = (0..dom.line_count())
+        .map(|j| {
+            let (s, e) = dom.line_range(j, visible);
+            ((e - s) as u32, j as u32)
+        })
+        .collect();
+    by_len.sort_unstable();
+    let mut next = 0u32;
     lines
         .iter()
-        .map(|line| {
-            want.clear();
-            for w in line.split_whitespace() {
-                if !want.is_empty() {
-                    want.push(' ');
+        .map(|want| {
+            let len = want.len() as u32;
+            let from = by_len.partition_point(|&(l, _)| l < len);
+            let same = by_len[from..].iter().take_while(|&&(l, _)| l == len);
+            let (mut after, mut before) = (None, None);
+            for &(_, j) in same {
+                let (s, e) = dom.line_range(j as usize, visible);
+                if &bytes[s..e] != want.as_bytes() {
+                    continue;
                 }
-                want.push_str(w);
+                if j >= next {
+                    after = Some(j);
+                    break;
+                }
+                before = before.or(Some(j));
             }
-            let hit = (next..n).chain(0..next.min(n)).find(|&j| {
-                let (s, e) = dom.line_range(j, visible);
-                e - s == want.len() && &bytes[s..e] == want.as_bytes()
-            });
-            match hit {
+            match after.or(before) {
                 Some(j) => {
                     next = j + 1;
-                    dom.line_element(j)
+                    dom.line_element(j as usize)
                 }
                 None => u32::MAX,
             }
         })
         .collect()
+}
+
+/// Returns `line` with runs of whitespace collapsed to one space and the ends trimmed, as the
+/// walk writes its lines; borrowed when it is so already (an ASCII line without a space at either
+/// end, two in a row or another whitespace byte: the common case).
+fn collapse(line: &str) -> Cow<'_, str> {
+    let b = line.as_bytes();
+    let plain = line.is_ascii()
+        && b.first() != Some(&b' ')
+        && b.last() != Some(&b' ')
+        && !b
+            .iter()
+            .zip(&b[1..])
+            .any(|(&x, &y)| (x == b' ' && y == b' ') || x.is_ascii_whitespace() && x != b' ')
+        && !b.last().is_some_and(|x| x.is_ascii_whitespace());
+    if plain {
+        return Cow::Borrowed(line);
+    }
+    Cow::Owned(line.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 /// Whether element `e` is `container` or inside it.
