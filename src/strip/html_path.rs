@@ -86,7 +86,8 @@ impl Stripper {
         (out, shapes, kept)
     }
 
-    /// The readability path, with the edge pruner when `prune` is set.
+    /// The readability path, with the edge pruner and the tail trim ([`tail`]) when `prune` is
+    /// set (both read the blocks the visible-text walk records).
     pub(super) fn strip_html_readability(
         &self,
         html: &str,

@@ -20,9 +20,12 @@
 //!   and the rule that weighs them against the readability candidate.
 //! - [`blocks`], [`block_model`]: the DOM-block model of the HTML path: blocks with their markup
 //!   context and structured-source agreement, the logistic model and its decoding.
-//! - [`line_dom`]: the blocks the visible-text walk records for the edge pruner (one DOM walk).
+//! - [`line_dom`]: the blocks the visible-text walk records for the edge pruner and the tail trim
+//!   (one DOM walk).
 //! - [`prune`], `edge_score`: the edge pruner of the readability path, which scores only the
 //!   blocks of the output's leading and trailing short lines.
+//! - [`tail`]: the tail trim of the readability path, which drops the output's last lines when
+//!   they lie outside the element holding most of its words.
 //! - `html_path`: the HTML path of the stripper (readability with its cascade, or the block model).
 //! - [`block_train`]: `dropline train strip`, which fits the block model on wcxb-train.
 //! - [`metric`], [`eval`]: the benchmark metric and `dropline eval strip`.
