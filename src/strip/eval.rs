@@ -94,6 +94,9 @@ pub struct EvalStripArgs {
     /// pruning rules applied to the output, and every output line with its block's score, to DIR.
     #[arg(long)]
     pub prune_grid: Option<PathBuf>,
+    /// Overrides the tail trim's container share ([`super::tail::TAIL_SHARE`]; 0 turns it off).
+    #[arg(long)]
+    pub tail_share: Option<f32>,
 }
 
 /// Runs the evaluation and prints F1, P, R and docs/s.
@@ -150,6 +153,9 @@ pub fn run(args: &EvalStripArgs) -> anyhow::Result<()> {
         None => super::block_model::BlockModel::shipped()?,
     };
     stripper.set_block_model(block_model.clone());
+    if let Some(v) = args.tail_share {
+        stripper.set_tail_share(v);
+    }
     let stripper = stripper;
     let mut grid = args
         .prune_grid

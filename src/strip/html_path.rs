@@ -3,7 +3,7 @@
 
 use super::block_model::{self, Measured};
 use super::edge_score::Recorded;
-use super::{first_line, html, prune, rules, structured, textpass};
+use super::{first_line, html, prune, rules, structured, tail, textpass};
 use super::{HtmlExtractor, Stripped, Stripper};
 use crate::model::RemovedLine;
 use rules::Kind;
@@ -86,7 +86,8 @@ impl Stripper {
         (out, shapes, kept)
     }
 
-    /// The readability path, with the edge pruner when `prune` is set.
+    /// The readability path, with the edge pruner and the tail trim ([`tail`]) when `prune` is
+    /// set (both read the blocks the visible-text walk records).
     pub(super) fn strip_html_readability(
         &self,
         html: &str,
@@ -98,7 +99,16 @@ impl Stripper {
         match page.blocks.take() {
             Some(html::PageBlocks::Lines(lines)) => {
                 let mut b = Recorded::new(&lines, &page.title, &page.visible, page.main.as_deref());
-                prune::edges(&self.blocks, &mut b, &mut out.text, &mut kept, removed);
+                let mut removed = removed;
+                prune::edges(
+                    &self.blocks,
+                    &mut b,
+                    &mut out.text,
+                    &mut kept,
+                    removed.as_deref_mut(),
+                );
+                let drop = tail::drops(&lines, &page.visible, &out.text, self.tail_share);
+                prune::apply(&drop, &mut out.text, &mut kept, removed);
             }
             Some(html::PageBlocks::Cut(mut b)) => {
                 b.readability = page.main.take();

@@ -159,6 +159,33 @@ impl LineDom {
         }
     }
 
+    /// Number of lines (blocks) the walk recorded.
+    pub fn line_count(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Byte range in `text` (the visible text the walk wrote) of line `k`, its line break left out.
+    pub fn line_range(&self, k: usize, text: &str) -> (usize, usize) {
+        let end = self.lines.get(k + 1).map_or(text.len(), |n| n.start - 1);
+        (self.lines[k].start, end)
+    }
+
+    /// The element line `k`'s first word is in: an index below [`LineDom::frame_count`], or
+    /// `u32::MAX` for none.
+    pub fn line_element(&self, k: usize) -> u32 {
+        self.lines[k].frame
+    }
+
+    /// Number of elements the walk went into.
+    pub fn frame_count(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// The parent of element `f` (`u32::MAX` for the outermost), and its depth (1 outermost).
+    pub fn parent_and_depth(&self, f: u32) -> Option<(u32, u32)> {
+        self.frames.get(f as usize).map(|fr| (fr.parent, fr.depth))
+    }
+
     /// Returns the page's blocks, one per line of `text` (the visible text the walk wrote), without
     /// their context tokens ([`LineDom::fill_tokens`] adds those of the blocks read), with
     /// `title`, the JSON-LD bodies and the readability candidate `readability`.

@@ -20,9 +20,12 @@
 //!   and the rule that weighs them against the readability candidate.
 //! - [`blocks`], [`block_model`]: the DOM-block model of the HTML path: blocks with their markup
 //!   context and structured-source agreement, the logistic model and its decoding.
-//! - [`line_dom`]: the blocks the visible-text walk records for the edge pruner (one DOM walk).
+//! - [`line_dom`]: the blocks the visible-text walk records for the edge pruner and the tail trim
+//!   (one DOM walk).
 //! - [`prune`], `edge_score`: the edge pruner of the readability path, which scores only the
 //!   blocks of the output's leading and trailing short lines.
+//! - [`tail`]: the tail trim of the readability path, which drops the output's last lines when
+//!   they lie outside the element holding most of its words.
 //! - `html_path`: the HTML path of the stripper (readability with its cascade, or the block model).
 //! - [`block_train`]: `dropline train strip`, which fits the block model on wcxb-train.
 //! - [`metric`], [`eval`]: the benchmark metric and `dropline eval strip`.
@@ -50,6 +53,7 @@ pub mod repeats;
 pub mod rules;
 pub mod stage;
 pub mod structured;
+pub mod tail;
 pub mod textpass;
 pub mod toc;
 #[cfg(test)]
@@ -156,6 +160,8 @@ pub struct Stripper {
     blocks: BlockModel,
     memory: Mutex<LineMemory>,
     state_dir: Option<PathBuf>,
+    /// The readability path's tail trim ([`tail::TAIL_SHARE`]; 0: off).
+    tail_share: f32,
 }
 
 impl Stripper {
@@ -176,6 +182,7 @@ impl Stripper {
             blocks: BlockModel::shipped()?,
             memory: Mutex::new(memory),
             state_dir: state_dir.map(Path::to_path_buf),
+            tail_share: tail::TAIL_SHARE,
         })
     }
 
@@ -183,6 +190,12 @@ impl Stripper {
     /// cross-validation).
     pub fn set_block_model(&mut self, model: BlockModel) {
         self.blocks = model;
+    }
+
+    /// Replaces the tail trim's container share ([`tail::TAIL_SHARE`]; 0 turns the trim off), for
+    /// cross-validation.
+    pub fn set_tail_share(&mut self, share: f32) {
+        self.tail_share = share;
     }
 
     /// Returns the article body of `doc`, with boilerplate removed when stripping is enabled.

@@ -154,13 +154,25 @@ pub fn edges(
     removed: Option<&mut Vec<RemovedLine>>,
 ) -> usize {
     let drop = super::edge_score::drops(model, blocks, text);
+    apply(&drop, text, kept, removed)
+}
+
+/// Drops the non-empty lines of `text` flagged in `drop`, with their entries of `kept` (one per
+/// non-empty line, as [`super::Stripper::apply_memory`] reads it; left as they are when they do
+/// not match the text). Returns how many lines were dropped; `removed` receives them when given.
+pub fn apply(
+    drop: &[bool],
+    text: &mut String,
+    kept: &mut Vec<(u64, bool)>,
+    removed: Option<&mut Vec<RemovedLine>>,
+) -> usize {
     let n = drop.iter().filter(|d| **d).count();
     if n == 0 {
         return 0;
     }
     if let Some(r) = removed {
         let lines = text.split('\n').filter(|l| !l.is_empty());
-        r.extend(lines.zip(&drop).filter(|(_, d)| **d).map(|(l, _)| {
+        r.extend(lines.zip(drop).filter(|(_, d)| **d).map(|(l, _)| {
             RemovedLine {
                 kind: if l.split_whitespace().count() <= 4 {
                     Kind::Navigation
@@ -180,7 +192,7 @@ pub fn edges(
             !drop[i - 1]
         });
     }
-    *text = without(text, &drop);
+    *text = without(text, drop);
     n
 }
 

@@ -276,3 +276,28 @@ fn the_edge_pruner_drops_the_teaser_lines_at_the_edges_of_the_article() {
     let lines: Vec<&str> = out.text.lines().filter(|l| !l.is_empty()).collect();
     assert_eq!(lines, [para; 3], "{}", out.text);
 }
+
+#[test]
+fn the_tail_trim_drops_a_promotion_after_the_story_container() {
+    // The extractor keeps a promotion in its own block after the story's; the story's element
+    // holds more than 0.7 of the output's words and the promotion is outside it.
+    let para = "The council met on Tuesday and agreed on a new budget for the schools of the town, after a long and heated debate that lasted well into the night.";
+    let promo = "Planning an event of your own? Our team of planners has helped more than a thousand towns, clubs and schools, and we would be glad to help you too.";
+    let html = format!(
+        "<html><head><title>Budget passes</title></head><body><main><div class=content>\
+         <div class=story><h1>Budget passes</h1><p>{para}</p><p>{para}</p><p>{para}</p></div>\
+         <div class=promo><p>{promo}</p></div></div></main></body></html>"
+    );
+    let lines = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let mut stripper = Stripper::new(&StripConfig::default(), None).unwrap();
+    let out = stripper.strip(&doc(Format::Html, &html, "town.example"));
+    assert_eq!(lines(&out.text), [para; 3], "{}", out.text);
+    stripper.set_tail_share(0.0);
+    let out = stripper.strip(&doc(Format::Html, &html, "town.example"));
+    assert_eq!(lines(&out.text), [para, para, para, promo], "{}", out.text);
+}
