@@ -473,4 +473,14 @@ mod tests {
         let (_, bad) = ResourceTables::parse(&text);
         assert_eq!(bad, 0);
     }
+
+    #[test]
+    fn shipped_resources_carry_no_build_time_or_file_name() {
+        // `scripts/build_resources.py` writes a gzip header without either, so that a rebuild
+        // from the same inputs is the same bytes (`cmp`), not only the same text.
+        let head = &SHIPPED_RESOURCES[..10];
+        assert_eq!(&head[..3], &[0x1f, 0x8b, 8], "gzip, deflate");
+        assert_eq!(head[3], 0, "no FNAME or other optional header field");
+        assert_eq!(&head[4..8], &[0; 4], "modification time 0");
+    }
 }
