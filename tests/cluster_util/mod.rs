@@ -6,7 +6,13 @@
 //! do not skip.
 #![allow(dead_code)] // each test file uses its own subset
 
+mod checkpoint;
+mod files;
 mod lease;
+#[allow(unused_imports)] // each test file uses its own subset
+pub use checkpoint::*;
+#[allow(unused_imports)] // each test file uses its own subset
+pub use files::*;
 #[allow(unused_imports)] // each test file uses its own subset
 pub use lease::*;
 
@@ -388,66 +394,6 @@ pub fn wait_for_file(path: &Path, n: usize, limit: Duration) -> Vec<Value> {
     }
 }
 
-/// A deterministic article: sentences drawn from a word list by a small LCG.
-pub fn article(seed: u64) -> String {
-    const WORDS: &[&str] = &[
-        "minister", "council", "bridge", "river", "budget", "election", "harbour", "police",
-        "school", "market", "storm", "court", "hospital", "railway", "festival", "union", "mayor",
-        "museum", "factory", "airport", "farmers", "teachers", "rates", "housing",
-    ];
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let mut next = || {
-        x = x
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (x >> 33) as usize
-    };
-    let mut s = format!("Report number {seed}\n\n");
-    for _ in 0..6 {
-        let n = 8 + next() % 8;
-        let words: Vec<&str> = (0..n).map(|_| WORDS[next() % WORDS.len()]).collect();
-        s.push_str(&format!(
-            "The {} said on day {} that {}. ",
-            words[0],
-            next() % 28,
-            words[1..].join(" ")
-        ));
-    }
-    s.push('\n');
-    s
-}
-
-/// Drops `n` files (every tenth an exact copy of an earlier one) and returns their names.
-pub fn drop_files(drop: &Path, n: usize, from: usize) -> Vec<String> {
-    let mut names = Vec::new();
-    for i in from..from + n {
-        let seed = if i % 10 == 9 { i - 5 } else { i };
-        let name = format!("f{i:05}.txt");
-        let tmp = drop.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, article(seed as u64)).unwrap();
-        std::fs::rename(&tmp, drop.join(&name)).unwrap();
-        names.push(name);
-    }
-    names
-}
-
-/// Writes a file over the 512 KiB the work message carries inline (so it travels through the
-/// files bucket) and returns its name.
-pub fn big_file(drop: &Path, name: &str, seed: u64) -> String {
-    let mut text = String::new();
-    let mut i = 0;
-    while text.len() < 540_000 {
-        text.push_str(&article(seed * 10_000 + i));
-        i += 1;
-    }
-    let tmp = drop.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(&tmp, drop.join(name)).unwrap();
-    name.to_string()
-}
-
 /// Asserts every name yields exactly one line, and no other line exists.
 pub fn assert_exactly_once(lines: &[Value], names: &[String]) {
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -522,53 +468,4 @@ pub fn out_headers(url: &str, name: &str) -> Vec<(HashMap<String, String>, u64)>
         }
         out
     })
-}
-
-/// Drops copies of the first `n` (at most 9) files [`drop_files`] writes (`againI.txt`, the article of
-/// `fI.txt`); returns their names.
-pub fn drop_copies(drop: &Path, n: u64) -> Vec<String> {
-    (0..n)
-        .map(|i| {
-            let name = format!("again{i}.txt");
-            std::fs::write(drop.join(&name), article(i)).unwrap();
-            name
-        })
-        .collect()
-}
-
-/// The checkpoint manifest of cluster `t`, once written.
-pub fn manifest(url: &str) -> Option<Value> {
-    with_js(url, |js| async move {
-        let bytes = dropline::cluster::objects::read(&js, "T_checkpoint", "manifest")
-            .await
-            .ok()??;
-        serde_json::from_slice(&bytes).ok()
-    })
-}
-
-/// Waits up to 30 s for cluster `t`'s checkpoint to cover `lines` output lines, failing with
-/// the node's log.
-pub fn wait_for_checkpoint(url: &str, lines: u64, node: &Node) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while manifest(url).is_none_or(|m| m["out_seq"] != lines) {
-        assert!(
-            Instant::now() < deadline,
-            "a checkpoint of {lines} lines within 30s; node log:\n{}",
-            node.log()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-/// Asserts that the last decider rebuild in `log` resumed from a checkpoint of `lines` lines
-/// and replayed nothing of the output stream.
-pub fn assert_resumed_from_checkpoint(log: &str, lines: u64) {
-    let rebuilt = log
-        .lines()
-        .rfind(|l| l.contains("decider state rebuilt"))
-        .expect("the restarted decider logs its rebuild");
-    assert!(
-        rebuilt.contains(&format!("checkpoint_lines={lines}")) && rebuilt.contains("replayed=0"),
-        "the restart resumed from the checkpoint, replaying nothing: {rebuilt}"
-    );
 }
