@@ -222,6 +222,34 @@ fn a_lost_work_marker_replays_as_a_skipped_sequence() {
     assert_eq!(replayed.indexed(), indexed);
 }
 
+/// A worker that finds a large file's object gone sends a notice, not a document: through the
+/// wire and the decider it becomes the lost-work marker of its sequence (the intake then
+/// publishes the file again), not a line. Before: an error record ("object ... is gone").
+#[test]
+fn an_object_gone_notice_is_decided_as_a_lost_work_marker() {
+    let (_tmp, files, config, cores) = setup();
+    let now = dropline::model::timestamp_now();
+    let mut core = Core::new(&config, "t.out", 0);
+    let p = prepared(&cores, 1, &files[0]);
+    let (meta, body): (PreparedMeta, &[u8]) = wire::decode(&p).unwrap();
+    assert!(!meta.object_lost);
+    core.decide(&meta, body, 1, &now).unwrap();
+    let (meta, body) = dropline::cluster::records::object_lost(2, 1);
+    let payload = wire::encode(&meta, &body).unwrap();
+    let (meta, body): (PreparedMeta, &[u8]) = wire::decode(&payload).unwrap();
+    assert!(meta.object_lost, "the notice survives the wire");
+    let indexed = core.indexed();
+    let m = core.decide(&meta, body, 3, &now).unwrap();
+    assert!(wire::is_lost(&m.subject, "t.out"), "{}", m.subject);
+    assert!(m.line.is_empty() && m.entry.is_none());
+    let id = m
+        .headers
+        .get(NATS_MESSAGE_ID)
+        .map(|v| v.as_str().to_string());
+    assert_eq!(id.as_deref(), Some("o2"));
+    assert_eq!((core.out_last, core.indexed()), (2, indexed));
+}
+
 /// The decider's own cost per document: `DROPLINE_DECIDER_DOCS` (default 2000) documents,
 /// the articles of `DROPLINE_DECIDER_DATA` cycled with a numbered last line (or generated
 /// ones), prepared by the worker's core, then decided in order.

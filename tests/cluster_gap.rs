@@ -221,3 +221,49 @@ fn files_lost_with_the_prepared_stream_are_published_again_and_decided_once() {
     names.extend(drop_files(&bed.drop, 5, 15));
     each_once(&c, &out, &names, &[&node]);
 }
+
+/// Deletes object `name` from the files bucket.
+fn delete_object(url: &str, name: &str) {
+    let name = name.to_string();
+    with_js(url, |js| async move {
+        let store = js.get_object_store("T_files").await.unwrap();
+        store.delete(name.as_str()).await.unwrap();
+    });
+}
+
+/// A large file's object deleted while its work waits for a worker: the worker sends a notice
+/// instead of a document, the decider marks the work lost, and the intake publishes the file
+/// again with a new object. Before: the file got an error record ("object ... is gone from
+/// the files bucket ...: drop the file again").
+#[test]
+fn a_large_file_whose_object_is_deleted_while_it_waits_is_published_again() {
+    let bed = Bed::start();
+    let out = bed.path("out.jsonl");
+    // Entities off: with them, a 540 KB article's prepared form passes the servers' 1 MB
+    // max_payload and ends as a given-up error record (README, "Files no worker can finish").
+    let (intake, ci) = bed.node("intake", "intake", Some(&out), NO_ENTITIES);
+    let mut names = drop_files(&bed.drop, 3, 0);
+    names.push(big_file(&bed.drop, "big.txt", 3));
+    wait_until(Duration::from_secs(30), "4 work messages", || {
+        state(&bed.url, "T_WORK").0 == 4
+    });
+    let waiting = objects(&bed.url);
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    delete_object(&bed.url, &waiting[0]);
+    let (worker, _) = bed.node("worker", "worker", None, NO_ENTITIES);
+    each_once(&ci, &out, &names, &[&intake, &worker]);
+    let big = tail(&ci)
+        .into_iter()
+        .find(|l| l["source"]["path"].as_str().unwrap().ends_with("big.txt"))
+        .unwrap();
+    assert_eq!(big["type"], "document", "{big}\n{}", worker.log());
+    assert_eq!(markers(&bed.url), 1, "one marker for the first publish");
+    assert!(
+        worker.log().contains("a large file's object is gone"),
+        "{}",
+        worker.log()
+    );
+    wait_until(Duration::from_secs(20), "an empty files bucket", || {
+        objects(&bed.url).is_empty()
+    });
+}

@@ -101,7 +101,8 @@ impl Core {
     }
 
     /// Decides the prepared message (`meta` and the `body` after it) and makes its line,
-    /// stamped `now`; `floor` is the lowest prepared sequence still needed after it.
+    /// stamped `now`; `floor` is the lowest prepared sequence still needed after it. A file
+    /// whose object was gone ([`PreparedMeta::object_lost`]) gets a lost-work marker instead.
     pub fn decide(
         &mut self,
         meta: &PreparedMeta,
@@ -109,6 +110,9 @@ impl Core {
         floor: u64,
         now: &str,
     ) -> Result<Decided> {
+        if meta.object_lost {
+            return Ok(self.lost(meta.work_seq, floor));
+        }
         let (dedup_work, parts) = body
             .split_at_checked(meta.dedup_len)
             .context("a prepared message shorter than its dedup work")?;

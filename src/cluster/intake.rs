@@ -19,7 +19,7 @@ use crate::sink::DonePolicy;
 use crate::watcher::{self, WatchConfig};
 use anyhow::{Context, Result};
 use async_nats::jetstream::context::PublishAckFuture;
-use async_nats::jetstream::object_store::ObjectStore;
+use async_nats::jetstream::object_store::{DeleteErrorKind, ObjectStore};
 use async_nats::HeaderMap;
 use std::future::Future;
 use std::io::Read;
@@ -308,7 +308,11 @@ async fn settle(
 async fn delete_orphans(cluster: &Cluster, ledger: &mut PublishedLedger) {
     for name in std::mem::take(&mut ledger.orphans) {
         let deleted = match cluster.js.get_object_store(&cluster.names.files).await {
-            Ok(store) => store.delete(name.as_str()).await.map_err(|e| e.to_string()),
+            Ok(store) => match store.delete(name.as_str()).await {
+                // Gone already: the object whose loss had the file published again.
+                Err(e) if e.kind() == DeleteErrorKind::NotFound => Ok(()),
+                r => r.map_err(|e| e.to_string()),
+            },
             Err(e) => Err(e.to_string()),
         };
         if let Err(error) = deleted {

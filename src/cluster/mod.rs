@@ -53,6 +53,7 @@ pub mod lease;
 pub mod line;
 pub mod objects;
 pub mod output;
+pub mod records;
 pub mod republish;
 pub mod reset;
 pub mod settle;

@@ -182,6 +182,10 @@ pub struct PreparedMeta {
     pub dedup_len: usize,
     /// Where the rendered line's parts sit after it.
     pub line: Layout,
+    /// The file's object was gone from the files bucket: no line, the decider marks the work
+    /// lost ([`LOST`]) and the intake publishes the file again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub object_lost: bool,
 }
 
 /// Returns `meta` as JSON followed by `body`, length-prefixed.

@@ -8,7 +8,8 @@
 //! of the strip stage is off in cluster mode: it learns in arrival order on one node, which a
 //! set of workers does not have.
 
-use super::line::{self, Rendered};
+use super::line;
+use super::records::{self, assemble, failed_meta, failed_work, timed_out, unreadable};
 use super::wire::{self, PreparedMeta, WorkMeta};
 use super::{reset, Cluster};
 use crate::config::Config;
@@ -280,7 +281,7 @@ async fn attempt(
     delivered: i64,
     timeout: Duration,
 ) -> Result<(PreparedMeta, Vec<u8>)> {
-    let (mut meta, inline): (WorkMeta, &[u8]) = match wire::decode(&msg.payload) {
+    let (meta, inline): (WorkMeta, &[u8]) = match wire::decode(&msg.payload) {
         Ok(m) => m,
         Err(error) => {
             // Not ours to decide on: a message no worker can read would stall the decider, so
@@ -299,13 +300,19 @@ async fn attempt(
     }
     let mut bytes = inline.to_vec();
     if let Some(name) = meta.object.clone() {
-        match fetch_object(cluster, &name).await {
-            Ok(b) => bytes = b,
-            Err(error) => {
-                meta.error = Some(format!(
-                    "cannot fetch the file from the object store: {error:#}"
-                ))
+        let files = &cluster.names.files;
+        match super::objects::read(&cluster.js, files, &name).await {
+            Ok(Some(b)) => bytes = b,
+            // Deleted or purged while the file waited: the decider marks its work lost and the
+            // intake publishes the file again (with a new object), as for work lost with its
+            // stream.
+            Ok(None) => {
+                tracing::warn!(work_seq, path = %meta.path, object = %name, "a large file's object is gone from {files}: its work is marked lost and the intake publishes the file again");
+                return Ok(records::object_lost(work_seq, meta.ready_ms));
             }
+            // The servers or the bucket did not answer: a later delivery tries again (the
+            // last gives an error record).
+            Err(error) => return Err(error.context("cannot fetch the file from the object store")),
         }
     }
     let path = meta.path.clone();
@@ -339,110 +346,6 @@ fn decode_object(msg: &Message) -> Option<String> {
     wire::decode::<WorkMeta>(&msg.payload)
         .ok()
         .and_then(|(m, _)| m.object)
-}
-
-async fn fetch_object(cluster: &Cluster, name: &str) -> Result<Vec<u8>> {
-    super::objects::read(&cluster.js, &cluster.names.files, name)
-        .await?
-        .with_context(|| {
-            format!(
-                "object {name} is gone from the files bucket {} (deleted or purged while the \
-                 file waited): drop the file again",
-                cluster.names.files
-            )
-        })
-}
-
-/// Returns the error record of a file whose preparation ran past the time budget.
-fn timed_out(work_seq: u64, msg: &Message, timeout: Duration) -> Result<(PreparedMeta, Vec<u8>)> {
-    let error = format!("took longer than {}", crate::driver::format_budget(timeout));
-    failed_work(work_seq, msg, "strip", error)
-}
-
-/// Returns the error record of the file of work message `msg`.
-fn failed_work(
-    work_seq: u64,
-    msg: &Message,
-    stage: &str,
-    error: String,
-) -> Result<(PreparedMeta, Vec<u8>)> {
-    let (m, _): (WorkMeta, &[u8]) = wire::decode(&msg.payload)?;
-    let (path, key, ready_ms, source) = (m.path, m.key, m.ready_ms, m.source);
-    Ok(failed_meta(
-        work_seq, path, key, ready_ms, source, stage, error,
-    ))
-}
-
-/// Puts the dedup work and the rendered line together into a prepared message's parts.
-fn assemble(
-    work_seq: u64,
-    ready_ms: u64,
-    id: Option<String>,
-    stage: Option<String>,
-    mut body: Vec<u8>,
-    r: Rendered,
-) -> (PreparedMeta, Vec<u8>) {
-    let meta = PreparedMeta {
-        work_seq,
-        ready_ms,
-        id,
-        stage,
-        dedup_len: body.len(),
-        line: r.layout,
-    };
-    body.extend_from_slice(&r.bytes);
-    (meta, body)
-}
-
-/// Returns the prepared message of an error record.
-fn failed_meta(
-    work_seq: u64,
-    path: String,
-    key: crate::model::FileKey,
-    ready_ms: u64,
-    source: crate::model::SourceInfo,
-    stage: &str,
-    error: String,
-) -> (PreparedMeta, Vec<u8>) {
-    let file = ReadyFile {
-        seq: work_seq,
-        path: PathBuf::from(path),
-        key,
-        ready_at: Instant::now(),
-    };
-    let rec = crate::model::ErrorRecord {
-        kind: "error".into(),
-        source,
-        stage: stage.into(),
-        error,
-    };
-    // An error record always serialises: its fields are strings and numbers.
-    let r = line::render_error(&file, &rec).unwrap_or_default();
-    assemble(work_seq, ready_ms, None, Some(stage.into()), Vec::new(), r)
-}
-
-/// Returns the error record of a work message no worker can read.
-fn unreadable(msg: &Message, work_seq: u64, error: &str) -> (PreparedMeta, Vec<u8>) {
-    let path = format!("work-message-{work_seq}");
-    let source = crate::model::SourceInfo {
-        path: path.clone(),
-        bytes: msg.payload.len() as u64,
-        format: None,
-        compression: None,
-        path_bytes: None,
-        encoding: None,
-    };
-    let error = format!("unreadable work message: {error}");
-    let now = wire::now_ms();
-    failed_meta(
-        work_seq,
-        path,
-        Default::default(),
-        now,
-        source,
-        "internal",
-        error,
-    )
 }
 
 /// Publishes a prepared document and waits until the servers stored it, retrying a few
