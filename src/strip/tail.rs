@@ -12,6 +12,7 @@
 
 use super::line_dom::LineDom;
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 /// Share of the output's words the container must hold. Chosen by 5-fold site-grouped
 /// cross-validation on wcxb-train (`scripts/strip_cv.py`) among 0.6, 0.7, 0.8 and 0.9.
@@ -73,43 +74,27 @@ pub fn drops(dom: &LineDom, visible: &str, text: &str, share: f32) -> Vec<bool> 
 
 /// Returns, per line of `lines` (whitespace collapsed), the element the walk's line with the same words starts in
 /// (`u32::MAX` when no line of the walk has them). Lines are matched in order: each takes the
-/// first walk line with its words after the previous match, else the first one before it.
+/// first walk line with its words after the previous match, else the first one before it. The
+/// walk's lines are indexed by text, so a page of thousands of equal lines is not quadratic.
 fn place(dom: &LineDom, visible: &str, lines: &[Cow<str>]) -> Vec<u32> {
     let bytes = visible.as_bytes();
-    // The walk's lines by length, then position: a line's candidates are one run of it.
-    let mut by_len: Vec<(u32, u32)> = (0..dom.line_count())
-        .map(|j| {
-            let (s, e) = dom.line_range(j, visible);
-            ((e - s) as u32, j as u32)
-        })
-        .collect();
-    by_len.sort_unstable();
+    // The walk's lines by text, each text's positions in order.
+    let mut by_text: HashMap<&[u8], Vec<u32>> = HashMap::new();
+    for j in 0..dom.line_count() {
+        let (s, e) = dom.line_range(j, visible);
+        by_text.entry(&bytes[s..e]).or_default().push(j as u32);
+    }
     let mut next = 0u32;
     lines
         .iter()
         .map(|want| {
-            let len = want.len() as u32;
-            let from = by_len.partition_point(|&(l, _)| l < len);
-            let same = by_len[from..].iter().take_while(|&&(l, _)| l == len);
-            let (mut after, mut before) = (None, None);
-            for &(_, j) in same {
-                let (s, e) = dom.line_range(j as usize, visible);
-                if &bytes[s..e] != want.as_bytes() {
-                    continue;
-                }
-                if j >= next {
-                    after = Some(j);
-                    break;
-                }
-                before = before.or(Some(j));
-            }
-            match after.or(before) {
-                Some(j) => {
-                    next = j + 1;
-                    dom.line_element(j as usize)
-                }
-                None => u32::MAX,
-            }
+            let Some(at) = by_text.get(want.as_bytes()) else {
+                return u32::MAX;
+            };
+            let after = at.partition_point(|&j| j < next);
+            let j = at.get(after).copied().unwrap_or(at[0]);
+            next = j + 1;
+            dom.line_element(j as usize)
         })
         .collect()
 }
