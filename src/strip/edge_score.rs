@@ -17,6 +17,7 @@ use super::line_dom::LineDom;
 use super::lines::Line;
 use super::metric::{shingle_hash, shingles, tokens};
 use super::prune::{EDGE_BAR, EDGE_WORDS};
+use super::text_index::TextIndex;
 use std::collections::HashMap;
 
 /// Index of `dup_in_doc` in the line features: the one line feature that reads every other line
@@ -146,13 +147,16 @@ impl EdgeBlocks for Recorded<'_> {
     }
 }
 
+/// Distinct lines looked up by a pass over the page's blocks before they are indexed.
+const SCANS: usize = 16;
+
 /// The blocks of a page grouped by text, for the lines the edge rule looks at: `of(line)` names
 /// the group of blocks whose text has the words of `line` (whitespace collapsed), in order; a
 /// block's text is its words joined by single spaces ([`super::blocks`]). The page's blocks are
-/// indexed by text on the first call, so each line costs one lookup, not a pass over the page.
+/// indexed by text after [`SCANS`] distinct lines, so a page with many costs a lookup a line.
 struct BlockGroups<'a> {
     page: &'a BlockPage,
-    by_text: Option<HashMap<&'a [u8], Vec<usize>>>,
+    index: Option<TextIndex>,
     /// Group number by text, and each group's blocks.
     named: HashMap<String, usize>,
     used: Vec<Vec<usize>>,
@@ -162,7 +166,7 @@ impl<'a> BlockGroups<'a> {
     fn new(page: &'a BlockPage) -> Self {
         Self {
             page,
-            by_text: None,
+            index: None,
             named: HashMap::new(),
             used: Vec::new(),
         }
@@ -175,16 +179,29 @@ impl<'a> BlockGroups<'a> {
             return Some(g);
         }
         let page = self.page;
-        let index = self.by_text.get_or_insert_with(|| {
-            let mut m: HashMap<&[u8], Vec<usize>> = HashMap::new();
-            for (i, b) in page.blocks.iter().enumerate() {
-                m.entry(&page.text.as_bytes()[b.start..b.end])
-                    .or_default()
-                    .push(i);
-            }
-            m
-        });
-        let blocks = index.get(want.as_bytes())?.clone();
+        let text = |i: usize| {
+            let b = &page.blocks[i];
+            &page.text.as_bytes()[b.start..b.end]
+        };
+        let blocks: Vec<usize> = if self.named.len() < SCANS {
+            // A few lines (the common case): a pass over the blocks, lengths first.
+            (0..page.blocks.len())
+                .filter(|&i| text(i) == want.as_bytes())
+                .collect()
+        } else {
+            let index = self
+                .index
+                .get_or_insert_with(|| TextIndex::new((0..page.blocks.len()).map(text)));
+            index
+                .candidates(want.as_bytes())
+                .iter()
+                .map(|&(_, i)| i as usize)
+                .filter(|&i| text(i) == want.as_bytes())
+                .collect()
+        };
+        if blocks.is_empty() {
+            return None;
+        }
         self.used.push(blocks);
         self.named.insert(want, self.used.len() - 1);
         Some(self.used.len() - 1)
@@ -471,5 +488,25 @@ mod tests {
         let text = lines.join("\n");
         let want = dropped(&text, &scores, &EDGE_RULE);
         assert_eq!(drops(&model, &mut page.clone(), &text), want);
+    }
+
+    /// Many distinct short lines: past [`SCANS`] of them the blocks are indexed, and each line
+    /// still names exactly the blocks with its words, as a pass over the page finds them.
+    #[test]
+    fn many_distinct_short_lines_find_their_blocks_through_the_index() {
+        let items: String = (0..200)
+            .map(|i| format!("<p>Item {}</p>", i % 150))
+            .collect();
+        let page = cut(&format!("<html><body><ul>{items}</ul></body></html>"));
+        let lines: Vec<&str> = page.text.lines().collect();
+        let mut groups = BlockGroups::new(&page);
+        for line in &lines {
+            let g = groups.of(line).unwrap();
+            let scan: Vec<usize> = (0..page.blocks.len())
+                .filter(|&i| &page.text[page.blocks[i].start..page.blocks[i].end] == *line)
+                .collect();
+            assert_eq!(groups.used[g], scan, "{line}");
+        }
+        assert!(groups.index.is_some() && groups.used.len() == 150);
     }
 }

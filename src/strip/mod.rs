@@ -26,6 +26,7 @@
 //!   blocks of the output's leading and trailing short lines.
 //! - [`tail`]: the tail trim of the readability path, which drops the output's last lines when
 //!   they lie outside the element holding most of its words.
+//! - [`text_index`]: the per-page index of blocks and walk lines by text that both look up.
 //! - `html_path`: the HTML path of the stripper (readability with its cascade, or the block model).
 //! - [`block_train`]: `dropline train strip`, which fits the block model on wcxb-train.
 //! - [`metric`], [`eval`]: the benchmark metric and `dropline eval strip`.
@@ -54,6 +55,7 @@ pub mod rules;
 pub mod stage;
 pub mod structured;
 pub mod tail;
+pub mod text_index;
 pub mod textpass;
 pub mod toc;
 #[cfg(test)]

@@ -11,8 +11,8 @@
 //! it go. A line the walk has no line for (the extractor broke it differently) ends the run.
 
 use super::line_dom::LineDom;
+use super::text_index::TextIndex;
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 /// Share of the output's words the container must hold. Chosen by 5-fold site-grouped
 /// cross-validation on wcxb-train (`scripts/strip_cv.py`) among 0.6, 0.7, 0.8 and 0.9.
@@ -78,23 +78,29 @@ pub fn drops(dom: &LineDom, visible: &str, text: &str, share: f32) -> Vec<bool> 
 /// walk's lines are indexed by text, so a page of thousands of equal lines is not quadratic.
 fn place(dom: &LineDom, visible: &str, lines: &[Cow<str>]) -> Vec<u32> {
     let bytes = visible.as_bytes();
-    // The walk's lines by text, each text's positions in order.
-    let mut by_text: HashMap<&[u8], Vec<u32>> = HashMap::new();
-    for j in 0..dom.line_count() {
-        let (s, e) = dom.line_range(j, visible);
-        by_text.entry(&bytes[s..e]).or_default().push(j as u32);
-    }
+    let text = |j: u32| {
+        let (s, e) = dom.line_range(j as usize, visible);
+        &bytes[s..e]
+    };
+    let index = TextIndex::new((0..dom.line_count() as u32).map(text));
     let mut next = 0u32;
     lines
         .iter()
         .map(|want| {
-            let Some(at) = by_text.get(want.as_bytes()) else {
-                return u32::MAX;
-            };
-            let after = at.partition_point(|&j| j < next);
-            let j = at.get(after).copied().unwrap_or(at[0]);
-            next = j + 1;
-            dom.line_element(j as usize)
+            let run = index.candidates(want.as_bytes());
+            let equal = |&&(_, j): &&(u64, u32)| text(j) == want.as_bytes();
+            let after = run.partition_point(|&(_, j)| j < next);
+            let hit = run[after..]
+                .iter()
+                .find(equal)
+                .or_else(|| run.iter().find(equal));
+            match hit {
+                Some(&(_, j)) => {
+                    next = j + 1;
+                    dom.line_element(j as usize)
+                }
+                None => u32::MAX,
+            }
         })
         .collect()
 }
