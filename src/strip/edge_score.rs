@@ -17,7 +17,7 @@ use super::line_dom::LineDom;
 use super::lines::Line;
 use super::metric::{shingle_hash, shingles, tokens};
 use super::prune::{EDGE_BAR, EDGE_WORDS};
-use super::text_index::TextIndex;
+use super::text_index::{collapse, TextIndex};
 use std::collections::HashMap;
 
 /// Index of `dup_in_doc` in the line features: the one line feature that reads every other line
@@ -175,7 +175,7 @@ impl<'a> BlockGroups<'a> {
     /// Returns the group of the blocks holding `line`'s words, `None` when no block does.
     fn of(&mut self, line: &str) -> Option<usize> {
         let want = collapse(line);
-        if let Some(&g) = self.named.get(&want) {
+        if let Some(&g) = self.named.get(want.as_ref()) {
             return Some(g);
         }
         let page = self.page;
@@ -203,14 +203,9 @@ impl<'a> BlockGroups<'a> {
             return None;
         }
         self.used.push(blocks);
-        self.named.insert(want, self.used.len() - 1);
+        self.named.insert(want.into_owned(), self.used.len() - 1);
         Some(self.used.len() - 1)
     }
-}
-
-/// Returns `text` with runs of whitespace collapsed to one space and the ends trimmed.
-fn collapse(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Scores blocks of a page one at a time, with the page-wide inputs computed once.

@@ -9,6 +9,7 @@
 use super::block_model::{keep, probabilities, BlockModel, Measured};
 use super::edge_score::EdgeBlocks;
 use super::rules::Kind;
+use super::text_index::collapse;
 use crate::model::RemovedLine;
 use std::collections::HashMap;
 
@@ -28,18 +29,6 @@ pub const EDGE_RULE: Rule = Rule {
 pub const EDGE_BAR: f32 = 0.2;
 /// Longest line, in whitespace-separated words, that [`EDGE_RULE`] may drop.
 pub const EDGE_WORDS: usize = 12;
-
-/// Returns `text` with runs of whitespace collapsed to one space and the ends trimmed.
-fn collapse(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for word in text.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
-    }
-    out
-}
 
 /// What the model says of one distinct block text of a page.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -71,7 +60,9 @@ impl BlockScores {
                 kept: kept[i],
                 link: b.link_chars as f32 / b.chars.max(1) as f32,
             };
-            let e = map.entry(collapse(l.text(&m.page.text))).or_insert(s);
+            let e = map
+                .entry(collapse(l.text(&m.page.text)).into_owned())
+                .or_insert(s);
             if s.prob > e.prob {
                 *e = Score {
                     kept: e.kept || s.kept,
@@ -86,13 +77,16 @@ impl BlockScores {
 
     /// Returns the score of the block(s) holding exactly `line`, if any does.
     pub fn get(&self, line: &str) -> Option<Score> {
-        self.map.get(&collapse(line)).copied()
+        self.map.get(collapse(line).as_ref()).copied()
     }
 
     #[cfg(test)]
     pub(crate) fn from_pairs(pairs: &[(&str, Score)]) -> Self {
         Self {
-            map: pairs.iter().map(|(t, s)| (collapse(t), *s)).collect(),
+            map: pairs
+                .iter()
+                .map(|(t, s)| (collapse(t).into_owned(), *s))
+                .collect(),
         }
     }
 }

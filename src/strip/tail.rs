@@ -11,7 +11,7 @@
 //! it go. A line the walk has no line for (the extractor broke it differently) ends the run.
 
 use super::line_dom::LineDom;
-use super::text_index::TextIndex;
+use super::text_index::{collapse, TextIndex};
 use std::borrow::Cow;
 
 /// Share of the output's words the container must hold. Chosen by 5-fold site-grouped
@@ -103,25 +103,6 @@ fn place(dom: &LineDom, visible: &str, lines: &[Cow<str>]) -> Vec<u32> {
             }
         })
         .collect()
-}
-
-/// Returns `line` with runs of whitespace collapsed to one space and the ends trimmed, as the
-/// walk writes its lines; borrowed when it is so already (an ASCII line without a space at either
-/// end, two in a row or another whitespace byte: the common case).
-fn collapse(line: &str) -> Cow<'_, str> {
-    let b = line.as_bytes();
-    let plain = line.is_ascii()
-        && b.first() != Some(&b' ')
-        && b.last() != Some(&b' ')
-        && !b
-            .iter()
-            .zip(&b[1..])
-            .any(|(&x, &y)| (x == b' ' && y == b' ') || x.is_ascii_whitespace() && x != b' ')
-        && !b.last().is_some_and(|x| x.is_ascii_whitespace());
-    if plain {
-        return Cow::Borrowed(line);
-    }
-    Cow::Owned(line.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 /// Whether element `e` is `container` or inside it.
