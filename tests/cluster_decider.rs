@@ -250,6 +250,36 @@ fn an_object_gone_notice_is_decided_as_a_lost_work_marker() {
     assert_eq!((core.out_last, core.indexed()), (2, indexed));
 }
 
+/// A document whose line would pass the servers' message limit is prepared as an `output`
+/// error record, which a decider can append; under the limit it stays a document.
+#[test]
+fn a_line_over_the_servers_limit_is_prepared_as_an_error_record() {
+    let (_tmp, files, config, cores) = setup();
+    let line_of = |cores: &Cores| {
+        let mut core = Core::new(&config, "t.out", 0);
+        let line = decide(&mut core, &prepared(cores, 1, &files[0]));
+        serde_json::from_slice::<serde_json::Value>(&line).unwrap()
+    };
+    let doc = line_of(&cores);
+    assert_eq!(doc["type"], "document", "{doc}");
+    let size = serde_json::to_vec(&doc).unwrap().len();
+    // 64 KiB of the limit are kept for what the decider adds.
+    let small = Cores::new(&config)
+        .unwrap()
+        .for_servers(64 * 1024 + size / 2);
+    let error = line_of(&small);
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!(error["stage"], "output", "{error}");
+    assert!(error["error"]
+        .as_str()
+        .unwrap()
+        .contains("raise max_payload"));
+    let roomy = Cores::new(&config)
+        .unwrap()
+        .for_servers(64 * 1024 + size * 2);
+    assert_eq!(line_of(&roomy)["type"], "document");
+}
+
 /// The decider's own cost per document: `DROPLINE_DECIDER_DOCS` (default 2000) documents,
 /// the articles of `DROPLINE_DECIDER_DATA` cycled with a numbered last line (or generated
 /// ones), prepared by the worker's core, then decided in order.

@@ -239,8 +239,8 @@ fn delete_object(url: &str, name: &str) {
 fn a_large_file_whose_object_is_deleted_while_it_waits_is_published_again() {
     let bed = Bed::start();
     let out = bed.path("out.jsonl");
-    // Entities off: with them, a 540 KB article's prepared form passes the servers' 1 MB
-    // max_payload and ends as a given-up error record (README, "Files no worker can finish").
+    // Entities off: with them, a 540 KB article's line passes the servers' 1 MB max_payload
+    // and is an `output` error record (README, "Files no worker can finish").
     let (intake, ci) = bed.node("intake", "intake", Some(&out), NO_ENTITIES);
     let mut names = drop_files(&bed.drop, 3, 0);
     names.push(big_file(&bed.drop, "big.txt", 3));

@@ -55,12 +55,14 @@ fn a_decider_restarted_after_a_checkpoint_resumes_from_it_exactly_once() {
     assert_eq!(file, lines, "the file sink holds each line once");
 }
 
+/// A file whose line is larger than the servers take in one message (1 MB `max_payload`)
+/// becomes an error record at once, and files after it are not held up. Before, its prepared
+/// publish failed at every delivery and it took 4 deliveries to give up; a decider that got
+/// such a line would stop at every append.
 #[test]
-fn a_file_no_worker_can_finish_becomes_an_error_record() {
+fn a_document_whose_line_passes_max_payload_becomes_an_error_record() {
     let bed = Bed::start();
     let mut names = drop_files(&bed.drop, 5, 0);
-    // Its prepared document (text and dedup work) is larger than the servers' 1 MB message
-    // limit: no worker can publish it, on any delivery.
     let sentence = "The council met again on Tuesday to discuss the bridge budget. ";
     let big: String = (0..24_000).map(|i| format!("{sentence}{i}\n")).collect();
     assert!(big.len() > 1_500_000);
@@ -74,16 +76,15 @@ fn a_file_no_worker_can_finish_becomes_an_error_record() {
     names.extend(drop_files(&bed.drop, 5, 5));
     let lines = wait_for_lines(&c, 11, Duration::from_secs(120), &[&node]);
     assert_exactly_once(&lines, &names);
-    let big = lines
-        .iter()
-        .find(|l| l["source"]["path"].as_str().unwrap().ends_with("big.txt"))
-        .unwrap();
+    let big = line_of(&lines, "big.txt");
     assert_eq!(big["type"], "error", "{big}");
+    assert_eq!(big["stage"], "output", "{big}");
     let error = big["error"].as_str().unwrap();
-    assert!(error.contains("given up after 4 deliveries"), "{error}");
+    assert!(error.contains("raise max_payload"), "{error}");
+    let log = node.log();
     assert!(
-        node.log().contains("prepared publish"),
-        "the workers logged why"
+        !log.contains("prepared publish"),
+        "no publish tried:\n{log}"
     );
     // The intake reads and decodes it without error: only its committed error line sends it
     // to the failed folder.
@@ -91,6 +92,45 @@ fn a_file_no_worker_can_finish_becomes_an_error_record() {
     let mut done: Vec<String> = names.into_iter().filter(|n| n != "big.txt").collect();
     done.sort();
     wait_for_listing(&bed, "done", &done);
+}
+
+/// A file whose preparation fails at every delivery (a debug build's hook panics its worker
+/// thread) becomes an error record after 4 deliveries, and files after it are not held up.
+#[cfg(debug_assertions)]
+#[test]
+fn a_file_no_worker_can_finish_becomes_an_error_record() {
+    let bed = Bed::start();
+    let mut names = drop_files(&bed.drop, 5, 0);
+    std::fs::write(
+        bed.drop.join("nofinish.txt"),
+        "A short article no worker finishes.\n",
+    )
+    .unwrap();
+    names.push("nofinish.txt".into());
+    let c = with_done_move(bed.config("node", "all", None, NO_ENTITIES));
+    let hook = [("DROPLINE_TEST_PANIC_PREPARE", "nofinish")];
+    let node = Node::start_with(&bed.path("node"), &c, &hook);
+    wait_for_lines(&c, 6, Duration::from_secs(180), &[&node]);
+    names.extend(drop_files(&bed.drop, 5, 5));
+    let lines = wait_for_lines(&c, 11, Duration::from_secs(120), &[&node]);
+    assert_exactly_once(&lines, &names);
+    let failed = line_of(&lines, "nofinish.txt");
+    assert_eq!(failed["type"], "error", "{failed}");
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.contains("given up after 4 deliveries"), "{error}");
+    assert!(
+        node.log().contains("a worker thread panicked"),
+        "the workers logged why"
+    );
+    wait_for_listing(&bed, "failed", &["nofinish.txt".to_string()]);
+}
+
+/// The line of the file named `name`.
+fn line_of<'a>(lines: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+    lines
+        .iter()
+        .find(|l| l["source"]["path"].as_str().unwrap().ends_with(name))
+        .unwrap()
 }
 
 #[test]

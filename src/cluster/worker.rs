@@ -49,7 +49,14 @@ pub struct Cores {
     dedup: Option<KnownRaw>,
     tagger: Option<EntityTagger>,
     limits: ReadLimits,
+    /// Bytes a rendered line may have: the decider appends it to the output stream as one
+    /// message, which the servers refuse past their `max_payload`.
+    max_line: usize,
 }
+
+/// Room left in a message beside the rendered line, for what the decider adds (the time, the
+/// dedup verdict, the ledger header with the index entry: a few KB at most).
+const LINE_HEADROOM: usize = 64 * 1024;
 
 impl Cores {
     /// Builds the stage cores of `config`, with the strip stage's per-source memory off.
@@ -75,11 +82,20 @@ impl Cores {
                 max_file_bytes: config.source.max_file_bytes,
                 max_inflated_bytes: config.source.max_inflated_bytes,
             },
+            // nats-server's default.
+            max_line: (1 << 20) - LINE_HEADROOM,
         })
+    }
+
+    /// Sizes lines for servers whose `max_payload` is `max_payload` bytes.
+    pub fn for_servers(mut self, max_payload: usize) -> Self {
+        self.max_line = max_payload.saturating_sub(LINE_HEADROOM);
+        self
     }
 
     /// Prepares one file: its record and the dedup work the decider needs (empty when none).
     pub fn prepare(&self, work_seq: u64, meta: WorkMeta, bytes: &[u8]) -> (PreparedMeta, Vec<u8>) {
+        test_panic(&meta.path);
         let path = PathBuf::from(&meta.path);
         let file = ReadyFile {
             seq: work_seq,
@@ -117,6 +133,21 @@ impl Cores {
             Work::Ready | Work::Raw(_) => Err(anyhow::anyhow!("the file was not processed")),
         };
         match rendered {
+            // No decider could append it: an error record now rather than a stalled decider.
+            Ok((_, _, r)) if r.bytes.len() > self.max_line => failed_meta(
+                work_seq,
+                meta.path,
+                meta.key,
+                meta.ready_ms,
+                env.source,
+                "output",
+                format!(
+                    "its line would be {} bytes, more than the servers take in one message \
+                     (max_payload less {} KiB): raise max_payload for documents this large",
+                    r.bytes.len(),
+                    LINE_HEADROOM >> 10
+                ),
+            ),
             Ok((id, stage, r)) => assemble(work_seq, meta.ready_ms, id, stage, dedup, r),
             Err(error) => failed_meta(
                 work_seq,
@@ -143,11 +174,30 @@ impl Cores {
     }
 }
 
+/// Debug builds only: a file whose path contains `DROPLINE_TEST_PANIC_PREPARE` panics its
+/// worker thread at every delivery, for the tests of a file no worker can finish.
+fn test_panic(path: &str) {
+    if cfg!(debug_assertions) {
+        if let Ok(marker) = std::env::var("DROPLINE_TEST_PANIC_PREPARE") {
+            assert!(
+                marker.is_empty() || !path.contains(&marker),
+                "DROPLINE_TEST_PANIC_PREPARE: {path}"
+            );
+        }
+    }
+}
+
 /// Pulls and prepares files until `stop` turns true, `pipeline.strip_workers` at a time.
 pub async fn run(cluster: Cluster, config: Config, stop: watch::Receiver<bool>) -> Result<()> {
     let stopping = super::stopped(stop);
     tokio::pin!(stopping);
-    let cores = Arc::new(Cores::new(&config)?);
+    let mut cores = Cores::new(&config)?;
+    // 0 until the servers said: keep the default then.
+    let max_payload = cluster.js.client().server_info().max_payload;
+    if max_payload > 0 {
+        cores = cores.for_servers(max_payload);
+    }
+    let cores = Arc::new(cores);
     let parallel = config.pipeline.strip_workers.max(1);
     let timeout = config.pipeline.file_timeout;
     let mut messages = pull(&cluster, parallel).await?;

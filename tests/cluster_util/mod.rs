@@ -263,6 +263,11 @@ pub struct Node {
 
 impl Node {
     pub fn start(dir: &Path, config: &Path) -> Node {
+        Self::start_with(dir, config, &[])
+    }
+
+    /// Starts a node with `env` added to its environment (the debug builds' fault hooks).
+    pub fn start_with(dir: &Path, config: &Path, env: &[(&str, &str)]) -> Node {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -270,6 +275,7 @@ impl Node {
             .unwrap();
         let child = Command::new(dropline_bin())
             .args(["run", "--config", config.to_str().unwrap()])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
