@@ -128,6 +128,7 @@ mod tests {
             topic: "1".into(),
             words,
             reworded,
+            matches: 4,
         }
     }
 
