@@ -57,6 +57,8 @@ pub const KEYS: &[(&str, &str)] = &[
     ("dedup.near_threshold", "estimated word 5-gram Jaccard at or above which a document is a near-copy (a re-post)"),
     ("dedup.rewrite_threshold", "score of the rewrite model (coverage of a sentence matching and how the matched sentences differ: words swapped in place, or clauses cut or added) at or above which a document is a rewrite; above 1 turns the tier off"),
     ("dedup.rewrite_min_words", "content words an alignment must hold for a rewrite (shorter texts only get `reuse`)"),
+    ("dedup.rewrite_short_words", "content words from which a shorter matching than rewrite_min_words (two matched sentences or more) is still scored, against rewrite_short_threshold"),
+    ("dedup.rewrite_short_threshold", "rewrite model score a matching of that short band must reach (above 1 closes the band)"),
     ("dedup.rewrite_min_reworded", "share of a rewrite's aligned words in reworded (not verbatim) sentences"),
     ("dedup.align_overlap", "share of the larger sentence's content words two sentences must share to align"),
     ("dedup.reuse_min_share", "share of a document an earlier one must make up to be listed in `reuse`"),

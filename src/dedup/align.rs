@@ -110,6 +110,8 @@ pub struct Alignment {
     pub covered_old: f32,
     /// Content words in the matching, on the smaller side.
     pub aligned_words: usize,
+    /// Matches in the matching (a merged or split pair counts once).
+    pub matches: usize,
     /// Share of the matching's new words in sentences that differ from their match (reworded).
     pub reworded: f32,
     /// Word substitutions in place in the matched sentences' edit scripts, as a share of their

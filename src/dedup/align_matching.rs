@@ -153,6 +153,7 @@ pub(super) fn matching(
         covered_new: cov_new as f32 / new_total.max(1) as f32,
         covered_old: cov_old as f32 / old_total.max(1) as f32,
         aligned_words: cov_new.min(cov_old),
+        matches: n_taken,
         reworded: reworded as f32 / cov_new.max(1) as f32,
         substituted: 0.0,
         inserted_deleted: 0.0,

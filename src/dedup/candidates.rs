@@ -45,7 +45,7 @@ impl Deduper {
         let mut scratch = Scratch::default();
         // Only the rewrite model's score and `shared` are read (`best_rewrite`, reuse).
         let gate = Gate {
-            min_words: self.config.rewrite_min_words,
+            min_words: self.config.rewrite_floor(),
             min_reworded: self.config.rewrite_min_reworded,
         };
         let overlap = self.config.align_overlap;
@@ -68,10 +68,10 @@ impl Deduper {
         for (seq, a) in aligned {
             let cov = self.config.rewrite_model.score(
                 a,
-                self.config.rewrite_min_words,
+                self.config.rewrite_floor(),
                 self.config.rewrite_min_reworded,
             );
-            if cov >= self.config.rewrite_threshold && best.is_none_or(|b| cov > b.3) {
+            if cov >= self.config.rewrite_bar(a) && best.is_none_or(|b| cov > b.3) {
                 if let Some((id, story)) = self.near_ids(*seq) {
                     best = Some((Tier::Rewrite, id, story, cov));
                 }

@@ -54,6 +54,12 @@ pub struct DedupConfig {
     pub rewrite_model: super::rewrite_model::RewriteModel,
     /// Content words an alignment must hold for a rewrite (shorter texts are left to `reuse`).
     pub rewrite_min_words: usize,
+    /// Content words from which a matching shorter than `rewrite_min_words` (of two matched
+    /// sentences or more) is still scored, against `rewrite_short_threshold`.
+    pub rewrite_short_words: usize,
+    /// The model score at or above which a matching of that short band makes a rewrite (above 1
+    /// closes the band).
+    pub rewrite_short_threshold: f32,
     /// Share of a rewrite's aligned words in sentences that were reworded (not verbatim): an
     /// edited version of one text keeps most sentences as they were, a spun copy does not.
     pub rewrite_min_reworded: f32,
@@ -96,6 +102,8 @@ impl Default for DedupConfig {
             rewrite_threshold: 0.9,
             rewrite_model: super::rewrite_model::RewriteModel::default(),
             rewrite_min_words: 20,
+            rewrite_short_words: 10,
+            rewrite_short_threshold: 0.9,
             rewrite_min_reworded: 0.5,
             align_overlap: 0.4,
             reuse_min_share: 0.2,
@@ -113,6 +121,29 @@ impl Default for DedupConfig {
 }
 
 impl DedupConfig {
+    /// Returns the content words a matching must hold to be scored at all: the short band's
+    /// floor when it is open, else `rewrite_min_words`.
+    pub fn rewrite_floor(&self) -> usize {
+        if self.rewrite_short_threshold <= 1.0 {
+            self.rewrite_short_words.min(self.rewrite_min_words)
+        } else {
+            self.rewrite_min_words
+        }
+    }
+
+    /// Returns the score an alignment must reach to be a rewrite: `rewrite_threshold` past
+    /// `rewrite_min_words`; in the short band `rewrite_short_threshold`, and never with a
+    /// single match (one sentence on each side: nothing but that sentence's edits to go by).
+    pub fn rewrite_bar(&self, a: &super::align::Alignment) -> f32 {
+        if a.aligned_words >= self.rewrite_min_words {
+            self.rewrite_threshold
+        } else if a.matches < super::rewrite_model::SHORT_MIN_MATCHES {
+            f32::INFINITY
+        } else {
+            self.rewrite_short_threshold
+        }
+    }
+
     /// Reads the files the settings name (the story prior), once the config is parsed.
     pub fn load_files(&mut self) -> anyhow::Result<()> {
         use anyhow::Context;

@@ -144,6 +144,8 @@ pub(super) struct RewriteFit {
     /// The chosen (`rewrite_min_words`, `rewrite_min_reworded`) and what each pair scored.
     pub gates: GateScore,
     pub gate_scores: Vec<GateScore>,
+    /// The short band below the gates.
+    pub band: fit::Band,
     /// The samples past the chosen gates.
     pub samples: Vec<Sample>,
     /// Every sample collected (matching covering [`crate::dedup::rewrite_model::MIN_COVERED`]
@@ -165,9 +167,11 @@ impl Fitting<'_> {
             .filter(|s| s.passes(gates.gates))
             .cloned()
             .collect();
+        let band = fit::choose_band(&all, gates.gates, probes.sets.len() * docs.len());
         RewriteFit {
             model: fit::fit(&samples),
             gates,
+            band,
             gate_scores,
             samples,
             collected: all,
@@ -199,6 +203,22 @@ pub(super) fn set_rewrite(
         })
         .collect();
     c.rewrite_threshold = f.gates.threshold.max(fit::lowest_fewest(&run_fp).0);
+    // The short band's bar, no lower than the lowest with the fewest false positives on the run.
+    let band_fp: Vec<usize> = fit::SHORT_GRID
+        .iter()
+        .map(|&v| {
+            let c = DedupConfig {
+                rewrite_short_words: f.band.words,
+                rewrite_short_threshold: v,
+                ..c.clone()
+            };
+            score(&run_docs(&c, docs.to_vec(), gold), None, false, &mut quiet).rewrite_fp
+        })
+        .collect();
+    let fewest = band_fp.iter().copied().min().unwrap_or(0);
+    let at = band_fp.iter().position(|&n| n == fewest).unwrap_or(0);
+    c.rewrite_short_words = f.band.words;
+    c.rewrite_short_threshold = f.band.threshold.max(fit::SHORT_GRID[at]);
 }
 
 /// Deals the documents' topics, in numeric order shuffled by `seed`, round robin into `k` folds;
@@ -251,6 +271,7 @@ pub(super) fn cross_validate(
         c.rewrite_model = rf.model;
         (c.rewrite_min_words, c.rewrite_min_reworded) = rf.gates.gates;
         c.rewrite_threshold = rf.gates.threshold;
+        (c.rewrite_short_words, c.rewrite_short_threshold) = (rf.band.words, rf.band.threshold);
         let mut quiet = String::new();
         let mut train_score = |c: &DedupConfig| {
             score(
@@ -298,9 +319,9 @@ pub(super) fn cross_validate(
         fold_topics.sort_by_key(|t| (t.parse::<u32>().unwrap_or(u32::MAX), t.to_string()));
         let s = score(&run_docs(&c, test, &test_gold), synthetic, false, report);
         say!(report,
-            "fold {f}: topics {} ({} docs); chosen near {:.2} rewrite {:.2} (min words {}, min reworded {:.2}) story {:.2}: near P {:.4} F1 {:.4}, rewrite FP {}, story F1 {:.4} ARI {:.4}",
+            "fold {f}: topics {} ({} docs); chosen near {:.2} rewrite {:.2} (min words {}, min reworded {:.2}, short from {} at {:.3}) story {:.2}: near P {:.4} F1 {:.4}, rewrite FP {}, story F1 {:.4} ARI {:.4}",
             fold_topics.join(" "), s.docs, c.near_threshold, c.rewrite_threshold,
-            c.rewrite_min_words, c.rewrite_min_reworded, c.story_threshold,
+            c.rewrite_min_words, c.rewrite_min_reworded, c.rewrite_short_words, c.rewrite_short_threshold, c.story_threshold,
             s.near.0, s.near.2, s.rewrite_fp, s.story.2, s.ari);
         all.push(s);
     }

@@ -457,4 +457,7 @@ impl Deduper {
 }
 
 #[cfg(test)]
+#[path = "rewrite_short_tests.rs"]
+mod rewrite_short_tests;
+#[cfg(test)]
 mod tests;

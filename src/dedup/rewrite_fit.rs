@@ -6,14 +6,19 @@
 
 use super::{near_gold, Doc, Synthetic, TRAIN_RATES};
 use crate::dedup::align::{Alignment, Probe, Sketch};
-use crate::dedup::eval_gen::{Generator, Thesaurus};
+use crate::dedup::eval_gen::Generator;
 use crate::dedup::rewrite_model::{features, RewriteModel, FEATURES, MIN_COVERED};
 use crate::dedup::DedupConfig;
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 #[path = "rewrite_losses.rs"]
 mod losses;
+#[path = "rewrite_short.rs"]
+mod short;
+pub(super) use short::{choose_band, Band, SHORT_GRID};
+#[path = "rewrite_fit_report.rs"]
+mod fit_report;
+pub(super) use fit_report::report;
 
 const N: usize = FEATURES.len() + 1;
 /// Ridge on the weights (not the bias), against the mean loss.
@@ -34,6 +39,8 @@ pub(super) struct Sample {
     pub words: usize,
     /// Share of them in reworded sentences ([`Alignment::reworded`]).
     pub reworded: f32,
+    /// Matches in the matching ([`Alignment::matches`]).
+    pub matches: usize,
 }
 
 impl Sample {
@@ -91,6 +98,7 @@ pub(super) fn collect(
         topic: topic.to_string(),
         words: a.aligned_words,
         reworded: a.reworded,
+        matches: a.matches,
     };
     for (g, rate, texts) in &synthetic.sets {
         for (d, old) in docs.iter().zip(&sketches) {
@@ -208,7 +216,7 @@ pub(super) fn choose_gates(
 }
 
 /// Folds of the topics for the held-out scores.
-const INNER_FOLDS: usize = 4;
+pub(super) const INNER_FOLDS: usize = 4;
 
 /// Returns each sample's score by a model fitted without its topic's fold (the topics sorted
 /// and dealt round-robin into [`INNER_FOLDS`] folds): what a model scores on topics it has
@@ -330,95 +338,6 @@ pub(super) fn as_rust(m: &RewriteModel) -> String {
     )
 }
 
-/// Fits the rewrite model on every document of the folder as `--cv` fits it per fold, and
-/// prints it with its gates and threshold.
-pub(super) fn report(
-    docs: &[Doc],
-    config: &DedupConfig,
-    seed: u64,
-    thesaurus: &Thesaurus,
-    mask: &[usize],
-    report: &mut String,
-) {
-    let all: Vec<&Doc> = docs.iter().collect();
-    let gold = near_gold(&all);
-    let fitting = super::cv::Fitting {
-        base: config,
-        seed,
-        thesaurus,
-        mask,
-    };
-    let rf = fitting.rewrite(&all, &gold);
-    let mut c = config.clone();
-    super::cv::set_rewrite(&mut c, &rf, &all, &gold);
-    let (model, threshold, samples) = (rf.model, c.rewrite_threshold, &rf.samples);
-    for g in &rf.gate_scores {
-        say!(
-            report,
-            "gates min words {:>2}, min reworded {:.2}: held-out threshold {:.2}, real pairs at or above it {}, recall of the training rewrites {:.4}",
-            g.gates.0, g.gates.1, g.threshold, g.false_positives, g.recall
-        );
-    }
-    let pos = samples.iter().filter(|s| s.rewrite).count();
-    say!(
-        report,
-        "rewrite model fitted on {} documents: {pos} synthetic rewrites, {} real same-topic pairs past the gates",
-        docs.len(),
-        samples.len() - pos
-    );
-    say!(report, "features: {}", FEATURES.join(", "));
-    say!(report, "{}", as_rust(&model));
-    say!(report, "rewrite_min_words {} rewrite_min_reworded {:.2} rewrite_threshold {threshold:.2} (chosen as `--cv` chooses them per fold: held-out topic scores, then a run over the documents)", c.rewrite_min_words, c.rewrite_min_reworded);
-    let groups = Generator::ALL
-        .iter()
-        .flat_map(|&g| TRAIN_RATES.map(|r| Some((g, r))))
-        .chain([None]);
-    losses::report(docs.len(), &rf, &c, report);
-    for g in groups {
-        let group: Vec<&Sample> = samples
-            .iter()
-            .filter(|s| {
-                s.generator.map(|(g, r)| (g, r.to_bits())) == g.map(|(g, r)| (g, r.to_bits()))
-            })
-            .collect();
-        let hit = group
-            .iter()
-            .filter(|s| model.probability(&s.x) >= threshold)
-            .count();
-        let mean: Vec<String> = (0..FEATURES.len())
-            .map(|f| {
-                let m = group.iter().map(|s| f64::from(s.x[f])).sum::<f64>();
-                format!("{:.3}", m / group.len().max(1) as f64)
-            })
-            .collect();
-        let name = g.map_or("real pairs".to_string(), |(g, r)| {
-            format!("{:.0}% {} (of {})", r * 100.0, g.name(), docs.len())
-        });
-        say!(
-            report,
-            "  {name}: {} past the gates, {hit} at or above the threshold; mean features [{}]",
-            group.len(),
-            mean.join(", ")
-        );
-    }
-    let mut negs: Vec<(f32, &Sample)> = samples
-        .iter()
-        .filter(|s| !s.rewrite)
-        .map(|s| (model.probability(&s.x), s))
-        .collect();
-    negs.sort_by(|a, b| b.0.total_cmp(&a.0));
-    for (p, s) in negs.iter().take(8) {
-        let x: Vec<String> = s.x.iter().map(|v| format!("{v:.3}")).collect();
-        say!(
-            report,
-            "  real pair {} <- {}: score {p:.3}, features [{}]",
-            s.names.0,
-            s.names.1,
-            x.join(", ")
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,6 +353,7 @@ mod tests {
             topic: String::new(),
             words: 100,
             reworded: 1.0,
+            matches: 4,
         }
     }
 

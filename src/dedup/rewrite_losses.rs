@@ -6,7 +6,7 @@
 
 use super::{held_out_scores, Sample, FEATURES, TRAIN_RATES};
 use crate::dedup::eval_gen::Generator;
-use crate::dedup::rewrite_model::MIN_COVERED;
+use crate::dedup::rewrite_model::{MIN_COVERED, SHORT_MIN_MATCHES};
 use crate::dedup::DedupConfig;
 use std::fmt::Write as _;
 
@@ -17,6 +17,9 @@ pub(super) struct Losses {
     pub uncovered: usize,
     /// Under `rewrite_min_words`.
     pub short: usize,
+    /// Of those, found by the short band (`rewrite_short_words`, two matched sentences or
+    /// more, held-out score at or above `rewrite_short_threshold`).
+    pub band_found: usize,
     /// At least `rewrite_min_words`, under `rewrite_min_reworded`.
     pub verbatim: usize,
     /// Past the gates, scored under the threshold.
@@ -29,11 +32,12 @@ pub(super) struct Losses {
 
 /// Counts the losses among `probes` rewrites of generator `g` at `rate`: `collected` are every
 /// sample whose matching covers [`MIN_COVERED`] of the new text, `past` those past the gates of
-/// `c`, with `held` their held-out scores.
+/// `c`, with `held` their held-out scores; `collected_held` are the held-out scores of
+/// `collected` by the model fitted past the gates (for the short band).
 pub(super) fn count(
     probes: usize,
     (g, rate): (Generator, f64),
-    collected: &[Sample],
+    (collected, collected_held): (&[Sample], &[f32]),
     past: &[Sample],
     held: &[f32],
     c: &DedupConfig,
@@ -43,6 +47,18 @@ pub(super) fn count(
     let short = mine
         .iter()
         .filter(|s| s.words < c.rewrite_min_words)
+        .count();
+    let band_found = collected
+        .iter()
+        .zip(collected_held)
+        .filter(|(s, &p)| {
+            of(s)
+                && s.words < c.rewrite_min_words
+                && s.words >= c.rewrite_short_words
+                && s.matches >= SHORT_MIN_MATCHES
+                && s.reworded >= c.rewrite_min_reworded
+                && p >= c.rewrite_short_threshold
+        })
         .count();
     let verbatim = mine
         .iter()
@@ -67,6 +83,7 @@ pub(super) fn count(
     Losses {
         uncovered: probes.saturating_sub(mine.len()),
         short,
+        band_found,
         verbatim,
         below: n[0],
         found: n[1],
@@ -82,20 +99,24 @@ pub(super) fn report(
     report: &mut String,
 ) {
     let held = held_out_scores(&rf.samples);
+    let gates = (c.rewrite_min_words, c.rewrite_min_reworded);
+    let collected_held = super::short::held_out_scores_on(&rf.collected, |s| s.passes(gates));
     say!(
         report,
         "where the training rewrites are lost (of {probes} each; held-out topic scores):"
     );
     for g in Generator::ALL {
         for r in TRAIN_RATES {
-            let l = count(probes, (g, r), &rf.collected, &rf.samples, &held, c);
+            let collected = (rf.collected.as_slice(), collected_held.as_slice());
+            let l = count(probes, (g, r), collected, &rf.samples, &held, c);
             say!(
                 report,
-                "  {:.0}% {}: covered under {MIN_COVERED} {}, under min words {}, under min reworded {}, scored under the threshold {}, found {} ({:.4})",
+                "  {:.0}% {}: covered under {MIN_COVERED} {}, under min words {} (of them found by the short band {}), under min reworded {}, scored under the threshold {}, found {} ({:.4})",
                 r * 100.0,
                 g.name(),
                 l.uncovered,
                 l.short,
+                l.band_found,
                 l.verbatim,
                 l.below,
                 l.found,
@@ -128,6 +149,7 @@ mod tests {
             topic: "1".into(),
             words,
             reworded,
+            matches: 4,
         }
     }
 
@@ -155,12 +177,24 @@ mod tests {
             .cloned()
             .collect();
         let held: Vec<f32> = past.iter().map(|s| s.x[0] + 0.1).collect();
-        let l = count(8, (g, r), &collected, &past, &held, &c);
+        let mut collected_held: Vec<f32> = collected.iter().map(|s| s.x[0] + 0.1).collect();
+        let l = count(8, (g, r), (&collected, &collected_held), &past, &held, &c);
         assert_eq!(
-            (l.uncovered, l.short, l.verbatim, l.below, l.found),
-            (3, 1, 1, 1, 2),
+            (
+                l.uncovered,
+                l.short,
+                l.band_found,
+                l.verbatim,
+                l.below,
+                l.found
+            ),
+            (3, 1, 0, 1, 1, 2),
             "{l:?}"
         );
+        // The short one scored above the short band's bar is found by the band.
+        collected_held[0] = 0.95;
+        let band = count(8, (g, r), (&collected, &collected_held), &past, &held, &c);
+        assert_eq!((band.short, band.band_found), (1, 1), "{band:?}");
         assert!((l.means[0][0] - 0.4).abs() < 1e-6, "{l:?}");
         assert!((l.means[1][0] - 0.9).abs() < 1e-6, "{l:?}");
     }

@@ -38,6 +38,11 @@ pub const FEATURES: [&str; 20] = [
 /// consulted (no rewrite): the alignment stops early below it.
 pub const MIN_COVERED: f32 = 0.5;
 
+/// Matches a matching below `rewrite_min_words` must hold to be scored in the short band: with
+/// one sentence on each side the coverage and placement features are 1 whatever the texts, and
+/// an editor's rewording of a one-sentence report looks like a spun copy of it.
+pub const SHORT_MIN_MATCHES: usize = 2;
+
 /// Logistic weights over [`FEATURES`], then the bias.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RewriteModel {
