@@ -222,29 +222,7 @@ pub(super) const INNER_FOLDS: usize = 4;
 /// and dealt round-robin into [`INNER_FOLDS`] folds): what a model scores on topics it has
 /// not seen, for choosing the threshold.
 pub(super) fn held_out_scores(samples: &[Sample]) -> Vec<f32> {
-    let mut topics: Vec<&str> = samples.iter().map(|s| s.topic.as_str()).collect();
-    topics.sort_by_key(|t| (t.parse::<u32>().unwrap_or(u32::MAX), t.to_string()));
-    topics.dedup();
-    let fold_of: HashMap<&str, usize> = topics
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (*t, i % INNER_FOLDS))
-        .collect();
-    let mut out = vec![0.0f32; samples.len()];
-    for f in 0..INNER_FOLDS {
-        let train: Vec<Sample> = samples
-            .iter()
-            .filter(|s| fold_of[s.topic.as_str()] != f)
-            .cloned()
-            .collect();
-        let m = fit(&train);
-        for (o, s) in out.iter_mut().zip(samples) {
-            if fold_of[s.topic.as_str()] == f {
-                *o = m.probability(&s.x);
-            }
-        }
-    }
-    out
+    short::held_out_scores_on(samples, |_| true)
 }
 
 /// Fits the logistic model, positives and negatives weighted to equal totals.
@@ -338,23 +316,30 @@ pub(super) fn as_rust(m: &RewriteModel) -> String {
     )
 }
 
+/// A sample whose first feature is `x0` (the others 0), for the tests of this module and
+/// [`short`].
+#[cfg(test)]
+fn test_sample(x0: f32, rewrite: bool, topic: &str, words: usize, matches: usize) -> Sample {
+    let mut x = [0.0; crate::dedup::rewrite_model::FEATURES.len()];
+    x[0] = x0;
+    Sample {
+        x,
+        rewrite,
+        generator: None,
+        names: (String::new(), String::new()),
+        topic: topic.to_string(),
+        words,
+        reworded: 1.0,
+        matches,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn sample(x0: f32, rewrite: bool) -> Sample {
-        let mut x = [0.0; FEATURES.len()];
-        x[0] = x0;
-        Sample {
-            x,
-            rewrite,
-            generator: None,
-            names: (String::new(), String::new()),
-            topic: String::new(),
-            words: 100,
-            reworded: 1.0,
-            matches: 4,
-        }
+        test_sample(x0, rewrite, "", 100, 4)
     }
 
     #[test]

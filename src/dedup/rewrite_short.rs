@@ -98,22 +98,11 @@ pub(crate) fn choose_band(samples: &[Sample], gates: (usize, f32), probes: usize
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_sample;
     use super::*;
-    use crate::dedup::rewrite_model::FEATURES;
 
     fn sample(x0: f32, rewrite: bool, topic: usize, words: usize, matches: usize) -> Sample {
-        let mut x = [0.0; FEATURES.len()];
-        x[0] = x0;
-        Sample {
-            x,
-            rewrite,
-            generator: None,
-            names: (String::new(), String::new()),
-            topic: topic.to_string(),
-            words,
-            reworded: 1.0,
-            matches,
-        }
+        test_sample(x0, rewrite, &topic.to_string(), words, matches)
     }
 
     #[test]
