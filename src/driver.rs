@@ -133,6 +133,14 @@ where
     out
 }
 
+/// Debug builds only: whether `path` contains the value of environment variable `var` (not
+/// empty), the fault hooks tests use to make one file stall or fail. Release builds never read
+/// the variable.
+pub fn debug_hook(var: &str, path: &str) -> bool {
+    cfg!(debug_assertions)
+        && std::env::var(var).is_ok_and(|marker| !marker.is_empty() && path.contains(&marker))
+}
+
 /// Returns the error record of a file whose `stage` could not finish it.
 pub fn failed(file: ReadyFile, source: SourceInfo, stage: &str, error: String) -> Envelope {
     Envelope {

@@ -177,14 +177,8 @@ impl Cores {
 /// Debug builds only: a file whose path contains `DROPLINE_TEST_PANIC_PREPARE` panics its
 /// worker thread at every delivery, for the tests of a file no worker can finish.
 fn test_panic(path: &str) {
-    if cfg!(debug_assertions) {
-        if let Ok(marker) = std::env::var("DROPLINE_TEST_PANIC_PREPARE") {
-            assert!(
-                marker.is_empty() || !path.contains(&marker),
-                "DROPLINE_TEST_PANIC_PREPARE: {path}"
-            );
-        }
-    }
+    const HOOK: &str = "DROPLINE_TEST_PANIC_PREPARE";
+    assert!(!crate::driver::debug_hook(HOOK, path), "{HOOK}: {path}");
 }
 
 /// Pulls and prepares files until `stop` turns true, `pipeline.strip_workers` at a time.

@@ -215,12 +215,8 @@ async fn attempt(
 /// 20 s without polling for cancellation, the way a runaway core would; tests use it to check
 /// the time budget. Release builds never read the variable.
 fn debug_stall(path: &Path) {
-    if cfg!(debug_assertions) {
-        if let Ok(marker) = std::env::var("DROPLINE_TEST_STALL_READ") {
-            if !marker.is_empty() && path.to_string_lossy().contains(&marker) {
-                std::thread::sleep(Duration::from_secs(20));
-            }
-        }
+    if driver::debug_hook("DROPLINE_TEST_STALL_READ", &path.to_string_lossy()) {
+        std::thread::sleep(Duration::from_secs(20));
     }
 }
 
