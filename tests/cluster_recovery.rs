@@ -62,21 +62,11 @@ fn a_decider_restarted_after_a_checkpoint_resumes_from_it_exactly_once() {
 #[test]
 fn a_document_whose_line_passes_max_payload_becomes_an_error_record() {
     let bed = Bed::start();
-    let mut names = drop_files(&bed.drop, 5, 0);
     let sentence = "The council met again on Tuesday to discuss the bridge budget. ";
     let big: String = (0..24_000).map(|i| format!("{sentence}{i}\n")).collect();
     assert!(big.len() > 1_500_000);
-    std::fs::write(bed.drop.join("big.txt"), big).unwrap();
-    names.push("big.txt".into());
     let extra = format!("{NO_ENTITIES}[pipeline]\nfile_timeout = \"300s\"\n");
-    let c = with_done_move(bed.config("node", "all", None, &extra));
-    let node = Node::start(&bed.path("node"), &c);
-    wait_for_lines(&c, 6, Duration::from_secs(180), &[&node]);
-    // Files after it are not held up.
-    names.extend(drop_files(&bed.drop, 5, 5));
-    let lines = wait_for_lines(&c, 11, Duration::from_secs(120), &[&node]);
-    assert_exactly_once(&lines, &names);
-    let big = line_of(&lines, "big.txt");
+    let (node, big, names) = one_bad_file(&bed, "big.txt", &big, &extra, &[]);
     assert_eq!(big["type"], "error", "{big}");
     assert_eq!(big["stage"], "output", "{big}");
     let error = big["error"].as_str().unwrap();
@@ -100,21 +90,9 @@ fn a_document_whose_line_passes_max_payload_becomes_an_error_record() {
 #[test]
 fn a_file_no_worker_can_finish_becomes_an_error_record() {
     let bed = Bed::start();
-    let mut names = drop_files(&bed.drop, 5, 0);
-    std::fs::write(
-        bed.drop.join("nofinish.txt"),
-        "A short article no worker finishes.\n",
-    )
-    .unwrap();
-    names.push("nofinish.txt".into());
-    let c = with_done_move(bed.config("node", "all", None, NO_ENTITIES));
+    let text = "A short article no worker finishes.\n";
     let hook = [("DROPLINE_TEST_PANIC_PREPARE", "nofinish")];
-    let node = Node::start_with(&bed.path("node"), &c, &hook);
-    wait_for_lines(&c, 6, Duration::from_secs(180), &[&node]);
-    names.extend(drop_files(&bed.drop, 5, 5));
-    let lines = wait_for_lines(&c, 11, Duration::from_secs(120), &[&node]);
-    assert_exactly_once(&lines, &names);
-    let failed = line_of(&lines, "nofinish.txt");
+    let (node, failed, _) = one_bad_file(&bed, "nofinish.txt", text, NO_ENTITIES, &hook);
     assert_eq!(failed["type"], "error", "{failed}");
     let error = failed["error"].as_str().unwrap();
     assert!(error.contains("given up after 4 deliveries"), "{error}");
@@ -125,12 +103,30 @@ fn a_file_no_worker_can_finish_becomes_an_error_record() {
     wait_for_listing(&bed, "failed", &["nofinish.txt".to_string()]);
 }
 
-/// The line of the file named `name`.
-fn line_of<'a>(lines: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
-    lines
-        .iter()
+/// Drops 5 files and `name` (holding `text`), starts an all-role node with done-move, `extra`
+/// config and `env`, then drops 5 more: every file's line comes once (the later files are not
+/// held up). Returns the node, `name`'s line and the names of all 11 files.
+fn one_bad_file(
+    bed: &Bed,
+    name: &str,
+    text: &str,
+    extra: &str,
+    env: &[(&str, &str)],
+) -> (Node, Value, Vec<String>) {
+    let mut names = drop_files(&bed.drop, 5, 0);
+    std::fs::write(bed.drop.join(name), text).unwrap();
+    names.push(name.into());
+    let c = with_done_move(bed.config("node", "all", None, extra));
+    let node = Node::start_with(&bed.path("node"), &c, env);
+    wait_for_lines(&c, 6, Duration::from_secs(180), &[&node]);
+    names.extend(drop_files(&bed.drop, 5, 5));
+    let lines = wait_for_lines(&c, 11, Duration::from_secs(120), &[&node]);
+    assert_exactly_once(&lines, &names);
+    let line = lines
+        .into_iter()
         .find(|l| l["source"]["path"].as_str().unwrap().ends_with(name))
-        .unwrap()
+        .unwrap();
+    (node, line, names)
 }
 
 #[test]
