@@ -48,6 +48,17 @@ pub(crate) fn report(
     say!(report, "{}", as_rust(&model));
     say!(report, "rewrite_min_words {} rewrite_min_reworded {:.2} rewrite_threshold {threshold:.2} (chosen as `--cv` chooses them per fold: held-out topic scores, then a run over the documents)", c.rewrite_min_words, c.rewrite_min_reworded);
     say!(report, "rewrite_short_words {} rewrite_short_threshold {:.3} (the short band, chosen the same way; it adds {:.4} of the training rewrites by held-out scores)", c.rewrite_short_words, c.rewrite_short_threshold, rf.band.recall);
+    match drift_from_shipped(&c).as_slice() {
+        [] => {
+            say!(
+                report,
+                "the shipped defaults are these (model, gates, threshold, short band)"
+            );
+        }
+        drift => {
+            say!(report, "differs from the shipped defaults (src/dedup/config.rs, pipeline.toml, rewrite_model::SHIPPED) in: {}", drift.join(", "));
+        }
+    }
     let groups = Generator::ALL
         .iter()
         .flat_map(|&g| TRAIN_RATES.map(|r| Some((g, r))))
@@ -94,6 +105,60 @@ pub(crate) fn report(
             s.names.0,
             s.names.1,
             x.join(", ")
+        );
+    }
+}
+
+/// Returns the rewrite settings in which `fitted` differs from the shipped defaults, so that a
+/// refit whose choices are not shipped says so instead of drifting silently.
+fn drift_from_shipped(fitted: &DedupConfig) -> Vec<&'static str> {
+    let shipped = DedupConfig::default();
+    let mut drift = Vec::new();
+    // The weights as printed (four decimals) are what a refit ships.
+    if as_rust(&fitted.rewrite_model) != as_rust(&shipped.rewrite_model) {
+        drift.push("rewrite_model");
+    }
+    if fitted.rewrite_min_words != shipped.rewrite_min_words {
+        drift.push("rewrite_min_words");
+    }
+    if fitted.rewrite_min_reworded != shipped.rewrite_min_reworded {
+        drift.push("rewrite_min_reworded");
+    }
+    if fitted.rewrite_threshold != shipped.rewrite_threshold {
+        drift.push("rewrite_threshold");
+    }
+    if fitted.rewrite_short_words != shipped.rewrite_short_words {
+        drift.push("rewrite_short_words");
+    }
+    if fitted.rewrite_short_threshold != shipped.rewrite_short_threshold {
+        drift.push("rewrite_short_threshold");
+    }
+    drift
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fit_that_is_not_shipped_names_what_differs() {
+        assert!(drift_from_shipped(&DedupConfig::default()).is_empty());
+        let mut fitted = DedupConfig {
+            rewrite_min_words: DedupConfig::default().rewrite_min_words + 10,
+            ..DedupConfig::default()
+        };
+        assert_eq!(drift_from_shipped(&fitted), ["rewrite_min_words"]);
+        fitted.rewrite_model.weights[0] += 0.00001;
+        assert_eq!(drift_from_shipped(&fitted), ["rewrite_min_words"]);
+        fitted.rewrite_model.weights[0] += 0.5;
+        fitted.rewrite_short_threshold = 1.01;
+        assert_eq!(
+            drift_from_shipped(&fitted),
+            [
+                "rewrite_model",
+                "rewrite_min_words",
+                "rewrite_short_threshold"
+            ]
         );
     }
 }
