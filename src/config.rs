@@ -165,7 +165,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
             queue_capacity: 256,
-            max_in_flight: 2048,
+            max_in_flight: 1024,
             read_workers: 2,
             strip_workers: 2,
             entities_workers: 2,

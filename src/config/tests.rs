@@ -124,3 +124,17 @@ fn a_story_prior_is_loaded_with_the_config_and_a_bad_one_is_refused() {
     let msg = refusal(&["dedup.story_prior=/nonexistent/prior.txt"]);
     assert!(msg.contains("cannot read the story prior"), "{msg}");
 }
+
+/// The in-flight bound's default: 1024 files held 2.2-2.5 MiB less peak RSS than 2048 on the
+/// 100,000-file burst at the same docs/s within the noise (docs/measurements.md, mem14); the
+/// shipped pipeline.toml lists the same default.
+#[test]
+fn in_flight_bound_defaults_to_1024_in_code_and_in_the_shipped_file() {
+    assert_eq!(PipelineConfig::default().max_in_flight, 1024);
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/pipeline.toml");
+    let shipped: toml::Table = std::fs::read_to_string(shipped).unwrap().parse().unwrap();
+    assert_eq!(
+        shipped["pipeline"]["max_in_flight"].as_integer(),
+        Some(1024)
+    );
+}
