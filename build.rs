@@ -26,12 +26,5 @@ fn main() {
             println!("cargo:rerun-if-changed={path}");
         }
     }
-    // The shipped binary is linked as a fixed-address (non-PIE) executable on Linux: the linker
-    // resolves its absolute pointers (vtables, string tables) at link time, so the loader neither
-    // reads a relocation table nor copies the pages holding them (docs/measurements.md, mem14).
-    // Crates stay PIC (proc macros need that); tests and benches keep the default.
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
-        println!("cargo:rustc-link-arg-bins=-no-pie");
-    }
     println!("cargo:rerun-if-changed=build.rs");
 }
