@@ -17,8 +17,6 @@ fn a_second_intake_is_refused_naming_the_first_and_each_file_is_once() {
     let (first, c) = bed.node("first", "intake", Some(&out), NO_ENTITIES);
     let (worker, _) = bed.node("worker", "worker", None, NO_ENTITIES);
     wait_for_lines(&c, 1, Duration::from_secs(120), &[&first, &worker]);
-    let line = wait_intake(&c, first.pid(), Duration::from_secs(30));
-    assert!(line.contains(&format!(", pid {},", first.pid())), "{line}");
     // A second operator starts another node that intakes, on the same cluster.
     let (mut second, _) = bed.node("second", "all", None, NO_ENTITIES);
     let status = second.exited_within(Duration::from_secs(60));
@@ -37,6 +35,8 @@ fn a_second_intake_is_refused_naming_the_first_and_each_file_is_once() {
     ] {
         assert!(log.contains(&want), "{want:?} not in its log:\n{log}");
     }
+    let line = wait_intake(&c, first.pid(), Duration::from_secs(30));
+    assert!(line.contains(&format!(", pid {},", first.pid())), "{line}");
     names.extend(drop_files(&bed.drop, 20, 20));
     let lines = wait_for_lines(&c, 40, Duration::from_secs(180), &[&first, &worker]);
     assert_exactly_once(&lines, &names);
@@ -89,11 +89,6 @@ fn after_a_clean_stop_another_node_is_the_intake_at_once() {
         "{status:?}\n{}",
         first.log()
     );
-    assert!(
-        first.log().contains("released the intake lease"),
-        "{}",
-        first.log()
-    );
     // Another node, its own state folder (its `published.jsonl` empty): not refused.
     let (mut second, _) = bed.node("second", "intake", None, NO_ENTITIES);
     let line = wait_intake(&c, second.pid(), Duration::from_secs(30));
@@ -103,6 +98,11 @@ fn after_a_clean_stop_another_node_is_the_intake_at_once() {
         second.log()
     );
     assert!(line.contains(&format!(", pid {},", second.pid())), "{line}");
+    assert!(
+        first.log().contains("released the intake lease"),
+        "{}",
+        first.log()
+    );
     names.extend(drop_files(&bed.drop, 10, 10));
     let lines = wait_for_lines(&c, 20, Duration::from_secs(180), &[&second, &worker]);
     assert_exactly_once(&lines, &names);
