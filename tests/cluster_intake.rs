@@ -107,3 +107,22 @@ fn after_a_clean_stop_another_node_is_the_intake_at_once() {
     let lines = wait_for_lines(&c, 20, Duration::from_secs(180), &[&second, &worker]);
     assert_exactly_once(&lines, &names);
 }
+
+#[test]
+fn a_deleted_intake_bucket_is_made_again_and_the_intake_takes_its_lease_again() {
+    let bed = Bed::start();
+    let mut names = drop_files(&bed.drop, 5, 0);
+    let (intake, c) = bed.node("intake", "intake", None, NO_ENTITIES);
+    let (worker, _) = bed.node("worker", "worker", None, NO_ENTITIES);
+    wait_for_lines(&c, 5, Duration::from_secs(120), &[&intake, &worker]);
+    with_js(&bed.url, |js| async move {
+        js.delete_stream("KV_T_intake").await.unwrap();
+    });
+    // No file comes: the intake still notices within seconds and takes its lease again.
+    std::thread::sleep(Duration::from_secs(6));
+    let line = wait_intake(&c, intake.pid(), Duration::from_secs(30));
+    assert!(line.contains(&format!(", pid {},", intake.pid())), "{line}");
+    names.extend(drop_files(&bed.drop, 5, 5));
+    let lines = wait_for_lines(&c, 10, Duration::from_secs(120), &[&intake, &worker]);
+    assert_exactly_once(&lines, &names);
+}

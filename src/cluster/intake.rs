@@ -124,6 +124,7 @@ pub async fn run(
         }
         anyhow::Ok(())
     });
+    let mut held = tokio::time::interval(super::lease::RENEW_EVERY);
     loop {
         let (env, replaces) = tokio::select! {
             env = rx.recv() => match env {
@@ -141,6 +142,12 @@ pub async fn run(
                 keeper.abort();
                 r.context("intake ack task")??;
                 anyhow::bail!("the intake's ack task stopped");
+            }
+            // Also without files, a lapsed lease is taken again (or found lost) within a
+            // second, not at the next publish.
+            _ = held.tick() => {
+                lease.check().await?;
+                continue;
             }
         };
         let (path, r) = (env.file.path.clone(), root.clone());
