@@ -17,7 +17,8 @@ fn intake_and_two_workers_emit_each_file_once_through_a_worker_kill() {
     let mut names = drop_files(&bed.drop, 100, 0);
     let (intake, c) = bed.node("node0", "intake", Some(&out), NO_ENTITIES);
     let (mut w1, _) = bed.node("node1", "worker", None, NO_ENTITIES);
-    let (w2, _) = bed.node("node2", "all", None, NO_ENTITIES);
+    // A worker: a second node that intakes ("all") would be refused (one intake per cluster).
+    let (w2, _) = bed.node("node2", "worker", None, NO_ENTITIES);
     wait_for_lines(&c, 20, Duration::from_secs(120), &[&intake, &w1, &w2]);
     // A worker dies mid-run with files taken and not acknowledged; more files keep coming.
     names.extend(drop_files(&bed.drop, 100, 100));

@@ -9,6 +9,7 @@
 use super::republish;
 use super::reset::Outage;
 use super::settle::{self, PublishedLedger, Republish, Verdict};
+use super::sole::IntakeLease;
 use super::wire::{self, WorkMeta};
 use super::Cluster;
 use crate::admission::Admission;
@@ -44,10 +45,12 @@ struct Pending {
     replaces: Option<u64>,
 }
 
-/// Watches the drop folder and publishes ready files until `shutdown` resolves.
+/// Watches the drop folder and publishes ready files until `shutdown` resolves; each publish
+/// first checks that this node still holds the intake `lease`.
 pub async fn run(
     cluster: Cluster,
     config: Config,
+    lease: Arc<IntakeLease>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let dir = config.source.dir.clone();
@@ -97,14 +100,14 @@ pub async fn run(
     // waits a round trip per file; the channel bounds the publishes in flight. The same task
     // runs done-actions as their files' lines are committed.
     let (acks_tx, mut acks_rx) = tokio::sync::mpsc::channel::<Pending>(IN_FLIGHT);
-    let (cl, a) = (cluster.clone(), Arc::clone(&admission));
+    let (cl, a, l) = (cluster.clone(), Arc::clone(&admission), Arc::clone(&lease));
     let mut settler = tokio::spawn(async move {
         let mut retry = tokio::time::interval(settle::RETRY_EVERY);
         loop {
             tokio::select! {
                 p = acks_rx.recv() => match p {
                     Some(p) => {
-                        if let Some(r) = settle(&cl, p, &mut ledger, &a, &done).await? {
+                        if let Some(r) = settle(&cl, &l, p, &mut ledger, &a, &done).await? {
                             let _ = again_tx.send(r);
                         }
                     }
@@ -121,6 +124,7 @@ pub async fn run(
         }
         anyhow::Ok(())
     });
+    let mut held = tokio::time::interval(super::lease::RENEW_EVERY);
     loop {
         let (env, replaces) = tokio::select! {
             env = rx.recv() => match env {
@@ -138,6 +142,12 @@ pub async fn run(
                 keeper.abort();
                 r.context("intake ack task")??;
                 anyhow::bail!("the intake's ack task stopped");
+            }
+            // Also without files, a lapsed lease is taken again (or found lost) within a
+            // second, not at the next publish.
+            _ = held.tick() => {
+                lease.check().await?;
+                continue;
             }
         };
         let (path, r) = (env.file.path.clone(), root.clone());
@@ -173,7 +183,7 @@ pub async fn run(
             }
         };
         let payload = bytes::Bytes::from(wire::encode(&meta, &body)?);
-        let ack = publish(&cluster, &msg_id, payload.clone()).await?;
+        let ack = publish(&cluster, &lease, &msg_id, payload.clone()).await?;
         let p = Pending {
             ack,
             env,
@@ -241,12 +251,15 @@ fn source_key(root: &Path, path: &Path) -> String {
         .to_string()
 }
 
-/// Publishes one work message with its file identity as `Nats-Msg-Id`.
+/// Publishes one work message with its file identity as `Nats-Msg-Id`, once this node holds
+/// the intake `lease` (an error when another node took it).
 async fn publish(
     cluster: &Cluster,
+    lease: &IntakeLease,
     msg_id: &str,
     payload: bytes::Bytes,
 ) -> Result<PublishAckFuture> {
+    lease.check().await?;
     let mut headers = HeaderMap::new();
     headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id);
     cluster
@@ -261,6 +274,7 @@ async fn publish(
 /// new sequence was already declared lost.
 async fn settle(
     cluster: &Cluster,
+    lease: &IntakeLease,
     mut p: Pending,
     ledger: &mut PublishedLedger,
     admission: &Admission,
@@ -283,7 +297,7 @@ async fn settle(
                     let _ = cluster.ensure().await;
                 }
                 wait = (wait * 2).min(Duration::from_secs(5));
-                p.ack = publish(cluster, &p.msg_id, p.payload.clone()).await?;
+                p.ack = publish(cluster, lease, &p.msg_id, p.payload.clone()).await?;
             }
         }
     };

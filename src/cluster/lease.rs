@@ -1,5 +1,7 @@
-//! Owns the decider lease: the key `decider` in the KV bucket `<NAME>_leader` (max age
-//! [`LEASE_TTL`]), taken, renewed and released so that at most one node believes it holds it.
+//! Owns the cluster's leases: the decider's, the key `decider` in the KV bucket `<NAME>_leader`,
+//! and the intake's, the key `intake` in `<NAME>_intake` ([`super::sole`]), each in a bucket
+//! of its own (max age [`LEASE_TTL`]), taken, renewed and released so that at most one node
+//! believes it holds it.
 //!
 //! Why not the crate's `kv.create` / `kv.update`: they guard a write with
 //! `Nats-Expected-Last-Subject-Sequence`, which nats-server 2.9 checks on a clustered stream
@@ -9,8 +11,8 @@
 //! `tests/cluster_lease.rs`: 25 of 40 rounds of four at once had more than one winner).
 //! Every write here instead expects the bucket stream's last sequence
 //! (`Nats-Expected-Last-Sequence`), which the stream leader checks against the sequences it
-//! has proposed, in order: of several writes expecting the same sequence, one is stored. The
-//! bucket holds this one key, so its stream's last sequence is the lease's revision.
+//! has proposed, in order: of several writes expecting the same sequence, one is stored. A
+//! lease's bucket holds its one key, so its stream's last sequence is the lease's revision.
 //!
 //! A holder also believes in its lease only until [`BELIEF`] after it sent its last stored
 //! write: the servers drop the lease [`LEASE_TTL`] after they stored it, later than that, so a
@@ -29,8 +31,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The key of the lease in the leader bucket.
+/// The key of the decider lease in the leader bucket.
 pub const LEASE_KEY: &str = "decider";
+/// The key of the intake lease in the intake bucket.
+pub const INTAKE_KEY: &str = "intake";
 /// How often a holder renews its lease.
 pub const RENEW_EVERY: Duration = Duration::from_secs(1);
 /// How long after sending its last stored write a holder believes in its lease: a quarter of
@@ -38,25 +42,39 @@ pub const RENEW_EVERY: Duration = Duration::from_secs(1);
 pub const BELIEF: Duration = Duration::from_secs(3);
 const _: () = assert!(BELIEF.as_millis() < LEASE_TTL.as_millis());
 
-/// The leader bucket, opened (and created if missing) by [`Leases::open`].
+/// A lease's bucket and key, opened (and the bucket created if missing) by [`Leases::open`]
+/// (the decider's) or [`Leases::open_intake`].
 #[derive(Clone)]
 pub struct Leases {
     js: jetstream::Context,
     store: kv::Store,
+    key: &'static str,
 }
 
 impl Leases {
+    /// Opens the decider lease: [`LEASE_KEY`] in `<NAME>_leader`.
     pub async fn open(cluster: &Cluster) -> Result<Leases> {
-        let store = cluster.kv(&cluster.names.leader, LEASE_TTL).await?;
+        Self::open_in(cluster, &cluster.names.leader, LEASE_KEY).await
+    }
+
+    /// Opens the intake lease: [`INTAKE_KEY`] in `<NAME>_intake`.
+    pub async fn open_intake(cluster: &Cluster) -> Result<Leases> {
+        Self::open_in(cluster, &cluster.names.intake, INTAKE_KEY).await
+    }
+
+    /// Opens lease `key` in `bucket`, which must hold no other key.
+    async fn open_in(cluster: &Cluster, bucket: &str, key: &'static str) -> Result<Leases> {
+        let store = cluster.kv(bucket, LEASE_TTL).await?;
         Ok(Leases {
             js: cluster.js.clone(),
             store,
+            key,
         })
     }
 
     /// The subject the lease key is stored under.
     fn subject(&self) -> String {
-        format!("$KV.{}.{LEASE_KEY}", self.store.name)
+        format!("$KV.{}.{}", self.store.name, self.key)
     }
 }
 
@@ -85,16 +103,35 @@ async fn write(leases: &Leases, expected: u64, value: Option<Bytes>) -> Result<O
     match sent.await {
         Ok(ack) => Ok(Some(ack.sequence)),
         Err(error) if error.kind() == PublishErrorKind::WrongLastSequence => Ok(None),
-        Err(error) => Err(error).context("cannot write the decider lease"),
+        Err(error) => Err(error).with_context(|| format!("cannot write the {} lease", leases.key)),
     }
 }
 
 /// Takes the lease if nobody holds it: returns its revision, or `None` when it is held or
 /// another node took it at the same moment.
+pub async fn acquire(leases: &Leases, value: Bytes) -> Result<Option<u64>> {
+    Ok(match take(leases, value, |_| false).await? {
+        Taken::Won(revision) => Some(revision),
+        Taken::Held(_) => None,
+    })
+}
+
+/// What [`take`] found.
+#[derive(Debug)]
+pub enum Taken {
+    /// The lease is ours, at this revision.
+    Won(u64),
+    /// Someone else holds it: its value, or `None` when the read was not the latest state or
+    /// another node wrote at the same moment (read again).
+    Held(Option<Bytes>),
+}
+
+/// Takes the lease if nobody holds it, or if `mine` says its live value is this node's own
+/// (a restart of the holder, whose old process is known to be gone).
 ///
 /// Reads the stream's last sequence, then the key's last message, both from the stream
 /// leader, and writes expecting that sequence: a write by anyone after the read refuses ours.
-pub async fn acquire(leases: &Leases, value: Bytes) -> Result<Option<u64>> {
+pub async fn take(leases: &Leases, value: Bytes, mine: impl Fn(&[u8]) -> bool) -> Result<Taken> {
     let stream = &leases.store.stream;
     let last = stream
         .get_info()
@@ -107,16 +144,23 @@ pub async fn acquire(leases: &Leases, value: Bytes) -> Result<Option<u64>> {
         Ok(msg) => {
             let op = msg.headers.get("KV-Operation").map(|v| v.as_str());
             let removed = matches!(op, Some("DEL" | "PURGE"));
-            // A live lease, or a read that is not the state at `last`: leave it.
-            if !removed || msg.sequence != last {
-                return Ok(None);
+            // A read that is not the state at `last`: read again.
+            if msg.sequence != last {
+                return Ok(Taken::Held(None));
+            }
+            // A live lease, not ours: leave it.
+            if !removed && !mine(&msg.payload) {
+                return Ok(Taken::Held(Some(msg.payload)));
             }
         }
         // Never written, or aged out: free.
         Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {}
-        Err(e) => return Err(e).context("cannot read the decider lease"),
+        Err(e) => return Err(e).with_context(|| format!("cannot read the {} lease", leases.key)),
     }
-    write(leases, last, Some(value)).await
+    Ok(match write(leases, last, Some(value)).await? {
+        Some(revision) => Taken::Won(revision),
+        None => Taken::Held(None),
+    })
 }
 
 /// A held lease, renewed in the background every [`RENEW_EVERY`].
@@ -155,13 +199,13 @@ impl Lease {
                         }
                     }
                     Ok(None) => {
-                        tracing::warn!("the decider lease was taken over");
+                        tracing::warn!("the {} lease was taken over", s.key);
                         l.store(true, Ordering::SeqCst);
                         return;
                     }
                     // The servers may be electing: try again, belief runs out meanwhile.
                     Err(error) => {
-                        tracing::warn!(error = %format!("{error:#}"), "cannot renew the decider lease")
+                        tracing::warn!(error = %format!("{error:#}"), "cannot renew the {} lease", s.key)
                     }
                 }
             }
@@ -200,7 +244,14 @@ impl Lease {
         }
         let revision = last.lock().map(|g| g.0).unwrap_or(0);
         if let Err(error) = write(&leases, revision, None).await {
-            tracing::debug!(error = %format!("{error:#}"), "cannot release the decider lease");
+            tracing::debug!(error = %format!("{error:#}"), "cannot release the {} lease", leases.key);
         }
+    }
+
+    /// Stops renewing without deleting the lease (it ages out, or is taken again).
+    pub async fn abandon(self) {
+        self.renewer.abort();
+        let _ = self.renewer.await;
+        self.lost.store(true, Ordering::SeqCst);
     }
 }

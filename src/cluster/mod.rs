@@ -31,6 +31,8 @@
 //! - [`lease`]: the decider lease itself: taken, renewed and released with writes that expect
 //!   the bucket stream's last sequence (the servers' per-key check lets several concurrent
 //!   `create`s win), believed only until shortly before the servers would let it expire.
+//! - [`sole`]: the intake lease, `<NAME>_intake`: one intake per cluster; a second is refused
+//!   at start, and an intake that lost its lease to another node stops publishing.
 //! - [`output`]: the optional local file sink: follows the output stream; line N of the file
 //!   is stream sequence N, so a restart continues after the last complete line (exactly once).
 //! - [`status`]: `dropline cluster status` and `dropline cluster tail`.
@@ -57,6 +59,7 @@ pub mod records;
 pub mod republish;
 pub mod reset;
 pub mod settle;
+pub mod sole;
 pub mod status;
 pub mod wire;
 pub mod worker;
@@ -93,6 +96,8 @@ pub struct Names {
     /// `<name>.out`; lines go to `<name>.out.<status>`.
     pub out_prefix: String,
     pub leader: String,
+    /// The intake lease's bucket ([`sole`]).
+    pub intake: String,
     pub nodes: String,
     pub files: String,
     pub checkpoint: String,
@@ -110,6 +115,7 @@ impl Names {
             out: format!("{p}_OUT"),
             out_prefix: format!("{n}.out"),
             leader: format!("{p}_leader"),
+            intake: format!("{p}_intake"),
             nodes: format!("{p}_nodes"),
             files: format!("{p}_files"),
             checkpoint: format!("{p}_checkpoint"),
@@ -392,6 +398,11 @@ pub async fn run(
         .transpose()?;
     let cluster = Cluster::open(c).await?;
     tracing::info!(url = %c.url, role = c.role.as_str(), name = %c.name, replicas = cluster.replicas, "joined the cluster");
+    // The one intake of the cluster holds its lease before it publishes anything.
+    let sole = match c.role.intakes() {
+        true => Some(Arc::new(sole::IntakeLease::take(&cluster, &config).await?)),
+        false => None,
+    };
     let beat = tokio::spawn(heartbeat(cluster.clone(), c.role));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -399,9 +410,14 @@ pub async fn run(
         let _ = stop_tx.send(true);
     });
     let mut tasks = tokio::task::JoinSet::new();
-    if c.role.intakes() {
-        let (cl, cfg, stop) = (cluster.clone(), config.clone(), stop_rx.clone());
-        tasks.spawn(async move { intake::run(cl, cfg, stopped(stop)).await });
+    if let Some(lease) = &sole {
+        let (cl, cfg, stop, l) = (
+            cluster.clone(),
+            config.clone(),
+            stop_rx.clone(),
+            lease.clone(),
+        );
+        tasks.spawn(async move { intake::run(cl, cfg, l, stopped(stop)).await });
     }
     if c.role.works() {
         let (cl, cfg, stop) = (cluster.clone(), config.clone(), stop_rx.clone());
@@ -438,6 +454,9 @@ pub async fn run(
         }
     }
     beat.abort();
+    if let Some(lease) = sole {
+        lease.release().await;
+    }
     cluster.js.client().flush().await.ok();
     result
 }

@@ -1,5 +1,5 @@
-//! Owns `dropline cluster status` (nodes, roles, consumer lag, the decider, stream sizes) and
-//! `dropline cluster tail` (the output stream as JSON Lines from its start).
+//! Owns `dropline cluster status` (nodes, roles, consumer lag, the decider, the intake, stream
+//! sizes) and `dropline cluster tail` (the output stream as JSON Lines from its start).
 
 use super::decider::{LeaseValue, LEASE_KEY};
 use super::{connect, ClusterConfig, Names, NodeInfo};
@@ -72,6 +72,10 @@ pub async fn status(c: &ClusterConfig) -> Result<String> {
             v.indexed
         )?,
         None => writeln!(out, "decider: none (no node holds the lease)")?,
+    }
+    match super::sole::holder(&js, &names.intake).await {
+        Some(holder) => writeln!(out, "intake: {holder}")?,
+        None => writeln!(out, "intake: none (no node holds the intake lease)")?,
     }
     writeln!(out, "nodes:")?;
     for n in nodes(&js, &names).await {

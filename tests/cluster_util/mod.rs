@@ -8,11 +8,14 @@
 
 mod checkpoint;
 mod files;
+mod intake;
 mod lease;
 #[allow(unused_imports)] // each test file uses its own subset
 pub use checkpoint::*;
 #[allow(unused_imports)] // each test file uses its own subset
 pub use files::*;
+#[allow(unused_imports)] // each test file uses its own subset
+pub use intake::*;
 #[allow(unused_imports)] // each test file uses its own subset
 pub use lease::*;
 

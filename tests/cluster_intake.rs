@@ -1,0 +1,128 @@
+//! One intake per cluster (issue 13), enforced by the intake lease (`src/cluster/sole.rs`), on
+//! a 3-server cluster: a second intake is refused naming the first, a restart of the same node
+//! after kill -9 takes its lease over at once, and a clean stop lets another node be the
+//! intake at once. Each file still gets exactly one line.
+
+mod cluster_util;
+mod util;
+
+use cluster_util::*;
+use std::time::Duration;
+
+#[test]
+fn a_second_intake_is_refused_naming_the_first_and_each_file_is_once() {
+    let bed = Bed::start();
+    let out = bed.path("out.jsonl");
+    let mut names = drop_files(&bed.drop, 20, 0);
+    let (first, c) = bed.node("first", "intake", Some(&out), NO_ENTITIES);
+    let (worker, _) = bed.node("worker", "worker", None, NO_ENTITIES);
+    wait_for_lines(&c, 1, Duration::from_secs(120), &[&first, &worker]);
+    // A second operator starts another node that intakes, on the same cluster.
+    let (mut second, _) = bed.node("second", "all", None, NO_ENTITIES);
+    let status = second.exited_within(Duration::from_secs(60));
+    let log = second.log();
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(2),
+        "the second intake exits with a refusal; its log:\n{log}"
+    );
+    let drop = std::fs::canonicalize(&bed.drop).unwrap();
+    for want in [
+        "another intake holds".to_string(),
+        format!("pid {}", first.pid()),
+        format!("drop folder {}", drop.display()),
+        "One intake per cluster: stop it, or give this node `cluster.role".to_string(),
+    ] {
+        assert!(log.contains(&want), "{want:?} not in its log:\n{log}");
+    }
+    let line = wait_intake(&c, first.pid(), Duration::from_secs(30));
+    assert!(line.contains(&format!(", pid {},", first.pid())), "{line}");
+    names.extend(drop_files(&bed.drop, 20, 20));
+    let lines = wait_for_lines(&c, 40, Duration::from_secs(180), &[&first, &worker]);
+    assert_exactly_once(&lines, &names);
+    let file = wait_for_file(&out, 40, Duration::from_secs(30));
+    assert_exactly_once(&file, &names);
+}
+
+#[test]
+fn a_kill_9_intake_started_again_takes_its_own_lease_over_at_once() {
+    let bed = Bed::start();
+    let out = bed.path("out.jsonl");
+    let mut names = drop_files(&bed.drop, 20, 0);
+    let (mut intake, c) = bed.node("intake", "intake", Some(&out), NO_ENTITIES);
+    let (worker, _) = bed.node("worker", "worker", None, NO_ENTITIES);
+    wait_for_lines(&c, 5, Duration::from_secs(120), &[&intake, &worker]);
+    intake.kill9();
+    names.extend(drop_files(&bed.drop, 10, 20));
+    // At once: its lease lives on for up to 4 s, and names the same node (host, state folder).
+    let mut intake = Node::start(&bed.path("intake"), &c);
+    let line = wait_intake(&c, intake.pid(), Duration::from_secs(30));
+    assert!(
+        intake.running(),
+        "the restarted intake was refused:\n{}",
+        intake.log()
+    );
+    assert!(line.contains(&format!(", pid {},", intake.pid())), "{line}");
+    assert!(
+        intake
+            .log()
+            .contains("took over this node's own intake lease"),
+        "{}",
+        intake.log()
+    );
+    let lines = wait_for_lines(&c, 30, Duration::from_secs(180), &[&intake, &worker]);
+    assert_exactly_once(&lines, &names);
+    let file = wait_for_file(&out, 30, Duration::from_secs(30));
+    assert_exactly_once(&file, &names);
+}
+
+#[test]
+fn after_a_clean_stop_another_node_is_the_intake_at_once() {
+    let bed = Bed::start();
+    let mut names = drop_files(&bed.drop, 10, 0);
+    let (mut first, c) = bed.node("first", "intake", None, NO_ENTITIES);
+    let (worker, _) = bed.node("worker", "worker", None, NO_ENTITIES);
+    wait_for_lines(&c, 10, Duration::from_secs(120), &[&first, &worker]);
+    let status = first.stop(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}\n{}",
+        first.log()
+    );
+    // Another node, its own state folder (its `published.jsonl` empty): not refused.
+    let (mut second, _) = bed.node("second", "intake", None, NO_ENTITIES);
+    let line = wait_intake(&c, second.pid(), Duration::from_secs(30));
+    assert!(
+        second.running(),
+        "the second intake was refused:\n{}",
+        second.log()
+    );
+    assert!(line.contains(&format!(", pid {},", second.pid())), "{line}");
+    assert!(
+        first.log().contains("released the intake lease"),
+        "{}",
+        first.log()
+    );
+    names.extend(drop_files(&bed.drop, 10, 10));
+    let lines = wait_for_lines(&c, 20, Duration::from_secs(180), &[&second, &worker]);
+    assert_exactly_once(&lines, &names);
+}
+
+#[test]
+fn a_deleted_intake_bucket_is_made_again_and_the_intake_takes_its_lease_again() {
+    let bed = Bed::start();
+    let mut names = drop_files(&bed.drop, 5, 0);
+    let (intake, c) = bed.node("intake", "intake", None, NO_ENTITIES);
+    let (worker, _) = bed.node("worker", "worker", None, NO_ENTITIES);
+    wait_for_lines(&c, 5, Duration::from_secs(120), &[&intake, &worker]);
+    with_js(&bed.url, |js| async move {
+        js.delete_stream("KV_T_intake").await.unwrap();
+    });
+    // No file comes: the intake still notices within seconds and takes its lease again.
+    std::thread::sleep(Duration::from_secs(6));
+    let line = wait_intake(&c, intake.pid(), Duration::from_secs(30));
+    assert!(line.contains(&format!(", pid {},", intake.pid())), "{line}");
+    names.extend(drop_files(&bed.drop, 5, 5));
+    let lines = wait_for_lines(&c, 10, Duration::from_secs(120), &[&intake, &worker]);
+    assert_exactly_once(&lines, &names);
+}
