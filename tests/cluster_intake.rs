@@ -7,7 +7,24 @@ mod cluster_util;
 mod util;
 
 use cluster_util::*;
+use std::path::Path;
 use std::time::Duration;
+
+/// Waits until `cluster status` names `node` as the intake, and checks it was not refused.
+fn assert_is_the_intake(c: &Path, node: &mut Node, who: &str) {
+    let line = wait_intake(c, node.pid(), Duration::from_secs(30));
+    assert!(node.running(), "{who} was refused:\n{}", node.log());
+    assert!(line.contains(&format!(", pid {},", node.pid())), "{line}");
+}
+
+/// Waits for one line per file in `names` in the output stream and in the file sink `out`,
+/// and checks that each file is there exactly once in both.
+fn once_in_stream_and_file(c: &Path, out: &Path, names: &[String], nodes: &[&Node]) {
+    let lines = wait_for_lines(c, names.len(), Duration::from_secs(180), nodes);
+    assert_exactly_once(&lines, names);
+    let file = wait_for_file(out, names.len(), Duration::from_secs(30));
+    assert_exactly_once(&file, names);
+}
 
 #[test]
 fn a_second_intake_is_refused_naming_the_first_and_each_file_is_once() {
@@ -38,10 +55,7 @@ fn a_second_intake_is_refused_naming_the_first_and_each_file_is_once() {
     let line = wait_intake(&c, first.pid(), Duration::from_secs(30));
     assert!(line.contains(&format!(", pid {},", first.pid())), "{line}");
     names.extend(drop_files(&bed.drop, 20, 20));
-    let lines = wait_for_lines(&c, 40, Duration::from_secs(180), &[&first, &worker]);
-    assert_exactly_once(&lines, &names);
-    let file = wait_for_file(&out, 40, Duration::from_secs(30));
-    assert_exactly_once(&file, &names);
+    once_in_stream_and_file(&c, &out, &names, &[&first, &worker]);
 }
 
 #[test]
@@ -56,13 +70,7 @@ fn a_kill_9_intake_started_again_takes_its_own_lease_over_at_once() {
     names.extend(drop_files(&bed.drop, 10, 20));
     // At once: its lease lives on for up to 4 s, and names the same node (host, state folder).
     let mut intake = Node::start(&bed.path("intake"), &c);
-    let line = wait_intake(&c, intake.pid(), Duration::from_secs(30));
-    assert!(
-        intake.running(),
-        "the restarted intake was refused:\n{}",
-        intake.log()
-    );
-    assert!(line.contains(&format!(", pid {},", intake.pid())), "{line}");
+    assert_is_the_intake(&c, &mut intake, "the restarted intake");
     assert!(
         intake
             .log()
@@ -70,10 +78,7 @@ fn a_kill_9_intake_started_again_takes_its_own_lease_over_at_once() {
         "{}",
         intake.log()
     );
-    let lines = wait_for_lines(&c, 30, Duration::from_secs(180), &[&intake, &worker]);
-    assert_exactly_once(&lines, &names);
-    let file = wait_for_file(&out, 30, Duration::from_secs(30));
-    assert_exactly_once(&file, &names);
+    once_in_stream_and_file(&c, &out, &names, &[&intake, &worker]);
 }
 
 #[test]
@@ -91,13 +96,7 @@ fn after_a_clean_stop_another_node_is_the_intake_at_once() {
     );
     // Another node, its own state folder (its `published.jsonl` empty): not refused.
     let (mut second, _) = bed.node("second", "intake", None, NO_ENTITIES);
-    let line = wait_intake(&c, second.pid(), Duration::from_secs(30));
-    assert!(
-        second.running(),
-        "the second intake was refused:\n{}",
-        second.log()
-    );
-    assert!(line.contains(&format!(", pid {},", second.pid())), "{line}");
+    assert_is_the_intake(&c, &mut second, "the second intake");
     assert!(
         first.log().contains("released the intake lease"),
         "{}",
