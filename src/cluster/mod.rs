@@ -35,6 +35,7 @@
 //!   at start, and an intake that lost its lease to another node stops publishing.
 //! - [`output`]: the optional local file sink: follows the output stream; line N of the file
 //!   is stream sequence N, so a restart continues after the last complete line (exactly once).
+//! - `nodes`: each node's heartbeat in the nodes bucket, which `cluster status` lists.
 //! - [`status`]: `dropline cluster status` and `dropline cluster tail`.
 //! - [`reset`]: a stream or bucket deleted under a running node: reported once, made again
 //!   ([`Cluster::ensure`]), the work and prepared streams continuing their sequences; a lost
@@ -53,6 +54,7 @@ pub mod gap;
 pub mod intake;
 pub mod lease;
 pub mod line;
+mod nodes;
 pub mod objects;
 pub mod output;
 pub mod records;
@@ -65,6 +67,8 @@ pub mod wire;
 pub mod worker;
 
 pub use config::{ClusterConfig, Role};
+use nodes::{heartbeat, host_name, NODE_TTL};
+pub use nodes::{node_id, NodeInfo};
 
 use crate::config::{Config, OutputKind};
 use anyhow::{Context, Result};
@@ -82,8 +86,6 @@ const REPLICAS: usize = 3;
 pub(crate) const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
 /// How long a decider lease lasts without renewal.
 pub const LEASE_TTL: Duration = Duration::from_secs(4);
-/// How long a node's entry in the nodes bucket lasts without a heartbeat.
-const NODE_TTL: Duration = Duration::from_secs(15);
 
 /// The names of one cluster's streams, buckets and subjects.
 #[derive(Debug, Clone)]
@@ -315,72 +317,6 @@ impl Cluster {
             .get_key_value(name)
             .await
             .with_context(|| format!("cannot open KV bucket {name}"))
-    }
-}
-
-/// What a node publishes about itself in the nodes bucket, for `cluster status`.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct NodeInfo {
-    pub node: String,
-    pub role: String,
-    pub host: String,
-    pub pid: u32,
-    /// Unix ms of the last heartbeat.
-    pub seen_ms: u64,
-}
-
-/// Returns this process's node id: host name and pid.
-pub fn node_id() -> String {
-    format!("{}-{}", host_name(), std::process::id())
-}
-
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
-}
-
-/// Puts this node into the nodes bucket every few seconds until the task is aborted. A bucket
-/// that cannot be written (deleted, or the servers down) is opened again before the next
-/// heartbeat, which makes it anew when it is gone; the first failure in a row is a warning.
-async fn heartbeat(cluster: Cluster, role: Role) {
-    let name = cluster.names.nodes.clone();
-    let node = node_id();
-    let key = node.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_");
-    let mut nodes = None;
-    let mut outage = reset::Outage::default();
-    loop {
-        if nodes.is_none() {
-            match cluster.kv(&name, NODE_TTL).await {
-                Ok(kv) => nodes = Some(kv),
-                Err(error) => {
-                    tracing::debug!(error = %format!("{error:#}"), "cannot open the nodes bucket yet")
-                }
-            }
-        }
-        let info = NodeInfo {
-            node: node.clone(),
-            role: role.as_str().into(),
-            host: host_name(),
-            pid: std::process::id(),
-            seen_ms: wire::now_ms(),
-        };
-        if let (Some(kv), Ok(v)) = (&nodes, serde_json::to_vec(&info)) {
-            match kv.put(&key, v.into()).await {
-                Ok(_) => outage.worked(&name),
-                Err(error) => {
-                    outage.failed(
-                        &name,
-                        &error,
-                        "cannot write this node's heartbeat to the nodes bucket (deleted, or no \
-                         JetStream quorum): `cluster status` does not list the node meanwhile; \
-                         making the bucket again",
-                    );
-                    nodes = None;
-                }
-            }
-        }
-        tokio::time::sleep(NODE_TTL / 3).await;
     }
 }
 
