@@ -73,8 +73,8 @@ impl IntakeHolder {
     }
 }
 
-/// Describes the raw value of a lease held by someone else.
-fn describe(value: &[u8]) -> String {
+/// Describes the raw value of an intake lease (held by someone else, or for `cluster status`).
+pub fn describe(value: &[u8]) -> String {
     match serde_json::from_slice::<IntakeHolder>(value) {
         Ok(h) => h.describe(),
         Err(_) => format!("`{}`", String::from_utf8_lossy(value)),
@@ -200,13 +200,6 @@ impl IntakeLease {
             tracing::info!("released the intake lease");
         }
     }
-}
-
-/// The intake lease's holder, for `cluster status`: `None` when nobody holds it.
-pub async fn holder(cluster_js: &async_nats::jetstream::Context, bucket: &str) -> Option<String> {
-    let kv = cluster_js.get_key_value(bucket).await.ok()?;
-    let entry = kv.entry(lease::INTAKE_KEY).await.ok()??;
-    (entry.operation == async_nats::jetstream::kv::Operation::Put).then(|| describe(&entry.value))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! sizes) and `dropline cluster tail` (the output stream as JSON Lines from its start).
 
 use super::decider::{LeaseValue, LEASE_KEY};
+use super::lease::INTAKE_KEY;
 use super::{connect, ClusterConfig, Names, NodeInfo};
 use anyhow::{Context, Result};
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
@@ -73,8 +74,8 @@ pub async fn status(c: &ClusterConfig) -> Result<String> {
         )?,
         None => writeln!(out, "decider: none (no node holds the lease)")?,
     }
-    match super::sole::holder(&js, &names.intake).await {
-        Some(holder) => writeln!(out, "intake: {holder}")?,
+    match live_value(&js, &names.intake, INTAKE_KEY).await {
+        Some(holder) => writeln!(out, "intake: {}", super::sole::describe(&holder))?,
         None => writeln!(out, "intake: none (no node holds the intake lease)")?,
     }
     writeln!(out, "nodes:")?;
@@ -107,9 +108,15 @@ async fn last_seq(js: &Js, name: &str) -> u64 {
 }
 
 async fn lease(js: &Js, names: &Names) -> Option<LeaseValue> {
-    let kv = js.get_key_value(&names.leader).await.ok()?;
-    let v = kv.get(LEASE_KEY).await.ok()??;
+    let v = live_value(js, &names.leader, LEASE_KEY).await?;
     serde_json::from_slice(&v).ok()
+}
+
+/// The value of `key` in KV bucket `bucket`: `None` when the bucket or a live value is missing
+/// (a lease released or aged out).
+async fn live_value(js: &Js, bucket: &str, key: &str) -> Option<bytes::Bytes> {
+    let kv = js.get_key_value(bucket).await.ok()?;
+    kv.get(key).await.ok()?
 }
 
 async fn nodes(js: &Js, names: &Names) -> Vec<NodeInfo> {
