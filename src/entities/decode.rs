@@ -63,6 +63,10 @@ impl DecodeBuffers {
     fn shrink(&mut self) {
         if self.feats.capacity() * 4 > Self::KEEP_BYTES {
             self.feats = Vec::new();
+        }
+        // As many tokens' flags as the features kept (a huge document, decoded a sentence at
+        // a time, never grows the features).
+        if self.far.capacity() * 4 * features::N_FEATURES > Self::KEEP_BYTES {
             self.far = Vec::new();
         }
     }
@@ -145,4 +149,29 @@ pub fn unsure(sent: &[features::TokInfo]) -> bool {
         };
         (t.prior_mask | t.pair_next | t.pair_prev) & !own != 0
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entities::{EntitiesConfig, EntityTagger};
+
+    #[test]
+    fn a_big_documents_far_flags_are_not_kept() {
+        let tagger = EntityTagger::load(&EntitiesConfig::default()).expect("shipped model loads");
+        let view = tagger.model.view();
+        let words: Vec<&str> = ["The", "talks", "went", "on", "for", "a", "week", "."]
+            .into_iter()
+            .cycle()
+            .take(40_000)
+            .collect();
+        let sents: Vec<Range<usize>> = (0..words.len()).step_by(8).map(|s| s..s + 8).collect();
+        let mut infos = features::doc_infos(&words, &sents, &view.resources);
+        // One sentence at a time (as for a huge document): the features never grow.
+        let tags = decode_doc_keeping(view.stages(), &mut infos, &sents, Gate::SHIPPED, false);
+        assert_eq!(tags.len(), words.len());
+        DECODE_BUFFERS.with_borrow(|b| {
+            assert!(b.far.capacity() * 4 * features::N_FEATURES <= DecodeBuffers::KEEP_BYTES);
+        });
+    }
 }

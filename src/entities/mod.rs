@@ -4,8 +4,11 @@
 //!
 //! - [`tokenize`]: raw text to tokens with code-point offsets, and sentences.
 //! - [`features`]: hashed features per token (no strings per feature).
+//! - [`gate`]: fixes to O the tokens that cannot be, or be inside, a name, before any feature
+//!   is written for them; `decode` runs every pass over a document's sentences.
 //! - [`resources`]: word clusters and the place gazetteer the features read.
-//! - [`perceptron`]: BILOU tags, Viterbi, averaged-perceptron training, the tagging table;
+//! - [`perceptron`]: BILOU tags, Viterbi (of whole sentences or of the runs between fixed
+//!   tokens), averaged-perceptron training, the tagging table;
 //!   [`simd`] holds its AVX2 kernels.
 //! - [`model_file`]: the model file, read in place from the binary or a memory map; [`table`]
 //!   is the hash table its resources are stored in.
