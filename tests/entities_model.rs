@@ -59,7 +59,12 @@ fn tagged_dump(tagger: &EntityTagger) -> String {
 // Re-recorded for the model chosen by grouped CV on eng.train (pass 1 without the second-pass
 // templates, pass 2 only on sentences whose document evidence disagrees with pass 1, epochs
 // 10/6; held-out F1 0.8886 -> 0.8917; testa 0.9255 -> 0.9277, btc-news 0.4717 -> 0.4711).
-const GOLDEN: &str = "1ca6423ecdf8d628";
+// Re-recorded for the gate (same model; radius 1, document scope, chosen by grouped CV on
+// eng.train, held-out F1 0.8917 -> 0.8953, lower-cased 0.8659 unchanged; testa 0.9277 ->
+// 0.9294): 3 of 395 lines gone, all lower-case spans in cased text that the gate fixes to O:
+// seed 002 "interior ministry" ORG ("The interior ministry told"), seed 003's two "republic"
+// (LOC and MISC, "of the republic and", "in the republic insane").
+const GOLDEN: &str = "79bb4a2acc028ee1";
 
 #[test]
 fn golden_tags_of_a_fixed_corpus() {

@@ -14,6 +14,7 @@
 use super::conll::{self, Doc, Scorer};
 use super::decode_doc;
 use super::features;
+use super::gate::Gate;
 use super::perceptron::{average_of, Trainer};
 use super::resources::ResourcesView;
 use super::train::{doc_data, fit, lower_copy, prepare, spans_of, DocData, TrainEntitiesArgs};
@@ -30,6 +31,30 @@ struct FoldScore {
     /// Pass 2 only where [`super::unsure`] says so, first-pass tags elsewhere (as written,
     /// lower-cased; each without and with consistency).
     gated: [f64; 4],
+    /// Per gate setting ([`gates`]), as the tagger tags (for later passes only where unsure,
+    /// with consistency): held-out F1 as written and lower-cased, and the share of tokens the
+    /// gate fixes (as written, lower-cased).
+    gate: [[f64; 4]; N_GATES],
+}
+
+/// Gate settings scored: none, then [`Gate::TRIED`].
+const N_GATES: usize = 1 + Gate::TRIED.len();
+
+fn gates() -> impl Iterator<Item = Gate> {
+    std::iter::once(Gate::OFF).chain(Gate::TRIED)
+}
+
+/// Each held-out document's tags per gate setting: `[setting][document]`.
+type GateTags = Vec<Vec<Vec<u8>>>;
+
+/// Held-out scores of one fold's documents with one model: F1 without and with consistency,
+/// gated as tagged (with, without consistency), the share re-tagged, and per gate setting the F1 as tagged, the share fixed and the tags.
+struct Scored {
+    plain: (f64, f64),
+    gated: (f64, f64),
+    unsure: f64,
+    gate: [(f64, f64); N_GATES],
+    gate_tags: GateTags,
 }
 
 /// Returns the mean and (population) standard deviation.
@@ -40,14 +65,16 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
     (m, var.sqrt())
 }
 
-/// Decodes `docs` with the trainers' averaged stage, pruned as the written model is, returning
-/// the F1 without and with the consistency pass, and each document's tags.
-#[allow(clippy::type_complexity)]
+/// Decodes `docs` with the trainers' averaged stage, pruned as the written model is. For a
+/// later pass, `firsts[setting][doc]` are the documents' first-pass tags under each gate
+/// setting: each setting is scored with its own first pass's evidence, as the tagger would
+/// see it (`firsts[0]`, no gate, is what the documents' evidence holds and is put back).
 fn score_docs(
     trainers: &[Trainer],
     prune: f32,
     docs: &mut [&mut DocData],
-) -> ((f64, f64), (f64, f64), f64, Vec<Vec<u8>>) {
+    firsts: Option<&[Vec<&[u8]>]>,
+) -> Scored {
     let mut stage = average_of(trainers);
     if prune > 0.0 {
         stage.prune(prune);
@@ -57,40 +84,73 @@ fn score_docs(
     let mut consistent = Scorer::default();
     let mut gated = Scorer::default();
     let mut gated_consistent = Scorer::default();
-    let mut tags = Vec::with_capacity(docs.len());
     let (mut toks, mut unsure) = (0usize, 0usize);
     for d in docs.iter_mut() {
-        let t = decode_doc([compiled.view()], &mut d.infos, &d.sents);
+        let t = decode_doc([compiled.view()], &mut d.infos, &d.sents, Gate::OFF);
         scorer.add(&d.gold_spans, &spans_of(&t, &d.sents, None));
         consistent.add(&d.gold_spans, &spans_of(&t, &d.sents, Some(&d.infos)));
-        let mut g = t.clone();
+        let g = only_unsure(t, d);
         for s in &d.sents {
-            let sent = &d.infos[s.clone()];
-            toks += sent.len();
-            if super::unsure(sent) {
-                unsure += sent.len();
-            } else {
-                for (o, i) in g[s.clone()].iter_mut().zip(sent) {
-                    *o = i.first;
-                }
+            toks += s.len();
+            if super::unsure(&d.infos[s.clone()]) {
+                unsure += s.len();
             }
         }
         gated.add(&d.gold_spans, &spans_of(&g, &d.sents, None));
         gated_consistent.add(&d.gold_spans, &spans_of(&g, &d.sents, Some(&d.infos)));
-        tags.push(t);
     }
-    (
-        (scorer.overall.prf().2, consistent.overall.prf().2),
-        (gated.overall.prf().2, gated_consistent.overall.prf().2),
-        unsure as f64 / toks.max(1) as f64,
-        tags,
-    )
+    let mut gate = [(0.0, 0.0); N_GATES];
+    let mut gate_tags = vec![Vec::new(); N_GATES];
+    let mut far = Vec::new();
+    for (k, g) in gates().enumerate() {
+        let mut scorer = Scorer::default();
+        let mut fixed = 0usize;
+        for (j, d) in docs.iter_mut().enumerate() {
+            if let Some(f) = firsts {
+                features::set_priors(&mut d.infos, f[k][j]);
+            }
+            let mut t = decode_doc([compiled.view()], &mut d.infos, &d.sents, g);
+            if firsts.is_some() {
+                t = only_unsure(t, d);
+            }
+            scorer.add(&d.gold_spans, &spans_of(&t, &d.sents, Some(&d.infos)));
+            g.mark(&d.infos, &d.sents, &mut far);
+            fixed += far.iter().filter(|&&x| x).count();
+            if let Some(f) = firsts {
+                features::set_priors(&mut d.infos, f[0][j]);
+            }
+            gate_tags[k].push(t);
+        }
+        gate[k] = (scorer.overall.prf().2, fixed as f64 / toks.max(1) as f64);
+    }
+    Scored {
+        plain: (scorer.overall.prf().2, consistent.overall.prf().2),
+        gated: (gated.overall.prf().2, gated_consistent.overall.prf().2),
+        unsure: unsure as f64 / toks.max(1) as f64,
+        gate,
+        gate_tags,
+    }
+}
+
+/// Returns `t` with the first pass's tags where the document's evidence leaves a sentence
+/// nothing to decide (as the tagger runs later passes).
+fn only_unsure(mut t: Vec<u8>, d: &DocData) -> Vec<u8> {
+    for s in &d.sents {
+        let sent = &d.infos[s.clone()];
+        if !super::unsure(sent) {
+            for (o, i) in t[s.clone()].iter_mut().zip(sent) {
+                *o = i.first;
+            }
+        }
+    }
+    t
 }
 
 /// Cross-validates one pass (its label, and the template positions it reads) over `k` folds
-/// for up to `epochs` epochs; returns scores
-/// `[fold][epoch - 1]` and, per epoch, every document's held-out tags (cased, lower-cased).
-#[allow(clippy::type_complexity)]
+/// for up to `epochs` epochs; a later pass gets every document's first-pass tags per gate
+/// setting in `firsts`. Returns scores `[fold][epoch - 1]` and, per epoch, every document's
+/// held-out tags per gate setting (cased, lower-cased).
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
 fn cv_pass(
     args: &TrainEntitiesArgs,
     (label, templates): (&str, usize),
@@ -98,12 +158,14 @@ fn cv_pass(
     epochs: usize,
     cased: &mut [DocData],
     lower: &mut [DocData],
+    firsts: Option<&(GateTags, GateTags)>,
     started: Instant,
-) -> (Vec<Vec<FoldScore>>, Vec<(Vec<Vec<u8>>, Vec<Vec<u8>>)>) {
+) -> (Vec<Vec<FoldScore>>, Vec<(GateTags, GateTags)>) {
     let n = cased.len();
     let fold_of = |i: usize| i * k / n;
     let mut scores = vec![vec![FoldScore::default(); epochs]; k];
-    let mut tags = vec![(vec![Vec::new(); n], vec![Vec::new(); n]); epochs];
+    let empty = || vec![vec![Vec::new(); n]; N_GATES];
+    let mut tags = vec![(empty(), empty()); epochs];
     for (fold, fold_scores) in scores.iter_mut().enumerate() {
         let train: Vec<&DocData> = (0..n)
             .filter(|&i| fold_of(i) != fold)
@@ -117,6 +179,7 @@ fn cv_pass(
         let data = prepare(&train, args.bits, args.gaz_dropout);
         drop(train);
         let held: Vec<usize> = (0..n).filter(|&i| fold_of(i) == fold).collect();
+        let firsts_held = firsts.map(|(c, l)| (held_of(c, &held), held_of(l, &held)));
         let mut held_cased: Vec<&mut DocData> = cased
             .iter_mut()
             .enumerate()
@@ -136,34 +199,57 @@ fn cv_pass(
             args.bags,
             epochs,
             |epoch, _, trainers| {
-                let (fc, gc, uc, tc) = score_docs(trainers, args.prune, &mut held_cased);
-                let (fl, gl, ul, tl) = score_docs(trainers, args.prune, &mut held_lower);
+                let fc_ = firsts_held.as_ref().map(|f| f.0.as_slice());
+                let fl_ = firsts_held.as_ref().map(|f| f.1.as_slice());
+                let c = score_docs(trainers, args.prune, &mut held_cased, fc_);
+                let l = score_docs(trainers, args.prune, &mut held_lower, fl_);
+                let gate =
+                    std::array::from_fn(|g| [c.gate[g].0, l.gate[g].0, c.gate[g].1, l.gate[g].1]);
                 fold_scores[epoch - 1] = FoldScore {
-                    cased: fc.0,
-                    lower: fl.0,
-                    cased_consistent: fc.1,
-                    lower_consistent: fl.1,
-                    gated: [gc.0, gl.0, gc.1, gl.1],
+                    cased: c.plain.0,
+                    lower: l.plain.0,
+                    cased_consistent: c.plain.1,
+                    lower_consistent: l.plain.1,
+                    gated: [c.gated.0, l.gated.0, c.gated.1, l.gated.1],
+                    gate,
                 };
-                for ((&i, c), l) in held.iter().zip(tc).zip(tl) {
-                    tags[epoch - 1].0[i] = c;
-                    tags[epoch - 1].1[i] = l;
+                let (tc, tl) = &mut tags[epoch - 1];
+                for (g, (gc, gl)) in c.gate_tags.into_iter().zip(l.gate_tags).enumerate() {
+                    for ((&i, x), y) in held.iter().zip(gc).zip(gl) {
+                        tc[g][i] = x;
+                        tl[g][i] = y;
+                    }
                 }
+                let as_tagged: Vec<String> = (1..N_GATES)
+                    .map(|g| format!("{:.4}/{:.4}", gate[g][0], gate[g][1]))
+                    .collect();
                 eprintln!(
-                "{label} fold {} epoch {epoch}: held-out F1 {:.4}, lower-cased {:.4}; with consistency {:.4}, {:.4}; gated {:.4}, {:.4} (tokens re-tagged {uc:.3}, {ul:.3}) ({:.0}s)",
+                "{label} fold {} epoch {epoch}: held-out F1 {:.4}, lower-cased {:.4}; with consistency {:.4}, {:.4}; gated {:.4}, {:.4} (tokens re-tagged {:.3}, {:.3}); as tagged {:.4}/{:.4}, with gates {} ({:.0}s)",
                 fold + 1,
-                fc.0,
-                fl.0,
-                fc.1,
-                fl.1,
-                gc.0,
-                gl.0,
+                c.plain.0,
+                l.plain.0,
+                c.plain.1,
+                l.plain.1,
+                c.gated.0,
+                l.gated.0,
+                c.unsure,
+                l.unsure,
+                gate[0][0],
+                gate[0][1],
+                as_tagged.join(" "),
                 started.elapsed().as_secs_f64()
             );
             },
         );
     }
     (scores, tags)
+}
+
+/// Returns the tags of the `held` documents, per gate setting.
+fn held_of<'t>(all: &'t GateTags, held: &[usize]) -> Vec<Vec<&'t [u8]>> {
+    all.iter()
+        .map(|g| held.iter().map(|&i| g[i].as_slice()).collect())
+        .collect()
 }
 
 /// Prints per-epoch mean ± std and per-fold scores at the best epoch; returns that epoch
@@ -196,6 +282,15 @@ fn report(label: &str, scores: &[Vec<FoldScore>]) -> usize {
                 e + 1, g[0].0, g[0].1, g[1].0, g[1].1, g[2].0, g[2].1, g[3].0, g[3].1
             );
             key = g[0].0;
+        }
+        for (g, gate) in gates().enumerate() {
+            let v =
+                |i: usize| mean_std(&scores.iter().map(|f| f[e].gate[g][i]).collect::<Vec<_>>());
+            let (c, l, fc, fl) = (v(0), v(1), v(2), v(3));
+            println!(
+                "{label} epoch {} as tagged, gate radius {} {:?}: held-out F1 {:.4} ± {:.4}, lower-cased {:.4} ± {:.4}; tokens fixed {:.3}, lower-cased {:.3}",
+                e + 1, gate.radius, gate.scope, c.0, c.1, l.0, l.1, fc.0, fl.0
+            );
         }
         if key > best.1 {
             best = (e, key);
@@ -248,27 +343,30 @@ pub fn run(
         args.lower_copies,
         args.gaz_dropout
     );
-    let (s1, tags) = cv_pass(
+    let (s1, mut tags) = cv_pass(
         args,
         ("pass 1", features::FIRST_PASS),
         k,
         args.epochs,
         &mut cased,
         &mut lower,
+        None,
         started,
     );
     let e1 = report("pass 1", &s1);
     if args.folds < 2 {
         return Ok(());
     }
-    let (tc, tl) = &tags[e1 - 1];
-    for (d, t) in cased.iter_mut().zip(tc) {
-        features::set_priors(&mut d.infos, t);
-    }
-    for (d, t) in lower.iter_mut().zip(tl) {
-        features::set_priors(&mut d.infos, t);
-    }
+    // Every document's evidence is its ungated first pass (as the model is trained); each
+    // gate setting's held-out score reads its own.
+    let firsts = tags.swap_remove(e1 - 1);
     drop(tags);
+    for (d, t) in cased.iter_mut().zip(&firsts.0[0]) {
+        features::set_priors(&mut d.infos, t);
+    }
+    for (d, t) in lower.iter_mut().zip(&firsts.1[0]) {
+        features::set_priors(&mut d.infos, t);
+    }
     let (s2, _) = cv_pass(
         args,
         ("pass 2", features::N_FEATURES),
@@ -276,6 +374,7 @@ pub fn run(
         args.epochs2,
         &mut cased,
         &mut lower,
+        Some(&firsts),
         started,
     );
     report("pass 2", &s2);

@@ -98,6 +98,10 @@ pub struct TokInfo {
     /// hold this word followed by the next one (`pair_next`) or preceded by the previous one.
     pub pair_next: u8,
     pub pair_prev: u8,
+    /// Whether the word is only lower-case letters and ASCII punctuation other than `@` and `#`
+    /// (no capital, digit, caseless letter or other symbol): a token [`super::gate`] may fix to
+    /// O far from any other.
+    pub plain: bool,
 }
 
 /// Fills the second-pass fields from first-pass BILOU `tags` over the whole document
@@ -200,6 +204,8 @@ where
     let mut h_short = FNV_OFFSET;
     let mut last_code = 0u32;
     let (mut upper, mut lower, mut digit, mut n) = (0usize, 0usize, 0usize, 0usize);
+    // Characters that are neither letters with case, digits nor ASCII punctuation.
+    let mut other = 0usize;
     let mut first_upper = false;
     for (i, c) in chars.clone().enumerate() {
         h_word = feed(h_word, c as u32);
@@ -225,6 +231,10 @@ where
             lower += 1;
         } else if code == 'd' as u32 {
             digit += 1;
+        } else if !c.is_ascii_punctuation() || c == '@' || c == '#' {
+            // `@` and `#` start a user name or a hashtag (split off by the tokenizer): in
+            // social text, names.
+            other += 1;
         }
         n += 1;
     }
@@ -259,6 +269,7 @@ where
     if sent_start {
         info.flags |= flag::SENT_START;
     }
+    info.plain = n > 0 && upper == 0 && digit == 0 && other == 0;
     info
 }
 
@@ -365,7 +376,8 @@ fn mark_runs(sent: &mut [TokInfo]) {
 mod forms;
 mod templates;
 pub use templates::{
-    refresh_second_pass, sentence_features, write_features, FIRST_PASS, ORDER, SECOND_PASS,
+    refresh_kept, refresh_second_pass, sentence_features, write_features, write_kept, FIRST_PASS,
+    ORDER, SECOND_PASS,
 };
 
 #[cfg(test)]

@@ -4,8 +4,11 @@
 //!
 //! - [`tokenize`]: raw text to tokens with code-point offsets, and sentences.
 //! - [`features`]: hashed features per token (no strings per feature).
+//! - [`gate`]: fixes to O the tokens that cannot be, or be inside, a name, before any feature
+//!   is written for them; `decode` runs every pass over a document's sentences.
 //! - [`resources`]: word clusters and the place gazetteer the features read.
-//! - [`perceptron`]: BILOU tags, Viterbi, averaged-perceptron training, the tagging table;
+//! - [`perceptron`]: BILOU tags, Viterbi (of whole sentences or of the runs between fixed
+//!   tokens), averaged-perceptron training, the tagging table;
 //!   [`simd`] holds its AVX2 kernels.
 //! - [`model_file`]: the model file, read in place from the binary or a memory map; [`table`]
 //!   is the hash table its resources are stored in.
@@ -19,8 +22,10 @@
 pub mod conll;
 pub mod consistency;
 pub mod cv;
+mod decode;
 pub mod eval;
 pub mod features;
+pub mod gate;
 pub mod lexicon;
 pub mod link;
 pub mod model_file;
@@ -35,8 +40,10 @@ pub mod train;
 
 use crate::model::Entity;
 use anyhow::Context;
+pub use decode::{decode_doc, unsure};
+use gate::Gate;
 use model_file::{Aligned, ModelFile};
-use perceptron::{part_of, Part, StageView, TYPES};
+use perceptron::{part_of, Part, TYPES};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::path::PathBuf;
@@ -112,7 +119,7 @@ impl EntityTagger {
         let view = self.model.view();
         TOKEN_INFOS.with_borrow_mut(|infos| {
             features::doc_infos_into(words, sentences, &view.resources, infos);
-            let tags = decode_doc(view.stages(), infos, sentences);
+            let tags = decode_doc(view.stages(), infos, sentences, Gate::SHIPPED);
             let mut out = Vec::new();
             for s in sentences {
                 spans_from_tags(&tags[s.clone()], s.start, &mut out);
@@ -174,60 +181,6 @@ impl EntityTagger {
     }
 }
 
-/// Documents of more tokens than this (~5 MB of text) decode with one sentence's features at
-/// a time, written whole again on later passes, instead of keeping the whole document's
-/// features between passes: 220 bytes a token less (a 60 MB text peaked at 4,080 MB with
-/// them), for more time on those documents only. Tags are the same either way.
-const KEEP_FEATURES_UP_TO: usize = 1 << 20;
-
-/// Returns the BILOU tags of a document after all passes; each pass after the first reads the
-/// previous pass's tags through [`features::set_priors`].
-pub fn decode_doc<'a>(
-    stages: impl IntoIterator<Item = StageView<'a>>,
-    infos: &mut [features::TokInfo],
-    sentences: &[Range<usize>],
-) -> Vec<u8> {
-    let keep = infos.len() <= KEEP_FEATURES_UP_TO;
-    decode_doc_keeping(stages, infos, sentences, keep)
-}
-
-/// [`decode_doc`], keeping the document's features between passes when `keep`.
-fn decode_doc_keeping<'a>(
-    stages: impl IntoIterator<Item = StageView<'a>>,
-    infos: &mut [features::TokInfo],
-    sentences: &[Range<usize>],
-    keep: bool,
-) -> Vec<u8> {
-    DECODE_BUFFERS.with_borrow_mut(|b| {
-        let mut all = vec![0u8; infos.len()];
-        decode_doc_into(stages, infos, sentences, keep, b, &mut all);
-        b.shrink();
-        all
-    })
-}
-
-/// Buffers reused from one document to the next by each tagging thread, so a document costs
-/// no allocation of its features or decoding state once the thread has seen a document as big.
-#[derive(Default)]
-struct DecodeBuffers {
-    feats: Vec<u32>,
-    one_sentence: Vec<u32>,
-    scratch: perceptron::Scratch,
-    tags: Vec<u8>,
-}
-
-impl DecodeBuffers {
-    /// Bytes of features a thread keeps between documents (about 24,000 tokens' worth); a
-    /// bigger document's buffer is released after it, so one huge file does not pin memory.
-    const KEEP_BYTES: usize = 1 << 22;
-
-    fn shrink(&mut self) {
-        if self.feats.capacity() * 4 > Self::KEEP_BYTES {
-            self.feats = Vec::new();
-        }
-    }
-}
-
 /// Bytes of token information a thread keeps between documents (about 8,000 tokens' worth).
 const KEEP_INFOS_BYTES: usize = 1 << 20;
 
@@ -236,77 +189,6 @@ thread_local! {
     /// document's worth is a large allocation whose release made the allocator consolidate).
     static TOKEN_INFOS: std::cell::RefCell<Vec<features::TokInfo>> =
         const { std::cell::RefCell::new(Vec::new()) };
-    static DECODE_BUFFERS: std::cell::RefCell<DecodeBuffers> =
-        std::cell::RefCell::new(DecodeBuffers::default());
-}
-
-/// [`decode_doc_keeping`]'s body over reusable buffers, writing the tags into `all`.
-fn decode_doc_into<'a>(
-    stages: impl IntoIterator<Item = StageView<'a>>,
-    infos: &mut [features::TokInfo],
-    sentences: &[Range<usize>],
-    keep: bool,
-    buffers: &mut DecodeBuffers,
-    all: &mut [u8],
-) {
-    let n = features::N_FEATURES;
-    let DecodeBuffers {
-        feats,
-        one_sentence,
-        scratch,
-        tags,
-    } = buffers;
-    // The first pass writes every sentence's features before any is read, so the buffer is
-    // only grown, never cleared.
-    if keep && feats.len() < infos.len() * n {
-        feats.resize(infos.len() * n, 0);
-    }
-    let mut feats_bits = None;
-    for (k, stage) in stages.into_iter().enumerate() {
-        if k > 0 {
-            features::set_priors(infos, all);
-        }
-        let prepared = stage.prepare(scratch);
-        for s in sentences {
-            // A later pass runs only where the first left something to decide (see
-            // [`unsure`]); elsewhere the first pass's tags stand. Chosen by `--cv` on
-            // eng.train: held-out F1 higher than with every sentence re-tagged.
-            if k > 0 && !unsure(&infos[s.clone()]) {
-                continue;
-            }
-            let sent = &infos[s.clone()];
-            let f: &mut [u32] = if keep {
-                &mut feats[s.start * n..s.end * n]
-            } else {
-                one_sentence.clear();
-                one_sentence.resize(sent.len() * n, 0);
-                one_sentence
-            };
-            // Later passes differ from the first only in the templates that read its tags.
-            if keep && feats_bits == Some(stage.bits) {
-                features::refresh_second_pass(sent, stage.bits, f);
-            } else {
-                features::write_features(sent, stage.bits, stage.templates as usize, f);
-            }
-            stage.decode_prepared(f, scratch, prepared, tags);
-            all[s.clone()].copy_from_slice(tags);
-        }
-        feats_bits = Some(stage.bits);
-    }
-}
-
-/// Returns whether the first pass left something in `sent` for the second to decide: a token
-/// whose document evidence (types other occurrences of its word or word pair were given) names
-/// a type the first pass did not give the token itself.
-pub(super) fn unsure(sent: &[features::TokInfo]) -> bool {
-    sent.iter().any(|t| {
-        let own = if t.first == 0 {
-            0
-        } else {
-            1u8 << ((t.first - 1) / 4)
-        };
-        (t.prior_mask | t.pair_next | t.pair_prev) & !own != 0
-    })
 }
 
 /// Appends the spans of a BILOU tag sequence, offset by `base`.
@@ -474,8 +356,20 @@ mod tests {
         let sentences = tokenize::sentences(&doc, &tokens);
         let words: Vec<&str> = tokens.iter().map(|t| t.text(&doc)).collect();
         let infos = features::doc_infos(&words, &sentences, &view.resources);
-        let kept = decode_doc_keeping(view.stages(), &mut infos.clone(), &sentences, true);
-        let one = decode_doc_keeping(view.stages(), &mut infos.clone(), &sentences, false);
+        let kept = decode::decode_doc_keeping(
+            view.stages(),
+            &mut infos.clone(),
+            &sentences,
+            Gate::SHIPPED,
+            true,
+        );
+        let one = decode::decode_doc_keeping(
+            view.stages(),
+            &mut infos.clone(),
+            &sentences,
+            Gate::SHIPPED,
+            false,
+        );
         assert!(view.stages().count() > 1, "a second pass to compare");
         assert!(kept.iter().any(|&t| t != 0), "no names found");
         assert_eq!(kept, one);

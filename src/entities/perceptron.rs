@@ -2,10 +2,16 @@
 //! sparse and quantised for tagging), Viterbi decoding and the averaged-perceptron update.
 
 use super::features::N_FEATURES;
-use super::simd::{prefetch_l2, Masked, LANES};
+use super::simd::{prefetch_l2, Masked};
 
 mod trainer;
+mod viterbi;
 pub use trainer::{average_of, Trainer};
+#[cfg(test)]
+use viterbi::ends_ok;
+pub use viterbi::viterbi;
+pub use viterbi::Ends;
+use viterbi::{masked_transitions, viterbi_masked, viterbi_segment};
 
 /// Entity types the statistical model tags.
 pub const TYPES: [&str; 4] = ["PER", "ORG", "LOC", "MISC"];
@@ -85,10 +91,6 @@ fn allowed_slow(prev: usize, cur: usize) -> bool {
     }
 }
 
-fn ends_ok(tag: usize) -> bool {
-    matches!(part_of(tag).0, Part::Out | Part::Last | Part::Unit)
-}
-
 /// Reusable buffers for decoding, so tagging allocates nothing per sentence or token.
 #[derive(Debug, Default)]
 pub struct Scratch {
@@ -101,6 +103,8 @@ pub struct Scratch {
     /// of one pass mask it once. Keyed by content, not address: a table freed and another
     /// loaded at the same address must not reuse the old mask.
     masked: Vec<(Vec<u32>, Box<Masked>)>,
+    /// One run's tags in [`StageView::decode_kept`].
+    run: Vec<u8>,
 }
 
 /// Returns the masked form of `trans` from `cache`, computing it only for a table not among
@@ -130,114 +134,6 @@ fn masked_cached<'s>(cache: &'s mut Vec<(Vec<u32>, Box<Masked>)>, trans: &[f32])
 /// A pass's masked transitions found by [`StageView::prepare`]: their slot in the scratch.
 #[derive(Debug, Clone, Copy)]
 pub struct Prepared(usize);
-
-/// Returns the transition scores as `(N_TAGS + 1)` rows of `LANES`, forbidden transitions and
-/// padding at minus infinity (so they never win a strict comparison).
-fn masked_transitions(trans: &[f32]) -> Masked {
-    let mut t = [[f32::NEG_INFINITY; LANES]; N_TAGS + 1];
-    for (p, row) in t.iter_mut().enumerate() {
-        for (c, v) in row.iter_mut().enumerate().take(N_TAGS) {
-            if allowed(p, c) {
-                *v = trans[p * N_TAGS + c];
-            }
-        }
-    }
-    t
-}
-
-/// Returns the best tag sequence for emission scores `em` (n x N_TAGS) and transition scores
-/// `trans` ((N_TAGS + 1) x N_TAGS, last row from the start state). Forbidden transitions score
-/// minus infinity; ties go to the lowest previous tag.
-///
-/// The inner loop runs over previous tags in ascending order and, for each, over all current
-/// tags at once with a branch-free compare-and-select, so it vectorises and has no
-/// data-dependent branch; a strict comparison keeps the lowest previous tag on ties, exactly as
-/// a scalar loop over the allowed previous tags would.
-pub fn viterbi(em: &[f32], trans: &[f32], back: &mut Vec<u8>, out: &mut Vec<u8>) {
-    viterbi_masked(em, &masked_transitions(trans), back, out);
-}
-
-/// [`viterbi`] over transitions already masked by [`masked_transitions`].
-fn viterbi_masked(em: &[f32], t: &Masked, back: &mut Vec<u8>, out: &mut Vec<u8>) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the target feature was just detected on this CPU.
-        unsafe { viterbi_avx2(em, t, back, out) };
-        return;
-    }
-    viterbi_body::<false>(em, t, back, out);
-}
-
-/// [`viterbi`] compiled for eight-lane vectors (same scores and ties: the same operations in
-/// the same order, only wider).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn viterbi_avx2(em: &[f32], t: &Masked, back: &mut Vec<u8>, out: &mut Vec<u8>) {
-    viterbi_body::<true>(em, t, back, out);
-}
-
-/// [`viterbi`]'s body; `AVX2` (set only where the CPU has it) takes each step with
-/// [`super::simd::viterbi_step`], the same arithmetic in explicit vectors.
-#[inline(always)]
-fn viterbi_body<const AVX2: bool>(em: &[f32], t: &Masked, back: &mut Vec<u8>, out: &mut Vec<u8>) {
-    let n = em.len() / N_TAGS;
-    out.clear();
-    if n == 0 {
-        return;
-    }
-    let mut score = [f32::NEG_INFINITY; LANES];
-    // The start row is masked like the others: forbidden first tags stay at minus infinity.
-    for (c, s) in score.iter_mut().enumerate().take(N_TAGS) {
-        if t[START][c] != f32::NEG_INFINITY {
-            *s = em[c] + t[START][c];
-        }
-    }
-    back.clear();
-    back.resize(n * N_TAGS, 0);
-    #[cfg(target_arch = "x86_64")]
-    let open = super::simd::Open::new(t);
-    for (em_i, back_i) in em
-        .chunks_exact(N_TAGS)
-        .zip(back.chunks_exact_mut(N_TAGS))
-        .skip(1)
-    {
-        #[cfg(target_arch = "x86_64")]
-        if AVX2 {
-            let em_i: &[f32; N_TAGS] = em_i.try_into().expect("chunks of N_TAGS");
-            let back_i: &mut [u8; N_TAGS] = back_i.try_into().expect("chunks of N_TAGS");
-            // SAFETY: `AVX2` is set only on the path that detected AVX2 on this CPU.
-            unsafe { super::simd::viterbi_step(&mut score, t, &open, em_i, back_i) };
-            continue;
-        }
-        let mut best = [f32::NEG_INFINITY; LANES];
-        let mut arg = [0u32; LANES];
-        for (p, row) in t.iter().enumerate().take(N_TAGS) {
-            let sp = score[p];
-            for ((b, a), &w) in best.iter_mut().zip(arg.iter_mut()).zip(row) {
-                let v = sp + w;
-                // All ones where `v` wins; selecting by bit masks (not `if`) is what keeps the
-                // compiler from emitting a branch per lane.
-                let win = 0u32.wrapping_sub(u32::from(v > *b));
-                let old = b.to_bits();
-                *b = f32::from_bits(old ^ ((old ^ v.to_bits()) & win));
-                *a ^= (*a ^ p as u32) & win;
-            }
-        }
-        for c in 0..N_TAGS {
-            score[c] = best[c] + em_i[c];
-            back_i[c] = arg[c] as u8;
-        }
-    }
-    let mut cur = (0..N_TAGS)
-        .filter(|&c| ends_ok(c))
-        .max_by(|&a, &b| score[a].total_cmp(&score[b]))
-        .unwrap_or(0);
-    out.resize(n, 0);
-    for i in (0..n).rev() {
-        out[i] = cur as u8;
-        cur = usize::from(back[i * N_TAGS + cur]);
-    }
-}
 
 /// One pass's dense quantised weights, as training produces them.
 #[derive(Debug, Clone)]
@@ -541,6 +437,71 @@ impl StageView<'_> {
             Some((_, t)) => viterbi_masked(em, t, back, out),
             None => viterbi_masked(em, masked_cached(masked, self.trans), back, out),
         }
+    }
+
+    /// [`Self::decode_prepared`] of a sentence some of whose tokens `far` fixes to O (see
+    /// [`super::gate`]): `feats` holds rows only for the other tokens (as
+    /// [`super::features::write_kept`] writes them), and each run of them between fixed tokens
+    /// is decoded on its own, which for BILOU is exact (an O ends every entity). `out` gets a
+    /// tag for every token of the sentence; an empty `far` fixes none.
+    pub fn decode_kept(
+        &self,
+        feats: &[u32],
+        far: &[bool],
+        scratch: &mut Scratch,
+        p: Prepared,
+        out: &mut Vec<u8>,
+    ) {
+        if !far.contains(&true) {
+            return self.decode_prepared(feats, scratch, p, out);
+        }
+        self.emissions(feats, scratch);
+        let Scratch {
+            em,
+            back,
+            masked,
+            run,
+            ..
+        } = scratch;
+        let t: &Masked = match masked.get(p.0) {
+            Some((_, t)) => t,
+            None => masked_cached(masked, self.trans),
+        };
+        viterbi_runs(em, far, t, back, run, out);
+    }
+}
+
+/// Decodes each run of tokens between those `far` fixes to O, `em` holding emission rows for
+/// the other tokens only, in order; `out` gets a tag for every token.
+fn viterbi_runs(
+    em: &[f32],
+    far: &[bool],
+    t: &Masked,
+    back: &mut Vec<u8>,
+    run: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) {
+    out.clear();
+    out.resize(far.len(), 0);
+    let (mut i, mut row) = (0, 0);
+    while i < far.len() {
+        if far[i] {
+            i += 1;
+            continue;
+        }
+        let end = far[i..]
+            .iter()
+            .position(|&f| f)
+            .map_or(far.len(), |k| i + k);
+        let ends = Ends {
+            after_o: i > 0,
+            before_o: end < far.len(),
+        };
+        let rows = end - i;
+        viterbi_segment(&em[row * N_TAGS..(row + rows) * N_TAGS], t, ends, back, run);
+        out[i..end].copy_from_slice(run);
+        row += rows;
+        i = end;
     }
 }
 

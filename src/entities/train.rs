@@ -23,6 +23,7 @@
 use super::conll::{self, Doc, Scorer, Span};
 use super::features::TokInfo;
 use super::features::{self, N_FEATURES};
+use super::gate::Gate;
 use super::model_file::{self, ModelFile};
 use super::perceptron::{average_of, tag, Part, Stage, Trainer, TYPES};
 use super::resources::{ResourceTables, ResourcesView};
@@ -357,7 +358,7 @@ pub fn run(args: &TrainEntitiesArgs) -> anyhow::Result<()> {
             let compiled = stage.compile();
             for ((d, g), t) in train.iter_mut().zip(&groups).zip(tags.iter_mut()) {
                 if g % args.folds == fold {
-                    *t = decode_doc([compiled.view()], &mut d.infos, &d.sents);
+                    *t = decode_doc([compiled.view()], &mut d.infos, &d.sents, Gate::OFF);
                 }
             }
             eprintln!(
@@ -406,7 +407,7 @@ pub fn run(args: &TrainEntitiesArgs) -> anyhow::Result<()> {
         let view = model.view();
         let mut scorer = Scorer::default();
         for d in doc_data(&conll::read_docs(dev_path)?, &res).iter_mut() {
-            let tags = decode_doc(view.stages(), &mut d.infos, &d.sents);
+            let tags = decode_doc(view.stages(), &mut d.infos, &d.sents, Gate::SHIPPED);
             scorer.add(&d.gold_spans, &spans_of(&tags, &d.sents, Some(&d.infos)));
         }
         let (p, r, f) = scorer.overall.prf();

@@ -365,21 +365,27 @@ pub fn sentence_features(sent: &[TokInfo], bits: u32, out: &mut Vec<u32>) {
 /// the [`FIRST_PASS`] ones) per token of `sent` into `out`, `N_FEATURES` slots per token; the
 /// slots after `templates` are left as they were.
 pub fn write_features(sent: &[TokInfo], bits: u32, templates: usize, out: &mut [u32]) {
+    write_kept(sent, &[], bits, templates, out);
+}
+
+/// [`write_features`] for the tokens of `sent` that `far` does not mark (see
+/// [`crate::entities::gate`]; an empty `far` marks none), one row each, in order: a marked
+/// token gets no row, and its neighbours still read its word forms as context.
+pub fn write_kept(sent: &[TokInfo], far: &[bool], bits: u32, templates: usize, out: &mut [u32]) {
     let shift = 64 - bits;
-    let mut left = Pairs::before(sent, 0);
+    let mut left = None;
     let later = templates > FIRST_PASS;
-    for (i, row) in out
-        .chunks_exact_mut(N_FEATURES)
-        .enumerate()
-        .take(sent.len())
-    {
+    let kept = (0..sent.len()).filter(|&i| !far.get(i).is_some_and(|&f| f));
+    for (i, row) in kept.zip(out.chunks_exact_mut(N_FEATURES)) {
+        let l = left.unwrap_or_else(|| Pairs::before(sent, i));
         let right = Pairs::before(sent, i + 1);
         let row: &mut Row = row.try_into().expect("chunks of N_FEATURES");
-        first_pass_buckets(sent, i, left, right, shift, row);
+        first_pass_buckets(sent, i, l, right, shift, row);
         if later {
             second_pass_buckets(sent, i, shift, row);
         }
-        left = right;
+        // The next token's left gap is this one's right only if it is the next row.
+        left = (!far.get(i + 1).is_some_and(|&f| f)).then_some(right);
     }
 }
 
@@ -387,12 +393,14 @@ pub fn write_features(sent: &[TokInfo], bits: u32, templates: usize, out: &mut [
 /// written by [`write_features`] with the same `bits`, after the second-pass fields of `sent`
 /// changed.
 pub fn refresh_second_pass(sent: &[TokInfo], bits: u32, out: &mut [u32]) {
+    refresh_kept(sent, &[], bits, out);
+}
+
+/// [`refresh_second_pass`] for features written by [`write_kept`] with the same `far`.
+pub fn refresh_kept(sent: &[TokInfo], far: &[bool], bits: u32, out: &mut [u32]) {
     let shift = 64 - bits;
-    for (i, row) in out
-        .chunks_exact_mut(N_FEATURES)
-        .enumerate()
-        .take(sent.len())
-    {
+    let kept = (0..sent.len()).filter(|&i| !far.get(i).is_some_and(|&f| f));
+    for (i, row) in kept.zip(out.chunks_exact_mut(N_FEATURES)) {
         let row: &mut Row = row.try_into().expect("chunks of N_FEATURES");
         second_pass_buckets(sent, i, shift, row);
     }

@@ -211,3 +211,78 @@ fn closed_and_open_tags_are_what_the_sparse_step_assumes() {
         }
     }
 }
+
+#[test]
+fn runs_between_fixed_tokens_decode_like_the_whole_sentence_with_them_fixed_to_o() {
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let (mut back, mut run, mut out) = (Vec::new(), Vec::new(), Vec::new());
+    let mut fixed_any = 0;
+    for trial in 0..400 {
+        let n = trial % 19;
+        // Continuous scores, so no two paths tie.
+        let mut score = || (next() >> 40) as f32 / (1u64 << 24) as f32 * 6.0 - 3.0;
+        let em: Vec<f32> = (0..n * N_TAGS).map(|_| score()).collect();
+        let trans: Vec<f32> = (0..TRANS_LEN).map(|_| score()).collect();
+        let far: Vec<bool> = (0..n).map(|_| next() % 3 == 0).collect();
+        // The whole sentence, a fixed token scoring only O.
+        let mut whole = em.clone();
+        for (i, _) in far.iter().enumerate().filter(|(_, &f)| f) {
+            whole[i * N_TAGS] = 0.0;
+            whole[i * N_TAGS + 1..(i + 1) * N_TAGS].fill(f32::NEG_INFINITY);
+        }
+        let kept: Vec<f32> = em
+            .chunks_exact(N_TAGS)
+            .zip(&far)
+            .filter(|(_, &f)| !f)
+            .flat_map(|(r, _)| r.iter().copied())
+            .collect();
+        viterbi_runs(
+            &kept,
+            &far,
+            &masked_transitions(&trans),
+            &mut back,
+            &mut run,
+            &mut out,
+        );
+        assert_eq!(out, dense_viterbi(&whole, &trans), "trial {trial}");
+        assert!(far.iter().zip(&out).all(|(&f, &t)| !f || t == 0));
+        fixed_any += usize::from(far.contains(&true) && far.contains(&false));
+    }
+    assert!(fixed_any > 100);
+}
+
+#[test]
+fn fixed_tokens_get_no_scores_and_no_fixed_token_decodes_as_before() {
+    let mut w = vec![0f32; (1 << 8) * N_TAGS];
+    // Bucket 7 favours U-PER strongly.
+    w[7 * N_TAGS + tag(Part::Unit, 0)] = 50.0;
+    let stage = Stage::from_floats(8, &w, vec![0.0; TRANS_LEN]);
+    let c = stage.compile();
+    let v = c.view();
+    let mut scratch = Scratch::default();
+    let feats = vec![7u32; 3 * N_FEATURES];
+    let p = v.prepare(&mut scratch);
+    let mut all = Vec::new();
+    v.decode_prepared(&feats, &mut scratch, p, &mut all);
+    assert_eq!(all, [4, 4, 4]);
+    let mut none = Vec::new();
+    v.decode_kept(&feats, &[false; 3], &mut scratch, p, &mut none);
+    assert_eq!(none, all);
+    // The middle token is fixed: two rows of features, two rows of scores, O in the middle.
+    let mut gated = Vec::new();
+    v.decode_kept(
+        &feats[..2 * N_FEATURES],
+        &[false, true, false],
+        &mut scratch,
+        p,
+        &mut gated,
+    );
+    assert_eq!(gated, [4, 0, 4]);
+    assert_eq!(scratch.em.len(), 2 * N_TAGS);
+}

@@ -126,6 +126,7 @@ fn varied_sentence(n: usize, salt: u64) -> Vec<TokInfo> {
                 first: ((k * 11) % 20) as u8,
                 pair_next: ((k * 13) % 18) as u8,
                 pair_prev: ((k * 17) % 18) as u8,
+                plain: k % 2 == 0,
             }
         })
         .collect()
@@ -207,4 +208,42 @@ fn the_first_pass_writes_only_its_own_positions() {
         seen[t] = true;
     }
     assert_eq!(ORDER[FIRST_PASS..], SECOND_PASS);
+}
+
+#[test]
+fn kept_rows_are_the_rows_of_the_same_tokens_written_whole() {
+    let bits = 20;
+    for salt in 0..4u64 {
+        let sent = varied_sentence(17, salt);
+        let mut full = vec![0u32; sent.len() * N_FEATURES];
+        write_features(&sent, bits, N_FEATURES, &mut full);
+        // Fixed tokens at the ends, alone and in runs.
+        let far: Vec<bool> = (0..sent.len())
+            .map(|i| [0, 3, 4, 5, 9, 16].contains(&((i + salt as usize) % 17)))
+            .collect();
+        let kept_rows: Vec<u32> = full
+            .chunks_exact(N_FEATURES)
+            .zip(&far)
+            .filter(|(_, &f)| !f)
+            .flat_map(|(r, _)| r.iter().copied())
+            .collect();
+        let mut kept = vec![0u32; kept_rows.len()];
+        write_kept(&sent, &far, bits, N_FEATURES, &mut kept);
+        assert_eq!(kept, kept_rows, "salt {salt}");
+        // Refreshing after the second-pass fields change gives the same rows too.
+        let mut changed = sent.clone();
+        for t in &mut changed {
+            t.first = (t.first + 3) % 17;
+            t.prior = (t.prior + 1) % 5;
+        }
+        write_features(&changed, bits, N_FEATURES, &mut full);
+        let kept_rows: Vec<u32> = full
+            .chunks_exact(N_FEATURES)
+            .zip(&far)
+            .filter(|(_, &f)| !f)
+            .flat_map(|(r, _)| r.iter().copied())
+            .collect();
+        refresh_kept(&changed, &far, bits, &mut kept);
+        assert_eq!(kept, kept_rows, "salt {salt}, refreshed");
+    }
 }
