@@ -36,6 +36,7 @@ mod sketch_window;
 pub mod snapshot;
 pub mod stage;
 pub mod story;
+mod story_ids;
 pub mod story_prior;
 pub mod text;
 
