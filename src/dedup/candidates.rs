@@ -7,6 +7,9 @@ use super::rewrite_model::MIN_COVERED;
 use super::{story, Deduper, Tier, MAX_REUSE, REWRITE_STORIES};
 use std::cmp::Ordering;
 
+/// A decision found by a candidate: (tier, id, story, similarity or model score).
+pub(super) type Found = (Tier, u128, u128, f32);
+
 /// The order of the documents listed in `reuse`: largest share first, then oldest.
 fn reuse_order(a: &(u64, f32), b: &(u64, f32)) -> Ordering {
     b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
@@ -52,8 +55,8 @@ impl Deduper {
         probe: &Probe,
         mut cands: Vec<u64>,
         ranked: &[story::Match],
-    ) -> (Option<(Tier, u128, u128, f32)>, Vec<(u64, f32)>) {
-        let mut best: Option<(Tier, u128, u128, f32)> = None;
+    ) -> (Option<Found>, Vec<(u64, f32)>) {
+        let mut best: Option<Found> = None;
         let mut reused = Vec::new();
         if probe.sketch().sentence_count() == 0 {
             return (best, reused);
@@ -87,12 +90,7 @@ impl Deduper {
 
     /// Makes the candidate `seq` aligned as `a` the best rewrite when the rewrite model scores
     /// it above the bar and above the best so far: (tier, id, story, model score).
-    fn keep_better_rewrite(
-        &self,
-        best: &mut Option<(Tier, u128, u128, f32)>,
-        seq: u64,
-        a: &Alignment,
-    ) {
+    fn keep_better_rewrite(&self, best: &mut Option<Found>, seq: u64, a: &Alignment) {
         let cov = self.config.rewrite_model.score(
             a,
             self.config.rewrite_floor(),
