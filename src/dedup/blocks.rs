@@ -7,20 +7,26 @@
 
 use std::collections::VecDeque;
 
-/// A `u128` (a document or story id) stored with 8-byte alignment: a `u128` field aligns its
-/// record to 16 bytes, which pads most of the index's records.
+/// A `u128` (a document or story id) stored with 4-byte alignment: a `u128` field aligns its
+/// record to 16 bytes (and a `[u64; 2]` to 8), which pads most of the index's records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(super) struct Id([u64; 2]);
+pub(super) struct Id([u32; 4]);
 
 impl Id {
     pub(super) fn get(self) -> u128 {
-        u128::from(self.0[0]) | u128::from(self.0[1]) << 64
+        let [a, b, c, d] = self.0.map(u128::from);
+        a | b << 32 | c << 64 | d << 96
     }
 }
 
 impl From<u128> for Id {
     fn from(v: u128) -> Self {
-        Self([v as u64, (v >> 64) as u64])
+        Self([
+            v as u32,
+            (v >> 32) as u32,
+            (v >> 64) as u32,
+            (v >> 96) as u32,
+        ])
     }
 }
 

@@ -4,7 +4,26 @@
 use super::align::{Alignment, Gate, Probe, Scratch};
 use super::minhash::Compact;
 use super::rewrite_model::MIN_COVERED;
-use super::{story, Deduper, Tier, REWRITE_STORIES};
+use super::{story, Deduper, Tier, MAX_REUSE, REWRITE_STORIES};
+use std::cmp::Ordering;
+
+/// A decision found by a candidate: (tier, id, story, similarity or model score).
+pub(super) type Found = (Tier, u128, u128, f32);
+
+/// The order of the documents listed in `reuse`: largest share first, then oldest.
+fn reuse_order(a: &(u64, f32), b: &(u64, f32)) -> Ordering {
+    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+}
+
+/// Adds `r` to `best`, the first [`MAX_REUSE`] in [`reuse_order`] of what it was given (as
+/// sorting them all and keeping the first would).
+fn keep_best(best: &mut Vec<(u64, f32)>, r: (u64, f32)) {
+    let at = best.partition_point(|b| reuse_order(b, &r) == Ordering::Less);
+    if at < MAX_REUSE {
+        best.insert(at, r);
+        best.truncate(MAX_REUSE);
+    }
+}
 
 impl Deduper {
     /// Returns the best verified near-copy among the candidates: (tier, id, story, similarity).
@@ -24,16 +43,23 @@ impl Deduper {
         best
     }
 
-    /// Aligns the document with its candidates that still have a sketch: the LSH candidates
-    /// and the recent members of the best-matching stories, in near-index order.
+    /// Aligns the document with its candidates that still have a sketch (the LSH candidates
+    /// and the recent members of the best-matching stories, in near-index order) and returns
+    /// the best rewrite among them, (tier, id, story, model score), and the [`MAX_REUSE`] whose
+    /// sentences make up the largest shares of the document, at least `reuse_min_share`
+    /// ((near-index number, share), largest share first, then oldest). Each alignment is used as
+    /// it is made: a syndicated story gives a document thousands of candidates, whose alignments
+    /// (72 bytes each) were all collected first.
     pub(super) fn align(
         &self,
         probe: &Probe,
         mut cands: Vec<u64>,
         ranked: &[story::Match],
-    ) -> Vec<(u64, Alignment)> {
+    ) -> (Option<Found>, Vec<(u64, f32)>) {
+        let mut best: Option<Found> = None;
+        let mut reused = Vec::new();
         if probe.sketch().sentence_count() == 0 {
-            return Vec::new();
+            return (best, reused);
         }
         for m in ranked.iter().take(REWRITE_STORIES) {
             if let Some(members) = self.story_members.get(&m.story.into()) {
@@ -43,41 +69,38 @@ impl Deduper {
         cands.sort_unstable();
         cands.dedup();
         let mut scratch = Scratch::default();
-        // Only the rewrite model's score and `shared` are read (`best_rewrite`, reuse).
+        // Only the rewrite model's score and `shared` are read.
         let gate = Gate {
             min_words: self.config.rewrite_floor(),
             min_reworded: self.config.rewrite_min_reworded,
         };
         let overlap = self.config.align_overlap;
-        cands
-            .into_iter()
-            .filter_map(|c| {
-                let old = self.sketches.get(c)?;
-                let a = probe.align_gated(old, overlap, MIN_COVERED, Some(gate), &mut scratch);
-                Some((c, a))
-            })
-            .collect()
-    }
-
-    /// Returns the best rewrite among the aligned candidates: (tier, id, story, model score).
-    pub(super) fn best_rewrite(
-        &self,
-        aligned: &[(u64, Alignment)],
-    ) -> Option<(Tier, u128, u128, f32)> {
-        let mut best: Option<(Tier, u128, u128, f32)> = None;
-        for (seq, a) in aligned {
-            let cov = self.config.rewrite_model.score(
-                a,
-                self.config.rewrite_floor(),
-                self.config.rewrite_min_reworded,
-            );
-            if cov >= self.config.rewrite_bar(a) && best.is_none_or(|b| cov > b.3) {
-                if let Some((id, story)) = self.near_ids(*seq) {
-                    best = Some((Tier::Rewrite, id, story, cov));
-                }
+        for c in cands {
+            let Some(old) = self.sketches.get(c) else {
+                continue;
+            };
+            let a = probe.align_gated(old, overlap, MIN_COVERED, Some(gate), &mut scratch);
+            self.keep_better_rewrite(&mut best, c, &a);
+            if a.shared >= self.config.reuse_min_share {
+                keep_best(&mut reused, (c, a.shared));
             }
         }
-        best
+        (best, reused)
+    }
+
+    /// Makes the candidate `seq` aligned as `a` the best rewrite when the rewrite model scores
+    /// it above the bar and above the best so far: (tier, id, story, model score).
+    fn keep_better_rewrite(&self, best: &mut Option<Found>, seq: u64, a: &Alignment) {
+        let cov = self.config.rewrite_model.score(
+            a,
+            self.config.rewrite_floor(),
+            self.config.rewrite_min_reworded,
+        );
+        if cov >= self.config.rewrite_bar(a) && best.is_none_or(|b| cov > b.3) {
+            if let Some((id, story)) = self.near_ids(seq) {
+                *best = Some((Tier::Rewrite, id, story, cov));
+            }
+        }
     }
 
     /// Drops the near-index documents below `upto` from their stories' member lists (each is
@@ -103,6 +126,30 @@ impl Deduper {
                     self.story_members.shrink_to_fit();
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dedup::eval::Rng;
+
+    #[test]
+    fn keeping_the_best_as_they_come_lists_what_sorting_all_of_them_lists() {
+        let mut rng = Rng(7);
+        for n in [0usize, 1, 3, 4, 5, 40, 2000] {
+            let mut all: Vec<(u64, f32)> = (0..n as u64)
+                // Shares on a coarse grid, so that ties are broken by the number.
+                .map(|seq| (seq * 7919 % 100_003, (rng.below(9) as f32) / 8.0))
+                .collect();
+            let mut kept = Vec::new();
+            for &r in &all {
+                keep_best(&mut kept, r);
+            }
+            all.sort_by(reuse_order);
+            all.truncate(MAX_REUSE);
+            assert_eq!(kept, all, "{n} candidates");
         }
     }
 }

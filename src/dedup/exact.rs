@@ -10,16 +10,18 @@
 use super::blocks::{Blocks, Id};
 use super::entry::{hash_of, insert_earliest, KnownRaw};
 use super::minhash::widen;
+use super::story_ids::StoryIds;
 use super::text::IdMap;
 use hashbrown::hash_table::HashTable;
 use std::sync::Arc;
 
-/// One indexed document in arrival order (32 bytes; its raw id is in [`KnownRaw`], and whether
-/// it is in the near index is told by the near index's oldest document).
+/// One indexed document in arrival order (20 bytes; its raw id is in [`KnownRaw`], its story
+/// id in [`StoryIds`] under the code here, and whether it is in the near index is told by the
+/// near index's oldest document).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Slot {
     text: Id,
-    pub(super) story: Id,
+    story: u32,
 }
 
 /// Documents in arrival order with their exact-match tables.
@@ -33,6 +35,8 @@ pub(super) struct Exact {
     by_text: HashTable<u32>,
     /// The earlier document each exact duplicate resolves to, by the duplicate's position.
     exact_of: IdMap<u64, Id>,
+    /// The story ids of the documents in `order`.
+    stories: StoryIds,
 }
 
 impl Exact {
@@ -64,9 +68,9 @@ impl Exact {
 
     /// Returns the raw id and the story of the document at this arrival position.
     pub(super) fn ids(&self, seq: u64) -> Option<(u128, u128)> {
-        let story = self.slot(seq)?.story;
+        let code = self.slot(seq)?.story;
         let raw = self.raws.lock().get(seq)?;
-        Some((raw.get(), story.get()))
+        Some((raw.get(), self.stories.get(raw, code).get()))
     }
 
     /// Returns the id an exact copy of the document at `seq` resolves to, and its story.
@@ -108,9 +112,10 @@ impl Exact {
         exact_of: Option<u128>,
     ) -> u64 {
         let seq = self.next_seq();
+        let story = self.stories.add(raw.into(), story.into());
         self.order.push_back(Slot {
             text: text.into(),
-            story: story.into(),
+            story,
         });
         self.raws.lock().push(raw.into());
         if let Some(of) = exact_of {
@@ -137,6 +142,7 @@ impl Exact {
             e.remove();
         }
         self.exact_of.remove(&seq);
+        self.stories.remove(slot.story);
         self.order.pop_front();
         self.first_seq += 1;
         Some(seq)

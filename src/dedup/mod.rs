@@ -36,6 +36,7 @@ mod sketch_window;
 pub mod snapshot;
 pub mod stage;
 pub mod story;
+mod story_ids;
 pub mod story_prior;
 pub mod text;
 
@@ -280,17 +281,11 @@ impl Deduper {
             vector = self.stories.vector_with(&terms, &idfs);
             ranked = self.stories.rank_with(&vector, &terms, &idfs);
             let probe = sentences.into_probe_with(&mut masks);
-            let aligned = self.align(&probe, lsh, &ranked);
+            let (rewrite, reused) = self.align(&probe, lsh, &ranked);
             sentences = prepared::Sentences::Probe(probe);
-            found = self.best_rewrite(&aligned);
+            found = rewrite;
             if found.is_none() {
-                reuse = aligned
-                    .iter()
-                    .filter(|(_, a)| a.shared >= self.config.reuse_min_share)
-                    .map(|&(seq, a)| (seq, a.shared))
-                    .collect();
-                reuse.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                reuse.truncate(MAX_REUSE);
+                reuse = reused;
             }
         }
         let (tier, status, of, similarity, story) = match found {
