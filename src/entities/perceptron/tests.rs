@@ -1,5 +1,15 @@
 use super::*;
 
+/// A xorshift64 stream from `seed`, for reproducible random trials.
+fn xorshift(mut rng: u64) -> impl FnMut() -> u64 {
+    move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    }
+}
+
 #[test]
 fn tags_round_trip_and_constraints() {
     for ty in 0..4 {
@@ -62,14 +72,9 @@ fn dense_viterbi(em: &[f32], trans: &[f32]) -> Vec<u8> {
 
 #[test]
 fn viterbi_matches_the_scalar_one_ties_included() {
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
     // Small integer scores, so ties are frequent.
-    let mut draw = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        (rng % 7) as f32 - 3.0
-    };
+    let mut draw = || (next() % 7) as f32 - 3.0;
     let (mut back, mut out) = (Vec::new(), Vec::new());
     for trial in 0..400 {
         let n = trial % 23;
@@ -120,13 +125,7 @@ fn compiled_rows_stay_within_half_a_step_of_the_float_weights() {
 
 #[test]
 fn vector_and_portable_emissions_are_identical() {
-    let mut rng = 0x2545_f491_4f6c_dd1du64;
-    let mut next = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
     // Weights at every magnitude, so rows get shifts from 0 up.
     let w: Vec<f32> = (0..(1 << 10) * N_TAGS)
         .map(|_| match next() % 4 {
@@ -214,13 +213,7 @@ fn closed_and_open_tags_are_what_the_sparse_step_assumes() {
 
 #[test]
 fn runs_between_fixed_tokens_decode_like_the_whole_sentence_with_them_fixed_to_o() {
-    let mut rng = 0x2545_f491_4f6c_dd1du64;
-    let mut next = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
     let (mut back, mut run, mut out) = (Vec::new(), Vec::new(), Vec::new());
     let mut fixed_any = 0;
     for trial in 0..400 {

@@ -210,6 +210,15 @@ fn the_first_pass_writes_only_its_own_positions() {
     assert_eq!(ORDER[FIRST_PASS..], SECOND_PASS);
 }
 
+/// The feature rows of `full` whose tokens `far` does not fix, in order.
+fn rows_not_far(full: &[u32], far: &[bool]) -> Vec<u32> {
+    full.chunks_exact(N_FEATURES)
+        .zip(far)
+        .filter(|(_, &f)| !f)
+        .flat_map(|(r, _)| r.iter().copied())
+        .collect()
+}
+
 #[test]
 fn kept_rows_are_the_rows_of_the_same_tokens_written_whole() {
     let bits = 20;
@@ -221,12 +230,7 @@ fn kept_rows_are_the_rows_of_the_same_tokens_written_whole() {
         let far: Vec<bool> = (0..sent.len())
             .map(|i| [0, 3, 4, 5, 9, 16].contains(&((i + salt as usize) % 17)))
             .collect();
-        let kept_rows: Vec<u32> = full
-            .chunks_exact(N_FEATURES)
-            .zip(&far)
-            .filter(|(_, &f)| !f)
-            .flat_map(|(r, _)| r.iter().copied())
-            .collect();
+        let kept_rows = rows_not_far(&full, &far);
         let mut kept = vec![0u32; kept_rows.len()];
         write_kept(&sent, &far, bits, N_FEATURES, &mut kept);
         assert_eq!(kept, kept_rows, "salt {salt}");
@@ -237,12 +241,7 @@ fn kept_rows_are_the_rows_of_the_same_tokens_written_whole() {
             t.prior = (t.prior + 1) % 5;
         }
         write_features(&changed, bits, N_FEATURES, &mut full);
-        let kept_rows: Vec<u32> = full
-            .chunks_exact(N_FEATURES)
-            .zip(&far)
-            .filter(|(_, &f)| !f)
-            .flat_map(|(r, _)| r.iter().copied())
-            .collect();
+        let kept_rows = rows_not_far(&full, &far);
         refresh_kept(&changed, &far, bits, &mut kept);
         assert_eq!(kept, kept_rows, "salt {salt}, refreshed");
     }
