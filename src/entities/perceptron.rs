@@ -429,14 +429,7 @@ impl StageView<'_> {
         p: Prepared,
         out: &mut Vec<u8>,
     ) {
-        self.emissions(feats, scratch);
-        let Scratch {
-            em, back, masked, ..
-        } = scratch;
-        match masked.get(p.0) {
-            Some((_, t)) => viterbi_masked(em, t, back, out),
-            None => viterbi_masked(em, masked_cached(masked, self.trans), back, out),
-        }
+        self.decode_kept(feats, &[], scratch, p, out);
     }
 
     /// [`Self::decode_prepared`] of a sentence some of whose tokens `far` fixes to O (see
@@ -452,9 +445,6 @@ impl StageView<'_> {
         p: Prepared,
         out: &mut Vec<u8>,
     ) {
-        if !far.contains(&true) {
-            return self.decode_prepared(feats, scratch, p, out);
-        }
         self.emissions(feats, scratch);
         let Scratch {
             em,
@@ -467,7 +457,11 @@ impl StageView<'_> {
             Some((_, t)) => t,
             None => masked_cached(masked, self.trans),
         };
-        viterbi_runs(em, far, t, back, run, out);
+        if far.contains(&true) {
+            viterbi_runs(em, far, t, back, run, out);
+        } else {
+            viterbi_masked(em, t, back, out);
+        }
     }
 }
 
