@@ -81,7 +81,7 @@ pub struct Deduper {
 
 /// What a decision computed for the story tier: the IDF of each term and, when stories were
 /// ranked, the document's story vector with the keys of its heaviest terms.
-type Given<'a> = (&'a [f32], Option<(&'a [(u32, f32)], &'a [u64])>);
+type Given<'a> = (&'a [f32], Option<story::Weighed<'a>>);
 
 /// The ids an index entry carries in hex: the document, its normal text, its story (the
 /// document's own id when none) and what it duplicates.

@@ -70,6 +70,10 @@ struct Story {
     size: u32,
 }
 
+/// A document's unit TF-IDF vector ([`StoryIndex::vector_with`]) with the keys of its heaviest
+/// terms ([`StoryIndex::listed_keys`]), as a decision worked them out.
+pub type Weighed<'a> = (&'a [(u32, f32)], &'a [u64]);
+
 /// A scored story: its id and the cosine of the document to its centroid.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Match {

@@ -4,7 +4,7 @@
 use super::story_cells::{directory, insert_cells, seek, update_directory, Dir, DIRECTORY_MIN};
 use super::story_postings::{listed_terms, mark_listed};
 use super::story_terms::{Cell, Idf};
-use super::{Story, StoryIndex, Term};
+use super::{Story, StoryIndex, Term, Weighed};
 
 /// The per-document working buffers of [`StoryIndex::add_with`], kept so an add allocates
 /// nothing but the centroid's growth.
@@ -52,7 +52,7 @@ impl StoryIndex {
         story: u128,
         terms: &[Term],
         idfs: Option<&[f32]>,
-        vector: Option<(&[(u32, f32)], &[u64])>,
+        vector: Option<Weighed<'_>>,
     ) {
         let terms = canonical(terms);
         let mut scratch = std::mem::take(&mut self.scratch);
@@ -74,7 +74,7 @@ impl StoryIndex {
         story: u128,
         terms: &[Term],
         given: Option<&[f32]>,
-        vector: Option<(&[(u32, f32)], &[u64])>,
+        vector: Option<Weighed<'_>>,
         scratch: &mut AddScratch,
     ) -> bool {
         let AddScratch {
