@@ -80,8 +80,8 @@ pub struct Deduper {
 }
 
 /// What a decision computed for the story tier: the IDF of each term and, when stories were
-/// ranked, the document's story vector.
-type Given<'a> = (&'a [f32], Option<&'a [(u32, f32)]>);
+/// ranked, the document's story vector with the keys of its heaviest terms.
+type Given<'a> = (&'a [f32], Option<story::Weighed<'a>>);
 
 /// The ids an index entry carries in hex: the document, its normal text, its story (the
 /// document's own id when none) and what it duplicates.
@@ -106,6 +106,8 @@ struct Decision {
     idfs: Vec<f32>,
     /// The document's story vector built from `idfs` when stories were ranked (else empty).
     vector: Vec<(u32, f32)>,
+    /// The keys of the vector's heaviest terms ([`StoryIndex::listed_keys`]), with it.
+    listed: Vec<u64>,
     sketch: Option<Sketch>,
     /// The word table the decision was given, back for the next one.
     masks: WordMasks,
@@ -172,7 +174,7 @@ impl Deduper {
         let masks = std::mem::take(&mut self.masks);
         let mut d = self.decide(p, masks);
         self.masks = std::mem::take(&mut d.masks);
-        let vector = (!d.vector.is_empty()).then_some(&d.vector[..]);
+        let vector = (!d.vector.is_empty()).then_some((&d.vector[..], &d.listed[..]));
         self.apply_ids(
             d.ids,
             d.entry.duplicate_of.is_some(),
@@ -260,6 +262,7 @@ impl Deduper {
                 terms: Vec::new(),
                 idfs: Vec::new(),
                 vector: Vec::new(),
+                listed: Vec::new(),
                 sketch: None,
                 masks,
             };
@@ -276,10 +279,12 @@ impl Deduper {
         // near-copy: a near-copy takes the story of what it copies.
         let mut ranked = Vec::new();
         let mut vector = Vec::new();
+        let mut listed = Vec::new();
         let mut sentences = sentences;
         if found.is_none() {
             vector = self.stories.vector_with(&terms, &idfs);
-            ranked = self.stories.rank_with(&vector, &terms, &idfs);
+            listed = StoryIndex::listed_keys(&vector);
+            ranked = self.stories.rank_listed(&vector, &terms, &idfs, &listed);
             let probe = sentences.into_probe_with(&mut masks);
             let (rewrite, reused) = self.align(&probe, lsh, &ranked);
             sentences = prepared::Sentences::Probe(probe);
@@ -355,6 +360,7 @@ impl Deduper {
             terms,
             idfs,
             vector,
+            listed,
             sketch: Some(sketch),
             masks,
         }

@@ -25,13 +25,15 @@ use story_cells::{directory, insert_cells, update_directory};
 use story_cells::{dots, filter_bits, Dir, Query};
 #[cfg(test)]
 use story_cells::{may_hold, seek, seek_in};
-use story_postings::{heaviest, TermTable, SHARDS};
+use story_postings::{heaviest_among, TermTable, SHARDS};
 pub(super) use story_terms::is_stop;
 pub use story_terms::{terms, DfPrior, Term, MAX_TERMS};
 use story_terms::{tf_weights, Cell, Idf};
 
-/// Terms of a document used to look up candidate stories.
+/// Terms of a document used to look up candidate stories (the heaviest of those it is listed
+/// under).
 const QUERY_TERMS: usize = 24;
+const _: () = assert!(QUERY_TERMS <= story_postings::LISTED_TERMS);
 /// Stories whose centroid is compared, at most.
 const MAX_CANDIDATES: usize = 64;
 /// Documents per round of term-table sweeps: one shard every `SWEEP_EVERY / SHARDS` documents.
@@ -67,6 +69,10 @@ struct Story {
     last_seq: u64,
     size: u32,
 }
+
+/// A document's unit TF-IDF vector ([`StoryIndex::vector_with`]) with the keys of its heaviest
+/// terms ([`StoryIndex::listed_keys`]), as a decision worked them out.
+pub type Weighed<'a> = (&'a [(u32, f32)], &'a [u64]);
 
 /// A scored story: its id and the cosine of the document to its centroid.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -200,6 +206,25 @@ impl StoryIndex {
     /// [`StoryIndex::rank`] with the IDF of each vector term given; `vector` and `terms` are
     /// in the same (term id) order.
     pub fn rank_with(&self, vector: &[(u32, f32)], terms: &[Term], idfs: &[f32]) -> Vec<Match> {
+        self.rank_listed(vector, terms, idfs, &Self::listed_keys(vector))
+    }
+
+    /// Returns the keys of the heaviest terms of a document's `vector` (from
+    /// [`StoryIndex::vector_with`]), for [`StoryIndex::rank_listed`] and [`StoryIndex::add_with`],
+    /// which both choose from them.
+    pub fn listed_keys(vector: &[(u32, f32)]) -> Vec<u64> {
+        story_postings::listed_keys(vector)
+    }
+
+    /// [`StoryIndex::rank_with`] with the vector's [`StoryIndex::listed_keys`] given.
+    pub fn rank_listed(
+        &self,
+        vector: &[(u32, f32)],
+        terms: &[Term],
+        idfs: &[f32],
+        listed: &[u64],
+    ) -> Vec<Match> {
+        debug_assert_eq!(listed, Self::listed_keys(vector));
         let is_name: Vec<bool> = terms.iter().map(|t| t.name_like).collect();
         let q_names = vector
             .iter()
@@ -210,8 +235,7 @@ impl StoryIndex {
             .sqrt();
         // The heaviest terms (ties: smaller id, `vector` being in id order) look up candidates;
         // their order does not matter.
-        let mut slots: Vec<u32> = heaviest(vector, QUERY_TERMS)
-            .into_iter()
+        let mut slots: Vec<u32> = heaviest_among(listed, QUERY_TERMS)
             .flat_map(|i| self.terms.stories(vector[i].0))
             .collect();
         // Keep the stories sharing the most query terms, so a popular term costs no more than

@@ -2,9 +2,9 @@
 //! order, with the norms kept up to date) and counting its terms.
 
 use super::story_cells::{directory, insert_cells, seek, update_directory, Dir, DIRECTORY_MIN};
-use super::story_postings::listed_terms;
+use super::story_postings::{listed_terms, mark_listed};
 use super::story_terms::{Cell, Idf};
-use super::{Story, StoryIndex, Term};
+use super::{Story, StoryIndex, Term, Weighed};
 
 /// The per-document working buffers of [`StoryIndex::add_with`], kept so an add allocates
 /// nothing but the centroid's growth.
@@ -45,13 +45,14 @@ impl StoryIndex {
 
     /// [`StoryIndex::add`] with the terms' IDF values under the current document frequencies
     /// given (as [`StoryIndex::idfs`] returns them), and the document's vector built from them
-    /// (as [`StoryIndex::vector_with`] returns it), when the caller has them already.
+    /// (as [`StoryIndex::vector_with`] returns it) with its [`StoryIndex::listed_keys`], when
+    /// the caller has them already.
     pub fn add_with(
         &mut self,
         story: u128,
         terms: &[Term],
         idfs: Option<&[f32]>,
-        vector: Option<&[(u32, f32)]>,
+        vector: Option<Weighed<'_>>,
     ) {
         let terms = canonical(terms);
         let mut scratch = std::mem::take(&mut self.scratch);
@@ -73,7 +74,7 @@ impl StoryIndex {
         story: u128,
         terms: &[Term],
         given: Option<&[f32]>,
-        vector: Option<&[(u32, f32)]>,
+        vector: Option<Weighed<'_>>,
         scratch: &mut AddScratch,
     ) -> bool {
         let AddScratch {
@@ -93,14 +94,14 @@ impl StoryIndex {
                 idfs_buf
             }
         };
-        let vector: &[(u32, f32)] =
-            match vector.filter(|v| given.is_some() && v.len() == terms.len()) {
-                Some(v) => v,
-                None => {
-                    self.vector_into(terms, idfs, vector_buf);
-                    vector_buf
-                }
-            };
+        let given_vector = vector.filter(|(v, _)| given.is_some() && v.len() == terms.len());
+        let vector: &[(u32, f32)] = match given_vector {
+            Some((v, _)) => v,
+            None => {
+                self.vector_into(terms, idfs, vector_buf);
+                vector_buf
+            }
+        };
         let seq = self.seq;
         let slot = match self.by_id.get(&story) {
             Some(&slot) => slot,
@@ -132,7 +133,13 @@ impl StoryIndex {
             return false;
         };
         // Which of the document's heaviest terms are not yet listed under the story.
-        listed_terms(vector, listed, keys);
+        match given_vector {
+            Some((_, given_keys)) => {
+                debug_assert_eq!(given_keys, StoryIndex::listed_keys(vector));
+                mark_listed(vector.len(), given_keys, listed)
+            }
+            None => listed_terms(vector, listed, keys),
+        }
         fresh_terms.clear();
         fresh_terms.resize(vector.len(), false);
         // Terms already in the centroid are updated where they are, new ones are inserted in

@@ -15,6 +15,7 @@ pub(super) const LISTED_TERMS: usize = 32;
 /// no particular order; all of them when there are no more than `k`. Weights are positive, so
 /// their bits order as they do: each entry is one `u64` key (inverted weight bits, position),
 /// selected without a comparison closure.
+#[cfg(test)]
 pub(super) fn heaviest(vector: &[(u32, f32)], k: usize) -> Vec<usize> {
     let mut keys = Vec::new();
     heaviest_into(vector, k, &mut keys);
@@ -40,17 +41,48 @@ pub(super) fn heaviest_into(vector: &[(u32, f32)], k: usize, keys: &mut Vec<u64>
     keys.truncate(k);
 }
 
-/// Sets `listed` to say, for each entry of a document's TF-IDF vector (in term id order),
-/// whether it is one of the [`LISTED_TERMS`] heaviest (ties: smaller term id, as the query's
-/// term choice); `keys` is scratch.
-pub(super) fn listed_terms(vector: &[(u32, f32)], listed: &mut Vec<bool>, keys: &mut Vec<u64>) {
-    debug_assert!(vector.windows(2).all(|w| w[0].0 < w[1].0));
+/// Returns the keys of the [`LISTED_TERMS`] heaviest entries of a document's TF-IDF vector (as
+/// [`heaviest_into`] leaves them): the terms its story is listed under, among which are the
+/// ranking's query terms ([`heaviest_among`]), so one selection serves both.
+pub(super) fn listed_keys(vector: &[(u32, f32)]) -> Vec<u64> {
+    let mut keys = Vec::new();
+    heaviest_into(vector, LISTED_TERMS, &mut keys);
+    keys
+}
+
+/// Returns the positions of the `k` heaviest entries (ties: smaller position) of the vector whose
+/// [`listed_keys`] are `listed`, in no particular order: the same entries as [`heaviest`] with
+/// `k`, for `k` up to [`LISTED_TERMS`] (keys are distinct, so the `k` smallest of the whole
+/// vector are the `k` smallest of any set of its smallest keys holding at least `k`).
+pub(super) fn heaviest_among(listed: &[u64], k: usize) -> impl Iterator<Item = usize> {
+    debug_assert!(k <= LISTED_TERMS);
+    let mut keys = [0u64; LISTED_TERMS];
+    let n = listed.len().min(LISTED_TERMS);
+    keys[..n].copy_from_slice(&listed[..n]);
+    let chosen = &mut keys[..n];
+    if n > k && k > 0 {
+        chosen.select_nth_unstable(k - 1);
+    }
+    let kept = n.min(k);
+    (0..kept).map(move |i| keys[i] as u32 as usize)
+}
+
+/// Sets `listed` to say, for each entry of a document's TF-IDF vector (in term id order, `len`
+/// of them), whether it is one of the [`LISTED_TERMS`] heaviest (ties: smaller term id, as the
+/// query's term choice), given their [`listed_keys`].
+pub(super) fn mark_listed(len: usize, keys: &[u64], listed: &mut Vec<bool>) {
     listed.clear();
-    listed.resize(vector.len(), false);
-    heaviest_into(vector, LISTED_TERMS, keys);
-    for &key in keys.iter() {
+    listed.resize(len, false);
+    for &key in keys {
         listed[key as u32 as usize] = true;
     }
+}
+
+/// [`mark_listed`] with the keys worked out from `vector` (into `keys`, scratch).
+pub(super) fn listed_terms(vector: &[(u32, f32)], listed: &mut Vec<bool>, keys: &mut Vec<u64>) {
+    debug_assert!(vector.windows(2).all(|w| w[0].0 < w[1].0));
+    heaviest_into(vector, LISTED_TERMS, keys);
+    mark_listed(vector.len(), keys, listed);
 }
 
 /// No posting (the end of a list).

@@ -307,3 +307,25 @@ fn a_background_prior_keeps_common_words_from_joining_an_early_stream() {
     ));
     assert_eq!(primed.choose(&primed.rank(&primed.vector(&c), &c)), Some(1));
 }
+
+#[test]
+fn the_query_terms_chosen_among_the_listed_ones_are_the_heaviest_of_the_vector() {
+    use story_postings::{heaviest, heaviest_among, listed_keys, LISTED_TERMS};
+    let mut rng = crate::dedup::eval::Rng(21);
+    for round in 0..3_000 {
+        let len = rng.below(80);
+        // Few distinct weights, so ties (broken by position) are common.
+        let levels = 1 + rng.below(if round % 2 == 0 { 4 } else { 1000 });
+        let vector: Vec<(u32, f32)> = (0..len as u32)
+            .map(|t| (t * 3, (1 + rng.below(levels)) as f32 / 7.0))
+            .collect();
+        let listed = listed_keys(&vector);
+        for k in [0, 1, 5, QUERY_TERMS, LISTED_TERMS] {
+            let mut want = heaviest(&vector, k);
+            let mut got: Vec<usize> = heaviest_among(&listed, k).collect();
+            want.sort_unstable();
+            got.sort_unstable();
+            assert_eq!(got, want, "len {len} k {k}");
+        }
+    }
+}
