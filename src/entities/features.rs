@@ -104,6 +104,14 @@ pub struct TokInfo {
     pub plain: bool,
 }
 
+impl TokInfo {
+    /// Returns whether the word is capitalised: title case or all capitals.
+    #[inline]
+    pub fn capitalised(&self) -> bool {
+        self.flags & (flag::TITLE | flag::ALL_CAPS) != 0
+    }
+}
+
 /// Fills the second-pass fields from first-pass BILOU `tags` over the whole document
 /// (non-local evidence: how the same word was tagged elsewhere).
 pub fn set_priors(infos: &mut [TokInfo], tags: &[u8]) {
@@ -345,7 +353,7 @@ pub fn doc_infos_into(
 
 /// Marks runs of capitalised tokens in one sentence.
 fn mark_runs(sent: &mut [TokInfo]) {
-    let cap = |t: &TokInfo| t.flags & (flag::TITLE | flag::ALL_CAPS) != 0;
+    let cap = TokInfo::capitalised;
     let mut i = 0;
     while i < sent.len() {
         if !cap(&sent[i]) {
