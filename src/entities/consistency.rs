@@ -24,9 +24,9 @@ const MAX_LEN: usize = 6;
 /// Marks a sequence that was named with more than one type.
 const MIXED: usize = usize::MAX;
 
-/// Returns whether token `t` is a capitalised or all-capitals word.
+/// Returns whether token `t` is a capitalised or all-capitals word away from a sentence start.
 fn capitalised(t: &TokInfo) -> bool {
-    t.flags & (flag::TITLE | flag::ALL_CAPS) != 0 && t.flags & flag::SENT_START == 0
+    t.capitalised() && t.flags & flag::SENT_START == 0
 }
 
 const SEED: u64 = 0x6a09_e667_f3bc_c908;

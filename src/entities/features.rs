@@ -104,6 +104,14 @@ pub struct TokInfo {
     pub plain: bool,
 }
 
+impl TokInfo {
+    /// Returns whether the word is capitalised: title case or all capitals.
+    #[inline]
+    pub fn capitalised(&self) -> bool {
+        self.flags & (flag::TITLE | flag::ALL_CAPS) != 0
+    }
+}
+
 /// Fills the second-pass fields from first-pass BILOU `tags` over the whole document
 /// (non-local evidence: how the same word was tagged elsewhere).
 pub fn set_priors(infos: &mut [TokInfo], tags: &[u8]) {
@@ -112,9 +120,12 @@ pub fn set_priors(infos: &mut [TokInfo], tags: &[u8]) {
     // and rehashes while the document is counted.
     let tagged = tags.iter().take(infos.len()).filter(|&&t| t > 0).count();
     let mut counts: IdMap<[u32; 4]> = IdMap::with_capacity_and_hasher(tagged, Default::default());
+    // Most words are never tagged: a clear bit here spares their lookups below.
+    let mut words = HashFilter::default();
     for (t, &tag) in infos.iter().zip(tags) {
         if let Some(ty) = type_of(tag) {
             counts.entry(t.lower).or_default()[ty] += 1;
+            words.insert(t.lower);
         }
     }
     // Adjacent word pairs inside one first-pass entity, by type.
@@ -131,7 +142,13 @@ pub fn set_priors(infos: &mut [TokInfo], tags: &[u8]) {
         }
     }
     for i in 0..infos.len().saturating_sub(1) {
-        let mut c = pairs.get(&pair_key(i, infos)).copied().unwrap_or_default();
+        // A counted pair was tagged inside one entity, so both its words were tagged.
+        let counted = words.may_hold(infos[i].lower) && words.may_hold(infos[i + 1].lower);
+        let mut c = if counted {
+            pairs.get(&pair_key(i, infos)).copied().unwrap_or_default()
+        } else {
+            [0; 4]
+        };
         if let Some(ty) = inside(tags[i], tags[i + 1]) {
             c[ty] -= 1;
         }
@@ -144,7 +161,11 @@ pub fn set_priors(infos: &mut [TokInfo], tags: &[u8]) {
     }
     for (t, &tag) in infos.iter_mut().zip(tags) {
         t.first = tag;
-        let mut c = counts.get(&t.lower).copied().unwrap_or_default();
+        let mut c = if words.may_hold(t.lower) {
+            counts.get(&t.lower).copied().unwrap_or_default()
+        } else {
+            [0; 4]
+        };
         if let Some(ty) = type_of(tag) {
             c[ty] -= 1;
         }
@@ -156,6 +177,23 @@ pub fn set_priors(infos: &mut [TokInfo], tags: &[u8]) {
             Some(i) if c[i] > 0 => i as u8 + 1,
             _ => 0,
         };
+    }
+}
+
+/// A set of well-mixed hashes that may answer "maybe" for one it does not hold, never "no"
+/// for one it holds: 1,024 bits, one per value of a hash's top ten bits.
+#[derive(Default)]
+struct HashFilter([u64; 16]);
+
+impl HashFilter {
+    fn insert(&mut self, h: u64) {
+        let b = (h >> 54) as usize;
+        self.0[b >> 6 & 15] |= 1 << (b & 63);
+    }
+
+    fn may_hold(&self, h: u64) -> bool {
+        let b = (h >> 54) as usize;
+        self.0[b >> 6 & 15] & (1 << (b & 63)) != 0
     }
 }
 
@@ -345,7 +383,7 @@ pub fn doc_infos_into(
 
 /// Marks runs of capitalised tokens in one sentence.
 fn mark_runs(sent: &mut [TokInfo]) {
-    let cap = |t: &TokInfo| t.flags & (flag::TITLE | flag::ALL_CAPS) != 0;
+    let cap = TokInfo::capitalised;
     let mut i = 0;
     while i < sent.len() {
         if !cap(&sent[i]) {
@@ -437,6 +475,41 @@ mod tests {
             };
             assert_eq!(shape_code(c), slow, "{c:?}");
         }
+    }
+
+    #[test]
+    fn hash_filter_never_misses_what_it_holds() {
+        let mut f = HashFilter::default();
+        let held: Vec<u64> = (0..300u64).map(|i| mix(i * 7 + 1)).collect();
+        for &h in &held {
+            f.insert(h);
+        }
+        assert!(held.iter().all(|&h| f.may_hold(h)));
+        let others = (1000..3000u64).map(mix).filter(|&h| !f.may_hold(h)).count();
+        assert!(others > 0, "a filter that holds everything spares nothing");
+    }
+
+    #[test]
+    fn priors_see_other_occurrences_and_pairs() {
+        let tables = ResourceTables::empty();
+        let words = ["New", "York", "is", "big", ".", "New", "York", "again", "."];
+        let sents = [0..5, 5..9];
+        let mut infos = doc_infos(&words, &sents, &tables.view());
+        // "New York" tagged LOC (type 2: B 9, L 11) once, left untagged the second time.
+        set_priors(&mut infos, &[9, 11, 0, 0, 0, 0, 0, 0, 0]);
+        let masks: Vec<(u8, u8, u8)> = infos
+            .iter()
+            .map(|t| (t.prior_mask, t.pair_next, t.pair_prev))
+            .collect();
+        let loc = 1 << 2;
+        assert_eq!(masks[0], (0, 0, 0), "its own tags are not evidence");
+        assert_eq!(masks[5], (loc, loc, 0));
+        assert_eq!(masks[6], (loc, 0, loc));
+        assert!(masks[2..5]
+            .iter()
+            .chain(&masks[7..])
+            .all(|&m| m == (0, 0, 0)));
+        assert_eq!((infos[5].prior, infos[0].first), (3, 9));
     }
 
     #[test]

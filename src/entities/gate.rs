@@ -95,9 +95,7 @@ impl Gate {
 /// Whether a sentence shows capitals: a capitalised (title-case or all-capitals) token past
 /// its first.
 fn shows_capitals(sent: &[TokInfo]) -> bool {
-    sent.iter()
-        .skip(1)
-        .any(|t| t.flags & (flag::TITLE | flag::ALL_CAPS) != 0)
+    sent.iter().skip(1).any(TokInfo::capitalised)
 }
 
 #[cfg(test)]

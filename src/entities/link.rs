@@ -7,6 +7,9 @@
 //! canonical form of a group is its first mention, preferring one not in capitals.
 
 const NAME_LABELS: &[&str] = &["PER", "ORG", "LOC", "MISC"];
+/// Positions of the labels that link without an acronym in [`NAME_LABELS`].
+const PER: usize = 0;
+const ORG: usize = 1;
 /// Words that name a kind of organisation, not one organisation: never linked alone.
 const GENERIC: &[&str] = &[
     "bank",
@@ -46,7 +49,8 @@ const SKIP_IN_ACRONYM: &[&str] = &["of", "and", "the", "for", "on", "in", "de", 
 
 /// Mentions with the same key and label; `'a` is the mentions' lifetime.
 struct Group<'a> {
-    label: &'a str,
+    /// Position of the label in [`NAME_LABELS`].
+    label: usize,
     display: &'a str,
     parent: Option<usize>,
 }
@@ -98,15 +102,18 @@ fn contains_run(long: &[&str], short: &[&str]) -> bool {
 /// Returns the canonical form of each `(text, label)` mention, in order.
 pub fn canonicalize(mentions: &[(&str, &str)]) -> Vec<String> {
     let mut groups: Vec<Group> = Vec::new();
-    let mut index: foldhash::HashMap<(String, &str), usize> = foldhash::HashMap::default();
+    // Sized once for every mention (at most that many groups): the map never grows.
+    let mut index: foldhash::HashMap<(String, usize), usize> =
+        foldhash::HashMap::with_capacity_and_hasher(mentions.len(), Default::default());
     // Per mention its group; `None` for labels outside `NAME_LABELS`, which are never linked
     // and keep their own text.
     let mut of_mention = Vec::with_capacity(mentions.len());
     for &(text, label) in mentions {
-        if !NAME_LABELS.contains(&label) {
+        // Labels are compared as positions from here on, not as strings.
+        let Some(label) = NAME_LABELS.iter().position(|&l| l == label) else {
             of_mention.push(None);
             continue;
-        }
+        };
         let key = normalise(text);
         let gi = match index.entry((key, label)) {
             std::collections::hash_map::Entry::Occupied(e) => {
@@ -141,7 +148,12 @@ pub fn canonicalize(mentions: &[(&str, &str)]) -> Vec<String> {
             None
         };
         let mut best: Option<usize> = None;
-        for (hi, h) in groups.iter().enumerate() {
+        // Without an acronym only a person or an organisation (not a generic word) links, to
+        // a longer group of its own label: for the others no group needs looking at.
+        let generic = g_tokens.len() == 1 && GENERIC.contains(&g_tokens[0]);
+        let may_link = acro.is_some() || g.label == PER || (g.label == ORG && !generic);
+        let candidates = if may_link { &groups[..] } else { &[] };
+        for (hi, h) in candidates.iter().enumerate() {
             let h_tokens = &tokens[hi];
             if hi == gi || h_tokens.len() <= g_tokens.len() {
                 continue;
@@ -149,11 +161,8 @@ pub fn canonicalize(mentions: &[(&str, &str)]) -> Vec<String> {
             let linked = match &acro {
                 Some(a) if h_tokens.len() >= 2 && initials(h_tokens).eq(a.chars()) => true,
                 _ if g.label != h.label => false,
-                _ if g.label == "PER" => h_tokens.ends_with(g_tokens),
-                _ if g.label == "ORG" => {
-                    contains_run(h_tokens, g_tokens)
-                        && !(g_tokens.len() == 1 && GENERIC.contains(&g_tokens[0]))
-                }
+                _ if g.label == PER => h_tokens.ends_with(g_tokens),
+                _ if g.label == ORG => contains_run(h_tokens, g_tokens) && !generic,
                 _ => false,
             };
             if linked && best.is_none_or(|b| tokens[b].len() < h_tokens.len()) {
@@ -227,6 +236,29 @@ mod tests {
         assert_eq!(c[9], "Putin");
         assert_eq!(c[10], "five");
         assert_eq!(c[12], "First");
+    }
+
+    #[test]
+    fn places_and_misc_link_only_as_acronyms() {
+        let m = [
+            ("York", "LOC"),
+            ("New York", "LOC"),
+            ("Jordan", "LOC"),
+            ("Michael Jordan", "PER"),
+            ("Cup", "MISC"),
+            ("World Cup", "MISC"),
+            ("US", "LOC"),
+            ("United States", "LOC"),
+            ("UN", "ORG"),
+            ("United Nations", "LOC"),
+        ];
+        let c = canonicalize(&m);
+        assert_eq!(c[0], "York");
+        assert_eq!(c[2], "Jordan");
+        assert_eq!(c[4], "Cup");
+        assert_eq!(c[6], "United States");
+        // An acronym links across labels.
+        assert_eq!(c[8], "United Nations");
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub use trainer::{average_of, Trainer};
 use viterbi::ends_ok;
 pub use viterbi::viterbi;
 pub use viterbi::Ends;
-use viterbi::{masked_transitions, viterbi_masked, viterbi_segment};
+use viterbi::{masked_transitions, viterbi_masked, viterbi_runs};
 
 /// Entity types the statistical model tags.
 pub const TYPES: [&str; 4] = ["PER", "ORG", "LOC", "MISC"];
@@ -462,40 +462,6 @@ impl StageView<'_> {
         } else {
             viterbi_masked(em, t, back, out);
         }
-    }
-}
-
-/// Decodes each run of tokens between those `far` fixes to O, `em` holding emission rows for
-/// the other tokens only, in order; `out` gets a tag for every token.
-fn viterbi_runs(
-    em: &[f32],
-    far: &[bool],
-    t: &Masked,
-    back: &mut Vec<u8>,
-    run: &mut Vec<u8>,
-    out: &mut Vec<u8>,
-) {
-    out.clear();
-    out.resize(far.len(), 0);
-    let (mut i, mut row) = (0, 0);
-    while i < far.len() {
-        if far[i] {
-            i += 1;
-            continue;
-        }
-        let end = far[i..]
-            .iter()
-            .position(|&f| f)
-            .map_or(far.len(), |k| i + k);
-        let ends = Ends {
-            after_o: i > 0,
-            before_o: end < far.len(),
-        };
-        let rows = end - i;
-        viterbi_segment(&em[row * N_TAGS..(row + rows) * N_TAGS], t, ends, back, run);
-        out[i..end].copy_from_slice(run);
-        row += rows;
-        i = end;
     }
 }
 

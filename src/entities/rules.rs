@@ -83,8 +83,8 @@ fn is_number_word(w: &str) -> bool {
         return true;
     }
     // "twenty-five"
-    match w.split_once('-') {
-        Some((a, b)) => lists(a) & NUMBER != 0 && lists(b) & NUMBER != 0,
+    match before_hyphen(w) {
+        Some(a) => lists(a) & NUMBER != 0 && lists(&w[a.len() + 1..]) & NUMBER != 0,
         None => false,
     }
 }
@@ -209,7 +209,7 @@ pub fn find_into(words: &[&str], sentence: Range<usize>, taken: &[bool], out: &m
 
 /// Lower-case words that can start a match without a digit or currency sign (looked up for
 /// every alphabetic token, so with a fast hasher; membership does not depend on it).
-static STARTERS: std::sync::LazyLock<foldhash::HashSet<&'static str>> =
+static STARTERS: std::sync::LazyLock<foldhash::HashSet<&'static [u8]>> =
     std::sync::LazyLock::new(|| {
         let mut set = foldhash::HashSet::default();
         for list in [
@@ -221,16 +221,19 @@ static STARTERS: std::sync::LazyLock<foldhash::HashSet<&'static str>> =
             CURRENCY_PREFIXES,
             RELATIVE,
         ] {
-            set.extend(list.iter().copied());
+            set.extend(list.iter().map(|w| w.as_bytes()));
         }
-        set.extend([
-            "today",
-            "yesterday",
-            "tomorrow",
-            "tonight",
-            "noon",
-            "midnight",
-        ]);
+        set.extend(
+            [
+                "today",
+                "yesterday",
+                "tomorrow",
+                "tonight",
+                "noon",
+                "midnight",
+            ]
+            .map(str::as_bytes),
+        );
         set
     });
 
@@ -239,7 +242,7 @@ static STARTERS: std::sync::LazyLock<foldhash::HashSet<&'static str>> =
 static STARTER_SHAPES: std::sync::LazyLock<[u32; 256]> = std::sync::LazyLock::new(|| {
     let mut shapes = [0u32; 256];
     for s in STARTERS.iter() {
-        if let (Some(&b), true) = (s.as_bytes().first(), s.len() < 32) {
+        if let (Some(&b), true) = (s.first(), s.len() < 32) {
             shapes[usize::from(b)] |= 1 << s.len();
         }
     }
@@ -264,8 +267,16 @@ fn may_start(w: &str) -> bool {
         *b = x.to_ascii_lowercase();
     }
     let shape_fits = STARTER_SHAPES[usize::from(buf[0])] & (1 << w.len()) != 0;
-    (shape_fits && std::str::from_utf8(&buf[..w.len()]).is_ok_and(|l| STARTERS.contains(l)))
-        || w.split_once('-').is_some_and(|(a, _)| is(NUMBER_WORDS, a))
+    // Keyed by bytes: the lower-cased word needs no UTF-8 check to be looked up.
+    (shape_fits && STARTERS.contains(&buf[..w.len()]))
+        || before_hyphen(w).is_some_and(|a| is(NUMBER_WORDS, a))
+}
+
+/// Returns the part of `w` before its first `-`, as `split_once('-')` would, by a plain byte
+/// scan (a word is too short to repay a character searcher's set-up).
+fn before_hyphen(w: &str) -> Option<&str> {
+    let at = w.bytes().position(|b| b == b'-')?;
+    w.get(..at)
 }
 
 fn match_at(words: &[&str], i: usize, end: usize) -> Option<(usize, &'static str)> {
@@ -464,6 +475,31 @@ mod tests {
     }
 
     #[test]
+    fn hyphenated_number_words_split_as_split_once_does() {
+        fn plain(w: &str) -> bool {
+            lists(w) & NUMBER != 0
+                || w.split_once('-')
+                    .is_some_and(|(a, b)| lists(a) & NUMBER != 0 && lists(b) & NUMBER != 0)
+        }
+        for w in [
+            "twenty-five",
+            "Twenty-Five",
+            "twenty-",
+            "-five",
+            "twenty-five-six",
+            "five--six",
+            "well-known",
+            "é-five",
+            "five",
+            "-",
+            "",
+        ] {
+            assert_eq!(is_number_word(w), plain(w), "{w}");
+        }
+        assert!(is_number_word("twenty-five") && !is_number_word("twenty-five-six"));
+    }
+
+    #[test]
     fn start_filter_answers_as_the_plain_lookup() {
         fn plain(w: &str) -> bool {
             let Some(c) = w.chars().next() else {
@@ -475,11 +511,12 @@ mod tests {
             if w.len() > 12 || !c.is_alphabetic() {
                 return false;
             }
-            STARTERS.contains(w.to_ascii_lowercase().as_str())
+            STARTERS.contains(w.to_ascii_lowercase().as_bytes())
                 || w.split_once('-').is_some_and(|(a, _)| is(NUMBER_WORDS, a))
         }
         let mut words: Vec<String> = Vec::new();
         for s in STARTERS.iter() {
+            let s = std::str::from_utf8(s).expect("starters are words");
             let mut chars = s.chars();
             let title: String = chars
                 .next()
@@ -509,6 +546,11 @@ mod tests {
             "x",
             "7th",
             "-",
+            "-five",
+            "forty-two",
+            "Forty-Two-Three",
+            "well-known",
+            "é-five",
         ] {
             words.push(w.to_string());
         }

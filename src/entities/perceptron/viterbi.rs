@@ -161,3 +161,37 @@ fn viterbi_body<const AVX2: bool>(
         cur = usize::from(back[i * N_TAGS + cur]);
     }
 }
+
+/// Decodes each run of tokens between those `far` fixes to O, `em` holding emission rows for
+/// the other tokens only, in order; `out` gets a tag for every token.
+pub(super) fn viterbi_runs(
+    em: &[f32],
+    far: &[bool],
+    t: &Masked,
+    back: &mut Vec<u8>,
+    run: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) {
+    out.clear();
+    out.resize(far.len(), 0);
+    let (mut i, mut row) = (0, 0);
+    while i < far.len() {
+        if far[i] {
+            i += 1;
+            continue;
+        }
+        let end = far[i..]
+            .iter()
+            .position(|&f| f)
+            .map_or(far.len(), |k| i + k);
+        let ends = Ends {
+            after_o: i > 0,
+            before_o: end < far.len(),
+        };
+        let rows = end - i;
+        viterbi_segment(&em[row * N_TAGS..(row + rows) * N_TAGS], t, ends, back, run);
+        out[i..end].copy_from_slice(run);
+        row += rows;
+        i = end;
+    }
+}
