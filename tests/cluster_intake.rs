@@ -1,7 +1,7 @@
 //! One intake per cluster (issue 13), enforced by the intake lease (`src/cluster/sole.rs`), on
 //! a 3-server cluster: a second intake is refused naming the first, a restart of the same node
-//! after kill -9 takes its lease over at once, and a clean stop lets another node be the
-//! intake at once. Each file still gets exactly one line.
+//! after kill -9 takes its lease over at once (another machine sharing its host name and state
+//! path is refused), and a clean stop lets another node be the intake at once. Each file still gets exactly one line.
 
 mod cluster_util;
 mod util;
@@ -79,6 +79,43 @@ fn a_kill_9_intake_started_again_takes_its_own_lease_over_at_once() {
         intake.log()
     );
     once_in_stream_and_file(&c, &out, &names, &[&intake, &worker]);
+}
+
+#[test]
+fn a_node_with_the_same_host_and_state_path_but_another_id_is_refused() {
+    let bed = Bed::start();
+    let out = bed.path("out.jsonl");
+    let mut names = drop_files(&bed.drop, 10, 0);
+    let (mut intake, c) = bed.node("intake", "intake", Some(&out), NO_ENTITIES);
+    let (worker, _) = bed.node("worker", "worker", None, NO_ENTITIES);
+    wait_for_lines(&c, 10, Duration::from_secs(120), &[&intake, &worker]);
+    intake.kill9();
+    // Another machine whose host name and state folder's path are the first's (one container
+    // template started twice), while the first's lease lives on: its state folder holds
+    // another id.
+    let id = bed.path("intake").join("state").join("node.id");
+    let first = std::fs::read_to_string(&id).unwrap_or_default();
+    std::fs::write(&id, "0123456789abcdef0123456789abcdef\n").unwrap();
+    let mut other = Node::start(&bed.path("intake"), &c);
+    let status = other.exited_within(Duration::from_secs(60));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(2),
+        "the other machine is refused while the lease lives; its log:\n{}",
+        other.log()
+    );
+    assert!(
+        other.log().contains("another intake holds"),
+        "{}",
+        other.log()
+    );
+    assert_eq!(first.trim().len(), 32, "the first's id: {first:?}");
+    // Once the lease has aged out (4 s TTL), it may be the intake.
+    std::thread::sleep(Duration::from_secs(5));
+    let mut other = Node::start(&bed.path("intake"), &c);
+    assert_is_the_intake(&c, &mut other, "the other machine after the TTL");
+    names.extend(drop_files(&bed.drop, 10, 10));
+    once_in_stream_and_file(&c, &out, &names, &[&other, &worker]);
 }
 
 #[test]

@@ -71,7 +71,10 @@ pub async fn run(
     if let Err(error) = cluster.ensure().await {
         tracing::warn!(error = %format!("{error:#}"), "cannot open the work stream yet");
     }
-    let keeper = tokio::spawn(republish::keep_work_open(cluster.clone()));
+    let keeper = tokio::spawn(republish::keep_work_open(
+        cluster.clone(),
+        Arc::clone(&lease),
+    ));
     let admission = Arc::new(Admission::new(
         config.pipeline.max_in_flight.max(IN_FLIGHT),
         ledger.published.clone(),

@@ -6,11 +6,13 @@
 //! decider can tell those lost with the old stream.
 
 use super::settle::Verdict;
+use super::sole::IntakeLease;
 use super::{wire, Cluster};
 use anyhow::{Context, Result};
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use futures_util::StreamExt;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -25,8 +27,10 @@ pub fn msg_id(first: &str, lost: u64) -> String {
 }
 
 /// Keeps the work stream open for as long as it runs: one made anew by another node (or
-/// deleted and not made again) is opened past the intake's last work sequence.
-pub async fn keep_work_open(cluster: Cluster) {
+/// deleted and not made again) is opened past the intake's last work sequence. Opening one
+/// moves the work sequence on, which only the intake may do: it first checks the intake lease
+/// (waiting while it is being taken again) and stops once another node holds it.
+pub async fn keep_work_open(cluster: Cluster, lease: Arc<IntakeLease>) {
     let mut tick = tokio::time::interval(WORK_CHECK);
     loop {
         tick.tick().await;
@@ -46,6 +50,10 @@ pub async fn keep_work_open(cluster: Cluster) {
             Err(_) => false,
         };
         if !open {
+            if let Err(error) = lease.check().await {
+                tracing::debug!(error = %format!("{error:#}"), "not opening the work stream");
+                return;
+            }
             if let Err(error) = cluster.ensure().await {
                 tracing::debug!(error = %format!("{error:#}"), "cannot open the work stream yet");
             }

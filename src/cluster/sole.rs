@@ -5,9 +5,11 @@
 //! A node whose role intakes takes the key `intake` in the KV bucket `<NAME>_intake` (the
 //! lease of [`super::lease`], 4 s TTL, renewed every second) before it publishes anything, and
 //! exits with [`Refused`] naming the holder when another node holds it. Its value names the
-//! holder ([`IntakeHolder`]); host and state folder are the node's identity, so a restart of
-//! the same node after a kill -9 takes its own lease over at once (the state-dir lock, taken
-//! first, proves the old process gone). Another node waits for the TTL.
+//! holder ([`IntakeHolder`]); host, state folder and the random id kept in that folder
+//! ([`NODE_ID_FILE`]) are the node's identity, so a restart of the same node after a kill -9
+//! takes its own lease over at once (the state-dir lock, taken first, proves the old process
+//! gone), while another machine that happens to share the host name and the state folder's
+//! path does not. Another node waits for the TTL.
 //!
 //! Every work publish first checks the lease ([`IntakeLease::check`]): while the holder does
 //! not believe in it (renewals late or failing: the servers unreachable), publishing waits and
@@ -17,8 +19,9 @@
 use super::lease::{self, Lease, Leases, Taken};
 use super::Cluster;
 use crate::config::{Config, Refused};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use bytes::Bytes;
+use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -33,31 +36,42 @@ pub struct IntakeHolder {
     pub pid: u32,
     /// The drop folder it watches.
     pub drop: String,
-    /// Its state folder: with the host, the node's identity across restarts.
+    /// Its state folder: with the host and `id`, the node's identity across restarts.
     pub state: Option<String>,
+    /// The random id kept in the state folder ([`NODE_ID_FILE`]); absent without a state
+    /// folder, and in the values of versions before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 impl IntakeHolder {
-    /// This process, running `config`.
-    pub fn of(config: &Config) -> IntakeHolder {
+    /// This process, running `config` (whose state folder, locked, gets its id on first use).
+    pub fn of(config: &Config) -> Result<IntakeHolder> {
         let full = |p: &Path| {
             std::fs::canonicalize(p)
                 .unwrap_or_else(|_| p.to_path_buf())
                 .display()
                 .to_string()
         };
-        IntakeHolder {
+        let id = config.state.dir.as_deref().map(state_id).transpose()?;
+        Ok(IntakeHolder {
             node: super::node_id(),
             host: super::host_name(),
             pid: std::process::id(),
             drop: full(&config.source.dir),
             state: config.state.dir.as_deref().map(full),
-        }
+            id,
+        })
     }
 
-    /// Whether `other` is this node, restarted: the same host and state folder.
+    /// Whether `other` is this node, restarted: the same host and state folder, and the same
+    /// id in it (a holder of an older version names none: host and folder decide).
     pub fn same_node(&self, other: &IntakeHolder) -> bool {
-        self.state.is_some() && self.host == other.host && self.state == other.state
+        let same_id = match (&self.id, &other.id) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+        self.state.is_some() && self.host == other.host && self.state == other.state && same_id
     }
 
     /// The holder in words: node, host, pid and folders.
@@ -71,6 +85,47 @@ impl IntakeHolder {
             self.state.as_deref().unwrap_or("none")
         )
     }
+}
+
+/// The file in the state folder that holds the node's random id, written once.
+pub const NODE_ID_FILE: &str = "node.id";
+
+/// Returns the id kept in the state folder `dir`, drawing and storing one (temporary file,
+/// fsync, rename) when it has none. Host name and folder path alone do not tell two machines
+/// apart: containers started from one template share both.
+fn state_id(dir: &Path) -> Result<String> {
+    let path = dir.join(NODE_ID_FILE);
+    let valid = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    match std::fs::read_to_string(&path) {
+        Ok(text) if valid(text.trim()) => return Ok(text.trim().to_string()),
+        Ok(_) => {
+            tracing::warn!(path = %path.display(), "the node id is unreadable; drawing a new one")
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+    let id = random_id();
+    let tmp = dir.join(format!("{NODE_ID_FILE}.tmp"));
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    writeln!(f, "{id}")?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(id)
+}
+
+/// Returns 128 random bits in hex: `RandomState` keys come from the operating system's
+/// randomness; the time and pid are mixed in as well.
+fn random_id() -> String {
+    use std::hash::BuildHasher;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let seed = (nanos, std::process::id());
+    let a = std::collections::hash_map::RandomState::new().hash_one(seed);
+    let b = std::collections::hash_map::RandomState::new().hash_one((seed, a));
+    format!("{a:016x}{b:016x}")
 }
 
 /// Describes the raw value of an intake lease (held by someone else, or for `cluster status`).
@@ -94,7 +149,7 @@ impl IntakeLease {
     /// [`Refused`] naming the holder when another node holds it. Retries while the servers
     /// do not answer.
     pub async fn take(cluster: &Cluster, config: &Config) -> Result<IntakeLease> {
-        let me = IntakeHolder::of(config);
+        let me = IntakeHolder::of(config)?;
         let value = Bytes::from(serde_json::to_vec(&me)?);
         let leases = Leases::open_intake(cluster).await?;
         let lease = IntakeLease {
@@ -213,6 +268,7 @@ mod tests {
             pid,
             drop: "/srv/drop".into(),
             state: state.map(String::from),
+            id: None,
         }
     }
 
@@ -229,5 +285,37 @@ mod tests {
             describe(&v),
             "node a-1 (host a, pid 1, drop folder /srv/drop, state folder /var/lib/dropline)"
         );
+    }
+
+    #[test]
+    fn another_machine_with_the_same_host_and_folder_is_not_the_same_node() {
+        let with = |id: &str| IntakeHolder {
+            id: Some(id.into()),
+            ..holder("a", 1, Some("/var/lib/dropline"))
+        };
+        assert!(with("x").same_node(&with("x")));
+        assert!(!with("x").same_node(&with("y")));
+        // A holder of a version before ids: host and folder decide, both ways.
+        let old = holder("a", 2, Some("/var/lib/dropline"));
+        assert!(with("x").same_node(&old) && old.same_node(&with("x")));
+        // Its value still reads as a holder, and the new field is left out when absent.
+        let v = serde_json::to_vec(&old).unwrap();
+        assert!(!String::from_utf8_lossy(&v).contains("\"id\""));
+        let read: IntakeHolder = serde_json::from_slice(&v).unwrap();
+        assert_eq!(read, old);
+    }
+
+    #[test]
+    fn the_state_folder_keeps_its_id_and_replaces_a_damaged_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = state_id(dir.path()).unwrap();
+        assert_eq!(first.len(), 32, "{first}");
+        assert_eq!(state_id(dir.path()).unwrap(), first);
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(state_id(other.path()).unwrap(), first);
+        std::fs::write(dir.path().join(NODE_ID_FILE), "garbage\n").unwrap();
+        let again = state_id(dir.path()).unwrap();
+        assert_ne!(again, first);
+        assert_eq!(state_id(dir.path()).unwrap(), again);
     }
 }
