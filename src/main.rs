@@ -11,7 +11,9 @@ fn main() -> std::process::ExitCode {
 /// Caps glibc's malloc arenas at two before any thread starts. Documents are allocated on one
 /// stage thread and freed on another; with the default (8 per core) each thread's arena kept
 /// its freed buffers: a 100,000-file burst peaked at 111 MB RSS, 76 MB with two arenas
-/// (benches/e2e.rs). mimalloc measured 115 MB on the same run.
+/// (benches/e2e.rs). mimalloc measured 115 MB on the same run. On the 100,000-file `run --once`
+/// (docs/measurements.md, mem17) neither one arena (`M_ARENA_MAX` 1), nor `malloc_trim` every
+/// second, nor jemalloc 5.3 with its decay times at 0 lowered the peak (jemalloc raised it 6 MB).
 ///
 /// It also fixes the mmap threshold at glibc's initial 128 KiB. By default glibc raises that
 /// threshold each time a large block is freed (up to 32 MiB), after which the growing hash

@@ -108,6 +108,8 @@ pub async fn run(
     let mut backlog = false;
     // Waiting files a truncated scan left out of the tracker (for the backlog gauge).
     let mut untracked = 0;
+    // The files the last scan saw: the next one's list is sized for as many.
+    let mut last_present = 0;
     loop {
         let now = Instant::now();
         // Read every tick, so a reload's new values hold from the next tick on.
@@ -160,8 +162,10 @@ pub async fn run(
         if let Some(reason) = scan_reason.take() {
             metrics::counter!(telemetry::RESCANS, "reason" => reason).increment(1);
             tracing::debug!(reason, "scanning drop folder");
-            let (present, truncated) =
-                tokio::task::block_in_place(|| scan(&config, &admission, &mut tracker, &mut keys));
+            let (present, truncated) = tokio::task::block_in_place(|| {
+                scan(&config, &admission, &mut tracker, &mut keys, last_present)
+            });
+            last_present = present.len();
             if reason != "startup" {
                 admission.prune(&present);
             }
@@ -271,8 +275,9 @@ fn scan(
     admission: &Admission,
     tracker: &mut Tracker,
     keys: &mut KeyCache,
+    expect: usize,
 ) -> (KeySet, bool) {
-    let mut present = KeySet::default();
+    let mut present = KeySet::with_capacity(expect);
     let mut truncated = false;
     let (filter, settle) = (config.filter.get(), config.timing.get().0);
     let mut dirs = vec![config.dir.clone()];
@@ -320,6 +325,7 @@ fn scan(
         }
     }
     keys.sweep();
+    present.seal();
     (present, truncated)
 }
 
@@ -412,6 +418,9 @@ fn check(
         }
         true
     });
+    // The list waits here while admission is full (up to `max_pending` entries of 96 bytes):
+    // at exact size, not the doubling's up to twice that (16,384 slots, 1.57 MB, for 10,000).
+    ready.shrink_to_fit();
     sort_by_path(&mut ready, |r| &r.0);
     ready
 }

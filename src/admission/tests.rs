@@ -280,3 +280,21 @@ fn a_version_committed_again_takes_its_new_outcome() {
     a.prune(&KeySet::from_iter([key(1)]));
     assert_eq!(outcome(&a), Some(Skip::Committed { failed: true }));
 }
+
+/// A scan's key list answers as the set it replaced: a file seen twice counts once, and
+/// keys inserted in any order are found once sealed.
+#[test]
+fn a_sealed_key_list_counts_repeats_once_and_finds_every_key() {
+    let mut present = KeySet::with_capacity(2);
+    for i in [5, 3, 5, 1, 9, 3] {
+        present.insert(key(i));
+    }
+    present.seal();
+    assert_eq!(present.len(), 4);
+    assert_eq!(present.iter().count(), 4);
+    for i in [1, 3, 5, 9] {
+        assert!(present.contains(&KeyId::of(&key(i))), "{i}");
+    }
+    assert!(!present.contains(&KeyId::of(&key(2))));
+    assert!(!present.contains(&KeyId::of(&FileKey { fp: 77, ..key(5) })));
+}

@@ -30,6 +30,7 @@ fn fresh_files_wait_for_settle_unless_complete() {
         &nothing_committed(),
         &mut tracker,
         &mut KeyCache::default(),
+        0,
     );
     assert_eq!(present.len(), 2, "ignored names are not files to us");
     assert!(!truncated);
@@ -61,7 +62,7 @@ fn a_shorter_settle_set_live_makes_tracked_files_ready() {
     fs::write(dir.path().join("a.txt"), "x").unwrap();
     let mut tracker = Tracker::new();
     let mut keys = KeyCache::default();
-    scan(&cfg, &nothing_committed(), &mut tracker, &mut keys);
+    scan(&cfg, &nothing_committed(), &mut tracker, &mut keys, 0);
     assert!(check(
         &cfg,
         &nothing_committed(),
@@ -96,6 +97,7 @@ fn a_full_tracker_reports_a_truncated_scan() {
         &nothing_committed(),
         &mut tracker,
         &mut KeyCache::default(),
+        1,
     );
     assert_eq!((present.len(), tracker.len(), truncated), (3, 2, true));
 }
@@ -116,6 +118,7 @@ fn old_files_are_ready_at_startup_and_subdirs_skipped() {
         &nothing_committed(),
         &mut tracker,
         &mut KeyCache::default(),
+        0,
     );
     let ready = check(
         &cfg,
