@@ -18,6 +18,7 @@
 //! - [`check`]: what `check` (and `run` before starting) verifies, and the key docs for `--explain`.
 //! - [`watcher`]: drop-folder discovery: notify events as hints, rescans as truth, readiness.
 //! - [`admission`]: files in flight or committed, and the in-flight file and byte caps.
+//! - [`durable`]: whole-file replacement through a synced temporary file and a rename.
 //! - [`ledger`]: the commit ledger in `state.dir` that makes the file sink exactly-once.
 //! - [`lock`]: the exclusive lock on `state.dir` (one process per state dir).
 //! - [`sink`]: ordering, batching, writing, committing and the done-action.
@@ -38,6 +39,7 @@ pub mod config;
 pub mod decode;
 pub mod dedup;
 pub mod driver;
+pub mod durable;
 pub mod entities;
 pub mod filter;
 pub mod ledger;

@@ -15,6 +15,7 @@
 
 use super::{wire, Cluster};
 use crate::dedup::OnDuplicate;
+use crate::durable::{self, Rename};
 use crate::model::DedupStatus;
 use anyhow::{bail, Context, Result};
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
@@ -173,13 +174,10 @@ impl Position {
 
     /// Writes the position to `path` through a temporary file and a rename.
     fn store(&self, path: &Path) -> Result<()> {
-        let tmp = path.with_extension("pos.tmp");
         let text = format!("{} {} {} {}\n", self.seq, self.len, self.dev, self.ino);
-        let mut f =
-            File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.write_all(text.as_bytes())?;
-        f.sync_data()?;
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+        // An older position after a power loss makes the sink cut back to it and read the
+        // stream again from there: the same lines, not a gap.
+        durable::replace(path, text.as_bytes(), Rename::Atomic)
     }
 }
 

@@ -12,6 +12,7 @@
 //! time) and one per done-action run (`{"done": seq}`); a restart settles what is left.
 
 use super::{wire, DUPLICATE_WINDOW};
+use crate::durable::{self, Rename};
 use crate::model::{is_zero, FileKey};
 use crate::sink::{apply_done, DonePolicy};
 use anyhow::{Context, Result};
@@ -196,13 +197,8 @@ impl PublishedLedger {
             serde_json::to_writer(&mut out, &entry)?;
             out.push(b'\n');
         }
-        let tmp = path.with_extension("jsonl.tmp");
-        let mut f = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.write_all(&out)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("cannot replace {}", path.display()))?;
+        // The uncompacted file, back after a power loss, says the same with more lines.
+        durable::replace(path, &out, Rename::Atomic)?;
         self.file = Some(
             std::fs::OpenOptions::new()
                 .append(true)

@@ -19,9 +19,9 @@
 use super::lease::{self, Lease, Leases, Taken};
 use super::Cluster;
 use crate::config::{Config, Refused};
+use crate::durable::{self, Rename};
 use anyhow::{Context, Result};
 use bytes::Bytes;
-use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -105,13 +105,7 @@ fn state_id(dir: &Path) -> Result<String> {
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
     let id = random_id();
-    let tmp = dir.join(format!("{NODE_ID_FILE}.tmp"));
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    writeln!(f, "{id}")?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
-    std::fs::File::open(dir)?.sync_all()?;
+    durable::replace(&path, format!("{id}\n").as_bytes(), Rename::Durable)?;
     Ok(id)
 }
 

@@ -17,6 +17,7 @@
 //! with [`Refused`](crate::config::Refused), never truncated.
 
 use crate::dedup::IndexEntry;
+use crate::durable::{self, Rename};
 use crate::model::FileKey;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -374,7 +375,6 @@ fn compact(
         let drop = rec.dedup.len() - keep_dedup;
         rec.dedup.drain(..drop);
     }
-    let tmp = path.with_extension("jsonl.tmp");
     let mut buf = Vec::new();
     let cp = Checkpoint {
         out: rec.out_len,
@@ -400,16 +400,7 @@ fn compact(
     for d in &rec.dedup {
         push_line(&mut buf, &Line::Dedup { dedup: d.clone() })?;
     }
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(&buf)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    durable::replace(path, &buf, Rename::Durable)
 }
 
 #[cfg(test)]

@@ -4,12 +4,12 @@
 //! digit-normalised line shape occurred. Lines that recur across a source's pages are navigation,
 //! footers and teasers, so the stripper improves the more it sees of a site.
 
+use crate::durable::{self, Rename};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// File name of the persisted memory inside `state.dir`.
 pub const FILE_NAME: &str = "strip-lines.json";
@@ -73,16 +73,9 @@ impl LineMemory {
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("failed to create {}", dir.display()))?;
-        let path = dir.join(FILE_NAME);
-        let tmp: PathBuf = dir.join(format!("{FILE_NAME}.tmp"));
         let bytes = serde_json::to_vec(self)?;
-        let mut f = std::fs::File::create(&tmp)
-            .with_context(|| format!("failed to create {}", tmp.display()))?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
-            .with_context(|| format!("failed to rename to {}", path.display()))?;
-        Ok(())
+        // An older memory after a power loss only strips a few repeated lines less.
+        durable::replace(&dir.join(FILE_NAME), &bytes, Rename::Atomic)
     }
 
     /// Returns, per shape in `shapes`, in how many earlier documents of `source` it occurred, and how many
