@@ -396,7 +396,7 @@ fn evaluate(args: &EvalDedupArgs) -> anyhow::Result<String> {
             thesaurus: &thesaurus,
             mask: &mask,
         };
-        cross_validate(&docs, &fold, k.max(2), synthetic.as_ref(), &mut report);
+        cross_validate(&docs, &fold, k.max(2), synthetic.as_ref(), &mut report)?;
         return Ok(report);
     }
     let gold = near_gold(&all);

@@ -9,6 +9,7 @@ use crate::dedup::story::DfPrior;
 use crate::dedup::DedupConfig;
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::path::Path;
 use std::sync::Arc;
 
 const NEAR_GRID: [f32; 7] = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8];
@@ -34,20 +35,25 @@ fn tune(grid: &[f32], prior: f32, mut score: impl FnMut(f32) -> f64) -> f32 {
 /// held-out fold's story IDF is blended with document frequencies counted on its training topics
 /// ([`DfPrior`]) and the threshold is chosen on training folds run alone; `0` gives neither
 /// (one run over all training topics, no prior); `split` chooses on training folds run alone
-/// without a prior, for the ablation.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// without a prior, for the ablation; `file:PATH` uses the table in PATH (`dropline train
+/// story-prior` on other articles) for every run, training folds and held-out fold alike.
+#[derive(Debug, Clone)]
 enum PriorMode {
     Off,
     Split,
     On,
+    Fixed(Arc<DfPrior>),
 }
 
-fn prior_mode() -> PriorMode {
-    match std::env::var("DROPLINE_STORY_PRIOR").as_deref() {
+fn prior_mode() -> anyhow::Result<PriorMode> {
+    Ok(match std::env::var("DROPLINE_STORY_PRIOR").as_deref() {
         Ok("0") => PriorMode::Off,
         Ok("split") => PriorMode::Split,
+        Ok(v) if v.starts_with("file:") => PriorMode::Fixed(Arc::new(
+            crate::dedup::story_prior::load(Path::new(&v["file:".len()..]))?,
+        )),
         _ => PriorMode::On,
-    }
+    })
 }
 
 /// Returns the background document frequencies of `docs`.
@@ -74,7 +80,7 @@ fn story_groups<'a>(
     fold_of: &HashMap<&str, usize>,
     folds: usize,
     held: usize,
-    with_prior: bool,
+    mode: &PriorMode,
 ) -> Vec<StoryGroup<'a>> {
     let in_fold = |g: usize| -> Vec<&'a Doc> {
         train
@@ -87,13 +93,17 @@ fn story_groups<'a>(
         .filter(|&g| g != held)
         .map(|g| {
             let docs = in_fold(g);
-            let prior = with_prior.then(|| {
-                let others: Vec<&Doc> = (0..folds)
-                    .filter(|&h| h != held && h != g)
-                    .flat_map(in_fold)
-                    .collect();
-                df_prior(&others)
-            });
+            let prior = match mode {
+                PriorMode::On => {
+                    let others: Vec<&Doc> = (0..folds)
+                        .filter(|&h| h != held && h != g)
+                        .flat_map(in_fold)
+                        .collect();
+                    Some(df_prior(&others))
+                }
+                PriorMode::Fixed(p) => Some(p.clone()),
+                PriorMode::Off | PriorMode::Split => None,
+            };
             StoryGroup {
                 gold: near_gold(&docs),
                 docs,
@@ -252,7 +262,8 @@ pub(super) fn cross_validate(
     k: usize,
     synthetic: Option<&Synthetic>,
     report: &mut String,
-) {
+) -> anyhow::Result<()> {
+    let mode = prior_mode()?;
     let base = fitting.base;
     let fold_of = topic_folds(docs, fitting.seed ^ 0xf01d, k);
     let mut all: Vec<Scores> = Vec::new();
@@ -290,10 +301,9 @@ pub(super) fn cross_validate(
             .2
         });
         set_rewrite(&mut c, &rf, &train, &train_gold);
-        let mode = prior_mode();
-        let prior = mode != PriorMode::Off;
+        let prior = !matches!(mode, PriorMode::Off);
         let groups = if prior {
-            story_groups(&train, &fold_of, k, f, mode == PriorMode::On)
+            story_groups(&train, &fold_of, k, f, &mode)
         } else {
             Vec::new()
         };
@@ -308,8 +318,10 @@ pub(super) fn cross_validate(
                 train_score(&t).story_score()
             }
         });
-        if mode == PriorMode::On {
-            c.story_df_prior = Some(df_prior(&train));
+        match &mode {
+            PriorMode::On => c.story_df_prior = Some(df_prior(&train)),
+            PriorMode::Fixed(p) => c.story_df_prior = Some(p.clone()),
+            PriorMode::Off | PriorMode::Split => {}
         }
         let mut fold_topics: Vec<&str> = fold_of
             .iter()
@@ -372,6 +384,7 @@ pub(super) fn cross_validate(
             stat(&|s| s.recall[i].2)
         );
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -242,7 +242,7 @@ fn story_join_analysis() {
                 .copied()
                 .filter(|d| fold_of[d.topic.as_str()] != held)
                 .collect();
-            let groups = super::story_groups(&train, &fold_of, k, held, true);
+            let groups = super::story_groups(&train, &fold_of, k, held, &super::PriorMode::On);
             let StoryGroup {
                 docs: gd, prior, ..
             } = groups
