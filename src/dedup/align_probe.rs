@@ -180,6 +180,9 @@ fn count_common(
     cells: &mut Vec<u32>,
 ) {
     let mut j = 0usize;
+    // By index, not `iter().enumerate()`: with a second counter the loop compiled to 12
+    // instructions a word instead of 9 (callgrind), and it runs for every earlier word.
+    #[allow(clippy::needless_range_loop)]
     for at in 0..words.len() {
         let w = words[at];
         if !lookup.holds(w) {
