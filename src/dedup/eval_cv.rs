@@ -46,13 +46,17 @@ enum PriorMode {
 }
 
 fn prior_mode() -> anyhow::Result<PriorMode> {
-    Ok(match std::env::var("DROPLINE_STORY_PRIOR").as_deref() {
+    let var = std::env::var("DROPLINE_STORY_PRIOR");
+    Ok(match var.as_deref() {
         Ok("0") => PriorMode::Off,
         Ok("split") => PriorMode::Split,
-        Ok(v) if v.starts_with("file:") => PriorMode::Fixed(Arc::new(
-            crate::dedup::story_prior::load(Path::new(&v["file:".len()..]))?,
-        )),
-        _ => PriorMode::On,
+        Ok(v) => match v.strip_prefix("file:") {
+            Some(path) => {
+                PriorMode::Fixed(Arc::new(crate::dedup::story_prior::load(Path::new(path))?))
+            }
+            None => PriorMode::On,
+        },
+        Err(_) => PriorMode::On,
     })
 }
 
