@@ -92,19 +92,24 @@ pub(super) fn dots(
             }
         }
     } else if let Some(dir) = dir.filter(|_| bits.len() >= n) {
-        for (k, (&(t, _), &bit)) in vector.iter().zip(bits).enumerate() {
-            // A term the bucket's filter rules out costs no scan; `at` stays a valid start
-            // for the next term (and was below the end after the last one).
-            if !dir.may_hold_bit(t, bit) {
-                continue;
-            }
-            let (found, next) = dir.seek(cells, at, t);
-            at = next;
-            if let Some(i) = found {
-                add(k, i);
-            }
-            if at >= cells.len() {
-                break;
+        // In chunks: first the filter alone over the chunk's terms (a tight loop without
+        // branches that keeps the positions of those that pass), then the seeks for those
+        // only. The same terms are sought in the same order as one loop asking the filter
+        // before each seek would, so the sums are the same.
+        let mut passed = [0u16; CHUNK];
+        'chunks: for from in (0..n).step_by(CHUNK) {
+            let to = (from + CHUNK).min(n);
+            let m = dir.passing(&vector[from..to], &bits[from..to], &mut passed);
+            for &j in &passed[..m] {
+                let k = from + usize::from(j);
+                let (found, next) = dir.seek(cells, at, vector[k].0);
+                at = next;
+                if let Some(i) = found {
+                    add(k, i);
+                }
+                if at >= cells.len() {
+                    break 'chunks;
+                }
             }
         }
     } else {
@@ -125,6 +130,10 @@ pub(super) fn dots(
     }
     (dot, name_dot)
 }
+
+/// Query terms a [`Dir::passing`] pass filters at a time.
+const CHUNK: usize = 128;
+const _: () = assert!(CHUNK.is_power_of_two() && CHUNK <= 1 << 16);
 
 /// Centroids of at least this many terms get a [`directory`].
 pub(super) const DIRECTORY_MIN: usize = 256;
@@ -224,13 +233,22 @@ impl<'a> Dir<'a> {
         self.may_hold_bit(t, filter_bit(t) as u8)
     }
 
-    /// [`Dir::may_hold`] with the term's [`filter_bit`] given.
-    #[inline]
-    pub(super) fn may_hold_bit(&self, t: u32, bit: u8) -> bool {
+    /// [`Dir::may_hold`] with the term's [`filter_bit`] given (the test [`passing`] makes).
+    #[cfg(test)]
+    fn may_hold_bit(&self, t: u32, bit: u8) -> bool {
         // Unclamped: a term id beyond 24 bits (none is) finds no filter word and may be held.
-        self.filters
+        let w = self
+            .filters
             .get(2 * (t >> self.shift) as usize + usize::from(bit >> 5))
-            .is_none_or(|w| w >> (bit & 31) & 1 != 0)
+            .map_or(u32::MAX, |&w| w);
+        w >> (bit & 31) & 1 != 0
+    }
+
+    /// Writes to the front of `passed` the positions in `terms` (at most [`CHUNK`], with their
+    /// [`filter_bit`]s in `bits`) of those the filter lets through (may be held), in order;
+    /// returns how many.
+    fn passing(&self, terms: &[(u32, f32)], bits: &[u8], passed: &mut [u16; CHUNK]) -> usize {
+        passing(self.filters, self.shift, terms, bits, passed)
     }
 
     /// [`seek`] through the directory: a scan of one bucket, the same answer.
@@ -250,6 +268,35 @@ impl<'a> Dir<'a> {
         });
         found_at(centroid, i, t)
     }
+}
+
+/// [`Dir::passing`] on the directory's filter words and bucket shift. Out of line, so the
+/// loop has the registers to itself (inlined into [`dots`], it kept its pointers on the
+/// stack), and over indices in slices cut to one length (an iterator chain built a slower
+/// loop).
+#[inline(never)]
+fn passing(
+    filters: &[u32],
+    shift: u32,
+    terms: &[(u32, f32)],
+    bits: &[u8],
+    passed: &mut [u16; CHUNK],
+) -> usize {
+    let n = terms.len().min(bits.len()).min(CHUNK);
+    let (terms, bits) = (&terms[..n], &bits[..n]);
+    let mut m = 0usize;
+    for j in 0..n {
+        let (t, bit) = (terms[j].0, bits[j]);
+        // No filter word (a term id beyond 24 bits) may hold.
+        let w = filters
+            .get(2 * (t >> shift) as usize + usize::from(bit >> 5))
+            .map_or(u32::MAX, |&w| w);
+        // Written whether or not it passes, and kept only when it does: no branch. `m` is at
+        // most `j`, below CHUNK, so the mask changes nothing but the bounds check.
+        passed[m & (CHUNK - 1)] = j as u16;
+        m += (w >> (bit & 31) & 1) as usize;
+    }
+    m
 }
 
 /// Brings `dir`, the [`directory`] of a centroid before `inserted` (ascending terms) went in
@@ -318,5 +365,59 @@ pub(super) fn insert_cells(centroid: &mut Vec<Cell>, cells: &[(usize, Cell)]) {
         dst -= moved + 1;
         src = pos;
         centroid[dst] = cell;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{directory, filter_bits, Cell, Dir, CHUNK};
+
+    #[test]
+    fn passing_keeps_in_order_the_terms_the_filter_may_hold() {
+        let mut rng = crate::dedup::eval::Rng(17);
+        let mut dir = Vec::new();
+        for (len, q) in [
+            (256usize, 1usize),
+            (300, 127),
+            (2000, 128),
+            (700, 129),
+            (5000, 400),
+        ] {
+            let mut terms: Vec<u32> = (0..len).map(|_| rng.below(1 << 24) as u32).collect();
+            terms.sort_unstable();
+            terms.dedup();
+            let centroid: Vec<Cell> = terms.iter().map(|&t| Cell::new(t << 2, 1.0)).collect();
+            directory(&centroid, &mut dir);
+            let d = Dir::new(&dir).unwrap();
+            // A third of the query terms are held, the rest mostly not.
+            let mut ids: Vec<u32> = (0..q)
+                .map(|i| match i % 3 {
+                    0 => terms[rng.below(terms.len())],
+                    _ => rng.below(1 << 24) as u32,
+                })
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let vector: Vec<(u32, f32)> = ids.iter().map(|&t| (t, 1.0)).collect();
+            let mut bits = Vec::new();
+            filter_bits(&vector, &mut bits);
+            let mut passed = [0u16; CHUNK];
+            let (mut held, mut total) = (0, 0);
+            for from in (0..vector.len()).step_by(CHUNK) {
+                let to = (from + CHUNK).min(vector.len());
+                let m = d.passing(&vector[from..to], &bits[from..to], &mut passed);
+                let want: Vec<u16> = (from..to)
+                    .filter(|&k| d.may_hold(vector[k].0))
+                    .map(|k| (k - from) as u16)
+                    .collect();
+                assert_eq!(&passed[..m], &want[..], "len {len} q {q} from {from}");
+                held += (from..to)
+                    .filter(|&k| terms.binary_search(&vector[k].0).is_ok())
+                    .count();
+                total += m;
+            }
+            // Every held term passed, and most others did not.
+            assert!(held <= total && total < held + (vector.len() - held) / 3 + 2);
+        }
     }
 }

@@ -105,17 +105,19 @@ struct Shard {
 /// at a time, so no sweep costs more than a 1/[`SHARDS`] slice of the table.
 #[derive(Debug)]
 pub(super) struct TermTable {
-    shards: Vec<Shard>,
+    /// A fixed array, so that a shard is picked without a bounds check.
+    shards: Box<[Shard; SHARDS]>,
 }
 
 impl Default for TermTable {
     fn default() -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            shards: Box::new(std::array::from_fn(|_| Shard::default())),
         }
     }
 }
 
+#[inline(always)]
 fn shard_of(term: u32) -> usize {
     term as usize % SHARDS
 }

@@ -82,11 +82,26 @@ impl ShardMap {
     /// Returns the entry of `term`, if held.
     #[inline(always)]
     pub(super) fn get(&self, term: u32) -> Option<TermStat> {
-        let s = self.slots[self.find(key_of(term))?];
-        (s.df != 0).then_some(TermStat {
-            df: s.df,
-            head: s.head,
-        })
+        // [`ShardMap::find`] with the slot read once, where it is found.
+        let n = self.slots.len();
+        if n == 0 {
+            return None;
+        }
+        let key = key_of(term);
+        let mut i = home(key, n);
+        loop {
+            let s = *self.slots.get(i)?;
+            if s.df == 0 {
+                return None;
+            }
+            if s.key == key {
+                return Some(TermStat {
+                    df: s.df,
+                    head: s.head,
+                });
+            }
+            i = (i + 1) & (n - 1);
+        }
     }
 
     /// Asks the processor to load the slot `term` is looked for at, without waiting for it.
