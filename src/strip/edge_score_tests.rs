@@ -1,4 +1,3 @@
-
 use super::super::block_model::{measure_page, probabilities};
 use super::super::prune::{dropped, BlockScores, EDGE_RULE};
 use super::*;

@@ -1,4 +1,3 @@
-
 use super::*;
 
 const PARA: &str = "The council met on Tuesday and agreed on a new budget for the schools of the town, after a long debate that lasted well into the night.";
