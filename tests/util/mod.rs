@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test file uses its own subset
 
 pub mod listener;
+pub mod prometheus;
 
 use serde_json::Value;
 use std::io::{Read, Write};
