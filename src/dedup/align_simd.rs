@@ -44,37 +44,108 @@ fn present_masks_portable(present: &Present, words: &[u16], out: &mut [u64]) {
     }
 }
 
-/// [`present_masks`] eight words at a time: the presence set read as 32-bit words by one gather
-/// (`w >> 5`), the tested bit shifted to the sign (left by `31 - (w & 31)`) and the signs
-/// collected by `movemask`.
+/// [`present_masks`] with AVX2: the presence set read as 32-bit words by gathers (`w >> 5`),
+/// the tested bit shifted to the sign (left by `31 - (w & 31)`), 32 words' signs packed to
+/// bytes and collected by one `movemask` ([`bits32`]), the rest eight at a time ([`bits8`]),
+/// and the last words short of eight tested with the eight ending the slice (the first of
+/// them tested twice, their bits shifted out).
 ///
 /// # Safety
 /// The CPU must have AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn present_masks_avx2(present: &Present, words: &[u16], out: &mut [u64]) {
-    let base = present.as_ptr().cast::<i32>();
-    let low5 = _mm256_set1_epi32(31);
-    for (lane, m) in words.chunks(LANE).zip(out) {
-        let mut bits = 0u64;
-        let mut eights = lane.chunks_exact(8);
-        for (g, eight) in (&mut eights).enumerate() {
-            // SAFETY: `eight` is 8 `u16`s, one unaligned 16-byte load; each gathered index is
-            // `w >> 5 < 2048`, a 32-bit word of the 8 KB presence set.
-            let got = unsafe {
-                let w = _mm256_cvtepu16_epi32(_mm_loadu_si128(eight.as_ptr().cast()));
-                let words32 = _mm256_i32gather_epi32::<4>(base, _mm256_srli_epi32::<5>(w));
-                let top = _mm256_sllv_epi32(words32, _mm256_andnot_si256(w, low5));
-                _mm256_movemask_ps(_mm256_castsi256_ps(top))
-            };
-            bits |= u64::from(got as u8) << (8 * g);
-        }
-        let done = lane.len() - eights.remainder().len();
-        for (k, &w) in eights.remainder().iter().enumerate() {
-            bits |= bit(present, w) << (done + k);
-        }
-        *m = bits;
+    let n = words.len();
+    let mut lanes = words.chunks_exact(LANE);
+    for (lane, m) in (&mut lanes).zip(&mut *out) {
+        // SAFETY: the CPU has AVX2 (this function's contract).
+        let (lo, hi) = unsafe { (bits32(present, lane), bits32(present, &lane[32..])) };
+        *m = u64::from(lo) | u64::from(hi) << 32;
     }
+    let rest = lanes.remainder();
+    if rest.is_empty() {
+        return;
+    }
+    let (mut bits, mut k) = (0u64, 0);
+    if rest.len() >= 32 {
+        // SAFETY: as above.
+        bits = u64::from(unsafe { bits32(present, rest) });
+        k = 32;
+    }
+    while k + 8 <= rest.len() {
+        // SAFETY: as above.
+        bits |= u64::from(unsafe { bits8(present, &rest[k..]) }) << k;
+        k += 8;
+    }
+    let short = rest.len() - k;
+    if short > 0 {
+        let last = if n >= 8 {
+            // SAFETY: as above.
+            u64::from(unsafe { bits8(present, &words[n - 8..]) }) >> (8 - short)
+        } else {
+            let set = words.iter().enumerate();
+            set.fold(0, |m, (i, &w)| m | bit(present, w) << i)
+        };
+        bits |= last << k;
+    }
+    out[n / LANE] = bits;
+}
+
+/// Returns the first eight of `words` widened to 32 bits, each with its presence bit in the
+/// sign.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn signs8(present: &Present, words: &[u16]) -> __m256i {
+    assert!(words.len() >= 8);
+    // SAFETY: 8 `u16`s, one unaligned 16-byte load; each gathered index is `w >> 5 < 2048`,
+    // a 32-bit word of the 8 KB presence set.
+    unsafe {
+        let w = _mm256_cvtepu16_epi32(_mm_loadu_si128(words.as_ptr().cast()));
+        let base = present.as_ptr().cast::<i32>();
+        let words32 = _mm256_i32gather_epi32::<4>(base, _mm256_srli_epi32::<5>(w));
+        let shift = _mm256_andnot_si256(w, _mm256_set1_epi32(31));
+        _mm256_sllv_epi32(words32, shift)
+    }
+}
+
+/// Returns the presence bits of the first eight of `words` (bit `k` for word `k`).
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn bits8(present: &Present, words: &[u16]) -> u8 {
+    // SAFETY: the CPU has AVX2 (this function's contract).
+    let signs = unsafe { signs8(present, words) };
+    _mm256_movemask_ps(_mm256_castsi256_ps(signs)) as u8
+}
+
+/// Returns the presence bits of the first 32 of `words` (bit `k` for word `k`): the signs of
+/// four groups of eight packed (with signed saturation, which keeps them) to 16 and 8 bits,
+/// whose lane interleaving one permutation undoes.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn bits32(present: &Present, words: &[u16]) -> u32 {
+    assert!(words.len() >= 32);
+    // SAFETY: the CPU has AVX2 (this function's contract); each group has eight words.
+    let [a, b, c, d] = unsafe { [0, 8, 16, 24].map(|at| signs8(present, &words[at..])) };
+    // 16-bit lanes: a0-3 b0-3 | a4-7 b4-7 and c0-3 d0-3 | c4-7 d4-7; then bytes:
+    // a0-3 b0-3 c0-3 d0-3 | a4-7 b4-7 c4-7 d4-7, 32-bit groups 0 1 2 3 | 4 5 6 7, to be read
+    // in the order a0-3 a4-7 b0-3 b4-7 ...: 0 4 1 5 2 6 3 7.
+    let ab = _mm256_packs_epi32(a, b);
+    let cd = _mm256_packs_epi32(c, d);
+    let bytes = _mm256_packs_epi16(ab, cd);
+    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    _mm256_movemask_epi8(_mm256_permutevar8x32_epi32(bytes, order)) as u32
 }
 
 /// Adds to `common` (new sentence major, `os` cells a row) the content words each pair of
