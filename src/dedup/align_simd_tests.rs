@@ -2,23 +2,8 @@
 //! earlier sentence in turn.
 
 use super::*;
+use crate::dedup::eval::Rng;
 use std::collections::HashMap;
-
-/// A small deterministic generator (xorshift64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// A new document: the presence set and each word's sentences, `ns` sentences of words from
 /// `0..vocab`.
@@ -43,7 +28,7 @@ fn earlier_words(rng: &mut Rng, n: usize, vocab: usize, mix: usize) -> Vec<u16> 
             if mix > 0 && rng.below(mix) == 0 {
                 rng.below(vocab) as u16
             } else {
-                rng.next() as u16
+                rng.next_u64() as u16
             }
         })
         .collect()
