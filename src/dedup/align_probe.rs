@@ -2,6 +2,10 @@
 
 use super::matching::{matching, Counts, Gate};
 use super::{Alignment, Sketch, SketchView, MAX_SENTENCES, MIN_COMMON};
+use simd::{count_common, Present};
+
+#[path = "align_simd.rs"]
+mod simd;
 
 /// Content word to the bitmask of the new document's sentences holding it: a 65,536-bit
 /// presence set (most words of an earlier document are not in the new one, and are told so by
@@ -107,20 +111,14 @@ impl WordMasks {
 
 /// A filled [`WordMasks`] borrowed for the lookups of one alignment.
 struct View<'a> {
-    present: &'a [u64; 1 << 10],
+    present: &'a Present,
     slots: &'a [(u16, u64)],
     shift: u32,
     wrap: usize,
 }
 
 impl View<'_> {
-    /// Returns whether some sentence holds `w` (the presence set is exact: one bit a word).
-    #[inline]
-    fn holds(&self, w: u16) -> bool {
-        self.present[usize::from(w >> 6)] >> (w & 63) & 1 != 0
-    }
-
-    /// Returns the sentences holding `w`, a word the table [`View::holds`].
+    /// Returns the sentences holding `w`, a word in the presence set.
     #[inline]
     fn mask(&self, w: u16) -> u64 {
         let mut at = (u32::from(w).wrapping_mul(0x9E37_79B1) >> self.shift) as usize;
@@ -162,49 +160,6 @@ fn sentence_lens(sketch: &Sketch) -> Vec<usize> {
 
 /// Sentence pairs of an alignment at most.
 const CELLS: usize = MAX_SENTENCES * MAX_SENTENCES;
-
-/// Adds to `common` (new sentence major, `os` cells a row) the content words each pair of
-/// sentences shares, for the earlier document's sentences ending at `ends` in `words` (its
-/// words up to the last end), and lists in `cells` each pair as it reaches two (so once).
-/// One pass over all the earlier words, not a loop a sentence: most words are not in the new
-/// document (one bit of `lookup` says so), and only for those that are is their sentence
-/// worked out, by moving past the ends at or before their position (the same sentence the
-/// loop a sentence gave, `ends` being ordered).
-#[inline]
-fn count_common(
-    lookup: &View<'_>,
-    ends: &[u16],
-    words: &[u16],
-    os: usize,
-    common: &mut [u16],
-    cells: &mut Vec<u32>,
-) {
-    let mut j = 0usize;
-    // By index, not `iter().enumerate()`: with a second counter the loop compiled to 12
-    // instructions a word instead of 9 (callgrind), and it runs for every earlier word.
-    #[allow(clippy::needless_range_loop)]
-    for at in 0..words.len() {
-        let w = words[at];
-        if !lookup.holds(w) {
-            continue;
-        }
-        while ends.get(j).is_some_and(|&end| usize::from(end) <= at) {
-            j += 1;
-        }
-        let mut m = lookup.mask(w);
-        while m != 0 {
-            // Below `ns * os`: new sentence `i < ns` (a mask bit) and old `j < os`.
-            let cell = m.trailing_zeros() as usize * os + j;
-            if let Some(c) = common.get_mut(cell) {
-                *c += 1;
-                if *c == 2 {
-                    cells.push(cell as u32);
-                }
-            }
-            m &= m - 1;
-        }
-    }
-}
 
 /// The working buffers of [`Probe::align_with`], made at the sizes a document's alignments
 /// need (at most [`MAX_SENTENCES`] a side), so that they do not grow by doubling over the
@@ -324,7 +279,16 @@ impl Probe {
             len
         }));
         if let Some(lookup) = self.lookup.view() {
-            count_common(&lookup, ends, &words[..start], os, common, cells);
+            let sentences = |w| lookup.mask(w);
+            count_common(
+                lookup.present,
+                sentences,
+                ends,
+                &words[..start],
+                os,
+                common,
+                cells,
+            );
         }
         let new_len = &self.lens[..];
         let (common, old_len) = (&common[..], &old_len[..]);
