@@ -24,7 +24,7 @@ use story_add::AddScratch;
 use story_cells::{directory, insert_cells, update_directory};
 use story_cells::{dots, filter_bits, Dir, Query};
 #[cfg(test)]
-use story_cells::{may_hold, seek, seek_in};
+use story_cells::{may_hold, scan, seek, seek_in};
 use story_postings::{heaviest_among, TermTable, SHARDS};
 pub(super) use story_terms::is_stop;
 pub use story_terms::{terms, DfPrior, Term, MAX_TERMS};

@@ -1,7 +1,7 @@
 //! Owns the story tier's update: adding a document to its story's centroid (sparse, in term
 //! order, with the norms kept up to date) and counting its terms.
 
-use super::story_cells::{directory, insert_cells, seek, update_directory, Dir, DIRECTORY_MIN};
+use super::story_cells::{directory, insert_cells, scan, update_directory, Dir, DIRECTORY_MIN};
 use super::story_postings::{listed_terms, mark_listed};
 use super::story_terms::{Cell, Idf};
 use super::{Story, StoryIndex, Term, Weighed};
@@ -156,24 +156,27 @@ impl StoryIndex {
         if new_story {
             s.centroid.reserve_exact(vector.len());
         }
-        // In term id order, so the norm updates run in the order they always did.
-        for ((i, &(t, w)), &idf_t) in vector.iter().enumerate().zip(idfs) {
+        // In term id order, so the norm updates run in the order they always did (into locals,
+        // the same sums in the same order, stored once).
+        let (mut norm_sq, mut names_sq) = (s.norm_sq, s.names_sq);
+        let rows = vector.iter().zip(idfs).zip(terms).zip(listed.iter());
+        for ((((&(t, w), &idf_t), term), &list), fresh) in rows.zip(fresh_terms.iter_mut()) {
             let (found, next) = if new_story {
                 (None, 0)
             } else {
                 match dir {
                     Some(dir) => dir.seek(&s.centroid, at, t),
-                    None => seek(&s.centroid, at, t),
+                    // Under `DIRECTORY_MIN` cells: a walk beside the document's terms.
+                    None => scan(&s.centroid, at, t),
                 }
             };
             at = next;
             let mass = w / idf_t;
-            let name_now = u32::from(terms[i].name_like);
-            let list = listed[i];
+            let name_now = u32::from(term.name_like);
             let (before, name) = match found {
                 Some(k) => {
                     let (key, c) = s.centroid[k].add(name_now | u32::from(list) << 1, mass);
-                    fresh_terms[i] = list && key & 2 == 0;
+                    *fresh = list && key & 2 == 0;
                     (c, (key | name_now) & 1 != 0)
                 }
                 None => {
@@ -183,18 +186,19 @@ impl StoryIndex {
                     } else {
                         inserts.push((at, cell));
                     }
-                    fresh_terms[i] = list;
+                    *fresh = list;
                     (0.0, name_now != 0)
                 }
             };
             // Incremental update under today's IDF; the full recount below corrects the drift.
             let i2 = idf_t.powi(2);
             let delta = ((before + mass).powi(2) - before * before) * i2;
-            s.norm_sq += delta;
+            norm_sq += delta;
             if name {
-                s.names_sq += delta;
+                names_sq += delta;
             }
         }
+        (s.norm_sq, s.names_sq) = (norm_sq, names_sq);
         let had_dir = dir.is_some();
         insert_cells(&mut s.centroid, inserts);
         if s.centroid.len() >= DIRECTORY_MIN {
@@ -215,12 +219,21 @@ impl StoryIndex {
                 self.docs_seen,
                 self.params.idf_power,
             );
-            // A new story's centroid is this document's terms in the same order, so their IDF
-            // values are at hand (the same numbers `Idf::of` would return).
-            let fresh = s.size == 1 && s.centroid.len() == idfs.len();
+            // The document's own terms (all of a new story's centroid) have their IDF values at
+            // hand, the same numbers `Idf::of` would return: found by a walk beside the centroid.
             let (mut norm_sq, mut names_sq) = (0.0f32, 0.0f32);
-            for (i, (key, c)) in s.centroid.iter().map(|e| (e.key(), e.mass())).enumerate() {
-                let w = c * if fresh { idfs[i] } else { idf.of(key >> 2) };
+            let mut j = 0usize;
+            for cell in &s.centroid {
+                let (key, c) = (cell.key(), cell.mass());
+                let t = key >> 2;
+                while vector.get(j).is_some_and(|&(u, _)| u < t) {
+                    j += 1;
+                }
+                let idf_t = match (vector.get(j), idfs.get(j)) {
+                    (Some(&(u, _)), Some(&v)) if u == t => v,
+                    _ => idf.of(t),
+                };
+                let w = c * idf_t;
                 norm_sq += w * w;
                 if key & 1 != 0 {
                     names_sq += w * w;

@@ -39,6 +39,8 @@ pub(super) struct ShardMap {
     /// tables at, with 10 bytes a slot against the `HashMap`'s 13 a bucket.
     slots: Vec<Slot>,
     len: usize,
+    /// The entries the slots hold before they are grown: 7/8 of them (0 when there are none).
+    limit: usize,
 }
 
 /// The key of `term` within its shard (term ids are 24 bits, the low 8 pick the shard).
@@ -62,18 +64,20 @@ impl ShardMap {
         self.len
     }
 
-    /// The slot holding `key`, or the empty slot where it would go (none when no slots).
+    /// The slot holding `key`, or the empty slot where it would go, with what that slot holds
+    /// (none when there are no slots): one probe loop for [`ShardMap::get`] and
+    /// [`ShardMap::upsert`], each slot read once.
     #[inline(always)]
-    fn find(&self, key: u16) -> Option<usize> {
+    fn find(&self, key: u16) -> Option<(usize, Slot)> {
         let n = self.slots.len();
         if n == 0 {
             return None;
         }
         let mut i = home(key, n);
         loop {
-            let s = self.slots[i];
+            let s = *self.slots.get(i)?;
             if s.df == 0 || s.key == key {
-                return Some(i);
+                return Some((i, s));
             }
             i = (i + 1) & (n - 1);
         }
@@ -82,26 +86,11 @@ impl ShardMap {
     /// Returns the entry of `term`, if held.
     #[inline(always)]
     pub(super) fn get(&self, term: u32) -> Option<TermStat> {
-        // [`ShardMap::find`] with the slot read once, where it is found.
-        let n = self.slots.len();
-        if n == 0 {
-            return None;
-        }
-        let key = key_of(term);
-        let mut i = home(key, n);
-        loop {
-            let s = *self.slots.get(i)?;
-            if s.df == 0 {
-                return None;
-            }
-            if s.key == key {
-                return Some(TermStat {
-                    df: s.df,
-                    head: s.head,
-                });
-            }
-            i = (i + 1) & (n - 1);
-        }
+        let (_, s) = self.find(key_of(term))?;
+        (s.df != 0).then_some(TermStat {
+            df: s.df,
+            head: s.head,
+        })
     }
 
     /// Asks the processor to load the slot `term` is looked for at, without waiting for it.
@@ -126,14 +115,13 @@ impl ShardMap {
     /// `update` to change; the entry must leave it with a document frequency above 0.
     #[inline(always)]
     pub(super) fn upsert(&mut self, term: u32, head: u32, update: impl FnOnce(&mut TermStat)) {
-        if (self.len + 1) * 8 > self.slots.len() * 7 {
+        if self.len >= self.limit {
             self.grow();
         }
         let key = key_of(term);
-        let Some(i) = self.find(key) else {
+        let Some((i, s)) = self.find(key) else {
             return;
         };
-        let s = self.slots[i];
         let mut stat = if s.df == 0 {
             self.len += 1;
             TermStat { df: 0, head }
@@ -145,11 +133,13 @@ impl ShardMap {
         };
         update(&mut stat);
         debug_assert!(stat.df > 0);
-        self.slots[i] = Slot {
-            key,
-            df: stat.df,
-            head: stat.head,
-        };
+        if let Some(slot) = self.slots.get_mut(i) {
+            *slot = Slot {
+                key,
+                df: stat.df,
+                head: stat.head,
+            };
+        }
     }
 
     /// Doubles the slots (to [`MIN_SLOTS`] when none).
@@ -163,6 +153,7 @@ impl ShardMap {
     fn rebuild(&mut self, n: usize) {
         let old = std::mem::take(&mut self.slots);
         self.slots = vec![Slot::default(); n];
+        self.limit = n / 8 * 7;
         for s in old {
             if s.df == 0 {
                 continue;

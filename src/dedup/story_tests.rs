@@ -124,7 +124,7 @@ fn inserted_cells_land_in_term_order() {
 }
 
 #[test]
-fn seek_and_the_directory_find_what_a_binary_search_finds() {
+fn seek_scan_and_the_directory_find_what_a_binary_search_finds() {
     let mut rng = crate::dedup::eval::Rng(7);
     let mut dir = Vec::new();
     let cases = [
@@ -172,6 +172,7 @@ fn seek_and_the_directory_find_what_a_binary_search_finds() {
                 let want = if hit { (Some(i), i + 1) } else { (None, i) };
                 let at = format!("len {len} from {from} term {t}");
                 assert_eq!(seek(&centroid, from, t), want, "{at}");
+                assert_eq!(scan(&centroid, from, t), want, "{at}");
                 assert_eq!(seek_in(&centroid, &dir, from, t), want, "{at}");
             }
         }
@@ -328,4 +329,71 @@ fn the_query_terms_chosen_among_the_listed_ones_are_the_heaviest_of_the_vector()
             assert_eq!(got, want, "len {len} k {k}");
         }
     }
+}
+
+#[test]
+fn a_recount_weighs_every_centroid_term_by_its_idf_before_the_add() {
+    // Stories grown past the recount sizes (powers of two, every 64 members) and past the
+    // directory size, documents given their IDF values (as a decision gives them) or not.
+    let mut rng = crate::dedup::eval::Rng(33);
+    let mut idx = StoryIndex::new(StoryParams {
+        window: 10_000,
+        ..params()
+    });
+    let mut recounts = 0;
+    for doc in 0..700u32 {
+        let story = u128::from(doc % 3);
+        let len = 5 + rng.below(80);
+        let mut t: Vec<Term> = (0..len)
+            .map(|_| Term {
+                id: rng.below(if story == 0 { 400 } else { 4000 }) as u32,
+                tf: 1 + rng.below(4) as u8,
+                name_like: rng.below(3) == 0,
+            })
+            .collect();
+        t.sort_unstable();
+        t.dedup_by_key(|x| x.id);
+        // The IDF of every term the centroid may hold after the add, as it stands before it.
+        let slot = idx.by_id.get(&story).copied();
+        let centroid = slot.and_then(|s| idx.slots[s as usize].as_ref());
+        let mut idf = idx.idf();
+        let before: std::collections::HashMap<u32, f32> = centroid
+            .map_or(&[][..], |s| &s.centroid[..])
+            .iter()
+            .map(|c| c.term())
+            .chain(t.iter().map(|x| x.id))
+            .map(|x| (x, idf.of(x)))
+            .collect();
+        let idfs = idx.idfs(&t);
+        match doc % 3 {
+            0 => idx.add(story, &t),
+            1 => idx.add_with(story, &t, Some(&idfs), None),
+            _ => {
+                let vector = idx.vector_with(&t, &idfs);
+                let keys = StoryIndex::listed_keys(&vector);
+                idx.add_with(story, &t, Some(&idfs), Some((&vector, &keys)));
+            }
+        }
+        let slot = idx.by_id[&story];
+        let s = idx.slots[slot as usize].as_ref().unwrap();
+        if !(s.size.is_power_of_two() || s.size % 64 == 0) {
+            continue;
+        }
+        recounts += 1;
+        let (mut norm_sq, mut names_sq) = (0.0f32, 0.0f32);
+        for c in &s.centroid {
+            let w = c.mass() * before[&c.term()];
+            norm_sq += w * w;
+            if c.key() & 1 != 0 {
+                names_sq += w * w;
+            }
+        }
+        assert_eq!(s.norm_sq.to_bits(), norm_sq.to_bits(), "doc {doc}");
+        assert_eq!(s.names_sq.to_bits(), names_sq.to_bits(), "doc {doc}");
+    }
+    assert!(
+        recounts > 20 && idx.dirs.len() == 3,
+        "{recounts} {}",
+        idx.dirs.len()
+    );
 }
