@@ -61,6 +61,24 @@ fn commit_rate(url: &str, name: &str, n: usize) -> f64 {
     (n - 1) as f64 / ((last - first) as f64 / 1000.0)
 }
 
+/// CPU seconds that process `pid`'s threads have run so far: the sum of their scheduler
+/// run times (`/proc/<pid>/task/*/schedstat`, nanoseconds; `/proc/<pid>/stat` counts in ticks
+/// of 10 ms, too coarse for a drain of a second or less). A thread that ended is not counted.
+fn cpu_seconds(pid: u32) -> f64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("a running process");
+    let ns: u64 = tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    ns as f64 / 1e9
+}
+
+/// CPU seconds of each server and each worker node over a drain ([`Run::drain_alone`]).
+struct Cpu {
+    servers: Vec<f64>,
+    nodes: Vec<f64>,
+}
+
 /// The nodes of one figure: cluster `name`, an intake and `workers` workers on `drop`.
 struct Run {
     intake: Node,
@@ -90,15 +108,48 @@ impl Run {
         wait_for_lines(&self.config, n, Duration::from_secs(900), &refs);
     }
 
+    /// Whether stream `stream` of the status holds `n` messages (its last sequence).
+    fn stream_at(&self, stream: &str, n: usize) -> bool {
+        let want = format!("last_seq {n:>9}");
+        let s = cluster_cmd(&self.config, &["status"]);
+        s.lines().any(|l| l.contains(stream) && l.contains(&want))
+    }
+
     /// Waits until stream `stream` of the status holds `n` messages.
     fn wait_stream(&self, stream: &str, n: usize) {
-        let want = format!("last_seq {n:>9}");
-        loop {
-            let s = cluster_cmd(&self.config, &["status"]);
-            if s.lines().any(|l| l.contains(stream) && l.contains(&want)) {
-                return;
-            }
+        while !self.stream_at(stream, n) {
             std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Fills the prepared stream of cluster `name` (`n` documents) with two workers while the
+    /// harness holds the decider lease, then releases it and waits for the `n` lines; returns
+    /// the CPU seconds of each server and each worker node (one of them decides) over the
+    /// drain. Panics if a node decided during the fill (the hold did not keep the lease).
+    fn drain_alone(&mut self, bed: &Bed, name: &str, dir: &Path, n: usize, pin: bool) -> Cpu {
+        let hold = Hold::start(&bed.url, name);
+        self.add_workers(bed, name, dir, 2);
+        if pin {
+            self.workers.iter().for_each(|w| w.pin("1"));
+        }
+        let prepared = format!("{}_PREPARED", name.to_uppercase());
+        self.wait_stream(&prepared, n);
+        let out = format!("{}_OUT", name.to_uppercase());
+        assert!(
+            self.stream_at(&out, 0),
+            "a node decided while the harness held the lease"
+        );
+        let pids: Vec<u32> = bed.nats.pids();
+        let nodes: Vec<u32> = self.workers.iter().map(Node::pid).collect();
+        let cpu = |pids: &[u32]| pids.iter().map(|&p| cpu_seconds(p)).collect::<Vec<_>>();
+        let before = (cpu(&pids), cpu(&nodes));
+        drop(hold);
+        self.wait(n);
+        let spent =
+            |now: Vec<f64>, then: Vec<f64>| now.iter().zip(&then).map(|(a, b)| a - b).collect();
+        Cpu {
+            servers: spent(cpu(&pids), before.0),
+            nodes: spent(cpu(&nodes), before.1),
         }
     }
 }
@@ -168,15 +219,21 @@ fn figures() {
         let drop = copy_to(name);
         let mut run = Run::intake(&bed, name, &drop);
         std::thread::sleep(Duration::from_secs(2));
-        hold_lease(&bed.url, name, true);
-        run.add_workers(&bed, name, &drop, 2);
-        run.wait_stream("DEC_PREPARED", n);
-        hold_lease(&bed.url, name, false);
-        run.wait(n);
+        let cpu = run.drain_alone(&bed, name, &drop, n, false);
         let rate = commit_rate(&bed.url, name, n);
         println!(
             "FIGURE decider alone on a full prepared stream: {rate:.0} docs/s ({:.1} us/doc)",
             1e6 / rate
+        );
+        let per_doc = |secs: &[f64]| -> Vec<String> {
+            let us = secs.iter().map(|s| s * 1e6 / n as f64);
+            us.map(|u| format!("{u:.1}")).collect()
+        };
+        println!(
+            "FIGURE decider alone, CPU us a document over the drain (cluster status polls \
+             included): servers {:?}, worker nodes {:?}",
+            per_doc(&cpu.servers),
+            per_doc(&cpu.nodes),
         );
         // The decider logs its own CPU per document every 10 s.
         std::thread::sleep(Duration::from_secs(11));
@@ -257,14 +314,7 @@ fn decider_ceiling_pinned() {
             let name = "dec";
             let mut run = Run::intake(&bed, name, &drop);
             std::thread::sleep(Duration::from_secs(2));
-            hold_lease(&bed.url, name, true);
-            run.add_workers(&bed, name, &drop, 2);
-            if pin {
-                run.workers.iter().for_each(|w| w.pin("1"));
-            }
-            run.wait_stream("DEC_PREPARED", n);
-            hold_lease(&bed.url, name, false);
-            run.wait(n);
+            run.drain_alone(&bed, name, &drop, n, pin);
             let rate = commit_rate(&bed.url, name, n);
             println!("FIGURE decider alone, pinned {pin}: {rate:.0} docs/s");
             if pin { &mut pinned } else { &mut free }.push(rate);

@@ -43,42 +43,6 @@ fn wait_until(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
     }
 }
 
-/// Holds the decider lease from outside, written again every second (the bucket keeps an
-/// entry 4 s), until dropped; then released.
-struct Hold {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    url: String,
-}
-
-impl Hold {
-    fn start(url: &str) -> Hold {
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (s, u) = (stop.clone(), url.to_string());
-        let thread = std::thread::spawn(move || {
-            while !s.load(std::sync::atomic::Ordering::Relaxed) {
-                hold_lease(&u, "t", true);
-                std::thread::sleep(Duration::from_secs(1));
-            }
-        });
-        Hold {
-            stop,
-            thread: Some(thread),
-            url: url.to_string(),
-        }
-    }
-}
-
-impl Drop for Hold {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        hold_lease(&self.url, "t", false);
-    }
-}
-
 /// Every file once in the output stream and in the file sink `out`; no more lines come.
 fn each_once(config: &Path, out: &Path, names: &[String], nodes: &[&Node]) {
     let lines = wait_for_lines(config, names.len(), Duration::from_secs(90), nodes);
@@ -207,7 +171,7 @@ fn files_lost_with_the_prepared_stream_are_published_again_and_decided_once() {
     let mut names = drop_files(&bed.drop, 5, 0);
     let (node, c) = bed.node("node", "all", Some(&out), "");
     wait_for_lines(&c, 5, Duration::from_secs(120), &[&node]);
-    let hold = Hold::start(&bed.url);
+    let hold = Hold::start(&bed.url, "t");
     // The decider believes in its lease for up to 3 s after its last renewal.
     std::thread::sleep(Duration::from_secs(5));
     let before = state(&bed.url, "T_PREPARED").1;

@@ -60,3 +60,44 @@ pub fn hold_lease(url: &str, name: &str, hold: bool) {
         }
     })
 }
+
+/// Holds the decider lease of cluster `name` from outside for as long as it lives, written
+/// again every second (the bucket keeps an entry 4 s (the daemon's lease TTL), so a single
+/// write lets a node take the lease 4 s later); released when dropped.
+pub struct Hold {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    url: String,
+    name: String,
+}
+
+impl Hold {
+    pub fn start(url: &str, name: &str) -> Hold {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (s, u, n) = (stop.clone(), url.to_string(), name.to_string());
+        // Written once before returning, so the caller's next step already finds it held.
+        hold_lease(&u, &n, true);
+        let thread = std::thread::spawn(move || {
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_secs(1));
+                hold_lease(&u, &n, true);
+            }
+        });
+        Hold {
+            stop,
+            thread: Some(thread),
+            url: url.to_string(),
+            name: name.to_string(),
+        }
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        hold_lease(&self.url, &self.name, false);
+    }
+}

@@ -148,6 +148,11 @@ impl NatsCluster {
         }
     }
 
+    /// The running servers' process ids.
+    pub fn pids(&self) -> Vec<u32> {
+        self.servers.iter().flatten().map(Child::id).collect()
+    }
+
     /// Pins every server (all its threads) to the CPUs `cpus` (a `taskset` list).
     pub fn pin(&self, cpus: &str) {
         for c in self.servers.iter().flatten() {
