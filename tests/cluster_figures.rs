@@ -61,16 +61,21 @@ fn commit_rate(url: &str, name: &str, n: usize) -> f64 {
     (n - 1) as f64 / ((last - first) as f64 / 1000.0)
 }
 
-/// CPU seconds that process `pid`'s threads have run so far: the sum of their scheduler
-/// run times (`/proc/<pid>/task/*/schedstat`, nanoseconds; `/proc/<pid>/stat` counts in ticks
-/// of 10 ms, too coarse for a drain of a second or less). A thread that ended is not counted.
+/// CPU seconds (user and system) that process `pid` has used so far, its ended threads
+/// included, from `/proc/<pid>/stat` (in clock ticks, 10 ms: over 2,000 documents 5 us a
+/// document; the threads' own `schedstat` counts finer but loses a thread that ends, as the
+/// idle node's blocking threads do during a drain).
 fn cpu_seconds(pid: u32) -> f64 {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("a running process");
-    let ns: u64 = tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("a running process");
+    // After the command name in parentheses: state is field 3, utime and stime 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields[11..13]
+        .iter()
+        .map(|f| f.parse::<f64>().unwrap())
         .sum();
-    ns as f64 / 1e9
+    // SAFETY: sysconf reads a constant of the system; no memory is passed.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
 /// CPU seconds of each server and each worker node over a drain ([`Run::drain_alone`]).
@@ -106,6 +111,21 @@ impl Run {
     fn wait(&self, n: usize) {
         let refs: Vec<&Node> = std::iter::once(&self.intake).chain(&self.workers).collect();
         wait_for_lines(&self.config, n, Duration::from_secs(900), &refs);
+    }
+
+    /// Waits until every node has joined the cluster and the intake watches its folder (a
+    /// node's first stream requests can time out, 10 s, when several create the same streams
+    /// at once; files dropped meanwhile would time that start-up, not the cluster).
+    fn wait_joined(&self) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let joined = |n: &Node| n.log().contains("joined the cluster");
+        while !(self.workers.iter().all(joined) && self.intake.log().contains("status: ready")) {
+            assert!(
+                Instant::now() < deadline,
+                "the nodes did not join within 120 s"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// Whether stream `stream` of the status holds `n` messages (its last sequence).
@@ -257,7 +277,8 @@ fn figures() {
         std::fs::create_dir(&drop).unwrap();
         let mut run = Run::intake(&bed, name, &drop);
         run.add_workers(&bed, name, &drop, 2);
-        std::thread::sleep(Duration::from_secs(5));
+        run.wait_joined();
+        std::thread::sleep(Duration::from_secs(1));
         let files: Vec<PathBuf> = std::fs::read_dir(&src)
             .unwrap()
             .map(|e| e.unwrap().path())
