@@ -163,18 +163,22 @@ fn normalize(text: &str) -> String {
     if memchr::memchr2(0, b'\r', text.as_bytes()).is_none() {
         return text.to_string();
     }
+    // NUL and CR are ASCII, so every cut below falls on a character boundary: the text between
+    // them is copied whole, not a character at a time.
+    let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\0' => out.push('\u{fffd}'),
-            '\r' => {
-                chars.next_if_eq(&'\n');
-                out.push('\n');
-            }
-            c => out.push(c),
+    let mut from = 0;
+    for at in memchr::memchr2_iter(0, b'\r', bytes) {
+        out.push_str(&text[from..at]);
+        if bytes[at] == 0 {
+            out.push('\u{fffd}');
+            from = at + 1;
+        } else {
+            out.push('\n');
+            from = at + 1 + usize::from(bytes.get(at + 1) == Some(&b'\n'));
         }
     }
+    out.push_str(&text[from..]);
     out
 }
 
@@ -404,6 +408,44 @@ mod tests {
     #[test]
     fn nul_and_carriage_returns_are_normalized() {
         assert_eq!(decode(b"a\0b\rc\r\nd", true).text, "a\u{fffd}b\nc\nd");
+    }
+
+    #[test]
+    fn normalize_matches_a_character_walk() {
+        // The rule one character at a time, as `normalize` was first written.
+        fn walk(text: &str) -> String {
+            let mut out = String::new();
+            let mut chars = text.chars().peekable();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\0' => out.push('\u{fffd}'),
+                    '\r' => {
+                        chars.next_if_eq(&'\n');
+                        out.push('\n');
+                    }
+                    c => out.push(c),
+                }
+            }
+            out
+        }
+        for text in [
+            "",
+            "\r",
+            "\n",
+            "\0",
+            "\r\n",
+            "\r\r\n",
+            "\n\r",
+            "é\r\nü",
+            "\0é\0",
+            "a\r",
+            "x\r\n\r\ny",
+            "\r\0\n",
+            "日本\r語\r\n",
+            "plain",
+        ] {
+            assert_eq!(normalize(text), walk(text), "{text:?}");
+        }
     }
 
     #[test]
