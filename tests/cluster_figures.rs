@@ -6,7 +6,8 @@
 //! ```
 //!
 //! `DROPLINE_FIGURES_DATA` = a folder of articles (else generated ones),
-//! `DROPLINE_FIGURES_FILES` = how many files (default 2000).
+//! `DROPLINE_FIGURES_FILES` = how many files (default 2000), `DROPLINE_FIGURES_PERF` = a
+//! `perf record` output file for the worker nodes over the decider-alone drain.
 
 mod cluster_util;
 mod util;
@@ -66,11 +67,8 @@ fn commit_rate(url: &str, name: &str, n: usize) -> f64 {
 /// document; the threads' own `schedstat` counts finer but loses a thread that ends, as the
 /// idle node's blocking threads do during a drain).
 fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("a running process");
-    // After the command name in parentheses: state is field 3, utime and stime 14 and 15.
-    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields[11..13]
+    // utime and stime are fields 14 and 15.
+    let ticks: f64 = stat_fields(pid)[11..13]
         .iter()
         .map(|f| f.parse::<f64>().unwrap())
         .sum();
@@ -78,10 +76,59 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
+/// Minor page faults that process `pid` has taken so far (`/proc/<pid>/stat` field 10): pages
+/// touched for the first time since they were mapped, the allocator's fresh memory among them.
+fn minor_faults(pid: u32) -> f64 {
+    stat_fields(pid)[7].parse().unwrap()
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name in parentheses (state first).
+fn stat_fields(pid: u32) -> Vec<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("a running process");
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    rest.split_whitespace().map(str::to_string).collect()
+}
+
+/// `perf record` of the worker nodes over a drain, when `DROPLINE_FIGURES_PERF` names its
+/// output file (a profiling build in `DROPLINE_BIN` gives symbols): the decider's own profile,
+/// without the fill's strip and entity work. Stopped with SIGINT, so that perf writes its file.
+struct Perf(Option<std::process::Child>);
+
+impl Perf {
+    fn start(pids: &[u32]) -> Perf {
+        let Some(out) = std::env::var_os("DROPLINE_FIGURES_PERF") else {
+            return Perf(None);
+        };
+        let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+        let child = std::process::Command::new("perf")
+            .args(["record", "-q", "-e", "cpu-clock", "-F", "4000"])
+            .args(["--call-graph", "dwarf,16384", "-o"])
+            .arg(out)
+            .args(["-p", &pids.join(",")])
+            .spawn()
+            .expect("perf runs");
+        // perf attaches before the drain starts.
+        std::thread::sleep(Duration::from_millis(500));
+        Perf(Some(child))
+    }
+}
+
+impl Drop for Perf {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            // SAFETY: kill sends a signal to a child this harness started; no memory is passed.
+            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+            let _ = child.wait();
+        }
+    }
+}
+
 /// CPU seconds of each server and each worker node over a drain ([`Run::drain_alone`]).
 struct Cpu {
     servers: Vec<f64>,
     nodes: Vec<f64>,
+    /// Minor page faults of each worker node over the drain.
+    node_faults: Vec<f64>,
 }
 
 /// The nodes of one figure: cluster `name`, an intake and `workers` workers on `drop`.
@@ -162,14 +209,18 @@ impl Run {
         let pids: Vec<u32> = bed.nats.pids();
         let nodes: Vec<u32> = self.workers.iter().map(Node::pid).collect();
         let cpu = |pids: &[u32]| pids.iter().map(|&p| cpu_seconds(p)).collect::<Vec<_>>();
-        let before = (cpu(&pids), cpu(&nodes));
+        let faults = |pids: &[u32]| pids.iter().map(|&p| minor_faults(p)).collect::<Vec<_>>();
+        let before = (cpu(&pids), cpu(&nodes), faults(&nodes));
+        let perf = Perf::start(&nodes);
         drop(hold);
         self.wait(n);
+        drop(perf);
         let spent =
             |now: Vec<f64>, then: Vec<f64>| now.iter().zip(&then).map(|(a, b)| a - b).collect();
         Cpu {
             servers: spent(cpu(&pids), before.0),
             nodes: spent(cpu(&nodes), before.1),
+            node_faults: spent(faults(&nodes), before.2),
         }
     }
 }
@@ -251,9 +302,14 @@ fn figures() {
         };
         println!(
             "FIGURE decider alone, CPU us a document over the drain (cluster status polls \
-             included): servers {:?}, worker nodes {:?}",
+             included): servers {:?}, worker nodes {:?}; minor page faults a document: worker \
+             nodes {:.1?}",
             per_doc(&cpu.servers),
             per_doc(&cpu.nodes),
+            cpu.node_faults
+                .iter()
+                .map(|f| f / n as f64)
+                .collect::<Vec<_>>(),
         );
         // The decider logs its own CPU per document every 10 s.
         std::thread::sleep(Duration::from_secs(11));
@@ -335,9 +391,14 @@ fn decider_ceiling_pinned() {
             let name = "dec";
             let mut run = Run::intake(&bed, name, &drop);
             std::thread::sleep(Duration::from_secs(2));
-            run.drain_alone(&bed, name, &drop, n, pin);
+            let cpu = run.drain_alone(&bed, name, &drop, n, pin);
             let rate = commit_rate(&bed.url, name, n);
-            println!("FIGURE decider alone, pinned {pin}: {rate:.0} docs/s");
+            let node_us = cpu.nodes.iter().sum::<f64>() * 1e6 / n as f64;
+            let faults = cpu.node_faults.iter().sum::<f64>() / n as f64;
+            println!(
+                "FIGURE decider alone, pinned {pin}: {rate:.0} docs/s, worker nodes {node_us:.1} \
+                 us of CPU and {faults:.1} minor page faults a document"
+            );
             if pin { &mut pinned } else { &mut free }.push(rate);
         }
     }
