@@ -116,8 +116,7 @@ impl Perf {
 impl Drop for Perf {
     fn drop(&mut self) {
         if let Some(mut child) = self.0.take() {
-            // SAFETY: kill sends a signal to a child this harness started; no memory is passed.
-            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+            util::signal(&child, "INT");
             let _ = child.wait();
         }
     }
