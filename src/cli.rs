@@ -219,6 +219,8 @@ pub fn main(cli: Cli) -> ExitCode {
             let Some((cfg, _)) = load(&args) else {
                 return ExitCode::from(EXIT_USAGE);
             };
+            // Warnings (a reader asked for again while a server is down) go to stderr.
+            crate::logging::init(&cfg.log);
             exit(crate::cluster::run_command(&cfg.cluster, command))
         }
         Command::Eval(cmd) => exit(match cmd {

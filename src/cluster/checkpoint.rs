@@ -100,16 +100,17 @@ pub async fn resume(cluster: &Cluster, config: &Config) -> Result<Resumed> {
     let (mut next_work, mut read_from) = (manifest.next_work.max(1), manifest.read_from.max(1));
     let mut replayed = 0u64;
     if last > manifest.out_seq {
-        let consumer = out
-            .create_consumer(pull::OrderedConfig {
+        let mut messages = super::ordered::ordered(
+            &out,
+            pull::OrderedConfig {
                 headers_only: true,
                 deliver_policy: DeliverPolicy::ByStartSequence {
                     start_sequence: manifest.out_seq + 1,
                 },
                 ..Default::default()
-            })
-            .await?;
-        let mut messages = consumer.messages().await?;
+            },
+        )
+        .await?;
         while let Some(msg) = messages.next().await {
             let msg = msg.map_err(|e| anyhow::anyhow!("cannot replay the output stream: {e}"))?;
             let seq = msg

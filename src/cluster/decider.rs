@@ -282,15 +282,16 @@ async fn lead(
     // nothing in a new one, so the decider starts over from the output stream's last line.
     let created = prepared.cached_info().created;
     let mut last_check = Instant::now();
-    let consumer = prepared
-        .create_consumer(pull::OrderedConfig {
+    let mut messages = super::ordered::ordered(
+        &prepared,
+        pull::OrderedConfig {
             deliver_policy: DeliverPolicy::ByStartSequence {
                 start_sequence: state.read_from.max(1),
             },
             ..Default::default()
-        })
-        .await?;
-    let mut messages = consumer.messages().await?;
+        },
+    )
+    .await?;
     let client = cluster.js.client();
     let mut batches: VecDeque<Batch> = VecDeque::new();
     let mut purged_to = 0;

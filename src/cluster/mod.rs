@@ -44,6 +44,8 @@
 //!   on `<name>.out.lost`) after `cluster.lost_after`; [`republish`]: the intake publishes
 //!   that file again, and alone opens a work stream made anew, past every sequence it gave.
 //! - [`append`]: the decider's pipelined, fenced appends to the output stream.
+//! - [`ordered`]: the ordered consumers that read a stream from a sequence, asked for again
+//!   when a request times out (older servers may place one on a server that is down).
 
 pub mod append;
 pub mod checkpoint;
@@ -56,6 +58,7 @@ pub mod lease;
 pub mod line;
 mod nodes;
 pub mod objects;
+pub mod ordered;
 pub mod output;
 pub mod records;
 pub mod republish;

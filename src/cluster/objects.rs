@@ -35,17 +35,15 @@ pub async fn read(js: &JetStream, bucket: &str, name: &str) -> Result<Option<Vec
             .get_stream(format!("OBJ_{bucket}"))
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the stream of object store {bucket}: {e}"))?;
-        let consumer = stream
-            .create_consumer(pull::OrderedConfig {
+        let mut messages = super::ordered::ordered(
+            &stream,
+            pull::OrderedConfig {
                 filter_subject: format!("$O.{bucket}.C.{}", info.nuid),
                 ..Default::default()
-            })
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot read the chunks of object {name}: {e}"))?;
-        let mut messages = consumer
-            .messages()
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot read the chunks of object {name}: {e}"))?;
+            },
+        )
+        .await
+        .with_context(|| format!("cannot read the chunks of object {name}"))?;
         for _ in 0..info.chunks {
             let msg = tokio::time::timeout(CHUNK_WAIT, messages.next())
                 .await

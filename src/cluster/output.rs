@@ -55,15 +55,16 @@ pub async fn run(cluster: Cluster, sink: FileSink, stop: watch::Receiver<bool>) 
     let path = sink.path;
     tracing::info!(path = %path.display(), seq = at.seq, "file sink continues after its last line");
     let out = cluster.js.get_stream(&cluster.names.out).await?;
-    let consumer = out
-        .create_consumer(pull::OrderedConfig {
+    let mut messages = super::ordered::ordered(
+        &out,
+        pull::OrderedConfig {
             deliver_policy: DeliverPolicy::ByStartSequence {
                 start_sequence: at.seq + 1,
             },
             ..Default::default()
-        })
-        .await?;
-    let mut messages = consumer.messages().await?;
+        },
+    )
+    .await?;
     let mut unsynced = 0u64;
     let mut buf: Vec<u8> = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -110,13 +111,14 @@ async fn seq_of_line(cluster: &Cluster, lines: u64) -> Result<u64> {
     if lines == 0 || lost_markers(&out, &cluster.names.out_prefix).await? == 0 {
         return Ok(lines);
     }
-    let consumer = out
-        .create_consumer(pull::OrderedConfig {
+    let mut messages = super::ordered::ordered(
+        &out,
+        pull::OrderedConfig {
             headers_only: true,
             ..Default::default()
-        })
-        .await?;
-    let mut messages = consumer.messages().await?;
+        },
+    )
+    .await?;
     let mut seen = 0;
     while let Some(msg) = messages.next().await {
         let msg = msg.map_err(|e| anyhow::anyhow!("cannot read the output stream: {e}"))?;

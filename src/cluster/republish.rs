@@ -129,13 +129,14 @@ pub async fn follow(
 
 async fn open_follow(cluster: &Cluster, policy: DeliverPolicy) -> Result<pull::Ordered> {
     let out = cluster.js.get_stream(&cluster.names.out).await?;
-    let consumer = out
-        .create_consumer(pull::OrderedConfig {
+    super::ordered::ordered(
+        &out,
+        pull::OrderedConfig {
             deliver_policy: policy,
             headers_only: true,
             ..Default::default()
-        })
-        .await
-        .context("cannot follow the output stream")?;
-    Ok(consumer.messages().await?)
+        },
+    )
+    .await
+    .context("cannot follow the output stream")
 }

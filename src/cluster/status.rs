@@ -3,10 +3,11 @@
 
 use super::decider::{LeaseValue, LEASE_KEY};
 use super::lease::INTAKE_KEY;
-use super::{connect, ClusterConfig, Names, NodeInfo};
+use super::{connect, ordered, ClusterConfig, Names, NodeInfo};
 use anyhow::{Context, Result};
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
-use async_nats::jetstream::{self, Context as Js};
+use async_nats::jetstream::context::{GetStreamError, GetStreamErrorKind};
+use async_nats::jetstream::{self, Context as Js, ErrorCode};
 use futures_util::StreamExt;
 use std::fmt::Write as _;
 use std::io::Write;
@@ -142,23 +143,35 @@ async fn nodes(js: &Js, names: &Names) -> Vec<NodeInfo> {
 pub async fn tail(c: &ClusterConfig, once: bool) -> Result<()> {
     let js = jetstream::new(connect(c).await?);
     let names = Names::of(c);
-    let mut stream = match js.get_stream(&names.out).await {
+    let stream = match open_stream(&js, &names.out).await {
         Ok(s) => s,
-        // Nothing published yet: nothing to print.
-        Err(_) if once => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("no output stream {} yet", names.out)),
+        Err(e) => match e.kind() {
+            // Nothing published yet: nothing to print.
+            GetStreamErrorKind::JetStream(j)
+                if once && j.error_code() == ErrorCode::STREAM_NOT_FOUND =>
+            {
+                return Ok(())
+            }
+            _ => {
+                return Err(e)
+                    .with_context(|| format!("cannot get the output stream {}", names.out))
+            }
+        },
     };
-    let last = stream.info().await?.state.last_sequence;
+    // The info came with the stream: no second request.
+    let last = stream.cached_info().state.last_sequence;
     if once && last == 0 {
         return Ok(());
     }
-    let consumer = stream
-        .create_consumer(pull::OrderedConfig {
+    let mut messages = ordered::ordered(
+        &stream,
+        pull::OrderedConfig {
             deliver_policy: DeliverPolicy::All,
             ..Default::default()
-        })
-        .await?;
-    let mut messages = consumer.messages().await?;
+        },
+    )
+    .await
+    .with_context(|| format!("cannot read the output stream {}", names.out))?;
     let stdout = std::io::stdout();
     let mut lock = stdout.lock();
     while let Some(msg) = messages.next().await {
@@ -181,6 +194,20 @@ pub async fn tail(c: &ClusterConfig, once: bool) -> Result<()> {
     }
     lock.flush()?;
     Ok(())
+}
+
+/// Gets stream `name`, asking again while the request times out (after a server dies, its
+/// streams elect a new leader and answer nothing meanwhile), up to [`ordered::TRIES`] times.
+async fn open_stream(js: &Js, name: &str) -> Result<jetstream::stream::Stream, GetStreamError> {
+    let mut tries = 1;
+    loop {
+        match js.get_stream(name).await {
+            Err(e) if e.kind() == GetStreamErrorKind::Request && tries < ordered::TRIES => {
+                tries += 1;
+            }
+            got => return got,
+        }
+    }
 }
 
 /// Returns whether nothing more is waiting for this consumer (time to flush stdout).

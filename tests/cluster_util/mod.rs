@@ -231,6 +231,21 @@ impl Bed {
     }
 }
 
+impl Drop for Bed {
+    /// A failed test keeps its folder (the servers' and nodes' logs and stores) and prints
+    /// where it is, with the servers' last log lines.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.tmp.disable_cleanup(true);
+            eprintln!(
+                "test folder kept: {}\n{}",
+                self.tmp.path().display(),
+                self.nats.log_tails()
+            );
+        }
+    }
+}
+
 /// The binary the nodes run: `DROPLINE_BIN` when set (the figures run a release build from
 /// the debug test binary), else the one under test.
 pub fn dropline_bin() -> String {
