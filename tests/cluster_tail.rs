@@ -1,7 +1,7 @@
-//! `dropline cluster tail` with one of the three servers killed. nats-server before 2.12 may place
-//! the tail's reader (an ephemeral consumer) on the dead server for minutes after it died, and a
-//! quarter to a third of the requests then time out (src/cluster/ordered.rs); each tail must still
-//! print every line.
+//! `dropline cluster tail` and `status` with one of the three servers killed. nats-server before
+//! 2.12 may place the tail's reader (an ephemeral consumer) on the dead server for minutes after it
+//! died, and a quarter to a third of the requests then time out (src/cluster/ordered.rs); each tail
+//! must still print every line, and each status list every node.
 
 mod cluster_util;
 mod util;
@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[test]
-fn every_tail_prints_every_line_after_a_server_is_killed() {
+fn every_tail_and_status_reads_through_a_killed_server() {
     let mut bed = Bed::start();
     let out = bed.path("out.jsonl");
     let names = drop_files(&bed.drop, 30, 0);
@@ -40,5 +40,17 @@ fn every_tail_prints_every_line_after_a_server_is_killed() {
             start.elapsed(),
             stderr.matches("asking again").count()
         );
+        // `cluster status` lists both nodes each time (it used to list the nodes through a
+        // consumer of its own, and showed none when that request timed out).
+        let run = Command::new(dropline_bin())
+            .args(["cluster", "status", "--config"])
+            .arg(&c)
+            .output()
+            .expect("run dropline cluster status");
+        assert!(run.status.success(), "status {i} failed");
+        let status = String::from_utf8_lossy(&run.stdout);
+        let listed = status.lines().filter(|l| l.contains(" role ")).count();
+        assert_eq!(listed, 2, "status {i} lists {listed} nodes:\n{status}");
+        assert!(!status.contains("(no answer"), "status {i}:\n{status}");
     }
 }

@@ -20,9 +20,9 @@ pub async fn status(c: &ClusterConfig) -> Result<String> {
     writeln!(out, "cluster {} at {}", c.name, c.url)?;
     writeln!(out, "streams:")?;
     for name in [&names.work, &names.prepared, &names.out] {
-        match js.get_stream(name).await {
-            Ok(mut s) => {
-                let info = s.info().await?;
+        match open_stream(&js, name).await {
+            Ok(s) => {
+                let info = s.cached_info();
                 writeln!(
                     out,
                     "  {:<24} messages {:>9}  bytes {:>12}  last_seq {:>9}  replicas {}",
@@ -33,7 +33,8 @@ pub async fn status(c: &ClusterConfig) -> Result<String> {
                     info.config.num_replicas
                 )?;
             }
-            Err(_) => writeln!(out, "  {name:<24} (missing)")?,
+            Err(e) if not_found(&e) => writeln!(out, "  {name:<24} (missing)")?,
+            Err(e) => writeln!(out, "  {name:<24} (no answer: {e})")?,
         }
     }
     let lost = lost_markers(&js, &names).await;
@@ -80,13 +81,18 @@ pub async fn status(c: &ClusterConfig) -> Result<String> {
         None => writeln!(out, "intake: none (no node holds the intake lease)")?,
     }
     writeln!(out, "nodes:")?;
-    for n in nodes(&js, &names).await {
-        let ago = super::wire::now_ms().saturating_sub(n.seen_ms) as f64 / 1000.0;
-        writeln!(
-            out,
-            "  {:<32} role {:<6}  host {}  pid {}  seen {ago:.1}s ago",
-            n.node, n.role, n.host, n.pid
-        )?;
+    match nodes(&js, &names).await {
+        Ok(nodes) => {
+            for n in nodes {
+                let ago = super::wire::now_ms().saturating_sub(n.seen_ms) as f64 / 1000.0;
+                writeln!(
+                    out,
+                    "  {:<32} role {:<6}  host {}  pid {}  seen {ago:.1}s ago",
+                    n.node, n.role, n.host, n.pid
+                )?;
+            }
+        }
+        Err(e) => writeln!(out, "  (cannot list them: {e:#})")?,
     }
     Ok(out)
 }
@@ -120,22 +126,29 @@ async fn live_value(js: &Js, bucket: &str, key: &str) -> Option<bytes::Bytes> {
     kv.get(key).await.ok()?
 }
 
-async fn nodes(js: &Js, names: &Names) -> Vec<NodeInfo> {
-    let Ok(kv) = js.get_key_value(&names.nodes).await else {
-        return Vec::new();
-    };
+/// The nodes' heartbeats in the nodes bucket. Its keys come from the bucket stream's subjects
+/// (one request to the stream's leader), not from `kv.keys`, whose consumer an older server
+/// may place on a server that is down ([`ordered`]).
+async fn nodes(js: &Js, names: &Names) -> Result<Vec<NodeInfo>> {
+    let kv = js.get_key_value(&names.nodes).await?;
+    let stream = open_stream(js, &format!("KV_{}", names.nodes)).await?;
+    let prefix = format!("$KV.{}.", names.nodes);
+    let mut subjects = stream.info_with_subjects(format!("{prefix}>")).await?;
     let mut out = Vec::new();
-    if let Ok(mut keys) = kv.keys().await {
-        while let Some(Ok(k)) = keys.next().await {
-            if let Ok(Some(v)) = kv.get(&k).await {
-                if let Ok(n) = serde_json::from_slice::<NodeInfo>(&v) {
-                    out.push(n);
-                }
+    while let Some(subject) = subjects.next().await {
+        let (subject, _) = subject?;
+        let Some(key) = subject.strip_prefix(&prefix) else {
+            continue;
+        };
+        // A key deleted or aged out since has no value.
+        if let Some(v) = kv.get(key).await? {
+            if let Ok(n) = serde_json::from_slice::<NodeInfo>(&v) {
+                out.push(n);
             }
         }
     }
     out.sort_by(|a, b| a.node.cmp(&b.node));
-    out
+    Ok(out)
 }
 
 /// Prints the output stream from its start as JSON Lines; with `once`, exits when it reached
@@ -145,18 +158,11 @@ pub async fn tail(c: &ClusterConfig, once: bool) -> Result<()> {
     let names = Names::of(c);
     let stream = match open_stream(&js, &names.out).await {
         Ok(s) => s,
-        Err(e) => match e.kind() {
-            // Nothing published yet: nothing to print.
-            GetStreamErrorKind::JetStream(j)
-                if once && j.error_code() == ErrorCode::STREAM_NOT_FOUND =>
-            {
-                return Ok(())
-            }
-            _ => {
-                return Err(e)
-                    .with_context(|| format!("cannot get the output stream {}", names.out))
-            }
-        },
+        // Nothing published yet: nothing to print.
+        Err(e) if once && not_found(&e) => return Ok(()),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot get the output stream {}", names.out))
+        }
     };
     // The info came with the stream: no second request.
     let last = stream.cached_info().state.last_sequence;
@@ -208,6 +214,11 @@ async fn open_stream(js: &Js, name: &str) -> Result<jetstream::stream::Stream, G
             got => return got,
         }
     }
+}
+
+/// Whether the servers said the stream does not exist (not merely that they did not answer).
+fn not_found(e: &GetStreamError) -> bool {
+    matches!(e.kind(), GetStreamErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_NOT_FOUND)
 }
 
 /// Returns whether nothing more is waiting for this consumer (time to flush stdout).
