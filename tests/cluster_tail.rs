@@ -1,7 +1,8 @@
 //! `dropline cluster tail` and `status` with one of the three servers killed. nats-server before
 //! 2.12 may place the tail's reader (an ephemeral consumer) on the dead server for minutes after it
 //! died, and a quarter to a third of the requests then time out (src/cluster/ordered.rs); each tail
-//! must still print every line, and each status list every node.
+//! must still print every line, each status list every node, and a tail that follows the stream
+//! across the kill print the files dropped after it.
 
 mod cluster_util;
 mod util;
@@ -14,10 +15,20 @@ use std::time::{Duration, Instant};
 fn every_tail_and_status_reads_through_a_killed_server() {
     let mut bed = Bed::start();
     let out = bed.path("out.jsonl");
-    let names = drop_files(&bed.drop, 30, 0);
+    let mut names = drop_files(&bed.drop, 30, 0);
     let (intake, c) = bed.node("intake", "intake", Some(&out), NO_ENTITIES);
     let (worker, _) = bed.node("worker", "worker", None, NO_ENTITIES);
     wait_for_lines(&c, 30, Duration::from_secs(180), &[&intake, &worker]);
+    // A following tail, started before the kill: its reader may be on the server killed, and
+    // the client makes it again from the last line it printed.
+    let follow_path = bed.path("follow.jsonl");
+    let mut follow = Command::new(dropline_bin())
+        .args(["cluster", "tail", "--config"])
+        .arg(&c)
+        .stdout(std::fs::File::create(&follow_path).unwrap())
+        .stderr(std::fs::File::create(bed.path("follow.log")).unwrap())
+        .spawn()
+        .expect("run dropline cluster tail");
     bed.nats.kill(1);
     // Eight tails, each with a new reader: before the fix, each one failed with a chance of a
     // quarter to a third (6 of 22 in a probe), so all eight passed about once in 10 to 25 runs.
@@ -53,4 +64,31 @@ fn every_tail_and_status_reads_through_a_killed_server() {
         assert_eq!(listed, 2, "status {i} lists {listed} nodes:\n{status}");
         assert!(!status.contains("(no answer"), "status {i}:\n{status}");
     }
+    // Files dropped after the kill reach the following tail, once each, after the first 30.
+    names.extend(drop_files(&bed.drop, 10, 30));
+    let dropped = Instant::now();
+    let deadline = dropped + Duration::from_secs(180);
+    let followed = loop {
+        let text = std::fs::read_to_string(&follow_path).unwrap();
+        // Complete lines only: the tail may be writing the last one.
+        let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+        let lines: Vec<serde_json::Value> = complete
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect();
+        if lines.len() >= names.len() || Instant::now() > deadline {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let log = std::fs::read_to_string(bed.path("follow.log")).unwrap_or_default();
+    eprintln!(
+        "following tail: {} lines, {:?} after the drop, {} warnings",
+        followed.len(),
+        dropped.elapsed(),
+        log.matches("WARN").count()
+    );
+    assert_exactly_once(&followed, &names);
 }
