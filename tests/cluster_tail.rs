@@ -63,6 +63,10 @@ fn every_tail_and_status_reads_through_a_killed_server() {
         let listed = status.lines().filter(|l| l.contains(" role ")).count();
         assert_eq!(listed, 2, "status {i} lists {listed} nodes:\n{status}");
         assert!(!status.contains("(no answer"), "status {i}:\n{status}");
+        assert!(
+            status.contains("T_WORK/workers") && status.contains("in progress"),
+            "status {i} shows the workers' consumer:\n{status}"
+        );
     }
     // Files dropped after the kill reach the following tail, once each, after the first 30.
     names.extend(drop_files(&bed.drop, 10, 30));

@@ -6,7 +6,7 @@ use super::lease::INTAKE_KEY;
 use super::{connect, ordered, ClusterConfig, Names, NodeInfo};
 use anyhow::{Context, Result};
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
-use async_nats::jetstream::context::{GetStreamError, GetStreamErrorKind};
+use async_nats::jetstream::context::{ConsumerInfoErrorKind, GetStreamError, GetStreamErrorKind};
 use async_nats::jetstream::{self, Context as Js, ErrorCode};
 use futures_util::StreamExt;
 use std::fmt::Write as _;
@@ -47,26 +47,22 @@ pub async fn status(c: &ClusterConfig) -> Result<String> {
         )?;
     }
     writeln!(out, "consumers:")?;
-    if let Ok(stream) = js.get_stream(&names.work).await {
-        if let Ok(mut consumer) = stream
-            .get_consumer::<pull::Config>(super::worker::CONSUMER)
-            .await
-        {
-            let i = consumer.info().await?;
-            writeln!(
+    if let Ok(stream) = open_stream(&js, &names.work).await {
+        let name = format!("{}/{}", names.work, super::worker::CONSUMER);
+        match stream.consumer_info(super::worker::CONSUMER).await {
+            Ok(i) => writeln!(
                 out,
-                "  {}/{:<14} waiting {:>9}  in progress {:>6}  redelivered {:>6}",
-                names.work,
-                super::worker::CONSUMER,
-                i.num_pending,
-                i.num_ack_pending,
-                i.num_redelivered
-            )?;
+                "  {name:<30} waiting {:>9}  in progress {:>6}  redelivered {:>6}",
+                i.num_pending, i.num_ack_pending, i.num_redelivered
+            )?,
+            // No worker has started yet.
+            Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => {}
+            Err(e) => writeln!(out, "  {name:<30} (no answer: {e})")?,
         }
     }
     let work_last = last_seq(&js, &names.work).await;
     match lease(&js, &names).await {
-        Some(v) => writeln!(
+        Ok(Some(v)) => writeln!(
             out,
             "decider: {} (work sequence {} committed, lag {}, {} documents indexed)",
             v.node,
@@ -74,11 +70,13 @@ pub async fn status(c: &ClusterConfig) -> Result<String> {
             work_last.saturating_sub(v.committed),
             v.indexed
         )?,
-        None => writeln!(out, "decider: none (no node holds the lease)")?,
+        Ok(None) => writeln!(out, "decider: none (no node holds the lease)")?,
+        Err(e) => writeln!(out, "decider: (no answer: {e:#})")?,
     }
     match live_value(&js, &names.intake, INTAKE_KEY).await {
-        Some(holder) => writeln!(out, "intake: {}", super::sole::describe(&holder))?,
-        None => writeln!(out, "intake: none (no node holds the intake lease)")?,
+        Ok(Some(holder)) => writeln!(out, "intake: {}", super::sole::describe(&holder))?,
+        Ok(None) => writeln!(out, "intake: none (no node holds the intake lease)")?,
+        Err(e) => writeln!(out, "intake: (no answer: {e:#})")?,
     }
     writeln!(out, "nodes:")?;
     match nodes(&js, &names).await {
@@ -108,22 +106,26 @@ async fn lost_markers(js: &Js, names: &Names) -> usize {
 }
 
 async fn last_seq(js: &Js, name: &str) -> u64 {
-    match js.get_stream(name).await {
-        Ok(mut s) => s.info().await.map_or(0, |i| i.state.last_sequence),
-        Err(_) => 0,
-    }
+    open_stream(js, name)
+        .await
+        .map_or(0, |s| s.cached_info().state.last_sequence)
 }
 
-async fn lease(js: &Js, names: &Names) -> Option<LeaseValue> {
+async fn lease(js: &Js, names: &Names) -> Result<Option<LeaseValue>> {
     let v = live_value(js, &names.leader, LEASE_KEY).await?;
-    serde_json::from_slice(&v).ok()
+    Ok(v.and_then(|v| serde_json::from_slice(&v).ok()))
 }
 
 /// The value of `key` in KV bucket `bucket`: `None` when the bucket or a live value is missing
-/// (a lease released or aged out).
-async fn live_value(js: &Js, bucket: &str, key: &str) -> Option<bytes::Bytes> {
-    let kv = js.get_key_value(bucket).await.ok()?;
-    kv.get(key).await.ok()?
+/// (a lease released or aged out), an error when the servers did not answer.
+async fn live_value(js: &Js, bucket: &str, key: &str) -> Result<Option<bytes::Bytes>> {
+    match open_stream(js, &format!("KV_{bucket}")).await {
+        Ok(_) => {}
+        Err(e) if not_found(&e) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let kv = js.get_key_value(bucket).await?;
+    Ok(kv.get(key).await?)
 }
 
 /// The nodes' heartbeats in the nodes bucket. Its keys come from the bucket stream's subjects
