@@ -6,7 +6,7 @@
 use super::wire::{self, PreparedMeta};
 use super::Cluster;
 use anyhow::{Context, Result};
-use async_nats::jetstream::context::GetStreamErrorKind;
+use async_nats::jetstream::context::{GetStreamError, GetStreamErrorKind};
 use async_nats::jetstream::{self, ErrorCode};
 use std::sync::atomic::Ordering;
 
@@ -15,13 +15,14 @@ use std::sync::atomic::Ordering;
 pub async fn stream_missing(js: &jetstream::Context, name: &str) -> Option<bool> {
     match js.get_stream(name).await {
         Ok(_) => Some(false),
-        Err(e) => match e.kind() {
-            GetStreamErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_NOT_FOUND => {
-                Some(true)
-            }
-            _ => None,
-        },
+        Err(e) if not_found(&e) => Some(true),
+        Err(_) => None,
     }
+}
+
+/// Whether the servers said the stream does not exist (not merely that they did not answer).
+pub fn not_found(e: &GetStreamError) -> bool {
+    matches!(e.kind(), GetStreamErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_NOT_FOUND)
 }
 
 /// Makes the cluster's streams again when stream `name` (the `what` stream) is gone (deleted,

@@ -3,11 +3,12 @@
 
 use super::decider::{LeaseValue, LEASE_KEY};
 use super::lease::INTAKE_KEY;
+use super::reset::not_found;
 use super::{connect, ordered, ClusterConfig, Names, NodeInfo};
 use anyhow::{Context, Result};
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use async_nats::jetstream::context::{ConsumerInfoErrorKind, GetStreamError, GetStreamErrorKind};
-use async_nats::jetstream::{self, Context as Js, ErrorCode};
+use async_nats::jetstream::{self, Context as Js};
 use futures_util::StreamExt;
 use std::fmt::Write as _;
 use std::io::Write;
@@ -216,11 +217,6 @@ async fn open_stream(js: &Js, name: &str) -> Result<jetstream::stream::Stream, G
             got => return got,
         }
     }
-}
-
-/// Whether the servers said the stream does not exist (not merely that they did not answer).
-fn not_found(e: &GetStreamError) -> bool {
-    matches!(e.kind(), GetStreamErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_NOT_FOUND)
 }
 
 /// Returns whether nothing more is waiting for this consumer (time to flush stdout).
