@@ -8,7 +8,7 @@ use super::{connect, ordered, ClusterConfig, Names, NodeInfo};
 use anyhow::{Context, Result};
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use async_nats::jetstream::context::{ConsumerInfoErrorKind, GetStreamError, GetStreamErrorKind};
-use async_nats::jetstream::{self, Context as Js};
+use async_nats::jetstream::{self, kv, Context as Js};
 use futures_util::StreamExt;
 use std::fmt::Write as _;
 use std::io::Write;
@@ -120,27 +120,37 @@ async fn lease(js: &Js, names: &Names) -> Result<Option<LeaseValue>> {
 /// The value of `key` in KV bucket `bucket`: `None` when the bucket or a live value is missing
 /// (a lease released or aged out), an error when the servers did not answer.
 async fn live_value(js: &Js, bucket: &str, key: &str) -> Result<Option<bytes::Bytes>> {
-    match open_stream(js, &format!("KV_{bucket}")).await {
-        Ok(_) => {}
-        Err(e) if not_found(&e) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    }
-    let kv = js.get_key_value(bucket).await?;
+    let Some(kv) = open_bucket(js, bucket).await? else {
+        return Ok(None);
+    };
     Ok(kv.get(key).await?)
+}
+
+/// KV bucket `name`, `None` when it does not exist. Its stream is asked for first with
+/// [`open_stream`], which waits out a leader election that `get_key_value` does not.
+async fn open_bucket(js: &Js, name: &str) -> Result<Option<kv::Store>> {
+    match open_stream(js, &format!("KV_{name}")).await {
+        Ok(_) => Ok(Some(js.get_key_value(name).await?)),
+        Err(e) if not_found(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The nodes' heartbeats in the nodes bucket. Its keys come from the bucket stream's subjects
 /// (one request to the stream's leader), not from `kv.keys`, whose consumer an older server
 /// may place on a server that is down ([`ordered`]).
 async fn nodes(js: &Js, names: &Names) -> Result<Vec<NodeInfo>> {
-    let kv = js.get_key_value(&names.nodes).await?;
-    let stream = open_stream(js, &format!("KV_{}", names.nodes)).await?;
-    let prefix = format!("$KV.{}.", names.nodes);
-    let mut subjects = stream.info_with_subjects(format!("{prefix}>")).await?;
+    let Some(kv) = open_bucket(js, &names.nodes).await? else {
+        return Ok(Vec::new());
+    };
+    let mut subjects = kv
+        .stream
+        .info_with_subjects(format!("{}>", kv.prefix))
+        .await?;
     let mut out = Vec::new();
     while let Some(subject) = subjects.next().await {
         let (subject, _) = subject?;
-        let Some(key) = subject.strip_prefix(&prefix) else {
+        let Some(key) = subject.strip_prefix(kv.prefix.as_str()) else {
             continue;
         };
         // A key deleted or aged out since has no value.
