@@ -15,16 +15,23 @@ fn main() -> std::process::ExitCode {
 /// (docs/measurements.md, mem17) neither one arena (`M_ARENA_MAX` 1), nor `malloc_trim` every
 /// second, nor jemalloc 5.3 with its decay times at 0 lowered the peak (jemalloc raised it 6 MB).
 ///
-/// It also fixes the mmap threshold at glibc's initial 128 KiB. By default glibc raises that
-/// threshold each time a large block is freed (up to 32 MiB), after which the growing hash
-/// tables of admission, discovery and dedup are carved from the heap, and the tables they
-/// outgrew stay resident as holes: a spine-only `run --once` over 100,000 files left in place
-/// peaked at 60-73 MB RSS for a 35 MB heap, 48 MB with the threshold fixed.
+/// It also fixes the mmap threshold. By default glibc raises that threshold each time a large
+/// block is freed (up to 32 MiB), after which the growing hash tables of admission, discovery
+/// and dedup are carved from the heap, and the tables they outgrew stay resident as holes: a
+/// spine-only `run --once` over 100,000 files left in place peaked at 60-73 MB RSS for a 35 MB
+/// heap, 48 MB with the threshold fixed at glibc's initial 128 KiB.
+///
+/// The fixed threshold is 1 MiB, not 128 KiB: an HTML page's parse (its DOM, the readability
+/// extractor's copy of it, the text buffers) allocates blocks above 128 KiB, and each one was
+/// mapped fresh and faulted in page by page. On wcxb-train's 504 pages 1,965 of the 1,986
+/// blocks above 128 KiB are at most 1 MiB. `process` over wcxb-dev's 200 pages: 42,800 -> 20,500
+/// minor faults, CPU x0.84; the 100,000-file `run --once` peaks 1-4 MiB higher
+/// (docs/measurements.md, malloc32). Tables above 1 MiB are still mapped on their own.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; called before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1024 * 1024);
     }
 }
