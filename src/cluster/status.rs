@@ -20,8 +20,12 @@ pub async fn status(c: &ClusterConfig) -> Result<String> {
     let mut out = String::new();
     writeln!(out, "cluster {} at {}", c.name, c.url)?;
     writeln!(out, "streams:")?;
+    // Each stream is asked for once; the consumer, the lost-work markers and the decider's lag
+    // read the same answer, so they say "no answer" when it did not come instead of 0 or nothing.
+    let mut streams = Vec::new();
     for name in [&names.work, &names.prepared, &names.out] {
-        match open_stream(&js, name).await {
+        let got = open_stream(&js, name).await;
+        match &got {
             Ok(s) => {
                 let info = s.cached_info();
                 writeln!(
@@ -34,21 +38,18 @@ pub async fn status(c: &ClusterConfig) -> Result<String> {
                     info.config.num_replicas
                 )?;
             }
-            Err(e) if not_found(&e) => writeln!(out, "  {name:<24} (missing)")?,
+            Err(e) if not_found(e) => writeln!(out, "  {name:<24} (missing)")?,
             Err(e) => writeln!(out, "  {name:<24} (no answer: {e})")?,
         }
+        streams.push(got.ok());
     }
-    let lost = lost_markers(&js, &names).await;
-    if lost > 0 {
-        writeln!(
-            out,
-            "  {lost} of {}'s messages are lost-work markers, not lines (their files were \
-             published again)",
-            names.out
-        )?;
+    let [work, _, output] = <[_; 3]>::try_from(streams).expect("three streams");
+    if let Some(output) = &output {
+        let lost = super::output::lost_markers(output, &names.out_prefix).await;
+        out.push_str(&lost_line(&names.out, lost));
     }
     writeln!(out, "consumers:")?;
-    if let Ok(stream) = open_stream(&js, &names.work).await {
+    if let Some(stream) = &work {
         let name = format!("{}/{}", names.work, super::worker::CONSUMER);
         match stream.consumer_info(super::worker::CONSUMER).await {
             Ok(i) => writeln!(
@@ -61,19 +62,8 @@ pub async fn status(c: &ClusterConfig) -> Result<String> {
             Err(e) => writeln!(out, "  {name:<30} (no answer: {e})")?,
         }
     }
-    let work_last = last_seq(&js, &names.work).await;
-    match lease(&js, &names).await {
-        Ok(Some(v)) => writeln!(
-            out,
-            "decider: {} (work sequence {} committed, lag {}, {} documents indexed)",
-            v.node,
-            v.committed,
-            work_last.saturating_sub(v.committed),
-            v.indexed
-        )?,
-        Ok(None) => writeln!(out, "decider: none (no node holds the lease)")?,
-        Err(e) => writeln!(out, "decider: (no answer: {e:#})")?,
-    }
+    let work_last = work.as_ref().map(|s| s.cached_info().state.last_sequence);
+    out.push_str(&decider_line(lease(&js, &names).await, work_last));
     match live_value(&js, &names.intake, INTAKE_KEY).await {
         Ok(Some(holder)) => writeln!(out, "intake: {}", super::sole::describe(&holder))?,
         Ok(None) => writeln!(out, "intake: none (no node holds the intake lease)")?,
@@ -96,20 +86,36 @@ pub async fn status(c: &ClusterConfig) -> Result<String> {
     Ok(out)
 }
 
-/// Lost-work markers in the output stream ([`super::wire::LOST`]); 0 when it cannot be read.
-async fn lost_markers(js: &Js, names: &Names) -> usize {
-    match js.get_stream(&names.out).await {
-        Ok(out) => super::output::lost_markers(&out, &names.out_prefix)
-            .await
-            .unwrap_or(0),
-        Err(_) => 0,
+/// The line on the output stream's lost-work markers ([`super::wire::LOST`]): none when it holds
+/// none.
+fn lost_line(out_stream: &str, lost: Result<usize>) -> String {
+    match lost {
+        Ok(0) => String::new(),
+        Ok(n) => format!(
+            "  {n} of {out_stream}'s messages are lost-work markers, not lines (their files were \
+             published again)\n"
+        ),
+        Err(e) => format!("  lost-work markers in {out_stream}: (no answer: {e:#})\n"),
     }
 }
 
-async fn last_seq(js: &Js, name: &str) -> u64 {
-    open_stream(js, name)
-        .await
-        .map_or(0, |s| s.cached_info().state.last_sequence)
+/// The decider's line: who holds the lease, and its lag behind the work stream's last sequence
+/// (`work_last`, `None` when the work stream did not answer).
+fn decider_line(lease: Result<Option<LeaseValue>>, work_last: Option<u64>) -> String {
+    match lease {
+        Ok(Some(v)) => {
+            let lag = work_last.map_or_else(
+                || "unknown: the work stream did not answer".to_string(),
+                |last| last.saturating_sub(v.committed).to_string(),
+            );
+            format!(
+                "decider: {} (work sequence {} committed, lag {lag}, {} documents indexed)\n",
+                v.node, v.committed, v.indexed
+            )
+        }
+        Ok(None) => "decider: none (no node holds the lease)\n".to_string(),
+        Err(e) => format!("decider: (no answer: {e:#})\n"),
+    }
 }
 
 async fn lease(js: &Js, names: &Names) -> Result<Option<LeaseValue>> {
@@ -232,4 +238,42 @@ async fn open_stream(js: &Js, name: &str) -> Result<jetstream::stream::Stream, G
 /// Returns whether nothing more is waiting for this consumer (time to flush stdout).
 fn messages_pending_zero(msg: &jetstream::Message) -> bool {
     msg.info().is_ok_and(|i| i.pending == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held() -> Result<Option<LeaseValue>> {
+        Ok(Some(LeaseValue {
+            node: "n1".into(),
+            committed: 40,
+            indexed: 38,
+        }))
+    }
+
+    #[test]
+    fn the_decider_lag_is_unknown_when_the_work_stream_did_not_answer() {
+        assert_eq!(
+            decider_line(held(), Some(45)),
+            "decider: n1 (work sequence 40 committed, lag 5, 38 documents indexed)\n"
+        );
+        let line = decider_line(held(), None);
+        assert!(line.contains("lag unknown"), "{line}");
+        assert!(!line.contains("lag 0"), "{line}");
+        assert!(decider_line(Ok(None), Some(3)).starts_with("decider: none"));
+        let line = decider_line(Err(anyhow::anyhow!("timed out")), Some(3));
+        assert_eq!(line, "decider: (no answer: timed out)\n");
+    }
+
+    #[test]
+    fn lost_markers_say_no_answer_instead_of_none() {
+        assert_eq!(lost_line("T_OUT", Ok(0)), "");
+        assert!(lost_line("T_OUT", Ok(2)).starts_with("  2 of T_OUT's messages"));
+        let line = lost_line("T_OUT", Err(anyhow::anyhow!("timed out")));
+        assert_eq!(
+            line,
+            "  lost-work markers in T_OUT: (no answer: timed out)\n"
+        );
+    }
 }
