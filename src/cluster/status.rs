@@ -100,12 +100,12 @@ fn lost_line(out_stream: &str, lost: Result<usize>) -> String {
 }
 
 /// The decider's line: who holds the lease, and its lag behind the work stream's last sequence
-/// (`work_last`, `None` when the work stream did not answer).
+/// (`work_last`, `None` when the work stream is missing or did not answer: its line says which).
 fn decider_line(lease: Result<Option<LeaseValue>>, work_last: Option<u64>) -> String {
     match lease {
         Ok(Some(v)) => {
             let lag = work_last.map_or_else(
-                || "unknown: the work stream did not answer".to_string(),
+                || "unknown".to_string(),
                 |last| last.saturating_sub(v.committed).to_string(),
             );
             format!(
