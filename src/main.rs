@@ -25,8 +25,8 @@ fn main() -> std::process::ExitCode {
 /// extractor's copy of it, the text buffers) allocates blocks above 128 KiB, and each one was
 /// mapped fresh and faulted in page by page. On wcxb-train's 504 pages 1,965 of the 1,986
 /// blocks above 128 KiB are at most 1 MiB. `process` over wcxb-dev's 200 pages: 42,800 -> 20,500
-/// minor faults, CPU x0.84; the 100,000-file `run --once` peaks 1-4 MiB higher
-/// (docs/measurements.md, malloc32). Tables above 1 MiB are still mapped on their own.
+/// minor faults, CPU x0.84; the 100,000-file `run --once` peaked +1.2 ± 2.0 MiB higher over 6
+/// pairs (docs/measurements.md, malloc32). Tables above 1 MiB are still mapped on their own.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; called before any other thread exists.
