@@ -22,28 +22,13 @@ pub async fn status(c: &ClusterConfig) -> Result<String> {
     writeln!(out, "streams:")?;
     // Each stream is asked for once; the consumer, the lost-work markers and the decider's lag
     // read the same answer, so they say "no answer" when it did not come instead of 0 or nothing.
-    let mut streams = Vec::new();
-    for name in [&names.work, &names.prepared, &names.out] {
-        let got = open_stream(&js, name).await;
-        match &got {
-            Ok(s) => {
-                let info = s.cached_info();
-                writeln!(
-                    out,
-                    "  {:<24} messages {:>9}  bytes {:>12}  last_seq {:>9}  replicas {}",
-                    name,
-                    info.state.messages,
-                    info.state.bytes,
-                    info.state.last_sequence,
-                    info.config.num_replicas
-                )?;
-            }
-            Err(e) if not_found(e) => writeln!(out, "  {name:<24} (missing)")?,
-            Err(e) => writeln!(out, "  {name:<24} (no answer: {e})")?,
-        }
-        streams.push(got.ok());
-    }
-    let [work, _, output] = <[_; 3]>::try_from(streams).expect("three streams");
+    let work = stream_line(&mut out, &names.work, open_stream(&js, &names.work).await)?;
+    stream_line(
+        &mut out,
+        &names.prepared,
+        open_stream(&js, &names.prepared).await,
+    )?;
+    let output = stream_line(&mut out, &names.out, open_stream(&js, &names.out).await)?;
     if let Some(output) = &output {
         let lost = super::output::lost_markers(output, &names.out_prefix).await;
         out.push_str(&lost_line(&names.out, lost));
@@ -84,6 +69,33 @@ pub async fn status(c: &ClusterConfig) -> Result<String> {
         Err(e) => writeln!(out, "  (cannot list them: {e:#})")?,
     }
     Ok(out)
+}
+
+/// Writes stream `name`'s line (its size, or missing, or no answer) and returns the stream when
+/// the servers gave it.
+fn stream_line(
+    out: &mut String,
+    name: &str,
+    got: Result<jetstream::stream::Stream, GetStreamError>,
+) -> Result<Option<jetstream::stream::Stream>> {
+    match got {
+        Ok(s) => {
+            let info = s.cached_info();
+            writeln!(
+                out,
+                "  {:<24} messages {:>9}  bytes {:>12}  last_seq {:>9}  replicas {}",
+                name,
+                info.state.messages,
+                info.state.bytes,
+                info.state.last_sequence,
+                info.config.num_replicas
+            )?;
+            return Ok(Some(s));
+        }
+        Err(e) if not_found(&e) => writeln!(out, "  {name:<24} (missing)")?,
+        Err(e) => writeln!(out, "  {name:<24} (no answer: {e})")?,
+    }
+    Ok(None)
 }
 
 /// The line on the output stream's lost-work markers ([`super::wire::LOST`]): none when it holds
