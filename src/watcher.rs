@@ -211,6 +211,8 @@ pub async fn run(
                 sent = tx.send(env) => if sent.is_err() { return Ok(()) },
             }
         }
+        // A ready file skipped (admitted or committed meanwhile) set no gauge above.
+        telemetry::set_backlog(waiting);
         if once && tracker.is_empty() && !backlog {
             return Ok(());
         }
