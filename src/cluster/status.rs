@@ -12,23 +12,24 @@ use async_nats::jetstream::{self, kv, Context as Js};
 use futures_util::StreamExt;
 use std::fmt::Write as _;
 use std::io::Write;
+use std::time::{Duration, Instant};
 
 /// Returns the status report of the cluster `c` names, as text.
 pub async fn status(c: &ClusterConfig) -> Result<String> {
     let js = jetstream::new(connect(c).await?);
+    let ask = Ask {
+        js: &js,
+        until: Instant::now() + LEADER_WAIT,
+    };
     let names = Names::of(c);
     let mut out = String::new();
     writeln!(out, "cluster {} at {}", c.name, c.url)?;
     writeln!(out, "streams:")?;
     // Each stream is asked for once; the consumer, the lost-work markers and the decider's lag
     // read the same answer, so they say "no answer" when it did not come instead of 0 or nothing.
-    let work = stream_line(&mut out, &names.work, open_stream(&js, &names.work).await)?;
-    stream_line(
-        &mut out,
-        &names.prepared,
-        open_stream(&js, &names.prepared).await,
-    )?;
-    let output = stream_line(&mut out, &names.out, open_stream(&js, &names.out).await)?;
+    let work = stream_line(&mut out, &names.work, ask.stream(&names.work).await)?;
+    stream_line(&mut out, &names.prepared, ask.stream(&names.prepared).await)?;
+    let output = stream_line(&mut out, &names.out, ask.stream(&names.out).await)?;
     if let Some(output) = &output {
         let lost = super::output::lost_markers(output, &names.out_prefix).await;
         out.push_str(&lost_line(&names.out, lost));
@@ -48,14 +49,14 @@ pub async fn status(c: &ClusterConfig) -> Result<String> {
         }
     }
     let work_last = work.as_ref().map(|s| s.cached_info().state.last_sequence);
-    out.push_str(&decider_line(lease(&js, &names).await, work_last));
-    match live_value(&js, &names.intake, INTAKE_KEY).await {
+    out.push_str(&decider_line(lease(&ask, &names).await, work_last));
+    match live_value(&ask, &names.intake, INTAKE_KEY).await {
         Ok(Some(holder)) => writeln!(out, "intake: {}", super::sole::describe(&holder))?,
         Ok(None) => writeln!(out, "intake: none (no node holds the intake lease)")?,
         Err(e) => writeln!(out, "intake: (no answer: {e:#})")?,
     }
     writeln!(out, "nodes:")?;
-    match nodes(&js, &names).await {
+    match nodes(&ask, &names).await {
         Ok(nodes) => {
             for n in nodes {
                 let ago = super::wire::now_ms().saturating_sub(n.seen_ms) as f64 / 1000.0;
@@ -83,12 +84,13 @@ fn stream_line(
             let info = s.cached_info();
             writeln!(
                 out,
-                "  {:<24} messages {:>9}  bytes {:>12}  last_seq {:>9}  replicas {}",
+                "  {:<24} messages {:>9}  bytes {:>12}  last_seq {:>9}  replicas {}{}",
                 name,
                 info.state.messages,
                 info.state.bytes,
                 info.state.last_sequence,
-                info.config.num_replicas
+                info.config.num_replicas,
+                if leaderless(info) { NO_LEADER } else { "" }
             )?;
             return Ok(Some(s));
         }
@@ -130,35 +132,78 @@ fn decider_line(lease: Result<Option<LeaseValue>>, work_last: Option<u64>) -> St
     }
 }
 
-async fn lease(js: &Js, names: &Names) -> Result<Option<LeaseValue>> {
-    let v = live_value(js, &names.leader, LEASE_KEY).await?;
+async fn lease(ask: &Ask<'_>, names: &Names) -> Result<Option<LeaseValue>> {
+    let v = live_value(ask, &names.leader, LEASE_KEY).await?;
     Ok(v.and_then(|v| serde_json::from_slice(&v).ok()))
 }
 
 /// The value of `key` in KV bucket `bucket`: `None` when the bucket or a live value is missing
 /// (a lease released or aged out), an error when the servers did not answer.
-async fn live_value(js: &Js, bucket: &str, key: &str) -> Result<Option<bytes::Bytes>> {
-    let Some(kv) = open_bucket(js, bucket).await? else {
+async fn live_value(ask: &Ask<'_>, bucket: &str, key: &str) -> Result<Option<bytes::Bytes>> {
+    let Some(kv) = ask.bucket(bucket).await? else {
         return Ok(None);
     };
     Ok(kv.get(key).await?)
 }
 
-/// KV bucket `name`, `None` when it does not exist. Its stream is asked for first with
-/// [`open_stream`], which waits out a leader election that `get_key_value` does not.
-async fn open_bucket(js: &Js, name: &str) -> Result<Option<kv::Store>> {
-    match open_stream(js, &format!("KV_{name}")).await {
-        Ok(_) => Ok(Some(js.get_key_value(name).await?)),
-        Err(e) if not_found(&e) => Ok(None),
-        Err(e) => Err(e.into()),
+/// What a stream's line adds when its replicas have no leader.
+const NO_LEADER: &str =
+    "  NO LEADER (the servers lack a quorum; figures as this server last saw them)";
+
+/// Returns whether a clustered stream's replicas have no leader: the servers lost their quorum,
+/// so nothing can be written to it, and a replica answers with what it last saw. (A server
+/// outside a cluster gives no cluster information.)
+fn leaderless(info: &jetstream::stream::Info) -> bool {
+    info.cluster.as_ref().is_some_and(|c| c.leader.is_none())
+}
+
+/// How long one `cluster status` waits, in all, for streams and buckets to elect a leader: a
+/// server's death leaves its streams leaderless for a few seconds, a lost quorum for good.
+const LEADER_WAIT: Duration = Duration::from_secs(10);
+
+/// The status report's requests, which share one wait for a leader ([`LEADER_WAIT`]).
+struct Ask<'a> {
+    js: &'a Js,
+    until: Instant,
+}
+
+impl Ask<'_> {
+    /// Stream `name` ([`open_stream`]); while its replicas have no leader it is asked for again
+    /// until the report's wait is used up, then given as it is (its line says so).
+    async fn stream(&self, name: &str) -> Result<jetstream::stream::Stream, GetStreamError> {
+        loop {
+            let got = open_stream(self.js, name).await;
+            match &got {
+                Ok(s) if leaderless(s.cached_info()) && Instant::now() < self.until => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                _ => return got,
+            }
+        }
+    }
+
+    /// KV bucket `name`, `None` when it does not exist. Its stream is asked for first, which
+    /// waits out a leader election that `get_key_value` does not. A bucket without a leader is
+    /// an error, not a value: no lease or heartbeat can be renewed in it, and a replica ages
+    /// its entries out, so what it holds says nothing about the nodes.
+    async fn bucket(&self, name: &str) -> Result<Option<kv::Store>> {
+        match self.stream(&format!("KV_{name}")).await {
+            Ok(s) if leaderless(s.cached_info()) => Err(anyhow::anyhow!(
+                "bucket {name} has no leader: the servers lack a quorum, so no lease or \
+                 heartbeat can be written"
+            )),
+            Ok(_) => Ok(Some(self.js.get_key_value(name).await?)),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
 /// The nodes' heartbeats in the nodes bucket. Its keys come from the bucket stream's subjects
 /// (one request to the stream's leader), not from `kv.keys`, whose consumer an older server
 /// may place on a server that is down ([`ordered`]).
-async fn nodes(js: &Js, names: &Names) -> Result<Vec<NodeInfo>> {
-    let Some(kv) = open_bucket(js, &names.nodes).await? else {
+async fn nodes(ask: &Ask<'_>, names: &Names) -> Result<Vec<NodeInfo>> {
+    let Some(kv) = ask.bucket(&names.nodes).await? else {
         return Ok(Vec::new());
     };
     let mut subjects = kv
