@@ -14,11 +14,9 @@ use std::time::{Duration, Instant};
 #[test]
 fn every_tail_and_status_reads_through_a_killed_server() {
     let mut bed = Bed::start();
-    let out = bed.path("out.jsonl");
-    let mut names = drop_files(&bed.drop, 30, 0);
-    let (intake, c) = bed.node("intake", "intake", Some(&out), NO_ENTITIES);
-    let (worker, _) = bed.node("worker", "worker", None, NO_ENTITIES);
-    wait_for_lines(&c, 30, Duration::from_secs(180), &[&intake, &worker]);
+    let started = bed.intake_and_workers(30, 1);
+    let (c, mut names) = (started.config.clone(), started.names.clone());
+    wait_for_lines(&c, 30, Duration::from_secs(180), &started.nodes());
     // A following tail, started before the kill: its reader may be on the server killed, and
     // the client makes it again from the last line it printed.
     let follow_path = bed.path("follow.jsonl");

@@ -10,14 +10,9 @@ mod checkpoint;
 mod files;
 mod intake;
 mod lease;
+mod started;
 #[allow(unused_imports)] // each test file uses its own subset
-pub use checkpoint::*;
-#[allow(unused_imports)] // each test file uses its own subset
-pub use files::*;
-#[allow(unused_imports)] // each test file uses its own subset
-pub use intake::*;
-#[allow(unused_imports)] // each test file uses its own subset
-pub use lease::*;
+pub use {checkpoint::*, files::*, intake::*, lease::*, started::*};
 
 use crate::util;
 use serde_json::Value;
