@@ -184,8 +184,8 @@ impl Ask<'_> {
 
     /// KV bucket `name`, `None` when it does not exist. Its stream is asked for first, which
     /// waits out a leader election that `get_key_value` does not. A bucket without a leader is
-    /// an error, not a value: no lease or heartbeat can be renewed in it, and a replica ages
-    /// its entries out, so what it holds says nothing about the nodes.
+    /// an error, not a value: no lease or heartbeat can be renewed in it, so what a replica
+    /// answers says nothing about the nodes (a probe read "none" while a node ran).
     async fn bucket(&self, name: &str) -> Result<Option<kv::Store>> {
         match self.stream(&format!("KV_{name}")).await {
             Ok(s) if leaderless(s.cached_info()) => Err(anyhow::anyhow!(
