@@ -121,29 +121,22 @@ pub async fn run(cluster: Cluster, config: Config, mut stop: watch::Receiver<boo
 }
 
 /// Failed attempts at the lease in a row, reported without flooding the log: the first at
-/// once, then one warning every [`WARN_EVERY`] with how many failed since.
+/// once, then one warning every [`super::throttle::WARN_EVERY`] with how many failed since.
 #[derive(Default)]
 struct Failing {
     count: u64,
-    unreported: u64,
-    warned: Option<Instant>,
+    reports: super::throttle::Throttled,
 }
-
-/// How often a lease that cannot be read or written is reported again.
-const WARN_EVERY: Duration = Duration::from_secs(30);
 
 impl Failing {
     fn note(&mut self, error: &anyhow::Error) {
         self.count += 1;
-        self.unreported += 1;
-        if self.warned.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
+        if let Some(failed) = self.reports.note(Instant::now()) {
             tracing::warn!(
                 error = %format!("{error:#}"),
-                failed = self.unreported,
+                failed,
                 "cannot take the decider lease; retrying"
             );
-            self.warned = Some(Instant::now());
-            self.unreported = 0;
         }
     }
 

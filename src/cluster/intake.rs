@@ -106,11 +106,14 @@ pub async fn run(
     let (cl, a, l) = (cluster.clone(), Arc::clone(&admission), Arc::clone(&lease));
     let mut settler = tokio::spawn(async move {
         let mut retry = tokio::time::interval(settle::RETRY_EVERY);
+        // When the servers come back, every publish in flight may fail once: one warning.
+        let mut unacked = super::throttle::Throttled::default();
         loop {
             tokio::select! {
                 p = acks_rx.recv() => match p {
                     Some(p) => {
-                        if let Some(r) = settle(&cl, &l, p, &mut ledger, &a, &done).await? {
+                        let settled = settle(&cl, &l, p, &mut ledger, &a, &done, &mut unacked);
+                        if let Some(r) = settled.await? {
                             let _ = again_tx.send(r);
                         }
                     }
@@ -274,7 +277,8 @@ async fn publish(
 
 /// Waits for one publish ack (re-publishing under the same message id until the servers take
 /// it), then records the file; its done-action waits for its line. Returns the file when its
-/// new sequence was already declared lost.
+/// new sequence was already declared lost. A failed ack is a warning when `unacked` says so, a
+/// debug line otherwise.
 async fn settle(
     cluster: &Cluster,
     lease: &IntakeLease,
@@ -282,6 +286,7 @@ async fn settle(
     ledger: &mut PublishedLedger,
     admission: &Admission,
     done: &DonePolicy,
+    unacked: &mut super::throttle::Throttled,
 ) -> Result<Option<Republish>> {
     let mut wait = Duration::from_millis(200);
     let ack = loop {
@@ -293,7 +298,14 @@ async fn settle(
                     Err(e) => e.to_string(),
                     Ok(_) => "a repeat of a publish still in flight".into(),
                 };
-                tracing::warn!(%error, msg_id = %p.msg_id, "work publish not acknowledged, publishing again");
+                match unacked.note(std::time::Instant::now()) {
+                    Some(failed) => {
+                        tracing::warn!(%error, msg_id = %p.msg_id, failed, "work publish not acknowledged, publishing again")
+                    }
+                    None => {
+                        tracing::debug!(%error, msg_id = %p.msg_id, "work publish not acknowledged, publishing again")
+                    }
+                }
                 tokio::time::sleep(wait).await;
                 if !super::reset::remake_if_missing(cluster, &cluster.names.work, "work").await {
                     // Made again by another node and left on its private subject: open it.

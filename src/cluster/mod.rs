@@ -66,6 +66,7 @@ pub mod reset;
 pub mod settle;
 pub mod sole;
 pub mod status;
+mod throttle;
 pub mod wire;
 pub mod worker;
 
