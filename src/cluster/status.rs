@@ -7,11 +7,14 @@ use super::reset::not_found;
 use super::{connect, ordered, ClusterConfig, Names, NodeInfo};
 use anyhow::{Context, Result};
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
-use async_nats::jetstream::context::{ConsumerInfoErrorKind, GetStreamError, GetStreamErrorKind};
+use async_nats::jetstream::context::{
+    ConsumerInfoError, ConsumerInfoErrorKind, GetStreamError, GetStreamErrorKind,
+};
 use async_nats::jetstream::{self, kv, Context as Js};
 use futures_util::StreamExt;
 use std::fmt::Write as _;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 /// Returns the status report of the cluster `c` names, as text.
@@ -19,7 +22,7 @@ pub async fn status(c: &ClusterConfig) -> Result<String> {
     let js = jetstream::new(connect(c).await?);
     let ask = Ask {
         js: &js,
-        until: Instant::now() + LEADER_WAIT,
+        gave_up: AtomicBool::new(false),
     };
     let names = Names::of(c);
     let mut out = String::new();
@@ -37,7 +40,17 @@ pub async fn status(c: &ClusterConfig) -> Result<String> {
     writeln!(out, "consumers:")?;
     if let Some(stream) = &work {
         let name = format!("{}/{}", names.work, super::worker::CONSUMER);
-        match stream.consumer_info(super::worker::CONSUMER).await {
+        // Its leader may have died with a server: ask again while a new one is elected.
+        let info = asked_again(
+            || stream.consumer_info(super::worker::CONSUMER),
+            |e: &ConsumerInfoError| {
+                matches!(
+                    e.kind(),
+                    ConsumerInfoErrorKind::TimedOut | ConsumerInfoErrorKind::Request
+                )
+            },
+        );
+        match info.await {
             Ok(i) => writeln!(
                 out,
                 "  {name:<30} waiting {:>9}  in progress {:>6}  redelivered {:>6}",
@@ -157,24 +170,31 @@ fn leaderless(info: &jetstream::stream::Info) -> bool {
     info.cluster.as_ref().is_some_and(|c| c.leader.is_none())
 }
 
-/// How long one `cluster status` waits, in all, for streams and buckets to elect a leader: a
-/// server's death leaves its streams leaderless for a few seconds, a lost quorum for good.
+/// How long `cluster status` waits for a stream or bucket to elect a leader: a server's death
+/// leaves the streams it led leaderless for a few seconds, a lost quorum for good.
 const LEADER_WAIT: Duration = Duration::from_secs(10);
 
-/// The status report's requests, which share one wait for a leader ([`LEADER_WAIT`]).
+/// The status report's requests. Each waits for its leader up to [`LEADER_WAIT`] from when it
+/// first finds none; once one wait ran out (a lost quorum, not an election), no other waits.
 struct Ask<'a> {
     js: &'a Js,
-    until: Instant,
+    gave_up: AtomicBool,
 }
 
 impl Ask<'_> {
-    /// Stream `name` ([`open_stream`]); while its replicas have no leader it is asked for again
-    /// until the report's wait is used up, then given as it is (its line says so).
+    /// Stream `name` ([`open_stream`]); while its replicas have no leader it is asked for again,
+    /// then given as it is (its line says so).
     async fn stream(&self, name: &str) -> Result<jetstream::stream::Stream, GetStreamError> {
+        let mut until = None;
         loop {
             let got = open_stream(self.js, name).await;
             match &got {
-                Ok(s) if leaderless(s.cached_info()) && Instant::now() < self.until => {
+                Ok(s) if leaderless(s.cached_info()) && !self.gave_up.load(Relaxed) => {
+                    let until = *until.get_or_insert_with(|| Instant::now() + LEADER_WAIT);
+                    if Instant::now() >= until {
+                        self.gave_up.store(true, Relaxed);
+                        return got;
+                    }
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
                 _ => return got,
@@ -281,12 +301,26 @@ pub async fn tail(c: &ClusterConfig, once: bool) -> Result<()> {
 /// Gets stream `name`, asking again while the request times out (after a server dies, its
 /// streams elect a new leader and answer nothing meanwhile), up to [`ordered::TRIES`] times.
 async fn open_stream(js: &Js, name: &str) -> Result<jetstream::stream::Stream, GetStreamError> {
+    asked_again(
+        || js.get_stream(name),
+        |e: &GetStreamError| e.kind() == GetStreamErrorKind::Request,
+    )
+    .await
+}
+
+/// Runs `ask` again while it fails with an error `timed_out` accepts, up to [`ordered::TRIES`]
+/// times in all.
+async fn asked_again<T, E, Fut>(
+    mut ask: impl FnMut() -> Fut,
+    timed_out: impl Fn(&E) -> bool,
+) -> Result<T, E>
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
     let mut tries = 1;
     loop {
-        match js.get_stream(name).await {
-            Err(e) if e.kind() == GetStreamErrorKind::Request && tries < ordered::TRIES => {
-                tries += 1;
-            }
+        match ask().await {
+            Err(e) if timed_out(&e) && tries < ordered::TRIES => tries += 1,
             got => return got,
         }
     }
