@@ -163,9 +163,10 @@ async fn live_value(ask: &Ask<'_>, bucket: &str, key: &str) -> Result<Option<byt
 const NO_LEADER: &str =
     "  NO LEADER (the servers lack a quorum; figures as this server last saw them)";
 
-/// Returns whether a clustered stream's replicas have no leader: the servers lost their quorum,
-/// so nothing can be written to it, and a replica answers with what it last saw. (A server
-/// outside a cluster gives no cluster information.)
+/// Returns whether a clustered stream's replicas have no leader, for a few seconds of an
+/// election or for good once the servers lost their quorum: nothing can be written to it
+/// meanwhile, and a replica answers with what it last saw. (A server outside a cluster gives
+/// no cluster information.)
 fn leaderless(info: &jetstream::stream::Info) -> bool {
     info.cluster.as_ref().is_some_and(|c| c.leader.is_none())
 }
