@@ -2,6 +2,7 @@
 //! each with its markup context: tag path, class/id tokens, link share and structural flags,
 //! plus the page's structured sources (JSON-LD `articleBody`, the readability candidate).
 
+use super::html::is_invisible;
 use dom_query::{Document, NodeData, NodeRef};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -338,21 +339,6 @@ pub(super) fn own_flags(name: &str) -> u32 {
         _ => return 0,
     };
     1 << bit
-}
-
-fn is_invisible(name: &str) -> bool {
-    matches!(
-        name,
-        "script"
-            | "style"
-            | "noscript"
-            | "template"
-            | "head"
-            | "svg"
-            | "iframe"
-            | "object"
-            | "canvas"
-    )
 }
 
 /// Appends the `articleBody` strings of the page's JSON-LD scripts to `out`, one per line.

@@ -399,7 +399,8 @@ fn walk<'a>(root: &NodeRef<'a>, out: &mut TextOut) -> Vec<NodeRef<'a>> {
     captions
 }
 
-fn is_invisible(name: &str) -> bool {
+/// Elements whose text a reader never sees.
+pub(super) fn is_invisible(name: &str) -> bool {
     matches!(
         name,
         "script"
