@@ -40,14 +40,12 @@ fn intake_and_two_workers_emit_each_file_once_through_a_worker_kill() {
     // The buckets allow direct gets, which a lagging replica may answer: the status catches
     // up within a few heartbeats.
     let live = format!("-{}", w2.pid());
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        let status = cluster_cmd(&c, &["status"]);
-        if status.contains(&live) || std::time::Instant::now() > deadline {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let status = util::wait::poll(
+        Duration::from_secs(30),
+        Duration::from_millis(500),
+        || cluster_cmd(&c, &["status"]),
+        |status| status.contains(&live),
+    );
     assert!(
         status.contains("T_OUT") && status.contains("decider:"),
         "{status}"
@@ -112,7 +110,6 @@ fn status_says_the_servers_lack_a_quorum_instead_of_naming_no_decider() {
     // stream or bucket has a leader, and the node that runs can renew nothing.
     bed.nats.kill(1);
     bed.nats.kill(2);
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
     // A server that led a stream notices the lost quorum only after a while: wait for it.
     let leaderless = |status: &str| {
         status
@@ -123,15 +120,17 @@ fn status_says_the_servers_lack_a_quorum_instead_of_naming_no_decider() {
             && status.contains("intake: (no answer: bucket")
             && status.contains("nodes:\n  (cannot list them: bucket")
     };
-    let status = loop {
-        let start = std::time::Instant::now();
-        let status = cluster_cmd(&c, &["status"]);
-        eprintln!("status took {:?}", start.elapsed());
-        if leaderless(&status) || std::time::Instant::now() > deadline {
-            break status;
-        }
-        std::thread::sleep(Duration::from_secs(1));
-    };
+    let status = util::wait::poll(
+        Duration::from_secs(90),
+        Duration::from_secs(1),
+        || {
+            let start = std::time::Instant::now();
+            let status = cluster_cmd(&c, &["status"]);
+            eprintln!("status took {:?}", start.elapsed());
+            status
+        },
+        |status| leaderless(status),
+    );
     assert!(leaderless(&status), "{status}");
     assert!(status.contains("the servers lack a quorum"), "{status}");
     assert_eq!(status.matches("NO LEADER").count(), 3, "{status}");

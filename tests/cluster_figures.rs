@@ -163,15 +163,14 @@ impl Run {
     /// node's first stream requests can time out, 10 s, when several create the same streams
     /// at once; files dropped meanwhile would time that start-up, not the cluster).
     fn wait_joined(&self) {
-        let deadline = Instant::now() + Duration::from_secs(120);
         let joined = |n: &Node| n.log().contains("joined the cluster");
-        while !(self.workers.iter().all(joined) && self.intake.log().contains("status: ready")) {
-            assert!(
-                Instant::now() < deadline,
-                "the nodes did not join within 120 s"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        util::wait::wait_until(
+            Duration::from_secs(120),
+            Duration::from_millis(200),
+            "the nodes joined",
+            || self.workers.iter().all(joined) && self.intake.log().contains("status: ready"),
+            String::new,
+        );
     }
 
     /// Whether stream `stream` of the status holds `n` messages (its last sequence).

@@ -10,7 +10,7 @@ mod util;
 
 use cluster_util::*;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Deletes stream `name`.
 fn delete_stream(url: &str, name: &str) {
@@ -35,12 +35,8 @@ fn state(url: &str, name: &str) -> (u64, u64) {
 }
 
 /// Waits until `ok` holds, failing with `what` after `limit`.
-fn wait_until(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !ok() {
-        assert!(Instant::now() < deadline, "{what} after {limit:?}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+fn wait_until(limit: Duration, what: &str, ok: impl FnMut() -> bool) {
+    util::wait::wait_until(limit, Duration::from_millis(300), what, ok, String::new);
 }
 
 /// Every file once in the output stream and in the file sink `out`; no more lines come.

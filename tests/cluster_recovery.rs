@@ -9,7 +9,7 @@ mod util;
 
 use cluster_util::*;
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[test]
 fn a_decider_restarted_after_a_checkpoint_resumes_from_it_exactly_once() {
@@ -137,14 +137,13 @@ fn files_stay_until_their_lines_are_committed_and_a_restarted_intake_moves_them(
     let mut intake = Node::start(&bed.path("intake"), &c);
     // Every file published and acknowledged, with no worker to make its line.
     let published = bed.path("intake").join("state/published.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read_to_string(&published).map_or(0, |t| t.lines().count()) < 10 {
-        assert!(
-            Instant::now() < deadline,
-            "the intake did not publish 10 files"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    util::wait::wait_until(
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        "the intake published 10 files",
+        || std::fs::read_to_string(&published).map_or(0, |t| t.lines().count()) >= 10,
+        || intake.log(),
+    );
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(listing(&bed, "done"), Vec::<String>::new(), "no line yet");
     intake.kill9();
@@ -190,15 +189,14 @@ fn listing(bed: &Bed, dir: &str) -> Vec<String> {
 /// Waits (up to 30 s) for folder `dir` of the drop folder to list `want`: done-actions run
 /// once lines are committed, shortly after the lines are seen.
 fn wait_for_listing(bed: &Bed, dir: &str, want: &[String]) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while listing(bed, dir) != want {
-        assert!(
-            Instant::now() < deadline,
-            "{dir}/ holds {:?}, not {want:?}",
-            listing(bed, dir)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let every = Duration::from_millis(200);
+    let held = util::wait::poll(
+        Duration::from_secs(30),
+        every,
+        || listing(bed, dir),
+        |l| l == want,
+    );
+    assert_eq!(held, want, "{dir}/ within 30 s");
 }
 
 #[test]
@@ -259,11 +257,13 @@ fn the_file_sink_leaves_out_dropped_duplicates_across_a_kill_and_a_rotation() {
         .filter(|l| status(l) != "exact_duplicate")
         .collect();
     assert_eq!(kept.len(), 36, "every tenth file is an exact copy");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while sink_seq(&bed.path("node")) < 40 {
-        assert!(Instant::now() < deadline, "the sink did not record line 40");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    util::wait::wait_until(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        "the sink recorded line 40",
+        || sink_seq(&bed.path("node")) >= 40,
+        || node.log(),
+    );
     let first = util::read_records(&out);
     assert_eq!(first.iter().collect::<Vec<_>>(), kept);
     // Kill, rotate the file away, drop more: the new file gets only the new lines.

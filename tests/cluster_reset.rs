@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Deletes stream `name` (a bucket's stream is `KV_<bucket>` or `OBJ_<bucket>`).
 fn delete_stream(url: &str, name: &str) {
@@ -43,17 +43,16 @@ fn lines_now(config: &Path) -> Option<Vec<Value>> {
 
 /// Waits up to `limit` for `n` lines; returns what the stream holds then.
 fn lines_within(config: &Path, n: usize, limit: Duration) -> Vec<Value> {
-    let deadline = Instant::now() + limit;
+    // A read that fails (a server just killed) keeps the last one that did not.
     let mut last = Vec::new();
-    while Instant::now() < deadline {
+    let every = Duration::from_millis(500);
+    let probe = || {
         if let Some(l) = lines_now(config) {
-            if l.len() >= n {
-                return l;
-            }
             last = l;
         }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+        last.len()
+    };
+    util::wait::poll(limit, every, probe, |&got| got >= n);
     last
 }
 
@@ -198,16 +197,11 @@ fn status_nodes(config: &Path) -> usize {
 }
 
 /// Waits up to `limit` for `ok`, failing with `what` and the node's log.
-fn wait_until(limit: Duration, node: &Node, what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !ok() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} within {limit:?}; node log:\n{}",
-            node.log()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+fn wait_until(limit: Duration, node: &Node, what: &str, ok: impl FnMut() -> bool) {
+    let every = Duration::from_millis(500);
+    util::wait::wait_until(limit, every, what, ok, || {
+        format!("node log:\n{}", node.log())
+    });
 }
 
 /// The nodes bucket deleted: the heartbeat makes it again (the node is listed again) and the

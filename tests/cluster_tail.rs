@@ -69,20 +69,20 @@ fn every_tail_and_status_reads_through_a_killed_server() {
     // Files dropped after the kill reach the following tail, once each, after the first 30.
     names.extend(drop_files(&bed.drop, 10, 30));
     let dropped = Instant::now();
-    let deadline = dropped + Duration::from_secs(180);
-    let followed = loop {
-        let text = std::fs::read_to_string(&follow_path).unwrap();
-        // Complete lines only: the tail may be writing the last one.
-        let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
-        let lines: Vec<serde_json::Value> = complete
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("a JSON line"))
-            .collect();
-        if lines.len() >= names.len() || Instant::now() > deadline {
-            break lines;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let followed = util::wait::poll(
+        Duration::from_secs(180),
+        Duration::from_millis(500),
+        || {
+            let text = std::fs::read_to_string(&follow_path).unwrap();
+            // Complete lines only: the tail may be writing the last one.
+            let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+            complete
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("a JSON line"))
+                .collect::<Vec<serde_json::Value>>()
+        },
+        |lines| lines.len() >= names.len(),
+    );
     let _ = follow.kill();
     let _ = follow.wait();
     let log = std::fs::read_to_string(bed.path("follow.log")).unwrap_or_default();

@@ -36,10 +36,12 @@ fn kill_9_at_any_instant_loses_nothing_and_emits_nothing_twice() {
         let before = count();
         let mut d = ws.spawn_daemon(&cfg, &[]);
         // Kill at a chosen instant after this run's first commit, whatever start-up costs.
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while count() == before && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        util::wait::poll(
+            Duration::from_secs(30),
+            Duration::from_millis(1),
+            count,
+            |&n| n != before,
+        );
         std::thread::sleep(Duration::from_millis(delay_ms));
         d.kill().unwrap(); // SIGKILL
         d.wait().unwrap();

@@ -191,14 +191,12 @@ fn symlink_swapped_in_between_check_and_open_never_reads_outside() {
             .collect::<std::collections::HashSet<_>>()
             .len()
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let recs = loop {
-        let recs = ws.records();
-        if refused(&recs) >= SWAPS || Instant::now() > deadline {
-            break recs;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let recs = util::wait::poll(
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        || ws.records(),
+        |recs| refused(recs) >= SWAPS,
+    );
     signal(&d, "TERM");
     assert!(wait_exit(&mut d, Duration::from_secs(20)).is_some_and(|s| s.success()));
     let leaked: Vec<&Value> = recs

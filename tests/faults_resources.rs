@@ -182,10 +182,11 @@ fn sigterm_while_the_disk_is_full_exits_and_the_restart_writes_the_line_once() {
     // Space back: the restart writes the line, once.
     std::fs::remove_file(&filler).unwrap();
     let (mut d, _log) = spawn_logged(&cfg);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while util::read_records(&out).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let every = Duration::from_millis(50);
+    let first = || util::read_records(&out);
+    util::wait::poll(Duration::from_secs(20), every, first, |recs| {
+        !recs.is_empty()
+    });
     std::thread::sleep(Duration::from_millis(500));
     signal(&d, "TERM");
     assert!(wait_exit(&mut d, Duration::from_secs(10)).is_some_and(|s| s.success()));

@@ -23,14 +23,8 @@ fn stop(mut d: std::process::Child) {
 
 /// Waits until the JSON Lines file at `path` holds `n` records.
 fn wait_lines(path: &Path, n: usize) -> Vec<String> {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let paths = record_paths(path);
-        if paths.len() >= n || std::time::Instant::now() > deadline {
-            return paths;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let every = Duration::from_millis(20);
+    util::wait::poll(WAIT, every, || record_paths(path), |p| p.len() >= n)
 }
 
 fn assert_once(paths: &[String], expected: usize) {

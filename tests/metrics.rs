@@ -279,14 +279,12 @@ fn idle_connections_cannot_exhaust_descriptors() {
         "the daemon holds {fds} descriptors for idle clients"
     );
     // Idle clients are closed after the header timeout; scrapes are served again.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let served = loop {
-        let ok = http_get(port, "/health/live").and_then(|r| status_code(&r)) == Some(200);
-        if ok || Instant::now() > deadline {
-            break ok;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let served = util::wait::poll(
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || http_get(port, "/health/live").and_then(|r| status_code(&r)) == Some(200),
+        |&ok| ok,
+    );
     drop(idle);
     signal(&d, "TERM");
     assert!(wait_exit(&mut d, WAIT).is_some_and(|s| s.success()));
@@ -329,15 +327,12 @@ fn a_real_prometheus_scrapes_the_processed_count() {
         ws.drop_file(name, bytes);
     }
     assert_eq!(ws.wait_for(files.len(), WAIT).len(), files.len());
-    let deadline = Instant::now() + WAIT;
-    let mut processed = None;
-    while Instant::now() < deadline {
-        processed = prom.query("dropline_files_processed_total");
-        if processed == Some(files.len() as f64) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let processed = util::wait::poll(
+        WAIT,
+        Duration::from_millis(250),
+        || prom.query("dropline_files_processed_total"),
+        |&p| p == Some(files.len() as f64),
+    );
     let build = prom.query("dropline_build_info");
     let up = prom.query("up{job=\"dropline\"}");
     signal(&d, "TERM");

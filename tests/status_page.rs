@@ -5,7 +5,7 @@ mod util;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use util::{free_port, http_get, signal, wait_exit, Workspace};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -78,16 +78,15 @@ fn the_page_renders_the_running_daemons_data() {
     assert_eq!(recs.len(), seeds.len());
     // The page's counters come from the sink and its charts from the once-a-second samples;
     // wait until the API has both.
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        let api = http_get(port, "/api/status").unwrap_or_default();
-        if api.contains(&format!("\"processed\":{}", seeds.len()))
-            && !api.contains("\"samples\":[]")
-        {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    util::wait::poll(
+        WAIT,
+        Duration::from_millis(50),
+        || http_get(port, "/api/status").unwrap_or_default(),
+        |api| {
+            api.contains(&format!("\"processed\":{}", seeds.len()))
+                && !api.contains("\"samples\":[]")
+        },
+    );
 
     let url = format!("http://127.0.0.1:{port}/");
     let dom = chromium(&url, &["--dump-dom"]);

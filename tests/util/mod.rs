@@ -3,6 +3,7 @@
 
 pub mod listener;
 pub mod prometheus;
+pub mod wait;
 
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -98,14 +99,8 @@ enabled = false
 
     /// Waits until the output holds `n` records or `timeout` passes; returns the records.
     pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let recs = self.records();
-            if recs.len() >= n || Instant::now() > deadline {
-                return recs;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let every = Duration::from_millis(20);
+        wait::poll(timeout, every, || self.records(), |recs| recs.len() >= n)
     }
 
     /// Starts `dropline run` on this workspace's config and returns once it watches the folder.
@@ -166,14 +161,8 @@ pub fn spawn_logged(mut cmd: Command) -> (Child, Arc<Mutex<Vec<String>>>) {
 
 /// Waits until a log line contains `needle`; returns whether one did within `timeout`.
 pub fn wait_log(log: &Mutex<Vec<String>>, needle: &str, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if log.lock().unwrap().iter().any(|l| l.contains(needle)) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
+    let seen = || log.lock().unwrap().iter().any(|l| l.contains(needle));
+    wait::poll(timeout, Duration::from_millis(20), seen, |&b| b)
 }
 
 /// Returns the number environment variable `name` holds, or `default` when unset or not a number.
