@@ -106,6 +106,13 @@ fn status_says_the_servers_lack_a_quorum_instead_of_naming_no_decider() {
     let status = cluster_cmd(&c, &["status"]);
     assert!(!status.contains("NO LEADER"), "{status}");
     assert!(!status.contains("decider: none"), "{status}");
+    // Right after the last line, not a lease renewal later: the committed sequence is the
+    // output stream's last line's. Before, it was the lease's, up to a second old ("work
+    // sequence 0 committed, lag 20" in a probe).
+    assert!(
+        status.contains("work sequence 20 committed, lag 0,"),
+        "{status}"
+    );
     // Two of three servers gone: the last one still answers with what it last saw, but no
     // stream or bucket has a leader, and the node that runs can renew nothing.
     bed.nats.kill(1);

@@ -33,9 +33,11 @@ pub async fn status(c: &ClusterConfig) -> Result<String> {
     let work = stream_line(&mut out, &names.work, ask.stream(&names.work).await)?;
     stream_line(&mut out, &names.prepared, ask.stream(&names.prepared).await)?;
     let output = stream_line(&mut out, &names.out, ask.stream(&names.out).await)?;
+    let mut decided = None;
     if let Some(output) = &output {
         let lost = super::output::lost_markers(output, &names.out_prefix).await;
         out.push_str(&lost_line(&names.out, lost));
+        decided = last_decided(output).await;
     }
     writeln!(out, "consumers:")?;
     if let Some(stream) = &work {
@@ -62,7 +64,7 @@ pub async fn status(c: &ClusterConfig) -> Result<String> {
         }
     }
     let work_last = work.as_ref().map(|s| s.cached_info().state.last_sequence);
-    out.push_str(&decider_line(lease(&ask, &names).await, work_last));
+    out.push_str(&decider_line(lease(&ask, &names).await, work_last, decided));
     match live_value(&ask, &names.intake, INTAKE_KEY).await {
         Ok(Some(holder)) => writeln!(out, "intake: {}", super::sole::describe(&holder))?,
         Ok(None) => writeln!(out, "intake: none (no node holds the intake lease)")?,
@@ -126,18 +128,46 @@ fn lost_line(out_stream: &str, lost: Result<usize>) -> String {
     }
 }
 
+/// The work sequence of the output stream's last line (or lost-work marker): the last one the
+/// decider committed, since it commits in work-sequence order. 0 for an empty stream; `None`
+/// when the line cannot be read, and without asking when the stream has no leader (the read
+/// would wait out its timeout).
+async fn last_decided(output: &jetstream::stream::Stream) -> Option<u64> {
+    let info = output.cached_info();
+    let last = info.state.last_sequence;
+    if last == 0 {
+        return Some(0);
+    }
+    if leaderless(info) {
+        return None;
+    }
+    let msg = output.get_raw_message(last).await.ok()?;
+    super::wire::line_fields(&msg.headers)
+        .ok()
+        .map(|f| f.work_seq)
+}
+
 /// The decider's line: who holds the lease, and its lag behind the work stream's last sequence
 /// (`work_last`, `None` when the work stream is missing or did not answer: its line says which).
-fn decider_line(lease: Result<Option<LeaseValue>>, work_last: Option<u64>) -> String {
+/// The committed sequence is the output stream's last line's (`decided`) when it could be read:
+/// the lease holds what the decider wrote at its last renewal (every second), which a status
+/// taken right after a burst would show as a lag. The indexed count is the renewal's.
+fn decider_line(
+    lease: Result<Option<LeaseValue>>,
+    work_last: Option<u64>,
+    decided: Option<u64>,
+) -> String {
     match lease {
         Ok(Some(v)) => {
+            let committed = decided.map_or(v.committed, |d| d.max(v.committed));
             let lag = work_last.map_or_else(
                 || "unknown".to_string(),
-                |last| last.saturating_sub(v.committed).to_string(),
+                |last| last.saturating_sub(committed).to_string(),
             );
             format!(
-                "decider: {} (work sequence {} committed, lag {lag}, {} documents indexed)\n",
-                v.node, v.committed, v.indexed
+                "decider: {} (work sequence {committed} committed, lag {lag}, {} documents \
+                 indexed at its last renewal)\n",
+                v.node, v.indexed
             )
         }
         Ok(None) => "decider: none (no node holds the lease)\n".to_string(),
@@ -347,15 +377,26 @@ mod tests {
     #[test]
     fn the_decider_lag_is_unknown_when_the_work_stream_did_not_answer() {
         assert_eq!(
-            decider_line(held(), Some(45)),
-            "decider: n1 (work sequence 40 committed, lag 5, 38 documents indexed)\n"
+            decider_line(held(), Some(45), None),
+            "decider: n1 (work sequence 40 committed, lag 5, 38 documents indexed at its last \
+             renewal)\n"
         );
-        let line = decider_line(held(), None);
+        let line = decider_line(held(), None, Some(45));
         assert!(line.contains("lag unknown"), "{line}");
         assert!(!line.contains("lag 0"), "{line}");
-        assert!(decider_line(Ok(None), Some(3)).starts_with("decider: none"));
-        let line = decider_line(Err(anyhow::anyhow!("timed out")), Some(3));
+        assert!(decider_line(Ok(None), Some(3), Some(3)).starts_with("decider: none"));
+        let line = decider_line(Err(anyhow::anyhow!("timed out")), Some(3), Some(3));
         assert_eq!(line, "decider: (no answer: timed out)\n");
+    }
+
+    #[test]
+    fn the_committed_sequence_is_the_last_lines_when_the_lease_lags() {
+        // Lines up to 45 stored since the lease's last renewal (40).
+        let line = decider_line(held(), Some(45), Some(45));
+        assert!(line.contains("work sequence 45 committed, lag 0"), "{line}");
+        // A stream read older than the lease (it cannot be, but never go back).
+        let line = decider_line(held(), Some(45), Some(39));
+        assert!(line.contains("work sequence 40 committed, lag 5"), "{line}");
     }
 
     #[test]
