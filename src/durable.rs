@@ -9,7 +9,7 @@
 
 use anyhow::{Context, Result};
 use std::fs::File;
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// Whether [`replace`] syncs the folder after the rename.
@@ -24,11 +24,24 @@ pub enum Rename {
 /// Replaces `path` with `bytes` through `path` + `.tmp` (in the same folder), synced before
 /// the rename; with [`Rename::Durable`] the folder is synced after it.
 pub fn replace(path: &Path, bytes: &[u8], rename: Rename) -> Result<()> {
+    replace_with(path, rename, |w| Ok(w.write_all(bytes)?))
+}
+
+/// As [`replace`], with the new contents written by `write` through a buffer, so that a large
+/// file is never held in memory whole. An error from `write` leaves the old file.
+pub fn replace_with(
+    path: &Path,
+    rename: Rename,
+    write: impl FnOnce(&mut BufWriter<&File>) -> Result<()>,
+) -> Result<()> {
     let tmp = temporary(path);
-    let mut f = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
+    let f = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    let mut w = BufWriter::with_capacity(1 << 16, &f);
+    write(&mut w)
+        .and_then(|()| Ok(w.flush()?))
+        .and_then(|()| Ok(f.sync_all()?))
         .with_context(|| format!("cannot write {}", tmp.display()))?;
+    drop(w);
     drop(f);
     std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
     if rename == Rename::Durable {

@@ -439,7 +439,7 @@ async fn run_pipeline(
 fn build_cores(
     config: &Config,
     state_dir: Option<&Path>,
-    restore: &[crate::dedup::IndexEntry],
+    restore: &crate::ledger::DedupEntries,
 ) -> Result<Cores> {
     let stripper = if config.strip.enabled {
         Some(Arc::new(Stripper::new(&config.strip, state_dir)?))
@@ -448,9 +448,7 @@ fn build_cores(
     };
     let deduper = if config.dedup.enabled {
         let mut d = Deduper::new(&config.dedup);
-        for e in restore {
-            d.restore(e);
-        }
+        restore.for_each(|e| d.restore(&e))?;
         Some(d)
     } else {
         None

@@ -145,11 +145,21 @@ pub fn ledger_replay(data: &[u8], scratch: &Path, timed: Timed) {
             "committed {} of a {out_len}-byte output",
             rec.out_len
         );
+        // The dedup entries compaction kept read back from the file it wrote.
+        let ids = |r: &dropline::ledger::Recovered| {
+            let mut ids = Vec::new();
+            r.dedup
+                .for_each(|e| ids.push(e.id))
+                .expect("the kept dedup entries read back");
+            ids
+        };
+        let kept = ids(&rec);
         let (_again, rec2) = Ledger::open(&state, Some(&out), 1000)
             .expect("a ledger that recovered once recovers again");
         assert_eq!(rec2.out_len, rec.out_len);
         assert_eq!(rec2.committed, rec.committed);
         assert_eq!(rec2.damaged, 0, "compaction wrote a damaged line");
+        assert_eq!(ids(&rec2), kept, "a second compaction keeps the same entries");
     });
 }
 

@@ -17,7 +17,6 @@
 //! with [`Refused`](crate::config::Refused), never truncated.
 
 use crate::dedup::IndexEntry;
-use crate::durable::{self, Rename};
 use crate::model::FileKey;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -27,7 +26,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+mod compact;
 mod output;
+use compact::compact;
+pub use compact::DedupEntries;
 use output::reconcile_output;
 
 /// File name of the ledger inside `state.dir`.
@@ -101,8 +103,9 @@ pub struct Committed {
 pub struct Recovered {
     /// Committed files by identity.
     pub committed: HashMap<FileKey, Committed>,
-    /// Dedup entries in commit order, for [`crate::dedup::Deduper::restore`].
-    pub dedup: Vec<IndexEntry>,
+    /// The retained dedup entries in commit order, for [`crate::dedup::Deduper::restore`],
+    /// read from the compacted ledger one at a time.
+    pub dedup: DedupEntries,
     /// Committed lengths of the output file and the error log.
     pub out_len: u64,
     pub err_len: u64,
@@ -119,6 +122,9 @@ pub struct Recovered {
     pub(crate) seen: bool,
     /// Output ranges whose ledger entries were damaged.
     pub(crate) gaps: Vec<(u64, u64)>,
+    /// Offsets of the ledger lines that carry a dedup entry, in commit order (the entries
+    /// themselves are read again by compaction, not kept: a week's ledger holds gigabytes).
+    dedup_at: Vec<u64>,
 }
 
 /// The open, append-only ledger.
@@ -295,9 +301,11 @@ fn read_ledger(path: &Path) -> Result<Recovered> {
                     failed: e.failed,
                 };
                 rec.committed.insert(e.key, committed);
-                rec.dedup.extend(e.dedup);
+                if e.dedup.is_some() {
+                    rec.dedup_at.push(valid_len - n as u64);
+                }
             }
-            Some(Line::Dedup { dedup }) => rec.dedup.push(dedup),
+            Some(Line::Dedup { .. }) => rec.dedup_at.push(valid_len - n as u64),
             None => {
                 rec.damaged += 1;
                 gap_from.get_or_insert(rec.out_len);
@@ -359,48 +367,6 @@ fn cut_back(path: &Path, committed: &mut u64) -> Result<u64> {
         *committed = len;
     }
     Ok(0)
-}
-
-/// Rewrites the ledger keeping the checkpoint (bound to `output`), files still present, and
-/// the last `keep_dedup` dedup entries; temp file, fsync, rename, fsync dir.
-fn compact(
-    path: &Path,
-    rec: &mut Recovered,
-    keep_dedup: usize,
-    output: Option<Binding>,
-    tail: Option<u32>,
-) -> Result<()> {
-    rec.committed.retain(|_, c| Path::new(&c.path).exists());
-    if rec.dedup.len() > keep_dedup {
-        let drop = rec.dedup.len() - keep_dedup;
-        rec.dedup.drain(..drop);
-    }
-    let mut buf = Vec::new();
-    let cp = Checkpoint {
-        out: rec.out_len,
-        err: rec.err_len,
-        output,
-        tail,
-    };
-    let (out, err) = (cp.out, cp.err);
-    push_line(&mut buf, &Line::Checkpoint { checkpoint: cp })?;
-    for (key, c) in &rec.committed {
-        let e = LedgerEntry {
-            key: *key,
-            path: c.path.clone(),
-            id: None,
-            failed: c.failed,
-            out,
-            err,
-            tail: None,
-            dedup: None,
-        };
-        push_line(&mut buf, &e)?;
-    }
-    for d in &rec.dedup {
-        push_line(&mut buf, &Line::Dedup { dedup: d.clone() })?;
-    }
-    durable::replace(path, &buf, Rename::Durable)
 }
 
 #[cfg(test)]

@@ -11,6 +11,36 @@ fn key(ino: u64) -> FileKey {
     }
 }
 
+/// The ids of the dedup entries `rec` reads back, in order.
+fn ids(rec: &Recovered) -> Vec<String> {
+    let mut out = Vec::new();
+    rec.dedup.for_each(|e| out.push(e.id)).unwrap();
+    assert_eq!(out.len(), rec.dedup.len());
+    out
+}
+
+/// An entry of file `i` whose dedup entry has id `i`.
+fn with_dedup(i: u64) -> LedgerEntry {
+    LedgerEntry {
+        key: key(i),
+        path: format!("/nonexistent/{i}"),
+        id: Some(format!("{i:032x}")),
+        failed: false,
+        out: i,
+        err: 0,
+        tail: None,
+        dedup: Some(IndexEntry {
+            id: format!("{i:032x}"),
+            text_hash: format!("{i:032x}"),
+            duplicate_of: None,
+            story: Some(format!("{:032x}", i / 2)),
+            sig: None,
+            terms: Some("AAEC".repeat(i as usize)),
+            sent: None,
+        }),
+    }
+}
+
 #[test]
 fn torn_tail_and_uncommitted_output_are_cut_back() {
     let dir = tempfile::tempdir().unwrap();
@@ -88,10 +118,9 @@ fn compaction_keeps_recent_dedup_entries_and_lengths() {
     }
     fs::write(dir.path().join(ERRORS_FILE), vec![b'x'; 12]).unwrap();
     let (_, rec) = Ledger::open(dir.path(), None, 2).unwrap();
-    assert_eq!(rec.dedup.len(), 2);
-    assert_eq!(rec.dedup[1].id, format!("{:032x}", 4));
+    assert_eq!(ids(&rec), [3, 4].map(|i| format!("{i:032x}")));
     let (_, again) = Ledger::open(dir.path(), None, 2).unwrap();
-    assert_eq!(again.dedup.len(), 2);
+    assert_eq!(ids(&again), [3, 4].map(|i| format!("{i:032x}")));
     assert_eq!(again.err_len, 12);
     assert!(again.committed.is_empty());
 }
@@ -160,4 +189,41 @@ fn a_damaged_line_is_skipped_and_its_neighbours_kept() {
         rec.committed.contains_key(&key(2)),
         "the line after the damage was lost"
     );
+}
+
+/// Entries committed since the last compaction (each on its file's line) and the ones it kept
+/// (lines of their own) come back in commit order, whole, past a damaged line, and trimmed to
+/// the newest `keep_dedup` across both kinds.
+#[test]
+fn dedup_entries_come_back_in_commit_order_from_both_kinds_of_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut l, rec) = Ledger::open(dir.path(), None, 100).unwrap();
+    assert!(rec.dedup.is_empty() && ids(&rec).is_empty());
+    l.commit(&(0..4).map(with_dedup).collect::<Vec<_>>())
+        .unwrap();
+    drop(l);
+    let (mut l, rec) = Ledger::open(dir.path(), None, 100).unwrap();
+    assert_eq!(
+        ids(&rec),
+        (0..4).map(|i| format!("{i:032x}")).collect::<Vec<_>>()
+    );
+    for i in 4..8 {
+        l.commit(&[with_dedup(i)]).unwrap();
+    }
+    drop(l);
+    let path = dir.path().join(LEDGER_FILE);
+    let text = fs::read_to_string(&path).unwrap();
+    let damaged = text.replacen("\"ino\":5,", "\"ino\":9,", 1);
+    assert_ne!(damaged, text);
+    fs::write(&path, damaged).unwrap();
+    let (_, rec) = Ledger::open(dir.path(), None, 5).unwrap();
+    assert_eq!(rec.damaged, 1);
+    let want: Vec<String> = [2, 3, 4, 6, 7].map(|i| format!("{i:032x}")).into();
+    assert_eq!(ids(&rec), want);
+    let mut whole = Vec::new();
+    rec.dedup.for_each(|e| whole.push(e)).unwrap();
+    assert_eq!(whole[3].terms.as_deref(), Some("AAEC".repeat(6).as_str()));
+    assert_eq!(whole[3].story, Some(format!("{:032x}", 3)));
+    let (_, again) = Ledger::open(dir.path(), None, 5).unwrap();
+    assert_eq!(ids(&again), want, "a second compaction keeps them");
 }
