@@ -45,15 +45,20 @@ pub fn replace_with(
     drop(f);
     std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
     if rename == Rename::Durable {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("cannot sync the folder {}", dir.display()))?;
+        sync_folder(path)?;
     }
     Ok(())
+}
+
+/// Syncs the folder holding `path`, so that a rename into it survives a power loss.
+pub fn sync_folder(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync the folder {}", dir.display()))
 }
 
 /// The temporary file [`replace`] writes before its rename: the target's name plus `.tmp`.

@@ -207,6 +207,11 @@ async fn run_pipeline(
     let (ledger, recovered) = match state_dir {
         Some(dir) => {
             let (l, r) = Ledger::open(dir, out_path, config.dedup.capacity)?;
+            let l = l.files_stay(config.source.done == crate::config::DoneAction::Leave);
+            let l = match test_compact_every() {
+                Some(bytes) => l.compact_every(bytes),
+                None => l,
+            };
             if r.truncated_bytes > 0 {
                 tracing::warn!(bytes = r.truncated_bytes, "cut back uncommitted output");
             }
@@ -467,6 +472,16 @@ fn build_cores(
         deduper,
         tagger,
     })
+}
+
+/// Debug builds only: `DROPLINE_TEST_LEDGER_COMPACT_EVERY` bytes of ledger growth between
+/// compactions while running, so that a test can make them frequent (release builds never read
+/// the variable).
+fn test_compact_every() -> Option<u64> {
+    cfg!(debug_assertions)
+        .then(|| std::env::var("DROPLINE_TEST_LEDGER_COMPACT_EVERY").ok())
+        .flatten()
+        .and_then(|v| v.parse().ok())
 }
 
 /// How often the stripper's learned line memory is saved while running.

@@ -17,6 +17,7 @@
 //! with [`Refused`](crate::config::Refused), never truncated.
 
 use crate::dedup::IndexEntry;
+use crate::durable;
 use crate::model::FileKey;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -28,8 +29,8 @@ use std::path::{Path, PathBuf};
 
 mod compact;
 mod output;
-use compact::compact;
 pub use compact::DedupEntries;
+use compact::{compact, SwapError};
 use output::reconcile_output;
 
 /// File name of the ledger inside `state.dir`.
@@ -134,7 +135,32 @@ pub struct Ledger {
     file: File,
     len: u64,
     binding: Option<Binding>,
+    /// Dedup entries a compaction keeps (`dedup.capacity`).
+    keep_dedup: usize,
+    /// The ledger's length after its last compaction: the next one starts once it has grown by
+    /// as much again, and by at least [`COMPACT_ABOVE`] (so a compaction, which reads and
+    /// writes about what it keeps, costs at most about one more write of each committed byte).
+    compacted: u64,
+    /// A fixed growth instead, whether or not a compaction would shrink the ledger (for tests).
+    compact_every: Option<u64>,
+    /// Whether committed files stay in the drop folder (`done = "leave"`): their entries stay
+    /// through a compaction, which then only shrinks the ledger past `keep_dedup` entries.
+    files_stay: bool,
+    /// Dedup entries in the ledger, and how many there were when the compaction being written
+    /// started.
+    dedup_entries: usize,
+    dedup_at_start: usize,
+    /// A compaction being written in the background.
+    compaction: Option<std::thread::JoinHandle<Result<compact::Prepared>>>,
+    /// A compaction was renamed over the ledger but `file` is still the old one: it must be
+    /// opened again before anything is appended.
+    reopen: bool,
+    /// Compactions swapped in while running.
+    swaps: u64,
 }
+
+/// The least growth of the ledger between two compactions while running.
+pub const COMPACT_ABOVE: u64 = 64 << 20;
 
 impl Ledger {
     /// Opens (creating) the ledger in `dir`, reads what is committed, reconciles the output
@@ -176,12 +202,23 @@ impl Ledger {
             .open(&path)
             .with_context(|| format!("cannot open ledger {}", path.display()))?;
         let len = file.metadata()?.len();
+        // A compaction a crash interrupted while running: its file is of no use now.
+        let _ = fs::remove_file(compact::compacting(&path));
         Ok((
             Ledger {
                 path,
                 file,
                 len,
                 binding,
+                keep_dedup,
+                compacted: len,
+                compact_every: None,
+                files_stay: false,
+                dedup_entries: rec.dedup.len(),
+                dedup_at_start: 0,
+                compaction: None,
+                reopen: false,
+                swaps: 0,
             },
             rec,
         ))
@@ -208,15 +245,128 @@ impl Ledger {
         Ok(())
     }
 
+    /// Compacts while running each time the ledger has grown by `bytes` (for tests: the
+    /// default grows with the ledger, and waits until a compaction would shrink it).
+    pub fn compact_every(mut self, bytes: u64) -> Self {
+        self.compact_every = Some(bytes);
+        self
+    }
+
+    /// Says that committed files stay in the drop folder (`done = "leave"`), so that no
+    /// compaction runs before the ledger holds more than `keep_dedup` dedup entries: it would
+    /// rewrite the ledger at about its size.
+    pub fn files_stay(mut self, stay: bool) -> Self {
+        self.files_stay = stay;
+        self
+    }
+
     /// Appends and fsyncs a batch of entries: once this returns, the batch is committed. On
     /// failure the ledger is cut back to where it was, so a retry starts clean.
+    ///
+    /// A ledger grows by an entry per file (about 2 KB with its dedup entry), and start-up
+    /// compaction alone would let a daemon that runs for weeks fill its disk. So past its
+    /// threshold a compaction of what is committed so far is written in the background, and
+    /// a later commit, before its own entries, appends what was committed meanwhile and
+    /// renames it over the ledger.
     pub fn commit(&mut self, entries: &[LedgerEntry]) -> Result<()> {
+        self.finish_compaction()?;
         let mut buf = Vec::with_capacity(entries.len() * 256);
         for e in entries {
             // An entry line is the entry itself (`Line` is untagged).
             push_line(&mut buf, e)?;
         }
-        self.append(&buf)
+        self.append(&buf)?;
+        self.dedup_entries += entries.iter().filter(|e| e.dedup.is_some()).count();
+        if self.compaction.is_none() && self.compaction_due() {
+            self.dedup_at_start = self.dedup_entries;
+            let (path, upto, keep) = (self.path.clone(), self.len, self.keep_dedup);
+            let entries = self.dedup_entries;
+            let spawned = std::thread::Builder::new()
+                .name("ledger-compact".into())
+                .spawn(move || compact::prepare(&path, upto, entries, keep));
+            match spawned {
+                Ok(h) => {
+                    tracing::info!(path = %self.path.display(), len = self.len, "compacting the ledger");
+                    self.compaction = Some(h);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot start the ledger's compaction");
+                    self.compacted = self.len;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the ledger has grown enough since its last compaction, and a compaction would
+    /// shrink it: files leave the drop folder, or it holds more dedup entries than it keeps.
+    fn compaction_due(&self) -> bool {
+        match self.compact_every {
+            Some(every) => self.len >= self.compacted + every,
+            None => {
+                let shrinks = !self.files_stay || self.dedup_entries > self.keep_dedup;
+                shrinks && self.len >= self.compacted + COMPACT_ABOVE.max(self.compacted)
+            }
+        }
+    }
+
+    /// Whether no compaction is being written, and how many were swapped in.
+    #[cfg(test)]
+    fn compaction_state(&self) -> (bool, u64) {
+        let idle = self.compaction.as_ref().is_none_or(|h| h.is_finished());
+        (idle, self.swaps)
+    }
+
+    /// Swaps in a compaction that is written; a failed one leaves the ledger as it is (the
+    /// next is tried once it has doubled again). An error means the ledger was replaced but
+    /// cannot be used: nothing can be committed.
+    fn finish_compaction(&mut self) -> Result<()> {
+        if self.reopen {
+            durable::sync_folder(&self.path)?;
+            self.file = OpenOptions::new()
+                .append(true)
+                .open(&self.path)
+                .with_context(|| format!("cannot open ledger {}", self.path.display()))?;
+            self.len = self.file.metadata()?.len();
+            self.compacted = self.len;
+            self.reopen = false;
+        }
+        if !self.compaction.as_ref().is_some_and(|h| h.is_finished()) {
+            return Ok(());
+        }
+        let Some(handle) = self.compaction.take() else {
+            return Ok(());
+        };
+        let tmp = compact::compacting(&self.path);
+        let prepared = match handle.join() {
+            Ok(p) => p,
+            Err(_) => Err(anyhow::anyhow!("the compaction thread panicked")),
+        };
+        let swapped = prepared
+            .map_err(SwapError::Before)
+            .and_then(|p| compact::swap(&self.path, self.len, &p));
+        match swapped {
+            Ok(file) => {
+                let before = self.len;
+                self.file = file;
+                self.len = self.file.metadata()?.len();
+                self.compacted = self.len;
+                self.swaps += 1;
+                let since = self.dedup_entries - self.dedup_at_start;
+                self.dedup_entries = self.dedup_at_start.min(self.keep_dedup) + since;
+                tracing::info!(path = %self.path.display(), before, after = self.len, "ledger compacted");
+            }
+            Err(SwapError::Before(error)) => {
+                let _ = fs::remove_file(&tmp);
+                self.compacted = self.len;
+                tracing::warn!(path = %self.path.display(), error = format!("{error:#}"), "cannot compact the ledger; it is tried again once it has doubled");
+            }
+            Err(SwapError::After(error)) => {
+                self.reopen = true;
+                return Err(error);
+            }
+        }
+        Ok(())
     }
 
     fn append(&mut self, buf: &[u8]) -> Result<()> {
@@ -257,14 +407,26 @@ fn parse_line(line: &str) -> Option<Line> {
 }
 
 fn read_ledger(path: &Path) -> Result<Recovered> {
-    let mut rec = Recovered::default();
     let file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(rec),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Recovered::default()),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
+    let (rec, valid_len) = read_lines(BufReader::new(file), path)?;
+    let len = fs::metadata(path)?.len();
+    if len > valid_len {
+        let f = OpenOptions::new().write(true).open(path)?;
+        f.set_len(valid_len)?;
+        f.sync_all()?;
+    }
+    Ok(rec)
+}
+
+/// Reads ledger lines from `reader`; returns what they commit and the length of the whole
+/// lines read (a torn last line is not counted).
+fn read_lines(mut reader: impl BufRead, path: &Path) -> Result<(Recovered, u64)> {
+    let mut rec = Recovered::default();
     let mut valid_len = 0u64;
-    let mut reader = BufReader::new(file);
     let mut line = Vec::new();
     let mut gap_from = None;
     loop {
@@ -313,13 +475,7 @@ fn read_ledger(path: &Path) -> Result<Recovered> {
             }
         }
     }
-    let len = fs::metadata(path)?.len();
-    if len > valid_len {
-        let f = OpenOptions::new().write(true).open(path)?;
-        f.set_len(valid_len)?;
-        f.sync_all()?;
-    }
-    Ok(rec)
+    Ok((rec, valid_len))
 }
 
 pub(crate) fn file_len(path: &Path) -> Result<u64> {

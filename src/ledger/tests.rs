@@ -227,3 +227,97 @@ fn dedup_entries_come_back_in_commit_order_from_both_kinds_of_line() {
     let (_, again) = Ledger::open(dir.path(), None, 5).unwrap();
     assert_eq!(ids(&again), want, "a second compaction keeps them");
 }
+
+/// A compaction while running keeps every committed file, those committed while it was written
+/// among them, and the newest `keep_dedup` dedup entries in order; files gone are dropped.
+#[test]
+fn a_compaction_while_running_keeps_what_was_committed_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = (0..40)
+        .map(|i| dir.path().join(format!("{i}.txt")))
+        .collect();
+    for f in &files[..30] {
+        fs::write(f, "x").unwrap();
+    }
+    let state = dir.path().join("state");
+    let (l, _) = Ledger::open(&state, None, 5).unwrap();
+    let mut l = l.compact_every(1);
+    let mut sizes = Vec::new();
+    for i in 0..40u64 {
+        let e = LedgerEntry {
+            path: files[i as usize].display().to_string(),
+            ..with_dedup(i)
+        };
+        l.commit(&[e]).unwrap();
+        sizes.push(fs::metadata(state.join(LEDGER_FILE)).unwrap().len());
+        // Every other commit goes in while the compaction it started is still written.
+        if i % 2 == 1 {
+            let done = eventually(|| l.compaction_state().0);
+            assert!(done, "the compaction did not finish");
+        }
+    }
+    let (_, swaps) = l.compaction_state();
+    assert!(
+        swaps >= 3,
+        "{swaps} compactions swapped in; sizes {sizes:?}"
+    );
+    assert!(
+        sizes.windows(2).any(|w| w[1] < w[0]),
+        "the ledger never shrank: {sizes:?}"
+    );
+    // The compactions while running dropped the oldest dedup entries already.
+    let text = fs::read_to_string(state.join(LEDGER_FILE)).unwrap();
+    for i in 0..20 {
+        let id = format!("\"dedup\":{{\"id\":\"{i:032x}\"");
+        assert!(
+            !text.contains(&id),
+            "dedup entry {i} is still in the ledger"
+        );
+    }
+    drop(l);
+    let (_, rec) = Ledger::open(&state, None, 5).unwrap();
+    assert_eq!(rec.damaged, 0);
+    let mut committed: Vec<u64> = rec.committed.keys().map(|k| k.ino).collect();
+    committed.sort_unstable();
+    assert_eq!(committed, (0..30).collect::<Vec<_>>());
+    let want: Vec<String> = (35..40).map(|i| format!("{i:032x}")).collect();
+    assert_eq!(ids(&rec), want);
+}
+
+/// Polls `done` for up to 10 s.
+fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..1000 {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
+}
+
+/// While running, a compaction waits for the ledger to grow by its size (at least
+/// `COMPACT_ABOVE`), and, when files stay in the drop folder, for more dedup entries than it
+/// keeps: otherwise it would rewrite the ledger at about its size.
+#[test]
+fn a_compaction_while_running_waits_until_it_would_shrink_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let (l, _) = Ledger::open(dir.path(), None, 10).unwrap();
+    let mut l = l.files_stay(true);
+    let big = 3 * COMPACT_ABOVE;
+    l.compacted = 0;
+    l.len = big;
+    l.dedup_entries = 10;
+    assert!(!l.compaction_due(), "every entry is kept: nothing to gain");
+    l.dedup_entries = 11;
+    assert!(l.compaction_due());
+    l.compacted = 2 * COMPACT_ABOVE;
+    assert!(!l.compaction_due(), "not yet grown by its size");
+    l.len = 4 * COMPACT_ABOVE;
+    assert!(l.compaction_due());
+    let mut l = l.files_stay(false);
+    l.dedup_entries = 0;
+    assert!(l.compaction_due(), "files leave: their entries go");
+    l.compacted = 0;
+    l.len = COMPACT_ABOVE - 1;
+    assert!(!l.compaction_due(), "below the least growth");
+}
