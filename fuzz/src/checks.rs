@@ -159,7 +159,11 @@ pub fn ledger_replay(data: &[u8], scratch: &Path, timed: Timed) {
         assert_eq!(rec2.out_len, rec.out_len);
         assert_eq!(rec2.committed, rec.committed);
         assert_eq!(rec2.damaged, 0, "compaction wrote a damaged line");
-        assert_eq!(ids(&rec2), kept, "a second compaction keeps the same entries");
+        assert_eq!(
+            ids(&rec2),
+            kept,
+            "a second compaction keeps the same entries"
+        );
     });
 }
 
