@@ -232,6 +232,7 @@ impl Ledger {
     /// Binds the ledger to a new output file (reopened after a rotation or a truncation) whose
     /// committed length is now `out`; durable before any line goes into the new file.
     pub fn rebind(&mut self, output: Binding, out: u64, err: u64, tail: u32) -> Result<()> {
+        self.finish_compaction()?;
         let cp = Checkpoint {
             out,
             err,
@@ -359,7 +360,7 @@ impl Ledger {
             Err(SwapError::Before(error)) => {
                 let _ = fs::remove_file(&tmp);
                 self.compacted = self.len;
-                tracing::warn!(path = %self.path.display(), error = format!("{error:#}"), "cannot compact the ledger; it is tried again once it has doubled");
+                tracing::warn!(path = %self.path.display(), error = format!("{error:#}"), "cannot compact the ledger; it is tried again once it has grown by its size");
             }
             Err(SwapError::After(error)) => {
                 self.reopen = true;
