@@ -19,6 +19,15 @@ fn ids(rec: &Recovered) -> Vec<String> {
     out
 }
 
+/// Replaces the first `from` in the ledger in `dir` with `to`, leaving its checksum as it was.
+fn damage(dir: &Path, from: &str, to: &str) {
+    let path = dir.join(LEDGER_FILE);
+    let text = fs::read_to_string(&path).unwrap();
+    let damaged = text.replacen(from, to, 1);
+    assert_ne!(damaged, text);
+    fs::write(&path, damaged).unwrap();
+}
+
 /// An entry of file `i` whose dedup entry has id `i`.
 fn with_dedup(i: u64) -> LedgerEntry {
     LedgerEntry {
@@ -175,12 +184,8 @@ fn a_damaged_line_is_skipped_and_its_neighbours_kept() {
             .unwrap();
         }
     }
-    let path = dir.path().join(LEDGER_FILE);
-    let text = fs::read_to_string(&path).unwrap();
     // Flip one character of the middle entry: valid JSON still, but not what was written.
-    let damaged = text.replacen("\"ino\":1,", "\"ino\":7,", 1);
-    assert_ne!(damaged, text);
-    fs::write(&path, damaged).unwrap();
+    damage(dir.path(), "\"ino\":1,", "\"ino\":7,");
     let (_, rec) = Ledger::open(dir.path(), None, 10).unwrap();
     assert_eq!(rec.damaged, 1);
     assert!(rec.committed.contains_key(&key(0)));
@@ -211,11 +216,7 @@ fn dedup_entries_come_back_in_commit_order_from_both_kinds_of_line() {
         l.commit(&[with_dedup(i)]).unwrap();
     }
     drop(l);
-    let path = dir.path().join(LEDGER_FILE);
-    let text = fs::read_to_string(&path).unwrap();
-    let damaged = text.replacen("\"ino\":5,", "\"ino\":9,", 1);
-    assert_ne!(damaged, text);
-    fs::write(&path, damaged).unwrap();
+    damage(dir.path(), "\"ino\":5,", "\"ino\":9,");
     let (_, rec) = Ledger::open(dir.path(), None, 5).unwrap();
     assert_eq!(rec.damaged, 1);
     let want: Vec<String> = [2, 3, 4, 6, 7].map(|i| format!("{i:032x}")).into();
