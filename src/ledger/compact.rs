@@ -1,5 +1,6 @@
-//! Owns the start-up compaction of the ledger and the reading back of the dedup entries it
-//! keeps. Both stream: a ledger holds about 2 KB of dedup entry per document (100,000
+//! Owns the ledger's compactions, at start-up and while running (written in the background by
+//! [`prepare`], swapped in by [`swap`]), and the reading back of the dedup entries start-up
+//! keeps. All of it streams: a ledger holds about 2 KB of dedup entry per document (100,000
 //! documents make 180 MB), so neither the entries nor the new file are ever held whole.
 
 use super::{parse_line, push_line, Binding, Checkpoint, LedgerEntry, Line, Recovered};
@@ -165,7 +166,7 @@ pub(super) struct Prepared {
 }
 
 /// The file a compaction while running writes before [`swap`] renames it over the ledger (a
-/// crash leaves it; the next one overwrites it).
+/// crash leaves it; start-up removes it).
 pub(super) fn compacting(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".compacting");
