@@ -63,8 +63,13 @@ pub fn sync_folder(path: &Path) -> Result<()> {
 
 /// The temporary file [`replace`] writes before its rename: the target's name plus `.tmp`.
 pub fn temporary(path: &Path) -> PathBuf {
+    beside(path, ".tmp")
+}
+
+/// The file beside `path` whose name is `path`'s plus `suffix`.
+pub fn beside(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
+    name.push(suffix);
     path.with_file_name(name)
 }
 

@@ -168,9 +168,7 @@ pub(super) struct Prepared {
 /// The file a compaction while running writes before [`swap`] renames it over the ledger (a
 /// crash leaves it; start-up removes it).
 pub(super) fn compacting(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".compacting");
-    path.with_file_name(name)
+    durable::beside(path, ".compacting")
 }
 
 /// Compacts the ledger's first `upto` bytes (whole committed lines, holding `dedup_entries`
